@@ -1,0 +1,115 @@
+# Postern build. One Makefile; the targets double as documentation:
+#   make            build bin/postern and bin/posternctl
+#   make deps       install missing Debian packages (as root), or print the apt-get line
+#   make check      deps + build with -Werror + unit tests + integration tests
+#   make check-asan the same suites against an AddressSanitizer + UBSan build
+#   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_TIME seconds
+#   make run        demo-setup, private redis, then postern -d -f etc/postern.demo.json
+#   make bench      throughput and memory figures (needs the postfix package; never installs it)
+#
+# Sources are found by directory: lib/ policy/ auth/ webhooks/ relay/ (relay/main.c is the
+# daemon's main). Each tests/unit/test_X.c becomes one cmocka binary.
+
+BUILD    ?= build
+CC       ?= cc
+SAN      ?=
+PKGS      = libevent libevent_openssl libevent_pthreads libssl libcrypto libsasl2 hiredis jansson libcares
+WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+OPT      ?= -O2
+CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+PYTHON   ?= /usr/bin/python3
+
+LAYER_SRC  = $(wildcard lib/*.c) $(wildcard policy/*.c) $(wildcard auth/*.c) \
+             $(wildcard webhooks/*.c) $(filter-out relay/main.c,$(wildcard relay/*.c))
+LAYER_OBJ  = $(LAYER_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC = $(wildcard tests/helpers/*.c)
+HELPER_BIN = $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TIME ?= 30
+
+DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsasl2-modules \
+           libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
+           libcmocka-dev redis-server dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
+           curl openssl python3 python3-pytest python3-redis \
+           clang-14 libclang-rt-14-dev
+
+.PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
+        demo-setup bench clean
+all: bin/postern bin/posternctl
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpostern.a: $(LAYER_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/postern: $(BUILD)/relay/main.o $(BUILD)/libpostern.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/posternctl: $(BUILD)/tools/posternctl.o $(BUILD)/libpostern.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/postern: $(BUILD)/postern
+	@mkdir -p bin
+	cp $< $@
+bin/posternctl: $(BUILD)/posternctl
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS)
+
+deps:
+	@sh tools/deps.sh $(DEB_PKGS)
+
+check: deps
+	$(MAKE) --no-print-directory all-tests
+	@$(MAKE) --no-print-directory check-layers
+	@sh tests/run.sh $(BUILD)
+
+# Everything the suites need, for one BUILD directory.
+.PHONY: all-tests
+all-tests: $(BUILD)/postern $(BUILD)/posternctl $(UNIT_BIN) $(HELPER_BIN)
+
+check-unit: $(UNIT_BIN)
+	@sh tests/run.sh $(BUILD) unit
+
+check-integration: all-tests
+	@sh tests/run.sh $(BUILD) integration
+
+check-asan: deps
+	$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all-tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/run.sh build-asan
+
+check-layers:
+	@sh tools/check-layers.sh
+
+fuzz: deps
+	@sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_SRC)
+
+demo-setup: deps all
+	@sh tools/demo-setup.sh
+
+run: demo-setup
+	@sh tools/demo-run.sh
+
+bench: all
+	@sh bench/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz bin
+
+-include $(LAYER_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/tools/posternctl.d

@@ -1,0 +1,71 @@
+/*
+ * smtp_replies.h - every fixed SMTP reply of the server, in one table.
+ *
+ * Each entry expands to "code, enhanced code, printf format", so a call such as
+ *     smtp_reply(s, R_QUEUED, qid);
+ * is checked by the compiler against the format. Texts tell a human what to do.
+ * Codes follow RFC 5321, enhanced codes RFC 3463 / RFC 4954 / RFC 2920 practice.
+ */
+#ifndef POSTERN_SMTP_REPLIES_H
+#define POSTERN_SMTP_REPLIES_H
+
+/* connection level */
+#define R_GREETING        220, NULL,    "%s ESMTP Postern"
+#define R_BYE             221, "2.0.0", "Bye"
+#define R_TOO_MANY_CONN   421, "4.7.0", "%s Error: too many connections, try again later"
+#define R_TOO_MANY_FROM   421, "4.7.0", "%s Error: too many connections from %s"
+#define R_TOO_MANY_ERRORS 421, "4.7.0", "%s Error: too many errors, closing connection"
+#define R_TIMEOUT         421, "4.4.2", "%s Error: timeout exceeded"
+#define R_SHUTDOWN        421, "4.3.2", "%s Service shutting down, try again later"
+#define R_TLS_FIRST       530, "5.7.0", "Must issue a STARTTLS command first"
+
+/* greetings and trivial commands */
+#define R_HELO            250, NULL,    "%s"
+#define R_OK              250, "2.0.0", "Ok"
+#define R_SENDER_OK       250, "2.1.0", "Ok"
+#define R_RCPT_OK         250, "2.1.5", "Ok"
+#define R_VRFY            252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"
+#define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"
+#define R_READY_TLS       220, "2.0.0", "Ready to start TLS"
+#define R_START_DATA      354, NULL,    "End data with <CR><LF>.<CR><LF>"
+#define R_QUEUED          250, "2.0.0", "Ok: queued as %s"
+
+/* syntax and sequence */
+#define R_UNKNOWN_CMD     500, "5.5.2", "Error: command not recognized"
+#define R_LINE_TOO_LONG   500, "5.5.2", "Error: line too long (limit %zu octets)"
+#define R_BARE_LF_CMD     500, "5.5.2", "Error: bare <LF> received, commands must end with <CR><LF>"
+#define R_BARE_CR_CMD     500, "5.5.2", "Error: bare <CR> received"
+#define R_NUL_CMD         500, "5.5.2", "Error: NUL character in command"
+#define R_NOT_IMPL        502, "5.5.1", "Error: command not implemented"
+#define R_SYNTAX          501, "5.5.4", "Syntax: %s"
+#define R_NO_ARGS         501, "5.5.4", "Syntax: %s (no parameters allowed)"
+#define R_BAD_SENDER      501, "5.1.7", "Bad sender address syntax"
+#define R_BAD_RCPT        501, "5.1.3", "Bad recipient address syntax"
+#define R_ADDR_TOO_LONG   501, "5.5.4", "Error: address too long"
+#define R_BAD_PARAM       555, "5.5.4", "Unsupported option: %.*s"
+#define R_BAD_HELO        501, "5.5.4", "Syntax: %s hostname"
+#define R_NEED_HELO       503, "5.5.1", "Error: send HELO/EHLO first"
+#define R_NESTED_MAIL     503, "5.5.1", "Error: nested MAIL command"
+#define R_NEED_MAIL       503, "5.5.1", "Error: need MAIL command"
+#define R_NEED_RCPT       503, "5.5.1", "Error: need RCPT command"
+#define R_TX_IN_PROGRESS  503, "5.5.1", "Error: MAIL transaction in progress"
+#define R_TLS_ACTIVE      503, "5.5.1", "Error: TLS already active"
+#define R_TLS_UNAVAIL     454, "4.7.0", "TLS not available due to local problem"
+#define R_NEED_SMTPUTF8   553, "5.6.7", "Error: address requires SMTPUTF8"
+#define R_BAD_BODY        501, "5.5.4", "Error: BODY must be 7BIT or 8BITMIME"
+
+/* limits */
+#define R_SIZE_PARAM      552, "5.3.4", "Error: message size exceeds fixed limit of %llu bytes"
+#define R_SIZE_EXCEEDED   552, "5.3.4", "Error: message size exceeds fixed limit of %llu bytes"
+#define R_TOO_MANY_RCPT   452, "4.5.3", "Error: too many recipients (max %lld per message)"
+#define R_DATA_BARE_LF    554, "5.5.2", "Error: bare <LF> or <CR> in message data; lines must end with <CR><LF>"
+#define R_DATA_LONG_LINE  554, "5.6.0", "Error: message line longer than %lld octets"
+#define R_DATA_NUL        554, "5.6.0", "Error: NUL character in message data"
+
+/* relaying and local problems */
+#define R_RELAY_DENIED    554, "5.7.1", "<%s>: Relay access denied"
+#define R_AUTH_REQUIRED   530, "5.7.0", "Authentication required"
+#define R_LOCAL_ERROR     451, "4.3.0", "Error: temporary local problem, please try again later"
+#define R_SPOOL_FULL      452, "4.3.1", "Insufficient system storage"
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * relay_access.c - who may send mail where: the anti-open-relay checks.
+ *
+ *   submission_auth  (MAIL, submission profiles)  530 5.7.0 unless authenticated or the
+ *                    client is in trusted_networks.
+ *   relay_access     (RCPT, every profile)        a recipient in a local or backup domain
+ *                    (or a bare <postmaster>) is always allowed; any other domain only for
+ *                    authenticated or trusted clients; else 554 5.7.1 Relay access denied.
+ * Also declares the "domains" and "trusted_networks" config keys the checks read.
+ */
+#include "policy/check.h"
+
+#include "lib/netaddr.h"
+#include "lib/smtp_replies.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+static int policy_domains_validate(void *obj, const char *pointer, struct conf_errors *errs);
+
+static const struct conf_key policy_domains_keys[] = {
+    { .name = "local_domains", .type = CONF_STRLIST, .def = "[]",
+      .offset = offsetof(struct policy_conf, local_domains),
+      .help = "domains whose mail this server accepts as final destination" },
+    { .name = "backup_domains", .type = CONF_STRLIST, .def = "[]",
+      .offset = offsetof(struct policy_conf, backup_domains),
+      .help = "domains this server is a backup MX for (mail is spooled for the primary)" },
+    { .name = "trusted_networks", .type = CONF_STRLIST, .def = "[]",
+      .offset = offsetof(struct policy_conf, trusted_networks),
+      .help = "client networks allowed to relay without AUTH (CIDR); empty by default" },
+    { .name = NULL }
+};
+
+const struct conf_section policy_domains_section = {
+    .name = "relay", .keys = policy_domains_keys, .validate = policy_domains_validate,
+};
+
+static int policy_domains_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct policy_conf *c = obj;
+    struct netaddr n;
+    int bad = 0;
+    size_t i;
+
+    for (i = 0; i < c->trusted_networks.n; i++)
+        if (netaddr_parse(c->trusted_networks.v[i], &n) < 0)
+            bad += conf_error(errs, pointer, "trusted_networks/%zu: bad network \"%s\"", i,
+                              c->trusted_networks.v[i]);
+    return bad;
+}
+
+static bool list_has(const struct conf_strlist *l, const char *domain)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], domain) == 0)
+            return true;
+    return false;
+}
+
+static bool client_trusted(const struct policy_conf *c, const char *ip)
+{
+    struct netaddr n;
+    size_t i;
+    for (i = 0; i < c->trusted_networks.n; i++)
+        if (netaddr_parse(c->trusted_networks.v[i], &n) == 0 && netaddr_contains(&n, ip))
+            return true;
+    return false;
+}
+
+static enum check_status submission_auth_run(struct policy *p, struct policy_req *r)
+{
+    const struct policy_ctx *ctx = policy_req_ctx(r);
+    if (ctx->auth_login == NULL && !client_trusted(policy_conf_of(p), ctx->client_ip))
+        policy_verdict_set(&policy_req_result(r)->verdicts[0], POLICY_REFUSE, "submission_auth",
+                           R_AUTH_REQUIRED);
+    return CHECK_DONE;
+}
+
+static enum check_status relay_access_run(struct policy *p, struct policy_req *r)
+{
+    const struct policy_ctx *ctx = policy_req_ctx(r);
+    const struct policy_conf *c = policy_conf_of(p);
+    bool may_relay = ctx->auth_login != NULL || client_trusted(c, ctx->client_ip);
+    size_t i;
+
+    for (i = 0; i < ctx->nrcpt; i++) {
+        const struct smtp_addr *a = &ctx->rcpts[i];
+        if (policy_rcpt_refused(r, i) || may_relay)
+            continue;
+        if (a->domain[0] == '\0' || list_has(&c->local_domains, a->domain) ||
+            list_has(&c->backup_domains, a->domain))
+            continue;
+        policy_verdict_set(&policy_req_result(r)->verdicts[i], POLICY_REFUSE, "relay_access",
+                           R_RELAY_DENIED, a->addr);
+    }
+    return CHECK_DONE;
+}
+
+const struct policy_check check_submission_auth = {
+    .name = "submission_auth",
+    .stages = 1u << POLICY_MAIL,
+    .profiles = (1u << PROFILE_SUBMISSION) | (1u << PROFILE_SUBMISSIONS),
+    .run = submission_auth_run,
+};
+
+const struct policy_check check_relay_access = {
+    .name = "relay_access",
+    .stages = 1u << POLICY_RCPT,
+    .profiles = (1u << PROFILE_INBOUND) | (1u << PROFILE_SUBMISSION) | (1u << PROFILE_SUBMISSIONS),
+    .run = relay_access_run,
+};

@@ -1,0 +1,187 @@
+/*
+ * listener.c - listening sockets, connection limits and session start (see listener.h).
+ */
+#include "relay/listener.h"
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "relay/relay_conf.h"
+#include "relay/server.h"
+#include "relay/smtp_session.h"
+
+#include <arpa/inet.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IP_BUCKETS 1024
+
+struct ip_count {
+    struct ip_count *next;
+    unsigned n;
+    char ip[INET6_ADDRSTRLEN];
+};
+
+struct listener {
+    struct listener *next;
+    struct server *srv;
+    struct evconnlistener *ev;
+    char name[64];
+    enum policy_profile profile;
+};
+
+static unsigned ip_hash(const char *ip)
+{
+    unsigned h = 2166136261u;
+    for (; *ip; ip++)
+        h = (h ^ (unsigned char)*ip) * 16777619u;
+    return h % IP_BUCKETS;
+}
+
+static struct ip_count **ip_slot(struct server *srv, const char *ip)
+{
+    struct ip_count **p;
+    if (srv->ip_counts == NULL)
+        srv->ip_counts = xcalloc(IP_BUCKETS, sizeof(struct ip_count *));
+    p = (struct ip_count **)srv->ip_counts + ip_hash(ip);
+    while (*p && strcmp((*p)->ip, ip) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static unsigned ip_acquire(struct server *srv, const char *ip)
+{
+    struct ip_count **p = ip_slot(srv, ip);
+    if (*p == NULL) {
+        *p = xcalloc(1, sizeof(**p));
+        snprintf((*p)->ip, sizeof((*p)->ip), "%s", ip);
+    }
+    return ++(*p)->n;
+}
+
+void listener_ip_release(struct server *srv, const char *ip)
+{
+    struct ip_count **p = ip_slot(srv, ip), *e = *p;
+    if (e && --e->n == 0) {
+        *p = e->next;
+        free(e);
+    }
+}
+
+static void sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+    if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)len);
+    else
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
+}
+
+static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
+                               struct sockaddr *sa, int salen, void *arg)
+{
+    struct listener *l = arg;
+    struct server *srv = l->srv;
+    const struct limits_conf *lim = &srv->cf->c.limits;
+    char ip[INET6_ADDRSTRLEN];
+    const char *reject = NULL;
+    static char reject_buf[512];
+    int one = 1;
+    (void)evl;
+    (void)salen;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_ip(sa, ip, sizeof(ip));
+    if (srv->shutting_down) {
+        close(fd);
+        return;
+    }
+    if (srv->nsessions >= (unsigned)lim->connections) {
+        snprintf(reject_buf, sizeof(reject_buf), "421 4.7.0 %s Error: too many connections, "
+                 "try again later\r\n", srv->cf->c.hostname);
+        reject = reject_buf;
+        log_warn("smtpd", "connection limit %lld reached; refusing %s", lim->connections, ip);
+    } else if (ip_acquire(srv, ip) > (unsigned)lim->connections_per_ip) {
+        snprintf(reject_buf, sizeof(reject_buf), "421 4.7.0 %s Error: too many connections "
+                 "from %s\r\n", srv->cf->c.hostname, ip);
+        reject = reject_buf;
+        log_warn("smtpd", "per-IP connection limit %lld reached for %s", lim->connections_per_ip,
+                 ip);
+        listener_ip_release(srv, ip);
+    }
+    if (reject == NULL || l->profile != PROFILE_SUBMISSIONS) {
+        struct smtp_session *s = smtp_session_new(srv, fd, sa, l->name, l->profile, reject);
+        s->ip_counted = reject == NULL;
+        s->next = srv->sessions;
+        if (srv->sessions)
+            srv->sessions->prev = s;
+        srv->sessions = s;
+        srv->nsessions++;
+    } else {
+        close(fd); /* implicit TLS: no way to say 421 without a handshake; just close */
+    }
+}
+
+static int listener_bind(struct server *srv, const struct listener_conf *lc)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    char addr[300];
+    struct listener *l;
+
+    if (strncmp(lc->address, "*:", 2) == 0)
+        snprintf(addr, sizeof(addr), "0.0.0.0%s", lc->address + 1);
+    else
+        snprintf(addr, sizeof(addr), "%s", lc->address);
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) < 0) {
+        log_error("master", "listener %s: bad address %s", lc->name, lc->address);
+        return -1;
+    }
+    l = xcalloc(1, sizeof(*l));
+    l->srv = srv;
+    l->profile = lc->profile;
+    snprintf(l->name, sizeof(l->name), "%s", lc->name);
+    l->ev = evconnlistener_new_bind(srv->base, listener_on_accept, l,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                    LEV_OPT_CLOSE_ON_EXEC, (int)lc->backlog,
+                                    (struct sockaddr *)&ss, sslen);
+    if (l->ev == NULL) {
+        log_error("master", "listener %s: cannot listen on %s: %m", lc->name, lc->address);
+        free(l);
+        return -1;
+    }
+    l->next = srv->listeners;
+    srv->listeners = l;
+    log_info("master", "listening on %s (%s, %s)", lc->address, lc->name,
+             lc->profile == PROFILE_INBOUND ? "inbound" :
+             lc->profile == PROFILE_SUBMISSION ? "submission" : "submissions");
+    return 0;
+}
+
+int listeners_open(struct server *srv)
+{
+    const struct listener_conf *lc = srv->cf->c.listeners.items;
+    size_t i;
+    for (i = 0; i < srv->cf->c.listeners.n; i++) {
+        if (listener_bind(srv, &lc[i]) < 0) {
+            listeners_close(srv);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void listeners_close(struct server *srv)
+{
+    struct listener *l, *next;
+    for (l = srv->listeners; l; l = next) {
+        next = l->next;
+        evconnlistener_free(l->ev);
+        free(l);
+    }
+    srv->listeners = NULL;
+}

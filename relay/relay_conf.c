@@ -1,0 +1,182 @@
+/*
+ * relay_conf.c - the root config table and the relay layer's keys (see relay_conf.h).
+ */
+#include "relay/relay_conf.h"
+
+#include "lib/xalloc.h"
+#include "relay/tls.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const profile_names[] = { "inbound", "submission", "submissions", NULL };
+static const char *const bare_lf_names[] = { "reject", "normalize", NULL };
+
+#define L(f) offsetof(struct limits_conf, f)
+static const struct conf_key limits_keys[] = {
+    { "message_size", CONF_SIZE, L(message_size), "25M", 1024, 1LL << 40, NULL, NULL, 0, 0,
+      "largest message accepted (SIZE is advertised with this value)" },
+    { "recipients", CONF_INT, L(recipients), "1000", 1, 100000, NULL, NULL, 0, 0,
+      "recipients per message; more get 452 4.5.3" },
+    { "command_line", CONF_INT, L(command_line), "2048", 512, 65536, NULL, NULL, 0, 0,
+      "longest command line in octets, CRLF excluded; longer get 500 5.5.2" },
+    { "data_line", CONF_INT, L(data_line), "0", 0, 1 << 30, NULL, NULL, 0, 0,
+      "longest line of message data (0: no limit); longer messages get 554 5.6.0" },
+    { "errors", CONF_INT, L(errors), "20", 1, 1000, NULL, NULL, 0, 0,
+      "bad commands per session before 421 4.7.0 and disconnect" },
+    { "connections", CONF_INT, L(connections), "1000", 1, 1000000, NULL, NULL, 0, 0,
+      "concurrent sessions in total; more get 421 4.7.0" },
+    { "connections_per_ip", CONF_INT, L(connections_per_ip), "50", 1, 1000000, NULL, NULL, 0,
+      0, "concurrent sessions from one client IP; more get 421 4.7.0" },
+    { NULL }
+};
+static const struct conf_section limits_section = { "limits", limits_keys, NULL };
+
+#define T(f) offsetof(struct timeouts_conf, f)
+static const struct conf_key timeouts_keys[] = {
+    { "command", CONF_DURATION, T(command_ms), "5m", 100, 3600000, NULL, NULL, 0, 0,
+      "idle time allowed while waiting for a command (RFC 5321 4.5.3.2.7: 5 minutes)" },
+    { "data", CONF_DURATION, T(data_ms), "3m", 100, 3600000, NULL, NULL, 0, 0,
+      "idle time allowed between data blocks (RFC 5321 4.5.3.2.5: 3 minutes)" },
+    { "tls_handshake", CONF_DURATION, T(tls_handshake_ms), "1m", 100, 600000, NULL, NULL, 0, 0,
+      "time allowed for a TLS handshake" },
+    { "shutdown", CONF_DURATION, T(shutdown_ms), "20s", 0, 600000, NULL, NULL, 0, 0,
+      "on SIGTERM, how long sessions may take to finish their current command" },
+    { NULL }
+};
+static const struct conf_section timeouts_section = { "timeouts", timeouts_keys, NULL };
+
+#define S(f) offsetof(struct smtp_conf, f)
+static const struct conf_key smtp_keys[] = {
+    { "bare_lf", CONF_ENUM, S(bare_lf), "reject", 0, 0, bare_lf_names, NULL, 0, 0,
+      "message data with a bare LF or CR: reject (554 5.5.2) or normalize to CRLF" },
+    { "received_auth_login", CONF_BOOL, S(received_auth_login), "false", 0, 0, NULL, NULL, 0,
+      0, "name the authenticated login in the Received: header" },
+    { NULL }
+};
+static const struct conf_section smtp_section = { "smtp", smtp_keys, NULL };
+
+#define TL(f) offsetof(struct tls_conf, f)
+static const struct conf_key tls_keys[] = {
+    { "cert", CONF_PATH, TL(cert), NULL, 0, 0, NULL, NULL, 0, 0,
+      "PEM certificate chain for STARTTLS and implicit TLS" },
+    { "key", CONF_PATH, TL(key), NULL, 0, 0, NULL, NULL, 0, CONF_SECRET,
+      "PEM private key" },
+    { NULL }
+};
+static const struct conf_section tls_section = { "tls", tls_keys, NULL };
+
+#define LI(f) offsetof(struct listener_conf, f)
+static int listener_validate(void *obj, const char *pointer, struct conf_errors *errs);
+static const struct conf_key listener_keys[] = {
+    { "name", CONF_STRING, LI(name), NULL, 0, 0, NULL, NULL, 0, CONF_REQUIRED,
+      "name used in logs and metrics" },
+    { "address", CONF_STRING, LI(address), NULL, 0, 0, NULL, NULL, 0, CONF_REQUIRED,
+      "IP:port to listen on: \"127.0.0.1:25\", \"[::1]:25\", \"*:25\"" },
+    { "profile", CONF_ENUM, LI(profile), NULL, 0, 0, profile_names, NULL, 0, CONF_REQUIRED,
+      "inbound (MX), submission (STARTTLS, AUTH) or submissions (implicit TLS, AUTH)" },
+    { "backlog", CONF_INT, LI(backlog), "1024", 16, 65535, NULL, NULL, 0, 0,
+      "listen(2) backlog" },
+    { NULL }
+};
+static const struct conf_section listener_section = { "listener", listener_keys,
+                                                      listener_validate };
+
+#define R(f) offsetof(struct relay_conf, f)
+static int root_validate(void *obj, const char *pointer, struct conf_errors *errs);
+static const struct conf_key root_keys[] = {
+    { "hostname", CONF_STRING, R(hostname), NULL, 0, 0, NULL, NULL, 0, 0,
+      "this server's name in the banner, EHLO and Received: (default: the system host name)" },
+    { "spool_dir", CONF_PATH, R(spool_dir), "/var/spool/postern", 0, 0, NULL, NULL, 0, 0,
+      "queue directory (tmp/ and queue/ are created inside)" },
+    { "workers", CONF_INT, R(workers), "4", 1, 64, NULL, NULL, 0, 0,
+      "worker threads for fsync, scanning and blocking authentication" },
+    { "limits", CONF_SECTION, R(limits), NULL, 0, 0, NULL, &limits_section, 0, 0,
+      "protocol limits" },
+    { "timeouts", CONF_SECTION, R(timeouts), NULL, 0, 0, NULL, &timeouts_section, 0, 0,
+      "SMTP server timeouts" },
+    { "smtp", CONF_SECTION, R(smtp), NULL, 0, 0, NULL, &smtp_section, 0, 0,
+      "SMTP protocol options" },
+    { "tls", CONF_SECTION, R(tls), NULL, 0, 0, NULL, &tls_section, 0, 0,
+      "server certificate" },
+    { "listeners", CONF_ARRAY, R(listeners), NULL, 0, 0, NULL, &listener_section,
+      sizeof(struct listener_conf), CONF_REQUIRED, "where to accept connections" },
+    { "relay", CONF_SECTION, R(relay), NULL, 0, 0, NULL, &policy_domains_section, 0, 0,
+      "domains served and relay permissions" },
+    { NULL }
+};
+
+const struct conf_section relay_conf_root = { "postern", root_keys, root_validate };
+
+static int listener_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct listener_conf *l = obj;
+    const char *colon = l->address ? strrchr(l->address, ':') : NULL;
+    if (l->address && (colon == NULL || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535))
+        return conf_error(errs, pointer, "address: expected IP:port, got \"%s\"", l->address);
+    return 0;
+}
+
+static int root_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    struct relay_conf *c = obj;
+    const struct listener_conf *ls = c->listeners.items;
+    int bad = 0;
+    size_t i;
+
+    for (i = 0; i < c->listeners.n; i++)
+        if (ls[i].profile != PROFILE_INBOUND && (c->tls.cert == NULL || c->tls.key == NULL))
+            bad += conf_error(errs, pointer, "listeners/%zu: profile %s needs tls.cert and "
+                              "tls.key", i, profile_names[ls[i].profile]);
+    if (c->hostname == NULL) {
+        char host[256];
+        if (gethostname(host, sizeof(host)) < 0)
+            strcpy(host, "localhost");
+        host[sizeof(host) - 1] = '\0';
+        c->hostname = xstrdup(host);
+    }
+    return bad;
+}
+
+struct config *config_load(const char *path)
+{
+    struct config *cf = xcalloc(1, sizeof(*cf));
+    struct conf_errors errs = { .file = path, .count = 0, .out = stderr };
+
+    cf->refs = 1;
+    cf->path = xstrdup(path);
+    if (conf_load_file(path, &relay_conf_root, &cf->c, &errs) < 0) {
+        config_unref(cf);
+        return NULL;
+    }
+    if (cf->c.tls.cert && cf->c.tls.key) {
+        cf->tls = tls_server_ctx_new(cf->c.tls.cert, cf->c.tls.key);
+        if (cf->tls == NULL) {
+            fprintf(stderr, "%s: error: /tls: cannot load certificate or key\n", path);
+            config_unref(cf);
+            return NULL;
+        }
+    }
+    cf->policy = policy_new(&cf->c.relay);
+    return cf;
+}
+
+struct config *config_ref(struct config *cf)
+{
+    cf->refs++;
+    return cf;
+}
+
+void config_unref(struct config *cf)
+{
+    if (cf == NULL || --cf->refs > 0)
+        return;
+    if (cf->tls)
+        tls_ctx_free(cf->tls);
+    policy_free(cf->policy);
+    conf_free(&relay_conf_root, &cf->c);
+    free(cf->path);
+    free(cf);
+}

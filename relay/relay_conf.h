@@ -1,0 +1,81 @@
+/*
+ * relay_conf.h - the root of Postern's configuration and the daemon's own keys.
+ *
+ * The root table (relay_conf.c) declares the keys the relay layer owns (hostname, spool,
+ * limits, timeouts, TLS, listeners) and embeds the sections that other modules declare
+ * next to their code (relay: policy/relay_access.c, ...). One config object is loaded at
+ * start and on SIGHUP; sessions hold a reference to the one they started with.
+ */
+#ifndef POSTERN_RELAY_CONF_H
+#define POSTERN_RELAY_CONF_H
+
+#include <stdbool.h>
+
+#include "lib/conf.h"
+#include "policy/policy.h"
+
+enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
+
+struct listener_conf {
+    char *name;
+    char *address;        /* "127.0.0.1:2525", "[::1]:25", "*:25" */
+    int profile;          /* enum policy_profile */
+    long long backlog;
+};
+
+struct limits_conf {
+    unsigned long long message_size;
+    long long recipients;
+    long long command_line;
+    long long data_line;
+    long long errors;
+    long long connections;
+    long long connections_per_ip;
+};
+
+struct timeouts_conf {
+    long long command_ms;
+    long long data_ms;
+    long long tls_handshake_ms;
+    long long shutdown_ms;
+};
+
+struct smtp_conf {
+    int bare_lf;          /* enum bare_lf_mode */
+    bool received_auth_login;
+};
+
+struct tls_conf {
+    char *cert;
+    char *key;
+};
+
+struct relay_conf {
+    char *hostname;
+    char *spool_dir;
+    long long workers;
+    struct limits_conf limits;
+    struct timeouts_conf timeouts;
+    struct smtp_conf smtp;
+    struct tls_conf tls;
+    struct conf_array listeners;     /* struct listener_conf */
+    struct policy_conf relay;
+};
+
+extern const struct conf_section relay_conf_root;
+
+/* A loaded config with a reference count; sessions keep theirs until they end. */
+struct config {
+    int refs;
+    char *path;
+    struct relay_conf c;
+    struct ssl_ctx_st *tls;          /* server SSL_CTX, NULL without certificates */
+    struct policy *policy;           /* the pipeline built from this config */
+};
+
+/* Load and validate path. Prints errors; returns NULL when invalid. */
+struct config *config_load(const char *path);
+struct config *config_ref(struct config *cf);
+void config_unref(struct config *cf);
+
+#endif

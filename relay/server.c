@@ -1,0 +1,177 @@
+/*
+ * server.c - start, reload and graceful stop of the daemon (see server.h).
+ */
+#include "relay/server.h"
+
+#include "lib/log.h"
+#include "lib/workpool.h"
+#include "relay/listener.h"
+#include "relay/relay_conf.h"
+#include "relay/smtp_session.h"
+#include "relay/spool.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DRAIN_CHECK_MS 50
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *srv = arg;
+    (void)what;
+    if (sig == SIGHUP)
+        server_reload(srv);
+    else
+        server_shutdown(srv);
+}
+
+int server_start(struct server *srv, struct config *cf)
+{
+    unsigned queued, removed;
+
+    srv->cf = cf;
+    srv->base = event_base_new();
+    if (srv->base == NULL)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    srv->wp = workpool_new(srv->base, (int)cf->c.workers);
+    if (srv->wp == NULL) {
+        log_error("master", "cannot start worker threads");
+        return -1;
+    }
+    srv->spool = spool_open(cf->c.spool_dir, srv->wp);
+    if (srv->spool == NULL) {
+        log_error("master", "cannot open spool %s: %s", cf->c.spool_dir, strerror(errno));
+        return -1;
+    }
+    if (spool_recover(srv->spool, &queued, &removed) < 0) {
+        log_error("master", "cannot recover spool %s: %s", cf->c.spool_dir, strerror(errno));
+        return -1;
+    }
+    log_info("master", "spool %s: %u queued messages, %u partial files removed",
+             cf->c.spool_dir, queued, removed);
+    if (listeners_open(srv) < 0)
+        return -1;
+    srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+    srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
+    srv->sig_hup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
+    evsignal_add(srv->sig_term, NULL);
+    evsignal_add(srv->sig_int, NULL);
+    evsignal_add(srv->sig_hup, NULL);
+    return 0;
+}
+
+void server_reload(struct server *srv)
+{
+    struct config *cf = config_load(srv->cf->path);
+    const struct listener_conf *a, *b;
+    size_t i;
+
+    if (cf == NULL) {
+        log_error("master", "reload of %s failed; keeping the running configuration",
+                  srv->cf->path);
+        return;
+    }
+    a = srv->cf->c.listeners.items;
+    b = cf->c.listeners.items;
+    for (i = 0; i < cf->c.listeners.n && cf->c.listeners.n == srv->cf->c.listeners.n; i++)
+        if (strcmp(a[i].address, b[i].address) != 0 || a[i].profile != b[i].profile)
+            break;
+    if (i != cf->c.listeners.n || cf->c.listeners.n != srv->cf->c.listeners.n)
+        log_warn("master", "listener changes need a restart; keeping the current listeners");
+    if (strcmp(cf->c.spool_dir, srv->cf->c.spool_dir) != 0)
+        log_warn("master", "spool_dir changes need a restart; keeping %s", srv->cf->c.spool_dir);
+    config_unref(srv->cf);
+    srv->cf = cf;
+    log_info("master", "reloaded configuration from %s", cf->path);
+}
+
+static void server_maybe_done(struct server *srv)
+{
+    if (srv->nsessions == 0 && spool_commits_pending(srv->spool) == 0)
+        event_base_loopexit(srv->base, NULL);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_maybe_done(arg);
+}
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    (void)fd;
+    (void)what;
+    log_warn("master", "shutdown timeout: closing %u sessions", srv->nsessions);
+    if (spool_commits_pending(srv->spool) == 0)
+        event_base_loopexit(srv->base, NULL);
+}
+
+void server_shutdown(struct server *srv)
+{
+    struct smtp_session *s;
+    struct timeval tv;
+
+    if (srv->shutting_down) {
+        log_warn("master", "second stop signal: exiting now");
+        event_base_loopbreak(srv->base);
+        return;
+    }
+    srv->shutting_down = true;
+    log_info("master", "stopping: no new connections, %u sessions finishing", srv->nsessions);
+    listeners_close(srv);
+    for (s = srv->sessions; s; s = s->next)
+        smtp_session_shutdown(s);
+    tv.tv_sec = 0;
+    tv.tv_usec = DRAIN_CHECK_MS * 1000;
+    srv->drain_timer = event_new(srv->base, -1, EV_PERSIST, on_drain_check, srv);
+    event_add(srv->drain_timer, &tv);
+    tv.tv_sec = srv->cf->c.timeouts.shutdown_ms / 1000;
+    tv.tv_usec = (srv->cf->c.timeouts.shutdown_ms % 1000) * 1000;
+    srv->shutdown_timer = evtimer_new(srv->base, on_shutdown_timeout, srv);
+    evtimer_add(srv->shutdown_timer, &tv);
+}
+
+void server_session_gone(struct server *srv, struct smtp_session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    srv->nsessions--;
+    if (s->ip_counted)
+        listener_ip_release(srv, s->client_ip);
+}
+
+static void event_free_opt(struct event *ev)
+{
+    if (ev)
+        event_free(ev);
+}
+
+void server_stop(struct server *srv)
+{
+    while (srv->sessions)
+        smtp_session_free(srv->sessions);
+    listeners_close(srv);
+    workpool_free(srv->wp); /* finishes pending fsync batches */
+    spool_close(srv->spool);
+    event_free_opt(srv->sig_term);
+    event_free_opt(srv->sig_int);
+    event_free_opt(srv->sig_hup);
+    event_free_opt(srv->drain_timer);
+    event_free_opt(srv->shutdown_timer);
+    free(srv->ip_counts);
+    if (srv->cf)
+        config_unref(srv->cf);
+    if (srv->base)
+        event_base_free(srv->base);
+    log_info("master", "stopped");
+}

@@ -1,0 +1,52 @@
+/*
+ * server.h - the running daemon: event loop, current config, listeners, sessions, spool.
+ *
+ * One struct server per process. main.c creates it, runs the loop and tears it down;
+ * listener.c adds sessions; sessions remove themselves. SIGHUP swaps the config (new
+ * sessions get the new one, running sessions keep theirs); SIGTERM stops the listeners,
+ * tells sessions to finish, and ends the loop when the last session and commit are gone.
+ */
+#ifndef POSTERN_SERVER_H
+#define POSTERN_SERVER_H
+
+#include <stdbool.h>
+
+struct event_base;
+struct event;
+struct config;
+struct workpool;
+struct spool;
+struct listener;
+struct smtp_session;
+
+struct server {
+    struct event_base *base;
+    struct config *cf;               /* current configuration */
+    struct workpool *wp;
+    struct spool *spool;
+    struct listener *listeners;
+    struct smtp_session *sessions;   /* doubly linked */
+    unsigned nsessions;
+    void *ip_counts;                 /* sessions per client IP (listener.c) */
+    bool shutting_down;
+    struct event *shutdown_timer;    /* forced end of a graceful shutdown */
+    struct event *drain_timer;       /* checks whether the shutdown may finish */
+    struct event *sig_term, *sig_int, *sig_hup;
+};
+
+/* Create everything from a loaded config (takes the reference). 0, or -1 after logging. */
+int server_start(struct server *srv, struct config *cf);
+
+/* SIGHUP: load the config file again; on success swap it in. */
+void server_reload(struct server *srv);
+
+/* SIGTERM: stop accepting, let sessions finish, then break the loop. */
+void server_shutdown(struct server *srv);
+
+/* A session ended (called by the session when it is freed). */
+void server_session_gone(struct server *srv, struct smtp_session *s);
+
+/* Release everything after the loop has ended. */
+void server_stop(struct server *srv);
+
+#endif

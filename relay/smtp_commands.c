@@ -1,0 +1,572 @@
+/*
+ * smtp_commands.c - the SMTP command table and its handlers (RFC 5321, 1869, 3207, 2920).
+ *
+ * Each row of the table names a verb, the states in which it is allowed, whether it takes
+ * an argument, and its handler, so the ordering rules of SMTP are visible in one place.
+ * Handlers parse with lib/smtp_parse.c, ask the policy pipeline (policy/) at the MAIL and
+ * RCPT stages, and reply from the table in smtp_replies.h. Pipelined RCPT commands that
+ * are already buffered are collected into one batch and checked with one pipeline run.
+ */
+#include "relay/smtp_session.h"
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "relay/relay_conf.h"
+#include "relay/server.h"
+#include "lib/smtp_replies.h"
+#include "relay/spool.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ST(x) (1u << (x))
+#define ANY_CMD_STATE (ST(ST_INIT) | ST(ST_READY) | ST(ST_MAIL) | ST(ST_RCPT))
+
+enum arg_rule { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
+
+struct smtp_command {
+    enum smtp_verb verb;
+    unsigned states;            /* where the command is allowed */
+    enum arg_rule arg;
+    void (*handler)(struct smtp_session *s, const struct smtp_cmd *cmd);
+    int (*refuse)(struct smtp_session *s); /* reply when used in a wrong state */
+};
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_noop(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_quit(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_not_implemented(struct smtp_session *s, const struct smtp_cmd *cmd);
+static int refuse_need_helo(struct smtp_session *s);
+static int refuse_mail(struct smtp_session *s);
+static int refuse_need_mail(struct smtp_session *s);
+static int refuse_need_rcpt(struct smtp_session *s);
+static int refuse_tls(struct smtp_session *s);
+
+static const struct smtp_command commands[] = {
+    { SMTP_VERB_HELO, ANY_CMD_STATE, ARG_REQUIRED, cmd_helo, NULL },
+    { SMTP_VERB_EHLO, ANY_CMD_STATE, ARG_REQUIRED, cmd_ehlo, NULL },
+    { SMTP_VERB_MAIL, ST(ST_READY), ARG_REQUIRED, cmd_mail, refuse_mail },
+    { SMTP_VERB_RCPT, ST(ST_MAIL) | ST(ST_RCPT), ARG_REQUIRED, cmd_rcpt, refuse_need_mail },
+    { SMTP_VERB_DATA, ST(ST_RCPT), ARG_NONE, cmd_data, refuse_need_rcpt },
+    { SMTP_VERB_RSET, ANY_CMD_STATE, ARG_NONE, cmd_rset, NULL },
+    { SMTP_VERB_NOOP, ANY_CMD_STATE, ARG_OPTIONAL, cmd_noop, NULL },
+    { SMTP_VERB_QUIT, ANY_CMD_STATE, ARG_NONE, cmd_quit, NULL },
+    { SMTP_VERB_VRFY, ANY_CMD_STATE, ARG_REQUIRED, cmd_vrfy, NULL },
+    { SMTP_VERB_HELP, ANY_CMD_STATE, ARG_OPTIONAL, cmd_help, NULL },
+    { SMTP_VERB_STARTTLS, ST(ST_INIT) | ST(ST_READY), ARG_NONE, cmd_starttls, refuse_tls },
+    { SMTP_VERB_EXPN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+    { SMTP_VERB_ETRN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+    { SMTP_VERB_AUTH, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+    { SMTP_VERB_BDAT, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+};
+
+static const struct smtp_command *command_find(enum smtp_verb v)
+{
+    size_t i;
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (commands[i].verb == v)
+            return &commands[i];
+    return NULL;
+}
+
+void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+    struct smtp_cmd cmd;
+    const struct smtp_command *c;
+
+    if (smtp_cmd_parse(line, len, &cmd) < 0 || (c = command_find(cmd.verb)) == NULL) {
+        char safe[64];
+        log_info("smtpd", "warning: %s[%s]: unknown command: %s", s->client_name,
+                 s->client_ip, log_sanitize(safe, sizeof(safe), line, len));
+        s->cmd_total[SMTP_VERB_UNKNOWN]++;
+        smtp_reply(s, R_UNKNOWN_CMD);
+        smtp_error(s);
+        return;
+    }
+    s->cmd_total[cmd.verb]++;
+    if (!(c->states & ST(s->state))) {
+        if (c->refuse == NULL || c->refuse(s) == 0)
+            smtp_reply(s, R_NEED_HELO);
+        smtp_error(s);
+        return;
+    }
+    if (c->arg == ARG_NONE && cmd.arg_len > 0) {
+        smtp_reply(s, R_NO_ARGS, smtp_verb_name(cmd.verb));
+        smtp_error(s);
+        return;
+    }
+    if (c->arg == ARG_REQUIRED && cmd.arg_len == 0) {
+        smtp_reply(s, R_SYNTAX, smtp_verb_name(cmd.verb));
+        smtp_error(s);
+        return;
+    }
+    c->handler(s, &cmd);
+}
+
+/* ---- wrong-state replies ------------------------------------------------------------ */
+
+static int refuse_need_helo(struct smtp_session *s)
+{
+    smtp_reply(s, R_NEED_HELO);
+    return 1;
+}
+
+static int refuse_mail(struct smtp_session *s)
+{
+    if (s->state == ST_INIT)
+        return refuse_need_helo(s);
+    smtp_reply(s, R_NESTED_MAIL);
+    return 1;
+}
+
+static int refuse_need_mail(struct smtp_session *s)
+{
+    if (s->state == ST_INIT)
+        return refuse_need_helo(s);
+    smtp_reply(s, R_NEED_MAIL);
+    return 1;
+}
+
+static int refuse_need_rcpt(struct smtp_session *s)
+{
+    if (s->state == ST_MAIL) {
+        smtp_reply(s, R_NEED_RCPT);
+        return 1;
+    }
+    return refuse_need_mail(s);
+}
+
+static int refuse_tls(struct smtp_session *s)
+{
+    smtp_reply(s, R_TX_IN_PROGRESS);
+    return 1;
+}
+
+/* ---- transaction ------------------------------------------------------------------- */
+
+void smtp_tx_free(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    size_t i;
+
+    if (tx == NULL)
+        return;
+    if (tx->commit)
+        spool_commit_cancel(tx->commit);
+    if (tx->file)
+        spool_file_abort(tx->file);
+    for (i = 0; i < tx->nrcpt; i++)
+        free(tx->rcpts[i]);
+    free(tx->rcpts);
+    free(tx);
+    s->tx = NULL;
+    if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA)
+        s->state = ST_READY;
+}
+
+void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
+                     const char *rcpt)
+{
+    log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s>%s%s%s proto=%s helo=<%s>",
+             s->tx && s->tx->qid[0] ? s->tx->qid : "NOQUEUE", cmd, s->client_name, s->client_ip,
+             v->code, v->ecode, v->text, s->tx ? s->tx->sender.addr : "",
+             rcpt ? " to=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "", smtp_proto(s), s->helo);
+}
+
+static void reply_verdict(struct smtp_session *s, const struct policy_verdict *v)
+{
+    smtp_reply(s, v->code, v->ecode, "%s", v->text);
+    if (v->action == POLICY_DISCONNECT)
+        smtp_close(s);
+    else
+        smtp_error(s);
+}
+
+/* ---- HELO / EHLO ------------------------------------------------------------------- */
+
+static void set_helo(struct smtp_session *s, const struct smtp_cmd *cmd, bool esmtp)
+{
+    smtp_tx_free(s);
+    log_sanitize(s->helo, sizeof(s->helo), cmd->arg, cmd->arg_len);
+    s->esmtp = esmtp;
+    s->state = ST_READY;
+    s->cmd_ok[esmtp ? SMTP_VERB_EHLO : SMTP_VERB_HELO]++;
+}
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    set_helo(s, cmd, false);
+    smtp_reply(s, R_HELO, s->cf->c.hostname);
+}
+
+static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    char buf[1024];
+    int n;
+
+    set_helo(s, cmd, true);
+    n = snprintf(buf, sizeof(buf),
+                 "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
+                 "250-8BITMIME\r\n%s250 SMTPUTF8\r\n",
+                 s->cf->c.hostname, s->cf->c.limits.message_size,
+                 s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "");
+    smtp_reply_raw(s, buf, (size_t)n);
+}
+
+/* ---- MAIL -------------------------------------------------------------------------- */
+
+/* Check the ESMTP parameters of MAIL; replies and returns -1 on the first bad one. */
+static int mail_params(struct smtp_session *s, const struct smtp_path_args *a,
+                       struct smtp_tx *tx)
+{
+    size_t i;
+    for (i = 0; i < a->nparams; i++) {
+        const struct smtp_param *p = &a->params[i];
+        if (p->key_len == 4 && strncasecmp(p->key, "SIZE", 4) == 0) {
+            unsigned long long size;
+            if (smtp_param_size(p, &size) < 0) {
+                smtp_reply(s, R_SYNTAX, "MAIL FROM:<address> SIZE=number");
+                return -1;
+            }
+            if (size > s->cf->c.limits.message_size) {
+                smtp_reply(s, R_SIZE_PARAM, s->cf->c.limits.message_size);
+                return -1;
+            }
+        } else if (p->key_len == 4 && strncasecmp(p->key, "BODY", 4) == 0) {
+            if (p->value && p->value_len == 8 && strncasecmp(p->value, "8BITMIME", 8) == 0)
+                tx->body_8bit = true;
+            else if (!(p->value && p->value_len == 4 && strncasecmp(p->value, "7BIT", 4) == 0)) {
+                smtp_reply(s, R_BAD_BODY);
+                return -1;
+            }
+        } else if (p->key_len == 8 && strncasecmp(p->key, "SMTPUTF8", 8) == 0 && !p->value) {
+            tx->smtputf8 = true;
+        } else if (p->key_len == 4 && strncasecmp(p->key, "AUTH", 4) == 0) {
+            continue; /* RFC 4954 5: accepted and ignored (we do not relay AUTH=) */
+        } else {
+            smtp_reply(s, R_BAD_PARAM, (int)p->key_len, p->key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int mail_refuse_utf8(struct smtp_session *s)
+{
+    smtp_reply(s, R_NEED_SMTPUTF8);
+    return -1;
+}
+
+static struct policy_ctx policy_ctx_for(struct smtp_session *s, enum policy_stage stage)
+{
+    struct policy_ctx ctx = {
+        .stage = stage, .profile = s->profile, .listener = s->listener,
+        .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
+        .auth_login = s->auth_login, .tls = s->ssl != NULL,
+    };
+    if (s->tx) {
+        ctx.queue_id = s->tx->qid[0] ? s->tx->qid : NULL;
+        ctx.sender = &s->tx->sender;
+        ctx.rcpts_accepted = s->tx->nrcpt;
+    }
+    return ctx;
+}
+
+static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
+{
+    struct smtp_tx *tx = s->tx;
+
+    if (v->action != POLICY_PASS) {
+        smtp_log_reject(s, "MAIL", v, NULL);
+        smtp_tx_free(s);
+        reply_verdict(s, v);
+        return;
+    }
+    tx->file = spool_file_new(s->srv->spool);
+    if (tx->file == NULL) {
+        log_error("smtpd", "cannot create queue file: %m");
+        smtp_tx_free(s);
+        smtp_reply(s, R_LOCAL_ERROR);
+        return;
+    }
+    snprintf(tx->qid, sizeof(tx->qid), "%s", spool_file_qid(tx->file));
+    log_info("smtpd", "%s: client=%s[%s]%s%s", tx->qid, s->client_name, s->client_ip,
+             s->auth_login ? ", sasl_username=" : "", s->auth_login ? s->auth_login : "");
+    s->state = ST_MAIL;
+    s->cmd_ok[SMTP_VERB_MAIL]++;
+    smtp_reply(s, R_SENDER_OK);
+}
+
+static void mail_policy_done(void *arg, struct policy_result *res)
+{
+    struct smtp_session *s = arg;
+    s->preq = NULL;
+    if (!s->closing)
+        mail_verdict(s, &res->verdicts[0]);
+    smtp_resume(s);
+}
+
+static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct smtp_path_args a;
+    struct smtp_tx *tx;
+    struct policy_ctx ctx;
+    struct policy_result res = { &s->verdict, 1 };
+
+    switch (smtp_path_parse(cmd->arg, cmd->arg_len, false, &a)) {
+    case SMTP_PATH_OK:
+        break;
+    case SMTP_PATH_BAD_PREFIX:
+        smtp_reply(s, R_SYNTAX, "MAIL FROM:<address>");
+        smtp_error(s);
+        return;
+    case SMTP_PATH_TOO_LONG:
+        smtp_reply(s, R_ADDR_TOO_LONG);
+        smtp_error(s);
+        return;
+    case SMTP_PATH_BAD_PARAM:
+        smtp_reply(s, R_SYNTAX, "MAIL FROM:<address> [parameters]");
+        smtp_error(s);
+        return;
+    default:
+        smtp_reply(s, R_BAD_SENDER);
+        smtp_error(s);
+        return;
+    }
+    tx = s->tx = xcalloc(1, sizeof(*tx));
+    tx->sender = a.path;
+    if (mail_params(s, &a, tx) < 0 ||
+        (a.path.utf8 && !tx->smtputf8 && mail_refuse_utf8(s) < 0)) {
+        smtp_tx_free(s);
+        smtp_error(s);
+        return;
+    }
+    ctx = policy_ctx_for(s, POLICY_MAIL);
+    s->preq = policy_run(s->cf->policy, &ctx, &res, mail_policy_done, s);
+    if (s->preq) {
+        s->busy = true;
+        bufferevent_disable(s->bev, EV_READ);
+        return;
+    }
+    mail_verdict(s, &s->verdict);
+}
+
+/* ---- RCPT -------------------------------------------------------------------------- */
+
+static void rcpt_add(struct smtp_tx *tx, const char *addr)
+{
+    if (tx->nrcpt == tx->rcpt_cap) {
+        tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
+        tx->rcpts = xrealloc(tx->rcpts, tx->rcpt_cap * sizeof(char *));
+    }
+    tx->rcpts[tx->nrcpt++] = xstrdup(addr);
+}
+
+static void rcpt_batch_reply(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    size_t i;
+
+    for (i = 0; i < tx->nbatch && !s->closing; i++) {
+        const struct policy_verdict *v = &tx->verdicts[i];
+        if (v->action == POLICY_PASS) {
+            rcpt_add(tx, tx->batch[i].addr[0] ? tx->batch[i].addr : "postmaster");
+            s->cmd_ok[SMTP_VERB_RCPT]++;
+            smtp_reply(s, R_RCPT_OK);
+        } else {
+            smtp_log_reject(s, "RCPT", v, tx->batch[i].addr);
+            reply_verdict(s, v);
+        }
+    }
+    tx->nbatch = 0;
+    if (tx->nrcpt > 0)
+        s->state = ST_RCPT;
+}
+
+static void rcpt_policy_done(void *arg, struct policy_result *res)
+{
+    struct smtp_session *s = arg;
+    (void)res;
+    s->preq = NULL;
+    if (!s->closing)
+        rcpt_batch_reply(s);
+    smtp_resume(s);
+}
+
+/* Parse one RCPT argument; replies and returns -1 when it is refused before policy. */
+static int rcpt_parse(struct smtp_session *s, const struct smtp_cmd *cmd, struct smtp_addr *out)
+{
+    struct smtp_path_args a;
+    enum smtp_path_status st = smtp_path_parse(cmd->arg, cmd->arg_len, true, &a);
+
+    if (st == SMTP_PATH_BAD_PREFIX || st == SMTP_PATH_BAD_PARAM)
+        smtp_reply(s, R_SYNTAX, "RCPT TO:<address>");
+    else if (st == SMTP_PATH_TOO_LONG)
+        smtp_reply(s, R_ADDR_TOO_LONG);
+    else if (st != SMTP_PATH_OK)
+        smtp_reply(s, R_BAD_RCPT);
+    else if (a.nparams > 0)
+        smtp_reply(s, R_BAD_PARAM, (int)a.params[0].key_len, a.params[0].key);
+    else if (a.path.utf8 && !s->tx->smtputf8)
+        smtp_reply(s, R_NEED_SMTPUTF8);
+    else {
+        *out = a.path;
+        return 0;
+    }
+    smtp_error(s);
+    return -1;
+}
+
+/* Take further pipelined RCPT lines that are already buffered into the batch. */
+static void rcpt_collect(struct smtp_session *s, size_t room)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct smtp_tx *tx = s->tx;
+
+    while (tx->nbatch < room) {
+        struct smtp_line_reader rd = s->rd;
+        size_t avail = evbuffer_get_length(in), want, line_len, consumed;
+        const char *buf;
+        struct smtp_cmd cmd;
+        struct smtp_path_args a;
+
+        want = avail < rd.max + 3 ? avail : rd.max + 3;
+        if (want == 0)
+            return;
+        buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+        if (smtp_line_next(&rd, buf, want, &line_len, &consumed) != SMTP_LINE_OK ||
+            smtp_cmd_parse(buf, line_len, &cmd) < 0 || cmd.verb != SMTP_VERB_RCPT ||
+            smtp_path_parse(cmd.arg, cmd.arg_len, true, &a) != SMTP_PATH_OK ||
+            a.nparams > 0 || (a.path.utf8 && !tx->smtputf8))
+            return; /* not a plain valid RCPT: it is handled on its own, in order */
+        tx->batch[tx->nbatch++] = a.path;
+        s->cmd_total[SMTP_VERB_RCPT]++;
+        evbuffer_drain(in, consumed);
+    }
+}
+
+static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct smtp_tx *tx = s->tx;
+    size_t limit = (size_t)s->cf->c.limits.recipients, room;
+    struct policy_ctx ctx;
+    struct policy_result res;
+
+    if (tx->nrcpt >= limit) {
+        smtp_reply(s, R_TOO_MANY_RCPT, s->cf->c.limits.recipients);
+        if (++tx->rcpt_overshoot > limit)
+            smtp_error(s);
+        return;
+    }
+    if (rcpt_parse(s, cmd, &tx->batch[0]) < 0)
+        return;
+    tx->nbatch = 1;
+    room = limit - tx->nrcpt < RCPT_BATCH_MAX ? limit - tx->nrcpt : RCPT_BATCH_MAX;
+    rcpt_collect(s, room);
+
+    ctx = policy_ctx_for(s, POLICY_RCPT);
+    ctx.rcpts = tx->batch;
+    ctx.nrcpt = tx->nbatch;
+    res.verdicts = tx->verdicts;
+    res.n = tx->nbatch;
+    s->preq = policy_run(s->cf->policy, &ctx, &res, rcpt_policy_done, s);
+    if (s->preq) {
+        s->busy = true;
+        bufferevent_disable(s->bev, EV_READ);
+        return;
+    }
+    rcpt_batch_reply(s);
+}
+
+/* ---- the rest ---------------------------------------------------------------------- */
+
+static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_DATA]++;
+    smtp_data_start(s);
+}
+
+static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    smtp_tx_free(s);
+    s->cmd_ok[SMTP_VERB_RSET]++;
+    smtp_reply(s, R_OK);
+}
+
+static void cmd_noop(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_NOOP]++;
+    smtp_reply(s, R_OK);
+}
+
+static void cmd_quit(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_QUIT]++;
+    smtp_reply(s, R_BYE);
+    smtp_close(s);
+}
+
+static void cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_VRFY]++;
+    smtp_reply(s, R_VRFY);
+}
+
+static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_HELP]++;
+    smtp_reply(s, R_HELP);
+}
+
+static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t junk = evbuffer_get_length(in);
+    (void)cmd;
+
+    if (s->ssl) {
+        smtp_reply(s, R_TLS_ACTIVE);
+        smtp_error(s);
+        return;
+    }
+    if (s->cf->tls == NULL) {
+        smtp_reply(s, R_TLS_UNAVAIL);
+        return;
+    }
+    if (junk > 0) {
+        /* RFC 3207 / CVE-2011-0411: never execute plaintext pipelined after STARTTLS */
+        log_warn("smtpd", "%s[%s]: discarded %zu plaintext bytes pipelined after STARTTLS",
+                 s->client_name, s->client_ip, junk);
+        evbuffer_drain(in, junk);
+    }
+    smtp_tx_free(s);
+    s->cmd_ok[SMTP_VERB_STARTTLS]++;
+    smtp_reply(s, R_READY_TLS);
+    smtp_starttls(s);
+}
+
+static void cmd_not_implemented(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    smtp_reply(s, R_NOT_IMPL);
+    smtp_error(s);
+}

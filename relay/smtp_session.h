@@ -1,0 +1,117 @@
+/*
+ * smtp_session.h - one SMTP server connection: state, transaction, and the functions the
+ * session's files share.
+ *
+ * The session is split by job: smtp_session.c (connection lifecycle, input framing, replies,
+ * TLS, closing), smtp_commands.c (the command table and the command handlers), smtp_data.c
+ * (DATA: streaming to the spool, end detection, commit). Only relay/ includes this.
+ * Everything here runs on the event loop thread.
+ */
+#ifndef POSTERN_SMTP_SESSION_H
+#define POSTERN_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+#include "lib/data_scan.h"
+#include "lib/qid.h"
+#include "lib/smtp_parse.h"
+#include "policy/policy.h"
+
+struct server;
+struct config;
+struct bufferevent;
+struct spool_file;
+struct spool_commit;
+
+#define RCPT_BATCH_MAX 64      /* pipelined RCPTs checked together */
+
+enum smtp_state {
+    ST_GREETING,   /* banner not sent yet (TLS handshake or CONNECT policy pending) */
+    ST_INIT,       /* before HELO/EHLO */
+    ST_READY,      /* after HELO/EHLO, no transaction */
+    ST_MAIL,       /* MAIL accepted, no recipient yet */
+    ST_RCPT,       /* at least one recipient */
+    ST_DATA,       /* receiving message data */
+    ST_STARTTLS,   /* 220 sent, switching to TLS */
+};
+
+/* The transaction: from MAIL to the end of DATA or RSET. */
+struct smtp_tx {
+    struct spool_file *file;
+    char qid[QID_MAX];
+    struct smtp_addr sender;
+    char **rcpts;
+    size_t nrcpt, rcpt_cap;
+    size_t rcpt_overshoot;           /* RCPTs refused for the per-message limit */
+    bool body_8bit;
+    bool smtputf8;
+    struct data_scan scan;
+    bool too_big;
+    unsigned long long size;         /* message bytes in the queue file, Received: included */
+    struct spool_commit *commit;
+    /* the RCPT batch being checked by the policy pipeline */
+    struct smtp_addr batch[RCPT_BATCH_MAX];
+    struct policy_verdict verdicts[RCPT_BATCH_MAX];
+    size_t nbatch;
+};
+
+struct smtp_session {
+    struct smtp_session *prev, *next;  /* server's list */
+    struct server *srv;
+    struct config *cf;                 /* reference held for the session's life */
+    char listener[64];
+    enum policy_profile profile;
+    int fd;
+    bool fd_owned_by_bev;
+    struct bufferevent *bev;
+    SSL *ssl;                          /* when TLS is active or being negotiated */
+    char tls_info[160];                /* "TLSv1.3 with cipher ..." */
+    char client_ip[INET6_ADDRSTRLEN];
+    char client_name[256];
+    char helo[256];                    /* sanitised HELO/EHLO argument */
+    char *auth_login;
+    const char *reject_greeting;       /* set when over a connection limit */
+    enum smtp_state state;
+    bool esmtp;
+    bool busy;                         /* waiting for policy, spool or auth */
+    bool closing;
+    bool dead;                         /* the peer went away while we were busy */
+    bool ip_counted;                   /* holds a slot in the per-IP count */
+    struct smtp_line_reader rd;
+    unsigned errors;
+    unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
+    struct smtp_tx *tx;
+    struct policy_req *preq;
+    struct policy_verdict verdict;     /* single-verdict stages */
+};
+
+/* smtp_session.c */
+struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct sockaddr *sa,
+                                      const char *listener, enum policy_profile profile,
+                                      const char *reject_greeting);
+void smtp_session_shutdown(struct smtp_session *s);  /* SIGTERM: 421 now, or after the command */
+void smtp_session_free(struct smtp_session *s);      /* server shutdown only */
+void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void smtp_reply_raw(struct smtp_session *s, const char *text, size_t len);
+void smtp_close(struct smtp_session *s);            /* after the output is flushed */
+void smtp_error(struct smtp_session *s);            /* count a client error; may close */
+void smtp_resume(struct smtp_session *s);           /* async work done: go on reading */
+void smtp_starttls(struct smtp_session *s);         /* after "220 Ready to start TLS" */
+void smtp_set_data_timeouts(struct smtp_session *s, bool data);
+const char *smtp_proto(const struct smtp_session *s);
+
+/* smtp_commands.c */
+void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
+void smtp_tx_free(struct smtp_session *s);
+void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
+                     const char *rcpt);
+
+/* smtp_data.c */
+void smtp_data_start(struct smtp_session *s);
+bool smtp_data_process(struct smtp_session *s);     /* false: wait for more input */
+
+#endif

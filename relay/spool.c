@@ -1,0 +1,389 @@
+/*
+ * spool.c - message files, group commit and crash recovery (see spool.h, docs/spool.md).
+ *
+ * Writes go through a small per-file buffer with plain write(2) on the loop thread (page
+ * cache only). Durability work - fdatasync, rename, directory fsync - runs as one job per
+ * batch on the worker pool. While a batch is in flight, new commits collect in `pending`;
+ * when the batch completes, the loop answers its callbacks and starts the next batch with
+ * everything that collected meanwhile. So N messages finishing together cost one
+ * directory fsync, and the loop never waits for the disk.
+ */
+#include "relay/spool.h"
+
+#include "lib/log.h"
+#include "lib/workpool.h"
+#include "lib/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define SPOOL_WBUF       65536
+#define SPOOL_NAME_MAX   64
+#define SPOOL_SIZE_WIDTH 16      /* digits of the patched "size" field */
+
+struct spool {
+    char *dir;
+    char *queue_dir;
+    int tmp_fd;                  /* directory fds for *at() calls and fsync */
+    int queue_fd;
+    struct workpool *wp;
+    unsigned long seq;
+    struct spool_commit *pending, **pending_tail;
+    unsigned npending;           /* queued + in flight */
+    bool inflight;
+    spool_queued_fn queued_fn;
+    void *queued_arg;
+};
+
+struct spool_file {
+    struct spool *sp;
+    int fd;
+    char tmpname[SPOOL_NAME_MAX];
+    char qid[QID_MAX];
+    off_t size_field;            /* offset of the digits of "size ..." */
+    uint64_t header_len;         /* bytes of the envelope block */
+    uint64_t written;            /* bytes written in total */
+    int error;                   /* first write error (errno), 0 if none */
+    size_t wlen;
+    char wbuf[SPOOL_WBUF];
+};
+
+struct spool_commit {
+    struct spool_commit *next;
+    struct spool_file *f;
+    spool_commit_fn cb;
+    void *arg;
+    int err;
+};
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int open_dir(const char *path)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return -1;
+    return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+struct spool *spool_open(const char *dir, struct workpool *wp)
+{
+    struct spool *sp = xcalloc(1, sizeof(*sp));
+    char *tmp = xasprintf("%s/tmp", dir);
+
+    sp->dir = xstrdup(dir);
+    sp->queue_dir = xasprintf("%s/queue", dir);
+    sp->wp = wp;
+    sp->pending_tail = &sp->pending;
+    sp->tmp_fd = sp->queue_fd = -1;
+    if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || (sp->tmp_fd = open_dir(tmp)) < 0 ||
+        (sp->queue_fd = open_dir(sp->queue_dir)) < 0) {
+        int e = errno;
+        free(tmp);
+        spool_close(sp);
+        errno = e;
+        return NULL;
+    }
+    free(tmp);
+    return sp;
+}
+
+void spool_close(struct spool *sp)
+{
+    if (sp == NULL)
+        return;
+    if (sp->tmp_fd >= 0)
+        close(sp->tmp_fd);
+    if (sp->queue_fd >= 0)
+        close(sp->queue_fd);
+    free(sp->dir);
+    free(sp->queue_dir);
+    free(sp);
+}
+
+int spool_recover(struct spool *sp, unsigned *queued, unsigned *removed)
+{
+    DIR *d;
+    struct dirent *e;
+
+    *queued = *removed = 0;
+    if ((d = fdopendir(dup(sp->tmp_fd))) == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (unlinkat(sp->tmp_fd, e->d_name, 0) == 0)
+            (*removed)++;
+    }
+    closedir(d);
+    if ((d = fdopendir(dup(sp->queue_fd))) == NULL)
+        return -1;
+    rewinddir(d);
+    while ((e = readdir(d)) != NULL)
+        if (qid_valid(e->d_name))
+            (*queued)++;
+    closedir(d);
+    return fsync(sp->tmp_fd);
+}
+
+struct spool_file *spool_file_new(struct spool *sp)
+{
+    struct spool_file *f = xmalloc(sizeof(*f));
+    struct timeval tv;
+    struct stat st;
+
+    memset(f, 0, offsetof(struct spool_file, wbuf));
+    f->sp = sp;
+    snprintf(f->tmpname, sizeof(f->tmpname), "%ld.%lu", (long)getpid(), ++sp->seq);
+    f->fd = openat(sp->tmp_fd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f->fd < 0 || fstat(f->fd, &st) < 0) {
+        int e = errno;
+        if (f->fd >= 0) {
+            close(f->fd);
+            unlinkat(sp->tmp_fd, f->tmpname, 0);
+        }
+        free(f);
+        errno = e;
+        return NULL;
+    }
+    gettimeofday(&tv, NULL);
+    qid_format(f->qid, (uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, (uint64_t)st.st_ino);
+    return f;
+}
+
+const char *spool_file_qid(const struct spool_file *f)
+{
+    return f->qid;
+}
+
+static int spool_flush(struct spool_file *f)
+{
+    if (f->error)
+        return -1;
+    if (f->wlen && write_all(f->fd, f->wbuf, f->wlen) < 0) {
+        f->error = errno;
+        return -1;
+    }
+    f->wlen = 0;
+    return 0;
+}
+
+int spool_file_write(struct spool_file *f, const void *data, size_t len)
+{
+    const char *p = data;
+    if (f->error) {
+        errno = f->error;
+        return -1;
+    }
+    f->written += len;
+    if (len >= SPOOL_WBUF) {
+        if (spool_flush(f) < 0 || write_all(f->fd, p, len) < 0) {
+            f->error = f->error ? f->error : errno;
+            errno = f->error;
+            return -1;
+        }
+        return 0;
+    }
+    if (f->wlen + len > SPOOL_WBUF && spool_flush(f) < 0) {
+        errno = f->error;
+        return -1;
+    }
+    memcpy(f->wbuf + f->wlen, p, len);
+    f->wlen += len;
+    return 0;
+}
+
+static int spool_line(struct spool_file *f, const char *key, const char *value)
+{
+    char line[1200];
+    int n = value ? snprintf(line, sizeof(line), "%s %s\n", key, value)
+                  : snprintf(line, sizeof(line), "%s\n", key);
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return spool_file_write(f, line, (size_t)n);
+}
+
+int spool_file_write_envelope(struct spool_file *f, const struct spool_envelope *env)
+{
+    char buf[64];
+    size_t i;
+    int rc = 0;
+
+    rc |= spool_line(f, SPOOL_MAGIC, NULL);
+    f->size_field = (off_t)f->written + (off_t)strlen("size ");
+    snprintf(buf, sizeof(buf), "%0*d", SPOOL_SIZE_WIDTH, 0);
+    rc |= spool_line(f, "size", buf);
+    rc |= spool_line(f, "id", f->qid);
+    snprintf(buf, sizeof(buf), "%.6f", env->arrival);
+    rc |= spool_line(f, "time", buf);
+    rc |= spool_line(f, "client", env->client_ip);
+    rc |= spool_line(f, "client_name", env->client_name);
+    rc |= spool_line(f, "helo", env->helo);
+    rc |= spool_line(f, "listener", env->listener);
+    rc |= spool_line(f, "proto", env->proto);
+    if (env->auth_login)
+        rc |= spool_line(f, "auth", env->auth_login);
+    if (env->body)
+        rc |= spool_line(f, "body", env->body);
+    if (env->smtputf8)
+        rc |= spool_line(f, "smtputf8", "1");
+    rc |= spool_line(f, "from", env->sender);
+    for (i = 0; i < env->nrcpt; i++)
+        rc |= spool_line(f, "rcpt", env->rcpts[i]);
+    rc |= spool_line(f, "data", NULL);
+    f->header_len = f->written;
+    return rc ? -1 : 0;
+}
+
+uint64_t spool_file_size(const struct spool_file *f)
+{
+    return f->written - f->header_len;
+}
+
+static void spool_file_release(struct spool_file *f, bool unlink_tmp)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (unlink_tmp)
+        unlinkat(f->sp->tmp_fd, f->tmpname, 0);
+    free(f);
+}
+
+void spool_file_abort(struct spool_file *f)
+{
+    spool_file_release(f, true);
+}
+
+/* Patch the fixed-width size field now that the message length is known. */
+static int spool_patch_size(struct spool_file *f)
+{
+    char digits[SPOOL_SIZE_WIDTH + 1];
+    snprintf(digits, sizeof(digits), "%0*" PRIu64, SPOOL_SIZE_WIDTH, spool_file_size(f));
+    if (pwrite(f->fd, digits, SPOOL_SIZE_WIDTH, f->size_field) != SPOOL_SIZE_WIDTH)
+        return -1;
+    return 0;
+}
+
+/* Worker thread: make every file of the batch durable under its queue name. */
+static void spool_batch_work(void *arg)
+{
+    struct spool_commit *batch = arg, *c;
+    struct spool *sp = batch->f->sp;
+    bool renamed = false;
+
+    for (c = batch; c; c = c->next) {
+        if (c->err)
+            continue;
+        if (fdatasync(c->f->fd) < 0)
+            c->err = errno;
+        else if (renameat2(sp->tmp_fd, c->f->tmpname, sp->queue_fd, c->f->qid,
+                           RENAME_NOREPLACE) < 0)
+            c->err = errno;
+        else
+            renamed = true;
+    }
+    if (renamed && fsync(sp->queue_fd) < 0) {
+        int e = errno;
+        for (c = batch; c; c = c->next)
+            if (!c->err) {
+                unlinkat(sp->queue_fd, c->f->qid, 0);
+                c->err = e;
+            }
+    }
+}
+
+static void spool_start_batch(struct spool *sp);
+
+/* Loop thread: answer the batch, then start the next one. */
+static void spool_batch_done(void *arg)
+{
+    struct spool_commit *c = arg, *next;
+    struct spool *sp = c->f->sp;
+
+    for (; c; c = next) {
+        next = c->next;
+        if (c->err)
+            log_error("cleanup", "%s: cannot commit to the queue: %s", c->f->qid,
+                      strerror(c->err));
+        if (c->cb)
+            c->cb(c->arg, c->err, c->f->qid);
+        if (!c->err && sp->queued_fn)
+            sp->queued_fn(sp->queued_arg, c->f->qid);
+        spool_file_release(c->f, c->err != 0);
+        sp->npending--;
+        free(c);
+    }
+    sp->inflight = false;
+    spool_start_batch(sp);
+}
+
+static void spool_start_batch(struct spool *sp)
+{
+    struct spool_commit *batch = sp->pending;
+    if (sp->inflight || batch == NULL)
+        return;
+    sp->pending = NULL;
+    sp->pending_tail = &sp->pending;
+    sp->inflight = true;
+    workpool_submit(sp->wp, spool_batch_work, spool_batch_done, batch);
+}
+
+struct spool_commit *spool_file_commit(struct spool_file *f, spool_commit_fn cb, void *arg)
+{
+    struct spool *sp = f->sp;
+    struct spool_commit *c = xcalloc(1, sizeof(*c));
+
+    c->f = f;
+    c->cb = cb;
+    c->arg = arg;
+    if (spool_flush(f) < 0 || spool_patch_size(f) < 0)
+        c->err = f->error ? f->error : errno;
+    *sp->pending_tail = c;
+    sp->pending_tail = &c->next;
+    sp->npending++;
+    spool_start_batch(sp);
+    return c;
+}
+
+void spool_commit_cancel(struct spool_commit *c)
+{
+    c->cb = NULL;
+}
+
+unsigned spool_commits_pending(const struct spool *sp)
+{
+    return sp->npending;
+}
+
+const char *spool_queue_dir(const struct spool *sp)
+{
+    return sp->queue_dir;
+}
+
+void spool_set_queued_hook(struct spool *sp, spool_queued_fn fn, void *arg)
+{
+    sp->queued_fn = fn;
+    sp->queued_arg = arg;
+}
