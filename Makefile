@@ -39,7 +39,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
         demo-setup bench clean
-all: bin/postern bin/posternctl
+all: bin/postern $(if $(wildcard tools/posternctl.c),bin/posternctl)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,7 +80,8 @@ check: deps
 
 # Everything the suites need, for one BUILD directory.
 .PHONY: all-tests
-all-tests: $(BUILD)/postern $(BUILD)/posternctl $(UNIT_BIN) $(HELPER_BIN)
+all-tests: $(BUILD)/postern $(if $(wildcard tools/posternctl.c),$(BUILD)/posternctl) \
+           $(UNIT_BIN) $(HELPER_BIN)
 
 check-unit: $(UNIT_BIN)
 	@sh tests/run.sh $(BUILD) unit

@@ -1,9 +1,9 @@
 /*
  * qid.h - queue IDs in the style of Postfix's long queue IDs.
  *
- * An ID is the arrival time in seconds (base 52, at least 6 characters), the microseconds
- * (base 52, 4 characters), the letter 'z', then the spool file's inode number (base 52).
- * The alphabet is digits and consonants (no vowels, so no words), 52 characters, which is
+ * An ID is the arrival time in seconds (base 51, at least 6 characters), the microseconds
+ * (base 51, 4 characters), the letter 'z', then the spool file's inode number (base 51).
+ * The alphabet is digits and consonants except z (no vowels, so no words), 51 characters,
  * the shape admins' tools already match: ([0-9a-zA-Z]{12,}). Unique per spool because no
  * two existing files share an inode and IDs are time-ordered. Pure function, no I/O.
  */

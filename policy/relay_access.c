@@ -14,6 +14,7 @@
 #include "lib/smtp_replies.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -43,10 +44,12 @@ static int policy_domains_validate(void *obj, const char *pointer, struct conf_e
     int bad = 0;
     size_t i;
 
-    for (i = 0; i < c->trusted_networks.n; i++)
+    for (i = 0; i < c->trusted_networks.n; i++) {
+        char at[128];
+        snprintf(at, sizeof(at), "%s/trusted_networks/%zu", pointer, i);
         if (netaddr_parse(c->trusted_networks.v[i], &n) < 0)
-            bad += conf_error(errs, pointer, "trusted_networks/%zu: bad network \"%s\"", i,
-                              c->trusted_networks.v[i]);
+            bad += conf_error(errs, at, "bad network \"%s\"", c->trusted_networks.v[i]);
+    }
     return bad;
 }
 

@@ -7,6 +7,7 @@
 #include "relay/tls.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,10 +127,13 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
     int bad = 0;
     size_t i;
 
-    for (i = 0; i < c->listeners.n; i++)
+    for (i = 0; i < c->listeners.n; i++) {
+        char at[64];
+        snprintf(at, sizeof(at), "%s/listeners/%zu", pointer, i);
         if (ls[i].profile != PROFILE_INBOUND && (c->tls.cert == NULL || c->tls.key == NULL))
-            bad += conf_error(errs, pointer, "listeners/%zu: profile %s needs tls.cert and "
-                              "tls.key", i, profile_names[ls[i].profile]);
+            bad += conf_error(errs, at, "profile %s needs tls.cert and tls.key",
+                              profile_names[ls[i].profile]);
+    }
     if (c->hostname == NULL) {
         char host[256];
         if (gethostname(host, sizeof(host)) < 0)

@@ -10,11 +10,12 @@ log=$(mktemp); trap 'rm -f "$log"' EXIT
 if [ "$what" = all ] || [ "$what" = unit ]; then
     for t in "$build"/tests/test_*; do
         [ -x "$t" ] || continue
-        if "$t" >"$log" 2>&1; then :; else rc=1; cat "$log"; fi
+        trc=0
+        "$t" >"$log" 2>&1 || { trc=1; rc=1; cat "$log"; }
         p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
         f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
         [ -n "$p" ] || p=0; [ -n "$f" ] || f=0
-        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ $rc -ne 0 ]; then f=1; fi
+        if [ "$f" -eq 0 ] && [ $trc -ne 0 ]; then f=1; fi
         echo "unit $(basename "$t"): $p passed, $f failed"
         upass=$((upass + p)); ufail=$((ufail + f))
     done
@@ -23,9 +24,8 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
     POSTERN_BUILD=$(cd "$build" && pwd) /usr/bin/python3 -m pytest -q -rfE -p no:cacheprovider \
         tests/integration ${PYTEST_ARGS:-} 2>&1 | tee "$log"
     st=$(tail -1 "$log")
-    ipass=$(echo "$st" | sed -n 's/.* \([0-9][0-9]*\) passed.*/\1/p'); [ -n "$ipass" ] || ipass=0
-    f1=$(echo "$st" | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p'); [ -n "$f1" ] || f1=0
-    e1=$(echo "$st" | sed -n 's/.* \([0-9][0-9]*\) error.*/\1/p'); [ -n "$e1" ] || e1=0
+    count() { echo "$st" | grep -oE "[0-9]+ $1" | grep -oE '[0-9]+' || echo 0; }
+    ipass=$(count passed); f1=$(count failed); e1=$(count error)
     ifail=$((f1 + e1))
     if [ "$ifail" -ne 0 ] || [ "$ipass" -eq 0 ]; then rc=1; fi
 fi

@@ -109,7 +109,13 @@ class Postern:
             self.logf.close()
         rc = self.proc.returncode if self.proc else None
         self.proc = None
+        self.assert_no_sanitizer_report()
         return rc
+
+    def assert_no_sanitizer_report(self):
+        log = self.log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in log, "sanitizer report in postern log:\n" + log[-4000:]
 
     def kill9(self):
         self.proc.kill()
