@@ -28,7 +28,7 @@
 #define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"
 #define R_READY_TLS       220, "2.0.0", "Ready to start TLS"
 #define R_START_DATA      354, NULL,    "End data with <CR><LF>.<CR><LF>"
-#define R_QUEUED          250, "2.0.0", "Ok: queued as %s"
+#define R_QUEUED          250, "2.0.0", "Ok: queued as %s%s"  /* ID, quota note */
 
 /* syntax and sequence */
 #define R_UNKNOWN_CMD     500, "5.5.2", "Error: command not recognized"

@@ -27,6 +27,11 @@ const struct policy_ctx *policy_req_ctx(const struct policy_req *r);
 struct policy_result *policy_req_result(struct policy_req *r);
 const struct policy_conf *policy_conf_of(const struct policy *p);
 
+const struct policy_deps *policy_deps_of(const struct policy *p);
+
+/* Raise an event (takes the reference of data). */
+void policy_event(struct policy *p, const char *type, struct json_t *data);
+
 /* An asynchronous check finished: continue with the next check. Loop thread. */
 void policy_req_resume(struct policy_req *r);
 
@@ -40,5 +45,6 @@ int policy_rcpt_refused(struct policy_req *r, size_t i);
 /* The checks, defined in their own files. */
 extern const struct policy_check check_submission_auth;
 extern const struct policy_check check_relay_access;
+extern const struct policy_check check_ratelimit;
 
 #endif

@@ -11,6 +11,8 @@
 
 #include "lib/xalloc.h"
 
+#include <jansson.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,13 @@
 static const struct policy_check *const policy_checks[] = {
     &check_submission_auth,
     &check_relay_access,
+    &check_ratelimit,
 };
 #define NCHECKS (sizeof(policy_checks) / sizeof(policy_checks[0]))
 
 struct policy {
     const struct policy_conf *conf;
+    struct policy_deps deps;
 };
 
 struct policy_req {
@@ -37,11 +41,26 @@ struct policy_req {
     void *arg;
 };
 
-struct policy *policy_new(const struct policy_conf *conf)
+struct policy *policy_new(const struct policy_conf *conf, const struct policy_deps *deps)
 {
     struct policy *p = xcalloc(1, sizeof(*p));
     p->conf = conf;
+    if (deps)
+        p->deps = *deps;
     return p;
+}
+
+const struct policy_deps *policy_deps_of(const struct policy *p)
+{
+    return &p->deps;
+}
+
+void policy_event(struct policy *p, const char *type, struct json_t *data)
+{
+    if (p->deps.event)
+        p->deps.event(p->deps.event_arg, type, data);
+    else
+        json_decref(data);
 }
 
 void policy_free(struct policy *p)
@@ -89,6 +108,7 @@ struct policy_req *policy_run(struct policy *p, const struct policy_ctx *ctx,
     size_t i;
 
     res->n = ctx->stage == POLICY_RCPT ? ctx->nrcpt : 1;
+    res->note[0] = '\0';
     for (i = 0; i < res->n; i++)
         memset(&res->verdicts[i], 0, sizeof(res->verdicts[i]));
     r->p = p;

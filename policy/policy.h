@@ -34,6 +34,7 @@ enum policy_action {
 };
 
 #define POLICY_TEXT_MAX 256
+#define POLICY_BATCH_MAX 64   /* most RCPTs checked in one pipeline run */
 
 struct policy_verdict {
     enum policy_action action;
@@ -77,13 +78,27 @@ struct policy_req;
 struct policy_result {
     struct policy_verdict *verdicts;  /* caller-provided, max(1, nrcpt) entries */
     size_t n;
+    char note[64];                    /* e.g. "(quota: 37/60 left)" for the final 250 */
+};
+
+/* Events a check raises for the alert layer (sender.rate_limited, ...). The relay wires
+ * this to webhooks/; data is a jansson object whose reference the callee takes. */
+struct json_t;
+typedef void (*policy_event_fn)(void *arg, const char *type, struct json_t *data);
+
+/* What the pipeline may use besides its config (all borrowed, any may be NULL). */
+struct policy_deps {
+    struct rl *rl;                    /* rate limiter; NULL: rate limits off */
+    const struct rl_conf *rl_conf;
+    policy_event_fn event;
+    void *event_arg;
 };
 
 typedef void (*policy_done_fn)(void *arg, struct policy_result *res);
 
 /* Build the pipeline from config (borrowed; must outlive the pipeline). NULL on a bad
  * value, after logging it. */
-struct policy *policy_new(const struct policy_conf *conf);
+struct policy *policy_new(const struct policy_conf *conf, const struct policy_deps *deps);
 void policy_free(struct policy *p);
 
 /*

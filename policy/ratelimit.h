@@ -23,6 +23,7 @@
 
 #include "lib/conf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -58,7 +59,7 @@ struct rl_user_conf {
 enum rl_fail_mode { RL_FAIL_TEMPFAIL, RL_FAIL_OPEN };
 
 struct rl_conf {
-    int enabled;
+    bool enabled;
     int fail_mode;                        /* enum rl_fail_mode */
     struct conf_array classes;            /* struct rl_class_conf, CONF_MAP */
     struct conf_array users;              /* struct rl_user_conf, CONF_MAP */

@@ -106,6 +106,14 @@ static const struct conf_key root_keys[] = {
       sizeof(struct listener_conf), CONF_REQUIRED, "where to accept connections" },
     { "relay", CONF_SECTION, R(relay), NULL, 0, 0, NULL, &policy_domains_section, 0, 0,
       "domains served and relay permissions" },
+    { "dns", CONF_SECTION, R(dns), NULL, 0, 0, NULL, &dns_conf_section, 0, 0,
+      "asynchronous DNS resolver (c-ares) and its cache" },
+    { "redis", CONF_SECTION, R(redis), NULL, 0, 0, NULL, &redis_conf_section, 0, 0,
+      "shared state for rate limits and login throttling" },
+    { "ratelimit", CONF_SECTION, R(ratelimit), NULL, 0, 0, NULL, &rl_conf_section, 0, 0,
+      "recipient rate limits per authenticated user" },
+    { "authfail", CONF_SECTION, R(authfail), NULL, 0, 0, NULL, &authfail_conf_section, 0, 0,
+      "failed-login throttling per client IP and login" },
     { NULL }
 };
 
@@ -163,8 +171,20 @@ struct config *config_load(const char *path)
             return NULL;
         }
     }
-    cf->policy = policy_new(&cf->c.relay);
     return cf;
+}
+
+void config_activate(struct config *cf, struct redis *redis, policy_event_fn event,
+                     void *event_arg)
+{
+    struct policy_deps deps = { .event = event, .event_arg = event_arg };
+    if (redis) {
+        cf->rl = rl_new(&cf->c.ratelimit, redis);
+        cf->af = authfail_new(&cf->c.authfail, redis);
+        deps.rl = cf->rl;
+        deps.rl_conf = &cf->c.ratelimit;
+    }
+    cf->policy = policy_new(&cf->c.relay, &deps);
 }
 
 struct config *config_ref(struct config *cf)
@@ -179,7 +199,12 @@ void config_unref(struct config *cf)
         return;
     if (cf->tls)
         tls_ctx_free(cf->tls);
-    policy_free(cf->policy);
+    if (cf->policy)
+        policy_free(cf->policy);
+    if (cf->rl)
+        rl_free(cf->rl);
+    if (cf->af)
+        authfail_free(cf->af);
     conf_free(&relay_conf_root, &cf->c);
     free(cf->path);
     free(cf);

@@ -11,7 +11,11 @@
 
 #include <stdbool.h>
 
+#include "auth/authfail.h"
 #include "lib/conf.h"
+#include "lib/dns.h"
+#include "lib/redis.h"
+#include "policy/ratelimit.h"
 #include "policy/policy.h"
 
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
@@ -60,6 +64,10 @@ struct relay_conf {
     struct tls_conf tls;
     struct conf_array listeners;     /* struct listener_conf */
     struct policy_conf relay;
+    struct dns_conf dns;
+    struct redis_conf redis;
+    struct rl_conf ratelimit;
+    struct authfail_conf authfail;
 };
 
 extern const struct conf_section relay_conf_root;
@@ -71,10 +79,17 @@ struct config {
     struct relay_conf c;
     struct ssl_ctx_st *tls;          /* server SSL_CTX, NULL without certificates */
     struct policy *policy;           /* the pipeline built from this config */
+    struct rl *rl;                   /* rate limiter over this config (NULL: none) */
+    struct authfail *af;             /* login throttling over this config (NULL: none) */
 };
 
 /* Load and validate path. Prints errors; returns NULL when invalid. */
 struct config *config_load(const char *path);
+
+/* Build the runtime objects that live as long as this config: the policy pipeline and,
+ * when redis is given, the rate limiter and login throttling on top of it. */
+void config_activate(struct config *cf, struct redis *redis, policy_event_fn event,
+                     void *event_arg);
 struct config *config_ref(struct config *cf);
 void config_unref(struct config *cf);
 

@@ -3,7 +3,9 @@
  */
 #include "relay/server.h"
 
+#include "lib/dns.h"
 #include "lib/log.h"
+#include "lib/redis.h"
 #include "lib/workpool.h"
 #include "relay/listener.h"
 #include "relay/relay_conf.h"
@@ -11,6 +13,7 @@
 #include "relay/spool.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,6 +29,39 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         server_reload(srv);
     else
         server_shutdown(srv);
+}
+
+void server_event(void *arg, const char *type, struct json_t *data)
+{
+    struct server *srv = arg;
+    char *text = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    (void)srv;
+    log_info("master", "event %s %s", type, text ? text : "{}");
+    free(text);
+    json_decref(data);
+}
+
+static void on_redis_state(enum redis_state state, const char *why, void *arg)
+{
+    struct server *srv = arg;
+    if (state == REDIS_STATE_DOWN) {
+        srv->redis_was_down = true;
+        server_event(srv, "redis.unavailable", json_pack("{s:s}", "reason", why ? why : ""));
+    } else if (srv->redis_was_down) {
+        srv->redis_was_down = false;
+        server_event(srv, "redis.recovered", json_object());
+    }
+}
+
+/* Redis is needed as soon as a listener may see authenticated users. */
+static bool config_needs_redis(const struct config *cf)
+{
+    const struct listener_conf *l = cf->c.listeners.items;
+    size_t i;
+    for (i = 0; i < cf->c.listeners.n; i++)
+        if (l[i].profile != PROFILE_INBOUND)
+            return true;
+    return false;
 }
 
 int server_start(struct server *srv, struct config *cf)
@@ -53,6 +89,15 @@ int server_start(struct server *srv, struct config *cf)
     }
     log_info("master", "spool %s: %u queued messages, %u partial files removed",
              cf->c.spool_dir, queued, removed);
+    srv->dns = dns_new(srv->base, &cf->c.dns);
+    if (srv->dns == NULL)
+        return -1;
+    if (config_needs_redis(cf)) {
+        srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
+        if (srv->redis == NULL)
+            return -1;
+    }
+    config_activate(cf, srv->redis, server_event, srv);
     if (listeners_open(srv) < 0)
         return -1;
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
@@ -84,6 +129,7 @@ void server_reload(struct server *srv)
         log_warn("master", "listener changes need a restart; keeping the current listeners");
     if (strcmp(cf->c.spool_dir, srv->cf->c.spool_dir) != 0)
         log_warn("master", "spool_dir changes need a restart; keeping %s", srv->cf->c.spool_dir);
+    config_activate(cf, srv->redis, server_event, srv);
     config_unref(srv->cf);
     srv->cf = cf;
     log_info("master", "reloaded configuration from %s", cf->path);
@@ -171,6 +217,10 @@ void server_stop(struct server *srv)
     free(srv->ip_counts);
     if (srv->cf)
         config_unref(srv->cf);
+    if (srv->redis)
+        redis_free(srv->redis);
+    if (srv->dns)
+        dns_free(srv->dns);
     if (srv->base)
         event_base_free(srv->base);
     log_info("master", "stopped");

@@ -24,6 +24,9 @@ struct server {
     struct config *cf;               /* current configuration */
     struct workpool *wp;
     struct spool *spool;
+    struct dns *dns;                 /* shared resolver */
+    struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
+    bool redis_was_down;
     struct listener *listeners;
     struct smtp_session *sessions;   /* doubly linked */
     unsigned nsessions;
@@ -42,6 +45,10 @@ void server_reload(struct server *srv);
 
 /* SIGTERM: stop accepting, let sessions finish, then break the loop. */
 void server_shutdown(struct server *srv);
+
+/* Raise an alert event (takes the reference of data): logged, and sent as a webhook. */
+struct json_t;
+void server_event(void *srv, const char *type, struct json_t *data);
 
 /* A session ended (called by the session when it is freed). */
 void server_session_gone(struct server *srv, struct smtp_session *s);

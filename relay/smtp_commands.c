@@ -323,8 +323,6 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     struct smtp_path_args a;
     struct smtp_tx *tx;
-    struct policy_ctx ctx;
-    struct policy_result res = { &s->verdict, 1 };
 
     switch (smtp_path_parse(cmd->arg, cmd->arg_len, false, &a)) {
     case SMTP_PATH_OK:
@@ -354,8 +352,9 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
         smtp_error(s);
         return;
     }
-    ctx = policy_ctx_for(s, POLICY_MAIL);
-    s->preq = policy_run(s->cf->policy, &ctx, &res, mail_policy_done, s);
+    s->pctx = policy_ctx_for(s, POLICY_MAIL);
+    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
+    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, mail_policy_done, s);
     if (s->preq) {
         s->busy = true;
         bufferevent_disable(s->bev, EV_READ);
@@ -392,6 +391,8 @@ static void rcpt_batch_reply(struct smtp_session *s)
         }
     }
     tx->nbatch = 0;
+    if (s->pres.note[0])
+        snprintf(tx->quota_note, sizeof(tx->quota_note), " %s", s->pres.note);
     if (tx->nrcpt > 0)
         s->state = ST_RCPT;
 }
@@ -462,8 +463,6 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     struct smtp_tx *tx = s->tx;
     size_t limit = (size_t)s->cf->c.limits.recipients, room;
-    struct policy_ctx ctx;
-    struct policy_result res;
 
     if (tx->nrcpt >= limit) {
         smtp_reply(s, R_TOO_MANY_RCPT, s->cf->c.limits.recipients);
@@ -477,12 +476,11 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
     room = limit - tx->nrcpt < RCPT_BATCH_MAX ? limit - tx->nrcpt : RCPT_BATCH_MAX;
     rcpt_collect(s, room);
 
-    ctx = policy_ctx_for(s, POLICY_RCPT);
-    ctx.rcpts = tx->batch;
-    ctx.nrcpt = tx->nbatch;
-    res.verdicts = tx->verdicts;
-    res.n = tx->nbatch;
-    s->preq = policy_run(s->cf->policy, &ctx, &res, rcpt_policy_done, s);
+    s->pctx = policy_ctx_for(s, POLICY_RCPT);
+    s->pctx.rcpts = tx->batch;
+    s->pctx.nrcpt = tx->nbatch;
+    s->pres = (struct policy_result){ .verdicts = tx->verdicts, .n = tx->nbatch };
+    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, rcpt_policy_done, s);
     if (s->preq) {
         s->busy = true;
         bufferevent_disable(s->bev, EV_READ);

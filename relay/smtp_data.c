@@ -104,7 +104,7 @@ static void commit_done(void *arg, int err, const char *qid)
     } else {
         log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
-        smtp_reply(s, R_QUEUED, qid);
+        smtp_reply(s, R_QUEUED, qid, tx->quota_note);
     }
     smtp_tx_free(s);
     smtp_resume(s);
@@ -153,8 +153,6 @@ static void data_end(struct smtp_session *s)
     struct smtp_tx *tx = s->tx;
     const struct relay_conf *c = &s->cf->c;
     struct policy_verdict v = { .action = POLICY_PASS };
-    struct policy_ctx ctx;
-    struct policy_result res = { &s->verdict, 1 };
 
     s->state = ST_RCPT;
     smtp_set_data_timeouts(s, false);
@@ -172,14 +170,15 @@ static void data_end(struct smtp_session *s)
         data_refuse(s, &v);
         return;
     }
-    ctx = (struct policy_ctx){
+    s->pctx = (struct policy_ctx){
         .stage = POLICY_DATA_END, .profile = s->profile, .listener = s->listener,
         .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
         .auth_login = s->auth_login, .tls = s->ssl != NULL, .queue_id = tx->qid,
         .sender = &tx->sender, .rcpts_accepted = tx->nrcpt,
         .message_size = tx->scan.out_total,
     };
-    s->preq = policy_run(s->cf->policy, &ctx, &res, data_policy_done, s);
+    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
+    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, data_policy_done, s);
     if (s->preq) {
         s->busy = true;
         bufferevent_disable(s->bev, EV_READ);

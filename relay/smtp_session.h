@@ -26,7 +26,7 @@ struct bufferevent;
 struct spool_file;
 struct spool_commit;
 
-#define RCPT_BATCH_MAX 64      /* pipelined RCPTs checked together */
+#define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
 
 enum smtp_state {
     ST_GREETING,   /* banner not sent yet (TLS handshake or CONNECT policy pending) */
@@ -52,6 +52,7 @@ struct smtp_tx {
     bool too_big;
     unsigned long long size;         /* message bytes in the queue file, Received: included */
     struct spool_commit *commit;
+    char quota_note[72];             /* " (quota: 37/60 left)" from the last RCPT batch */
     /* the RCPT batch being checked by the policy pipeline */
     struct smtp_addr batch[RCPT_BATCH_MAX];
     struct policy_verdict verdicts[RCPT_BATCH_MAX];
@@ -85,6 +86,8 @@ struct smtp_session {
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
     struct smtp_tx *tx;
     struct policy_req *preq;
+    struct policy_ctx pctx;            /* what the pending policy run reads */
+    struct policy_result pres;         /* where it writes */
     struct policy_verdict verdict;     /* single-verdict stages */
 };
 
