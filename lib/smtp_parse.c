@@ -309,7 +309,7 @@ static bool parse_dot_string(struct cur *c, struct sink *k, bool *utf8)
 
 /* Quoted-string = DQUOTE *(qtextSMTP / quoted-pairSMTP) DQUOTE; the sink gets the
  * unquoted form. quoted-pairSMTP is "\" followed by %d32-126; qtextSMTP is %d32-126
- * except '"' and '\', plus UTF8-non-ascii (RFC 6531). */
+ * except '"' and '\', plus UTF8-non-ascii (RFC 6531). The caller has refused controls. */
 static bool parse_quoted(struct cur *c, struct sink *k, bool *utf8)
 {
     c->p++;   /* opening quote */
@@ -327,11 +327,9 @@ static bool parse_quoted(struct cur *c, struct sink *k, bool *utf8)
         } else if (ch >= 0x80) {
             if (!take_utf8(c, k, utf8))
                 return false;
-        } else if (ch >= 32 && ch <= 126) {
-            sink_put(k, (char)ch);
-            c->p++;
         } else {
-            return false;
+            sink_put(k, (char)ch);   /* control characters were refused up front */
+            c->p++;
         }
     }
     return false;   /* unbalanced quote */

@@ -1,0 +1,140 @@
+#!/bin/bash
+# make bench: throughput and memory figures for Postern, side by side with Postfix when
+# the postfix package is installed (this script never installs it: on a user's machine
+# it would replace the system MTA). It prints figures and asserts nothing.
+#
+#   1. acceptance: smtp-source sends N messages of SIZE bytes over C connections to the
+#      inbound listener; messages/s (every message fsynced before its 250).
+#   2. memory: RSS growth of the daemon per idle connection, holding IDLE connections.
+# The same workload runs against a private Postfix instance (own config and queue dirs,
+# high loopback port, mail discarded after queueing) in the same run.
+set -u
+cd "$(dirname "$0")/.."
+N=${BENCH_MESSAGES:-5000}; C=${BENCH_CONNECTIONS:-20}; SIZE=${BENCH_SIZE:-4096}
+IDLE=${BENCH_IDLE:-1000}
+PY=/usr/bin/python3
+work=$(mktemp -d /tmp/postern-bench.XXXXXX)
+trap "cleanup" EXIT
+
+if ! command -v smtp-source >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-source ]; then
+    echo "bench: smtp-source not found. It comes with Postfix: apt-get install postfix"
+    echo "bench: (not installed automatically: the package replaces the system MTA)"
+    exit 0
+fi
+SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+cleanup() {
+    [ -n "${postern_pid:-}" ] && kill "$postern_pid" 2>/dev/null && wait "$postern_pid" 2>/dev/null
+    [ -n "${pfx_dir:-}" ] && postfix -c "$pfx_dir" stop >/dev/null 2>&1 && sleep 1
+    rm -rf "$work"
+}
+
+# acceptance PORT -> prints messages/s
+acceptance() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$SOURCE" -s "$C" -m "$N" -l "$SIZE" -f bench@example.org -t rcpt@example.test \
+        "127.0.0.1:$1" >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    $PY -c "print('%.0f' % ($N / ($t1 - $t0)))"
+}
+
+# idle_rss PID PORT -> prints KB per idle connection
+idle_rss() {
+    $PY - "$1" "$2" "$IDLE" <<'EOF'
+import socket, sys, time
+pid, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def rss(p):
+    total = 0
+    import subprocess
+    for q in [p] + [int(x) for x in subprocess.run(["pgrep", "-P", str(p)], capture_output=True, text=True).stdout.split()]:
+        try:
+            with open("/proc/%d/status" % q) as f:
+                for ln in f:
+                    if ln.startswith("VmRSS"):
+                        total += int(ln.split()[1])
+        except OSError:
+            pass
+    return total
+before = rss(pid)
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    socks.append(s)
+time.sleep(1.0)
+for s in socks[:5]:
+    s.recv(100)
+after = rss(pid)
+print("%.1f" % ((after - before) / n))
+EOF
+}
+
+echo "== Postern =="
+make -s all >/dev/null || exit 1
+port=$(free_port)
+cat > "$work/postern.json" <<EOF
+{ "hostname": "bench.example.test", "spool_dir": "$work/spool", "workers": 4,
+  "limits": { "connections": 5000, "connections_per_ip": 5000 },
+  "relay": { "local_domains": ["example.test"] },
+  "listeners": [ { "name": "mx", "address": "127.0.0.1:$port", "profile": "inbound" } ] }
+EOF
+ulimit -n 8192 2>/dev/null
+bin/postern -d -f "$work/postern.json" 2>"$work/postern.log" &
+postern_pid=$!
+sleep 0.5
+pt_rate=$(acceptance "$port")
+pt_queued=$(ls "$work/spool/queue" | wc -l)
+echo "acceptance: $pt_rate messages/s ($N x $SIZE bytes, $C connections; $pt_queued queued, each fsynced before 250)"
+pt_idle=$(idle_rss "$postern_pid" "$port")
+echo "memory: $pt_idle KB RSS per idle connection ($IDLE held)"
+kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
+
+if ! command -v postfix >/dev/null 2>&1; then
+    echo "== Postfix: not installed, no comparison =="
+    exit 0
+fi
+echo "== Postfix $(postconf -d -h mail_version 2>/dev/null) (private instance, same workload) =="
+pfx_dir="$work/postfix"; pport=$(free_port)
+mkdir -p "$pfx_dir" "$work/pfx-queue" "$work/pfx-data"
+chmod 755 "$work"
+chown postfix "$work/pfx-data" 2>/dev/null
+cat > "$pfx_dir/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $work/pfx-queue
+data_directory = $work/pfx-data
+myhostname = bench-postfix.example.test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+relay_domains = example.test
+local_recipient_maps =
+alias_maps =
+alias_database =
+default_transport = discard
+relay_transport = discard
+smtpd_client_connection_count_limit = 0
+default_process_limit = 200
+maillog_file = /dev/stdout
+EOF
+sed -e "s/^smtp      inet.*/127.0.0.1:$pport inet n - n - - smtpd/" \
+    /etc/postfix/master.cf > "$pfx_dir/master.cf"
+postfix -c "$pfx_dir" check >/dev/null 2>&1
+# start-fg: "postfix start" refuses a config directory that the system main.cf does not
+# list in alternate_config_directories, and we do not touch the system's configuration.
+postfix -c "$pfx_dir" start-fg >"$work/pfx-start.log" 2>&1 &
+pfx_pid=$!
+for _ in $(seq 50); do [ -s "$work/pfx-queue/pid/master.pid" ] && break; sleep 0.1; done
+if ! kill -0 "$pfx_pid" 2>/dev/null; then
+    echo "bench: could not start a private Postfix instance:"; tail -5 "$work/pfx-start.log"
+    pfx_dir=""; exit 0
+fi
+sleep 1
+pf_rate=$(acceptance "$pport")
+echo "acceptance: $pf_rate messages/s"
+pf_master=$(head -1 "$work/pfx-queue/pid/master.pid" | tr -d ' ')
+pf_idle=$(idle_rss "$pf_master" "$pport")
+echo "memory: $pf_idle KB RSS per idle connection (master and its children)"
+echo "== ratio Postern/Postfix: acceptance $($PY -c "print('%.2f' % ($pt_rate / $pf_rate))")x, memory per idle connection $($PY -c "print('%.2f' % ($pt_idle / max($pf_idle, 0.1)))")x =="

@@ -1,0 +1,156 @@
+// fuzz-sources: lib/data_scan.c
+/*
+ * fuzz_data_scan.c - libFuzzer target for lib/data_scan.c, the DATA stream scanner.
+ *
+ * Input: bit 0 of byte 0 selects normalize mode, the other bits a line limit; the rest
+ * is the DATA stream. It is scanned once in one piece and once split at up to four
+ * pseudo-random points derived from the input (as if it arrived in several reads).
+ * Checked on every call: output <= 2 * input, consumed <= input, all input consumed
+ * unless done. Checked at the end: both runs agree (done, consumed, flags, output; a split
+ * run may lag by the one byte normalize mode can carry over while not done); the data
+ * ended only at a real CR LF . CR LF (or ". CR LF" at the start); reject mode never grows
+ * the data; normalize mode leaves no bare CR or LF; and re-stuffing the output and adding
+ * ". CR LF" scans back to the same output (the scanner is the inverse of dot-stuffing).
+ * Run by tests/fuzz/run.sh with the seeds in tests/fuzz/corpus/data_scan/.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/data_scan.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) \
+    do { if (!(cond)) { fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
+         abort(); } } while (0)
+
+#define MAX_CUTS 4
+
+struct run {
+    char *out;
+    size_t out_len;
+    size_t consumed;
+    bool done;
+    unsigned flags;
+};
+
+/* Scan in[0..len) split at cuts[0..ncuts) (ascending), checking each call. */
+static void scan(const char *in, size_t len, bool normalize, size_t max_line,
+                 const size_t *cuts, size_t ncuts, struct run *r)
+{
+    struct data_scan s;
+    size_t start = 0, i;
+
+    data_scan_init(&s, max_line, normalize);
+    memset(r, 0, sizeof *r);
+    r->out = malloc(2 * len + 1);
+    CHECK(r->out != NULL);
+    for (i = 0; i <= ncuts && !r->done; i++) {
+        size_t end = i < ncuts ? cuts[i] : len, got;
+        size_t n = data_scan_feed(&s, in + start, end - start, r->out + r->out_len, &got,
+                                  &r->done);
+        CHECK(got <= 2 * (end - start));
+        CHECK(n <= end - start);
+        CHECK(r->done || n == end - start);
+        r->out_len += got;
+        r->consumed += n;
+        start = end;
+    }
+    CHECK(s.out_total == r->out_len);
+    r->flags = s.flags;
+}
+
+/* Up to MAX_CUTS ascending split points in [0, len], from a hash of the input. */
+static size_t make_cuts(const uint8_t *data, size_t size, size_t len, size_t *cuts)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    size_t i, n = 0;
+    for (i = 0; i < size; i++)
+        h = (h ^ data[i]) * 1099511628211ull;
+    for (i = 0; i < MAX_CUTS; i++) {
+        size_t at = (size_t)((h >> (16 * i)) & 0xffff) % (len + 1);
+        if (n == 0 || at > cuts[n - 1])
+            cuts[n++] = at;
+    }
+    return n;
+}
+
+/* The data may only end with CR LF . CR LF, or be ". CR LF" alone. */
+static void check_end_marker(const char *in, const struct run *r)
+{
+    if (!r->done)
+        return;
+    if (r->consumed == 3)
+        CHECK(memcmp(in, ".\r\n", 3) == 0);
+    else
+        CHECK(r->consumed >= 5 && memcmp(in + r->consumed - 5, "\r\n.\r\n", 5) == 0);
+}
+
+/* Dot-stuff the scanner's output, add the end marker, and scan it again. */
+static void check_round_trip(const struct run *r, bool normalize)
+{
+    char *wire = malloc(2 * r->out_len + 3);
+    size_t w = 0, i;
+    struct run again;
+
+    CHECK(wire != NULL);
+    for (i = 0; i < r->out_len; i++) {
+        bool line_start = i == 0 || (i >= 2 && r->out[i - 2] == '\r' && r->out[i - 1] == '\n');
+        if (line_start && r->out[i] == '.')
+            wire[w++] = '.';
+        wire[w++] = r->out[i];
+    }
+    memcpy(wire + w, ".\r\n", 3);
+    w += 3;
+    scan(wire, w, normalize, 0, NULL, 0, &again);
+    CHECK(again.done && again.consumed == w);
+    CHECK(again.out_len == r->out_len && memcmp(again.out, r->out, r->out_len) == 0);
+    free(again.out);
+    free(wire);
+}
+
+static void check_normalized(const struct run *r)
+{
+    size_t i;
+    for (i = 0; i < r->out_len; i++) {
+        if (r->out[i] == '\r')
+            CHECK(i + 1 < r->out_len ? r->out[i + 1] == '\n' : !r->done);
+        if (r->out[i] == '\n')
+            CHECK(i > 0 && r->out[i - 1] == '\r');
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *in = (const char *)data + 1;
+    size_t len, cuts[MAX_CUTS], ncuts, max_line;
+    bool normalize;
+    struct run one, split;
+
+    if (size < 1)
+        return 0;
+    normalize = data[0] & 1;
+    max_line = data[0] >> 1;
+    len = size - 1;
+    ncuts = make_cuts(data, size, len, cuts);
+    scan(in, len, normalize, max_line, NULL, 0, &one);
+    scan(in, len, normalize, max_line, cuts, ncuts, &split);
+
+    CHECK(split.done == one.done && split.consumed == one.consumed);
+    CHECK(split.flags == one.flags);
+    CHECK(split.out_len <= one.out_len && split.out_len + (one.done ? 0 : 1) >= one.out_len);
+    CHECK(memcmp(split.out, one.out, split.out_len) == 0);
+    check_end_marker(in, &one);
+    if (!normalize)
+        CHECK(one.out_len <= one.consumed);
+    else
+        check_normalized(&one);
+    if (one.done)
+        check_round_trip(&one, normalize);
+    free(one.out);
+    free(split.out);
+    return 0;
+}
