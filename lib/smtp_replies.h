@@ -25,7 +25,7 @@
 #define R_SENDER_OK       250, "2.1.0", "Ok"
 #define R_RCPT_OK         250, "2.1.5", "Ok"
 #define R_VRFY            252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"
-#define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"
+#define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH"
 #define R_READY_TLS       220, "2.0.0", "Ready to start TLS"
 #define R_START_DATA      354, NULL,    "End data with <CR><LF>.<CR><LF>"
 #define R_QUEUED          250, "2.0.0", "Ok: queued as %s%s"  /* ID, quota note */
@@ -61,6 +61,20 @@
 #define R_DATA_BARE_LF    554, "5.5.2", "Error: bare <LF> or <CR> in message data; lines must end with <CR><LF>"
 #define R_DATA_LONG_LINE  554, "5.6.0", "Error: message line longer than %lld octets"
 #define R_DATA_NUL        554, "5.6.0", "Error: NUL character in message data"
+
+/* SMTP AUTH (RFC 4954) and sender ownership */
+#define R_AUTH_OK          235, "2.7.0", "Authentication successful"
+#define R_AUTH_FAILED      535, "5.7.8", "Error: authentication failed"
+#define R_AUTH_TEMP        454, "4.7.0", "Temporary authentication failure, try again later"
+#define R_AUTH_NEED_TLS    538, "5.7.11", "Encryption required for requested authentication mechanism"
+#define R_AUTH_BAD_MECH    504, "5.5.4", "Unrecognized authentication type"
+#define R_AUTH_BAD_BASE64  501, "5.5.2", "Error: malformed authentication response (bad base64)"
+#define R_AUTH_CANCELLED   501, "5.0.0", "Authentication cancelled"
+#define R_AUTH_TWICE       503, "5.5.1", "Error: already authenticated"
+#define R_AUTH_NOT_ENABLED 503, "5.5.1", "Error: authentication not enabled"
+#define R_AUTH_BLOCKED     421, "4.7.0", "%s Error: too many failed authentication attempts, try again in %lld seconds"
+#define R_SENDER_NOT_OWNED 553, "5.7.1", "<%s>: Sender address not owned by user %s"
+#define R_NULL_SENDER_SUB  553, "5.7.1", "Error: the null sender is not allowed on submission"
 
 /* relaying and local problems */
 #define R_RELAY_DENIED    554, "5.7.1", "<%s>: Relay access denied"

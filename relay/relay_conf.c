@@ -114,6 +114,8 @@ static const struct conf_key root_keys[] = {
       "recipient rate limits per authenticated user" },
     { "authfail", CONF_SECTION, R(authfail), NULL, 0, 0, NULL, &authfail_conf_section, 0, 0,
       "failed-login throttling per client IP and login" },
+    { "auth", CONF_SECTION, R(auth), NULL, 0, 0, NULL, &auth_conf_section, 0, 0,
+      "SMTP AUTH (Cyrus SASL) and sender ownership" },
     { NULL }
 };
 

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "auth/auth_conf.h"
 #include "auth/authfail.h"
 #include "lib/conf.h"
 #include "lib/dns.h"
@@ -68,6 +69,7 @@ struct relay_conf {
     struct redis_conf redis;
     struct rl_conf ratelimit;
     struct authfail_conf authfail;
+    struct auth_conf auth;
 };
 
 extern const struct conf_section relay_conf_root;

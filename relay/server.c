@@ -3,6 +3,7 @@
  */
 #include "relay/server.h"
 
+#include "auth/sasl_server.h"
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/redis.h"
@@ -96,6 +97,12 @@ int server_start(struct server *srv, struct config *cf)
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
             return -1;
+    }
+    if (config_needs_redis(cf)) {
+        if (sasl_server_setup(&cf->c.auth) < 0)
+            return -1;
+        srv->sasl = true;
+        log_info("master", "SMTP AUTH mechanisms: %s", sasl_server_mechanisms());
     }
     config_activate(cf, srv->redis, server_event, srv);
     if (listeners_open(srv) < 0)
@@ -209,6 +216,8 @@ void server_stop(struct server *srv)
     listeners_close(srv);
     workpool_free(srv->wp); /* finishes pending fsync batches */
     spool_close(srv->spool);
+    if (srv->sasl)
+        sasl_server_teardown();
     event_free_opt(srv->sig_term);
     event_free_opt(srv->sig_int);
     event_free_opt(srv->sig_hup);

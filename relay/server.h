@@ -27,6 +27,7 @@ struct server {
     struct dns *dns;                 /* shared resolver */
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
     bool redis_was_down;
+    bool sasl;                       /* Cyrus SASL was set up */
     struct listener *listeners;
     struct smtp_session *sessions;   /* doubly linked */
     unsigned nsessions;

@@ -9,6 +9,8 @@
  */
 #include "relay/smtp_session.h"
 
+#include "auth/sasl_server.h"
+#include "auth/sender_owner.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
@@ -54,6 +56,7 @@ static int refuse_mail(struct smtp_session *s);
 static int refuse_need_mail(struct smtp_session *s);
 static int refuse_need_rcpt(struct smtp_session *s);
 static int refuse_tls(struct smtp_session *s);
+static int refuse_mail_auth(struct smtp_session *s);
 
 static const struct smtp_command commands[] = {
     { SMTP_VERB_HELO, ANY_CMD_STATE, ARG_REQUIRED, cmd_helo, NULL },
@@ -69,7 +72,7 @@ static const struct smtp_command commands[] = {
     { SMTP_VERB_STARTTLS, ST(ST_INIT) | ST(ST_READY), ARG_NONE, cmd_starttls, refuse_tls },
     { SMTP_VERB_EXPN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
     { SMTP_VERB_ETRN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
-    { SMTP_VERB_AUTH, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+    { SMTP_VERB_AUTH, ST(ST_READY), ARG_REQUIRED, smtp_cmd_auth, refuse_mail_auth },
     { SMTP_VERB_BDAT, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
 };
 
@@ -149,6 +152,13 @@ static int refuse_need_rcpt(struct smtp_session *s)
     return refuse_need_mail(s);
 }
 
+static int refuse_mail_auth(struct smtp_session *s)
+{
+    if (s->state == ST_INIT)
+        return refuse_need_helo(s);
+    return refuse_tls(s);
+}
+
 static int refuse_tls(struct smtp_session *s)
 {
     smtp_reply(s, R_TX_IN_PROGRESS);
@@ -217,12 +227,15 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
     char buf[1024];
     int n;
 
+    const char *mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
+
     set_helo(s, cmd, true);
     n = snprintf(buf, sizeof(buf),
                  "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
-                 "250-8BITMIME\r\n%s250 SMTPUTF8\r\n",
+                 "250-8BITMIME\r\n%s%s%s%s250 SMTPUTF8\r\n",
                  s->cf->c.hostname, s->cf->c.limits.message_size,
-                 s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "");
+                 s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
+                 *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
     smtp_reply_raw(s, buf, (size_t)n);
 }
 
@@ -270,6 +283,22 @@ static int mail_refuse_utf8(struct smtp_session *s)
     return -1;
 }
 
+/* Submission: an authenticated login may only use the senders it owns (553 5.7.1). */
+static bool mail_refuse_not_owned(struct smtp_session *s, const struct smtp_addr *from)
+{
+    struct policy_verdict v;
+    if (from->null_path)
+        policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_NULL_SENDER_SUB);
+    else if (!sender_owned(&s->cf->c.auth, s->auth_login, from->addr))
+        policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_SENDER_NOT_OWNED, from->addr,
+                           s->auth_login);
+    else
+        return false;
+    smtp_log_reject(s, "MAIL", &v, NULL);
+    smtp_reply(s, v.code, v.ecode, "%s", v.text);
+    return true;
+}
+
 static struct policy_ctx policy_ctx_for(struct smtp_session *s, enum policy_stage stage)
 {
     struct policy_ctx ctx = {
@@ -303,8 +332,11 @@ static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
         return;
     }
     snprintf(tx->qid, sizeof(tx->qid), "%s", spool_file_qid(tx->file));
-    log_info("smtpd", "%s: client=%s[%s]%s%s", tx->qid, s->client_name, s->client_ip,
-             s->auth_login ? ", sasl_username=" : "", s->auth_login ? s->auth_login : "");
+    if (s->auth_login)
+        log_info("smtpd", "%s: client=%s[%s], sasl_method=%s, sasl_username=%s", tx->qid,
+                 s->client_name, s->client_ip, s->auth_mech, s->auth_login);
+    else
+        log_info("smtpd", "%s: client=%s[%s]", tx->qid, s->client_name, s->client_ip);
     s->state = ST_MAIL;
     s->cmd_ok[SMTP_VERB_MAIL]++;
     smtp_reply(s, R_SENDER_OK);
@@ -348,6 +380,11 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
     tx->sender = a.path;
     if (mail_params(s, &a, tx) < 0 ||
         (a.path.utf8 && !tx->smtputf8 && mail_refuse_utf8(s) < 0)) {
+        smtp_tx_free(s);
+        smtp_error(s);
+        return;
+    }
+    if (s->profile != PROFILE_INBOUND && s->auth_login && mail_refuse_not_owned(s, &a.path)) {
         smtp_tx_free(s);
         smtp_error(s);
         return;

@@ -93,13 +93,17 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
     s->reject_greeting = reject_greeting;
     snprintf(s->listener, sizeof(s->listener), "%s", listener);
     snprintf(s->client_name, sizeof(s->client_name), "unknown");
-    if (sa->sa_family == AF_INET6)
+    if (sa->sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, s->client_ip,
                   sizeof(s->client_ip));
-    else
+        s->client_port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    } else {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, s->client_ip,
                   sizeof(s->client_ip));
+        s->client_port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    }
     s->rd.max = (size_t)s->cf->c.limits.command_line;
+    smtp_auth_session_start(s, fd);
 
     if (profile == PROFILE_SUBMISSIONS) {
         s->ssl = SSL_new(s->cf->tls);
@@ -190,6 +194,7 @@ void smtp_session_free(struct smtp_session *s)
 {
     if (s->preq)
         policy_cancel(s->preq);
+    smtp_auth_session_end(s);
     smtp_tx_free(s);
     session_log_disconnect(s);
     if (s->bev) {
@@ -304,6 +309,7 @@ static void session_tls_ready(struct smtp_session *s)
     log_info("smtpd", "Anonymous TLS connection established from %s[%s]: %s", s->client_name,
              s->client_ip, s->tls_info);
     smtp_set_data_timeouts(s, false);
+    smtp_auth_tls_ready(s);
     if (s->state == ST_GREETING) {
         session_greet(s);
         return;
@@ -405,7 +411,10 @@ static void session_process(struct smtp_session *s)
         switch (st) {
         case SMTP_LINE_OK:
             line_buf[line_len] = '\0';
-            smtp_dispatch(s, line_buf, line_len);
+            if (s->auth_pending == AUTH_WAIT_LINE)
+                smtp_auth_line(s, line_buf, line_len);
+            else
+                smtp_dispatch(s, line_buf, line_len);
             break;
         case SMTP_LINE_TOO_LONG:
             smtp_reply(s, R_LINE_TOO_LONG, s->rd.max);

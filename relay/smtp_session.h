@@ -25,6 +25,9 @@ struct config;
 struct bufferevent;
 struct spool_file;
 struct spool_commit;
+struct auth_sess;
+struct auth_op;
+struct authfail_req;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
 
@@ -59,6 +62,8 @@ struct smtp_tx {
     size_t nbatch;
 };
 
+enum auth_pending { AUTH_IDLE, AUTH_RUNNING, AUTH_WAIT_LINE };
+
 struct smtp_session {
     struct smtp_session *prev, *next;  /* server's list */
     struct server *srv;
@@ -73,7 +78,15 @@ struct smtp_session {
     char client_ip[INET6_ADDRSTRLEN];
     char client_name[256];
     char helo[256];                    /* sanitised HELO/EHLO argument */
-    char *auth_login;
+    char *auth_login;                  /* set by a successful AUTH */
+    struct auth_sess *auth;            /* SASL context (submission profiles only) */
+    struct auth_op *aop;
+    struct authfail_req *afreq;
+    enum auth_pending auth_pending;
+    char auth_mech[32];
+    char *auth_ir;                     /* initial response of the pending AUTH */
+    char *auth_attempt;                /* login named by the last failed exchange */
+    unsigned client_port;
     const char *reject_greeting;       /* set when over a connection limit */
     enum smtp_state state;
     bool esmtp;
@@ -112,6 +125,13 @@ void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_tx_free(struct smtp_session *s);
 void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
                      const char *rcpt);
+
+/* smtp_auth.c */
+void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd);
+void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
+void smtp_auth_session_start(struct smtp_session *s, int fd);
+void smtp_auth_tls_ready(struct smtp_session *s);
+void smtp_auth_session_end(struct smtp_session *s);
 
 /* smtp_data.c */
 void smtp_data_start(struct smtp_session *s);

@@ -11,4 +11,8 @@ if [ ! -s run/tls/cert.pem ] || [ ! -s run/tls/key.pem ]; then
     chmod 600 run/tls/key.pem
     echo "demo-setup: created self-signed certificate run/tls/cert.pem"
 fi
+if ! sasldblistusers2 -f run/sasldb2 2>/dev/null | grep -q '^demo@example.test:'; then
+    printf '%s' 'demo-password' | saslpasswd2 -f run/sasldb2 -p -c -u example.test demo
+    echo "demo-setup: created login demo@example.test (password demo-password) in run/sasldb2"
+fi
 echo "demo-setup: run/ is ready"
