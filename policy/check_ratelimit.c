@@ -45,11 +45,16 @@ static void raise_event(struct policy *p, const struct policy_ctx *ctx,
              res->limited_by == RL_LIMIT_MESSAGES ? "messages" : "recipients", q->limit, window,
              ctx->client_ip);
     policy_event(p, "sender.rate_limited",
-                 json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s?}", "login", ctx->auth_login,
-                           "class", res->cls->name, "limit_kind",
-                           res->limited_by == RL_LIMIT_MESSAGES ? "messages" : "recipients",
-                           (json_int_t)q->limit, "window", window, (json_int_t)res->retry_s,
-                           "client_ip", ctx->client_ip, "listener", ctx->listener));
+                 json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s?}",
+                           "login", ctx->auth_login,
+                           "class", res->cls->name,
+                           "limit_kind", res->limited_by == RL_LIMIT_MESSAGES ? "messages"
+                                                                             : "recipients",
+                           "limit", (json_int_t)q->limit,
+                           "window", window,
+                           "retry_after", (json_int_t)res->retry_s,
+                           "client_ip", ctx->client_ip,
+                           "listener", ctx->listener));
 }
 
 /* Handle a Redis error by fail mode; returns true when the recipients may pass. */
