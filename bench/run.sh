@@ -91,6 +91,7 @@ echo "acceptance: $pt_rate messages/s ($N x $SIZE bytes, $C connections; $pt_que
 pt_idle=$(idle_rss "$postern_pid" "$port")
 echo "memory: $pt_idle KB RSS per idle connection ($IDLE held)"
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
+$PY bench/submission.py
 
 if ! command -v postfix >/dev/null 2>&1; then
     echo "== Postfix: not installed, no comparison =="

@@ -5,7 +5,8 @@
  * authenticated, so it never costs them a Redis round trip).
  *   MAIL  rl_check_mail: refuse (450 4.7.1, with the retry time) when the user's recipient
  *         quota is already spent, and spend one message token when the class has a
- *         messages-per-hour limit.
+ *         messages-per-hour limit. Skipped when the session's previous RCPT batch left
+ *         quota and the class has no message limit (RCPT still enforces the bound).
  *   RCPT  the recipients of the batch that earlier checks let through: first the
  *         per-message cap (452 4.5.3), then ONE Redis round trip for all of them
  *         (rl_take_rcpt with k = their number); the first `granted` pass, the rest get
@@ -110,6 +111,7 @@ static void rcpt_done(const struct rl_result *res, void *arg)
             refuse(&out->verdicts[w->idx[i]], &rep);
         if (res->error == RL_OK) {
             rl_quota_text(out->note, sizeof(out->note), &res->rcpt);
+            out->quota_left = res->rcpt.remaining;
             if (res->granted < w->k && res->first_refusal)
                 raise_event(w->p, ctx, res);
         }
@@ -133,6 +135,14 @@ static enum check_status ratelimit_run(struct policy *p, struct policy_req *r)
     w->p = p;
     w->r = r;
     if (ctx->stage == POLICY_MAIL) {
+        /* The MAIL check only refuses early when the quota is already spent; RCPT enforces
+         * the limit exactly. When this session just saw quota left and the class counts no
+         * messages, skip the round trip. */
+        if (ctx->quota_left > 0 &&
+            rl_class_for_user(d->rl_conf, ctx->auth_login)->messages_per_hour == 0) {
+            free(w);
+            return CHECK_DONE;
+        }
         rl_check_mail(d->rl, ctx->auth_login, mail_done, w);
         return CHECK_PENDING;
     }

@@ -109,6 +109,7 @@ struct policy_req *policy_run(struct policy *p, const struct policy_ctx *ctx,
 
     res->n = ctx->stage == POLICY_RCPT ? ctx->nrcpt : 1;
     res->note[0] = '\0';
+    res->quota_left = -1;
     for (i = 0; i < res->n; i++)
         memset(&res->verdicts[i], 0, sizeof(res->verdicts[i]));
     r->p = p;

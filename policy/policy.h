@@ -61,6 +61,8 @@ struct policy_ctx {
     size_t nrcpt;
     size_t rcpts_accepted;           /* recipients already accepted in this transaction */
     unsigned long long message_size; /* DATA_END */
+    long long quota_left;            /* what the last RCPT batch of this session left of the
+                                        user's quota; -1 when unknown */
 };
 
 /* The domains and networks the server is responsible for. */
@@ -79,6 +81,7 @@ struct policy_result {
     struct policy_verdict *verdicts;  /* caller-provided, max(1, nrcpt) entries */
     size_t n;
     char note[64];                    /* e.g. "(quota: 37/60 left)" for the final 250 */
+    long long quota_left;             /* RCPT: recipients left after this batch; -1 unknown */
 };
 
 /* Events a check raises for the alert layer (sender.rate_limited, ...). The relay wires

@@ -1,11 +1,11 @@
 /*
- * smtp_client.c - the outbound SMTP/LMTP client: connection and session (see smtp_client.h).
+ * smtp_client.c - the outbound SMTP/LMTP client: the connection (see smtp_client.h).
  *
  * Owns the connection of one struct smtp_client: the non-blocking connect (TCP_NODELAY on
- * TCP), framing of replies with lib/smtp_reply_parse (bounded), the stage timer, the session
- * set-up (greeting, EHLO -> HELO fallback / LHLO, STARTTLS through a libevent filter
- * bufferevent, AUTH PLAIN/LOGIN) and closing. The message transaction is in
- * smtp_client_tx.c. Called by the queue runner; everything runs on the event loop thread.
+ * TCP), framing of replies with lib/smtp_reply_parse (bounded input), dispatching them to
+ * the session set-up (smtp_client_session.c) or the message (smtp_client_tx.c), the stage
+ * timer, results, and closing. Called by the queue runner; everything runs on the event
+ * loop thread.
  *
  * Use-after-free safety: every libevent callback of the client counts itself in c->busy;
  * smtp_client_free() during a callback (the owner's ready/sent callback included) only
@@ -13,48 +13,35 @@
  * that runs after an owner callback checks c->dead first. bufferevents use
  * BEV_OPT_DEFER_CALLBACKS, so no callback runs inside our own calls into libevent.
  * Closing politely (QUIT) hands the bufferevent to a small "linger" object that waits for
- * the reply, EOF or quit_ms, so the client itself can be freed at once.
- * TLS pitfalls from shared/research/spikes.md section 1: SSL_OP_IGNORE_UNEXPECTED_EOF on
- * the context, plaintext received after the 220 to STARTTLS is discarded (never fed to
- * OpenSSL, never taken as a reply), SNI + SSL_set1_host, OpenSSL errors read per bev, and
- * the input is processed before an EOF/error event is acted on.
+ * the reply, EOF or quit_ms, so the client itself can be freed at once (spikes.md: never
+ * free a bufferevent with output pending). The input is processed before an EOF/error
+ * event is acted on, since the eventcb may run first for the same read (spikes.md).
  */
 #include "relay/smtp_client_int.h"
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
-#include "relay/tls.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #define MS_PER_S           1000
 #define US_PER_MS          1000
 #define REPLY_CRLF         2      /* line end bytes counted in the input bound */
-#define TLS_DESC_MAX       160
-#define ERR_TEXT_MAX       256
-#define TLS_SOCKET_CHUNKS  2      /* encrypted bytes queued on the socket, in data chunks */
-#define B64_SIZE(n)        ((((n) + 2) / 3) * 4 + 1)
-
-enum sc_auth_step { AUTH_STEP_PLAIN, AUTH_STEP_LOGIN, AUTH_STEP_LOGIN_USER, AUTH_STEP_LOGIN_PASS };
 
 static const char *const stage_names[] = {
     "connect", "greeting", "ehlo", "starttls", "auth", "rset", "mail", "rcpt", "data",
@@ -81,7 +68,7 @@ const char *smtp_status_name(enum smtp_status status)
     return status_names[status];
 }
 
-static const char *sc_component(const struct smtp_client *c)
+const char *sc_component(const struct smtp_client *c)
 {
     return c->opts.lmtp ? "lmtp" : "smtp";
 }
@@ -222,7 +209,7 @@ static void sc_close(struct smtp_client *c, bool polite)
     c->state = SC_BROKEN;
 }
 
-static void sc_ready_done(struct smtp_client *c, const struct smtp_result *err)
+void sc_ready_done(struct smtp_client *c, const struct smtp_result *err)
 {
     smtp_client_ready_fn cb = c->ready_cb;
     c->ready_cb = NULL;
@@ -282,11 +269,11 @@ static void sc_unexpected(struct smtp_client *c, const struct sc_reply *r)
 static void sc_dispatch(struct smtp_client *c, const struct sc_reply *r)
 {
     switch (c->state) {
-    case SC_GREETING:  sc_on_greeting(c, r); break;
-    case SC_EHLO:      sc_on_ehlo(c, r); break;
-    case SC_HELO:      sc_on_helo(c, r); break;
-    case SC_STARTTLS:  sc_on_starttls(c, r); break;
-    case SC_AUTH:      sc_on_auth(c, r); break;
+    case SC_GREETING:
+    case SC_EHLO:
+    case SC_HELO:
+    case SC_STARTTLS:
+    case SC_AUTH:      sc_session_reply(c, r); break;
     case SC_RSET:
     case SC_TX:
     case SC_BODY:
@@ -360,6 +347,14 @@ static void sc_write_cb(struct bufferevent *bev, void *arg)
     if (c->state == SC_BODY)
         sc_tx_writable(c);
     sc_leave(c);
+}
+
+static void sc_event_cb(struct bufferevent *bev, short what, void *arg);
+
+void sc_watch(struct smtp_client *c)
+{
+    bufferevent_setcb(c->bev, sc_read_cb, sc_write_cb, sc_event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
 static void sc_connect_failed(struct smtp_client *c, int err)
@@ -501,6 +496,7 @@ int smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, sockle
 {
     int fd, one = 1;
 
+    assert(host != NULL);
     if (c->state != SC_NEW)
         return -1;
     c->host = xstrdup(host);
@@ -518,8 +514,7 @@ int smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, sockle
     if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));   /* spikes.md: no 40 ms stalls */
     c->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    bufferevent_setcb(c->bev, sc_read_cb, sc_write_cb, sc_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    sc_watch(c);
     if (bufferevent_socket_connect(c->bev, sa, (int)salen) < 0) {
         c->connect_errno = errno;
         bufferevent_free(c->bev);
@@ -574,7 +569,7 @@ struct ssl_ctx_st *smtp_client_ssl_ctx_new(const char *cafile)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     unsigned long e;
-    char buf[ERR_TEXT_MAX];
+    char buf[SC_ERR_TEXT_MAX];
 
     if (ctx == NULL)
         return NULL;

@@ -29,6 +29,8 @@
 #define EOD_RESERVE     (2 + EOD_LEN)   /* a CRLF to end an unterminated last line, ".\r\n" */
 #define STUFF_FACTOR    2               /* dot-stuffing at most doubles a piece */
 #define HIGH_BIT        0x80u
+#define ASCII_SPACE     0x20u
+#define ASCII_DEL       0x7fu
 
 enum sc_rcpt_state { RS_PENDING, RS_ACCEPTED, RS_DONE };
 
@@ -419,6 +421,10 @@ static void sc_tx_on_data(struct smtp_client *c, const struct sc_reply *r)
     }
     if (r->code == 354) {          /* RFC 2920: nobody to deliver to, end the data at once */
         sc_write_line(c, ".");
+        if (c->opts.lmtp) {        /* LMTP answers once per accepted recipient: no reply */
+            sc_tx_report(c);
+            return;
+        }
         tx->discard_dot = true;
         c->state = SC_DATA_END;
         sc_expect(c, SMTP_STAGE_DATA_END, c->opts.conf->data_done_ms);
@@ -524,13 +530,33 @@ static bool sc_tx_refuse_locally(struct smtp_client *c, struct smtp_result *res)
     return false;
 }
 
+/* No control character may reach a command line (CR LF would inject commands). */
+static bool sc_tx_addr_ok(const char *a)
+{
+    for (; *a != '\0'; a++)
+        if ((unsigned char)*a < ASCII_SPACE || (unsigned char)*a == ASCII_DEL)
+            return false;
+    return true;
+}
+
+static bool sc_tx_msg_ok(const struct smtp_client_msg *m)
+{
+    size_t i;
+    if (m->nrcpts == 0 || !sc_tx_addr_ok(m->sender))
+        return false;
+    for (i = 0; i < m->nrcpts; i++)
+        if (!sc_tx_addr_ok(m->rcpts[i]))
+            return false;
+    return true;
+}
+
 int smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *msg,
                      smtp_client_sent_fn sent_cb, void *arg)
 {
     struct sc_tx *tx;
     struct smtp_result res;
 
-    if (!smtp_client_usable(c) || msg->nrcpts == 0)
+    if (!smtp_client_usable(c) || !sc_tx_msg_ok(msg))
         return -1;
     tx = xcalloc(1, sizeof(*tx));
     tx->msg = msg;

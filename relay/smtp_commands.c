@@ -304,7 +304,7 @@ static struct policy_ctx policy_ctx_for(struct smtp_session *s, enum policy_stag
     struct policy_ctx ctx = {
         .stage = stage, .profile = s->profile, .listener = s->listener,
         .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
-        .auth_login = s->auth_login, .tls = s->ssl != NULL,
+        .auth_login = s->auth_login, .tls = s->ssl != NULL, .quota_left = s->quota_left,
     };
     if (s->tx) {
         ctx.queue_id = s->tx->qid[0] ? s->tx->qid : NULL;
@@ -430,6 +430,7 @@ static void rcpt_batch_reply(struct smtp_session *s)
     tx->nbatch = 0;
     if (s->pres.note[0])
         snprintf(tx->quota_note, sizeof(tx->quota_note), " %s", s->pres.note);
+    s->quota_left = s->pres.quota_left;
     if (tx->nrcpt > 0)
         s->state = ST_RCPT;
 }

@@ -175,7 +175,7 @@ static void data_end(struct smtp_session *s)
         .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
         .auth_login = s->auth_login, .tls = s->ssl != NULL, .queue_id = tx->qid,
         .sender = &tx->sender, .rcpts_accepted = tx->nrcpt,
-        .message_size = tx->scan.out_total,
+        .message_size = tx->scan.out_total, .quota_left = s->quota_left,
     };
     s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
     s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, data_policy_done, s);

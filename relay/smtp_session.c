@@ -103,6 +103,7 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
         s->client_port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
     }
     s->rd.max = (size_t)s->cf->c.limits.command_line;
+    s->quota_left = -1;
     smtp_auth_session_start(s, fd);
 
     if (profile == PROFILE_SUBMISSIONS) {

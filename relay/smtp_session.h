@@ -102,6 +102,7 @@ struct smtp_session {
     struct policy_ctx pctx;            /* what the pending policy run reads */
     struct policy_result pres;         /* where it writes */
     struct policy_verdict verdict;     /* single-verdict stages */
+    long long quota_left;              /* from the last RCPT batch; -1 unknown */
 };
 
 /* smtp_session.c */

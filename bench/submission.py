@@ -1,0 +1,118 @@
+"""Recipients/s through authenticated submission, rate limiting on versus off.
+
+Starts Postern twice on the same private Redis (once with a class large enough never to
+refuse, once with ratelimit.enabled=false) and drives each with T pipelining clients
+over implicit TLS (AUTH PLAIN), M messages of R recipients each. Prints figures; asserts nothing.
+"""
+import base64
+import json
+import os
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+os.environ.setdefault("POSTERN_BUILD", os.path.join(ROOT, "build"))
+from conftest import RedisServer, TestCA, free_port, wait_for  # noqa: E402
+
+THREADS, MESSAGES, RCPTS = 4, int(os.environ.get("BENCH_SUB_MESSAGES", "1000")), 10
+USER, PASSWORD = "bench@example.test", "bench-password"
+
+
+def run(work, ca, redis_sock, enabled):
+    port = free_port()
+    cfg = {
+        "hostname": "bench.example.test", "spool_dir": os.path.join(work, "spool-%d" % enabled),
+        "tls": {"cert": ca.cert, "key": ca.key},
+        "redis": {"socket": redis_sock},
+        "auth": {"sasldb": os.path.join(work, "sasldb2")},
+        "ratelimit": {"enabled": enabled,
+                      "classes": {"default": {"recipients": 10000000, "window": "1h",
+                                              "max_recipients_per_message": 1000}}},
+        "listeners": [{"name": "s", "address": "127.0.0.1:%d" % port, "profile": "submissions"}],
+    }
+    path = os.path.join(work, "p%d.json" % enabled)
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    log = open(os.path.join(work, "p%d.log" % enabled), "wb")
+    proc = subprocess.Popen([os.path.join(ROOT, "bin", "postern"), "-d", "-f", path],
+                            stderr=log)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                sys.exit("bench: postern did not start: " + open(log.name).read()[-2000:])
+            return False
+    wait_for(listening, what="postern")
+    msg = "From: %s\r\nSubject: bench\r\n\r\n%s\r\n" % (USER, "x" * 2000)
+
+    def client():
+        # A pipelining client (as bulk senders are): MAIL, all RCPTs and DATA in one write.
+        sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+        f = sock.makefile("rb")
+
+        def replies(n):
+            for _ in range(n):
+                while True:
+                    line = f.readline()
+                    if line[3:4] != b"-":
+                        break
+                if line[:1] not in (b"2", b"3"):
+                    raise RuntimeError(line)
+        replies(1)
+        sock.sendall(b"EHLO bench\r\nAUTH PLAIN " + base64.b64encode(
+            ("\0%s\0%s" % (USER, PASSWORD)).encode()) + b"\r\n")
+        replies(2)
+        envelope = ("MAIL FROM:<%s>\r\n" % USER + "".join(
+            "RCPT TO:<r%d@elsewhere.example>\r\n" % j for j in range(RCPTS)) + "DATA\r\n").encode()
+        for _ in range(MESSAGES // THREADS):
+            sock.sendall(envelope)
+            replies(RCPTS + 2)
+            sock.sendall(msg.encode() + b".\r\n")
+            replies(1)
+        sock.sendall(b"QUIT\r\n")
+        sock.close()
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    proc.terminate()
+    proc.wait()
+    return MESSAGES * RCPTS / elapsed
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="postern-bench-sub.")
+    try:
+        ca = TestCA(work)
+        subprocess.run(["saslpasswd2", "-f", os.path.join(work, "sasldb2"), "-p", "-c",
+                        "-u", "example.test", "bench"], input=PASSWORD.encode(), check=True)
+        redis = RedisServer(work).start()
+        off = run(work, ca, redis.socket, False)
+        on = run(work, ca, redis.socket, True)
+        redis.stop()
+        print("submission: %.0f recipients/s with rate limits on, %.0f off (%d messages x %d "
+              "recipients, %d pipelining TLS clients); on/off = %.2f" % (on, off, MESSAGES, RCPTS, THREADS,
+                                                             on / off))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
