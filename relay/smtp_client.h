@@ -179,7 +179,8 @@ int smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, sockle
 
 /* Deliver one message on a ready connection (RSET first when the last transaction did not
  * finish). sent_cb runs exactly once, never before this returns. Returns 0, or -1 when the
- * client is not ready (still connecting, busy, or the connection is gone). */
+ * client is not ready (still connecting, busy, or the connection is gone) or the message
+ * is unusable (no recipient, a control character such as CR or LF in an address). */
 int smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *msg,
                      smtp_client_sent_fn sent_cb, void *arg);
 

@@ -1,8 +1,9 @@
 /*
  * smtp_client_int.h - private to the outbound SMTP client (relay/smtp_client*.c).
  *
- * smtp_client.c owns the connection: lifecycle, I/O callbacks, reply framing, timers, the
- * session set-up (greeting, EHLO/HELO/LHLO, STARTTLS, AUTH) and closing.
+ * smtp_client.c owns the connection: lifecycle, I/O callbacks, reply framing, timers and
+ * closing. smtp_client_session.c sets the session up: greeting, EHLO/HELO/LHLO, STARTTLS,
+ * AUTH.
  * smtp_client_tx.c owns one message: local checks, RSET, MAIL/RCPT/DATA (pipelined or
  * not), streaming the body, and the per-recipient results.
  * Everything runs on the event loop thread.
@@ -19,6 +20,7 @@ struct event;
 struct evbuffer;
 struct sc_tx;
 
+#define SC_ERR_TEXT_MAX 256                   /* one OpenSSL error string */
 #define SC_HOST_LOG_MAX 256                   /* the host name as logged */
 #define SC_RELAY_MAX (SC_HOST_LOG_MAX + 144)  /* "host[ip]:port", "host[/unix/path]" */
 
@@ -92,7 +94,16 @@ struct smtp_client {
     struct sc_tx *tx;                  /* the message in progress */
 };
 
-/* ---- smtp_client.c, used by smtp_client_tx.c ------------------------------------------ */
+/* ---- smtp_client.c, used by the other two ---------------------------------------------- */
+
+/* "smtp" or "lmtp", the log component. */
+const char *sc_component(const struct smtp_client *c);
+
+/* Install the client's callbacks on c->bev (a new socket or TLS bufferevent) and enable it. */
+void sc_watch(struct smtp_client *c);
+
+/* Run the owner's ready callback once: err NULL for "ready". */
+void sc_ready_done(struct smtp_client *c, const struct smtp_result *err);
 
 /* Queue one command line (CRLF added) or a whole pipelined batch. */
 void sc_write_line(struct smtp_client *c, const char *fmt, ...)
@@ -112,6 +123,15 @@ void sc_result_local(struct smtp_result *res, enum smtp_stage stage, bool sessio
 /* Close the connection (politely: QUIT in the background) and fail whatever is pending
  * with why: the ready callback, or the message's undecided recipients. */
 void sc_abort(struct smtp_client *c, const struct smtp_result *why, bool polite);
+
+/* ---- smtp_client_session.c, used by smtp_client.c -------------------------------------- */
+
+/* A reply arrived in SC_GREETING, SC_EHLO, SC_HELO, SC_STARTTLS or SC_AUTH. */
+void sc_session_reply(struct smtp_client *c, const struct sc_reply *r);
+
+/* The TLS handshake finished (EHLO again) / failed (the session ends). */
+void sc_tls_done(struct smtp_client *c);
+void sc_tls_failed(struct smtp_client *c);
 
 /* ---- smtp_client_tx.c, used by smtp_client.c ------------------------------------------ */
 
