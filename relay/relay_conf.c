@@ -116,6 +116,10 @@ static const struct conf_key root_keys[] = {
       "failed-login throttling per client IP and login" },
     { "auth", CONF_SECTION, R(auth), NULL, 0, 0, NULL, &auth_conf_section, 0, 0,
       "SMTP AUTH (Cyrus SASL) and sender ownership" },
+    { "webhooks", CONF_SECTION, R(webhooks), NULL, 0, 0, NULL, &webhooks_conf_section, 0, 0,
+      "signed JSON alerts (Standard Webhooks) with a durable outbox" },
+    { "smtp_client", CONF_SECTION, R(smtp_client), NULL, 0, 0, NULL, &smtp_client_conf_section,
+      0, 0, "outbound SMTP/LMTP client timeouts and limits" },
     { NULL }
 };
 

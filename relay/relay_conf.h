@@ -17,7 +17,9 @@
 #include "lib/dns.h"
 #include "lib/redis.h"
 #include "policy/ratelimit.h"
+#include "webhooks/webhooks.h"
 #include "policy/policy.h"
+#include "relay/smtp_client.h"
 
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
 
@@ -70,6 +72,8 @@ struct relay_conf {
     struct rl_conf ratelimit;
     struct authfail_conf authfail;
     struct auth_conf auth;
+    struct webhooks_conf webhooks;
+    struct smtp_client_conf smtp_client;
 };
 
 extern const struct conf_section relay_conf_root;

@@ -12,6 +12,7 @@
 #include "relay/relay_conf.h"
 #include "relay/smtp_session.h"
 #include "relay/spool.h"
+#include "webhooks/webhooks.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -36,10 +37,11 @@ void server_event(void *arg, const char *type, struct json_t *data)
 {
     struct server *srv = arg;
     char *text = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    (void)srv;
     log_info("master", "event %s %s", type, text ? text : "{}");
     free(text);
-    json_decref(data);
+    if (data == NULL)
+        data = json_object();
+    webhook_emit(srv->webhooks, type, data); /* takes the reference; NULL wh is fine */
 }
 
 static void on_redis_state(enum redis_state state, const char *why, void *arg)
@@ -93,6 +95,9 @@ int server_start(struct server *srv, struct config *cf)
     srv->dns = dns_new(srv->base, &cf->c.dns);
     if (srv->dns == NULL)
         return -1;
+    srv->webhooks = webhooks_new(srv->base, srv->wp, srv->dns, &cf->c.webhooks);
+    if (srv->webhooks == NULL)
+        return -1;
     if (config_needs_redis(cf)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
@@ -137,6 +142,7 @@ void server_reload(struct server *srv)
     if (strcmp(cf->c.spool_dir, srv->cf->c.spool_dir) != 0)
         log_warn("master", "spool_dir changes need a restart; keeping %s", srv->cf->c.spool_dir);
     config_activate(cf, srv->redis, server_event, srv);
+    webhooks_reload(srv->webhooks, &cf->c.webhooks);
     config_unref(srv->cf);
     srv->cf = cf;
     log_info("master", "reloaded configuration from %s", cf->path);
@@ -214,7 +220,9 @@ void server_stop(struct server *srv)
     while (srv->sessions)
         smtp_session_free(srv->sessions);
     listeners_close(srv);
-    workpool_free(srv->wp); /* finishes pending fsync batches */
+    if (srv->webhooks)
+        webhooks_free(srv->webhooks);
+    workpool_free(srv->wp); /* finishes pending fsync batches and outbox writes */
     spool_close(srv->spool);
     if (srv->sasl)
         sasl_server_teardown();

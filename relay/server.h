@@ -26,6 +26,7 @@ struct server {
     struct spool *spool;
     struct dns *dns;                 /* shared resolver */
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
+    struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     bool redis_was_down;
     bool sasl;                       /* Cyrus SASL was set up */
     struct listener *listeners;

@@ -19,6 +19,7 @@
 #include "relay/spool.h"
 
 #include <event2/buffer.h>
+#include <jansson.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -187,13 +188,45 @@ void smtp_tx_free(struct smtp_session *s)
         s->state = ST_READY;
 }
 
+/* The reason category of a refusal, from the check that decided it (docs/webhooks.md). */
+static const char *reject_reason(const char *check)
+{
+    static const struct { const char *check, *reason; } map[] = {
+        { "relay_access", "relay" }, { "submission_auth", "auth" },
+        { "sender_owner", "auth" }, { "ratelimit", "rate_limited" },
+        { "limits", "size" }, { "smuggling", "policy" },
+    };
+    size_t i;
+    for (i = 0; check && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].check, check) == 0)
+            return map[i].reason;
+    return "other";
+}
+
 void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
                      const char *rcpt)
 {
+    const char *qid = s->tx && s->tx->qid[0] ? s->tx->qid : NULL;
+    char stage[16];
+    size_t i;
+
     log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s>%s%s%s proto=%s helo=<%s>",
-             s->tx && s->tx->qid[0] ? s->tx->qid : "NOQUEUE", cmd, s->client_name, s->client_ip,
+             qid ? qid : "NOQUEUE", cmd, s->client_name, s->client_ip,
              v->code, v->ecode, v->text, s->tx ? s->tx->sender.addr : "",
              rcpt ? " to=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "", smtp_proto(s), s->helo);
+    for (i = 0; cmd[i] && i < sizeof(stage) - 1; i++)
+        stage[i] = (char)(cmd[i] >= 'A' && cmd[i] <= 'Z' ? cmd[i] - 'A' + 'a' : cmd[i]);
+    stage[i] = '\0';
+    if (strcmp(stage, "end-of-message") == 0)
+        snprintf(stage, sizeof(stage), "data");
+    server_event(s->srv, "message.rejected",
+                 json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:[s?], s:s?}",
+                           "stage", stage, "code", v->code, "enhanced_code", v->ecode,
+                           "text", v->text, "reason", reject_reason(v->check),
+                           "client_ip", s->client_ip, "helo", s->helo, "login", s->auth_login,
+                           "listener", s->listener,
+                           "sender", s->tx ? s->tx->sender.addr : NULL,
+                           "recipients", rcpt, "queue_id", qid));
 }
 
 static void reply_verdict(struct smtp_session *s, const struct policy_verdict *v)

@@ -1,0 +1,72 @@
+"""Webhooks raised by the running daemon: rate limits and brute force, once per window."""
+import base64
+
+import pytest
+
+from conftest import wait_for
+from postern import Postern, Raw
+from test_submission_auth import make_sasldb
+from webhook_receiver import Receiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+USER, PASSWORD = "hooks@example.test", "hooks-password"
+
+
+@pytest.fixture
+def setup(tmp_path, test_ca, redis_server):
+    rcv = Receiver(secret=SECRET).start()
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    p = Postern(tmp_path, test_ca, overrides={
+        "redis": {"socket": redis_server.socket},
+        "auth": {"sasldb": db},
+        "authfail": {"threshold": 2, "window": "1m"},
+        "ratelimit": {"classes": {"default": {"recipients": 2, "window": "1m"}}},
+        "webhooks": {"outbox_dir": str(tmp_path / "outbox"),
+                     "endpoints": [{"name": "ops", "url": rcv.url, "secret": SECRET,
+                                    "events": ["*"]}]},
+    }).start()
+    yield p, rcv
+    p.stop()
+    rcv.stop()
+
+
+def session(p, password=PASSWORD):
+    r = Raw(p.ports["submissions"], tls=True)
+    r.reply()
+    r.cmd("EHLO c")
+    auth = base64.b64encode(("\0%s\0%s" % (USER, password)).encode()).decode()
+    return r, r.cmd("AUTH PLAIN " + auth)[0]
+
+
+def by_type(rcv, t):
+    return [e for e in rcv.events() if e and e["type"] == t]
+
+
+def test_rate_limit_event_once_per_window_signed(setup):
+    p, rcv = setup
+    for _ in range(3):
+        r, code = session(p)
+        assert code == 235
+        r.cmd("MAIL FROM:<%s>" % USER)
+        r.send("".join("RCPT TO:<x%d@elsewhere.example>\r\n" % i for i in range(4)))
+        [r.reply() for _ in range(4)]
+        r.close()
+    wait_for(lambda: by_type(rcv, "sender.rate_limited"), what="rate-limit webhook")
+    ev = by_type(rcv, "sender.rate_limited")
+    assert len(ev) == 1
+    assert ev[0]["data"]["login"] == USER and ev[0]["data"]["limit"] == 2
+    assert all(r.signature_ok for r in rcv.requests)
+
+
+def test_bruteforce_event(setup):
+    p, rcv = setup
+    for _ in range(2):
+        r, code = session(p, "wrong")
+        assert code == 535
+        r.close()
+    wait_for(lambda: by_type(rcv, "auth.bruteforce"), what="brute-force webhook")
+    ev = by_type(rcv, "auth.bruteforce")[0]
+    assert ev["data"]["client_ip"] == "127.0.0.1"
+    r, code = session(p)
+    assert code == 421
