@@ -74,8 +74,9 @@ class Postern:
                                      stderr=subprocess.STDOUT)
         if wait:
             for lst in self.config["listeners"]:
-                port = int(lst["address"].rsplit(":", 1)[1])
-                wait_for(lambda: self._accepts(port) or self.proc.poll() is not None,
+                host, port = lst["address"].rsplit(":", 1)
+                host, port = host.strip("[]"), int(port)
+                wait_for(lambda: self._accepts(host, port) or self.proc.poll() is not None,
                          what="postern listener %d" % port)
             assert self.proc.poll() is None, "postern exited: " + self.log()
             # the probes above are sessions too: let them end so limits start from zero
@@ -83,9 +84,9 @@ class Postern:
             wait_for(lambda: self.log().count("disconnect from") >= probes, what="probes")
         return self
 
-    def _accepts(self, port):
+    def _accepts(self, host, port):
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection((host, port), timeout=0.2):
                 return True
         except OSError:
             return False

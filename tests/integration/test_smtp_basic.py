@@ -160,3 +160,29 @@ def test_smtputf8_and_null_sender(server):
     env, _ = server.read_queue_file(queued_id(lines))
     assert env["from"] == "" and env["smtputf8"] == "1"
     assert env["rcpt"] == ["j\u00f6rg@example.test"]
+
+
+def test_ipv6_listener(tmp_path):
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    p = Postern(tmp_path, overrides={"listeners": [
+        {"name": "mx6", "address": "[::1]:%d" % port, "profile": "inbound"}]}).start()
+    s = socket.create_connection(("::1", port))
+    s.settimeout(5)
+    assert s.recv(100).startswith(b"220 ")
+    s.sendall(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+    data = b""
+    while data.count(b"\r\n354") == 0:
+        data += s.recv(4096)
+    s.sendall(b"Subject: v6\r\n\r\nhi\r\n.\r\n")
+    reply = s.recv(200)
+    assert reply.startswith(b"250 ")
+    env, msg = p.read_queue_file(reply.split(b"queued as ")[1].split()[0].decode())
+    assert env["client"] == "::1" and b"[IPv6:::1]" in msg
+    s.close()
+    p.stop()
