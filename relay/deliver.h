@@ -64,7 +64,8 @@ typedef void (*deliver_done_fn)(void *arg, const struct deliver_report *rep);
 
 /* Limits and names the manager reads from the config given with each job. */
 struct deliver_limits {
-    long long total;                   /* connections (and maildir jobs) at once */
+    long long total;                   /* SMTP/LMTP connections at once (maildir jobs are
+                                          bounded by the worker pool instead) */
     long long per_destination;         /* connections to one destination at once */
     long long mx_addresses;            /* addresses tried per attempt */
 };
@@ -91,9 +92,6 @@ struct deliver_job *deliver_submit(struct deliver *d, struct config *cf,
 /* The callback of job will not run; the job's resources are released (a connection it was
  * using is closed). */
 void deliver_cancel(struct deliver_job *job);
-
-/* Jobs submitted and not finished (tests, posternctl status). */
-unsigned deliver_active(const struct deliver *d);
 
 /* ---- deliver_maildir.c (used by deliver_smtp.c's dispatcher) ----------------------------- */
 

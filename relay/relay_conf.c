@@ -120,6 +120,12 @@ static const struct conf_key root_keys[] = {
       "signed JSON alerts (Standard Webhooks) with a durable outbox" },
     { "smtp_client", CONF_SECTION, R(smtp_client), NULL, 0, 0, NULL, &smtp_client_conf_section,
       0, 0, "outbound SMTP/LMTP client timeouts and limits" },
+    { "transport", CONF_SECTION, R(transport), NULL, 0, 0, NULL, &transport_conf_section, 0, 0,
+      "where mail goes: routes by recipient domain (mx, relay, lmtp, maildir)" },
+    { "queue", CONF_SECTION, R(queue), NULL, 0, 0, NULL, &queue_conf_section, 0, 0,
+      "queue runner: retries, lifetime, concurrency, bounces" },
+    { "admin", CONF_SECTION, R(admin), NULL, 0, 0, NULL, &admin_conf_section, 0, 0,
+      "local admin socket for posternctl" },
     { NULL }
 };
 

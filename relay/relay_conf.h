@@ -19,6 +19,9 @@
 #include "policy/ratelimit.h"
 #include "webhooks/webhooks.h"
 #include "policy/policy.h"
+#include "relay/admin.h"
+#include "relay/queue.h"
+#include "relay/route.h"
 #include "relay/smtp_client.h"
 
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
@@ -74,6 +77,9 @@ struct relay_conf {
     struct auth_conf auth;
     struct webhooks_conf webhooks;
     struct smtp_client_conf smtp_client;
+    struct transport_conf transport;
+    struct queue_conf queue;
+    struct admin_conf admin;
 };
 
 extern const struct conf_section relay_conf_root;

@@ -8,7 +8,9 @@
 #include "lib/log.h"
 #include "lib/redis.h"
 #include "lib/workpool.h"
+#include "relay/admin.h"
 #include "relay/listener.h"
+#include "relay/queue.h"
 #include "relay/relay_conf.h"
 #include "relay/smtp_session.h"
 #include "relay/spool.h"
@@ -110,6 +112,14 @@ int server_start(struct server *srv, struct config *cf)
         log_info("master", "SMTP AUTH mechanisms: %s", sasl_server_mechanisms());
     }
     config_activate(cf, srv->redis, server_event, srv);
+    srv->queue = queue_new(srv);
+    if (srv->queue == NULL)
+        return -1;
+    spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
+    queue_start(srv->queue);
+    srv->admin = admin_new(srv);
+    if (srv->admin == NULL)
+        return -1;
     if (listeners_open(srv) < 0)
         return -1;
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
@@ -150,7 +160,7 @@ void server_reload(struct server *srv)
 
 static void server_maybe_done(struct server *srv)
 {
-    if (srv->nsessions == 0 && spool_commits_pending(srv->spool) == 0)
+    if (srv->nsessions == 0 && spool_commits_pending(srv->spool) == 0 && queue_idle(srv->queue))
         event_base_loopexit(srv->base, NULL);
 }
 
@@ -184,6 +194,7 @@ void server_shutdown(struct server *srv)
     srv->shutting_down = true;
     log_info("master", "stopping: no new connections, %u sessions finishing", srv->nsessions);
     listeners_close(srv);
+    queue_shutdown(srv->queue);
     for (s = srv->sessions; s; s = s->next)
         smtp_session_shutdown(s);
     tv.tv_sec = 0;
@@ -222,7 +233,10 @@ void server_stop(struct server *srv)
     listeners_close(srv);
     if (srv->webhooks)
         webhooks_free(srv->webhooks);
+    queue_stop(srv->queue);  /* cancels deliveries; its pending writes finish below */
     workpool_free(srv->wp); /* finishes pending fsync batches and outbox writes */
+    queue_free(srv->queue);
+    admin_free(srv->admin);
     spool_close(srv->spool);
     if (srv->sasl)
         sasl_server_teardown();

@@ -27,6 +27,8 @@ struct server {
     struct dns *dns;                 /* shared resolver */
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
+    struct queue *queue;             /* the queue runner (relay/queue.c) */
+    struct admin *admin;             /* posternctl's socket (relay/admin.c) */
     bool redis_was_down;
     bool sasl;                       /* Cyrus SASL was set up */
     struct listener *listeners;

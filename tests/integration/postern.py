@@ -39,6 +39,9 @@ class Postern:
             "spool_dir": self.spool,
             "workers": 2,
             "relay": {"local_domains": ["example.test"], "backup_domains": ["backup.test"]},
+            # accepted mail stays queued (no delivery, no DNS off loopback) unless a test
+            # turns delivery on: test_delivery.py sets {"queue": {"paused": False}}
+            "queue": {"paused": True},
             "listeners": [
                 {"name": "mx", "address": "127.0.0.1:%d" % self.ports["mx"],
                  "profile": "inbound"},

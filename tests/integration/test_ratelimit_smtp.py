@@ -142,3 +142,23 @@ def test_open_mode_accepts_when_redis_is_down(tmp_path, test_ca, redis_server):
     assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
     assert rcpts(r, 7)[0][0] == 250
     p.stop()
+
+
+def test_posternctl_ratelimit_show_and_reset(node):
+    import json
+    import os
+    from conftest import BUILD
+    ctl = [os.path.join(BUILD, "posternctl"), "-f", node.config_path, "ratelimit"]
+    r = login(node.ports["submissions"])
+    r.cmd("MAIL FROM:<%s>" % USER)
+    assert [c for c, _ in rcpts(r, 6)].count(250) == 5
+    out = subprocess.run(ctl + ["show", USER, "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert "default" in json.dumps(shown) and "5" in json.dumps(shown)
+    out = subprocess.run(ctl + ["reset", USER], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    r.cmd("RSET")
+    r2 = login(node.ports["submissions"])
+    r2.cmd("MAIL FROM:<%s>" % USER)
+    assert [c for c, _ in rcpts(r2, 5)].count(250) == 5

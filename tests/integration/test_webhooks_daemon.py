@@ -70,3 +70,17 @@ def test_bruteforce_event(setup):
     assert ev["data"]["client_ip"] == "127.0.0.1"
     r, code = session(p)
     assert code == 421
+
+
+def test_posternctl_webhooks_list_and_test(setup):
+    import json
+    import os
+    import subprocess
+    from conftest import BUILD
+    p, rcv = setup
+    ctl = [os.path.join(BUILD, "posternctl"), "-f", p.config_path, "webhooks"]
+    out = subprocess.run(ctl + ["--json"], capture_output=True, text=True)
+    assert out.returncode == 0 and "ops" in out.stdout, out.stdout + out.stderr
+    out = subprocess.run(ctl + ["test", "ops"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: by_type(rcv, "webhook.test"), timeout=20, what="test event")

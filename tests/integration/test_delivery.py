@@ -1,0 +1,830 @@
+"""Delivery out of the queue: the queue runner, routing, retries, DSNs, maildir, LMTP, SMTP.
+
+The real daemon delivers to smtp_sink.py (SMTP and LMTP, TCP and unix socket) and to
+Maildirs in the test's temp dir; MX routing uses a dnsmasq test zone whose MX hosts all
+live on loopback (transport.mx_port points MX deliveries at the sink's port; 127.0.0.2
+refuses, because the sink binds 127.0.0.1 only). Queue timings are shortened to seconds.
+Every message is injected over SMTP into the inbound listener, with 127.0.0.1 allowed to
+relay (relay.trusted_networks), and each test checks the Postfix-shaped log lines.
+"""
+import email
+import email.policy
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, free_port, wait_for
+from dns_zone import DnsZone
+from postern import Postern, Raw, deep_merge, queued_id, send_raw_message
+from smtp_sink import SmtpSink
+
+FAST_QUEUE = {"retry_min": "1s", "retry_max": "2s", "paused": False}
+WAIT_S = 15
+HOSTNAME = "mx.test.example"
+
+
+_started = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_daemons():
+    """A test that fails half-way still leaves no daemon running."""
+    yield
+    while _started:
+        p = _started.pop()
+        if p.proc is not None and p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait()
+
+
+def postern(tmp_path, overrides=None, ca=None, start=True):
+    base = {"relay": {"trusted_networks": ["127.0.0.1/32"]}, "queue": dict(FAST_QUEUE)}
+    p = Postern(tmp_path, ca, deep_merge(base, overrides or {}))
+    _started.append(p)
+    return p.start() if start else p
+
+
+def relay_to(sink):
+    return "relay:[127.0.0.1]:%d" % sink.port
+
+
+def message(subject="test", body="hello\r\n", sender="a@example.org", to="b@remote.test"):
+    return ("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@client.test>\r\n\r\n%s"
+            % (sender, to, subject, subject.replace(" ", "."), body))
+
+
+def send(p, rcpts, sender="a@example.org", data=None, subject="test"):
+    """Inject one message; returns its queue ID."""
+    r = Raw(p.port)
+    try:
+        assert r.reply()[0] == 220
+        code, lines = send_raw_message(r, rcpts=rcpts, sender=sender,
+                                       data=data if data is not None else
+                                       message(subject, sender=sender or "x@y", to=rcpts[0]))
+        assert code == 250, lines
+        r.cmd("QUIT")
+        return queued_id(lines)
+    finally:
+        r.close()
+
+
+def wait_log(p, pattern, count=1, timeout=WAIT_S):
+    rx = re.compile(pattern)
+    wait_for(lambda: len(rx.findall(p.log())) >= count, timeout=timeout,
+             what="log %r x%d in:\n%s" % (pattern, count, p.log()[-3000:]))
+    return rx.findall(p.log())
+
+
+def wait_gone(p, qid, timeout=WAIT_S):
+    wait_for(lambda: qid not in p.queue_files(), timeout=timeout,
+             what="%s to leave the queue; log:\n%s" % (qid, p.log()[-3000:]))
+
+
+def maildir_files(path):
+    new = os.path.join(path, "new")
+    return sorted(os.path.join(new, f) for f in os.listdir(new)) if os.path.isdir(new) else []
+
+
+def read_dsn(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    return raw, email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def dsn_fields(msg):
+    """(per-message fields, [per-recipient fields]) of a multipart/report DSN."""
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    parts = msg.get_payload()
+    assert [x.get_content_type() for x in parts] == \
+        ["text/plain", "message/delivery-status", "text/rfc822-headers"]
+    blocks = parts[1].get_payload()
+    return blocks[0], blocks[1:], parts
+
+
+@pytest.fixture
+def sink(tmp_path):
+    s = SmtpSink(tmp_path / "sink").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def zone(tmp_path):
+    d = tmp_path / "dns"
+    d.mkdir()
+    z = DnsZone(d, records=[
+        # listed out of order on purpose: preference decides
+        ("remote.test", "MX", (20, "mx2.remote.test")),
+        ("remote.test", "MX", (10, "mx1.remote.test")),
+        ("mx1.remote.test", "A", "127.0.0.1"),
+        ("mx2.remote.test", "A", "127.0.0.2"),
+        ("failover.test", "MX", (10, "dead.failover.test")),
+        ("failover.test", "MX", (20, "live.failover.test")),
+        ("dead.failover.test", "A", "127.0.0.2"),
+        ("live.failover.test", "A", "127.0.0.1"),
+        ("nullmx.test", "MX", (0, ".")),
+        ("nomx.test", "A", "127.0.0.1"),
+        # backup MX: the primary first, then us (our hostname must be skipped)
+        ("backup.test", "MX", (10, "primary.backup.test")),
+        ("backup.test", "MX", (20, HOSTNAME)),
+        ("primary.backup.test", "A", "127.0.0.1"),
+        (HOSTNAME, "A", "127.0.0.1"),
+        ("selfonly.test", "MX", (10, HOSTNAME)),
+        ("greet.test", "MX", (10, "busy.greet.test")),
+        ("greet.test", "MX", (20, "ok.greet.test")),
+        ("busy.greet.test", "A", "127.0.0.3"),
+        ("ok.greet.test", "A", "127.0.0.1"),
+        ("loop.test", "MX", (10, "loop-host.test")),
+        ("loop-host.test", "A", "127.0.0.1"),
+    ]).start()
+    yield z
+    z.stop()
+
+
+def mx_config(zone, sink, **transport):
+    t = {"default": "mx", "mx_port": sink.port}
+    t.update(transport)
+    return {"dns": {"servers": [zone.address], "timeout": "1s", "tries": 1}, "transport": t}
+
+
+# ---- SMTP relay ---------------------------------------------------------------------------
+
+RECEIVED = re.compile(rb"\AReceived: [^\r\n]*(\r\n[ \t][^\r\n]*)*\r\n")
+
+
+def test_relay_delivers_byte_exact_and_logs_postfix_lines(tmp_path, sink):
+    p = postern(tmp_path, {"transport": {"default": relay_to(sink)}})
+    # dot lines (stuffed on the wire in both directions), a long line, a body larger than a
+    # client read chunk, no 8-bit bytes
+    body = ("..leading dot\r\n.\r\n" + "x" * 990 + "\r\n" +
+            "".join("line %06d of a big body\r\n" % i for i in range(4000)))
+    sent = message("exact", body=body).encode()
+    wire = sent.replace(b"\r\n.", b"\r\n..")  # what an SMTP client sends for it
+    qid = send(p, ["b@remote.test", "c@other.test"], data=wire)
+    [m] = sink.wait_messages(1)
+    assert m.mail_from == "a@example.org"
+    assert m.rcpts == ["b@remote.test", "c@other.test"]
+    prefix = m.data[:len(m.data) - len(sent)]
+    assert m.data.endswith(sent)
+    assert RECEIVED.fullmatch(prefix), prefix
+    assert b"id " + qid.encode() in prefix
+    lines = wait_log(p, r"postern/smtp\[\d+\]: %s: to=<([^>]+)>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:"
+                        r"%d, delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, "
+                        r"status=sent \(250 2\.0\.0 Ok: queued as SINK\d+\)" % (qid, sink.port),
+                     count=2)
+    assert sorted(lines) == ["b@remote.test", "c@other.test"]
+    wait_log(p, r"postern/qmgr\[\d+\]: %s: removed" % qid)
+    wait_gone(p, qid)
+    assert p.stop() == 0
+
+
+def test_4xx_is_retried_then_delivered(tmp_path, sink):
+    sink.opt["data_replies"] = ["451 4.3.0 please try again later"]
+    p = postern(tmp_path, {"transport": {"default": relay_to(sink)},
+                           "queue": {"retry_min": "2s", "retry_max": "4s"}})
+    qid = send(p, ["b@remote.test"])
+    wait_log(p, r"%s: to=<b@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=[\d.]+, "
+                r"delays=\S+, dsn=4\.3\.0, status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\]"
+                r":\d+ said: 451 4\.3\.0 please try again later \(in reply to end of DATA "
+                r"command\)\)" % qid)
+    # the outcome is on disk before the retry: a deferred record and the next try
+    wait_for(lambda: b"\ntry 1 " in open(os.path.join(p.spool, "queue", qid), "rb").read(),
+             what="try record")
+    data = open(os.path.join(p.spool, "queue", qid), "rb").read()
+    assert re.search(rb"\ndeferred 0 \d+ 4\.3\.0 127\.0\.0\.1\[127\.0\.0\.1\]:\d+ host ", data)
+    [m] = sink.wait_messages(1)
+    wait_log(p, r"%s: to=<b@remote\.test>, .*dsn=2\.0\.0, status=sent" % qid)
+    wait_gone(p, qid)
+    assert len(sink.connections()) == 2
+    p.stop()
+
+
+def test_connection_failure_is_deferred_not_bounced(tmp_path):
+    dead = free_port()
+    p = postern(tmp_path, {"transport": {"default": "relay:[127.0.0.1]:%d" % dead}})
+    qid = send(p, ["b@remote.test"])
+    wait_log(p, r"%s: to=<b@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*dsn=4\.4\.1, "
+                r"status=deferred \(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: " % (qid, dead, dead))
+    assert qid in p.queue_files()
+    p.stop()
+
+
+def test_5xx_bounces_with_a_dsn_to_the_sender(tmp_path, sink):
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"bad@remote.test": "550 5.1.1 <bad@remote.test>: no such user"}
+    p = postern(tmp_path, {"transport": {
+        "default": relay_to(sink), "domains": {"example.test": {"route": "maildir:" + md}}}})
+    qid = send(p, ["good@remote.test", "bad@remote.test"], sender="alice@example.test",
+               subject="will bounce")
+    [m] = sink.wait_messages(1)
+    assert m.rcpts == ["good@remote.test"]
+    wait_log(p, r"%s: to=<bad@remote\.test>, relay=\S+, delay=\S+, delays=\S+, dsn=5\.1\.1, "
+                r"status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\]:\d+ said: 550 5\.1\.1 "
+                r"<bad@remote\.test>: no such user \(in reply to RCPT TO command\)\)" % qid)
+    [dsn_qid] = wait_log(p, r"postern/bounce\[\d+\]: %s: sender non-delivery notification: "
+                            r"(\w+)" % qid)
+    wait_log(p, r"postern/virtual\[\d+\]: %s: to=<alice@example\.test>, relay=maildir, .*"
+                r"status=sent" % dsn_qid)
+    wait_gone(p, qid)
+    wait_gone(p, dsn_qid)
+    [path] = maildir_files(md)
+    raw, msg = read_dsn(path)
+    assert raw.startswith(b"Return-Path: <>\nDelivered-To: alice@example.test\n")
+    assert b"\r\n" not in raw
+    assert msg["To"] == "<alice@example.test>"
+    assert msg["From"] == "Mail Delivery System <MAILER-DAEMON@%s>" % HOSTNAME
+    assert msg["Subject"] == "Undelivered Mail Returned to Sender"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    per_msg, per_rcpt, parts = dsn_fields(msg)
+    assert per_msg["Reporting-MTA"] == "dns; " + HOSTNAME
+    assert per_msg["X-Postern-Queue-ID"] == qid
+    assert per_msg["Arrival-Date"]
+    [r] = per_rcpt
+    assert r["Final-Recipient"] == "rfc822; bad@remote.test"
+    assert r["Action"] == "failed"
+    assert r["Status"] == "5.1.1"
+    assert r["Remote-MTA"] == "dns; 127.0.0.1"
+    assert r["Diagnostic-Code"] == "smtp; 550 5.1.1 <bad@remote.test>: no such user"
+    assert "<bad@remote.test>:" in parts[0].get_payload()
+    headers = parts[2].get_payload()
+    assert "Subject: will bounce" in headers and "Received: " in headers
+    assert "good@remote.test" not in str(per_rcpt)
+    p.stop()
+
+
+def test_pflogsumm_reads_the_delivery_log(tmp_path, sink):
+    """The log lines are Postfix's shapes: pflogsumm counts them with no patch."""
+    tool = shutil.which("pflogsumm")
+    if tool is None:
+        pytest.skip("pflogsumm is not installed (apt-get install pflogsumm)")
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"bad@remote.test": "550 5.1.1 no such user"}
+    p = postern(tmp_path, {"transport": {
+        "default": relay_to(sink), "domains": {"example.test": {"route": "maildir:" + md}}}})
+    qid = send(p, ["good@remote.test", "bad@remote.test"], sender="alice@example.test")
+    [dsn] = wait_log(p, r"%s: sender non-delivery notification: (\w+)" % qid)
+    wait_gone(p, qid)
+    wait_gone(p, dsn)
+    p.stop()
+    # our foreground log has no host name field; syslog adds one
+    syslog = re.sub(r"(?m)^(\w{3} [ \d]\d \d\d:\d\d:\d\d) ", r"\1 mx ", p.log())
+    path = tmp_path / "mail.log"
+    path.write_text(syslog)
+    out = subprocess.run([tool, "--syslog-name=postern", str(path)], capture_output=True,
+                         text=True, timeout=60).stdout
+
+    def count(what):
+        return int(re.search(r"^\s+(\d+)\s+%s$" % what, out, re.M).group(1))
+    assert count("received") == 1
+    assert count("delivered") == 2      # good@remote.test and the DSN to alice
+    assert count("bounced") == 1
+    assert count("deferred") == 0
+
+
+def test_null_sender_is_never_bounced(tmp_path, sink):
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"bad@remote.test": "550 5.1.1 no such user"}
+    p = postern(tmp_path, {"transport": {
+        "default": relay_to(sink), "domains": {"example.org": {"route": "maildir:" + md}}}})
+    qid = send(p, ["bad@remote.test"], sender="")
+    wait_log(p, r"%s: to=<bad@remote\.test>, .*status=bounced" % qid)
+    wait_log(p, r"%s: no notification: the sender is <>" % qid)
+    wait_gone(p, qid)
+    assert maildir_files(md) == []
+    assert "notification: " not in p.log().split("no notification")[0][-200:]
+    p.stop()
+
+
+def test_expired_message_is_returned_and_backup_domains_wait_longer(tmp_path, sink):
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"b@remote.test": "451 4.2.0 mailbox busy",
+                                "b@backup.test": "451 4.2.0 primary busy"}
+    p = postern(tmp_path, {
+        "queue": {"lifetime": "2s", "backup_lifetime": "1h", "retry_min": "1s",
+                  "retry_max": "1s"},
+        "transport": {"default": relay_to(sink),
+                      "domains": {"example.test": {"route": "maildir:" + md}}}})
+    expiring = send(p, ["b@remote.test"], sender="alice@example.test", subject="expiring")
+    waiting = send(p, ["b@backup.test"], sender="alice@example.test", subject="waiting")
+    wait_log(p, r"%s: from=<alice@example\.test>, status=expired, returned to sender" % expiring)
+    wait_gone(p, expiring)
+    wait_for(lambda: len(maildir_files(md)) == 1, what="the DSN in the maildir")
+    _, msg = read_dsn(maildir_files(md)[0])
+    _, [r], _ = dsn_fields(msg)
+    assert r["Final-Recipient"] == "rfc822; b@remote.test"
+    assert r["Action"] == "failed"
+    assert r["Status"] == "4.2.0"
+    assert "451 4.2.0 mailbox busy" in r["Diagnostic-Code"]
+    # the backup-MX message has tried as often, and is still queued
+    assert waiting in p.queue_files()
+    assert len(re.findall(r"%s: to=<b@backup\.test>.*status=deferred" % waiting, p.log())) >= 2
+    p.stop()
+
+
+def test_delay_warning_is_sent_once(tmp_path, sink):
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"b@remote.test": "451 4.2.0 busy"}
+    p = postern(tmp_path, {
+        "queue": {"delay_warning": "1s", "retry_min": "1s", "retry_max": "1s"},
+        "transport": {"default": relay_to(sink),
+                      "domains": {"example.test": {"route": "maildir:" + md}}}})
+    qid = send(p, ["b@remote.test"], sender="alice@example.test")
+    wait_log(p, r"%s: sender delay notification: \w+" % qid)
+    wait_log(p, r"%s: to=<b@remote\.test>.*status=deferred" % qid, count=4)
+    assert len(re.findall(r"%s: sender delay notification" % qid, p.log())) == 1
+    wait_for(lambda: len(maildir_files(md)) == 1, what="the warning in the maildir")
+    _, msg = read_dsn(maildir_files(md)[0])
+    assert msg["Subject"] == "Delayed Mail (still being retried)"
+    _, [r], _ = dsn_fields(msg)
+    assert r["Action"] == "delayed" and r["Status"] == "4.2.0"
+    assert r["Will-Retry-Until"]
+    assert qid in p.queue_files()
+    p.stop()
+
+
+def test_smarthost_auth_over_starttls(tmp_path, test_ca):
+    s = SmtpSink(tmp_path / "sink", starttls="required", tls=(test_ca.cert, test_ca.key),
+                 auth_users={"relayuser": "s3cret"}).start()
+    try:
+        key = "[127.0.0.1]:%d" % s.port
+        p = postern(tmp_path, {"transport": {
+            "default": "relay:" + key, "ca_file": test_ca.ca_cert,
+            "relays": {key: {"tls": "required", "verify": True, "user": "relayuser",
+                             "password": "s3cret"}}}})
+        qid = send(p, ["b@remote.test"])
+        [m] = s.wait_messages(1)
+        assert m.tls and m.auth_user == "relayuser"
+        assert s.connections()[0].plaintext_after_starttls == 0
+        verbs = s.connections()[0].verbs()
+        assert verbs.index("STARTTLS") < verbs.index("AUTH") < verbs.index("MAIL")
+        wait_log(p, r"%s: to=<b@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*"
+                    r"status=sent" % (qid, s.port))
+        wait_gone(p, qid)
+        p.stop()
+    finally:
+        s.stop()
+
+
+def test_smarthost_wrong_password_defers(tmp_path, test_ca):
+    s = SmtpSink(tmp_path / "sink", starttls="required", tls=(test_ca.cert, test_ca.key),
+                 auth_users={"relayuser": "s3cret"}).start()
+    try:
+        key = "[127.0.0.1]:%d" % s.port
+        p = postern(tmp_path, {"transport": {
+            "default": "relay:" + key, "ca_file": test_ca.ca_cert,
+            "relays": {key: {"tls": "required", "verify": True, "user": "relayuser",
+                             "password": "wrong"}}}})
+        qid = send(p, ["b@remote.test"])
+        wait_log(p, r"%s: to=<b@remote\.test>, .*dsn=4\.\d\.\d+, status=deferred" % qid)
+        assert qid in p.queue_files() and s.messages() == []
+        p.stop()
+    finally:
+        s.stop()
+
+
+def test_connection_is_reused_and_destination_concurrency_holds(tmp_path, sink):
+    dead = free_port()
+    p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h",
+                                     "destination_concurrency": 1},
+                           "transport": {"default": "relay:[127.0.0.1]:%d" % dead}})
+    qids = [send(p, ["b@remote.test"], subject="reuse %d" % i) for i in range(3)]
+    for q in qids:
+        wait_log(p, r"%s: to=<b@remote\.test>, .*status=deferred" % q)
+    # point the route at the sink (SIGHUP reload) and flush: one session takes all three
+    p.config["transport"]["default"] = relay_to(sink)
+    p.write_config()
+    p.signal(signal.SIGHUP)
+    wait_log(p, r"reloaded configuration")
+    assert ctl(p, "flush").returncode == 0
+    sink.wait_messages(3)
+    for q in qids:
+        wait_gone(p, q)
+    conns = sink.wait_connections(1)
+    assert len(conns) == 1, [c.verbs() for c in conns]
+    assert conns[0].verbs().count("MAIL") == 3
+    p.stop()
+
+
+# ---- MX routing -------------------------------------------------------------------------------
+
+def test_mx_preference_order(tmp_path, zone, sink):
+    p = postern(tmp_path, mx_config(zone, sink))
+    qid = send(p, ["b@remote.test"])
+    sink.wait_messages(1)
+    wait_log(p, r"%s: to=<b@remote\.test>, relay=mx1\.remote\.test\[127\.0\.0\.1\]:%d, .*"
+                r"status=sent" % (qid, sink.port))
+    assert "mx2.remote.test" not in p.log()
+    p.stop()
+
+
+def test_mx_failover_to_the_second_mx(tmp_path, zone, sink):
+    p = postern(tmp_path, mx_config(zone, sink))
+    qid = send(p, ["b@failover.test"])
+    sink.wait_messages(1)
+    wait_log(p, r"%s: to=<b@failover\.test>, relay=live\.failover\.test\[127\.0\.0\.1\]:%d, .*"
+                r"status=sent" % (qid, sink.port))
+    assert len(re.findall(r"%s: to=" % qid, p.log())) == 1  # one attempt, no deferral
+    p.stop()
+
+
+class BusyServer:
+    """Answers every connection on 127.0.0.3:port with a 421 greeting and closes."""
+
+    def __init__(self, port):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.3", port))
+        self.sock.listen(8)
+        self.count = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            c.sendall(b"421 4.3.2 busy.greet.test is too busy, try another MX\r\n")
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_mx_failover_after_a_4xx_greeting(tmp_path, zone, sink):
+    busy = BusyServer(sink.port)
+    try:
+        p = postern(tmp_path, mx_config(zone, sink))
+        qid = send(p, ["b@greet.test"])
+        sink.wait_messages(1)
+        wait_log(p, r"%s: to=<b@greet\.test>, relay=ok\.greet\.test\[127\.0\.0\.1\]:\d+, .*"
+                    r"status=sent" % qid)
+        assert busy.count == 1
+        assert len(re.findall(r"%s: to=" % qid, p.log())) == 1
+        p.stop()
+    finally:
+        busy.stop()
+
+
+def test_domain_without_mx_uses_its_address(tmp_path, zone, sink):
+    p = postern(tmp_path, mx_config(zone, sink))
+    qid = send(p, ["b@nomx.test"])
+    sink.wait_messages(1)
+    wait_log(p, r"%s: to=<b@nomx\.test>, relay=nomx\.test\[127\.0\.0\.1\]:\d+, .*status=sent" % qid)
+    p.stop()
+
+
+def test_null_mx_bounces_at_once(tmp_path, zone, sink):
+    md = str(tmp_path / "maildir")
+    cfg = mx_config(zone, sink, domains={"example.test": {"route": "maildir:" + md}})
+    p = postern(tmp_path, cfg)
+    qid = send(p, ["b@nullmx.test"], sender="alice@example.test")
+    wait_log(p, r"%s: to=<b@nullmx\.test>, relay=none, .*dsn=5\.1\.10, status=bounced "
+                r"\(.*null MX\)" % qid)
+    wait_gone(p, qid)
+    wait_for(lambda: len(maildir_files(md)) == 1, what="the DSN")
+    _, msg = read_dsn(maildir_files(md)[0])
+    _, [r], _ = dsn_fields(msg)
+    assert r["Status"] == "5.1.10" and r["Action"] == "failed"
+    assert "Remote-MTA" not in r
+    assert sink.messages() == []
+    p.stop()
+
+
+def test_nonexistent_domain_bounces(tmp_path, zone, sink):
+    p = postern(tmp_path, mx_config(zone, sink))
+    qid = send(p, ["b@nowhere.test"], sender="")
+    wait_log(p, r"%s: to=<b@nowhere\.test>, relay=none, .*dsn=5\.4\.4, status=bounced "
+                r"\(Host or domain name not found" % qid)
+    wait_gone(p, qid)
+    p.stop()
+
+
+def test_backup_mx_domain_goes_to_the_primary_skipping_ourselves(tmp_path, zone, sink):
+    p = postern(tmp_path, mx_config(zone, sink))
+    qid = send(p, ["b@backup.test"])
+    sink.wait_messages(1)
+    wait_log(p, r"%s: to=<b@backup\.test>, relay=primary\.backup\.test\[127\.0\.0\.1\]:\d+, .*"
+                r"status=sent" % qid)
+    p.stop()
+
+
+def test_we_never_deliver_to_ourselves(tmp_path, zone, sink):
+    p = postern(tmp_path, mx_config(zone, sink), start=False)
+    # our own name as the best MX: no usable MX at all
+    p.start()
+    qid = send(p, ["b@selfonly.test"])
+    wait_log(p, r"%s: to=<b@selfonly\.test>, relay=none, .*dsn=4\.4\.6, status=deferred "
+                r"\(mail for selfonly\.test loops back to myself\)" % qid)
+    p.stop()
+    # an MX whose address and port are one of our listeners is skipped too
+    p2 = postern(tmp_path / "second", mx_config(zone, sink), start=False)
+    p2.config["transport"]["mx_port"] = p2.port
+    p2.write_config()
+    p2.start()
+    qid = send(p2, ["b@loop.test"])
+    wait_log(p2, r"%s: to=<b@loop\.test>, relay=none, .*dsn=4\.4\.6, status=deferred "
+                 r"\(mail for loop\.test loops back to myself\)" % qid)
+    p2.stop()
+
+
+# ---- LMTP and Maildir -------------------------------------------------------------------------
+
+def test_lmtp_over_tcp_reports_per_recipient(tmp_path):
+    s = SmtpSink(tmp_path / "lmtp", lmtp=True,
+                 lmtp_replies={"full@lmtp.test": "452 4.2.2 mailbox full",
+                               "gone@lmtp.test": "550 5.1.1 no such mailbox"}).start()
+    try:
+        p = postern(tmp_path, {"transport": {"domains": {
+            "lmtp.test": {"route": "lmtp:127.0.0.1:%d" % s.port}}}})
+        qid = send(p, ["ok@lmtp.test", "full@lmtp.test", "gone@lmtp.test"], sender="")
+        [m] = s.wait_messages(1)
+        assert m.rcpts == ["ok@lmtp.test"]
+        assert "LHLO" in s.connections()[0].verbs()
+        wait_log(p, r"postern/lmtp\[\d+\]: %s: to=<ok@lmtp\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]"
+                    r":%d, .*dsn=2\.0\.0, status=sent" % (qid, s.port))
+        wait_log(p, r"postern/lmtp\[\d+\]: %s: to=<full@lmtp\.test>, .*dsn=4\.2\.2, "
+                    r"status=deferred" % qid)
+        wait_log(p, r"postern/lmtp\[\d+\]: %s: to=<gone@lmtp\.test>, .*dsn=5\.1\.1, "
+                    r"status=bounced" % qid)
+        wait_for(lambda: b"\ntry 1 " in open(os.path.join(p.spool, "queue", qid), "rb").read(),
+                 what="records")
+        data = open(os.path.join(p.spool, "queue", qid), "rb").read()
+        assert re.search(rb"\ndone 0 \d+ 2\.0\.0 ", data)
+        assert re.search(rb"\nbounced 2 \d+ 5\.1\.1 ", data)
+        # the retry only goes to the one still pending
+        s.opt["lmtp_replies"] = {}
+        s.wait_messages(2)
+        assert s.messages()[1].rcpts == ["full@lmtp.test"]
+        wait_gone(p, qid)
+        p.stop()
+    finally:
+        s.stop()
+
+
+def test_lmtp_over_unix_socket(tmp_path):
+    path = str(tmp_path / "lmtp.sock")
+    s = SmtpSink(tmp_path / "lmtp", lmtp=True, unix_path=path).start()
+    try:
+        p = postern(tmp_path, {"transport": {"default": "lmtp:unix:" + path}})
+        qid = send(p, ["a@remote.test", "b@remote.test"])
+        [m] = s.wait_messages(1)
+        assert m.rcpts == ["a@remote.test", "b@remote.test"]
+        wait_log(p, r"postern/lmtp\[\d+\]: %s: to=<b@remote\.test>, relay=\S*\[%s\], .*"
+                    r"status=sent" % (qid, re.escape(path)))
+        wait_gone(p, qid)
+        p.stop()
+    finally:
+        s.stop()
+
+
+def test_maildir_demo_routes(tmp_path):
+    # the demo's transport table, with its run/ directories under the temp dir
+    md, out = str(tmp_path / "run" / "maildir"), str(tmp_path / "run" / "outbound")
+    p = postern(tmp_path, {"transport": {"default": "maildir:" + out,
+                                         "domains": {"example.test": {"route": "maildir:" + md}}}})
+    body = "line one\r\n\r\nline three\r\n"
+    data = message("maildir", body=body, to="alice@example.test")
+    qid = send(p, ["alice@example.test", "bob@example.test", "carol@elsewhere.test"], data=data)
+    wait_gone(p, qid)
+    files = maildir_files(md)
+    assert len(files) == 2
+    got = sorted(open(f, "rb").read() for f in files)
+    want_tail = data.replace("\r\n", "\n").encode()
+    for raw, rcpt in zip(got, ["alice@example.test", "bob@example.test"]):
+        head = b"Return-Path: <a@example.org>\nDelivered-To: %s\nReceived: " % rcpt.encode()
+        assert raw.startswith(head), raw[:200]
+        assert raw.endswith(want_tail)
+        assert b"\r" not in raw
+    assert len(maildir_files(out)) == 1
+    assert os.listdir(os.path.join(md, "tmp")) == []
+    for rcpt in ("alice@example.test", "bob@example.test", "carol@elsewhere.test"):
+        wait_log(p, r"postern/virtual\[\d+\]: %s: to=<%s>, relay=maildir, delay=[\d.]+, "
+                    r"delays=\S+, dsn=2\.0\.0, status=sent \(delivered to maildir as "
+                    % (qid, re.escape(rcpt)))
+    p.stop()
+
+
+def test_relative_maildir_paths_resolve_against_the_start_directory(tmp_path):
+    cfg = tmp_path / "rel.json"
+    cfg.write_text('{"spool_dir": "spool", "listeners": [{"name": "mx", "address": '
+                   '"127.0.0.1:2525", "profile": "inbound"}], "transport": {"default": '
+                   '"maildir:run/outbound/", "domains": {"example.test": {"route": '
+                   '"maildir:run/maildir/"}}}}')
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", str(cfg)],
+                       cwd=str(tmp_path), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert '"maildir:%s/run/maildir/"' % tmp_path in r.stdout
+    assert '"maildir:%s/run/outbound/"' % tmp_path in r.stdout
+
+
+def test_demo_config_routes_are_valid():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "etc", "postern.demo.json")) as f:
+        text = f.read()
+    assert '"example.test": { "route": "maildir:run/maildir/" }' in text
+    assert '"default": "maildir:run/outbound/"' in text
+
+
+@pytest.mark.parametrize("route,why", [
+    ("smtp:host", "unknown route"),
+    ("relay:[host]", "expected [host]:port"),
+    ("relay:[h]:99999", "bad port"),
+    ("lmtp:unix:relative.sock", "absolute socket path"),
+])
+def test_bad_routes_are_config_errors(tmp_path, route, why):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text('{"listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": '
+                   '"inbound"}], "transport": {"domains": {"x.test": {"route": "%s"}}}}' % route)
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    assert "/transport/domains/x.test/route: " in r.stderr and why in r.stderr, r.stderr
+
+
+# ---- crash safety -----------------------------------------------------------------------------
+
+def test_sigkill_mid_queue_loses_nothing(tmp_path, sink):
+    p = postern(tmp_path, {"queue": {"destination_concurrency": 2},
+                           "transport": {"default": relay_to(sink)}})
+    subjects = ["crash %02d" % i for i in range(12)]
+    for s in subjects[:4]:
+        send(p, ["b@remote.test"], subject=s)
+    sink.wait_messages(4)
+    # the rest hangs after the final dot: the sink has the data, Postern has no answer
+    sink.opt["stall"] = "data-end"
+    for s in subjects[4:]:
+        send(p, ["b@remote.test"], subject=s)
+    wait_for(lambda: sum("DATA" in c.verbs() and not c.closed for c in sink.connections()) >= 2,
+             what="deliveries hanging at the final dot")
+    queued = p.queue_files()
+    assert len(queued) == 8
+    p.kill9()
+    sink.opt["stall"] = None
+    p.start()
+    wait_for(lambda: p.queue_files() == [], timeout=30,
+             what="the queue to drain after the restart:\n" + p.log()[-3000:])
+    got = set()
+    for m in sink.messages():
+        subj = re.search(rb"\r\nSubject: ([^\r]*)\r\n", m.data).group(1).decode()
+        got.add(subj)
+    assert got == set(subjects)
+    assert "scheduled" in p.log()
+    p.stop()
+
+
+def test_sigterm_during_deliveries_exits_cleanly_and_keeps_them(tmp_path, sink):
+    p = postern(tmp_path, {"transport": {"default": relay_to(sink)},
+                           "timeouts": {"shutdown": "5s"}})
+    sink.opt["stall"] = "data-end"
+    done = send(p, ["b@remote.test"], subject="first")
+    wait_for(lambda: any("DATA" in c.verbs() for c in sink.connections()), what="a delivery")
+    started = time.monotonic()
+    assert p.stop() == 0
+    assert time.monotonic() - started < 5
+    assert "stopped" in p.log()
+    assert done in p.queue_files()
+    sink.opt["stall"] = None
+    p.start()
+    sink.wait_messages(1)
+    wait_gone(p, done)
+    p.stop()
+
+
+def test_restart_keeps_the_retry_schedule(tmp_path, sink):
+    sink.opt["rcpt_replies"] = {"b@remote.test": "451 4.2.0 later"}
+    p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h"},
+                           "transport": {"default": relay_to(sink)}})
+    qid = send(p, ["b@remote.test"])
+    wait_for(lambda: b"\ntry 1 " in open(os.path.join(p.spool, "queue", qid), "rb").read(),
+             what="try record")
+    assert p.stop() == 0
+    p.start()
+    wait_log(p, r"queue scan: 1 messages scheduled")
+    # not due for an hour: no second attempt after the restart
+    conns = len(sink.connections())
+    time.sleep(1.5)
+    assert len(sink.connections()) == conns
+    assert qid in p.queue_files()
+    p.stop()
+
+
+# ---- posternctl ---------------------------------------------------------------------------------
+
+def ctl(p, *args):
+    return subprocess.run([os.path.join(BUILD, "posternctl"), "-f", p.config_path] + list(args),
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_posternctl_queue_hold_release_flush_delete(tmp_path, sink):
+    sink.opt["rcpt_replies"] = {"b@remote.test": "451 4.2.0 try later"}
+    p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h"},
+                           "transport": {"default": relay_to(sink)}})
+    r = ctl(p, "queue")
+    assert r.returncode == 0 and "Mail queue is empty" in r.stdout
+    one = send(p, ["b@remote.test", "c@remote.test"], subject="one")
+    two = send(p, ["b@remote.test"], subject="two")
+    for q in (one, two):
+        wait_for(lambda q=q: b"\ntry 1 " in open(os.path.join(p.spool, "queue", q), "rb").read(),
+                 what="try record")
+    r = ctl(p, "queue", "--json")
+    assert r.returncode == 0, r.stderr
+    msgs = {m["queue_id"]: m for m in map(json.loads, r.stdout.splitlines())}
+    assert set(msgs) == {one, two}
+    m = msgs[one]
+    assert m["sender"] == "a@example.org" and m["tries"] == 1 and not m["held"]
+    assert m["next_try"] > m["arrival_time"] and m["message_size"] > 0
+    states = {x["address"]: x for x in m["recipients"]}
+    assert states["c@remote.test"]["state"] == "delivered"
+    assert states["b@remote.test"]["state"] == "deferred"
+    assert "451 4.2.0 try later" in states["b@remote.test"]["last_error"]
+    text = ctl(p, "queue").stdout
+    assert one in text and "<b@remote.test> deferred (last error: host " in text
+    assert "-- 2 messages" in text
+
+    assert ctl(p, "hold", one).returncode == 0
+    assert "(held)" in ctl(p, "queue").stdout
+    r = ctl(p, "flush", one)
+    assert r.returncode == 1 and "hold" in r.stderr
+    assert ctl(p, "release", one).returncode == 0
+    sink.opt["rcpt_replies"] = {}
+    r = ctl(p, "flush", one)
+    assert r.returncode == 0, r.stderr
+    wait_gone(p, one)
+    assert two in p.queue_files()
+
+    r = ctl(p, "status")
+    assert r.returncode == 0 and re.search(r"^%s idle 1 \d+$" % two, r.stdout, re.M), r.stdout
+    r = ctl(p, "delete", two)
+    assert r.returncode == 0 and "removed" in r.stdout, (r.stdout, r.stderr)
+    assert two not in p.queue_files()
+    wait_log(p, r"postern/qmgr\[\d+\]: %s: removed" % two)
+    r = ctl(p, "delete", two)
+    assert r.returncode == 1 and "no such message" in r.stderr
+    assert ctl(p, "ping").stdout.strip() == "pong"
+    assert ctl(p, "flush").returncode == 0
+    p.stop()
+    r = ctl(p, "flush")
+    assert r.returncode == 69 and "cannot reach the daemon" in r.stderr
+    r = ctl(p, "queue")  # the listing reads the spool: works without the daemon
+    assert r.returncode == 0 and "Mail queue is empty" in r.stdout
+
+
+def test_posternctl_delete_and_hold_during_a_delivery(tmp_path, sink):
+    sink.opt["stall"] = "rcpt"
+    p = postern(tmp_path, {"transport": {"default": relay_to(sink)},
+                           "smtp_client": {"rcpt_timeout": "1s"}})
+    one = send(p, ["b@remote.test"], subject="one")
+    wait_for(lambda: any(c.batch_of("RCPT") for c in sink.connections()),
+             what="a delivery in progress")
+    r = ctl(p, "delete", one)
+    assert r.returncode == 0, r.stderr
+    assert one not in p.queue_files()
+    wait_for(lambda: all(c.closed for c in sink.connections()), what="the session to end")
+    # hold while delivering: the attempt runs to its end (here a timeout), and no retry
+    # follows until release
+    two = send(p, ["b@remote.test"], subject="two")
+    wait_for(lambda: len(sink.connections()) == 2, what="the second delivery")
+    assert ctl(p, "hold", two).returncode == 0
+    sink.opt["stall"] = None
+    wait_log(p, r"%s: to=<b@remote\.test>, .*status=deferred \(conversation with " % two)
+    time.sleep(2.5)  # retry_min is 1s: a retry would have happened by now
+    assert two in p.queue_files() and sink.messages() == []
+    assert "(held)" in ctl(p, "queue").stdout
+    assert ctl(p, "release", two).returncode == 0  # its retry time is past: due at once
+    sink.wait_messages(1)
+    wait_gone(p, two)
+    assert p.stop() == 0
+
+
+def test_posternctl_usage_and_help(tmp_path):
+    p = postern(tmp_path, start=False)
+    assert ctl(p).returncode == 64
+    assert ctl(p, "frobnicate").returncode == 64
+    assert ctl(p, "flush", "a", "b").returncode == 64
+    assert ctl(p, "hold").returncode == 64
+    r = ctl(p, "help")
+    assert r.returncode == 0
+    for word in ("queue [--json]", "flush [ID]", "hold ID", "release ID", "delete ID"):
+        assert word in r.stdout
+    r = subprocess.run([os.path.join(BUILD, "posternctl"), "-f", str(tmp_path / "none.json"),
+                        "queue"], capture_output=True, text=True)
+    assert r.returncode == 78
+
+
+def test_admin_socket_is_private(tmp_path):
+    p = postern(tmp_path)
+    st = os.stat(os.path.join(p.spool, "admin.sock"))
+    assert st.st_mode & 0o777 == 0o600
+    p.stop()

@@ -1,0 +1,467 @@
+/*
+ * posternctl - the admin command line of Postern.
+ *
+ *   posternctl [-f config] COMMAND [ARGS]      (posternctl help lists the commands)
+ *
+ * It reads the daemon's configuration file to find things: the spool (queue listings are
+ * read straight from SPOOL/queue/, which is safe because queue files are only ever appended
+ * to and renamed into place whole) and the admin socket (admin.socket, default
+ * SPOOL/admin.sock), where the commands that change something are sent to the running
+ * daemon (docs/posternctl.md describes the line protocol). Every command is a row of
+ * ctl_commands[] below; the help text comes from that table.
+ *
+ * Exit codes (sysexits(3)): 0 ok, 1 the daemon refused (e.g. no such message), 64 usage,
+ * 66 the spool cannot be read, 69 the daemon is not reachable, 75 temporary failure
+ * (try again), 78 bad configuration.
+ */
+#include "lib/conf.h"
+#include "lib/redis.h"
+#include "lib/xalloc.h"
+#include "policy/ratelimit.h"
+#include "relay/admin.h"
+#include "relay/queue_file.h"
+#include "relay/relay_conf.h"
+#include "webhooks/webhooks.h"
+
+#include <dirent.h>
+#include <hiredis/hiredis.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG   "/etc/postern/postern.conf"
+#define CTL_EXIT_REFUSED 1
+#define CTL_REPLY_MAX    (16u << 20)
+#define CTL_TIMEOUT_S    60
+#define CTL_LINE_MAX     1024
+
+struct ctl {
+    const char *config_path;
+    struct relay_conf c;
+    bool loaded;
+};
+
+struct ctl_cmd {
+    const char *name;
+    int min_args, max_args;                          /* after the command word */
+    int (*run)(struct ctl *ctl, int argc, char **argv); /* argv[0]: the command word */
+    const char *usage;
+    const char *help;
+};
+
+static const struct ctl_cmd ctl_commands[];
+
+/* ---- config and daemon ---------------------------------------------------------------- */
+
+static int ctl_load(struct ctl *ctl)
+{
+    struct conf_errors errs = { .file = ctl->config_path, .count = 0, .out = stderr };
+    if (ctl->loaded)
+        return 0;
+    if (conf_load_file(ctl->config_path, &relay_conf_root, &ctl->c, &errs) < 0) {
+        conf_free(&relay_conf_root, &ctl->c);
+        return -1;
+    }
+    ctl->loaded = true;
+    return 0;
+}
+
+/*
+ * Send one command line to the daemon and print its answer: the body to stdout, an error
+ * text to stderr. Returns the exit code. For the rows of ctl_commands that are answered
+ * by the daemon (more can use it: "ratelimit ...", "webhooks ...").
+ */
+static int ctl_daemon(struct ctl *ctl, int argc, char **argv)
+{
+    struct sockaddr_un un;
+    struct timeval tv = { CTL_TIMEOUT_S, 0 };
+    char line[CTL_LINE_MAX + 2], *path, *reply = NULL, *nl, *text;
+    size_t len = 0, cap = 0, used = 0;
+    int fd, i, rc;
+
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    for (i = 0; i < argc; i++) {
+        int n = snprintf(line + used, sizeof(line) - used, "%s%s", i ? " " : "", argv[i]);
+        if (n < 0 || (size_t)n >= sizeof(line) - used - 1 || strpbrk(argv[i], " \r\n")) {
+            fprintf(stderr, "posternctl: bad argument \"%s\"\n", argv[i]);
+            return EX_USAGE;
+        }
+        used += (size_t)n;
+    }
+    line[used++] = '\n';
+    path = admin_socket_path(&ctl->c);
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(un.sun_path)) {
+        fprintf(stderr, "posternctl: admin socket path too long: %s\n", path);
+        free(path);
+        return EX_CONFIG;
+    }
+    memcpy(un.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+        fprintf(stderr, "posternctl: cannot reach the daemon at %s: %s (is postern running?)\n",
+                path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(path);
+        return EX_UNAVAILABLE;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (write(fd, line, used) != (ssize_t)used) {
+        fprintf(stderr, "posternctl: cannot send to %s: %s\n", path, strerror(errno));
+        close(fd);
+        free(path);
+        return EX_UNAVAILABLE;
+    }
+    for (;;) {
+        ssize_t r;
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            reply = realloc(reply, cap + 1);
+            if (reply == NULL)
+                abort();
+        }
+        r = read(fd, reply + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "posternctl: no answer from %s: %s\n", path, strerror(errno));
+            close(fd);
+            free(path);
+            free(reply);
+            return EX_TEMPFAIL;
+        }
+        if (r == 0 || len + (size_t)r > CTL_REPLY_MAX)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    free(path);
+    if (reply == NULL || len == 0) {
+        fprintf(stderr, "posternctl: the daemon closed the connection without an answer\n");
+        free(reply);
+        return EX_TEMPFAIL;
+    }
+    reply[len] = '\0';
+    nl = strchr(reply, '\n');
+    if (nl)
+        *nl = '\0';
+    text = strchr(reply, ' ');
+    text = text ? text + 1 : "";
+    if (strncmp(reply, "ok", 2) == 0 && (reply[2] == ' ' || reply[2] == '\0')) {
+        if (*text)
+            printf("%s\n", text);
+        rc = EX_OK;
+    } else if (strncmp(reply, "tempfail", 8) == 0) {
+        fprintf(stderr, "posternctl: %s: %s\n", argv[0], *text ? text : "temporary failure");
+        rc = EX_TEMPFAIL;
+    } else {
+        fprintf(stderr, "posternctl: %s: %s\n", argv[0], *text ? text : "failed");
+        rc = CTL_EXIT_REFUSED;
+    }
+    if (nl)
+        fputs(nl + 1, stdout);
+    free(reply);
+    return rc;
+}
+
+/* ---- queue listing (reads the spool) -------------------------------------------------- */
+
+static const char *state_name(const struct qf_rcpt *r)
+{
+    if (r->state == QF_DONE)
+        return "delivered";
+    if (r->state == QF_BOUNCED)
+        return "bounced";
+    return r->deferred ? "deferred" : "pending";
+}
+
+static void fmt_age(char *buf, size_t len, long long s)
+{
+    long long v;
+    char unit;
+
+    if (s < 0)
+        s = 0;
+    v = s < 120 ? s : s < 7200 ? s / 60 : s < 172800 ? s / 3600 : s / 86400;
+    unit = s < 120 ? 's' : s < 7200 ? 'm' : s < 172800 ? 'h' : 'd';
+    if (len > 0 && snprintf(buf, len, "%lld%c", v, unit) >= (int)len)
+        buf[len - 1] = '\0';
+}
+
+static int cmp_arrival(const void *a, const void *b)
+{
+    const struct queue_file *x = *(struct queue_file *const *)a;
+    const struct queue_file *y = *(struct queue_file *const *)b;
+    return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
+}
+
+static json_t *json_message(const struct queue_file *qf, long long now)
+{
+    json_t *rcpts = json_array(), *o;
+    size_t i;
+    for (i = 0; i < qf->nrcpt; i++) {
+        const struct qf_rcpt *r = &qf->rcpts[i];
+        json_t *jr = json_pack("{s:s, s:s}", "address", r->addr, "state", state_name(r));
+        if (r->dsn[0])
+            json_object_set_new(jr, "dsn", json_string(r->dsn));
+        if (r->relay)
+            json_object_set_new(jr, "relay", json_string(r->relay));
+        if (r->text)
+            json_object_set_new(jr, r->state == QF_PENDING ? "last_error" : "reply",
+                                json_string(r->text));
+        if (r->time)
+            json_object_set_new(jr, "time", json_integer(r->time));
+        json_array_append_new(rcpts, jr);
+    }
+    o = json_pack("{s:s, s:I, s:I, s:I, s:s, s:b, s:I, s:o}", "queue_id", qf->qid,
+                  "arrival_time", (json_int_t)qf->arrival, "age_s",
+                  (json_int_t)(now - (long long)qf->arrival), "message_size",
+                  (json_int_t)qf->msg_size, "sender", qf->sender, "held", qf->held, "tries",
+                  (json_int_t)qf->tries, "recipients", rcpts);
+    json_object_set_new(o, "next_try", qf->next_try ? json_integer(qf->next_try) : json_null());
+    return o;
+}
+
+static void text_message(const struct queue_file *qf, long long now)
+{
+    char age[16], next[64];
+    size_t i;
+
+    fmt_age(age, sizeof(age), now - (long long)qf->arrival);
+    printf("%-20s %9llu %5s  <%s>%s\n", qf->qid, (unsigned long long)qf->msg_size, age,
+           qf->sender, qf->held ? "  (held)" : "");
+    if (qf->tries) {
+        char in[16];
+        time_t t = (time_t)qf->next_try;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        fmt_age(in, sizeof(in), qf->next_try - now);
+        strftime(next, sizeof(next), "%Y-%m-%d %H:%M:%S", &tm);
+        printf("    tries %u, next try %s (%s%s)\n", qf->tries, next,
+               qf->next_try > now ? "in " : "", qf->next_try > now ? in : "due");
+    }
+    for (i = 0; i < qf->nrcpt; i++) {
+        const struct qf_rcpt *r = &qf->rcpts[i];
+        printf("    <%s> %s", r->addr, state_name(r));
+        if (r->text)
+            printf(" (%s%s)", r->state == QF_PENDING ? "last error: " : "", r->text);
+        printf("\n");
+    }
+}
+
+static int cmd_queue(struct ctl *ctl, int argc, char **argv)
+{
+    struct queue_file **list = NULL;
+    size_t n = 0, cap = 0, i;
+    unsigned long long bytes = 0;
+    long long now = (long long)time(NULL);
+    bool json = argc == 2;
+    char *qdir;
+    struct dirent *e;
+    DIR *d;
+    int dfd;
+
+    if (argc == 2 && strcmp(argv[1], "--json") != 0)
+        return EX_USAGE;
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    qdir = xasprintf("%s/queue", ctl->c.spool_dir);
+    dfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || (d = fdopendir(dup(dfd))) == NULL) {
+        fprintf(stderr, "posternctl: cannot read %s: %s\n", qdir, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        free(qdir);
+        return EX_NOINPUT;
+    }
+    while ((e = readdir(d)) != NULL) {
+        struct queue_file *qf;
+        if (!qid_valid(e->d_name))
+            continue;
+        qf = queue_file_load(dfd, e->d_name, NULL);
+        if (qf == NULL)
+            continue; /* delivered and removed meanwhile, or unreadable */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            list = realloc(list, cap * sizeof(*list));
+            if (list == NULL)
+                abort();
+        }
+        list[n++] = qf;
+    }
+    closedir(d);
+    close(dfd);
+    free(qdir);
+    if (n)
+        qsort(list, n, sizeof(*list), cmp_arrival);
+    if (!json && n)
+        printf("%-20s %9s %5s  %s\n", "QUEUE ID", "SIZE", "AGE", "SENDER / RECIPIENTS");
+    for (i = 0; i < n; i++) {
+        bytes += list[i]->msg_size;
+        if (json) {
+            json_t *o = json_message(list[i], now);
+            char *s = json_dumps(o, JSON_COMPACT);
+            printf("%s\n", s);
+            free(s);
+            json_decref(o);
+        } else {
+            text_message(list[i], now);
+        }
+        queue_file_free(list[i]);
+    }
+    if (!json) {
+        if (n == 0)
+            printf("Mail queue is empty\n");
+        else
+            printf("-- %zu message%s, %llu bytes\n", n, n == 1 ? "" : "s", bytes);
+    }
+    free(list);
+    return EX_OK;
+}
+
+/* ---- commands ------------------------------------------------------------------------- */
+
+static int cmd_daemon(struct ctl *ctl, int argc, char **argv)
+{
+    return ctl_daemon(ctl, argc, argv); /* the whole command line, as it is */
+}
+
+static void usage(FILE *out)
+{
+    const struct ctl_cmd *c;
+    fprintf(out, "usage: posternctl [-f config] COMMAND [ARGS]\n"
+                 "  -f FILE  the daemon's configuration (default " DEFAULT_CONFIG ")\n"
+                 "commands:\n");
+    for (c = ctl_commands; c->name; c++)
+        fprintf(out, "  %-24s %s\n", c->usage, c->help);
+    fprintf(out, "exit codes: 0 ok, 1 refused by the daemon, 64 usage, 66 spool unreadable,\n"
+                 "            69 daemon not reachable, 75 try again, 78 bad configuration\n");
+}
+
+static int cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    (void)argc;
+    (void)argv;
+    usage(stdout);
+    return EX_OK;
+}
+
+/*
+ * The command table: name, argument counts (after the name), handler, usage, help.
+ * Rows answered by the daemon use cmd_daemon, which forwards the command line to the admin
+ * socket (the daemon's own table is in relay/admin.c). Add new commands here (ratelimit
+ * show|reset, webhooks ...): one row each, the help output follows.
+ */
+/* ratelimit show|reset USER [--json]: straight to Redis (a blocking CLI may block). */
+static int cmd_ratelimit(struct ctl *ctl, int argc, char **argv)
+{
+    argc--, argv++; /* past the command name */
+    bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+    bool show = strcmp(argv[0], "show") == 0;
+    redisContext *c;
+    int rc;
+
+    if ((argc == 3 && !json) || (!show && strcmp(argv[0], "reset") != 0) || (json && !show))
+        return EX_USAGE;
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    c = redis_connect_blocking(&ctl->c.redis);
+    if (c == NULL) {
+        fprintf(stderr, "posternctl: cannot reach Redis (redis.socket / redis.address)\n");
+        return EX_UNAVAILABLE;
+    }
+    rc = show ? rl_admin_show(c, &ctl->c.ratelimit, argv[1], json, stdout)
+              : rl_admin_reset(c, &ctl->c.ratelimit, argv[1], stdout);
+    redisFree(c);
+    return rc == 0 ? 0 : EX_TEMPFAIL;
+}
+
+/* webhooks [--json] lists endpoints with pending/failed counts; webhooks test [EP] queues a
+ * webhook.test event that the daemon picks up from the outbox. */
+static int cmd_webhooks(struct ctl *ctl, int argc, char **argv)
+{
+    argc--, argv++; /* past the command name */
+    bool test = argc >= 1 && strcmp(argv[0], "test") == 0;
+    if (!test && (argc > 1 || (argc == 1 && strcmp(argv[0], "--json") != 0)))
+        return EX_USAGE;
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    if (test)
+        return webhooks_admin_test(stdout, &ctl->c.webhooks, argc == 2 ? argv[1] : NULL) == 0
+                   ? 0 : EX_UNAVAILABLE;
+    return webhooks_admin_list(stdout, &ctl->c.webhooks, argc == 1) == 0 ? 0 : EX_NOINPUT;
+}
+
+static const struct ctl_cmd ctl_commands[] = {
+    { "queue",   0, 1, cmd_queue,  "queue [--json]",
+      "list queued messages: ID, size, age, sender, recipients and their state "
+      "(--json: one object per line)" },
+    { "flush",   0, 1, cmd_daemon, "flush [ID]", "deliver now: every message, or one" },
+    { "hold",    1, 1, cmd_daemon, "hold ID", "keep a message in the queue, undelivered" },
+    { "release", 1, 1, cmd_daemon, "release ID", "let a held message be delivered again" },
+    { "delete",  1, 1, cmd_daemon, "delete ID", "remove a message from the queue (no DSN)" },
+    { "status",  0, 0, cmd_daemon, "status",
+      "what the daemon's queue runner is doing: ID, state, tries, next try" },
+    { "ping",    0, 0, cmd_daemon, "ping", "check that the daemon answers" },
+    { "ratelimit", 2, 3, cmd_ratelimit, "ratelimit show|reset USER [--json]",
+      "a user's rate-limit class, use in the current window and retry time; reset clears it" },
+    { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",
+      "endpoints with pending and failed event counts; test queues a webhook.test event" },
+    { "help",    0, 0, cmd_help,   "help", "this list" },
+    { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+int main(int argc, char **argv)
+{
+    struct ctl ctl;
+    const struct ctl_cmd *c;
+    int opt, rc;
+
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.config_path = DEFAULT_CONFIG;
+    while ((opt = getopt(argc, argv, "+f:h")) != -1) {
+        switch (opt) {
+        case 'f': ctl.config_path = optarg; break;
+        case 'h': usage(stdout); return EX_OK;
+        default: usage(stderr); return EX_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    for (c = ctl_commands; c->name; c++)
+        if (strcmp(c->name, argv[optind]) == 0)
+            break;
+    if (c->name == NULL) {
+        fprintf(stderr, "posternctl: unknown command \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
+        fprintf(stderr, "usage: posternctl %s\n", c->usage);
+        return EX_USAGE;
+    }
+    rc = c->run(&ctl, argc, argv);
+    if (rc == EX_USAGE)
+        fprintf(stderr, "usage: posternctl %s\n", c->usage);
+    if (ctl.loaded)
+        conf_free(&relay_conf_root, &ctl.c);
+    return rc;
+}
