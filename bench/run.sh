@@ -62,14 +62,39 @@ def rss(p):
 before = rss(pid)
 socks = []
 for _ in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    except OSError:
+        break  # a process-per-connection server may stop accepting (process limit)
     socks.append(s)
 time.sleep(1.0)
-for s in socks[:5]:
-    s.recv(100)
 after = rss(pid)
-print("%.1f" % ((after - before) / n))
+print("%.1f" % ((after - before) / max(len(socks), 1)))
+sys.stderr.write("(%d connections held)\n" % len(socks))
 EOF
+}
+
+# e2e PORT SINKLOG -> messages/s from the first connection of smtp-source until the sink
+# has seen all N messages (the mesg= counter of smtp-sink -c).
+e2e() {
+    local t0 t1 n=0
+    t0=$(date +%s.%N)
+    "$SOURCE" -s "$C" -m "$N" -l "$SIZE" -f bench@example.org -t rcpt@example.test \
+        "127.0.0.1:$1" >/dev/null 2>&1
+    for _ in $(seq 2400); do
+        n=$(tail -c 200 "$2" | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
+        [ "${n:-0}" -ge "$N" ] && break
+        sleep 0.05
+    done
+    t1=$(date +%s.%N)
+    [ "${n:-0}" -ge "$N" ] || { echo "incomplete"; return; }
+    $PY -c "print('%.0f' % ($N / ($t1 - $t0)))"
+}
+
+start_sink() {  # start_sink PORT LOG
+    smtp-sink -u nobody -c "127.0.0.1:$1" 1024 >"$2" 2>&1 &
+    sink_pid=$!
+    sleep 0.3
 }
 
 echo "== Postern =="
@@ -79,6 +104,7 @@ cat > "$work/postern.json" <<EOF
 { "hostname": "bench.example.test", "spool_dir": "$work/spool", "workers": 4,
   "limits": { "connections": 5000, "connections_per_ip": 5000 },
   "relay": { "local_domains": ["example.test"] },
+  "queue": { "paused": true },
   "listeners": [ { "name": "mx", "address": "127.0.0.1:$port", "profile": "inbound" } ] }
 EOF
 ulimit -n 8192 2>/dev/null
@@ -87,10 +113,26 @@ postern_pid=$!
 sleep 0.5
 pt_rate=$(acceptance "$port")
 pt_queued=$(ls "$work/spool/queue" | wc -l)
-echo "acceptance: $pt_rate messages/s ($N x $SIZE bytes, $C connections; $pt_queued queued, each fsynced before 250)"
+echo "acceptance: $pt_rate messages/s ($N x $SIZE bytes, $C connections; $pt_queued queued, each fsynced before 250; queue runner paused)"
 pt_idle=$(idle_rss "$postern_pid" "$port")
 echo "memory: $pt_idle KB RSS per idle connection ($IDLE held)"
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
+
+sport=$(free_port); start_sink "$sport" "$work/sink-postern.log"
+port=$(free_port)
+printf '%s\n' "{ \"hostname\": \"bench.example.test\", \"spool_dir\": \"$work/spool-relay\",
+  \"workers\": 4, \"limits\": { \"connections\": 5000, \"connections_per_ip\": 5000 },
+  \"relay\": { \"local_domains\": [\"example.test\"] },
+  \"transport\": { \"default\": \"relay:[127.0.0.1]:$sport\" },
+  \"listeners\": [ { \"name\": \"mx\", \"address\": \"127.0.0.1:$port\", \"profile\": \"inbound\" } ] }" \
+  > "$work/postern-relay.json"
+bin/postern -d -f "$work/postern-relay.json" 2>"$work/postern-relay.log" &
+postern_pid=$!
+sleep 0.5
+pt_e2e=$(e2e "$port" "$work/sink-postern.log")
+echo "end to end: $pt_e2e messages/s (accepted, fsynced, relayed to smtp-sink, removed)"
+kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
+kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null
 $PY bench/submission.py
 
 if ! command -v postfix >/dev/null 2>&1; then
@@ -137,5 +179,20 @@ pf_rate=$(acceptance "$pport")
 echo "acceptance: $pf_rate messages/s"
 pf_master=$(head -1 "$work/pfx-queue/pid/master.pid" | tr -d ' ')
 pf_idle=$(idle_rss "$pf_master" "$pport")
-echo "memory: $pf_idle KB RSS per idle connection (master and its children)"
-echo "== ratio Postern/Postfix: acceptance $($PY -c "print('%.2f' % ($pt_rate / $pf_rate))")x, memory per idle connection $($PY -c "print('%.2f' % ($pt_idle / max($pf_idle, 0.1)))")x =="
+echo "memory: $pf_idle KB RSS per idle connection (master and its smtpd children; at most default_process_limit=200 held)"
+postfix -c "$pfx_dir" stop >/dev/null 2>&1; wait "$pfx_pid" 2>/dev/null
+# the same instance, now relaying to a sink instead of discarding
+sport=$(free_port); start_sink "$sport" "$work/sink-postfix.log"
+sed -i -e "s/^default_transport = discard/relayhost = [127.0.0.1]:$sport/" \
+       -e 's/^relay_transport = discard/relay_transport = relay/' "$pfx_dir/main.cf"
+rm -f "$work/pfx-queue/pid/master.pid"
+postfix -c "$pfx_dir" start-fg >>"$work/pfx-start.log" 2>&1 &
+pfx_pid=$!
+for _ in $(seq 50); do [ -s "$work/pfx-queue/pid/master.pid" ] && break; sleep 0.1; done
+pf_e2e=$(e2e "$pport" "$work/sink-postfix.log")
+echo "end to end: $pf_e2e messages/s"
+kill "$sink_pid" 2>/dev/null
+echo "== ratio Postern/Postfix end to end: $($PY -c "
+try: print('%.2f' % ($pt_e2e / $pf_e2e))
+except Exception: print('n/a')")x =="
+echo "== ratio Postern/Postfix: acceptance $($PY -c "print('%.2f' % ($pt_rate / $pf_rate))")x, memory per idle connection $($PY -c "print('%.4f' % ($pt_idle / max($pf_idle, 0.1)))")x =="
