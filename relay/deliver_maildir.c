@@ -11,6 +11,7 @@
  */
 #include "relay/deliver.h"
 
+#include "lib/fileio.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 
@@ -75,21 +76,6 @@ static int mkdir_p(const char *path)
                 return -1;
             buf[i] = c;
         }
-    }
-    return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
     }
     return 0;
 }

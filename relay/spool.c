@@ -10,6 +10,7 @@
  */
 #include "relay/spool.h"
 
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
@@ -63,21 +64,6 @@ struct spool_commit {
     void *arg;
     int err;
 };
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 static int open_dir(const char *path)
 {

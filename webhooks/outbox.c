@@ -6,6 +6,7 @@
  */
 #include "webhooks/outbox.h"
 
+#include "lib/fileio.h"
 #include "lib/xalloc.h"
 #include "webhooks/event.h"
 
@@ -203,20 +204,6 @@ int wh_outbox_prepare(const char *dir)
     return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        data += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int wh_outbox_write(const char *dir, const char *sub, const char *name, const char *data,
                     size_t len)
 {
@@ -225,7 +212,7 @@ int wh_outbox_write(const char *dir, const char *sub, const char *name, const ch
     char *final = outbox_path(dir, sub, name);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, OUTBOX_FILE_MODE), rc;
 
-    rc = fd < 0 ? -errno : write_all(fd, data, len);
+    rc = fd < 0 ? -errno : write_all(fd, data, len) < 0 ? -errno : 0;
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (fd >= 0 && close(fd) < 0 && rc == 0)
