@@ -45,3 +45,20 @@ int qid_valid(const char *s)
             return 0;
     return 1;
 }
+
+long long qid_arrival(const char *s)
+{
+    const char *z = strchr(s, 'z');
+    long long v = 0;
+    const char *p;
+
+    if (!qid_valid(s) || z == NULL || z - s < 10)
+        return -1;
+    for (p = s; p < z - 4; p++) { /* the seconds: everything before the 4 usec digits */
+        const char *d = strchr(qid_alphabet, *p);
+        if (d == NULL)
+            return -1;
+        v = v * (long long)QID_BASE + (d - qid_alphabet);
+    }
+    return v;
+}

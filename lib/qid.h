@@ -18,6 +18,9 @@
 /* Write the ID for (sec, usec, inode) into out (QID_MAX bytes). Returns out. */
 char *qid_format(char out[QID_MAX], uint64_t sec, uint32_t usec, uint64_t inode);
 
+/* The arrival time (unix seconds) encoded in a queue ID; -1 when s is not one. */
+long long qid_arrival(const char *s);
+
 /* True if s looks like a queue ID (safe to use as a file name: alphabet only). */
 int qid_valid(const char *s);
 

@@ -13,6 +13,7 @@
 #include "relay/queue.h"
 #include "relay/relay_conf.h"
 #include "relay/smtp_session.h"
+#include "relay/queue_watch.h"
 #include "relay/spool.h"
 #include "webhooks/webhooks.h"
 
@@ -117,6 +118,7 @@ int server_start(struct server *srv, struct config *cf)
         return -1;
     spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
     queue_start(srv->queue);
+    srv->watch = queue_watch_new(srv);
     srv->admin = admin_new(srv);
     if (srv->admin == NULL)
         return -1;
@@ -231,8 +233,10 @@ void server_stop(struct server *srv)
     while (srv->sessions)
         smtp_session_free(srv->sessions);
     listeners_close(srv);
+    queue_watch_free(srv->watch);
     if (srv->webhooks)
         webhooks_free(srv->webhooks);
+    srv->webhooks = NULL; /* events raised while stopping are only logged */
     queue_stop(srv->queue);  /* cancels deliveries; its pending writes finish below */
     workpool_free(srv->wp); /* finishes pending fsync batches and outbox writes */
     queue_free(srv->queue);

@@ -84,3 +84,22 @@ def test_posternctl_webhooks_list_and_test(setup):
     out = subprocess.run(ctl + ["test", "ops"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     wait_for(lambda: by_type(rcv, "webhook.test"), timeout=20, what="test event")
+
+
+def test_queue_stuck_event(tmp_path, redis_server):
+    rcv = Receiver(secret=SECRET).start()
+    p = Postern(tmp_path, overrides={
+        "queue": {"paused": True},
+        "webhooks": {"outbox_dir": str(tmp_path / "outbox"), "queue_stuck_after": "1s",
+                     "endpoints": [{"name": "ops", "url": rcv.url, "secret": SECRET,
+                                    "events": ["queue.*"]}]},
+    }, name="stuck").start()
+    r = Raw(p.port)
+    r.reply()
+    from postern import send_raw_message
+    assert send_raw_message(r)[0] == 250
+    wait_for(lambda: by_type(rcv, "queue.stuck"), timeout=15, what="queue.stuck")
+    ev = by_type(rcv, "queue.stuck")[0]
+    assert ev["data"]["messages"] == 1 and ev["data"]["oldest_age_seconds"] >= 1
+    p.stop()
+    rcv.stop()
