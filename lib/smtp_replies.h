@@ -74,6 +74,7 @@
 #define R_AUTH_NOT_ENABLED 503, "5.5.1", "Error: authentication not enabled"
 #define R_AUTH_BLOCKED     421, "4.7.0", "%s Error: too many failed authentication attempts, try again in %lld seconds"
 #define R_SENDER_NOT_OWNED 553, "5.7.1", "<%s>: Sender address not owned by user %s"
+#define R_HEADER_FROM_NOT_OWNED 550, "5.7.1", "Error: the From: header is not an address owned by user %s"
 #define R_NULL_SENDER_SUB  553, "5.7.1", "Error: the null sender is not allowed on submission"
 
 /* relaying and local problems */

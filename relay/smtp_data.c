@@ -11,7 +11,9 @@
  */
 #include "relay/smtp_session.h"
 
+#include "auth/sender_owner.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 #include "lib/smtp_replies.h"
@@ -27,6 +29,7 @@
 #include <time.h>
 
 #define DATA_CHUNK 65536
+#define HEAD_MAX   65536  /* header bytes kept for the From: check; longer: not found */
 
 /* Scanner output; the loop is single-threaded. */
 static char data_out[2 * DATA_CHUNK];
@@ -90,6 +93,60 @@ void smtp_data_start(struct smtp_session *s)
     s->state = ST_DATA;
     smtp_set_data_timeouts(s, true);
     smtp_reply(s, R_START_DATA);
+}
+
+/* Does this message need its header kept (auth.header_from_must_match on submission)? */
+static bool data_wants_head(const struct smtp_session *s)
+{
+    return s->auth_login && s->profile != PROFILE_INBOUND && s->cf->c.auth.header_from_must_match;
+}
+
+/* Keep message bytes until the end of the header (bounded by HEAD_MAX). */
+static void data_keep_head(struct smtp_tx *tx, const char *p, size_t n)
+{
+    size_t room = HEAD_MAX - tx->head_len, from = tx->head_len > 3 ? tx->head_len - 3 : 0;
+    if (tx->head_done || room == 0)
+        return;
+    if (tx->head == NULL)
+        tx->head = xmalloc(HEAD_MAX);
+    if (n > room)
+        n = room;
+    memcpy(tx->head + tx->head_len, p, n);
+    tx->head_len += n;
+    if (tx->head_len >= 2 && tx->head[0] == '\r' && tx->head[1] == '\n')
+        tx->head_done = true; /* no header at all */
+    for (; from + 4 <= tx->head_len && !tx->head_done; from++)
+        if (memcmp(tx->head + from, "\r\n\r\n", 4) == 0) {
+            tx->head_len = from + 2;
+            tx->head_done = true;
+        }
+}
+
+/* The value of the first From: header field in the kept header, unfolded in place.
+ * Returns its length, or -1 when there is none. */
+static ssize_t data_header_from(struct smtp_tx *tx, const char **value)
+{
+    char *p = tx->head, *end = tx->head ? tx->head + tx->head_len : NULL;
+    while (p && p < end) {
+        char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (eol == NULL)
+            eol = end;
+        if (eol - p >= 5 && strncasecmp(p, "From:", 5) == 0) {
+            char *v = p + 5, *w = v;
+            /* unfold: copy continuation lines (CRLF + WSP) onto this one */
+            while (eol < end && eol + 2 < end && (eol[2] == ' ' || eol[2] == '\t')) {
+                char *next = memmem(eol + 2, (size_t)(end - eol - 2), "\r\n", 2);
+                if (next == NULL)
+                    next = end;
+                memmove(eol, eol + 2, (size_t)(next - eol - 2));
+                eol = next - 2;
+            }
+            *value = w;
+            return eol - v;
+        }
+        p = eol + 2;
+    }
+    return -1;
 }
 
 static void commit_done(void *arg, int err, const char *qid)
@@ -166,6 +223,13 @@ static void data_end(struct smtp_session *s)
         policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_NUL);
     else if (tx->scan.flags & DATA_LONG_LINE)
         policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_LONG_LINE, c->limits.data_line);
+    else if (data_wants_head(s)) {
+        const char *from = NULL;
+        ssize_t n = data_header_from(tx, &from);
+        if (n < 0 || !sender_header_from_matches(&c->auth, s->auth_login, from, (size_t)n))
+            policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_NOT_OWNED,
+                               s->auth_login);
+    }
     if (v.action != POLICY_PASS) {
         data_refuse(s, &v);
         return;
@@ -205,6 +269,8 @@ static size_t data_feed(struct smtp_session *s, const char *p, size_t len, bool 
     /* A write error (disk full) is sticky in the file and reported by the commit. */
     if (!tx->too_big && out_len > 0)
         (void)spool_file_write(tx->file, data_out, out_len);
+    if (out_len > 0 && !tx->head_done && data_wants_head(s))
+        data_keep_head(tx, data_out, out_len);
     return used;
 }
 

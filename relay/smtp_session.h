@@ -55,6 +55,9 @@ struct smtp_tx {
     bool too_big;
     unsigned long long size;         /* message bytes in the queue file, Received: included */
     struct spool_commit *commit;
+    char *head;                      /* message header, kept for the From: ownership check */
+    size_t head_len;
+    bool head_done;                  /* the empty line ending the header was seen */
     char quota_note[72];             /* " (quota: 37/60 left)" from the last RCPT batch */
     /* the RCPT batch being checked by the policy pipeline */
     struct smtp_addr batch[RCPT_BATCH_MAX];

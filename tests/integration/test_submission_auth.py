@@ -163,3 +163,27 @@ def test_relay_after_auth_and_not_before(server):
     r.send(message() + ".\r\n")
     code, lines = r.reply()
     assert code == 250 and "quota:" in lines[0]
+
+
+def test_header_from_must_match_when_configured(tmp_path, test_ca, redis_server):
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    p = Postern(tmp_path, test_ca, name="hdr", overrides={
+        "redis": {"socket": redis_server.socket},
+        "auth": {"sasldb": db, "header_from_must_match": True}}).start()
+    r = tls_session(p.ports["submissions"], starttls=False)
+    r.cmd("EHLO c")
+    assert r.cmd("AUTH PLAIN " + plain(USER, PASSWORD))[0] == 235
+
+    def send(from_header):
+        r.cmd("MAIL FROM:<%s>" % USER)
+        r.cmd("RCPT TO:<x@elsewhere.example>")
+        assert r.cmd("DATA")[0] == 354
+        r.send("From: %s\r\nSubject: t\r\n\r\nbody\r\n.\r\n" % from_header)
+        return r.reply()
+
+    code, lines = send("Boss <boss@example.test>")
+    assert code == 550 and "5.7.1" in lines[0]
+    assert send("Alice\r\n <%s>" % USER)[0] == 250   # folded header, owned address
+    assert len(p.queue_files()) <= 1
+    p.stop()
