@@ -146,7 +146,7 @@ def test_503_twice_then_200_is_delivered_on_the_third_try(tmp_path, receiver):
     assert len({r.body for r in reqs}) == 1, "the body is stable"
     assert all(r.signature_ok for r in reqs)
     gaps = [b.received_at - a.received_at for a, b in zip(reqs, reqs[1:])]
-    assert all(0.15 < g < 1.5 for g in gaps), gaps   # 200ms +-10% plus overhead
+    assert all(g > 0.15 for g in gaps), gaps   # the 200 ms (+-10%) backoff was waited out
     assert run.log.count("status=deferred (HTTP 503)") == 2
 
 
