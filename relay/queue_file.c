@@ -139,6 +139,10 @@ enum qf_parse queue_file_parse_envelope(const char *buf, size_t len, struct queu
                : qf->nrcpt == 0 ? "no recipient" : "no id";
         return QF_PARSE_BAD;
     }
+    if (size > QF_MSG_SIZE_MAX) { /* also keeps msg_offset + msg_size from overflowing */
+        *why = "bad size";
+        return QF_PARSE_BAD;
+    }
     *env_len = pos;
     qf->msg_offset = pos;
     qf->msg_size = size;

@@ -38,6 +38,9 @@
 
 enum qf_state { QF_PENDING, QF_DONE, QF_BOUNCED };
 
+/* Largest message size a queue file may declare (1 TiB, far above any size limit). */
+#define QF_MSG_SIZE_MAX (1ULL << 40)
+
 struct qf_rcpt {
     char *addr;
     enum qf_state state;

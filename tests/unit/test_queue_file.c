@@ -106,6 +106,8 @@ static void other_files_are_refused(void **state)
         "POSTERN-QUEUE 1\nsize 1\nid A\nfrom a@b\ndata\n",            /* no recipient */
         "POSTERN-QUEUE 1\nsize 1\nid A\nrcpt c@d\ndata\n",            /* no sender */
         "POSTERN-QUEUE 1\nsize 1\nnovalue\ndata\n",                   /* bad line */
+        /* a size that would wrap offset + size (found by fuzz_queue_file) */
+        "POSTERN-QUEUE 1\nsize 18446744073709551615\nid A\nfrom a@b\nrcpt c@d\ndata\n",
     };
     size_t i;
     (void)state;
