@@ -9,6 +9,17 @@
 #ifndef POSTERN_SMTP_REPLIES_H
 #define POSTERN_SMTP_REPLIES_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
+/* Format one reply line "CODE ECODE text\r\n" into buf (len >= 16), cut to fit, always
+ * CRLF-terminated and NUL-terminated; returns its length without the NUL.
+ * Use with a table entry: smtp_reply_format(buf, sizeof(buf), R_TOO_MANY_CONN, host). */
+size_t smtp_reply_format(char *buf, size_t len, int code, const char *ecode, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, const char *fmt,
+                          va_list ap);
+
 /* connection level */
 #define R_GREETING        220, NULL,    "%s ESMTP Postern"
 #define R_BYE             221, "2.0.0", "Bye"
@@ -17,7 +28,6 @@
 #define R_TOO_MANY_ERRORS 421, "4.7.0", "%s Error: too many errors, closing connection"
 #define R_TIMEOUT         421, "4.4.2", "%s Error: timeout exceeded"
 #define R_SHUTDOWN        421, "4.3.2", "%s Service shutting down, try again later"
-#define R_TLS_FIRST       530, "5.7.0", "Must issue a STARTTLS command first"
 
 /* greetings and trivial commands */
 #define R_HELO            250, NULL,    "%s"
@@ -43,7 +53,6 @@
 #define R_BAD_RCPT        501, "5.1.3", "Bad recipient address syntax"
 #define R_ADDR_TOO_LONG   501, "5.5.4", "Error: address too long"
 #define R_BAD_PARAM       555, "5.5.4", "Unsupported option: %.*s"
-#define R_BAD_HELO        501, "5.5.4", "Syntax: %s hostname"
 #define R_NEED_HELO       503, "5.5.1", "Error: send HELO/EHLO first"
 #define R_NESTED_MAIL     503, "5.5.1", "Error: nested MAIL command"
 #define R_NEED_MAIL       503, "5.5.1", "Error: need MAIL command"

@@ -17,6 +17,7 @@
 #include "policy/check.h"
 
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "policy/ratelimit.h"
 
 #include <jansson.h>
@@ -129,9 +130,7 @@ static enum check_status ratelimit_run(struct policy *p, struct policy_req *r)
 
     if (d->rl == NULL || !d->rl_conf->enabled || ctx->auth_login == NULL)
         return CHECK_DONE;
-    w = calloc(1, sizeof(*w));
-    if (w == NULL)
-        abort();
+    w = xcalloc(1, sizeof(*w));
     w->p = p;
     w->r = r;
     if (ctx->stage == POLICY_MAIL) {

@@ -4,6 +4,7 @@
 #include "relay/listener.h"
 
 #include "lib/log.h"
+#include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
@@ -101,13 +102,12 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
         return;
     }
     if (srv->nsessions >= (unsigned)lim->connections) {
-        snprintf(reject_buf, sizeof(reject_buf), "421 4.7.0 %s Error: too many connections, "
-                 "try again later\r\n", srv->cf->c.hostname);
+        smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
         reject = reject_buf;
         log_warn("smtpd", "connection limit %lld reached; refusing %s", lim->connections, ip);
     } else if (ip_acquire(srv, ip) > (unsigned)lim->connections_per_ip) {
-        snprintf(reject_buf, sizeof(reject_buf), "421 4.7.0 %s Error: too many connections "
-                 "from %s\r\n", srv->cf->c.hostname, ip);
+        smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_FROM, srv->cf->c.hostname,
+                          ip);
         reject = reject_buf;
         log_warn("smtpd", "per-IP connection limit %lld reached for %s", lim->connections_per_ip,
                  ip);

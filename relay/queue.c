@@ -204,6 +204,19 @@ void qmsg_unready(struct qmsg *m)
     m->in_ready = false;
 }
 
+void qmsg_cancel_jobs(struct qmsg *m)
+{
+    struct qjob *j;
+    while ((j = m->jobs) != NULL) {
+        m->jobs = j->next;
+        deliver_cancel(j->dj);
+        free(j->idx);
+        free(j->rcpts);
+        free(j);
+    }
+    m->jobs_pending = 0;
+}
+
 void qmsg_attempt_clear(struct qmsg *m)
 {
     size_t i;
@@ -771,16 +784,8 @@ void queue_shutdown(struct queue *q)
             next = m->hnext;
             evtimer_del(m->timer);
             if (m->state == QM_ACTIVE && m->jobs) {
-                struct qjob *j;
                 /* cancelled recipients stay pending; the outcomes already known are written */
-                while ((j = m->jobs) != NULL) {
-                    m->jobs = j->next;
-                    deliver_cancel(j->dj);
-                    free(j->idx);
-                    free(j->rcpts);
-                    free(j);
-                }
-                m->jobs_pending = 0;
+                qmsg_cancel_jobs(m);
                 qmsg_attempt_end(m);
             }
         }

@@ -178,7 +178,6 @@ void queue_delete(struct queue *q, const char *qid, queue_op_fn cb, void *arg)
 {
     struct qmsg *m = op_target(q, qid, cb, arg);
     struct qop *op;
-    struct qjob *j;
 
     if (m == NULL)
         return;
@@ -194,14 +193,7 @@ void queue_delete(struct queue *q, const char *qid, queue_op_fn cb, void *arg)
         break;
     case QM_ACTIVE:
         /* stop delivering; what was delivered stays delivered, the rest is dropped */
-        while ((j = m->jobs) != NULL) {
-            m->jobs = j->next;
-            deliver_cancel(j->dj);
-            free(j->idx);
-            free(j->rcpts);
-            free(j);
-        }
-        m->jobs_pending = 0;
+        qmsg_cancel_jobs(m);
         m->gone = true;
         qmsg_attempt_clear(m);
         m->state = QM_IDLE;

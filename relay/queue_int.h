@@ -127,6 +127,7 @@ void qmsg_unready(struct qmsg *m);
 void qmsg_schedule(struct qmsg *m, long long when);      /* timer at unix time `when` */
 void queue_pump(struct queue *q);                        /* start what active_max allows */
 void qmsg_attempt_clear(struct qmsg *m);                 /* release the attempt's state */
+void qmsg_cancel_jobs(struct qmsg *m);                   /* cancel deliveries in flight */
 void qmsg_attempt_close(struct qmsg *m);                 /* back to IDLE, next try */
 void qmsg_attempt_end(struct qmsg *m);                   /* every job is done */
 void qmsg_attempt_write(struct qmsg *m);                 /* every DSN is committed */

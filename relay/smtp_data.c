@@ -84,8 +84,10 @@ void smtp_data_start(struct smtp_session *s)
     env.nrcpt = tx->nrcpt;
     if (spool_file_write_envelope(tx->file, &env) < 0 || write_received(s, tv.tv_sec) < 0) {
         log_error("smtpd", "%s: cannot write queue file: %s", tx->qid, strerror(errno));
-        smtp_reply(s, errno == ENOSPC ? 452 : 451, errno == ENOSPC ? "4.3.1" : "4.3.0",
-                   "Error: temporary local problem, please try again later");
+        if (errno == ENOSPC)
+            smtp_reply(s, R_SPOOL_FULL);
+        else
+            smtp_reply(s, R_LOCAL_ERROR);
         smtp_tx_free(s);
         return;
     }
@@ -156,8 +158,10 @@ static void commit_done(void *arg, int err, const char *qid)
 
     tx->commit = NULL;
     if (err) {
-        smtp_reply(s, err == ENOSPC ? 452 : 451, err == ENOSPC ? "4.3.1" : "4.3.0",
-                   "Error: temporary local problem, please try again later");
+        if (err == ENOSPC)
+            smtp_reply(s, R_SPOOL_FULL);
+        else
+            smtp_reply(s, R_LOCAL_ERROR);
     } else {
         log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);

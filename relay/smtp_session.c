@@ -133,21 +133,13 @@ void smtp_reply_raw(struct smtp_session *s, const char *text, size_t len)
 void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char *fmt, ...)
 {
     char buf[REPLY_MAX];
-    int n;
     va_list ap;
+    size_t n;
 
-    if (ecode)
-        n = snprintf(buf, sizeof(buf), "%d %s ", code, ecode);
-    else
-        n = snprintf(buf, sizeof(buf), "%d ", code);
     va_start(ap, fmt);
-    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 2, fmt, ap);
+    n = smtp_reply_vformat(buf, sizeof(buf), code, ecode, fmt, ap);
     va_end(ap);
-    if ((size_t)n > sizeof(buf) - 3)
-        n = sizeof(buf) - 3;
-    buf[n++] = '\r';
-    buf[n++] = '\n';
-    smtp_reply_raw(s, buf, (size_t)n);
+    smtp_reply_raw(s, buf, n);
 }
 
 const char *smtp_proto(const struct smtp_session *s)
