@@ -64,7 +64,13 @@ static void session_setup_bev(struct smtp_session *s, struct bufferevent *bev)
     s->bev = bev;
     bufferevent_setcb(bev, session_on_read, NULL, session_on_event, s);
     bufferevent_setwatermark(bev, EV_READ, 0, INPUT_HIGH_WATER);
-    smtp_set_data_timeouts(s, false);
+    if (s->ssl) { /* until the handshake is done: session_tls_ready() sets the command timeouts */
+        struct timeval tv;
+        tv_from_ms(&tv, s->cf->c.timeouts.tls_handshake_ms);
+        bufferevent_set_timeouts(bev, &tv, &tv);
+    } else {
+        smtp_set_data_timeouts(s, false);
+    }
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -281,11 +287,6 @@ static void session_tls_switch(struct bufferevent *old, void *arg)
         abort();
     s->fd_owned_by_bev = true;
     session_setup_bev(s, bev);
-    {
-        struct timeval tv;
-        tv_from_ms(&tv, s->cf->c.timeouts.tls_handshake_ms);
-        bufferevent_set_timeouts(bev, &tv, &tv);
-    }
 }
 
 void smtp_starttls(struct smtp_session *s)

@@ -166,3 +166,20 @@ def test_idle_connections_do_not_delay_a_new_client(tmp_path):
     for s in idle:
         s.close()
     p.stop()
+
+
+def test_tls_handshake_timeout(tmp_path, test_ca):
+    """A client that never sends its ClientHello is dropped after timeouts.tls_handshake,
+    on 465 (implicit TLS) and after STARTTLS, instead of holding a slot for the command timeout."""
+    p = Postern(tmp_path, test_ca, overrides={"timeouts": {"tls_handshake": "500ms"}}).start()
+    s = socket.create_connection(("127.0.0.1", p.ports["submissions"]))
+    s.settimeout(10)
+    assert s.recv(100) == b""   # no ClientHello sent: the server closes, no bytes, no hang
+    s.close()
+    r = Raw(p.ports["submission"])
+    r.sock.settimeout(10)
+    r.reply()
+    assert r.cmd("EHLO c.example")[0] == 250
+    assert r.cmd("STARTTLS")[0] == 220
+    assert r.sock.recv(100) == b""
+    p.stop()
