@@ -24,9 +24,23 @@ static enum log_target log_where = LOG_TO_STDERR;
 static int log_verbose;
 static int log_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static long log_pid;             /* getpid() is a system call: once per process */
+
+static void log_after_fork(void)
+{
+    log_pid = (long)getpid();
+}
+
+static void log_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, log_after_fork);
+}
 
 void log_init(const char *progname, enum log_target target, int verbose)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&once, log_register_atfork);
+    log_pid = (long)getpid();
     log_prog = progname;
     log_where = target;
     log_verbose = verbose;
@@ -84,7 +98,7 @@ void log_msg(int prio, const char *component, const char *fmt, ...)
     localtime_r(&ts.tv_sec, &tm);
     off = strftime(line, sizeof(line), "%b %e %H:%M:%S ", &tm);
     n = snprintf(line + off, sizeof(line) - off, "%s/%s[%ld]: %s", log_prog, component,
-                 (long)getpid(), level);
+                 log_pid ? log_pid : (long)getpid(), level);
     if (n > 0)
         off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
     va_start(ap, fmt);

@@ -164,6 +164,16 @@ void workpool_free(struct workpool *wp)
     for (i = 0; i < wp->nthreads; i++)
         pthread_join(wp->threads[i], NULL);
     workpool_reap(wp);
+    /* Done functions may have queued more jobs (a next stage): run them here, in order. */
+    while (wp->todo_head) {
+        struct job *j = wp->todo_head;
+        wp->todo_head = j->next;
+        if (wp->todo_head == NULL)
+            wp->todo_tail = NULL;
+        j->work(j->arg);
+        job_append(&wp->done_head, &wp->done_tail, j);
+        workpool_reap(wp);
+    }
     if (wp->ev)
         event_free(wp->ev);
     close(wp->efd);

@@ -27,7 +27,8 @@ void workpool_submit(struct workpool *wp, work_fn work, work_done_fn done, void 
 /* Jobs queued or running, for metrics and for tests. Loop thread only. */
 unsigned workpool_pending(const struct workpool *wp);
 
-/* Finish every queued job (running their done functions), stop the threads, free. */
+/* Finish every queued job (running their done functions, and the jobs those queue in
+ * turn, on the calling thread once the workers are gone), stop the threads, free. */
 void workpool_free(struct workpool *wp);
 
 #endif

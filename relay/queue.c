@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -337,12 +338,13 @@ static long long backoff_ms(const struct queue_conf *c, unsigned tries)
 
 struct load_job {
     struct qmsg *m;
-    int dirfd;
+    int dirfd, corrupt_fd;
     char qid[QID_MAX];
     size_t head_max;
     struct queue_file *qf;
     int fd;
     int err;
+    bool quarantined;             /* unparsable: moved to corrupt/ */
     char *head;
     size_t head_len;
 };
@@ -354,6 +356,18 @@ static void load_work(void *arg)
     lj->qf = queue_file_load(lj->dirfd, lj->qid, &lj->fd);
     if (lj->qf == NULL) {
         lj->err = errno;
+        if (lj->err == EINVAL) {
+            struct stat st;
+            if (fstatat(lj->dirfd, lj->qid, &st, 0) == 0 && st.st_size == 0) {
+                /* never written by the spool: a recycled file's name after a crash */
+                unlinkat(lj->dirfd, lj->qid, 0);
+                lj->err = ENOENT;
+            } else if (queue_file_quarantine(lj->dirfd, lj->corrupt_fd, lj->qid) == 0) {
+                lj->quarantined = true;
+            } else {
+                lj->err = errno;
+            }
+        }
         return;
     }
     if (lj->qf->msg_size > 0) {
@@ -389,6 +403,7 @@ static void load_done(void *arg)
     struct qmsg *m = lj->m;
     bool alive = qmsg_unbusy(m);
     int err = lj->err;
+    bool quarantined = lj->quarantined;
 
     if (!alive) {
         if (lj->fd >= 0)
@@ -405,8 +420,16 @@ static void load_done(void *arg)
     free(lj);
     if (m->qf == NULL) {
         struct queue *q = m->q;
-        if (err == ENOENT) {
-            log_warn("qmgr", "%s: queue file vanished", m->qid);
+        if (quarantined) {
+            log_error("qmgr", "%s: queue file is corrupt (cannot be parsed); moved to %s/%s",
+                      m->qid, spool_corrupt_dir(q->srv->spool), m->qid);
+            server_event(q->srv, "queue.corrupt",
+                         json_pack("{s:s, s:s}", "queue_id", m->qid, "moved_to",
+                                   spool_corrupt_dir(q->srv->spool)));
+        }
+        if (err == ENOENT || quarantined) {
+            if (!quarantined)
+                log_warn("qmgr", "%s: queue file vanished", m->qid);
             qmsg_attempt_clear(m);
             q->nactive--;
             qmsg_forget(m);
@@ -440,6 +463,7 @@ static void qmsg_attempt_start(struct qmsg *m)
     m->t_attempt = queue_now();
     lj->m = m;
     lj->dirfd = q->dirfd;
+    lj->corrupt_fd = q->corrupt_fd;
     snprintf(lj->qid, sizeof(lj->qid), "%s", m->qid);
     lj->head_max = (size_t)m->cf->c.queue.bounce_headers_max;
     qmsg_busy(m);
@@ -525,13 +549,27 @@ struct write_job {
     char *recs;
     size_t len;
     bool remove;
+    bool keep_records;            /* a DSN was queued: record it durably before the unlink */
+    bool recycle;                 /* the file goes back to the spool (spool_recycle_file) */
+    struct spool *spool;
+    struct spool_spare spare;
     int err;
-    bool removed;
+    bool removed, reusable;
 };
 
 static void write_work(void *arg)
 {
     struct write_job *w = arg;
+    if (w->remove && !w->keep_records) { /* nothing to remember: no fsync (as Postfix) */
+        int r = w->recycle ? spool_recycle_file(w->spool, w->qid, &w->spare)
+                           : unlinkat(w->dirfd, w->qid, 0) < 0 && errno != ENOENT ? -1 : 0;
+        if (r < 0)
+            w->err = errno;
+        else
+            w->removed = true;
+        w->reusable = r == 1;
+        return;
+    }
     if (w->len && queue_file_append(w->dirfd, w->qid, w->recs, w->len) < 0) {
         w->err = errno;
         return;
@@ -551,6 +589,8 @@ static void write_done(void *arg)
     int err = w->err;
     bool removed = w->removed;
 
+    if (w->recycle)
+        spool_recycle_done(w->spool, w->reusable ? &w->spare : NULL);
     free(w->recs);
     free(w);
     if (!qmsg_unbusy(m))
@@ -605,6 +645,7 @@ void qmsg_attempt_write(struct qmsg *m)
             continue;
         if (qr->bounce && !m->bounce_dsn_failed) {
             qsb_take(&m->recs, qres_record("bounced", i, now, &qr->r, qr->relay));
+            w->keep_records = true;
             qf->rcpts[i].state = QF_BOUNCED;
             qmsg_event(m, "message.bounced", i, qr, qf->tries + 1);
         } else {
@@ -630,6 +671,8 @@ void qmsg_attempt_write(struct qmsg *m)
     w->len = m->recs.len;
     memset(&m->recs, 0, sizeof(m->recs));
     w->remove = pending == 0;
+    w->spool = q->srv->spool;
+    w->recycle = w->remove && !w->keep_records && spool_recycle_reserve(w->spool);
     qmsg_busy(m);
     workpool_submit(q->srv->wp, write_work, write_done, w);
 }
@@ -725,8 +768,12 @@ struct queue *queue_new(struct server *srv)
     struct queue *q = xcalloc(1, sizeof(*q));
     q->srv = srv;
     q->dirfd = open(spool_queue_dir(srv->spool), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (q->dirfd < 0) {
-        log_error("qmgr", "cannot open %s: %s", spool_queue_dir(srv->spool), strerror(errno));
+    q->corrupt_fd = open(spool_corrupt_dir(srv->spool), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (q->dirfd < 0 || q->corrupt_fd < 0) {
+        log_error("qmgr", "cannot open %s or %s: %s", spool_queue_dir(srv->spool),
+                  spool_corrupt_dir(srv->spool), strerror(errno));
+        if (q->dirfd >= 0)
+            close(q->dirfd);
         free(q);
         return NULL;
     }
@@ -843,6 +890,7 @@ void queue_free(struct queue *q)
     free(q->hash);
     event_free(q->wake);
     close(q->dirfd);
+    close(q->corrupt_fd);
     free(q);
 }
 

@@ -447,3 +447,12 @@ int queue_file_remove(int dirfd, const char *qid)
         return -1;
     return fsync(dirfd);
 }
+
+int queue_file_quarantine(int dirfd, int corrupt_fd, const char *qid)
+{
+    if (renameat(dirfd, qid, corrupt_fd, qid) < 0)
+        return -1;
+    if (fsync(corrupt_fd) < 0)
+        return -1;
+    return fsync(dirfd);
+}

@@ -107,6 +107,10 @@ void queue_file_free(struct queue_file *qf);
  */
 struct queue_file *queue_file_load(int dirfd, const char *qid, int *fd_out);
 
+/* Move a file that queue_file_load() cannot parse (EINVAL) from the queue directory to
+ * the corrupt/ directory, durably (both directories fsynced). -1 with errno on failure. */
+int queue_file_quarantine(int dirfd, int corrupt_fd, const char *qid);
+
 /* Append records (complete lines) to the file and fdatasync it. 0, or -1 with errno. */
 int queue_file_append(int dirfd, const char *qid, const char *recs, size_t len);
 

@@ -98,6 +98,7 @@ struct queue {
     struct server *srv;
     struct deliver *dlv;
     int dirfd;
+    int corrupt_fd;               /* spool_dir/corrupt: unparsable files are moved here */
     struct qmsg **hash;
     size_t nbuckets, nmsgs;
     struct qmsg *ready_head, **ready_tail;

@@ -64,6 +64,7 @@ struct relay_conf {
     char *hostname;
     char *spool_dir;
     long long workers;
+    long long sync_workers;
     struct limits_conf limits;
     struct timeouts_conf timeouts;
     struct smtp_conf smtp;

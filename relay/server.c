@@ -75,16 +75,26 @@ int server_start(struct server *srv, struct config *cf)
     unsigned queued, removed;
 
     srv->cf = cf;
-    srv->base = event_base_new();
+    {
+        /* The changelist folds the add/remove pairs of one loop turn (a reply written at
+         * once, reads paused while a check runs) into at most one epoll_ctl per fd. */
+        struct event_config *ec = event_config_new();
+        if (ec == NULL)
+            return -1;
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        srv->base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
     if (srv->base == NULL)
         return -1;
     signal(SIGPIPE, SIG_IGN);
     srv->wp = workpool_new(srv->base, (int)cf->c.workers);
-    if (srv->wp == NULL) {
+    srv->syncwp = workpool_new(srv->base, (int)cf->c.sync_workers);
+    if (srv->wp == NULL || srv->syncwp == NULL) {
         log_error("master", "cannot start worker threads");
         return -1;
     }
-    srv->spool = spool_open(cf->c.spool_dir, srv->wp);
+    srv->spool = spool_open(cf->c.spool_dir, srv->syncwp);
     if (srv->spool == NULL) {
         log_error("master", "cannot open spool %s: %s", cf->c.spool_dir, strerror(errno));
         return -1;
@@ -238,7 +248,8 @@ void server_stop(struct server *srv)
         webhooks_free(srv->webhooks);
     srv->webhooks = NULL; /* events raised while stopping are only logged */
     queue_stop(srv->queue);  /* cancels deliveries; its pending writes finish below */
-    workpool_free(srv->wp); /* finishes pending fsync batches and outbox writes */
+    workpool_free(srv->syncwp); /* finishes pending commits; their callbacks may use wp */
+    workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
     admin_free(srv->admin);
     spool_close(srv->spool);

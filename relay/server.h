@@ -23,6 +23,7 @@ struct server {
     struct event_base *base;
     struct config *cf;               /* current configuration */
     struct workpool *wp;
+    struct workpool *syncwp;      /* the spool's fsyncs (relay/spool.c) */
     struct spool *spool;
     struct dns *dns;                 /* shared resolver */
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */

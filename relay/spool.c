@@ -2,11 +2,13 @@
  * spool.c - message files, group commit and crash recovery (see spool.h, docs/spool.md).
  *
  * Writes go through a small per-file buffer with plain write(2) on the loop thread (page
- * cache only). Durability work - fdatasync, rename, directory fsync - runs as one job per
- * batch on the worker pool. While a batch is in flight, new commits collect in `pending`;
- * when the batch completes, the loop answers its callbacks and starts the next batch with
- * everything that collected meanwhile. So N messages finishing together cost one
- * directory fsync, and the loop never waits for the disk.
+ * cache only). Durability work runs on the sync pool, never on the loop, in two stages:
+ *   1. one job per file: fdatasync. These run in parallel (the sync pool has many
+ *      threads): measured here, 16 threads sync 6x more files per second than one.
+ *   2. one job per batch: rename each file into queue/, then fsync(queue/). While one
+ *      runs, synced files collect in `synced`; when it completes, the loop answers its
+ *      callbacks and starts the next batch with everything that collected meanwhile
+ *      (group commit).
  */
 #include "relay/spool.h"
 
@@ -27,19 +29,25 @@
 #include <unistd.h>
 
 #define SPOOL_WBUF       65536
-#define SPOOL_NAME_MAX   64
 #define SPOOL_SIZE_WIDTH 16      /* digits of the patched "size" field */
+#define SPOOL_SPARE_MAX  256     /* empty open files kept ready in tmp/ */
+#define SPOOL_SPARE_LOW  32      /* below this many, a worker creates ... */
+#define SPOOL_REFILL     64      /* ... this many more */
 
 struct spool {
     char *dir;
     char *queue_dir;
+    char *corrupt_dir;
     int tmp_fd;                  /* directory fds for *at() calls and fsync */
     int queue_fd;
     struct workpool *wp;
     unsigned long seq;
-    struct spool_commit *pending, **pending_tail;
-    unsigned npending;           /* queued + in flight */
-    bool inflight;
+    struct spool_commit *synced, **synced_tail; /* synced, waiting for a batch */
+    unsigned npending;           /* commits not answered yet */
+    bool inflight;               /* a fsync of queue/ is running */
+    struct spool_spare *spare;   /* empty files in tmp/, open, ready to be written */
+    size_t nspare, nreserved;    /* ... and places promised to recycles and refills */
+    bool refilling;
     spool_queued_fn queued_fn;
     void *queued_arg;
 };
@@ -79,11 +87,14 @@ struct spool *spool_open(const char *dir, struct workpool *wp)
 
     sp->dir = xstrdup(dir);
     sp->queue_dir = xasprintf("%s/queue", dir);
+    sp->corrupt_dir = xasprintf("%s/corrupt", dir);
     sp->wp = wp;
-    sp->pending_tail = &sp->pending;
+    sp->synced_tail = &sp->synced;
+    sp->spare = xcalloc(SPOOL_SPARE_MAX, sizeof(*sp->spare));
     sp->tmp_fd = sp->queue_fd = -1;
     if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || (sp->tmp_fd = open_dir(tmp)) < 0 ||
-        (sp->queue_fd = open_dir(sp->queue_dir)) < 0) {
+        (sp->queue_fd = open_dir(sp->queue_dir)) < 0 ||
+        (mkdir(sp->corrupt_dir, 0700) < 0 && errno != EEXIST)) {
         int e = errno;
         free(tmp);
         spool_close(sp);
@@ -104,6 +115,10 @@ void spool_close(struct spool *sp)
         close(sp->queue_fd);
     free(sp->dir);
     free(sp->queue_dir);
+    free(sp->corrupt_dir);
+    while (sp->nspare > 0)
+        close(sp->spare[--sp->nspare].fd); /* the files go at the next spool_recover() */
+    free(sp->spare);
     free(sp);
 }
 
@@ -132,28 +147,131 @@ int spool_recover(struct spool *sp, unsigned *queued, unsigned *removed)
     return fsync(sp->tmp_fd);
 }
 
+/* ---- spare files: inodes are made off the loop, and reused ------------------------------ */
+
+struct spool_refill {
+    struct spool *sp;
+    unsigned long seq;           /* names SEQ, SEQ+1, ... reserved on the loop thread */
+    size_t n;
+    struct spool_spare made[SPOOL_REFILL];
+};
+
+/* Create one empty file in tmp/ (a worker's refill, or the loop when none is ready). */
+static int spare_create(const struct spool *sp, unsigned long seq, struct spool_spare *out)
+{
+    struct stat st;
+    snprintf(out->name, sizeof(out->name), "%ld.%lu", (long)getpid(), seq);
+    out->fd = openat(sp->tmp_fd, out->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out->fd < 0)
+        return -1;
+    if (fstat(out->fd, &st) < 0) {
+        int e = errno;
+        close(out->fd);
+        unlinkat(sp->tmp_fd, out->name, 0);
+        errno = e;
+        return -1;
+    }
+    out->ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+static void spool_refill_work(void *arg)
+{
+    struct spool_refill *r = arg;
+    size_t want = r->n;
+    for (r->n = 0; r->n < want; r->n++)
+        if (spare_create(r->sp, r->seq + r->n, &r->made[r->n]) < 0)
+            break;
+}
+
+static void spool_refill_done(void *arg)
+{
+    struct spool_refill *r = arg;
+    struct spool *sp = r->sp;
+    size_t i;
+
+    sp->refilling = false;
+    sp->nreserved -= SPOOL_REFILL;
+    for (i = 0; i < r->n; i++)
+        sp->spare[sp->nspare++] = r->made[i];
+    free(r);
+}
+
+/* Loop thread: keep spares ahead of demand, so that accepting a message allocates no inode
+ * on the loop (ext4 may scan thousands of recently deleted inodes to find a free one). */
+static void spool_refill(struct spool *sp)
+{
+    struct spool_refill *r;
+    if (sp->refilling || sp->nspare >= SPOOL_SPARE_LOW ||
+        sp->nspare + sp->nreserved + SPOOL_REFILL > SPOOL_SPARE_MAX)
+        return;
+    r = xcalloc(1, sizeof(*r));
+    r->sp = sp;
+    r->n = SPOOL_REFILL;
+    r->seq = sp->seq + 1;
+    sp->seq += SPOOL_REFILL;
+    sp->refilling = true;
+    sp->nreserved += SPOOL_REFILL;
+    workpool_submit(sp->wp, spool_refill_work, spool_refill_done, r);
+}
+
+bool spool_recycle_reserve(struct spool *sp)
+{
+    if (sp->nspare + sp->nreserved >= SPOOL_SPARE_MAX)
+        return false;
+    sp->nreserved++;
+    return true;
+}
+
+int spool_recycle_file(const struct spool *sp, const char *qid, struct spool_spare *out)
+{
+    struct stat st;
+
+    if (renameat(sp->queue_fd, qid, sp->tmp_fd, qid) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return unlinkat(sp->queue_fd, qid, 0) < 0 && errno != ENOENT ? -1 : 0;
+    }
+    snprintf(out->name, sizeof(out->name), "%s", qid);
+    out->fd = openat(sp->tmp_fd, qid, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (out->fd < 0 || fstat(out->fd, &st) < 0) {
+        if (out->fd >= 0)
+            close(out->fd);
+        unlinkat(sp->tmp_fd, qid, 0);
+        return 0;
+    }
+    out->ino = (uint64_t)st.st_ino;
+    return 1;
+}
+
+void spool_recycle_done(struct spool *sp, const struct spool_spare *spare)
+{
+    sp->nreserved--;
+    if (spare)
+        sp->spare[sp->nspare++] = *spare;
+}
+
+/* ---- message files ----------------------------------------------------------------------- */
+
 struct spool_file *spool_file_new(struct spool *sp)
 {
     struct spool_file *f = xmalloc(sizeof(*f));
+    struct spool_spare sf;
     struct timeval tv;
-    struct stat st;
 
     memset(f, 0, offsetof(struct spool_file, wbuf));
     f->sp = sp;
-    snprintf(f->tmpname, sizeof(f->tmpname), "%ld.%lu", (long)getpid(), ++sp->seq);
-    f->fd = openat(sp->tmp_fd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (f->fd < 0 || fstat(f->fd, &st) < 0) {
-        int e = errno;
-        if (f->fd >= 0) {
-            close(f->fd);
-            unlinkat(sp->tmp_fd, f->tmpname, 0);
-        }
+    if (sp->nspare > 0) {
+        sf = sp->spare[--sp->nspare];
+    } else if (spare_create(sp, ++sp->seq, &sf) < 0) {
         free(f);
-        errno = e;
         return NULL;
     }
+    spool_refill(sp);
+    f->fd = sf.fd;
+    snprintf(f->tmpname, sizeof(f->tmpname), "%s", sf.name);
     gettimeofday(&tv, NULL);
-    qid_format(f->qid, (uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, (uint64_t)st.st_ino);
+    qid_format(f->qid, (uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, sf.ino);
     return f;
 }
 
@@ -272,20 +390,29 @@ static int spool_patch_size(struct spool_file *f)
     return 0;
 }
 
-/* Worker thread: make every file of the batch durable under its queue name. */
-static void spool_batch_work(void *arg)
+/* Worker thread, one job per file: its data. Many of these run at once on the sync pool,
+ * so that the disk sees them together; one thread doing them in turn waits for each. */
+static void spool_file_sync_work(void *arg)
+{
+    struct spool_commit *c = arg;
+
+    if (c->err == 0 && fdatasync(c->f->fd) < 0)
+        c->err = errno;
+}
+
+/* Worker thread, one job per batch: the names in queue/, then one fsync of queue/ makes
+ * every rename of the batch durable. Renames run here, in turn: they all take the
+ * filesystem's rename lock, and parallel renames only spin on it. If the fsync fails, no
+ * file of the batch may stay in the queue. */
+static void spool_dir_sync_work(void *arg)
 {
     struct spool_commit *batch = arg, *c;
     struct spool *sp = batch->f->sp;
     bool renamed = false;
 
     for (c = batch; c; c = c->next) {
-        if (c->err)
-            continue;
-        if (fdatasync(c->f->fd) < 0)
-            c->err = errno;
-        else if (renameat2(sp->tmp_fd, c->f->tmpname, sp->queue_fd, c->f->qid,
-                           RENAME_NOREPLACE) < 0)
+        if (renameat2(sp->tmp_fd, c->f->tmpname, sp->queue_fd, c->f->qid,
+                      RENAME_NOREPLACE) < 0)
             c->err = errno;
         else
             renamed = true;
@@ -300,40 +427,63 @@ static void spool_batch_work(void *arg)
     }
 }
 
-static void spool_start_batch(struct spool *sp);
+static void spool_start_dir_sync(struct spool *sp);
 
-/* Loop thread: answer the batch, then start the next one. */
-static void spool_batch_done(void *arg)
+/* Loop thread: the commit is over (durable, or failed); answer it. */
+static void spool_commit_finish(struct spool_commit *c)
+{
+    struct spool *sp = c->f->sp;
+
+    if (c->err)
+        log_error("cleanup", "%s: cannot commit to the queue: %s", c->f->qid,
+                  strerror(c->err));
+    if (c->cb)
+        c->cb(c->arg, c->err, c->f->qid);
+    if (!c->err && sp->queued_fn)
+        sp->queued_fn(sp->queued_arg, c->f->qid);
+    spool_file_release(c->f, c->err != 0);
+    sp->npending--;
+    free(c);
+}
+
+/* Loop thread: queue/ is synced; answer the batch, then start the next one. */
+static void spool_dir_sync_done(void *arg)
 {
     struct spool_commit *c = arg, *next;
     struct spool *sp = c->f->sp;
 
     for (; c; c = next) {
         next = c->next;
-        if (c->err)
-            log_error("cleanup", "%s: cannot commit to the queue: %s", c->f->qid,
-                      strerror(c->err));
-        if (c->cb)
-            c->cb(c->arg, c->err, c->f->qid);
-        if (!c->err && sp->queued_fn)
-            sp->queued_fn(sp->queued_arg, c->f->qid);
-        spool_file_release(c->f, c->err != 0);
-        sp->npending--;
-        free(c);
+        spool_commit_finish(c);
     }
     sp->inflight = false;
-    spool_start_batch(sp);
+    spool_start_dir_sync(sp);
 }
 
-static void spool_start_batch(struct spool *sp)
+/* Loop thread: a file is synced; it waits for the next batch of renames. */
+static void spool_file_sync_done(void *arg)
 {
-    struct spool_commit *batch = sp->pending;
+    struct spool_commit *c = arg;
+    struct spool *sp = c->f->sp;
+
+    if (c->err) {
+        spool_commit_finish(c);
+        return;
+    }
+    *sp->synced_tail = c;
+    sp->synced_tail = &c->next;
+    spool_start_dir_sync(sp);
+}
+
+static void spool_start_dir_sync(struct spool *sp)
+{
+    struct spool_commit *batch = sp->synced;
     if (sp->inflight || batch == NULL)
         return;
-    sp->pending = NULL;
-    sp->pending_tail = &sp->pending;
+    sp->synced = NULL;
+    sp->synced_tail = &sp->synced;
     sp->inflight = true;
-    workpool_submit(sp->wp, spool_batch_work, spool_batch_done, batch);
+    workpool_submit(sp->wp, spool_dir_sync_work, spool_dir_sync_done, batch);
 }
 
 struct spool_commit *spool_file_commit(struct spool_file *f, spool_commit_fn cb, void *arg)
@@ -346,10 +496,8 @@ struct spool_commit *spool_file_commit(struct spool_file *f, spool_commit_fn cb,
     c->arg = arg;
     if (spool_flush(f) < 0 || spool_patch_size(f) < 0)
         c->err = f->error ? f->error : errno;
-    *sp->pending_tail = c;
-    sp->pending_tail = &c->next;
     sp->npending++;
-    spool_start_batch(sp);
+    workpool_submit(sp->wp, spool_file_sync_work, spool_file_sync_done, c);
     return c;
 }
 
@@ -366,6 +514,11 @@ unsigned spool_commits_pending(const struct spool *sp)
 const char *spool_queue_dir(const struct spool *sp)
 {
     return sp->queue_dir;
+}
+
+const char *spool_corrupt_dir(const struct spool *sp)
+{
+    return sp->corrupt_dir;
 }
 
 void spool_set_queued_hook(struct spool *sp, spool_queued_fn fn, void *arg)

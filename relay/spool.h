@@ -3,13 +3,13 @@
  *
  * A message is written to SPOOL/tmp/, and committed by: fdatasync(file), rename into
  * SPOOL/queue/<QID>, fsync(SPOOL/queue). Only then does the caller's commit callback run,
- * and only then may "250 Ok: queued as QID" be sent. Commits that arrive while a batch is
- * being synced wait and are synced together in the next batch (group commit), on the
- * worker pool, never on the event loop. On start, spool_recover() deletes everything left
+ * and only then may "250 Ok: queued as QID" be sent. Files are synced in parallel; renames
+ * that complete while queue/ is being synced wait and share the next directory fsync
+ * (group commit). All of it runs on the sync pool given to spool_open(), never on the loop. On start, spool_recover() deletes everything left
  * in tmp/ (never acknowledged) and counts queue/. The file format is in docs/spool.md.
  *
- * Threading: every function here runs on the loop thread; only the batch sync job runs
- * on a worker, and it touches nothing but file descriptors and paths.
+ * Threading: every function here runs on the loop thread; only the sync jobs run on
+ * workers, and they touch nothing but file descriptors and paths.
  */
 #ifndef POSTERN_SPOOL_H
 #define POSTERN_SPOOL_H
@@ -27,6 +27,7 @@ struct spool_file;
 struct spool_commit;
 
 #define SPOOL_MAGIC "POSTERN-QUEUE 1"
+#define SPOOL_NAME_MAX 64          /* names in tmp/ */
 
 /* The envelope written at the top of a queue file. Strings are borrowed. */
 struct spool_envelope {
@@ -44,7 +45,8 @@ struct spool_envelope {
     size_t nrcpt;
 };
 
-/* Open (and create) the spool directories under dir. NULL with errno on failure. */
+/* Open (and create) the spool directories under dir; wp is the pool that runs the fsyncs
+ * (give it many threads: see sync_workers). NULL with errno on failure. */
 struct spool *spool_open(const char *dir, struct workpool *wp);
 void spool_close(struct spool *sp);
 
@@ -83,6 +85,32 @@ unsigned spool_commits_pending(const struct spool *sp);
 
 /* Path of the queue directory (for the queue runner and posternctl). */
 const char *spool_queue_dir(const struct spool *sp);
+
+/*
+ * Recycling: a message that left the queue for good (delivered) is not unlinked but moved
+ * back to tmp/ and emptied, and a later spool_file_new() writes into it. Creating and
+ * deleting an inode per message is the costliest part of the spool on ext4 (the inode
+ * allocator skips recently deleted inodes, and scans them each time to do so).
+ *   1. spool_recycle_reserve() on the loop thread: false when enough files wait already
+ *      (then unlink as usual);
+ *   2. spool_recycle_file() on any thread: queue/QID -> tmp/QID, truncated and opened.
+ *      Not fsynced: after a crash the message may be back in queue/ and is delivered
+ *      again (at least once), as after an unlink. Returns 1 (reusable: *out is filled),
+ *      0 (gone, not reusable) or -1 with errno (still in the queue);
+ *   3. spool_recycle_done() on the loop thread, with out, or NULL when not reusable.
+ * Files left in tmp/ are deleted by spool_recover() at the next start.
+ */
+struct spool_spare {
+    int fd;
+    uint64_t ino;
+    char name[SPOOL_NAME_MAX];
+};
+bool spool_recycle_reserve(struct spool *sp);
+int spool_recycle_file(const struct spool *sp, const char *qid, struct spool_spare *out);
+void spool_recycle_done(struct spool *sp, const struct spool_spare *spare);
+
+/* Path of the directory where the queue runner moves files it cannot parse. */
+const char *spool_corrupt_dir(const struct spool *sp);
 
 /* Called after each committed batch with the IDs that became durable (queue runner hook).
  * May be NULL. Loop thread. */

@@ -132,8 +132,18 @@ class Postern:
         return sorted(os.listdir(q)) if os.path.isdir(q) else []
 
     def tmp_files(self):
+        """Partial messages in tmp/. Empty files are the spool's spares (created ahead of
+        need, or recycled after delivery: relay/spool.h) and hold no message."""
         t = os.path.join(self.spool, "tmp")
-        return sorted(os.listdir(t)) if os.path.isdir(t) else []
+        if not os.path.isdir(t):
+            return []
+        return sorted(f for f in os.listdir(t) if os.path.getsize(os.path.join(t, f)) > 0)
+
+    def spare_files(self):
+        t = os.path.join(self.spool, "tmp")
+        if not os.path.isdir(t):
+            return []
+        return sorted(f for f in os.listdir(t) if os.path.getsize(os.path.join(t, f)) == 0)
 
     def read_queue_file(self, qid):
         """Parse a queue file: (envelope dict with lists for rcpt, message bytes)."""

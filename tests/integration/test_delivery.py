@@ -720,6 +720,55 @@ def test_restart_keeps_the_retry_schedule(tmp_path, sink):
     p.stop()
 
 
+def test_corrupt_queue_file_is_moved_aside_and_reported(tmp_path, sink):
+    p = postern(tmp_path, {"queue": {"paused": True}, "transport": {"default": relay_to(sink)}})
+    bad, empty, good = (send(p, ["b@remote.test"], subject=s) for s in ("bad", "empty", "good"))
+    assert p.stop() == 0
+    with open(os.path.join(p.spool, "queue", bad), "wb") as f:
+        f.write(b"POSTERN-QUEUE 1\nsize 12\nthis is not an envelope\n")
+    open(os.path.join(p.spool, "queue", empty), "wb").close()  # a crash mid-recycle
+    p.config["queue"]["paused"] = False
+    p.write_config()
+    p.start()
+    sink.wait_messages(1)
+    wait_for(lambda: p.queue_files() == [], what="the queue to empty:\n" + p.log()[-3000:])
+    corrupt = os.path.join(p.spool, "corrupt")
+    assert os.listdir(corrupt) == [bad]  # kept for the admin, never retried, never lost
+    with open(os.path.join(corrupt, bad), "rb") as f:
+        assert b"this is not an envelope" in f.read()
+    log = p.log()
+    assert "%s: queue file is corrupt (cannot be parsed); moved to %s/%s" % (bad, corrupt, bad) \
+        in log
+    assert re.search(r"event queue\.corrupt \{[^}]*\"queue_id\": ?\"%s\"" % bad, log), log
+    assert "%s: queue file vanished" % empty in log  # empty: no message, nothing to keep
+    assert [m.data.count(b"Subject: good") for m in sink.messages()] == [1]
+    p.stop()
+
+
+def test_delivered_files_are_recycled_without_old_bytes(tmp_path, sink):
+    """A delivered message's file goes back to tmp/, emptied, and carries the next message
+    (the most recently recycled first): that one arrives byte-exact, with nothing of the
+    longer message the file held before."""
+    p = postern(tmp_path, {"transport": {"default": relay_to(sink)}})
+    long_body = "".join("line %04d of a long message\r\n" % i for i in range(2000))
+    first = send(p, ["b@remote.test"], data=message("long", long_body))
+    sink.wait_messages(1)
+    wait_gone(p, first)
+    wait_for(lambda: first in p.spare_files(), what="the delivered file back in tmp/")
+    assert p.tmp_files() == []  # emptied: no message bytes left in tmp/
+    send(p, ["b@remote.test"], data=message("short", "short\r\n"))
+    sink.wait_messages(2)
+    assert first not in p.spare_files()  # it carried the short message
+    assert sink.messages()[1].data.endswith(b"\r\n\r\nshort\r\n")
+    for i in range(60):
+        send(p, ["b@remote.test"], data=message("more %d" % i, "more\r\n"))
+    sink.wait_messages(62)
+    assert all(m.data.endswith(b"\r\n\r\nmore\r\n") for m in sink.messages()[2:])
+    wait_for(lambda: p.queue_files() == [], what="the queue to empty")
+    assert 0 < len(p.spare_files()) <= 256  # a bounded number of spares
+    p.stop()
+
+
 # ---- posternctl ---------------------------------------------------------------------------------
 
 def ctl(p, *args):
