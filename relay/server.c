@@ -163,6 +163,9 @@ void server_reload(struct server *srv)
         log_warn("master", "listener changes need a restart; keeping the current listeners");
     if (strcmp(cf->c.spool_dir, srv->cf->c.spool_dir) != 0)
         log_warn("master", "spool_dir changes need a restart; keeping %s", srv->cf->c.spool_dir);
+    if (cf->c.workers != srv->cf->c.workers || cf->c.sync_workers != srv->cf->c.sync_workers)
+        log_warn("master", "workers and sync_workers changes need a restart; keeping %lld and "
+                 "%lld threads", srv->cf->c.workers, srv->cf->c.sync_workers);
     config_activate(cf, srv->redis, server_event, srv);
     webhooks_reload(srv->webhooks, &cf->c.webhooks);
     config_unref(srv->cf);
