@@ -96,10 +96,13 @@ def test_queue_stuck_event(tmp_path, redis_server):
     }, name="stuck").start()
     r = Raw(p.port)
     r.reply()
-    from postern import send_raw_message
-    assert send_raw_message(r)[0] == 250
+    from postern import queued_id, send_raw_message
+    code, lines = send_raw_message(r)
+    assert code == 250
     wait_for(lambda: by_type(rcv, "queue.stuck"), timeout=15, what="queue.stuck")
-    ev = by_type(rcv, "queue.stuck")[0]
-    assert ev["data"]["messages"] == 1 and ev["data"]["oldest_age_seconds"] >= 1
+    d = by_type(rcv, "queue.stuck")[0]["data"]
+    assert sorted(d) == ["oldest_age_s", "oldest_queue_id", "queue_size", "threshold_s"]
+    assert d["oldest_queue_id"] == queued_id(lines)
+    assert d["queue_size"] == 1 and d["threshold_s"] == 1 and d["oldest_age_s"] >= 1
     p.stop()
     rcv.stop()
