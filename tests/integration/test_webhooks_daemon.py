@@ -55,7 +55,13 @@ def test_rate_limit_event_once_per_window_signed(setup):
     wait_for(lambda: by_type(rcv, "sender.rate_limited"), what="rate-limit webhook")
     ev = by_type(rcv, "sender.rate_limited")
     assert len(ev) == 1
-    assert ev[0]["data"]["login"] == USER and ev[0]["data"]["limit"] == 2
+    d = ev[0]["data"]
+    assert sorted(d) == ["class", "client_ip", "limit", "limit_type", "listener", "login",
+                         "retry_after_s", "sender", "window_s"]
+    assert (d["login"], d["class"], d["limit_type"], d["limit"], d["window_s"]) == \
+        (USER, "default", "recipients", 2, 60)
+    assert d["sender"] == USER and d["client_ip"] == "127.0.0.1"
+    assert d["listener"] == "submissions" and 1 <= d["retry_after_s"] <= 60
     assert all(r.signature_ok for r in rcv.requests)
 
 
