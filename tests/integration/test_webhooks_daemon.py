@@ -83,6 +83,35 @@ def test_bruteforce_event(setup):
     assert code == 421
 
 
+def test_message_rejected_event_at_rcpt_data_and_mail(setup):
+    p, rcv = setup
+    r, code = session(p)
+    assert code == 235
+    assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
+    assert [r.cmd("RCPT TO:<x%d@elsewhere.example>" % i)[0] for i in range(3)] == [250, 250, 450]
+    assert r.cmd("DATA")[0] == 354
+    r.send("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
+    assert r.reply()[0] == 554
+    assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 450  # the quota is spent
+    r.close()
+    wait_for(lambda: len(by_type(rcv, "message.rejected")) == 3, what="message.rejected")
+    ev = {e["data"]["stage"]: e["data"] for e in by_type(rcv, "message.rejected")}
+    common = ["client_ip", "code", "enhanced_code", "helo", "listener", "login", "reason",
+              "sender", "stage", "text"]
+    assert sorted(ev["rcpt"]) == sorted(common + ["queue_id", "recipients"])
+    assert sorted(ev["data"]) == sorted(common + ["queue_id", "recipients"])
+    assert sorted(ev["mail"]) == common
+    rcpt, data = ev["rcpt"], ev["data"]
+    assert (rcpt["code"], rcpt["enhanced_code"], rcpt["reason"]) == (450, "4.7.1", "rate_limited")
+    assert rcpt["recipients"] == ["x2@elsewhere.example"]
+    assert (rcpt["login"], rcpt["sender"], rcpt["helo"]) == (USER, USER, "c")
+    assert (rcpt["client_ip"], rcpt["listener"]) == ("127.0.0.1", "submissions")
+    assert (data["code"], data["enhanced_code"], data["reason"]) == (554, "5.5.2", "policy")
+    assert data["recipients"] == ["x0@elsewhere.example", "x1@elsewhere.example"]
+    assert data["queue_id"] == rcpt["queue_id"] and "bare" in data["text"]
+    assert ev["mail"]["reason"] == "rate_limited"
+
+
 def test_posternctl_webhooks_list_and_test(setup):
     import json
     import os
