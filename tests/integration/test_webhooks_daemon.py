@@ -1,4 +1,7 @@
-"""Webhooks raised by the running daemon: rate limits and brute force, once per window."""
+"""Webhooks raised by the running daemon, with the data fields of docs/webhooks.md: rate
+limits and brute force (once per window), rejections, the queue watch, posternctl's test.
+message.bounced / .deferred, queue.corrupt and redis.* are checked in test_delivery.py and
+test_ratelimit_smtp.py (from the daemon's log, which shows each event's data)."""
 import base64
 
 import pytest
@@ -124,6 +127,8 @@ def test_posternctl_webhooks_list_and_test(setup):
     out = subprocess.run(ctl + ["test", "ops"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     wait_for(lambda: by_type(rcv, "webhook.test"), timeout=20, what="test event")
+    [ev] = by_type(rcv, "webhook.test")
+    assert ev["data"] == {"endpoint": "ops", "message": "test event from posternctl"}
 
 
 def test_queue_stuck_event(tmp_path, redis_server):
