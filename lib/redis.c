@@ -502,6 +502,11 @@ enum redis_state redis_state(const struct redis *r)
     return r->state;
 }
 
+const char *redis_where(const struct redis *r)
+{
+    return r->where;
+}
+
 /* ---- helpers ---- */
 
 static int redis_key_byte_plain(unsigned char c)

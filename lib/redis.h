@@ -77,6 +77,9 @@ void redis_free(struct redis *r);
 /* Current state (DOWN until the first PING has been answered). */
 enum redis_state redis_state(const struct redis *r);
 
+/* Where it connects, as in its log lines: "127.0.0.1:6379" or "unix:/path/redis.sock". */
+const char *redis_where(const struct redis *r);
+
 /* Send one command given as an argument vector (binary safe; argvlen may be NULL for C
  * strings). The callback runs exactly once, later, unless the handle is cancelled first. */
 struct redis_req *redis_command_argv(struct redis *r, int argc, const char *const *argv,

@@ -47,14 +47,15 @@ static void raise_event(struct policy *p, const struct policy_ctx *ctx,
              res->limited_by == RL_LIMIT_MESSAGES ? "messages" : "recipients", q->limit, window,
              ctx->client_ip);
     policy_event(p, "sender.rate_limited",
-                 json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s?}",
+                 json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s*, s:s, s:s*}",
                            "login", ctx->auth_login,
                            "class", res->cls->name,
-                           "limit_kind", res->limited_by == RL_LIMIT_MESSAGES ? "messages"
+                           "limit_type", res->limited_by == RL_LIMIT_MESSAGES ? "messages"
                                                                              : "recipients",
                            "limit", (json_int_t)q->limit,
-                           "window", window,
-                           "retry_after", (json_int_t)res->retry_s,
+                           "window_s", (json_int_t)((q->window_ms + 999) / 1000),
+                           "retry_after_s", (json_int_t)res->retry_s,
+                           "sender", ctx->sender ? ctx->sender->addr : NULL,
                            "client_ip", ctx->client_ip,
                            "listener", ctx->listener));
 }

@@ -29,6 +29,7 @@
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 #include "relay/spool.h"
+#include "webhooks/event.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -616,19 +617,43 @@ static void write_done(void *arg)
     qmsg_attempt_close(m);
 }
 
-/* The outcome of one recipient as an alert (message.bounced / message.deferred). */
+/* The address in a relay text "host[ip]:port" into ip; false for "maildir", "none" and
+ * unix sockets ("host[/path]"). */
+static bool relay_ip(const char *relay, char *ip, size_t len)
+{
+    const char *a = strrchr(relay, '['), *b = a ? strchr(a, ']') : NULL;
+
+    if (b == NULL || b[1] != ':' || (size_t)(b - a) > len)
+        return false;
+    snprintf(ip, len, "%.*s", (int)(b - a - 1), a + 1);
+    return true;
+}
+
+/* The outcome of one recipient as an alert: message.bounced, or message.deferred with the
+ * time of the next try (next_try > 0). remote_* name the server that gave the reply. */
 static void qmsg_event(struct qmsg *m, const char *type, size_t i, const struct qres *qr,
-                       unsigned tries)
+                       unsigned tries, long long next_try)
 {
     const struct queue_file *qf = m->qf;
+    char queued[WH_TIMESTAMP_SIZE], next[WH_TIMESTAMP_SIZE], ip[DELIVER_RELAY_MAX];
+    bool have_ip = qr->remote_host && relay_ip(qr->relay, ip, sizeof(ip));
+
+    wh_event_timestamp(queued, (long long)(qf->arrival * 1000));
+    wh_event_timestamp(next, next_try * 1000);
     server_event(m->q->srv, type,
-                 json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:{s:i, s:s, s:s}, s:s?}",
+                 json_pack("{s:s, s:s, s:s, s:s*, s:s*, s:i, s:s*, s:s, s:s*, s:s*, s:s*, s:s*,"
+                           " s:I, s:s*, s:s}",
                            "queue_id", m->qid, "sender", qf->sender,
                            "recipient", qf->rcpts[i].addr, "login", qf->auth,
-                           "listener", qf->listener, "attempt", (json_int_t)tries,
-                           "smtp", "code", qr->r.code, "enhanced_code", qr->r.enhanced,
+                           "listener", qf->listener, "code", qr->r.code,
+                           "enhanced_code", qr->r.enhanced[0] ? qr->r.enhanced : NULL,
                            "text", qr->r.text,
-                           "relay", qr->relay[0] ? qr->relay : NULL));
+                           "bounce_type", qr->bounce ? qr->expired ? "expired" : "permanent"
+                                                     : NULL,
+                           "remote_host", qr->remote_host, "remote_ip", have_ip ? ip : NULL,
+                           "relay", qr->relay[0] ? qr->relay : NULL,
+                           "attempts", (json_int_t)tries,
+                           "next_attempt", next_try > 0 ? next : NULL, "queued_at", queued));
 }
 
 void qmsg_attempt_write(struct qmsg *m)
@@ -637,6 +662,7 @@ void qmsg_attempt_write(struct qmsg *m)
     struct queue *q = m->q;
     struct write_job *w = xcalloc(1, sizeof(*w));
     long long now = (long long)queue_now();
+    long long next_try = now + (backoff_ms(&m->cf->c.queue, qf->tries + 1) + 999) / 1000;
     size_t i, pending = 0;
 
     for (i = 0; i < qf->nrcpt; i++) {
@@ -647,11 +673,11 @@ void qmsg_attempt_write(struct qmsg *m)
             qsb_take(&m->recs, qres_record("bounced", i, now, &qr->r, qr->relay));
             w->keep_records = true;
             qf->rcpts[i].state = QF_BOUNCED;
-            qmsg_event(m, "message.bounced", i, qr, qf->tries + 1);
+            qmsg_event(m, "message.bounced", i, qr, qf->tries + 1, 0);
         } else {
             if (qr->have && !qr->bounce &&
                 qf->tries + 1 == (unsigned)m->cf->c.webhooks.deferred_after_tries)
-                qmsg_event(m, "message.deferred", i, qr, qf->tries + 1);
+                qmsg_event(m, "message.deferred", i, qr, qf->tries + 1, next_try);
             if (qr->bounce) /* its DSN could not be queued: bounce it on the next try */
                 qsb_take(&m->recs, qres_record("deferred", i, now, &qr->r, qr->relay));
             pending++;
@@ -661,7 +687,7 @@ void qmsg_attempt_write(struct qmsg *m)
         qsb_take(&m->recs, queue_file_rec_mark("warned", now));
     if (pending) {
         m->tries = qf->tries + 1;
-        m->next_try = now + (backoff_ms(&m->cf->c.queue, m->tries) + 999) / 1000;
+        m->next_try = next_try;
         qsb_take(&m->recs, queue_file_rec_try(m->tries, m->next_try));
     }
     w->m = m;

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -27,6 +28,7 @@ struct queue_watch {
     bool stopping;         /* freed while a scan was on a worker: the done callback frees */
     /* filled by the worker */
     long long oldest;      /* arrival of the oldest message, -1 when the queue is empty */
+    char oldest_qid[QID_MAX];
     unsigned long count;
 };
 
@@ -45,8 +47,10 @@ static void watch_scan(void *arg)   /* worker thread */
         if (t < 0)
             continue;
         w->count++;
-        if (w->oldest < 0 || t < w->oldest)
+        if (w->oldest < 0 || t < w->oldest) {
             w->oldest = t;
+            snprintf(w->oldest_qid, sizeof(w->oldest_qid), "%.*s", QID_MAX - 1, e->d_name);
+        }
     }
     closedir(d);
 }
@@ -69,9 +73,10 @@ static void watch_done(void *arg)   /* loop thread */
              w->count);
     webhook_emit_once(w->srv->webhooks, "queue.stuck", "queue",
                       w->srv->cf->c.webhooks.queue_stuck_after_ms,
-                      json_pack("{s:I, s:I, s:I}", "oldest_age_seconds", (json_int_t)age,
-                                "messages", (json_int_t)w->count,
-                                "threshold_seconds", (json_int_t)threshold_s));
+                      json_pack("{s:s, s:I, s:I, s:I}", "oldest_queue_id", w->oldest_qid,
+                                "oldest_age_s", (json_int_t)age,
+                                "threshold_s", (json_int_t)threshold_s,
+                                "queue_size", (json_int_t)w->count));
 }
 
 static void watch_tick(evutil_socket_t fd, short what, void *arg)

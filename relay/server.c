@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DRAIN_CHECK_MS 50
 
@@ -47,15 +48,26 @@ void server_event(void *arg, const char *type, struct json_t *data)
     webhook_emit(srv->webhooks, type, data); /* takes the reference; NULL wh is fine */
 }
 
+static long long monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
 static void on_redis_state(enum redis_state state, const char *why, void *arg)
 {
     struct server *srv = arg;
+    const char *where = redis_where(srv->redis);
     if (state == REDIS_STATE_DOWN) {
-        srv->redis_was_down = true;
-        server_event(srv, "redis.unavailable", json_pack("{s:s}", "reason", why ? why : ""));
-    } else if (srv->redis_was_down) {
-        srv->redis_was_down = false;
-        server_event(srv, "redis.recovered", json_object());
+        srv->redis_down_since = monotonic_s();
+        server_event(srv, "redis.unavailable",
+                     json_pack("{s:s, s:s*}", "address", where, "error", why));
+    } else if (srv->redis_down_since >= 0) {
+        server_event(srv, "redis.recovered",
+                     json_pack("{s:s, s:I}", "address", where, "down_s",
+                               (json_int_t)(monotonic_s() - srv->redis_down_since)));
+        srv->redis_down_since = -1;
     }
 }
 
@@ -111,6 +123,7 @@ int server_start(struct server *srv, struct config *cf)
     srv->webhooks = webhooks_new(srv->base, srv->wp, srv->dns, &cf->c.webhooks);
     if (srv->webhooks == NULL)
         return -1;
+    srv->redis_down_since = -1;
     if (config_needs_redis(cf)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)

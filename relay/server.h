@@ -31,7 +31,7 @@ struct server {
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     struct queue *queue;             /* the queue runner (relay/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */
-    bool redis_was_down;
+    long long redis_down_since;      /* monotonic s when Redis went down; -1 while up */
     bool sasl;                       /* Cyrus SASL was set up */
     struct listener *listeners;
     struct smtp_session *sessions;   /* doubly linked */

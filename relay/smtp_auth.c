@@ -45,6 +45,29 @@ static void auth_finish_failure(struct smtp_session *s)
     smtp_error(s);
 }
 
+/* auth.bruteforce: scope is the counter that reached the threshold (the IP's when both did:
+ * it blocks first), login is there when its counter did; client_ip is the counted address,
+ * the network for IPv6. */
+static void authfail_event(struct smtp_session *s, const struct authfail_result *res)
+{
+    const struct authfail_conf *c = &s->cf->c.authfail;
+    bool by_ip = res->crossed_ip;
+    char ip[INET6_ADDRSTRLEN + sizeof("/128")];
+
+    if (authfail_ip_text(s->client_ip, (int)c->ipv6_prefix, ip, sizeof(ip)) < 0)
+        snprintf(ip, sizeof(ip), "%s", s->client_ip);
+    server_event(s->srv, "auth.bruteforce",
+                 json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I, s:s}",
+                           "scope", by_ip ? "ip" : "login", "client_ip", ip,
+                           "login", res->crossed_login ? s->auth_attempt : NULL,
+                           "failures", (json_int_t)(by_ip ? res->ip_failures
+                                                          : res->login_failures),
+                           "threshold", (json_int_t)c->threshold,
+                           "window_s", (json_int_t)((c->window_ms + 999) / 1000),
+                           "blocked_for_s", (json_int_t)res->retry_s,
+                           "listener", s->listener));
+}
+
 static void authfail_recorded(const struct authfail_result *res, void *arg)
 {
     struct smtp_session *s = arg;
@@ -53,13 +76,7 @@ static void authfail_recorded(const struct authfail_result *res, void *arg)
         log_warn("smtpd", "%s[%s]: too many failed logins (ip %lld, login %lld in window); "
                  "blocking AUTH for %lld s", s->client_name, s->client_ip, res->ip_failures,
                  res->login_failures, res->retry_s);
-        server_event(s->srv, "auth.bruteforce",
-                     json_pack("{s:s, s:s?, s:I, s:I, s:s}", "client_ip", s->client_ip,
-                               "login", res->crossed_login ? s->auth_attempt : NULL,
-                               "failures", (json_int_t)(res->crossed_login ? res->login_failures
-                                                                         : res->ip_failures),
-                               "blocked_seconds", (json_int_t)res->retry_s,
-                               "listener", s->listener));
+        authfail_event(s, res);
     }
     smtp_resume(s);
 }

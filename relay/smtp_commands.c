@@ -204,6 +204,22 @@ static const char *reject_reason(const char *check)
     return "other";
 }
 
+/* The refused recipients: the RCPT's own, or at the end of DATA every accepted one. */
+static json_t *reject_rcpts(const struct smtp_tx *tx, const char *rcpt)
+{
+    json_t *a;
+    size_t i;
+
+    if (rcpt)
+        return json_pack("[s]", rcpt);
+    if (tx == NULL || tx->nrcpt == 0)
+        return NULL;
+    a = json_array();
+    for (i = 0; i < tx->nrcpt; i++)
+        json_array_append_new(a, json_string(tx->rcpts[i]));
+    return a;
+}
+
 void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
                      const char *rcpt)
 {
@@ -221,13 +237,13 @@ void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct polic
     if (strcmp(stage, "end-of-message") == 0)
         snprintf(stage, sizeof(stage), "data");
     server_event(s->srv, "message.rejected",
-                 json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:[s?], s:s?}",
+                 json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
                            "stage", stage, "code", v->code, "enhanced_code", v->ecode,
                            "text", v->text, "reason", reject_reason(v->check),
                            "client_ip", s->client_ip, "helo", s->helo, "login", s->auth_login,
                            "listener", s->listener,
                            "sender", s->tx ? s->tx->sender.addr : NULL,
-                           "recipients", rcpt, "queue_id", qid));
+                           "recipients", reject_rcpts(s->tx, rcpt), "queue_id", qid));
 }
 
 static void reply_verdict(struct smtp_session *s, const struct policy_verdict *v)

@@ -3,7 +3,7 @@
  *
  * Any module raises an event with a type and a JSON object of fields:
  *     webhook_emit(wh, "message.rejected",
- *                  json_pack("{s:s, s:s?, s:i, s:s, s:s}", "client_ip", ip, "sender", from,
+ *                  json_pack("{s:s, s:s*, s:i, s:s, s:s}", "client_ip", ip, "sender", from,
  *                            "code", 554, "enhanced_code", "5.7.1", "text", text));
  * webhook_emit() returns at once: it builds the payload, fans it out to every endpoint
  * whose "events" filter matches, starts the first attempt, and queues the outbox write
@@ -94,7 +94,8 @@ void webhooks_free(struct webhooks *wh);
 
 /*
  * Raise an event of a type listed in webhooks/event.c. Steals data (a JSON object, e.g.
- * from json_pack with "s?" for fields that may be NULL; NULL is sent as {} and logged).
+ * from json_pack with "s*" for fields that may be NULL: left out; NULL data is sent as {}
+ * and logged).
  * Returns 0, or -1 for an unknown type (logged; a programming error). wh may be NULL
  * (webhooks not configured): data is released and 0 returned.
  */

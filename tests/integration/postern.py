@@ -1,9 +1,10 @@
 """Start the real Postern daemon for a test, and talk raw SMTP to it.
 
 Postern(tmp_path, ca, overrides) writes a config with free loopback ports, a spool in the
-temp dir and the test CA's certificate, starts `postern -d` and waits for its listeners.
-Raw(host, port) is a minimal line client for protocol tests that real clients (swaks, curl,
-smtplib) cannot express: pipelining, bare LF, over-long lines, STARTTLS injection.
+temp dir and the test CA's certificate, starts `postern -d` and waits for its listeners;
+events(type) reads the alert events it logged. Raw(host, port) is a minimal line client
+for protocol tests that real clients (swaks, curl, smtplib) cannot express: pipelining,
+bare LF, over-long lines, STARTTLS injection.
 """
 import copy
 import json
@@ -97,6 +98,13 @@ class Postern:
     def log(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def events(self, type):
+        """The data of every alert event of this type, from the log (server_event logs each
+        one as "event TYPE {json}", the object that is sent as the webhook's data)."""
+        prefix = "event %s " % type
+        return [json.loads(line.split(prefix, 1)[1]) for line in self.log().splitlines()
+                if prefix in line]
 
     def signal(self, sig):
         self.proc.send_signal(sig)

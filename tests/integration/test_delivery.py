@@ -29,6 +29,10 @@ from smtp_sink import SmtpSink
 FAST_QUEUE = {"retry_min": "1s", "retry_max": "2s", "paused": False}
 WAIT_S = 15
 HOSTNAME = "mx.test.example"
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+# the fields of message.bounced / message.deferred (docs/webhooks.md) for inbound mail
+OUTCOME_FIELDS = ["attempts", "code", "enhanced_code", "listener", "queue_id", "queued_at",
+                  "recipient", "relay", "remote_host", "remote_ip", "sender", "text"]
 
 
 _started = []
@@ -190,7 +194,8 @@ def test_relay_delivers_byte_exact_and_logs_postfix_lines(tmp_path, sink):
 def test_4xx_is_retried_then_delivered(tmp_path, sink):
     sink.opt["data_replies"] = ["451 4.3.0 please try again later"]
     p = postern(tmp_path, {"transport": {"default": relay_to(sink)},
-                           "queue": {"retry_min": "2s", "retry_max": "4s"}})
+                           "queue": {"retry_min": "2s", "retry_max": "4s"},
+                           "webhooks": {"deferred_after_tries": 1}})
     qid = send(p, ["b@remote.test"])
     wait_log(p, r"%s: to=<b@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=[\d.]+, "
                 r"delays=\S+, dsn=4\.3\.0, status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\]"
@@ -201,20 +206,38 @@ def test_4xx_is_retried_then_delivered(tmp_path, sink):
              what="try record")
     data = open(os.path.join(p.spool, "queue", qid), "rb").read()
     assert re.search(rb"\ndeferred 0 \d+ 4\.3\.0 127\.0\.0\.1\[127\.0\.0\.1\]:\d+ host ", data)
+    [ev] = p.events("message.deferred")  # raised once, at deferred_after_tries
+    assert sorted(ev) == sorted(OUTCOME_FIELDS + ["next_attempt"])
+    assert (ev["queue_id"], ev["sender"], ev["recipient"], ev["listener"]) == \
+        (qid, "a@example.org", "b@remote.test", "mx")
+    assert (ev["code"], ev["enhanced_code"], ev["attempts"]) == (451, "4.3.0", 1)
+    assert ev["text"] == "please try again later"
+    assert (ev["remote_host"], ev["remote_ip"]) == ("127.0.0.1", "127.0.0.1")
+    assert ev["relay"] == "127.0.0.1[127.0.0.1]:%d" % sink.port
+    assert RFC3339_UTC.match(ev["queued_at"]) and RFC3339_UTC.match(ev["next_attempt"])
+    assert ev["next_attempt"] > ev["queued_at"]
     [m] = sink.wait_messages(1)
     wait_log(p, r"%s: to=<b@remote\.test>, .*dsn=2\.0\.0, status=sent" % qid)
     wait_gone(p, qid)
     assert len(sink.connections()) == 2
+    assert len(p.events("message.deferred")) == 1
     p.stop()
 
 
 def test_connection_failure_is_deferred_not_bounced(tmp_path):
     dead = free_port()
-    p = postern(tmp_path, {"transport": {"default": "relay:[127.0.0.1]:%d" % dead}})
+    p = postern(tmp_path, {"transport": {"default": "relay:[127.0.0.1]:%d" % dead},
+                           "webhooks": {"deferred_after_tries": 1}})
     qid = send(p, ["b@remote.test"])
     wait_log(p, r"%s: to=<b@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*dsn=4\.4\.1, "
                 r"status=deferred \(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: " % (qid, dead, dead))
     assert qid in p.queue_files()
+    wait_for(lambda: p.events("message.deferred"), what="message.deferred")
+    ev = p.events("message.deferred")[0]
+    # Postern's own reply: no remote server answered, relay names the one it tried
+    assert sorted(ev) == sorted(set(OUTCOME_FIELDS + ["next_attempt"]) -
+                                {"remote_host", "remote_ip"})
+    assert (ev["enhanced_code"], ev["relay"]) == ("4.4.1", "127.0.0.1[127.0.0.1]:%d" % dead)
     p.stop()
 
 
@@ -230,6 +253,15 @@ def test_5xx_bounces_with_a_dsn_to_the_sender(tmp_path, sink):
     wait_log(p, r"%s: to=<bad@remote\.test>, relay=\S+, delay=\S+, delays=\S+, dsn=5\.1\.1, "
                 r"status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\]:\d+ said: 550 5\.1\.1 "
                 r"<bad@remote\.test>: no such user \(in reply to RCPT TO command\)\)" % qid)
+    wait_for(lambda: p.events("message.bounced"), what="message.bounced")
+    [ev] = p.events("message.bounced")
+    assert sorted(ev) == sorted(OUTCOME_FIELDS + ["bounce_type"])
+    assert (ev["queue_id"], ev["sender"], ev["recipient"], ev["bounce_type"]) == \
+        (qid, "alice@example.test", "bad@remote.test", "permanent")
+    assert (ev["code"], ev["enhanced_code"], ev["attempts"]) == (550, "5.1.1", 1)
+    assert ev["text"] == "<bad@remote.test>: no such user"
+    assert (ev["remote_host"], ev["remote_ip"]) == ("127.0.0.1", "127.0.0.1")
+    assert RFC3339_UTC.match(ev["queued_at"])
     [dsn_qid] = wait_log(p, r"postern/bounce\[\d+\]: %s: sender non-delivery notification: "
                             r"(\w+)" % qid)
     wait_log(p, r"postern/virtual\[\d+\]: %s: to=<alice@example\.test>, relay=maildir, .*"
@@ -316,6 +348,9 @@ def test_expired_message_is_returned_and_backup_domains_wait_longer(tmp_path, si
     expiring = send(p, ["b@remote.test"], sender="alice@example.test", subject="expiring")
     waiting = send(p, ["b@backup.test"], sender="alice@example.test", subject="waiting")
     wait_log(p, r"%s: from=<alice@example\.test>, status=expired, returned to sender" % expiring)
+    wait_for(lambda: p.events("message.bounced"), what="message.bounced")
+    [ev] = p.events("message.bounced")
+    assert (ev["queue_id"], ev["bounce_type"], ev["code"]) == (expiring, "expired", 451)
     wait_gone(p, expiring)
     wait_for(lambda: len(maildir_files(md)) == 1, what="the DSN in the maildir")
     _, msg = read_dsn(maildir_files(md)[0])
@@ -739,7 +774,7 @@ def test_corrupt_queue_file_is_moved_aside_and_reported(tmp_path, sink):
     log = p.log()
     assert "%s: queue file is corrupt (cannot be parsed); moved to %s/%s" % (bad, corrupt, bad) \
         in log
-    assert re.search(r"event queue\.corrupt \{[^}]*\"queue_id\": ?\"%s\"" % bad, log), log
+    assert p.events("queue.corrupt") == [{"queue_id": bad, "moved_to": corrupt}]
     assert "%s: queue file vanished" % empty in log  # empty: no message, nothing to keep
     assert [m.data.count(b"Subject: good") for m in sink.messages()] == [1]
     p.stop()

@@ -128,9 +128,15 @@ def test_redis_down_tempfails_then_recovers(node):
     code, lines = r.cmd("MAIL FROM:<%s>" % USER)
     assert code == 451 and "4.3.0" in lines[0]
     assert node.queue_files() == []
-    wait_for(lambda: "event redis.unavailable" in node.log())
+    wait_for(lambda: node.events("redis.unavailable"))
+    [down] = node.events("redis.unavailable")
+    assert sorted(down) == ["address", "error"] and down["error"]
+    assert down["address"] == "unix:" + node.redis.socket
     node.redis.start()
-    wait_for(lambda: "event redis.recovered" in node.log(), timeout=15)
+    wait_for(lambda: node.events("redis.recovered"), timeout=15)
+    [up] = node.events("redis.recovered")
+    assert sorted(up) == ["address", "down_s"] and up["address"] == down["address"]
+    assert up["down_s"] >= 0
     assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
     assert rcpts(r, 1)[0][0] == 250
 

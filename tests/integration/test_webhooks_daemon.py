@@ -1,4 +1,7 @@
-"""Webhooks raised by the running daemon: rate limits and brute force, once per window."""
+"""Webhooks raised by the running daemon, with the data fields of docs/webhooks.md: rate
+limits and brute force (once per window), rejections, the queue watch, posternctl's test.
+message.bounced / .deferred, queue.corrupt and redis.* are checked in test_delivery.py and
+test_ratelimit_smtp.py (from the daemon's log, which shows each event's data)."""
 import base64
 
 import pytest
@@ -55,7 +58,13 @@ def test_rate_limit_event_once_per_window_signed(setup):
     wait_for(lambda: by_type(rcv, "sender.rate_limited"), what="rate-limit webhook")
     ev = by_type(rcv, "sender.rate_limited")
     assert len(ev) == 1
-    assert ev[0]["data"]["login"] == USER and ev[0]["data"]["limit"] == 2
+    d = ev[0]["data"]
+    assert sorted(d) == ["class", "client_ip", "limit", "limit_type", "listener", "login",
+                         "retry_after_s", "sender", "window_s"]
+    assert (d["login"], d["class"], d["limit_type"], d["limit"], d["window_s"]) == \
+        (USER, "default", "recipients", 2, 60)
+    assert d["sender"] == USER and d["client_ip"] == "127.0.0.1"
+    assert d["listener"] == "submissions" and 1 <= d["retry_after_s"] <= 60
     assert all(r.signature_ok for r in rcv.requests)
 
 
@@ -66,10 +75,44 @@ def test_bruteforce_event(setup):
         assert code == 535
         r.close()
     wait_for(lambda: by_type(rcv, "auth.bruteforce"), what="brute-force webhook")
-    ev = by_type(rcv, "auth.bruteforce")[0]
-    assert ev["data"]["client_ip"] == "127.0.0.1"
+    d = by_type(rcv, "auth.bruteforce")[0]["data"]
+    # no login: auth/ names none for a failed exchange, so only the IP counter is kept
+    assert sorted(d) == ["blocked_for_s", "client_ip", "failures", "listener", "scope",
+                         "threshold", "window_s"]
+    assert (d["scope"], d["client_ip"], d["failures"]) == ("ip", "127.0.0.1", 2)
+    assert (d["threshold"], d["window_s"], d["listener"]) == (2, 60, "submissions")
+    assert 1 <= d["blocked_for_s"] <= 60
     r, code = session(p)
     assert code == 421
+
+
+def test_message_rejected_event_at_rcpt_data_and_mail(setup):
+    p, rcv = setup
+    r, code = session(p)
+    assert code == 235
+    assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
+    assert [r.cmd("RCPT TO:<x%d@elsewhere.example>" % i)[0] for i in range(3)] == [250, 250, 450]
+    assert r.cmd("DATA")[0] == 354
+    r.send("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
+    assert r.reply()[0] == 554
+    assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 450  # the quota is spent
+    r.close()
+    wait_for(lambda: len(by_type(rcv, "message.rejected")) == 3, what="message.rejected")
+    ev = {e["data"]["stage"]: e["data"] for e in by_type(rcv, "message.rejected")}
+    common = ["client_ip", "code", "enhanced_code", "helo", "listener", "login", "reason",
+              "sender", "stage", "text"]
+    assert sorted(ev["rcpt"]) == sorted(common + ["queue_id", "recipients"])
+    assert sorted(ev["data"]) == sorted(common + ["queue_id", "recipients"])
+    assert sorted(ev["mail"]) == common
+    rcpt, data = ev["rcpt"], ev["data"]
+    assert (rcpt["code"], rcpt["enhanced_code"], rcpt["reason"]) == (450, "4.7.1", "rate_limited")
+    assert rcpt["recipients"] == ["x2@elsewhere.example"]
+    assert (rcpt["login"], rcpt["sender"], rcpt["helo"]) == (USER, USER, "c")
+    assert (rcpt["client_ip"], rcpt["listener"]) == ("127.0.0.1", "submissions")
+    assert (data["code"], data["enhanced_code"], data["reason"]) == (554, "5.5.2", "policy")
+    assert data["recipients"] == ["x0@elsewhere.example", "x1@elsewhere.example"]
+    assert data["queue_id"] == rcpt["queue_id"] and "bare" in data["text"]
+    assert ev["mail"]["reason"] == "rate_limited"
 
 
 def test_posternctl_webhooks_list_and_test(setup):
@@ -84,6 +127,8 @@ def test_posternctl_webhooks_list_and_test(setup):
     out = subprocess.run(ctl + ["test", "ops"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     wait_for(lambda: by_type(rcv, "webhook.test"), timeout=20, what="test event")
+    [ev] = by_type(rcv, "webhook.test")
+    assert ev["data"] == {"endpoint": "ops", "message": "test event from posternctl"}
 
 
 def test_queue_stuck_event(tmp_path, redis_server):
@@ -96,10 +141,13 @@ def test_queue_stuck_event(tmp_path, redis_server):
     }, name="stuck").start()
     r = Raw(p.port)
     r.reply()
-    from postern import send_raw_message
-    assert send_raw_message(r)[0] == 250
+    from postern import queued_id, send_raw_message
+    code, lines = send_raw_message(r)
+    assert code == 250
     wait_for(lambda: by_type(rcv, "queue.stuck"), timeout=15, what="queue.stuck")
-    ev = by_type(rcv, "queue.stuck")[0]
-    assert ev["data"]["messages"] == 1 and ev["data"]["oldest_age_seconds"] >= 1
+    d = by_type(rcv, "queue.stuck")[0]["data"]
+    assert sorted(d) == ["oldest_age_s", "oldest_queue_id", "queue_size", "threshold_s"]
+    assert d["oldest_queue_id"] == queued_id(lines)
+    assert d["queue_size"] == 1 and d["threshold_s"] == 1 and d["oldest_age_s"] >= 1
     p.stop()
     rcv.stop()
