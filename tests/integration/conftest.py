@@ -17,11 +17,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("POSTERN_BUILD", os.path.join(ROOT, "build"))
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port that is free on 127.0.0.1 right now, and not handed out before in this
+    test run: the kernel may return a port again once its probe socket is closed, and two
+    listeners of one daemon then collide."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
