@@ -538,9 +538,9 @@ static void op_work(void *arg)
         op->out[out_len] = '\0';
         op->out_len = out_len;
     }
-    if (op->rc == SASL_OK && sasl_getprop(op->conn, SASL_USERNAME, &user) == SASL_OK &&
+    if (op->rc != SASL_CONTINUE && sasl_getprop(op->conn, SASL_USERNAME, &user) == SASL_OK &&
         user != NULL)
-        op->username = xstrdup(user);
+        op->username = xstrdup(user); /* on failure: the login tried, for its own counter */
     else if (op->rc == SASL_OK)
         op->rc = SASL_FAIL;          /* cannot happen with a sane plugin: refuse */
     if (op->rc != SASL_OK && op->rc != SASL_CONTINUE)
@@ -593,7 +593,7 @@ static void op_done(void *arg)
     }
     res.challenge = op->out ? op->out : (const unsigned char *)"";
     res.challenge_len = op->out_len;
-    res.username = res.status == AUTH_OK ? op->username : NULL;
+    res.username = res.status == AUTH_OK || res.status == AUTH_FAIL ? op->username : NULL;
     res.reason = op->reason;
     op->cb(&res, op->arg);
     op_free(op);

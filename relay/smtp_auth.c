@@ -81,6 +81,40 @@ static void authfail_recorded(const struct authfail_result *res, void *arg)
     smtp_resume(s);
 }
 
+static void auth_accept(struct smtp_session *s, const char *login)
+{
+    free(s->auth_login);
+    s->auth_login = xstrdup(login);
+    s->auth_pending = AUTH_IDLE;
+    s->cmd_ok[SMTP_VERB_AUTH]++;
+    log_info("smtpd", "%s[%s]: sasl_method=%s, sasl_username=%s", s->client_name,
+             s->client_ip, s->auth_mech, s->auth_login);
+    smtp_reply(s, R_AUTH_OK);
+}
+
+/* After a successful exchange: failures for this login from any address (or, since AUTH
+ * began, from this one) may have reached the threshold; then the login is refused too. */
+static void authfail_login_checked(const struct authfail_result *res, void *arg)
+{
+    struct smtp_session *s = arg;
+    s->afreq = NULL;
+    if (s->dead) {
+        smtp_resume(s);
+        return;
+    }
+    if (res->blocked) {
+        log_warn("smtpd", "%s[%s]: AUTH refused for %s: too many failed logins (%s), "
+                 "%lld s left", s->client_name, s->client_ip, s->auth_attempt,
+                 res->by == AUTHFAIL_LOGIN ? "login" : "ip", res->retry_s);
+        s->auth_pending = AUTH_IDLE;
+        smtp_reply(s, R_AUTH_BLOCKED, s->cf->c.hostname, res->retry_s);
+        smtp_close(s);
+    } else {
+        auth_accept(s, s->auth_attempt);
+    }
+    smtp_resume(s);
+}
+
 /* Turn one SASL result into the SMTP reply. */
 static void auth_reply(struct smtp_session *s, const struct auth_result *res)
 {
@@ -98,13 +132,15 @@ static void auth_reply(struct smtp_session *s, const struct auth_result *res)
         return;
     }
     case AUTH_OK:
-        free(s->auth_login);
-        s->auth_login = xstrdup(res->username);
-        s->auth_pending = AUTH_IDLE;
-        s->cmd_ok[SMTP_VERB_AUTH]++;
-        log_info("smtpd", "%s[%s]: sasl_method=%s, sasl_username=%s", s->client_name,
-                 s->client_ip, s->auth_mech, s->auth_login);
-        smtp_reply(s, R_AUTH_OK);
+        if (s->cf->af) { /* the right password, but is this login under attack? */
+            free(s->auth_attempt);
+            s->auth_attempt = xstrdup(res->username);
+            s->afreq = authfail_check(s->cf->af, s->client_ip, s->auth_attempt,
+                                      authfail_login_checked, s);
+            auth_wait(s);
+            return;
+        }
+        auth_accept(s, res->username);
         return;
     case AUTH_FAIL:
         log_warn("smtpd", "%s[%s]: SASL %s authentication failed: %s", s->client_name,

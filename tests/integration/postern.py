@@ -177,8 +177,9 @@ class Postern:
 class Raw:
     """A bare SMTP client over one socket (plain or TLS)."""
 
-    def __init__(self, port, host="127.0.0.1", tls=False, timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", tls=False, timeout=10, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         if tls:
             self.sock = ssl_context().wrap_socket(self.sock, server_hostname="localhost")
         self.buf = b""

@@ -39,8 +39,8 @@ def plain(login, password):
     return base64.b64encode(("\0%s\0%s" % (login, password)).encode()).decode()
 
 
-def tls_session(port, starttls=True):
-    r = Raw(port, tls=not starttls)
+def tls_session(port, starttls=True, source=None):
+    r = Raw(port, tls=not starttls, source=source)
     r.reply()
     if starttls:
         r.cmd("EHLO c")
@@ -150,6 +150,32 @@ def test_bruteforce_is_throttled_once(server):
     assert r.closed()
     wait_for(lambda: "event auth.bruteforce" in server.log())
     assert server.log().count("event auth.bruteforce") == 1
+
+
+def test_one_login_guessed_from_many_addresses_is_blocked(server):
+    """A distributed guess: each address fails once, below the per-IP threshold, but the
+    login's own counter reaches it; then even the right password is refused for that login,
+    from any address, while other logins still work."""
+    port = server.ports["submission"]
+    for i in range(3):
+        r = tls_session(port, source="127.0.0.%d" % (10 + i))
+        r.cmd("EHLO c")
+        assert r.cmd("AUTH PLAIN " + plain(USER, "guess %d" % i))[0] == 535
+        r.close()
+    wait_for(lambda: server.events("auth.bruteforce"), what="auth.bruteforce")
+    ev = server.events("auth.bruteforce")
+    assert len(ev) == 1 and (ev[0]["scope"], ev[0]["login"]) == ("login", USER)
+    assert ev[0]["failures"] == 3
+    r = tls_session(port, source="127.0.0.20")
+    r.cmd("EHLO c")
+    code, lines = r.cmd("AUTH PLAIN " + plain(USER, PASSWORD))
+    assert code == 421 and "4.7.0" in lines[0] and "too many failed" in lines[0]
+    assert r.closed()
+    assert "AUTH refused for %s: too many failed logins (login)" % USER in server.log()
+    r = tls_session(port, source="127.0.0.20")
+    r.cmd("EHLO c")
+    assert r.cmd("AUTH PLAIN " + plain("bob@example.test", "bob-password"))[0] == 235
+    r.close()
 
 
 def test_relay_after_auth_and_not_before(server):

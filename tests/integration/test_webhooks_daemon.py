@@ -76,9 +76,10 @@ def test_bruteforce_event(setup):
         r.close()
     wait_for(lambda: by_type(rcv, "auth.bruteforce"), what="brute-force webhook")
     d = by_type(rcv, "auth.bruteforce")[0]["data"]
-    # no login: auth/ names none for a failed exchange, so only the IP counter is kept
-    assert sorted(d) == ["blocked_for_s", "client_ip", "failures", "listener", "scope",
-                         "threshold", "window_s"]
+    # both counters reached the threshold: the IP's blocks first, the login is named
+    assert sorted(d) == ["blocked_for_s", "client_ip", "failures", "listener", "login",
+                         "scope", "threshold", "window_s"]
+    assert d["login"] == USER
     assert (d["scope"], d["client_ip"], d["failures"]) == ("ip", "127.0.0.1", 2)
     assert (d["threshold"], d["window_s"], d["listener"]) == (2, 60, "submissions")
     assert 1 <= d["blocked_for_s"] <= 60
