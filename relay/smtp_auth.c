@@ -142,9 +142,14 @@ static void auth_reply(struct smtp_session *s, const struct auth_result *res)
         }
         auth_accept(s, res->username);
         return;
-    case AUTH_FAIL:
-        log_warn("smtpd", "%s[%s]: SASL %s authentication failed: %s", s->client_name,
-                 s->client_ip, s->auth_mech, res->reason ? res->reason : "");
+    case AUTH_FAIL: {
+        char user[256];
+        /* Postfix's shape (fail2ban's postfix-sasl filter reads it), sasl_username as 3.x */
+        if (res->username)
+            log_sanitize(user, sizeof(user), res->username, strlen(res->username));
+        log_warn("smtpd", "%s[%s]: SASL %s authentication failed: %s%s%s", s->client_name,
+                 s->client_ip, s->auth_mech, res->reason ? res->reason : "",
+                 res->username ? ", sasl_username=" : "", res->username ? user : "");
         smtp_reply(s, R_AUTH_FAILED);
         if (res->username) {
             free(s->auth_attempt);
@@ -157,6 +162,7 @@ static void auth_reply(struct smtp_session *s, const struct auth_result *res)
             auth_wait(s);
         }
         return;
+    }
     case AUTH_TEMP:
         log_warn("smtpd", "%s[%s]: SASL %s temporary failure: %s", s->client_name,
                  s->client_ip, s->auth_mech, res->reason ? res->reason : "");

@@ -1,6 +1,7 @@
 """SMTP AUTH on the submission listeners: real clients, every refusal, brute-force throttling."""
 import base64
 import os
+import re
 import smtplib
 import ssl
 import subprocess
@@ -172,6 +173,9 @@ def test_one_login_guessed_from_many_addresses_is_blocked(server):
     assert code == 421 and "4.7.0" in lines[0] and "too many failed" in lines[0]
     assert r.closed()
     assert "AUTH refused for %s: too many failed logins (login)" % USER in server.log()
+    # Postfix's failure line, as fail2ban's postfix-sasl filter expects it
+    assert re.search(r"warning: unknown\[127\.0\.0\.10\]: SASL PLAIN authentication "
+                     r"failed: [^\n]*, sasl_username=%s\n" % re.escape(USER), server.log())
     r = tls_session(port, source="127.0.0.20")
     r.cmd("EHLO c")
     assert r.cmd("AUTH PLAIN " + plain("bob@example.test", "bob-password"))[0] == 235
