@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define DRAIN_CHECK_MS 50
@@ -82,11 +83,34 @@ static bool config_needs_redis(const struct config *cf)
     return false;
 }
 
+/* Raise the soft limit on open files to the hard one, and say so when even that is below
+ * what the configuration may use: a socket and a spool file per session, a socket and a
+ * queue file per delivery, the spool's spare files, and a margin for the rest. */
+static void server_raise_fd_limit(const struct config *cf)
+{
+    struct rlimit rl;
+    long long need = 2 * cf->c.limits.connections + 2 * cf->c.queue.concurrency +
+                     SPOOL_SPARE_MAX + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (long long)rl.rlim_cur < need)
+        log_warn("master", "open file limit %llu is below the %lld this configuration may "
+                 "need (limits.connections, queue.concurrency); raise it (LimitNOFILE=, "
+                 "ulimit -n)", (unsigned long long)rl.rlim_cur, need);
+}
+
 int server_start(struct server *srv, struct config *cf)
 {
     unsigned queued, removed;
 
     srv->cf = cf;
+    server_raise_fd_limit(cf);
     {
         /* The changelist folds the add/remove pairs of one loop turn (a reply written at
          * once, reads paused while a check runs) into at most one epoll_ctl per fd. */

@@ -30,7 +30,6 @@
 
 #define SPOOL_WBUF       65536
 #define SPOOL_SIZE_WIDTH 16      /* digits of the patched "size" field */
-#define SPOOL_SPARE_MAX  256     /* empty open files kept ready in tmp/ */
 #define SPOOL_SPARE_LOW  32      /* below this many, a worker creates ... */
 #define SPOOL_REFILL     64      /* ... this many more */
 

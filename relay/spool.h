@@ -28,6 +28,7 @@ struct spool_commit;
 
 #define SPOOL_MAGIC "POSTERN-QUEUE 1"
 #define SPOOL_NAME_MAX 64          /* names in tmp/ */
+#define SPOOL_SPARE_MAX 256        /* empty files kept open in tmp/, ready to be written */
 
 /* The envelope written at the top of a queue file. Strings are borrowed. */
 struct spool_envelope {

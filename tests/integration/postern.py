@@ -70,12 +70,12 @@ class Postern:
         with open(self.config_path, "w") as f:
             json.dump(self.config, f, indent=2)
 
-    def start(self, wait=True):
+    def start(self, wait=True, preexec_fn=None):
         before = self.log().count("disconnect from") if os.path.exists(self.log_path) else 0
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([os.path.join(BUILD, "postern"), "-d", "-f",
                                       self.config_path], stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         if wait:
             for lst in self.config["listeners"]:
                 host, port = lst["address"].rsplit(":", 1)

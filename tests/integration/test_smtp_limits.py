@@ -1,4 +1,5 @@
 """Every protocol limit is enforced with the right reply, and a slow client delays no one."""
+import resource
 import socket
 import time
 
@@ -182,4 +183,26 @@ def test_tls_handshake_timeout(tmp_path, test_ca):
     assert r.cmd("EHLO c.example")[0] == 250
     assert r.cmd("STARTTLS")[0] == 220
     assert r.sock.recv(100) == b""
+    p.stop()
+
+
+def test_open_file_limit_is_raised_or_reported(tmp_path):
+    """The soft limit is raised to the hard one; a hard limit below what limits.connections
+    may need is reported at start, instead of failing accept() later with EMFILE."""
+    def soft_below_hard():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 8192))
+
+    def hard_too_low():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    p = Postern(tmp_path, overrides={"limits": {"connections": 1000}})
+    p.start(preexec_fn=soft_below_hard)
+    with open("/proc/%d/limits" % p.proc.pid) as f:
+        row = [ln for ln in f if ln.startswith("Max open files")][0]
+    assert row.split()[3:5] == ["8192", "8192"]
+    assert "open file limit" not in p.log()
+    p.stop()
+    p.start(preexec_fn=hard_too_low)
+    wait_for(lambda: "open file limit 256 is below the 2420 this configuration may need" in
+             p.log(), what="the open file limit warning")
     p.stop()
