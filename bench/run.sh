@@ -32,9 +32,11 @@ cleanup() {
     rm -rf "$work"
 }
 
-# acceptance PORT -> prints messages/s
+# acceptance PORT -> prints messages/s. Each measured phase starts after sync(1), so that
+# no side pays for the write-back of the phase before it.
 acceptance() {
     local t0 t1
+    sync
     t0=$(date +%s.%N)
     "$SOURCE" -s "$C" -m "$N" -l "$SIZE" -f bench@example.org -t rcpt@example.test \
         "127.0.0.1:$1" >/dev/null 2>&1
@@ -78,6 +80,7 @@ EOF
 # has seen all N messages (the mesg= counter of smtp-sink -c).
 e2e() {
     local t0 t1 n=0
+    sync
     t0=$(date +%s.%N)
     "$SOURCE" -s "$C" -m "$N" -l "$SIZE" -f bench@example.org -t rcpt@example.test \
         "127.0.0.1:$1" >/dev/null 2>&1

@@ -7,7 +7,10 @@ sync(2), so that neither side always pays for the write-back of the run before i
 figure of each side is the mean of its two runs. The queue is paused: nothing is
 delivered and no DNS query leaves the machine. Wall-clock rates on this shared machine
 vary from run to run; the CPU time that Postern and Redis spend per 1000 recipients
-(from /proc) varies much less, and is printed too. Prints figures; asserts nothing.
+(from /proc) is printed too. Both still move with the filesystem: on ext4 each new spool
+file costs an inode allocation whose price depends on how many inodes were deleted in the
+last minutes in that block group (docs/spool.md), which no bench controls. Compare
+figures of several runs. Prints figures; asserts nothing.
 """
 import base64
 import json
