@@ -92,6 +92,19 @@ static void auth_accept(struct smtp_session *s, const char *login)
     smtp_reply(s, R_AUTH_OK);
 }
 
+/* The brute-force counters block this AUTH: 421 and close. login is NULL before the
+ * exchange (the address's counter), the login tried after it. */
+static void auth_refuse_blocked(struct smtp_session *s, const struct authfail_result *res,
+                                const char *login)
+{
+    log_warn("smtpd", "%s[%s]: AUTH refused%s%s: too many failed logins (%s), %lld s left",
+             s->client_name, s->client_ip, login ? " for " : "", login ? login : "",
+             res->by == AUTHFAIL_LOGIN ? "login" : "ip", res->retry_s);
+    s->auth_pending = AUTH_IDLE;
+    smtp_reply(s, R_AUTH_BLOCKED, s->cf->c.hostname, res->retry_s);
+    smtp_close(s);
+}
+
 /* After a successful exchange: failures for this login from any address (or, since AUTH
  * began, from this one) may have reached the threshold; then the login is refused too. */
 static void authfail_login_checked(const struct authfail_result *res, void *arg)
@@ -102,16 +115,10 @@ static void authfail_login_checked(const struct authfail_result *res, void *arg)
         smtp_resume(s);
         return;
     }
-    if (res->blocked) {
-        log_warn("smtpd", "%s[%s]: AUTH refused for %s: too many failed logins (%s), "
-                 "%lld s left", s->client_name, s->client_ip, s->auth_attempt,
-                 res->by == AUTHFAIL_LOGIN ? "login" : "ip", res->retry_s);
-        s->auth_pending = AUTH_IDLE;
-        smtp_reply(s, R_AUTH_BLOCKED, s->cf->c.hostname, res->retry_s);
-        smtp_close(s);
-    } else {
+    if (res->blocked)
+        auth_refuse_blocked(s, res, s->auth_attempt);
+    else
         auth_accept(s, s->auth_attempt);
-    }
     smtp_resume(s);
 }
 
@@ -235,10 +242,7 @@ static void authfail_checked(const struct authfail_result *res, void *arg)
         return;
     }
     if (res->blocked) {
-        log_warn("smtpd", "%s[%s]: AUTH refused: too many failed logins, %lld s left",
-                 s->client_name, s->client_ip, res->retry_s);
-        smtp_reply(s, R_AUTH_BLOCKED, s->cf->c.hostname, res->retry_s);
-        smtp_close(s);
+        auth_refuse_blocked(s, res, NULL);
         smtp_resume(s);
         return;
     }
