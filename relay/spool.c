@@ -9,8 +9,10 @@
  *      runs, synced files collect in `synced`; when it completes, the loop answers its
  *      callbacks and starts the next batch with everything that collected meanwhile
  *      (group commit).
+ * The empty file a new message is written into comes from relay/spool_spare.c.
  */
 #include "relay/spool.h"
+#include "relay/spool_int.h"
 
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -30,26 +32,7 @@
 
 #define SPOOL_WBUF       65536
 #define SPOOL_SIZE_WIDTH 16      /* digits of the patched "size" field */
-#define SPOOL_SPARE_LOW  32      /* below this many, a worker creates ... */
-#define SPOOL_REFILL     64      /* ... this many more */
 
-struct spool {
-    char *dir;
-    char *queue_dir;
-    char *corrupt_dir;
-    int tmp_fd;                  /* directory fds for *at() calls and fsync */
-    int queue_fd;
-    struct workpool *wp;
-    unsigned long seq;
-    struct spool_commit *synced, **synced_tail; /* synced, waiting for a batch */
-    unsigned npending;           /* commits not answered yet */
-    bool inflight;               /* a fsync of queue/ is running */
-    struct spool_spare *spare;   /* empty files in tmp/, open, ready to be written */
-    size_t nspare, nreserved;    /* ... and places promised to recycles and refills */
-    bool refilling;
-    spool_queued_fn queued_fn;
-    void *queued_arg;
-};
 
 struct spool_file {
     struct spool *sp;
@@ -115,9 +98,7 @@ void spool_close(struct spool *sp)
     free(sp->dir);
     free(sp->queue_dir);
     free(sp->corrupt_dir);
-    while (sp->nspare > 0)
-        close(sp->spare[--sp->nspare].fd); /* the files go at the next spool_recover() */
-    free(sp->spare);
+    spool_spares_close(sp);
     free(sp);
 }
 
@@ -146,110 +127,6 @@ int spool_recover(struct spool *sp, unsigned *queued, unsigned *removed)
     return fsync(sp->tmp_fd);
 }
 
-/* ---- spare files: inodes are made off the loop, and reused ------------------------------ */
-
-struct spool_refill {
-    struct spool *sp;
-    unsigned long seq;           /* names SEQ, SEQ+1, ... reserved on the loop thread */
-    size_t n;
-    struct spool_spare made[SPOOL_REFILL];
-};
-
-/* Create one empty file in tmp/ (a worker's refill, or the loop when none is ready). */
-static int spare_create(const struct spool *sp, unsigned long seq, struct spool_spare *out)
-{
-    struct stat st;
-    snprintf(out->name, sizeof(out->name), "%ld.%lu", (long)getpid(), seq);
-    out->fd = openat(sp->tmp_fd, out->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out->fd < 0)
-        return -1;
-    if (fstat(out->fd, &st) < 0) {
-        int e = errno;
-        close(out->fd);
-        unlinkat(sp->tmp_fd, out->name, 0);
-        errno = e;
-        return -1;
-    }
-    out->ino = (uint64_t)st.st_ino;
-    return 0;
-}
-
-static void spool_refill_work(void *arg)
-{
-    struct spool_refill *r = arg;
-    size_t want = r->n;
-    for (r->n = 0; r->n < want; r->n++)
-        if (spare_create(r->sp, r->seq + r->n, &r->made[r->n]) < 0)
-            break;
-}
-
-static void spool_refill_done(void *arg)
-{
-    struct spool_refill *r = arg;
-    struct spool *sp = r->sp;
-    size_t i;
-
-    sp->refilling = false;
-    sp->nreserved -= SPOOL_REFILL;
-    for (i = 0; i < r->n; i++)
-        sp->spare[sp->nspare++] = r->made[i];
-    free(r);
-}
-
-/* Loop thread: keep spares ahead of demand, so that accepting a message allocates no inode
- * on the loop (ext4 may scan thousands of recently deleted inodes to find a free one). */
-static void spool_refill(struct spool *sp)
-{
-    struct spool_refill *r;
-    if (sp->refilling || sp->nspare >= SPOOL_SPARE_LOW ||
-        sp->nspare + sp->nreserved + SPOOL_REFILL > SPOOL_SPARE_MAX)
-        return;
-    r = xcalloc(1, sizeof(*r));
-    r->sp = sp;
-    r->n = SPOOL_REFILL;
-    r->seq = sp->seq + 1;
-    sp->seq += SPOOL_REFILL;
-    sp->refilling = true;
-    sp->nreserved += SPOOL_REFILL;
-    workpool_submit(sp->wp, spool_refill_work, spool_refill_done, r);
-}
-
-bool spool_recycle_reserve(struct spool *sp)
-{
-    if (sp->nspare + sp->nreserved >= SPOOL_SPARE_MAX)
-        return false;
-    sp->nreserved++;
-    return true;
-}
-
-int spool_recycle_file(const struct spool *sp, const char *qid, struct spool_spare *out)
-{
-    struct stat st;
-
-    if (renameat(sp->queue_fd, qid, sp->tmp_fd, qid) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return unlinkat(sp->queue_fd, qid, 0) < 0 && errno != ENOENT ? -1 : 0;
-    }
-    snprintf(out->name, sizeof(out->name), "%s", qid);
-    out->fd = openat(sp->tmp_fd, qid, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (out->fd < 0 || fstat(out->fd, &st) < 0) {
-        if (out->fd >= 0)
-            close(out->fd);
-        unlinkat(sp->tmp_fd, qid, 0);
-        return 0;
-    }
-    out->ino = (uint64_t)st.st_ino;
-    return 1;
-}
-
-void spool_recycle_done(struct spool *sp, const struct spool_spare *spare)
-{
-    sp->nreserved--;
-    if (spare)
-        sp->spare[sp->nspare++] = *spare;
-}
-
 /* ---- message files ----------------------------------------------------------------------- */
 
 struct spool_file *spool_file_new(struct spool *sp)
@@ -260,13 +137,10 @@ struct spool_file *spool_file_new(struct spool *sp)
 
     memset(f, 0, offsetof(struct spool_file, wbuf));
     f->sp = sp;
-    if (sp->nspare > 0) {
-        sf = sp->spare[--sp->nspare];
-    } else if (spare_create(sp, ++sp->seq, &sf) < 0) {
+    if (spool_spare_take(sp, &sf) < 0) {
         free(f);
         return NULL;
     }
-    spool_refill(sp);
     f->fd = sf.fd;
     snprintf(f->tmpname, sizeof(f->tmpname), "%s", sf.name);
     gettimeofday(&tv, NULL);

@@ -1,0 +1,35 @@
+/*
+ * spool_int.h - private to the spool (relay/spool.c, relay/spool_spare.c).
+ */
+#ifndef POSTERN_SPOOL_INT_H
+#define POSTERN_SPOOL_INT_H
+
+#include "relay/spool.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct spool {
+    char *dir;
+    char *queue_dir;
+    char *corrupt_dir;
+    int tmp_fd;                  /* directory fds for *at() calls and fsync */
+    int queue_fd;
+    struct workpool *wp;
+    unsigned long seq;
+    struct spool_commit *synced, **synced_tail; /* synced, waiting for a batch */
+    unsigned npending;           /* commits not answered yet */
+    bool inflight;               /* a fsync of queue/ is running */
+    struct spool_spare *spare;   /* empty files in tmp/, open, ready to be written */
+    size_t nspare, nreserved;    /* ... and places promised to recycles and refills */
+    bool refilling;
+    spool_queued_fn queued_fn;
+    void *queued_arg;
+};
+
+/* spool_spare.c: a spare file for a new message (created here when none is ready), and
+ * the spares closed at spool_close(). */
+int spool_spare_take(struct spool *sp, struct spool_spare *out);
+void spool_spares_close(struct spool *sp);
+
+#endif
