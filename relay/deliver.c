@@ -6,7 +6,10 @@
  * (relay/deliver_smtp.c) are started from the "kick" event, never inside a caller's call
  * or one of our callbacks, so a job's callback never runs before deliver_submit()
  * returns. A connection takes the first waiting job and, when it is done, the next job
- * waiting for the same destination (connection reuse). Maildir jobs go straight to
+ * waiting for the same destination (connection reuse); with nothing waiting it stays open
+ * for queue.connection_cache_time, idle, for the next job to that destination (an idle
+ * connection gives its place up when another destination needs one under limits.total).
+ * Maildir jobs go straight to
  * deliver_maildir.c (the worker pool is their limit). Each job holds a config reference.
  * Loop thread only.
  */
@@ -195,9 +198,21 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         started = false;
         for (t = d->dests; t; t = t->next) {
             struct deliver_job *j = t->wait_head;
-            if (j == NULL || t->active >= (unsigned)j->lim.per_destination ||
-                d->total >= (unsigned)j->lim.total)
+            if (j == NULL)
                 continue;
+            if (dconn_take_idle(d, t)) {
+                started = true;
+                break;
+            }
+            if (t->active >= (unsigned)j->lim.per_destination)
+                continue;
+            if (d->total >= (unsigned)j->lim.total) {
+                if (dconn_evict_idle(d)) { /* a place is free now: look again */
+                    started = true;
+                    break;
+                }
+                continue;
+            }
             deliver_wait_pop(t);
             dconn_start(d, t, j);
             started = true;

@@ -68,6 +68,7 @@ struct deliver_limits {
                                           bounded by the worker pool instead) */
     long long per_destination;         /* connections to one destination at once */
     long long mx_addresses;            /* addresses tried per attempt */
+    long long cache_ms;                /* an idle connection waits this long for a job */
 };
 
 /* The manager: destinations, their waiting jobs and connections. */

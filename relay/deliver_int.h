@@ -90,5 +90,9 @@ void deliver_kick(struct deliver *d);                   /* start what the limits
 void dconn_start(struct deliver *d, struct ddest *t, struct deliver_job *j);
 /* Close c now; returns the job it was serving (not reported: the caller's), or NULL. */
 struct deliver_job *dconn_close(struct dconn *c);
+/* Connection cache: give the next job waiting for t to an idle connection to t (true), or
+ * close one idle connection to any destination to free a place under limits.total. */
+bool dconn_take_idle(struct deliver *d, struct ddest *t);
+bool dconn_evict_idle(struct deliver *d);
 
 #endif

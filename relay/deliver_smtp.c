@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,7 @@ struct dconn {
     bool have_err;
     char relay[DELIVER_RELAY_MAX];
     char *remote_host;            /* the host that answered (Remote-MTA) */
+    struct event *idle_ev;        /* set while idle: closes the connection when it fires */
 };
 
 static void conn_next_host(struct dconn *c);
@@ -106,6 +108,8 @@ static void conn_end(struct dconn *c, bool polite)
         else
             smtp_client_free(c->client);
     }
+    if (c->idle_ev)
+        event_free(c->idle_ev);
     conn_free_hosts(c);
     free(c->addrs);
     free(c->domain);
@@ -572,6 +576,65 @@ static bool report_retryable(const struct smtp_client_report *rep)
     return rep->nrcpts > 0;
 }
 
+static void conn_reuse(struct dconn *c, struct deliver_job *next)
+{
+    c->job = next;
+    next->conn = c;
+    next->t_started = next->t_ready = deliver_now();
+    conn_send(c);
+}
+
+static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_end(arg, true);
+}
+
+/* Nothing waits for this destination now: keep the session for connection_cache_time. */
+static void conn_park(struct dconn *c)
+{
+    struct timeval tv = { c->lim.cache_ms / 1000, (c->lim.cache_ms % 1000) * 1000 };
+    if (c->idle_ev == NULL)
+        c->idle_ev = evtimer_new(c->d->base, on_idle_timeout, c);
+    evtimer_add(c->idle_ev, &tv);
+}
+
+static bool conn_idle(const struct dconn *c)
+{
+    return c->job == NULL && c->idle_ev != NULL && evtimer_pending(c->idle_ev, NULL);
+}
+
+bool dconn_take_idle(struct deliver *d, struct ddest *t)
+{
+    struct dconn *c, *next;
+    for (c = d->conns; c; c = next) {
+        next = c->next;
+        if (c->dest != t || !conn_idle(c))
+            continue;
+        evtimer_del(c->idle_ev);
+        if (!smtp_client_usable(c->client)) { /* the server closed it meanwhile */
+            conn_end(c, false);
+            continue;
+        }
+        conn_reuse(c, deliver_wait_pop(t));
+        return true;
+    }
+    return false;
+}
+
+bool dconn_evict_idle(struct deliver *d)
+{
+    struct dconn *c;
+    for (c = d->conns; c; c = c->next)
+        if (conn_idle(c)) {
+            evtimer_del(c->idle_ev);
+            conn_end(c, true);
+            return true;
+        }
+    return false;
+}
+
 static void on_sent(struct smtp_client *cl, const struct smtp_client_report *rep, void *arg)
 {
     struct dconn *c = arg;
@@ -592,10 +655,11 @@ static void on_sent(struct smtp_client *cl, const struct smtp_client_report *rep
     deliver_job_finish(j, rep->rcpt, rep->nrcpts, relay, c->remote_host);
     /* reuse the session for the next message to the same destination */
     if (c->client && smtp_client_usable(c->client) && (next = deliver_wait_pop(c->dest)) != NULL) {
-        c->job = next;
-        next->conn = c;
-        next->t_started = next->t_ready = deliver_now();
-        conn_send(c);
+        conn_reuse(c, next);
+        return;
+    }
+    if (c->client && smtp_client_usable(c->client) && c->lim.cache_ms > 0) {
+        conn_park(c);
         return;
     }
     conn_end(c, true);

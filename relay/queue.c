@@ -76,6 +76,10 @@ static const struct conf_key queue_keys[] = {
       .help = "outgoing connections at once to one destination (domain or relay)" },
     { .name = "rcpts_per_transaction", .type = CONF_INT, .offset = QC(rcpts_per_transaction),
       .def = "50", .min = 1, .max = 1000, .help = "recipients sent in one SMTP transaction" },
+    { .name = "connection_cache_time", .type = CONF_DURATION,
+      .offset = QC(connection_cache_ms), .def = "2s", .min = 0, .max = 300000,
+      .help = "an outgoing connection with nothing more to send waits this long for the "
+              "next message to the same destination (0: close it at once)" },
     { .name = "mx_addresses", .type = CONF_INT, .offset = QC(mx_addresses), .def = "5",
       .min = 1, .max = 100, .help = "MX/relay addresses tried in one delivery attempt" },
     { .name = "bounce_headers_max", .type = CONF_SIZE, .offset = QC(bounce_headers_max),

@@ -43,6 +43,7 @@ struct queue_conf {
     long long destination_concurrency; /* connections to one destination at once */
     long long rcpts_per_transaction;   /* recipients per SMTP transaction */
     long long mx_addresses;            /* addresses tried per delivery attempt */
+    long long connection_cache_ms;     /* idle outgoing connections kept this long */
     unsigned long long bounce_headers_max; /* bytes of the original headers in a DSN */
     bool paused;                       /* queue mail, deliver nothing (until reload) */
 };

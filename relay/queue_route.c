@@ -98,7 +98,8 @@ void qmsg_attempt_route(struct qmsg *m)
     struct queue_file *qf = m->qf;
     const struct transport_conf *tc = &m->cf->c.transport;
     const struct queue_conf *qc = &m->cf->c.queue;
-    struct deliver_limits lim = { qc->concurrency, qc->destination_concurrency, qc->mx_addresses };
+    struct deliver_limits lim = { qc->concurrency, qc->destination_concurrency, qc->mx_addresses,
+                                  qc->connection_cache_ms };
     struct group *g = NULL;
     size_t ng = 0, i, k;
     unsigned flags = 0;

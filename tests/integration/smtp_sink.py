@@ -28,6 +28,8 @@ Options (all keyword arguments, all optional):
   auth_users      {"user": "password"}: advertise AUTH and check logins
   auth_mechs      the mechanisms advertised (default "PLAIN LOGIN"; both are always accepted)
   auth_requires_tls  advertise/accept AUTH only over TLS (default True)
+  hangup_after_data  close the connection right after answering the end of DATA (a
+                  server whose idle timeout is shorter than the client's cache time)
   mail_reply      the reply to MAIL (default "250 2.1.0 Ok")
   rcpt_replies    {address: reply} for RCPT (default "250 2.1.5 Ok")
   data_replies    replies after the final dot, one per message in order (then the default
@@ -400,6 +402,8 @@ class _Session:
                 self.sink._store(self, list(self.rcpts), data)
             self.send(reply)
         self.reset()
+        if self.opt["hangup_after_data"]:
+            raise _Closed()
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -427,7 +431,7 @@ class SmtpSink:
         "size": None, "starttls": None, "tls": None, "starttls_inject": None,
         "auth_users": None, "auth_mechs": "PLAIN LOGIN", "auth_requires_tls": True,
         "mail_reply": "250 2.1.0 Ok", "rcpt_replies": {}, "data_replies": [],
-        "lmtp_replies": {}, "stall": None,
+        "lmtp_replies": {}, "stall": None, "hangup_after_data": False,
     }
 
     def __init__(self, directory, hostname="sink.postern.test", **options):

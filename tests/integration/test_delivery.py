@@ -194,7 +194,8 @@ def test_relay_delivers_byte_exact_and_logs_postfix_lines(tmp_path, sink):
 def test_4xx_is_retried_then_delivered(tmp_path, sink):
     sink.opt["data_replies"] = ["451 4.3.0 please try again later"]
     p = postern(tmp_path, {"transport": {"default": relay_to(sink)},
-                           "queue": {"retry_min": "2s", "retry_max": "4s"},
+                           "queue": {"retry_min": "2s", "retry_max": "4s",
+                                     "connection_cache_time": "0"},  # the retry reconnects
                            "webhooks": {"deferred_after_tries": 1}})
     qid = send(p, ["b@remote.test"])
     wait_log(p, r"%s: to=<b@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=[\d.]+, "
@@ -447,6 +448,63 @@ def test_connection_is_reused_and_destination_concurrency_holds(tmp_path, sink):
     assert len(conns) == 1, [c.verbs() for c in conns]
     assert conns[0].verbs().count("MAIL") == 3
     p.stop()
+
+
+def test_idle_connection_is_cached_then_closed_with_quit(tmp_path, sink):
+    """With nothing more to send, the session waits connection_cache_time for the next
+    message to the same destination, then says QUIT."""
+    p = postern(tmp_path, {"queue": {"connection_cache_time": "3s"},
+                           "transport": {"default": relay_to(sink)}})
+    first = send(p, ["b@remote.test"], subject="one")
+    sink.wait_messages(1)
+    wait_gone(p, first)
+    second = send(p, ["c@remote.test"], subject="two")  # while the first session idles
+    sink.wait_messages(2)
+    wait_gone(p, second)
+    [conn] = sink.connections()  # a snapshot
+    assert conn.verbs().count("MAIL") == 2 and not conn.closed
+    [conn] = sink.wait_connections(1, timeout=10)  # ended, after the cache time
+    assert conn.verbs()[-1] == "QUIT"
+    p.stop()
+
+
+def test_cached_connection_closed_by_the_server_is_replaced(tmp_path, sink):
+    """The server ends the session while it idles in the cache: the next message goes on a
+    new connection, delivered at once, never deferred."""
+    sink.opt["hangup_after_data"] = True
+    p = postern(tmp_path, {"queue": {"connection_cache_time": "30s"},
+                           "transport": {"default": relay_to(sink)}})
+    first = send(p, ["b@remote.test"], subject="one")
+    sink.wait_messages(1)
+    wait_gone(p, first)
+    sink.wait_connections(1)  # closed by the sink
+    second = send(p, ["b@remote.test"], subject="two")
+    sink.wait_messages(2)
+    wait_gone(p, second)
+    assert len(sink.connections()) == 2
+    assert "status=deferred" not in p.log()
+    p.stop()
+
+
+def test_idle_connection_gives_its_place_to_another_destination(tmp_path, sink):
+    """queue.concurrency 1: a session idling to one destination is closed at once when
+    a message for another destination needs the only place (not after the cache time)."""
+    other = SmtpSink(tmp_path / "other").start()
+    try:
+        p = postern(tmp_path, {"queue": {"connection_cache_time": "60s", "concurrency": 1},
+                               "transport": {"default": relay_to(sink), "domains": {
+                                   "other.test": {"route": relay_to(other)}}}})
+        first = send(p, ["b@remote.test"])
+        sink.wait_messages(1)
+        wait_gone(p, first)
+        second = send(p, ["b@other.test"])
+        other.wait_messages(1)  # well before the 60 s cache time
+        wait_gone(p, second)
+        [conn] = sink.wait_connections(1, timeout=10)  # closed long before 60 s
+        assert conn.verbs()[-1] == "QUIT"
+        p.stop()
+    finally:
+        other.stop()
 
 
 # ---- MX routing -------------------------------------------------------------------------------
