@@ -11,6 +11,7 @@
  */
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/sd_notify.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
         return EX_SOFTWARE;
     }
     log_info("master", "daemon started -- version %s, configuration %s", POSTERN_VERSION, path);
+    (void)sd_notify_send("READY=1\nSTATUS=accepting mail");
     event_base_dispatch(srv.base);
     server_stop(&srv);
     return 0;

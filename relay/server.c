@@ -7,6 +7,7 @@
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/redis.h"
+#include "lib/sd_notify.h"
 #include "lib/workpool.h"
 #include "relay/admin.h"
 #include "relay/listener.h"
@@ -182,13 +183,17 @@ int server_start(struct server *srv, struct config *cf)
 
 void server_reload(struct server *srv)
 {
-    struct config *cf = config_load(srv->cf->path);
+    struct config *cf;
     const struct listener_conf *a, *b;
     size_t i;
 
+    (void)sd_notify_send("RELOADING=1");
+    cf = config_load(srv->cf->path);
     if (cf == NULL) {
         log_error("master", "reload of %s failed; keeping the running configuration",
                   srv->cf->path);
+        (void)sd_notify_send("READY=1\nSTATUS=reload failed; running the previous "
+                             "configuration");
         return;
     }
     a = srv->cf->c.listeners.items;
@@ -208,6 +213,7 @@ void server_reload(struct server *srv)
     config_unref(srv->cf);
     srv->cf = cf;
     log_info("master", "reloaded configuration from %s", cf->path);
+    (void)sd_notify_send("READY=1\nSTATUS=accepting mail");
 }
 
 static void server_maybe_done(struct server *srv)
@@ -244,6 +250,7 @@ void server_shutdown(struct server *srv)
         return;
     }
     srv->shutting_down = true;
+    (void)sd_notify_send("STOPPING=1");
     log_info("master", "stopping: no new connections, %u sessions finishing", srv->nsessions);
     listeners_close(srv);
     queue_shutdown(srv->queue);
