@@ -15,6 +15,7 @@
 #include "lib/xalloc.h"
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@
 #define HTTP_OK_MIN 200
 #define HTTP_OK_MAX 299
 #define HTTP_GONE 410
+#define HTTP_TOO_MANY 429
+#define HTTP_UNAVAILABLE 503
+#define RETRY_AFTER_CAP_MS (24LL * 3600 * 1000)  /* a Retry-After longer than a day: a day */
 #define MS_PER_S 1000
 #define US_PER_MS 1000
 #define TS_TEXT_MAX 24
@@ -231,11 +235,17 @@ static void format_delay(char *buf, size_t len, long long ms)
         snprintf(buf, len, "%llds", (ms + MS_PER_S / 2) / MS_PER_S);
 }
 
-static void retry_or_fail(struct wh_delivery *d, const char *why)
+/* retry_after_ms: the receiver's Retry-After with a 429 or 503 (-1: none). It can make the
+ * wait longer than the schedule's (never shorter), up to RETRY_AFTER_CAP_MS; the number
+ * of attempts stays the schedule's. */
+static void retry_or_fail(struct wh_delivery *d, const char *why, long long retry_after_ms)
 {
     struct webhooks *wh = d->wh;
     long long delay = wh_retry_delay(wh->schedule, wh->nschedule, d->attempts, rng_next(wh));
     char dt[DELAY_TEXT_MAX];
+
+    if (delay >= 0 && retry_after_ms > delay)
+        delay = retry_after_ms < RETRY_AFTER_CAP_MS ? retry_after_ms : RETRY_AFTER_CAP_MS;
 
     snprintf(d->last_error, sizeof(d->last_error), "%s", why);
     if (delay < 0) {
@@ -269,11 +279,15 @@ static void on_http_done(const struct wh_http_result *res, void *arg)
     } else if (res->status == HTTP_GONE) {
         gone(d);
     } else {
-        if (res->status > 0)
+        bool busy = res->status == HTTP_TOO_MANY || res->status == HTTP_UNAVAILABLE;
+        if (res->status > 0 && busy && res->retry_after_ms >= 0)
+            snprintf(why, sizeof(why), "HTTP %d, Retry-After %llds", res->status,
+                     (res->retry_after_ms + MS_PER_S - 1) / MS_PER_S);
+        else if (res->status > 0)
             snprintf(why, sizeof(why), "HTTP %d", res->status);
         else
             snprintf(why, sizeof(why), "%s", res->error);
-        retry_or_fail(d, why);
+        retry_or_fail(d, why, busy ? res->retry_after_ms : -1);
     }
     pump(ep);
 }
@@ -296,7 +310,7 @@ static void send_attempt(struct wh_delivery *d)
         wh->stats.retries++;
     if (wh_sign(ep->key, ep->key_len, d->ev->id, now_s, d->ev->body, d->ev->body_len,
                 sig) < 0) {
-        retry_or_fail(d, "cannot compute the signature");
+        retry_or_fail(d, "cannot compute the signature", -1);
         return;
     }
     d->state = WH_D_SENDING;

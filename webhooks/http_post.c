@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HTTP_PORT 80
 #define HTTPS_PORT 443
@@ -34,6 +35,7 @@
 #define US_PER_MS 1000
 #define IP_TEXT_MAX INET6_ADDRSTRLEN
 #define URL_HOST_MAX 256           /* a DNS name is at most 253 characters */
+#define RETRY_AFTER_MAX_S 31536000LL /* a year: longer values are not taken as numbers */
 
 struct wh_http_req {
     struct event_base *base;
@@ -55,6 +57,7 @@ struct wh_http_req {
     int done;                    /* outcome recorded */
     int tearing_down;            /* evhttp may call back while we free it: ignore */
     int status;
+    long long retry_after_ms;
     char error[WH_HTTP_ERROR_MAX];
     wh_http_done_fn cb;
     void *arg;
@@ -213,7 +216,8 @@ static void req_free(struct wh_http_req *r)
 static void finish_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wh_http_req *r = arg;
-    struct wh_http_result res = { .status = r->status, .error = r->error };
+    struct wh_http_result res = { .status = r->status, .retry_after_ms = r->retry_after_ms,
+                                  .error = r->error };
 
     (void)fd;
     (void)what;
@@ -266,10 +270,43 @@ static void on_error(enum evhttp_request_error e, void *arg)
     record(r, 0, msg);
 }
 
+long long wh_parse_retry_after(const char *value, long long now_s)
+{
+    struct tm tm;
+    const char *end;
+    long long n = 0;
+
+    if (value == NULL)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (*value >= '0' && *value <= '9') {
+        for (; *value >= '0' && *value <= '9'; value++) {
+            if (n > RETRY_AFTER_MAX_S)
+                return -1;
+            n = n * 10 + (*value - '0');
+        }
+        while (*value == ' ' || *value == '\t')
+            value++;
+        return *value == '\0' ? n * 1000 : -1;
+    }
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0')
+        return -1;
+    n = (long long)timegm(&tm) - now_s;
+    return n > 0 ? n * 1000 : 0;
+}
+
 static void on_done(struct evhttp_request *req, void *arg)
 {
     struct wh_http_req *r = arg;
     int code = req ? evhttp_request_get_response_code(req) : 0;
+
+    if (code > 0)
+        r->retry_after_ms = wh_parse_retry_after(
+            evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After"),
+            (long long)time(NULL));
 
     /* A failed connect reaches here without on_error, and evhttp has already closed
      * the socket (its errno is gone): say what is known. After on_error, a no-op. */
@@ -393,6 +430,7 @@ struct wh_http_req *wh_http_post(struct event_base *base, struct dns *dns, SSL_C
     struct timeval now = { 0, 0 };
     size_t i;
 
+    r->retry_after_ms = -1;
     r->base = base;
     r->dns = dns;
     r->tls = tls;

@@ -53,9 +53,15 @@ struct wh_http_header {
 
 struct wh_http_result {
     int status;          /* HTTP status; 0 when no response was received */
+    long long retry_after_ms; /* the response's Retry-After, -1 without (or unparsable) */
     const char *error;   /* status 0: why ("connection refused", "timeout after 15s",
                             "certificate verify failed: ..."); valid in the callback */
 };
+
+/* A Retry-After value (RFC 9110 10.2.3: delay-seconds, or an IMF-fixdate such as
+ * "Wed, 21 Oct 2015 07:28:00 GMT") as milliseconds from now_s; -1 when it is neither.
+ * A date in the past is 0. Pure. */
+long long wh_parse_retry_after(const char *value, long long now_s);
 
 /* The outcome of one request; loop thread. The handle is gone when this runs. */
 typedef void (*wh_http_done_fn)(const struct wh_http_result *res, void *arg);

@@ -150,6 +150,22 @@ def test_503_twice_then_200_is_delivered_on_the_third_try(tmp_path, receiver):
     assert run.log.count("status=deferred (HTTP 503)") == 2
 
 
+def test_retry_after_of_a_503_or_429_makes_the_wait_longer(tmp_path, receiver):
+    """The schedule says 200 ms; the receiver asks for 1 s (503) and then 2 s (429, as an
+    HTTP date): Postern waits that long. A Retry-After never shortens the schedule."""
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3))
+    receiver.respond((503, {"Retry-After": "1"}), (429, {"Retry-After": date}))
+    cfg = write_config(tmp_path, [endpoint("ops", receiver.url)])
+    run = whsend(cfg, "--emit", 'message.bounced={"queue_id":"3Pt2mN2VXxznjll"}')
+    assert run.returncode == 0, run
+    reqs = receiver.requests
+    assert [r.status for r in reqs] == [503, 429, 200]
+    assert reqs[1].received_at - reqs[0].received_at >= 0.9  # asked 1 s, not the 200 ms
+    assert reqs[2].received_at - reqs[0].received_at >= 1.9  # the date: whole seconds, >= 2 s on
+    assert "status=deferred (HTTP 503, Retry-After 1s), next attempt in 1s" in run.log
+    assert "status=deferred (HTTP 429, Retry-After " in run.log
+
+
 def test_receiver_down_then_back_gets_the_event(tmp_path):
     port = free_port()
     cfg = write_config(tmp_path, [endpoint("ops", "http://127.0.0.1:%d/hook" % port)],

@@ -7,6 +7,7 @@ Receiver is a ThreadingHTTPServer on loopback, started and stopped by object:
     r.url                                             # "http://127.0.0.1:PORT/hook"
     r.respond(503, 503)        # the next two requests get 503, then the default (200)
     r.respond("hang")          # the next request gets no answer until stop()
+    r.respond((503, {"Retry-After": "2"}))  # a status with extra response headers
     r.default_status = 410     # every request from now on
     r.delay = 0.2              # wait that long before each answer
     r.max_concurrent           # most requests being answered at the same time
@@ -128,6 +129,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if owner.secret:
             req.signature_error = verify_signature(owner.secret, headers, body)
         action = owner._next_action()
+        extra = {}
+        if isinstance(action, tuple):
+            action, extra = action
         req.status = action
         owner._record(req)
         if action == "hang":
@@ -140,6 +144,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner._leave()
         reply = json.dumps({"ok": 200 <= action < 300}).encode()
         self.send_response(action)
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
