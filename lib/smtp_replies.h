@@ -35,7 +35,12 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_SENDER_OK       250, "2.1.0", "Ok"
 #define R_RCPT_OK         250, "2.1.5", "Ok"
 #define R_VRFY            252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"
-#define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH"
+#define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH ETRN"
+/* ETRN (RFC 1985): start delivery of what is queued for a backup-MX domain */
+#define R_ETRN_NONE       251, "2.0.0", "OK, no messages waiting for node %s"
+#define R_ETRN_STARTED    253, "2.0.0", "OK, %u pending messages for node %s started"
+#define R_ETRN_DENIED     459, "4.7.1", "Node %s not allowed: this server is not a backup MX for it"
+#define R_ETRN_SYNTAX     501, "5.5.4", "Syntax: ETRN domain or ETRN @domain"
 #define R_READY_TLS       220, "2.0.0", "Ready to start TLS"
 #define R_START_DATA      354, NULL,    "End data with <CR><LF>.<CR><LF>"
 #define R_QUEUED          250, "2.0.0", "Ok: queued as %s%s"  /* ID, quota note */

@@ -73,11 +73,34 @@ static void cmd_ping(struct admin_req *req, int argc, char **argv)
     admin_req_done(req, ADMIN_OK, "pong");
 }
 
+static void flush_domain_done(void *arg, unsigned n)
+{
+    admin_req_done(arg, ADMIN_OK, "%u message%s scheduled for delivery", n, n == 1 ? "" : "s");
+}
+
 static void cmd_flush(struct admin_req *req, int argc, char **argv)
 {
     struct server *srv = admin_req_server(req);
     unsigned n = 0;
-    int err = queue_flush(srv->queue, argc > 0 ? argv[0] : NULL, &n);
+    int err;
+
+    if (argc > 0 && strcmp(argv[0], "--domain") == 0) {
+        const char *d = argc > 1 ? argv[1] : "";
+        if (d[0] == '@')
+            d++;
+        if (argc != 2 || d[0] == '\0' || strchr(d, '@') != NULL) {
+            admin_req_done(req, ADMIN_ERROR, "usage: flush --domain DOMAIN (or @DOMAIN: "
+                           "with its subdomains)");
+            return;
+        }
+        queue_flush_domain(srv->queue, d, argv[1][0] == '@', flush_domain_done, req);
+        return;
+    }
+    if (argc > 1) {
+        admin_req_done(req, ADMIN_ERROR, "usage: flush [ID | --domain DOMAIN]");
+        return;
+    }
+    err = queue_flush(srv->queue, argc > 0 ? argv[0] : NULL, &n);
     if (err == ENOENT)
         admin_req_done(req, ADMIN_ERROR, "%s: no such message", argv[0]);
     else if (err == EPERM)
@@ -131,7 +154,7 @@ static void cmd_status(struct admin_req *req, int argc, char **argv)
 
 static const struct admin_cmd admin_commands[] = {
     { "ping",    0, 0, cmd_ping,    "ping" },
-    { "flush",   0, 1, cmd_flush,   "flush [ID]" },
+    { "flush",   0, 2, cmd_flush,   "flush [ID | --domain DOMAIN]" },
     { "hold",    1, 1, cmd_hold,    "hold ID" },
     { "release", 1, 1, cmd_release, "release ID" },
     { "delete",  1, 1, cmd_delete,  "delete ID" },

@@ -86,6 +86,13 @@ typedef void (*queue_op_fn)(void *arg, int err, const char *text);
  * Synchronous: returns 0 or ENOENT. count receives the number of messages scheduled. */
 int queue_flush(struct queue *q, const char *qid, unsigned *count);
 
+/* Deliver now every message that is not held and still has a recipient in domain (with
+ * subdomains: in domain or below it), like Postfix's "postqueue -s" and ETRN. The queue
+ * files are read on the worker pool; cb gets the number of messages scheduled. */
+typedef void (*queue_count_fn)(void *arg, unsigned count);
+void queue_flush_domain(struct queue *q, const char *domain, bool subdomains,
+                        queue_count_fn cb, void *arg);
+
 /* Hold, release or delete one message; cb runs once the change is on disk. */
 void queue_hold(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
 void queue_release(struct queue *q, const char *qid, queue_op_fn cb, void *arg);

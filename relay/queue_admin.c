@@ -1,6 +1,6 @@
 /*
- * queue_admin.c - the queue operations behind posternctl (relay/admin.c calls them):
- * flush, hold, release, delete, and the status dump.
+ * queue_admin.c - the queue operations behind posternctl (relay/admin.c calls them) and
+ * ETRN: flush (all, one message, or a domain's), hold, release, delete, the status dump.
  *
  * hold and release append a record and answer once it is fsynced; delete unlinks the
  * file (and fsyncs the directory) first. A message being loaded or finishing an attempt
@@ -15,11 +15,14 @@
 #include "relay/queue_file.h"
 #include "relay/server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 static const char *const qm_state_names[] = { "idle", "loading", "active", "finishing" };
 
@@ -148,6 +151,105 @@ int queue_flush(struct queue *q, const char *qid, unsigned *count)
     }
     queue_pump(q);
     return 0;
+}
+
+/* Flush by domain: a worker reads the envelopes, the loop schedules what matched. */
+struct domain_job {
+    struct queue *q;
+    int dirfd;
+    char *domain;
+    bool subdomains;
+    char (*qids)[QID_MAX];
+    size_t n, cap;
+    queue_count_fn cb;
+    void *arg;
+};
+
+static bool domain_matches(const char *addr, const char *domain, bool subdomains)
+{
+    const char *at = strrchr(addr, '@');
+    size_t len, dlen = strlen(domain);
+    if (at == NULL)
+        return false;
+    at++;
+    if (strcasecmp(at, domain) == 0)
+        return true;
+    len = strlen(at);
+    return subdomains && len > dlen && at[len - dlen - 1] == '.' &&
+           strcasecmp(at + len - dlen, domain) == 0;
+}
+
+static void domain_work(void *arg)
+{
+    struct domain_job *j = arg;
+    DIR *d = fdopendir(dup(j->dirfd));
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    rewinddir(d);
+    while ((e = readdir(d)) != NULL) {
+        struct queue_file *qf;
+        size_t i;
+        if (!qid_valid(e->d_name) || (qf = queue_file_load(j->dirfd, e->d_name, NULL)) == NULL)
+            continue;
+        for (i = 0; i < qf->nrcpt; i++)
+            if (qf->rcpts[i].state == QF_PENDING &&
+                domain_matches(qf->rcpts[i].addr, j->domain, j->subdomains))
+                break;
+        if (i < qf->nrcpt) {
+            if (j->n == j->cap) {
+                j->cap = j->cap ? j->cap * 2 : 64;
+                j->qids = xrealloc(j->qids, j->cap * sizeof(*j->qids));
+            }
+            snprintf(j->qids[j->n++], QID_MAX, "%.*s", QID_MAX - 1, e->d_name);
+        }
+        queue_file_free(qf);
+    }
+    closedir(d);
+}
+
+static void domain_done(void *arg)
+{
+    struct domain_job *j = arg;
+    struct queue *q = j->q;
+    unsigned count = 0;
+    size_t i;
+
+    q->busy--;
+    if (!q->final) {
+        for (i = 0; i < j->n; i++) {
+            struct qmsg *m = qmsg_get(q, j->qids[i]);
+            if (m && m->state == QM_IDLE && !m->held && !m->gone && !m->in_ready) {
+                evtimer_del(m->timer);
+                qmsg_ready(m);
+                count++;
+            } else if (m && !m->held && !m->gone) {
+                count++; /* already on its way */
+            }
+        }
+        log_info("qmgr", "flush of %s%s: %u messages scheduled", j->subdomains ? "@" : "",
+                 j->domain, count);
+        queue_pump(q);
+    }
+    j->cb(j->arg, count);
+    free(j->qids);
+    free(j->domain);
+    free(j);
+}
+
+void queue_flush_domain(struct queue *q, const char *domain, bool subdomains,
+                        queue_count_fn cb, void *arg)
+{
+    struct domain_job *j = xcalloc(1, sizeof(*j));
+    j->q = q;
+    j->dirfd = q->dirfd;
+    j->domain = xstrdup(domain);
+    j->subdomains = subdomains;
+    j->cb = cb;
+    j->arg = arg;
+    q->busy++;
+    workpool_submit(q->srv->wp, domain_work, domain_done, j);
 }
 
 static struct qmsg *op_target(struct queue *q, const char *qid, queue_op_fn cb, void *arg)

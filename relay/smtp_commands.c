@@ -52,12 +52,14 @@ static void cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd);
 static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd);
 static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd);
 static void cmd_not_implemented(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd);
 static int refuse_need_helo(struct smtp_session *s);
 static int refuse_mail(struct smtp_session *s);
 static int refuse_need_mail(struct smtp_session *s);
 static int refuse_need_rcpt(struct smtp_session *s);
 static int refuse_tls(struct smtp_session *s);
 static int refuse_mail_auth(struct smtp_session *s);
+static int refuse_etrn(struct smtp_session *s);
 
 static const struct smtp_command commands[] = {
     { SMTP_VERB_HELO, ANY_CMD_STATE, ARG_REQUIRED, cmd_helo, NULL },
@@ -72,7 +74,7 @@ static const struct smtp_command commands[] = {
     { SMTP_VERB_HELP, ANY_CMD_STATE, ARG_OPTIONAL, cmd_help, NULL },
     { SMTP_VERB_STARTTLS, ST(ST_INIT) | ST(ST_READY), ARG_NONE, cmd_starttls, refuse_tls },
     { SMTP_VERB_EXPN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
-    { SMTP_VERB_ETRN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+    { SMTP_VERB_ETRN, ST(ST_READY), ARG_REQUIRED, cmd_etrn, refuse_etrn },
     { SMTP_VERB_AUTH, ST(ST_READY), ARG_REQUIRED, smtp_cmd_auth, refuse_mail_auth },
     { SMTP_VERB_BDAT, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
 };
@@ -282,8 +284,9 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
     set_helo(s, cmd, true);
     n = snprintf(buf, sizeof(buf),
                  "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
-                 "250-8BITMIME\r\n%s%s%s%s250 SMTPUTF8\r\n",
+                 "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
                  s->cf->c.hostname, s->cf->c.limits.message_size,
+                 s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
                  s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
                  *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
     smtp_reply_raw(s, buf, (size_t)n);
@@ -648,6 +651,88 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
     s->cmd_ok[SMTP_VERB_STARTTLS]++;
     smtp_reply(s, R_READY_TLS);
     smtp_starttls(s);
+}
+
+/* ---- ETRN ---------------------------------------------------------------------------- */
+
+struct etrn_req {
+    struct smtp_session *s;
+    char node[256];
+};
+
+static void etrn_done(void *arg, unsigned n)
+{
+    struct etrn_req *e = arg;
+    struct smtp_session *s = e->s;
+
+    if (s == NULL) { /* the session was freed meanwhile (smtp_etrn_cancel) */
+        free(e);
+        return;
+    }
+    s->etrn = NULL;
+    if (!s->dead) {
+        if (n == 0)
+            smtp_reply(s, R_ETRN_NONE, e->node);
+        else
+            smtp_reply(s, R_ETRN_STARTED, n, e->node);
+        s->cmd_ok[SMTP_VERB_ETRN]++;
+    }
+    free(e);
+    smtp_resume(s);
+}
+
+void smtp_etrn_cancel(struct smtp_session *s)
+{
+    if (s->etrn)
+        s->etrn->s = NULL;
+    s->etrn = NULL;
+}
+
+/* ETRN domain (or @domain, with subdomains): a primary that is back asks its backup MX to
+ * deliver now. Only for relay.backup_domains; anyone may ask (it only moves mail that is
+ * already queued for that domain, to its own MX). */
+static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    const struct conf_strlist *b = &s->cf->c.relay.backup_domains;
+    const char *node = cmd->arg, *dom;
+    size_t len = cmd->arg_len, i;
+    struct etrn_req *e;
+    char name[256];
+
+    while (len > 0 && node[len - 1] == ' ')
+        len--;
+    dom = node[0] == '@' ? node + 1 : node;
+    if (len == 0 || len >= sizeof(name) || (size_t)(dom - node) >= len ||
+        memchr(node, ' ', len) || memchr(dom, '@', len - (size_t)(dom - node)) ||
+        node[0] == '#') {
+        smtp_reply(s, R_ETRN_SYNTAX);
+        smtp_error(s);
+        return;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)(len - (size_t)(dom - node)), dom);
+    for (i = 0; i < b->n; i++)
+        if (strcasecmp(b->v[i], name) == 0)
+            break;
+    if (i == b->n || s->srv->queue == NULL) {
+        char shown[256];
+        log_sanitize(shown, sizeof(shown), node, len);
+        smtp_reply(s, R_ETRN_DENIED, shown);
+        smtp_error(s);
+        return;
+    }
+    e = xcalloc(1, sizeof(*e));
+    e->s = s;
+    s->etrn = e;
+    snprintf(e->node, sizeof(e->node), "%.*s", (int)len, node);
+    log_info("smtpd", "%s[%s]: ETRN %s", s->client_name, s->client_ip, e->node);
+    s->busy = true;
+    bufferevent_disable(s->bev, EV_READ);
+    queue_flush_domain(s->srv->queue, name, node[0] == '@', etrn_done, e);
+}
+
+static int refuse_etrn(struct smtp_session *s)
+{
+    return refuse_mail_auth(s); /* before HELO, or during a transaction (RFC 1985 5) */
 }
 
 static void cmd_not_implemented(struct smtp_session *s, const struct smtp_cmd *cmd)

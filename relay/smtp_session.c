@@ -193,6 +193,7 @@ void smtp_session_free(struct smtp_session *s)
 {
     if (s->preq)
         policy_cancel(s->preq);
+    smtp_etrn_cancel(s);
     smtp_auth_session_end(s);
     smtp_tx_free(s);
     session_log_disconnect(s);

@@ -102,6 +102,7 @@ struct smtp_session {
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
     struct smtp_tx *tx;
     struct policy_req *preq;
+    struct etrn_req *etrn;             /* ETRN waiting for the queue scan */
     struct policy_ctx pctx;            /* what the pending policy run reads */
     struct policy_result pres;         /* where it writes */
     struct policy_verdict verdict;     /* single-verdict stages */
@@ -129,6 +130,7 @@ void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_tx_free(struct smtp_session *s);
 void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
                      const char *rcpt);
+void smtp_etrn_cancel(struct smtp_session *s);      /* a pending ETRN will not answer */
 
 /* smtp_auth.c */
 void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd);

@@ -410,7 +410,8 @@ static const struct ctl_cmd ctl_commands[] = {
     { "queue",   0, 1, cmd_queue,  "queue [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
       "(--json: one object per line)" },
-    { "flush",   0, 1, cmd_daemon, "flush [ID]", "deliver now: every message, or one" },
+    { "flush",   0, 2, cmd_daemon, "flush [ID | --domain DOMAIN]",
+      "deliver now: every message, one, or those for a domain (@DOMAIN: and subdomains)" },
     { "hold",    1, 1, cmd_daemon, "hold ID", "keep a message in the queue, undelivered" },
     { "release", 1, 1, cmd_daemon, "release ID", "let a held message be delivered again" },
     { "delete",  1, 1, cmd_daemon, "delete ID", "remove a message from the queue (no DSN)" },

@@ -950,6 +950,47 @@ def test_posternctl_delete_and_hold_during_a_delivery(tmp_path, sink):
     assert p.stop() == 0
 
 
+def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
+    """The primary is back: ETRN (RFC 1985) or "posternctl flush --domain" delivers what
+    waits for that backup-MX domain now, not at the next retry an hour later; mail for
+    other domains keeps its schedule. ETRN is refused for domains we are not backup for."""
+    dead = free_port()
+    p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h"},
+                           "transport": {"default": "relay:[127.0.0.1]:%d" % dead}})
+    backup = [send(p, ["u%d@backup.test" % i], subject="b%d" % i) for i in range(2)]
+    other = send(p, ["x@remote.test"], subject="other")
+    for q in backup + [other]:
+        wait_log(p, r"%s: to=<[^>]*>, .*status=deferred" % q)
+    p.config["transport"]["default"] = relay_to(sink)  # the primary is reachable again
+    p.write_config()
+    p.signal(signal.SIGHUP)
+    wait_log(p, r"reloaded configuration")
+    r = Raw(p.port)
+    r.reply()
+    assert r.cmd("ETRN backup.test")[0] == 503  # HELO first
+    code, lines = r.cmd("EHLO primary.backup.test")
+    assert "ETRN" in [ln[4:].split()[0] for ln in lines[1:]]
+    code, lines = r.cmd("ETRN remote.test")
+    assert code == 459 and "4.7.1" in lines[0]
+    assert r.cmd("ETRN #queue")[0] == 501
+    code, lines = r.cmd("ETRN backup.test")
+    assert code == 253 and "2.0.0 OK, 2 pending messages for node backup.test started" \
+        in lines[0], lines
+    sink.wait_messages(2)
+    for q in backup:
+        wait_gone(p, q)
+    code, lines = r.cmd("ETRN backup.test")
+    assert code == 251 and "no messages waiting" in lines[0]
+    r.cmd("QUIT")
+    assert other in p.queue_files()  # still waiting for its hour
+    res = ctl(p, "flush", "--domain", "remote.test")
+    assert res.returncode == 0 and "1 message scheduled" in res.stdout, res
+    sink.wait_messages(3)
+    wait_gone(p, other)
+    assert ctl(p, "flush", "--domain").returncode != 0
+    p.stop()
+
+
 def test_posternctl_usage_and_help(tmp_path):
     p = postern(tmp_path, start=False)
     assert ctl(p).returncode == 64
