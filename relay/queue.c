@@ -76,6 +76,11 @@ static const struct conf_key queue_keys[] = {
       .help = "outgoing connections at once to one destination (domain or relay)" },
     { .name = "rcpts_per_transaction", .type = CONF_INT, .offset = QC(rcpts_per_transaction),
       .def = "50", .min = 1, .max = 1000, .help = "recipients sent in one SMTP transaction" },
+    { .name = "backup_probe_interval", .type = CONF_DURATION,
+      .offset = QC(backup_probe_interval_ms), .def = "60s", .min = 0, .max = 86400000,
+      .help = "how often the primary MX of each relay.backup_domains domain is probed "
+              "(backup.primary_down/up alerts; its queue is delivered when it is back); "
+              "0: never" },
     { .name = "connection_cache_time", .type = CONF_DURATION,
       .offset = QC(connection_cache_ms), .def = "2s", .min = 0, .max = 300000,
       .help = "an outgoing connection with nothing more to send waits this long for the "

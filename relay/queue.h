@@ -44,6 +44,7 @@ struct queue_conf {
     long long rcpts_per_transaction;   /* recipients per SMTP transaction */
     long long mx_addresses;            /* addresses tried per delivery attempt */
     long long connection_cache_ms;     /* idle outgoing connections kept this long */
+    long long backup_probe_interval_ms; /* primary MX probes of backup domains; 0: off */
     unsigned long long bounce_headers_max; /* bytes of the original headers in a DSN */
     bool paused;                       /* queue mail, deliver nothing (until reload) */
 };
@@ -88,7 +89,8 @@ int queue_flush(struct queue *q, const char *qid, unsigned *count);
 
 /* Deliver now every message that is not held and still has a recipient in domain (with
  * subdomains: in domain or below it), like Postfix's "postqueue -s" and ETRN. The queue
- * files are read on the worker pool; cb gets the number of messages scheduled. */
+ * files are read on the worker pool; cb (may be NULL) gets the number of messages
+ * scheduled. */
 typedef void (*queue_count_fn)(void *arg, unsigned count);
 void queue_flush_domain(struct queue *q, const char *domain, bool subdomains,
                         queue_count_fn cb, void *arg);

@@ -232,7 +232,8 @@ static void domain_done(void *arg)
                  j->domain, count);
         queue_pump(q);
     }
-    j->cb(j->arg, count);
+    if (j->cb)
+        j->cb(j->arg, count);
     free(j->qids);
     free(j->domain);
     free(j);

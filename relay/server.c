@@ -10,6 +10,7 @@
 #include "lib/sd_notify.h"
 #include "lib/workpool.h"
 #include "relay/admin.h"
+#include "relay/backup_probe.h"
 #include "relay/listener.h"
 #include "relay/queue.h"
 #include "relay/relay_conf.h"
@@ -167,6 +168,7 @@ int server_start(struct server *srv, struct config *cf)
     spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
     queue_start(srv->queue);
     srv->watch = queue_watch_new(srv);
+    srv->probe = backup_probe_new(srv);
     srv->admin = admin_new(srv);
     if (srv->admin == NULL)
         return -1;
@@ -291,6 +293,8 @@ void server_stop(struct server *srv)
         smtp_session_free(srv->sessions);
     listeners_close(srv);
     queue_watch_free(srv->watch);
+    backup_probe_free(srv->probe);
+    srv->probe = NULL;
     if (srv->webhooks)
         webhooks_free(srv->webhooks);
     srv->webhooks = NULL; /* events raised while stopping are only logged */

@@ -27,7 +27,8 @@ struct server {
     struct spool *spool;
     struct dns *dns;                 /* shared resolver */
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
-    struct queue_watch *watch;       /* queue.stuck alerts */
+    struct queue_watch *watch;
+    struct backup_probe *probe;      /* backup.primary_down/up (relay/backup_probe.c) */       /* queue.stuck alerts */
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     struct queue *queue;             /* the queue runner (relay/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */

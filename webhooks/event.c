@@ -31,6 +31,8 @@ const struct wh_event_type wh_event_types[] = {
     { "message.deferred", "delivery failed temporarily deferred_after_tries times" },
     { "queue.stuck", "the oldest queued message is older than queue_stuck_after" },
     { "queue.corrupt", "a queue file could not be parsed and was moved to corrupt/" },
+    { "backup.primary_down", "the primary MX of a backup-MX domain failed its probes" },
+    { "backup.primary_up", "the primary MX of a backup-MX domain answers again" },
     { "redis.unavailable", "Redis stopped answering; checks use their fail modes" },
     { "redis.recovered", "Redis answers again" },
     { "webhook.test", "a test event sent by \"posternctl webhooks test\"" },

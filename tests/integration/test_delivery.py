@@ -613,6 +613,33 @@ def test_backup_mx_domain_goes_to_the_primary_skipping_ourselves(tmp_path, zone,
     p.stop()
 
 
+def test_backup_primary_probe_alerts_and_delivers_when_it_is_back(tmp_path, zone, sink):
+    """The primary of backup.test (its best MX above us) refuses with a 421 greeting: two
+    failed probes raise backup.primary_down; mail for it waits (retry in an hour). When it
+    answers again, backup.primary_up is raised and the waiting mail is delivered at once."""
+    greeting = sink.opt["greeting"]
+    sink.opt["greeting"] = "421 4.3.2 primary down for the test"
+    cfg = mx_config(zone, sink)
+    cfg["queue"] = {"backup_probe_interval": "300ms", "retry_min": "1h", "retry_max": "1h"}
+    p = postern(tmp_path, cfg)
+    wait_log(p, r"event backup\.primary_down ")
+    [down] = p.events("backup.primary_down")
+    assert (down["domain"], down["primary"], down["failed_probes"]) == \
+        ("backup.test", "primary.backup.test", 2)
+    assert "421" in down["error"]
+    qid = send(p, ["b@backup.test"])
+    wait_log(p, r"%s: to=<b@backup\.test>, .*status=deferred" % qid)
+    sink.opt["greeting"] = greeting
+    wait_log(p, r"event backup\.primary_up ")
+    [up] = p.events("backup.primary_up")
+    assert (up["domain"], up["primary"]) == ("backup.test", "primary.backup.test")
+    assert up["down_s"] >= 0
+    sink.wait_messages(1)  # now, not after the hour of its retry schedule
+    wait_gone(p, qid)
+    assert len(p.events("backup.primary_down")) == 1  # raised once per outage
+    p.stop()
+
+
 def test_we_never_deliver_to_ourselves(tmp_path, zone, sink):
     p = postern(tmp_path, mx_config(zone, sink), start=False)
     # our own name as the best MX: no usable MX at all
