@@ -1015,6 +1015,8 @@ def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
     sink.wait_messages(3)
     wait_gone(p, other)
     assert ctl(p, "flush", "--domain").returncode != 0
+    res = ctl(p, "flush", "a", "b")  # two words: only --domain DOMAIN
+    assert res.returncode != 0 and "usage: flush" in res.stdout + res.stderr, res
     p.stop()
 
 
@@ -1022,11 +1024,12 @@ def test_posternctl_usage_and_help(tmp_path):
     p = postern(tmp_path, start=False)
     assert ctl(p).returncode == 64
     assert ctl(p, "frobnicate").returncode == 64
-    assert ctl(p, "flush", "a", "b").returncode == 64
+    assert ctl(p, "flush", "a", "b", "c").returncode == 64
     assert ctl(p, "hold").returncode == 64
     r = ctl(p, "help")
     assert r.returncode == 0
-    for word in ("queue [--json]", "flush [ID]", "hold ID", "release ID", "delete ID"):
+    for word in ("queue [--json]", "flush [ID | --domain DOMAIN]", "hold ID", "release ID",
+                 "delete ID"):
         assert word in r.stdout
     r = subprocess.run([os.path.join(BUILD, "posternctl"), "-f", str(tmp_path / "none.json"),
                         "queue"], capture_output=True, text=True)
