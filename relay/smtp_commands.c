@@ -723,7 +723,7 @@ static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd)
     e = xcalloc(1, sizeof(*e));
     e->s = s;
     s->etrn = e;
-    snprintf(e->node, sizeof(e->node), "%.*s", (int)len, node);
+    log_sanitize(e->node, sizeof(e->node), node, len); /* it goes into logs and replies */
     log_info("smtpd", "%s[%s]: ETRN %s", s->client_name, s->client_ip, e->node);
     s->busy = true;
     bufferevent_disable(s->bev, EV_READ);
