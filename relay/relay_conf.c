@@ -95,8 +95,8 @@ static const struct conf_key root_keys[] = {
     { "workers", CONF_INT, R(workers), "4", 1, 64, NULL, NULL, 0, 0,
       "worker threads for queue file work, scanning and blocking authentication" },
     { "sync_workers", CONF_INT, R(sync_workers), "16", 1, 64, NULL, NULL, 0, 0,
-      "threads that fsync received messages; fsyncs that run together share one "
-      "filesystem journal commit, so more threads accept more messages per second" },
+      "threads that fsync received messages; fsyncs that run together reach the disk "
+      "together, so more threads accept more messages per second" },
     { "limits", CONF_SECTION, R(limits), NULL, 0, 0, NULL, &limits_section, 0, 0,
       "protocol limits" },
     { "timeouts", CONF_SECTION, R(timeouts), NULL, 0, 0, NULL, &timeouts_section, 0, 0,
