@@ -37,6 +37,7 @@
 struct spool_file {
     struct spool *sp;
     int fd;
+    uint64_t ino;
     char tmpname[SPOOL_NAME_MAX];
     char qid[QID_MAX];
     off_t size_field;            /* offset of the digits of "size ..." */
@@ -142,6 +143,7 @@ struct spool_file *spool_file_new(struct spool *sp)
         return NULL;
     }
     f->fd = sf.fd;
+    f->ino = sf.ino;
     snprintf(f->tmpname, sizeof(f->tmpname), "%s", sf.name);
     gettimeofday(&tv, NULL);
     qid_format(f->qid, (uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, sf.ino);
@@ -250,6 +252,19 @@ static void spool_file_release(struct spool_file *f, bool unlink_tmp)
 
 void spool_file_abort(struct spool_file *f)
 {
+    struct spool_spare sf;
+
+    /* Nothing reached the file yet (RSET, a refused RCPT or DATA, QUIT after MAIL): it
+     * is still an empty spare. A transaction refused before DATA costs no inode. */
+    if (f->error == 0 && f->written == f->wlen) {
+        sf.fd = f->fd;
+        sf.ino = f->ino;
+        snprintf(sf.name, sizeof(sf.name), "%s", f->tmpname);
+        if (spool_spare_return(f->sp, &sf)) {
+            free(f);
+            return;
+        }
+    }
     spool_file_release(f, true);
 }
 

@@ -30,6 +30,8 @@ struct spool {
 /* spool_spare.c: a spare file for a new message (created here when none is ready), and
  * the spares closed at spool_close(). */
 int spool_spare_take(struct spool *sp, struct spool_spare *out);
+/* An untouched spare back to the list; false when the list is full (then unlink it). */
+bool spool_spare_return(struct spool *sp, const struct spool_spare *spare);
 void spool_spares_close(struct spool *sp);
 
 #endif

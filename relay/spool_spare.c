@@ -100,6 +100,14 @@ int spool_spare_take(struct spool *sp, struct spool_spare *out)
     return 0;
 }
 
+bool spool_spare_return(struct spool *sp, const struct spool_spare *spare)
+{
+    if (sp->nspare + sp->nreserved >= SPOOL_SPARE_MAX)
+        return false;
+    sp->spare[sp->nspare++] = *spare;
+    return true;
+}
+
 void spool_spares_close(struct spool *sp)
 {
     while (sp->nspare > 0)

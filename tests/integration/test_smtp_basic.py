@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import require_tool
+from conftest import require_tool, wait_for
 from postern import Postern, Raw, message, queued_id, send_raw_message
 
 
@@ -132,6 +132,29 @@ def test_helo_resets_transaction_and_rset(server):
     assert r.cmd("RSET")[0] == 250
     assert r.cmd("DATA")[0] == 503
     assert server.tmp_files() == []
+
+
+def test_transactions_that_end_before_data_cost_no_file(server):
+    """The queue file opened at MAIL goes back to the spool's spares when the transaction
+    ends before any byte was written (RSET, refused RCPT, QUIT): no file is created or
+    deleted per refused transaction, as on an MX that refuses most of what it is offered."""
+    r = Raw(server.port)
+    r.reply()
+    r.cmd("EHLO a")
+    assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    r.cmd("RSET")
+    wait_for(lambda: len(server.spare_files()) >= 32, what="the spool's spare files")
+    before = set(server.spare_files())
+    for i in range(40):
+        assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+        if i % 8 == 0:  # a few refused (each counts toward limits.errors)
+            assert r.cmd("RCPT TO:<x%d@elsewhere.example>" % i)[0] == 554  # not a relay
+        else:
+            assert r.cmd("RCPT TO:<b%d@example.test>" % i)[0] == 250
+        assert r.cmd("RSET")[0] == 250
+    r.cmd("QUIT")
+    assert set(server.spare_files()) == before and server.tmp_files() == []
+    assert server.queue_files() == []
 
 
 def test_address_syntax_errors(server):
