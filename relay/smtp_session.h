@@ -59,7 +59,8 @@ struct smtp_tx {
     size_t head_len;
     bool head_done;                  /* the empty line ending the header was seen */
     char quota_note[72];             /* " (quota: 37/60 left)" from the last RCPT batch */
-    /* the RCPT batch being checked by the policy pipeline */
+    /* the RCPT batch being checked by the policy pipeline (not zeroed at MAIL: keep these
+     * three members last, see cmd_mail) */
     struct smtp_addr batch[RCPT_BATCH_MAX];
     struct policy_verdict verdicts[RCPT_BATCH_MAX];
     size_t nbatch;
