@@ -40,6 +40,7 @@ struct probe {
     unsigned fails;
     time_t down_since;
     bool running;
+    struct config *cf;            /* held while a probe runs: the client reads its conf */
     struct dns_query *q;
     struct smtp_client *client;
     struct event *deadline;
@@ -65,6 +66,9 @@ static void probe_stop(struct probe *p)
     p->client = NULL;
     if (p->deadline)
         evtimer_del(p->deadline);
+    if (p->cf)
+        config_unref(p->cf);
+    p->cf = NULL;
     p->running = false;
 }
 
@@ -130,7 +134,7 @@ static void on_ready(struct smtp_client *c, const struct smtp_result *err, void 
 static void on_a(const struct dns_result *res, void *arg)
 {
     struct probe *p = arg;
-    const struct config *cf = p->bp->srv->cf;
+    const struct config *cf = p->cf;
     struct smtp_client_opts o;
     struct sockaddr_in sin;
 
@@ -157,7 +161,7 @@ static void on_a(const struct dns_result *res, void *arg)
 static void on_mx(const struct dns_result *res, void *arg)
 {
     struct probe *p = arg;
-    const char *self = p->bp->srv->cf->c.hostname;
+    const char *self = p->cf->c.hostname;
 
     p->q = NULL;
     if (res->status == DNS_NODATA) {
@@ -179,6 +183,7 @@ static void probe_start(struct probe *p)
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
     p->running = true;
+    p->cf = config_ref(p->bp->srv->cf);
     p->host[0] = '\0';
     if (p->deadline == NULL)
         p->deadline = evtimer_new(p->bp->srv->base, on_deadline, p);

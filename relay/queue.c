@@ -442,6 +442,12 @@ static void load_done(void *arg)
                 log_warn("qmgr", "%s: queue file vanished", m->qid);
             qmsg_attempt_clear(m);
             q->nactive--;
+            while (m->delete_ops) { /* a posternctl delete that came during the load */
+                struct qop *op = m->delete_ops;
+                m->delete_ops = op->next;
+                op->cb(op->arg, 0, quarantined ? "moved to corrupt/" : "removed");
+                free(op);
+            }
             qmsg_forget(m);
             queue_pump(q);
             return;
@@ -623,6 +629,7 @@ static void write_done(void *arg)
         queue_pump(q);
         return;
     }
+    m->removing = false; /* the unlink failed: it stays, and takes admin operations again */
     qmsg_attempt_close(m);
 }
 
@@ -707,7 +714,11 @@ void qmsg_attempt_write(struct qmsg *m)
     memset(&m->recs, 0, sizeof(m->recs));
     w->remove = pending == 0;
     w->spool = q->srv->spool;
-    w->recycle = w->remove && !w->keep_records && spool_recycle_reserve(w->spool);
+    m->removing = w->remove;
+    /* an admin append still in flight (hold, release) may write into the file: then its
+     * inode must not carry another message, so it is only unlinked */
+    w->recycle = w->remove && !w->keep_records && m->busy == 0 &&
+                 spool_recycle_reserve(w->spool);
     qmsg_busy(m);
     workpool_submit(q->srv->wp, write_work, write_done, w);
 }
@@ -732,15 +743,19 @@ struct scan_job {
 static void scan_work(void *arg)
 {
     struct scan_job *s = arg;
-    DIR *d = fdopendir(dup(s->dirfd));
+    /* its own open file description: a dup() shares the read position with a flush
+     * --domain or ETRN scan that may run at the same time on another worker */
+    int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *e;
     size_t cap = 0;
 
     if (d == NULL) {
         s->err = errno;
+        if (fd >= 0)
+            close(fd);
         return;
     }
-    rewinddir(d);
     while ((e = readdir(d)) != NULL) {
         struct queue_file *qf;
         if (!qid_valid(e->d_name))

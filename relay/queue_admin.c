@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,12 +183,17 @@ static bool domain_matches(const char *addr, const char *domain, bool subdomains
 static void domain_work(void *arg)
 {
     struct domain_job *j = arg;
-    DIR *d = fdopendir(dup(j->dirfd));
+    /* its own open file description: a dup() would share the read position with the
+     * start-up scan or another flush running on another worker */
+    int fd = openat(j->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *e;
 
-    if (d == NULL)
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
         return;
-    rewinddir(d);
+    }
     while ((e = readdir(d)) != NULL) {
         struct queue_file *qf;
         size_t i;
@@ -263,16 +269,29 @@ static struct qmsg *op_target(struct queue *q, const char *qid, queue_op_fn cb, 
     return m;
 }
 
-void queue_hold(struct queue *q, const char *qid, queue_op_fn cb, void *arg)
+/* hold and release append to the file: not to one that is leaving the queue (its inode
+ * may already carry another message, relay/spool.h "Recycling"). */
+static struct qmsg *op_target_append(struct queue *q, const char *qid, queue_op_fn cb,
+                                     void *arg)
 {
     struct qmsg *m = op_target(q, qid, cb, arg);
+    if (m && m->removing) {
+        cb(arg, ENOENT, "delivered: the message is leaving the queue");
+        return NULL;
+    }
+    return m;
+}
+
+void queue_hold(struct queue *q, const char *qid, queue_op_fn cb, void *arg)
+{
+    struct qmsg *m = op_target_append(q, qid, cb, arg);
     if (m)
         op_submit(m, 0, queue_file_rec_mark("hold", (long long)queue_now()), cb, arg);
 }
 
 void queue_release(struct queue *q, const char *qid, queue_op_fn cb, void *arg)
 {
-    struct qmsg *m = op_target(q, qid, cb, arg);
+    struct qmsg *m = op_target_append(q, qid, cb, arg);
     if (m)
         op_submit(m, 1, queue_file_rec_mark("release", (long long)queue_now()), cb, arg);
 }

@@ -73,6 +73,7 @@ struct qmsg {
     enum qm_state state;
     bool held;
     bool gone;                    /* removed or being removed: no new work */
+    bool removing;                /* delivered: its file is being unlinked or recycled */
     bool forgotten;               /* out of the table; freed when busy drops to 0 */
     unsigned busy;
     unsigned tries;

@@ -244,8 +244,10 @@ static void retry_or_fail(struct wh_delivery *d, const char *why, long long retr
     long long delay = wh_retry_delay(wh->schedule, wh->nschedule, d->attempts, rng_next(wh));
     char dt[DELAY_TEXT_MAX];
 
+    if (retry_after_ms > RETRY_AFTER_CAP_MS)
+        retry_after_ms = RETRY_AFTER_CAP_MS;
     if (delay >= 0 && retry_after_ms > delay)
-        delay = retry_after_ms < RETRY_AFTER_CAP_MS ? retry_after_ms : RETRY_AFTER_CAP_MS;
+        delay = retry_after_ms;
 
     snprintf(d->last_error, sizeof(d->last_error), "%s", why);
     if (delay < 0) {

@@ -282,9 +282,9 @@ long long wh_parse_retry_after(const char *value, long long now_s)
         value++;
     if (*value >= '0' && *value <= '9') {
         for (; *value >= '0' && *value <= '9'; value++) {
+            n = n * 10 + (*value - '0');
             if (n > RETRY_AFTER_MAX_S)
                 return -1;
-            n = n * 10 + (*value - '0');
         }
         while (*value == ' ' || *value == '\t')
             value++;
