@@ -1,6 +1,7 @@
 """The SMTP state machine with real clients: swaks, curl, smtplib and a raw socket."""
 import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -143,7 +144,11 @@ def test_transactions_that_end_before_data_cost_no_file(server):
     r.cmd("EHLO a")
     assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
     r.cmd("RSET")
-    wait_for(lambda: len(server.spare_files()) >= 32, what="the spool's spare files")
+    def refilled():  # the worker's refill (64 files, created one by one) is over
+        seen = set(server.spare_files())
+        time.sleep(0.3)
+        return len(seen) >= 32 and set(server.spare_files()) == seen
+    wait_for(refilled, what="the spool's spare files")
     before = set(server.spare_files())
     for i in range(40):
         assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
