@@ -148,6 +148,16 @@ class Postern:
             return []
         return sorted(f for f in os.listdir(t) if os.path.getsize(os.path.join(t, f)) > 0)
 
+    def wait_spares_settled(self):
+        """Wait until the spool's refill of spare files (a worker creating 64 files, one by
+        one, after the first MAIL) is over: the set of spare files stops changing."""
+        def settled():
+            seen = set(self.spare_files())
+            time.sleep(0.3)
+            return len(seen) >= 32 and set(self.spare_files()) == seen
+        wait_for(settled, what="the spool's spare files")
+        return set(self.spare_files())
+
     def spare_files(self):
         t = os.path.join(self.spool, "tmp")
         if not os.path.isdir(t):

@@ -870,6 +870,14 @@ def test_delivered_files_are_recycled_without_old_bytes(tmp_path, sink):
     (the most recently recycled first): that one arrives byte-exact, with nothing of the
     longer message the file held before."""
     p = postern(tmp_path, {"transport": {"default": relay_to(sink)}})
+    # the first MAIL starts the spool's refill of spare files; let it finish, so that the
+    # only file pushed on the spare stack from now on is the recycled one
+    r = Raw(p.port)
+    r.reply()
+    r.cmd("EHLO c")
+    r.cmd("MAIL FROM:<a@example.org>")
+    r.cmd("QUIT")
+    p.wait_spares_settled()
     long_body = "".join("line %04d of a long message\r\n" % i for i in range(2000))
     first = send(p, ["b@remote.test"], data=message("long", long_body))
     sink.wait_messages(1)

@@ -1,11 +1,10 @@
 """The SMTP state machine with real clients: swaks, curl, smtplib and a raw socket."""
 import smtplib
 import subprocess
-import time
 
 import pytest
 
-from conftest import require_tool, wait_for
+from conftest import require_tool
 from postern import Postern, Raw, message, queued_id, send_raw_message
 
 
@@ -144,12 +143,7 @@ def test_transactions_that_end_before_data_cost_no_file(server):
     r.cmd("EHLO a")
     assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
     r.cmd("RSET")
-    def refilled():  # the worker's refill (64 files, created one by one) is over
-        seen = set(server.spare_files())
-        time.sleep(0.3)
-        return len(seen) >= 32 and set(server.spare_files()) == seen
-    wait_for(refilled, what="the spool's spare files")
-    before = set(server.spare_files())
+    before = server.wait_spares_settled()
     for i in range(40):
         assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
         if i % 8 == 0:  # a few refused (each counts toward limits.errors)
