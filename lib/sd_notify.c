@@ -31,7 +31,8 @@ int sd_notify_send(const char *state)
     if (path[0] == '@')
         sun.sun_path[0] = '\0'; /* abstract namespace */
     salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    /* non-blocking: the event loop never waits for systemd to read */
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
     n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, salen);

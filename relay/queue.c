@@ -407,6 +407,24 @@ void qmsg_attempt_close(struct qmsg *m)
     queue_pump(q);
 }
 
+/* The end of an attempt whose file is gone (delivered, vanished, moved to corrupt/): out
+ * of the table; admins waiting to delete it get text. */
+static void qmsg_leave_queue(struct qmsg *m, const char *text)
+{
+    struct queue *q = m->q;
+    qmsg_attempt_clear(m);
+    m->state = QM_IDLE;
+    q->nactive--;
+    while (m->delete_ops) {
+        struct qop *op = m->delete_ops;
+        m->delete_ops = op->next;
+        op->cb(op->arg, 0, text);
+        free(op);
+    }
+    qmsg_forget(m);
+    queue_pump(q);
+}
+
 static void load_done(void *arg)
 {
     struct load_job *lj = arg;
@@ -440,16 +458,7 @@ static void load_done(void *arg)
         if (err == ENOENT || quarantined) {
             if (!quarantined)
                 log_warn("qmgr", "%s: queue file vanished", m->qid);
-            qmsg_attempt_clear(m);
-            q->nactive--;
-            while (m->delete_ops) { /* a posternctl delete that came during the load */
-                struct qop *op = m->delete_ops;
-                m->delete_ops = op->next;
-                op->cb(op->arg, 0, quarantined ? "moved to corrupt/" : "removed");
-                free(op);
-            }
-            qmsg_forget(m);
-            queue_pump(q);
+            qmsg_leave_queue(m, quarantined ? "moved to corrupt/" : "removed");
             return;
         }
         log_error("qmgr", "%s: cannot read queue file: %s; trying again later", m->qid,
@@ -614,19 +623,8 @@ static void write_done(void *arg)
     if (err)
         log_error("qmgr", "%s: cannot update queue file: %s", m->qid, strerror(err));
     if (removed) {
-        struct queue *q = m->q;
         log_info("qmgr", "%s: removed", m->qid);
-        qmsg_attempt_clear(m);
-        m->state = QM_IDLE;
-        q->nactive--;
-        while (m->delete_ops) {
-            struct qop *op = m->delete_ops;
-            m->delete_ops = op->next;
-            op->cb(op->arg, 0, "removed");
-            free(op);
-        }
-        qmsg_forget(m);
-        queue_pump(q);
+        qmsg_leave_queue(m, "removed");
         return;
     }
     m->removing = false; /* the unlink failed: it stays, and takes admin operations again */
@@ -903,16 +901,8 @@ void queue_stop(struct queue *q)
     q->final = true;
     for (i = 0; i < q->nbuckets; i++) {
         struct qmsg *m;
-        for (m = q->hash[i]; m; m = m->hnext) {
-            struct qjob *j;
-            while ((j = m->jobs) != NULL) {
-                m->jobs = j->next;
-                deliver_cancel(j->dj);
-                free(j->idx);
-                free(j->rcpts);
-                free(j);
-            }
-        }
+        for (m = q->hash[i]; m; m = m->hnext)
+            qmsg_cancel_jobs(m);
     }
     deliver_free(q->dlv);
     q->dlv = NULL;

@@ -123,6 +123,16 @@ void qmsg_delete_now(struct qmsg *m)
     }
 }
 
+/* Deliver m now if it waits for its next try; true when it was scheduled. */
+static bool qmsg_flush_now(struct qmsg *m)
+{
+    if (m->state != QM_IDLE || m->held || m->gone || m->in_ready)
+        return false;
+    evtimer_del(m->timer);
+    qmsg_ready(m);
+    return true;
+}
+
 int queue_flush(struct queue *q, const char *qid, unsigned *count)
 {
     size_t i;
@@ -133,22 +143,14 @@ int queue_flush(struct queue *q, const char *qid, unsigned *count)
             return ENOENT;
         if (m->held)
             return EPERM;
-        if (m->state == QM_IDLE && !m->in_ready) {
-            evtimer_del(m->timer);
-            qmsg_ready(m);
-            (*count)++;
-        }
+        *count += qmsg_flush_now(m);
         queue_pump(q);
         return 0;
     }
     for (i = 0; i < q->nbuckets; i++) {
         struct qmsg *m;
         for (m = q->hash[i]; m; m = m->hnext)
-            if (m->state == QM_IDLE && !m->held && !m->gone && !m->in_ready) {
-                evtimer_del(m->timer);
-                qmsg_ready(m);
-                (*count)++;
-            }
+            *count += qmsg_flush_now(m);
     }
     queue_pump(q);
     return 0;
@@ -226,12 +228,9 @@ static void domain_done(void *arg)
     if (!q->final) {
         for (i = 0; i < j->n; i++) {
             struct qmsg *m = qmsg_get(q, j->qids[i]);
-            if (m && m->state == QM_IDLE && !m->held && !m->gone && !m->in_ready) {
-                evtimer_del(m->timer);
-                qmsg_ready(m);
-                count++;
-            } else if (m && !m->held && !m->gone) {
-                count++; /* already on its way */
+            if (m && !m->held && !m->gone) {
+                qmsg_flush_now(m);
+                count++; /* scheduled now, or already on its way */
             }
         }
         log_info("qmgr", "flush of %s%s: %u messages scheduled", j->subdomains ? "@" : "",

@@ -39,22 +39,27 @@ def sender_loop(port, stop, acked, rnd_seed):
             time.sleep(0.01)  # the server was killed; reconnect when it is back
 
 
+def kill_while_sending(p, acked, seed, pause):
+    """Four senders on p; kill -9 after pause seconds; stop the senders; start p again."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=sender_loop, args=(p.port, stop, acked, seed + t))
+               for t in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(pause)
+    p.kill9()
+    stop.set()
+    for t in threads:
+        t.join(10)
+    p.start()
+
+
 def test_acknowledged_messages_survive_sigkill(tmp_path):
     p = Postern(tmp_path).start()
     acked = []
     rnd = random.Random(7)
     for cycle in range(5):
-        stop = threading.Event()
-        threads = [threading.Thread(target=sender_loop, args=(p.port, stop, acked, cycle * 10 + t))
-                   for t in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(rnd.uniform(0.2, 0.6))
-        p.kill9()
-        stop.set()
-        for t in threads:
-            t.join(10)
-        p.start()
+        kill_while_sending(p, acked, cycle * 10, rnd.uniform(0.2, 0.6))
         wait_for(lambda: "partial files removed" in p.log())
         assert p.tmp_files() == []
     p.stop()
@@ -142,24 +147,12 @@ def test_acknowledged_messages_are_delivered_across_sigkills_while_delivering(tm
     acked = []
     rnd = random.Random(11)
     for cycle in range(3):
-        stop = threading.Event()
-        threads = [threading.Thread(target=sender_loop,
-                                    args=(p.port, stop, acked, 100 + cycle * 10 + t))
-                   for t in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(rnd.uniform(0.3, 0.8))
-        p.kill9()
-        stop.set()
-        for t in threads:
-            t.join(10)
-        p.start()
+        kill_while_sending(p, acked, 100 + cycle * 10, rnd.uniform(0.3, 0.8))
     wait_for(lambda: p.queue_files() == [], timeout=60,
              what="the queue to drain:\n" + p.log()[-3000:])
     p.stop()
     sink.stop()
     assert len(acked) > 20, "too few messages got through to test anything"
-    print("%d acknowledged, %d delivered" % (len(acked), len(sink.messages())))
     delivered = {hashlib.sha256(strip_received(m.data)).hexdigest() for m in sink.messages()}
     lost = [qid for qid, digest in acked if digest not in delivered]
     assert lost == [], "acknowledged but never delivered: %s" % lost
