@@ -7,7 +7,8 @@
 #   make run        demo-setup, private redis, then postern -d -f etc/postern.demo.json
 #   make bench      throughput and memory figures (needs the postfix package; never installs it)
 #
-# Sources are found by directory: lib/ policy/ auth/ webhooks/ relay/ (relay/main.c is the
+# Sources are found by directory: lib/ content/ mailauth/ policy/ policy/checks/ auth/
+# webhooks/ relay/ (relay/main.c is the
 # daemon's main). Each tests/unit/test_X.c becomes one cmocka binary.
 
 BUILD    ?= build
@@ -21,7 +22,8 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -I. $(shell pkg-conf
 LDLIBS   += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 PYTHON   ?= /usr/bin/python3
 
-LAYER_SRC  = $(wildcard lib/*.c) $(wildcard policy/*.c) $(wildcard auth/*.c) \
+LAYER_SRC  = $(wildcard lib/*.c) $(wildcard content/*.c) $(wildcard mailauth/*.c) \
+             $(wildcard policy/*.c) $(wildcard policy/checks/*.c) $(wildcard auth/*.c) \
              $(wildcard webhooks/*.c) $(filter-out relay/main.c,$(wildcard relay/*.c))
 LAYER_OBJ  = $(LAYER_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)

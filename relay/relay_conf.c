@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char *const profile_names[] = { "inbound", "submission", "submissions", NULL };
@@ -109,6 +110,8 @@ static const struct conf_key root_keys[] = {
       sizeof(struct listener_conf), CONF_REQUIRED, "where to accept connections" },
     { "relay", CONF_SECTION, R(relay), NULL, 0, 0, NULL, &policy_domains_section, 0, 0,
       "domains served and relay permissions" },
+    { "domains", CONF_MAP, R(domains), NULL, 0, 0, NULL, &domain_conf_section,
+      sizeof(struct domain_conf), 0, "settings per served domain (local or backup)" },
     { "dns", CONF_SECTION, R(dns), NULL, 0, 0, NULL, &dns_conf_section, 0, 0,
       "asynchronous DNS resolver (c-ares) and its cache" },
     { "redis", CONF_SECTION, R(redis), NULL, 0, 0, NULL, &redis_conf_section, 0, 0,
@@ -143,6 +146,31 @@ static int listener_validate(void *obj, const char *pointer, struct conf_errors 
     return 0;
 }
 
+/* Every key of "domains" must be a served domain: a typo would otherwise silently give
+ * the real domain the defaults. */
+static int domains_validate(const struct relay_conf *c, const char *pointer,
+                            struct conf_errors *errs)
+{
+    const struct domain_conf *d = c->domains.items;
+    int bad = 0;
+    size_t i, j;
+
+    for (i = 0; i < c->domains.n; i++) {
+        bool served = false;
+        for (j = 0; j < c->relay.local_domains.n && !served; j++)
+            served = strcasecmp(c->relay.local_domains.v[j], d[i].name) == 0;
+        for (j = 0; j < c->relay.backup_domains.n && !served; j++)
+            served = strcasecmp(c->relay.backup_domains.v[j], d[i].name) == 0;
+        if (!served) {
+            char at[320];
+            snprintf(at, sizeof(at), "%s/domains/%s", pointer, d[i].name);
+            bad += conf_error(errs, at, "\"%s\" is not in relay.local_domains or "
+                              "relay.backup_domains", d[i].name);
+        }
+    }
+    return bad;
+}
+
 static int root_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     struct relay_conf *c = obj;
@@ -157,6 +185,7 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
             bad += conf_error(errs, at, "profile %s needs tls.cert and tls.key",
                               profile_names[ls[i].profile]);
     }
+    bad += domains_validate(c, pointer, errs);
     if (c->hostname == NULL) {
         char host[256];
         if (gethostname(host, sizeof(host)) < 0)

@@ -18,6 +18,7 @@
 #include "lib/redis.h"
 #include "policy/ratelimit.h"
 #include "webhooks/webhooks.h"
+#include "policy/domain_conf.h"
 #include "policy/policy.h"
 #include "relay/admin.h"
 #include "relay/queue.h"
@@ -71,6 +72,7 @@ struct relay_conf {
     struct tls_conf tls;
     struct conf_array listeners;     /* struct listener_conf */
     struct policy_conf relay;
+    struct conf_array domains;       /* struct domain_conf, by served domain */
     struct dns_conf dns;
     struct redis_conf redis;
     struct rl_conf ratelimit;

@@ -1,14 +1,17 @@
 #!/bin/sh
-# Layering rule of DESIGN.md: lib/ includes nothing above it; policy/, auth/ and webhooks/
-# never include relay/. Prints each violation and fails if there is one.
+# Layering rule of DESIGN.md: lib/ includes nothing above it; content/ and mailauth/
+# include only lib/ (they know no sessions); policy/, auth/ and webhooks/ never include
+# relay/. Prints each violation and fails if there is one.
 bad=0
-for f in lib/*.[ch]; do
-    [ -e "$f" ] || continue
-    if grep -nE '#include "(relay|policy|auth|webhooks)/' "$f"; then echo "layer violation: $f"; bad=1; fi
-done
-for f in policy/*.[ch] auth/*.[ch] webhooks/*.[ch]; do
-    [ -e "$f" ] || continue
-    if grep -nE '#include "relay/' "$f"; then echo "layer violation: $f"; bad=1; fi
-done
+check() { # check "GLOB..." "forbidden include pattern"
+    pat=$2
+    for f in $1; do
+        [ -e "$f" ] || continue
+        if grep -nE "#include \"($pat)/" "$f"; then echo "layer violation: $f"; bad=1; fi
+    done
+}
+check "lib/*.[ch]" "relay|policy|auth|webhooks|content|mailauth"
+check "content/*.[ch] mailauth/*.[ch]" "relay|policy|auth|webhooks"
+check "policy/*.[ch] policy/checks/*.[ch] auth/*.[ch] webhooks/*.[ch]" "relay"
 [ $bad -eq 0 ] && echo "layers: ok"
 exit $bad
