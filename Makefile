@@ -8,8 +8,8 @@
 #   make bench      throughput and memory figures (needs the postfix package; never installs it)
 #
 # Sources are found by directory: lib/ content/ mailauth/ policy/ policy/checks/ auth/
-# webhooks/ relay/ (relay/main.c is the
-# daemon's main). Each tests/unit/test_X.c becomes one cmocka binary.
+# webhooks/ relay/ (relay/main.c is the daemon's main). Each tests/unit/test_X.c becomes
+# one cmocka binary.
 
 BUILD    ?= build
 CC       ?= cc
