@@ -46,6 +46,10 @@ static const struct conf_key timeouts_keys[] = {
       "time allowed for a TLS handshake" },
     { "shutdown", CONF_DURATION, T(shutdown_ms), "20s", 0, 600000, NULL, NULL, 0, 0,
       "on SIGTERM, how long sessions may take to finish their current command" },
+    { .name = "close", .type = CONF_DURATION, .offset = T(close_ms), .def = "10s",
+      .min = 100, .max = 600000,
+      .help = "how long a closing session may take to send its last reply (221, 421) "
+              "before the connection is dropped" },
     { NULL }
 };
 static const struct conf_section timeouts_section = { "timeouts", timeouts_keys, NULL };

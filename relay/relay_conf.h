@@ -49,6 +49,7 @@ struct timeouts_conf {
     long long data_ms;
     long long tls_handshake_ms;
     long long shutdown_ms;
+    long long close_ms;
 };
 
 struct smtp_conf {

@@ -28,6 +28,8 @@ struct spool_commit;
 struct auth_sess;
 struct auth_op;
 struct authfail_req;
+struct event;
+struct listener;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
 
@@ -96,7 +98,9 @@ struct smtp_session {
     bool esmtp;
     bool busy;                         /* waiting for policy, spool or auth */
     bool closing;
-    bool dead;                         /* the peer went away while we were busy */
+    bool dead;                         /* dropped: results of pending work are discarded */
+    bool output_full;                  /* replies wait unsent: input is not read */
+    struct event *close_timer;         /* bounds a closing session; also frees it */
     bool ip_counted;                   /* holds a slot in the per-IP count */
     struct smtp_line_reader rd;
     unsigned errors;
