@@ -126,6 +126,9 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->base == NULL)
         return -1;
     signal(SIGPIPE, SIG_IGN);
+    /* Bind first: a start that cannot get its ports touches nothing in the spool. */
+    if (listeners_open(srv) < 0)
+        return -1;
     srv->wp = workpool_new(srv->base, (int)cf->c.workers);
     srv->syncwp = workpool_new(srv->base, (int)cf->c.sync_workers);
     if (srv->wp == NULL || srv->syncwp == NULL) {
@@ -171,8 +174,6 @@ int server_start(struct server *srv, struct config *cf)
     srv->probe = backup_probe_new(srv);
     srv->admin = admin_new(srv);
     if (srv->admin == NULL)
-        return -1;
-    if (listeners_open(srv) < 0)
         return -1;
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);

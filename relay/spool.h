@@ -46,6 +46,16 @@ struct spool_envelope {
     size_t nrcpt;
 };
 
+/* One daemon per spool (relay/spool_lock.c): take the exclusive lock SPOOL/postern.lock
+ * (creating dir if needed) and write our pid into it. Returns the descriptor, to keep open
+ * for the daemon's life (it is close-on-exec), or -1 with errno: EWOULDBLOCK when another
+ * process holds it, its pid in *holder (0 when unknown). */
+int spool_lock_take(const char *dir, long *holder);
+
+/* After a fork: write the caller's pid into the lock file (the lock itself is inherited).
+ * 0, or -1 with errno. */
+int spool_lock_write_pid(int fd);
+
 /* Open (and create) the spool directories under dir; wp is the pool that runs the fsyncs
  * (give it many threads: see sync_workers). NULL with errno on failure. */
 struct spool *spool_open(const char *dir, struct workpool *wp);
