@@ -32,6 +32,11 @@ static const struct conf_key limits_keys[] = {
       "concurrent sessions in total; more get 421 4.7.0" },
     { "connections_per_ip", CONF_INT, L(connections_per_ip), "50", 1, 1000000, NULL, NULL, 0,
       0, "concurrent sessions from one client IP; more get 421 4.7.0" },
+    { .name = "spool_reserve", .type = CONF_SIZE, .offset = L(spool_reserve), .def = "100M",
+      .min = 0, .max = 1LL << 50,
+      .help = "free space kept on the spool's file system for queue records, bounces and "
+              "webhooks: MAIL and DATA get 452 4.3.1 while less than 1.5 x message_size + "
+              "this (+ the SIZE declared at MAIL) is free" },
     { NULL }
 };
 static const struct conf_section limits_section = { "limits", limits_keys, NULL };

@@ -42,6 +42,7 @@ struct limits_conf {
     long long errors;
     long long connections;
     long long connections_per_ip;
+    unsigned long long spool_reserve;
 };
 
 struct timeouts_conf {

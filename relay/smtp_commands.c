@@ -311,6 +311,7 @@ static int mail_params(struct smtp_session *s, const struct smtp_path_args *a,
                 smtp_reply(s, R_SIZE_PARAM, s->cf->c.limits.message_size);
                 return -1;
             }
+            tx->declared_size = size;
         } else if (p->key_len == 4 && strncasecmp(p->key, "BODY", 4) == 0) {
             if (p->value && p->value_len == 8 && strncasecmp(p->value, "8BITMIME", 8) == 0)
                 tx->body_8bit = true;
@@ -444,6 +445,10 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
     if (s->profile != PROFILE_INBOUND && s->auth_login && mail_refuse_not_owned(s, &a.path)) {
         smtp_tx_free(s);
         smtp_error(s);
+        return;
+    }
+    if (!smtp_spool_has_room(s, "MAIL", tx->declared_size)) {
+        smtp_tx_free(s);
         return;
     }
     s->pctx = policy_ctx_for(s, POLICY_MAIL);
@@ -589,6 +594,8 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     (void)cmd;
+    if (!smtp_spool_has_room(s, "DATA", s->tx->declared_size))
+        return;
     s->cmd_ok[SMTP_VERB_DATA]++;
     smtp_data_start(s);
 }

@@ -161,6 +161,27 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
     smtp_reply_raw(s, buf, n);
 }
 
+/* The floor is Postfix's (queue_minfree at least 1.5 x message_size_limit) plus a reserve
+ * for what the daemon itself must still write when mail stops coming in: queue records,
+ * bounces, the webhook outbox. Reading the free space costs no system call on a busy server
+ * (spool_free_space() asks the file system at most every SPOOL_FREE_CHECK_MS). */
+bool smtp_spool_has_room(struct smtp_session *s, const char *cmd, unsigned long long size)
+{
+    const struct limits_conf *l = &s->cf->c.limits;
+    unsigned long long need = l->spool_reserve + l->message_size + l->message_size / 2 + size;
+    uint64_t avail = spool_free_space(s->srv->spool);
+
+    if (avail >= need)
+        return true;
+    log_warn("smtpd", "%s: reject: %s from %s[%s]: 452 4.3.1 Insufficient system storage: "
+             "%llu bytes free in the spool, %llu needed (1.5 x limits.message_size + "
+             "limits.spool_reserve%s)", s->tx && s->tx->qid[0] ? s->tx->qid : "NOQUEUE", cmd,
+             s->client_name, s->client_ip, (unsigned long long)avail, need,
+             size ? " + SIZE" : "");
+    smtp_reply(s, R_SPOOL_FULL);
+    return false;
+}
+
 const char *smtp_proto(const struct smtp_session *s)
 {
     if (!s->esmtp)

@@ -56,6 +56,7 @@ struct smtp_tx {
     struct data_scan scan;
     bool too_big;
     unsigned long long size;         /* message bytes in the queue file, Received: included */
+    unsigned long long declared_size;/* SIZE= of MAIL (RFC 1870), 0 when not given */
     struct spool_commit *commit;
     char *head;                      /* message header, kept for the From: ownership check */
     size_t head_len;
@@ -128,6 +129,9 @@ void smtp_error(struct smtp_session *s);            /* count a client error; may
 void smtp_resume(struct smtp_session *s);           /* async work done: go on reading */
 void smtp_starttls(struct smtp_session *s);         /* after "220 Ready to start TLS" */
 void smtp_set_data_timeouts(struct smtp_session *s, bool data);
+/* Is there room in the spool for a message of size bytes (0: unknown) at MAIL or DATA (cmd)?
+ * If not, logs and replies 452 4.3.1; the caller refuses the command. */
+bool smtp_spool_has_room(struct smtp_session *s, const char *cmd, unsigned long long size);
 const char *smtp_proto(const struct smtp_session *s);
 
 /* smtp_commands.c */

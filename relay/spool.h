@@ -94,6 +94,14 @@ void spool_commit_cancel(struct spool_commit *c);
 /* Commits queued or in flight (shutdown waits for 0). */
 unsigned spool_commits_pending(const struct spool *sp);
 
+/* Free space of the spool's file system: bytes available to unprivileged writers. A
+ * statvfs() runs at most every SPOOL_FREE_CHECK_MS (250 ms); in between, the last figure
+ * less what the spool wrote since, so the answer costs no system call on a busy server and
+ * never errs on the generous side because of our own writes (space freed meanwhile shows at
+ * the next check). UINT64_MAX when the file system cannot be asked. */
+#define SPOOL_FREE_CHECK_MS 250
+uint64_t spool_free_space(struct spool *sp);
+
 /* Path of the queue directory (for the queue runner and posternctl). */
 const char *spool_queue_dir(const struct spool *sp);
 
