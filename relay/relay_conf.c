@@ -32,6 +32,10 @@ static const struct conf_key limits_keys[] = {
       "concurrent sessions in total; more get 421 4.7.0" },
     { "connections_per_ip", CONF_INT, L(connections_per_ip), "50", 1, 1000000, NULL, NULL, 0,
       0, "concurrent sessions from one client IP; more get 421 4.7.0" },
+    { .name = "ipv6_prefix", .type = CONF_INT, .offset = L(ipv6_prefix), .def = "64",
+      .min = 32, .max = 128,
+      .help = "connections_per_ip counts an IPv6 client by its network of this prefix "
+              "length (one host usually holds a whole /64)" },
     { .name = "spool_reserve", .type = CONF_SIZE, .offset = L(spool_reserve), .def = "100M",
       .min = 0, .max = 1LL << 50,
       .help = "free space kept on the spool's file system for queue records, bounces and "
@@ -90,6 +94,10 @@ static const struct conf_key listener_keys[] = {
       "inbound (MX), submission (STARTTLS, AUTH) or submissions (implicit TLS, AUTH)" },
     { "backlog", CONF_INT, LI(backlog), "1024", 16, 65535, NULL, NULL, 0, 0,
       "listen(2) backlog" },
+    { .name = "connections", .type = CONF_INT, .offset = LI(connections), .def = "0",
+      .min = 0, .max = 1000000,
+      .help = "concurrent sessions on this listener, so that one port cannot take every "
+              "slot of limits.connections (0: only limits.connections); more get 421 4.7.0" },
     { NULL }
 };
 static const struct conf_section listener_section = { "listener", listener_keys,

@@ -278,8 +278,7 @@ void server_session_gone(struct server *srv, struct smtp_session *s)
     if (s->next)
         s->next->prev = s->prev;
     srv->nsessions--;
-    if (s->ip_counted)
-        listener_ip_release(srv, s->client_ip);
+    listener_session_gone(srv, s);
 }
 
 static void event_free_opt(struct event *ev)
@@ -292,7 +291,7 @@ void server_stop(struct server *srv)
 {
     while (srv->sessions)
         smtp_session_free(srv->sessions);
-    listeners_close(srv);
+    listeners_free(srv);
     queue_watch_free(srv->watch);
     backup_probe_free(srv->probe);
     srv->probe = NULL;

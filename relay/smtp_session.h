@@ -30,6 +30,7 @@ struct auth_op;
 struct authfail_req;
 struct event;
 struct listener;
+struct ip_count;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
 
@@ -102,7 +103,8 @@ struct smtp_session {
     bool dead;                         /* dropped: results of pending work are discarded */
     bool output_full;                  /* replies wait unsent: input is not read */
     struct event *close_timer;         /* bounds a closing session; also frees it */
-    bool ip_counted;                   /* holds a slot in the per-IP count */
+    struct listener *lst;              /* borrowed: listeners live until server_stop() */
+    struct ip_count *ip_count;         /* our slot in the per-IP count, NULL if none */
     struct smtp_line_reader rd;
     unsigned errors;
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
