@@ -3,6 +3,8 @@
  */
 #include "relay/relay_conf.h"
 
+#include "lib/dns_wire.h"
+#include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
 #include "relay/tls.h"
 
@@ -107,7 +109,8 @@ static const struct conf_section listener_section = { "listener", listener_keys,
 static int root_validate(void *obj, const char *pointer, struct conf_errors *errs);
 static const struct conf_key root_keys[] = {
     { "hostname", CONF_STRING, R(hostname), NULL, 0, 0, NULL, NULL, 0, 0,
-      "this server's name in the banner, EHLO and Received: (default: the system host name)" },
+      "this server's name in the banner, EHLO and Received: (default: the system host name); "
+      "a DNS name of at most 253 octets" },
     { "spool_dir", CONF_PATH, R(spool_dir), "/var/spool/postern", 0, 0, NULL, NULL, 0, 0,
       "queue directory (tmp/ and queue/ are created inside)" },
     { "workers", CONF_INT, R(workers), "4", 1, 64, NULL, NULL, 0, 0,
@@ -188,6 +191,18 @@ static int domains_validate(const struct relay_conf *c, const char *pointer,
     return bad;
 }
 
+/* The configured hostname goes into every banner, EHLO reply, Received: field and DSN: a
+ * DNS name (letters, digits and hyphens, not at either end of a label; labels of at most
+ * 63 octets; at most 253 octets in all, no trailing dot), so that its length is bounded
+ * once, here, for every reply that carries it. */
+static bool hostname_valid(const char *h)
+{
+    char norm[DNS_NAME_MAX + 1];
+    size_t len = strlen(h);
+    return len > 0 && h[0] != '[' && h[len - 1] != '.' && smtp_helo_valid(h, len) &&
+           dns_name_normalize(h, norm, sizeof(norm)) == 0;
+}
+
 static int root_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     struct relay_conf *c = obj;
@@ -203,6 +218,12 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
                               profile_names[ls[i].profile]);
     }
     bad += domains_validate(c, pointer, errs);
+    if (c->hostname != NULL && !hostname_valid(c->hostname)) {
+        char at[64];
+        snprintf(at, sizeof(at), "%s/hostname", pointer);
+        bad += conf_error(errs, at, "not a DNS host name of at most %d octets (labels of "
+                          "at most %d letters, digits or hyphens)", DNS_NAME_MAX, DNS_LABEL_MAX);
+    }
     if (c->hostname == NULL) {
         char host[256];
         if (gethostname(host, sizeof(host)) < 0)

@@ -276,20 +276,18 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-    char buf[1024];
-    int n;
-
     const char *mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
 
     set_helo(s, cmd, true);
-    n = snprintf(buf, sizeof(buf),
-                 "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
-                 "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
-                 s->cf->c.hostname, s->cf->c.limits.message_size,
-                 s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
-                 s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
-                 *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
-    smtp_reply_raw(s, buf, (size_t)n);
+    /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
+     * lengths of the hostname and the mechanism list */
+    evbuffer_add_printf(bufferevent_get_output(s->bev),
+                        "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
+                        "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
+                        s->cf->c.hostname, s->cf->c.limits.message_size,
+                        s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
+                        s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
+                        *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
 }
 
 /* ---- MAIL -------------------------------------------------------------------------- */
