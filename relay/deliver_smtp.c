@@ -6,8 +6,9 @@
  * same destination (reuse), then says QUIT. Resolving (MX routes and relays without
  * brackets): MX records sorted by preference; a null MX bounces (5.1.10); no MX record
  * means the domain itself is the host (RFC 5321 5.1); our own host name cuts the list at
- * its preference (RFC 5321 5.1: never deliver to ourselves or to a worse MX), and an
- * address that one of our listeners is bound to is skipped. Each host's A and AAAA
+ * its preference (RFC 5321 5.1: never deliver to ourselves or to a worse MX), an
+ * address that one of our listeners is bound to is skipped, and so is an address that is
+ * not public (loopback, private, ...: lib/netaddr.h) unless transport.mx_allow_private. Each host's A and AAAA
  * records are looked up together (IPv4 first). Failover: a connection failure, a failed
  * greeting/EHLO/TLS/AUTH, or a session-level temporary failure before DATA moves on to
  * the next address, up to limits.mx_addresses addresses. When every try failed, the job's
@@ -17,6 +18,7 @@
 #include "relay/deliver_int.h"
 
 #include "lib/dns.h"
+#include "lib/netaddr.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 
@@ -37,6 +39,7 @@
 #define DR_DNS_TEMP     451, "4.4.3", "Host or domain name not found. Name service error for name=%s type=%s: %s"
 #define DR_NO_ADDRESS   451, "4.4.4", "no address found for host %s"
 #define DR_LOOP         451, "4.4.6", "mail for %s loops back to myself"
+#define DR_NOT_PUBLIC   451, "4.4.4", "mail for %s: host %s has the %s address %s, which is not used for delivery"
 #define DR_TLS_CTX      451, "4.7.5", "cannot set up TLS for %s"
 #define DR_NO_HOST      451, "4.4.4", "no usable next hop for %s"
 
@@ -203,6 +206,31 @@ static bool is_self_addr(const struct config *cf, const struct sockaddr *sa)
     return false;
 }
 
+/* MX routes go where the recipient's domain (its DNS, or an address literal) says: only
+ * to public addresses, unless transport.mx_allow_private. A refused address is skipped
+ * like an unreachable one; its reason is kept for the report when nothing better comes. */
+static bool conn_addr_allowed(struct dconn *c, const struct daddr *a, const char *host)
+{
+    enum netaddr_scope scope;
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (c->cf->c.transport.mx_allow_private)
+        return true;
+    scope = netaddr_scope_sa((const struct sockaddr *)&a->sa);
+    if (scope == NETADDR_PUBLIC)
+        return true;
+    if (a->sa.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->sa)->sin_addr, ip, sizeof(ip));
+    else if (a->sa.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->sa)->sin6_addr, ip, sizeof(ip));
+    if (!c->have_err) {
+        deliver_result(&c->err, SMTP_STAGE_CONNECT, DR_NOT_PUBLIC, c->domain, host,
+                       netaddr_scope_name(scope), ip);
+        c->have_err = true;
+    }
+    return false;
+}
+
 static void on_ready(struct smtp_client *cl, const struct smtp_result *err, void *arg);
 static void on_sent(struct smtp_client *cl, const struct smtp_client_report *rep, void *arg);
 
@@ -305,6 +333,8 @@ static void conn_next_addr(struct dconn *c)
             }
             continue;
         }
+        if (c->route.kind == ROUTE_MX && !conn_addr_allowed(c, a, host))
+            continue;
         conn_connect(c, a, host);
         return;
     }

@@ -206,6 +206,13 @@ static const struct conf_key transport_keys[] = {
       .max = 65535, .help = "port of MX deliveries (tests point it at a sink)" },
     { .name = "mx_tls", .type = CONF_ENUM, .offset = TC(mx_tls), .def = "opportunistic",
       .choices = smtp_tls_policy_names, .help = "STARTTLS policy for MX deliveries" },
+    { .name = "mx_allow_private", .type = CONF_BOOL, .offset = TC(mx_allow_private),
+      .def = "false",
+      .help = "let MX deliveries (and the backup-MX probe) use addresses that are not "
+              "public: loopback, private, link-local, multicast, reserved, documentation "
+              "(also IPv4-mapped and NAT64 forms). Off: a domain's DNS cannot aim mail at "
+              "internal hosts (451 4.4.4). Routes written here (relay:, lmtp:) are not "
+              "affected" },
     { .name = "ca_file", .type = CONF_PATH, .offset = TC(ca_file),
       .help = "PEM trust anchors for relays with verify (default: the system store)" },
     { .name = "domains", .type = CONF_MAP, .offset = TC(domains), .sub = &domain_section,

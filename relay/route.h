@@ -5,7 +5,9 @@
  * a default for every other domain. A route is one of:
  *
  *   mx                         MX lookup of the recipient domain (A/AAAA when it has no
- *                              MX; a null MX bounces with 5.1.10), port transport.mx_port
+ *                              MX; a null MX bounces with 5.1.10), port transport.mx_port;
+ *                              addresses that are not public (netaddr_scope) are refused
+ *                              unless transport.mx_allow_private is set
  *   relay:[host]:port          a smarthost; brackets: no MX lookup (host may be an IP);
  *   relay:host:port            without brackets the host's MX records are used
  *   lmtp:host:port             LMTP over TCP (no MX lookup), or
@@ -66,6 +68,7 @@ struct transport_conf {
     char *default_route;
     long long mx_port;
     int mx_tls;                  /* enum smtp_tls_policy for MX deliveries */
+    bool mx_allow_private;       /* MX deliveries may go to non-public addresses */
     char *ca_file;               /* trust anchors for verified TLS; NULL: system store */
     struct conf_array domains;   /* struct transport_domain (a map by domain) */
     struct conf_array relays;    /* struct transport_relay (a map by "[host]:port") */

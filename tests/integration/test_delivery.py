@@ -149,13 +149,20 @@ def zone(tmp_path):
         ("ok.greet.test", "A", "127.0.0.1"),
         ("loop.test", "MX", (10, "loop-host.test")),
         ("loop-host.test", "A", "127.0.0.1"),
+        # internal addresses a stranger's DNS may point at (refused by default)
+        ("internal.test", "MX", (10, "intra.internal.test")),
+        ("intra.internal.test", "A", "127.0.0.1"),
+        ("mapped.test", "MX", (10, "v6.mapped.test")),
+        ("v6.mapped.test", "AAAA", "::ffff:127.0.0.1"),
     ]).start()
     yield z
     z.stop()
 
 
 def mx_config(zone, sink, **transport):
-    t = {"default": "mx", "mx_port": sink.port}
+    """MX routing through the test zone, whose hosts all live on loopback: that needs
+    transport.mx_allow_private (a test of the refusal removes it)."""
+    t = {"default": "mx", "mx_port": sink.port, "mx_allow_private": True}
     t.update(transport)
     return {"dns": {"servers": [zone.address], "timeout": "1s", "tries": 1}, "transport": t}
 
@@ -657,6 +664,48 @@ def test_we_never_deliver_to_ourselves(tmp_path, zone, sink):
     wait_log(p2, r"%s: to=<b@loop\.test>, relay=none, .*dsn=4\.4\.6, status=deferred "
                  r"\(mail for loop\.test loops back to myself\)" % qid)
     p2.stop()
+
+
+def test_mx_answers_pointing_to_internal_addresses_are_refused(tmp_path, zone, sink):
+    """Without transport.mx_allow_private, a domain's DNS (or an address literal) cannot
+    aim mail at loopback or private hosts, IPv4-mapped forms included: such addresses are
+    skipped, the mail is deferred with 4.4.4 and nothing reaches the server behind them.
+    A route the admin wrote to the same address is the admin's choice and delivers."""
+    cfg = mx_config(zone, sink, domains={"routed.test": {"route": relay_to(sink)}})
+    del cfg["transport"]["mx_allow_private"]
+    p = postern(tmp_path, cfg)
+    cases = [("internal.test", "intra.internal.test", "127.0.0.1"),
+             ("mapped.test", "v6.mapped.test", "::ffff:127.0.0.1"),
+             ("[127.0.0.1]", "127.0.0.1", "127.0.0.1")]
+    qids = [send(p, ["b@" + domain]) for domain, _, _ in cases]
+    for qid, (domain, host, ip) in zip(qids, cases):
+        wait_log(p, r"%s: to=<b@%s>, relay=none, .*dsn=4\.4\.4, status=deferred \(mail for "
+                    r"%s: host %s has the loopback address %s, which is not used for "
+                    r"delivery\)" % (qid, re.escape(domain), re.escape(domain),
+                                      re.escape(host), re.escape(ip)))
+    routed = send(p, ["b@routed.test"])
+    [m] = sink.wait_messages(1)
+    assert m.rcpts == ["b@routed.test"]
+    wait_gone(p, routed)
+    assert len(sink.connections()) == 1
+    assert all(q in p.queue_files() for q in qids)
+    p.stop()
+
+
+def test_backup_probe_does_not_probe_internal_addresses(tmp_path, zone, sink):
+    """The backup-MX probe follows the MX rule: a primary whose address is not public is
+    never connected to; the probe fails and says why."""
+    cfg = mx_config(zone, sink)
+    del cfg["transport"]["mx_allow_private"]
+    cfg["queue"] = {"backup_probe_interval": "300ms", "retry_min": "1h", "retry_max": "1h"}
+    p = postern(tmp_path, cfg)
+    wait_log(p, r"event backup\.primary_down ")
+    [down] = p.events("backup.primary_down")
+    assert (down["domain"], down["primary"]) == ("backup.test", "primary.backup.test")
+    assert down["error"] == ("the primary's loopback address 127.0.0.1 is not used "
+                             "(transport.mx_allow_private is off)")
+    assert sink.connections() == []
+    p.stop()
 
 
 # ---- LMTP and Maildir -------------------------------------------------------------------------
