@@ -6,14 +6,16 @@
  * same destination (reuse), then says QUIT. Resolving (MX routes and relays without
  * brackets): MX records sorted by preference; a null MX bounces (5.1.10); no MX record
  * means the domain itself is the host (RFC 5321 5.1); our own host name cuts the list at
- * its preference (RFC 5321 5.1: never deliver to ourselves or to a worse MX), an
- * address that one of our listeners is bound to is skipped, and so is an address that is
- * not public (loopback, private, ...: lib/netaddr.h) unless transport.mx_allow_private. Each host's A and AAAA
- * records are looked up together (IPv4 first). Failover: a connection failure, a failed
- * greeting/EHLO/TLS/AUTH, or a session-level temporary failure before DATA moves on to
- * the next address, up to limits.mx_addresses addresses. When every try failed, the job's
- * recipients get the last error (temporary), and so do the jobs still waiting for that
- * destination: they would only wait for the same timeouts. Loop thread only.
+ * its preference (RFC 5321 5.1: never deliver to ourselves or to a worse MX). Each host's
+ * A and AAAA records are looked up together (IPv4 first). On MX routes an address is
+ * skipped when one of our listeners takes it (relay/deliver_self.h: its exact address, or
+ * one of the host's own addresses behind a wildcard listener) or when it is not public
+ * (lib/netaddr.h: loopback, private, ...) unless transport.mx_allow_private. Failover: a
+ * connection failure, a failed greeting/EHLO/TLS/AUTH, or a session-level temporary
+ * failure before DATA moves on to the next address, up to limits.mx_addresses addresses.
+ * When every try failed, the job's recipients get the last error (temporary), and so do
+ * the jobs still waiting for that destination: they would only wait for the same
+ * timeouts. Loop thread only.
  */
 #include "relay/deliver_int.h"
 
@@ -165,45 +167,19 @@ static void conn_fail_last(struct dconn *c, const char *what)
     conn_fail(c, &r);
 }
 
-static bool is_self_addr(const struct config *cf, const struct sockaddr *sa)
+/* An address that one of our listeners takes (deliver_self.h): delivering there would
+ * loop. The reason is kept for the report when nothing better comes. */
+static bool conn_addr_loops(struct dconn *c, const struct daddr *a)
 {
-    const struct listener_conf *l = cf->c.listeners.items;
-    char ip[INET6_ADDRSTRLEN];
-    unsigned port;
-    size_t i;
+    const struct conf_array *l = &c->cf->c.listeners;
 
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        port = ntohs(s4->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        port = ntohs(s6->sin6_port);
-    } else {
+    if (!deliver_self_is_self(&c->d->self, l->items, l->n, (const struct sockaddr *)&a->sa))
         return false;
+    if (!c->have_err) {
+        deliver_result(&c->err, SMTP_STAGE_CONNECT, DR_LOOP, c->domain);
+        c->have_err = true;
     }
-    for (i = 0; i < cf->c.listeners.n; i++) {
-        const char *a = l[i].address, *colon = strrchr(a, ':');
-        char host[INET6_ADDRSTRLEN + 2];
-        size_t hl;
-        if (colon == NULL || (unsigned)atoi(colon + 1) != port)
-            continue;
-        hl = (size_t)(colon - a);
-        if (hl >= sizeof(host))
-            continue;
-        memcpy(host, a, hl);
-        host[hl] = '\0';
-        if (strcmp(host, "*") == 0 || strcmp(host, "[::]") == 0 || strcmp(host, "0.0.0.0") == 0)
-            return true;
-        if (host[0] == '[' && hl > 2) {
-            memmove(host, host + 1, hl - 2);
-            host[hl - 2] = '\0';
-        }
-        if (strcasecmp(host, ip) == 0)
-            return true;
-    }
-    return false;
+    return true;
 }
 
 /* MX routes go where the recipient's domain (its DNS, or an address literal) says: only
@@ -326,14 +302,8 @@ static void conn_next_addr(struct dconn *c)
         const char *host = c->nhosts ? c->hosts[c->host_i - 1].name : "localhost";
         if (c->tried >= (unsigned)c->lim.mx_addresses)
             break;
-        if (c->route.kind == ROUTE_MX && is_self_addr(c->cf, (const struct sockaddr *)&a->sa)) {
-            if (!c->have_err) {
-                deliver_result(&c->err, SMTP_STAGE_CONNECT, DR_LOOP, c->domain);
-                c->have_err = true;
-            }
-            continue;
-        }
-        if (c->route.kind == ROUTE_MX && !conn_addr_allowed(c, a, host))
+        if (c->route.kind == ROUTE_MX &&
+            (conn_addr_loops(c, a) || !conn_addr_allowed(c, a, host)))
             continue;
         conn_connect(c, a, host);
         return;

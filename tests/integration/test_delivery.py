@@ -154,6 +154,8 @@ def zone(tmp_path):
         ("intra.internal.test", "A", "127.0.0.1"),
         ("mapped.test", "MX", (10, "v6.mapped.test")),
         ("v6.mapped.test", "AAAA", "::ffff:127.0.0.1"),
+        ("v6only.test", "MX", (10, "mx.v6only.test")),
+        ("mx.v6only.test", "AAAA", "::1"),
     ]).start()
     yield z
     z.stop()
@@ -706,6 +708,32 @@ def test_backup_probe_does_not_probe_internal_addresses(tmp_path, zone, sink):
                              "(transport.mx_allow_private is off)")
     assert sink.connections() == []
     p.stop()
+
+
+def test_wildcard_listener_does_not_make_every_mx_a_loop(tmp_path, zone):
+    """The usual production setup listens on all addresses ("0.0.0.0:25"): an MX that is
+    not this host, on the same port, is delivered to, not taken for a loop. Here the MX
+    is ::1, which an IPv4 wildcard listener does not take. An MX whose address the
+    wildcard listener does take (127.0.0.1) is still a loop."""
+    p = postern(tmp_path, start=False)
+    sink = SmtpSink(tmp_path / "v6sink", host="::1", port=p.port).start()
+    try:
+        p.config["listeners"] = [{"name": "mx", "address": "0.0.0.0:%d" % p.port,
+                                  "profile": "inbound"}]
+        deep_merge(p.config, mx_config(zone, sink))
+        p.write_config()
+        p.start()
+        qid = send(p, ["b@v6only.test"])
+        [m] = sink.wait_messages(1)
+        assert m.rcpts == ["b@v6only.test"]
+        wait_log(p, r"%s: to=<b@v6only\.test>, relay=mx\.v6only\.test\[::1\]:%d, .*"
+                    r"status=sent" % (qid, p.port))
+        loop = send(p, ["b@loop.test"])
+        wait_log(p, r"%s: to=<b@loop\.test>, relay=none, .*dsn=4\.4\.6, status=deferred "
+                    r"\(mail for loop\.test loops back to myself\)" % loop)
+        p.stop()
+    finally:
+        sink.stop()
 
 
 # ---- LMTP and Maildir -------------------------------------------------------------------------
