@@ -850,6 +850,97 @@ def test_bad_routes_are_config_errors(tmp_path, route, why):
     assert "/transport/domains/x.test/route: " in r.stderr and why in r.stderr, r.stderr
 
 
+# ---- SMTPUTF8 ----------------------------------------------------------------------------------
+
+def send_smtputf8(p, rcpts, data, sender="alice@example.test"):
+    """Inject one message with MAIL FROM:<...> SMTPUTF8; returns its queue ID."""
+    r = Raw(p.port)
+    try:
+        assert r.reply()[0] == 220
+        assert r.cmd("EHLO client.example")[0] == 250
+        assert r.cmd("MAIL FROM:<%s> SMTPUTF8" % sender)[0] == 250
+        for rc in rcpts:
+            assert r.cmd("RCPT TO:<%s>" % rc)[0] == 250
+        assert r.cmd("DATA")[0] == 354
+        r.send(data.encode() + b".\r\n")
+        code, lines = r.reply()
+        assert code == 250, lines
+        r.cmd("QUIT")
+        return queued_id(lines)
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def eai_sinks(tmp_path):
+    """An SMTP server without SMTPUTF8 (remote.test), one with it (eai.test) and an LMTP
+    server without it, like Dovecot 2.3 (lmtp.test); the sender's domain is a maildir."""
+    plain = SmtpSink(tmp_path / "plain").start()
+    eai = SmtpSink(tmp_path / "eai", smtputf8=True).start()
+    lmtp = SmtpSink(tmp_path / "lmtp", lmtp=True).start()
+    md = str(tmp_path / "maildir")
+    cfg = {"transport": {"default": relay_to(plain), "domains": {
+        "eai.test": {"route": relay_to(eai)},
+        "lmtp.test": {"route": "lmtp:127.0.0.1:%d" % lmtp.port},
+        "example.test": {"route": "maildir:" + md}}}}
+    yield plain, eai, lmtp, md, cfg
+    for s in (plain, eai, lmtp):
+        s.stop()
+
+
+def test_smtputf8_mail_that_needs_nothing_of_it_goes_to_any_server(tmp_path, eai_sinks):
+    """MAIL FROM:<...> SMTPUTF8 with an all-ASCII envelope and header: delivered to servers
+    with and without SMTPUTF8 and to an LMTP server without it (as Postfix does), never
+    with the parameter (RFC 6531 3.2: only a message that needs it)."""
+    plain, eai, lmtp, _, cfg = eai_sinks
+    p = postern(tmp_path, cfg)
+    data = message("ascii only", sender="alice@example.test", to="b@remote.test")
+    qid = send_smtputf8(p, ["b@remote.test", "c@eai.test", "d@lmtp.test"], data)
+    for sink, rcpt in ((plain, "b@remote.test"), (eai, "c@eai.test"), (lmtp, "d@lmtp.test")):
+        [m] = sink.wait_messages(1)
+        assert m.rcpts == [rcpt]
+        assert "SMTPUTF8" not in [x.upper() for x in m.mail_params]
+        assert m.data.endswith(data.encode())
+    wait_gone(p, qid)
+    assert "status=bounced" not in p.log()
+    p.stop()
+
+
+def test_utf8_header_bounces_only_where_smtputf8_is_missing_with_an_rfc6533_dsn(
+        tmp_path, eai_sinks):
+    """A header in UTF-8 needs SMTPUTF8: the server that offers it gets the message with
+    the parameter; the SMTP and LMTP servers without it bounce it (553 5.6.7), and the DSN
+    is an internationalized one (RFC 6533): global-delivery-status, the returned header
+    as message/global-headers."""
+    plain, eai, lmtp, md, cfg = eai_sinks
+    p = postern(tmp_path, cfg)
+    data = ("From: J\u00f6rg <alice@example.test>\r\nTo: b@remote.test\r\n"
+            "Subject: gr\u00fc\u00dfe\r\nMessage-ID: <eai@client.test>\r\n\r\nhello\r\n")
+    qid = send_smtputf8(p, ["b@remote.test", "c@eai.test", "d@lmtp.test"], data)
+    [m] = eai.wait_messages(1)
+    assert "SMTPUTF8" in m.mail_params and m.data.endswith(data.encode())
+    for rcpt, comp in (("b@remote.test", "smtp"), ("d@lmtp.test", "lmtp")):
+        wait_log(p, r"postern/%s\[\d+\]: %s: to=<%s>, relay=\S+, .*dsn=5\.6\.7, "
+                    r"status=bounced \(SMTPUTF8 is required, but was not offered by host "
+                    % (comp, qid, re.escape(rcpt)))
+    assert plain.messages() == [] and lmtp.messages() == []
+    wait_gone(p, qid)
+    wait_for(lambda: len(maildir_files(md)) == 1, what="the DSN in the maildir")
+    raw = open(maildir_files(md)[0], "rb").read()
+    assert re.search(rb"Content-Type: multipart/report; report-type=global-delivery-status;",
+                     raw)
+    assert b"\nContent-Type: message/global-delivery-status\n" in raw
+    assert b"\nFinal-Recipient: rfc822; b@remote.test\n" in raw
+    assert b"\nFinal-Recipient: rfc822; d@lmtp.test\n" in raw
+    assert b"\nStatus: 5.6.7\n" in raw
+    assert b"c@eai.test" not in raw.split(b"message/global-headers")[0]
+    returned = raw.split(b"Content-Type: message/global-headers\n"
+                         b"Content-Transfer-Encoding: 8bit\n\n", 1)[1]
+    assert returned.startswith(b"Received: ")
+    assert "Subject: gr\u00fc\u00dfe\n".encode() in returned.split(b"\n\n")[0] + b"\n"
+    p.stop()
+
+
 # ---- crash safety -----------------------------------------------------------------------------
 
 def test_sigkill_mid_queue_loses_nothing(tmp_path, sink):
