@@ -3,8 +3,9 @@
  *
  * One struct probe per domain, kept by name across reloads: MX lookup, then the A record
  * of the chosen host (its first public address, unless transport.mx_allow_private), then
- * an SMTP client up to its EHLO reply, all asynchronous, under one deadline. The outcome moves the domain's state (unknown, up, down) and raises the
- * alerts; only the down -> up step flushes the domain's queue.
+ * an SMTP client up to its EHLO reply, all asynchronous, under one deadline. The outcome
+ * moves the domain's state (unknown, up, down) and raises the alerts; only the down -> up
+ * step flushes the domain's queue.
  */
 #include "relay/backup_probe.h"
 

@@ -36,8 +36,10 @@
  *   - TLS policy "required" with no STARTTLS offered, or a failed STARTTLS: temporary
  *     failure (451 4.7.4 / 454 4.7.5); no MAIL is ever sent in plaintext.
  *   - AUTH credentials are only sent over TLS unless opts.auth_plaintext allows it (else a
- *     temporary 451 4.7.0). A 5xx AUTH reply is reported as a temporary failure (like
- *     Postfix's smtp_sasl_auth_soft_bounce): a wrong password must not bounce the queue.
+ *     temporary 451 4.7.0), and with opts.tls_verify only over a TLS session whose
+ *     certificate was verified (else a temporary 451 4.7.5). A 5xx AUTH reply is reported
+ *     as a temporary failure (like Postfix's smtp_sasl_auth_soft_bounce): a wrong password
+ *     must not bounce the queue.
  *     A server that offers no AUTH at all is used without it (as Postfix does).
  *   - Lost connection and timeouts: temporary (451 4.4.2); connection refused or
  *     unreachable: temporary (451 4.4.1).

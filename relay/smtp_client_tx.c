@@ -5,13 +5,14 @@
  * SMTPUTF8 -- a non-ASCII address, or for a message flagged SMTPUTF8 a non-ASCII header
  * byte, read from the content one chunk per loop turn -- and whether the server offers
  * it; 8-bit content against a server without 8BITMIME), sends RSET when the previous
- * transaction did not end with a dot, then MAIL, every RCPT and DATA -- as one batch when the server offers
- * PIPELINING, one command per reply otherwise -- and reads the replies in order. After
- * 354 the body is streamed: the prepended header lines, then the spool file read with
- * pread() in data_chunk pieces, dot-stuffed on the way; the next piece is read only when
- * the bufferevent's output falls to the low watermark, so a 50 MB message never sits in
- * memory. The final ".\r\n" leaves with the last piece. One result per recipient is
- * reported through the sent callback (LMTP: one reply per accepted recipient).
+ * transaction did not end with a dot, then MAIL, every RCPT and DATA -- as one batch
+ * when the server offers PIPELINING, one command per reply otherwise -- and reads the
+ * replies in order. After 354 the body is streamed: the prepended header lines, then the
+ * spool file read with pread() in data_chunk pieces, dot-stuffed on the way; the next
+ * piece is read only when the bufferevent's output falls to the low watermark, so a 50 MB
+ * message never sits in memory. The final ".\r\n" leaves with the last piece. One result
+ * per recipient is reported through the sent callback (LMTP: one reply per accepted
+ * recipient).
  * Called by smtp_client.c; everything runs on the event loop thread.
  */
 #include "relay/smtp_client_int.h"

@@ -8,8 +8,9 @@
  * NUL bytes into sender, two recipients and the header section. Checked: a report is
  * refused only for an empty sender or CR/LF in an address; a built one has the length it
  * says, starts with the From: line, ends with its closing boundary, which occurs only on
- * the four boundary lines (never inside a header, address or reply it copies); it is flagged 8-bit exactly when it has a non-ASCII byte, and
- * uses the RFC 6533 global types when an address is non-ASCII.
+ * the four boundary lines (never inside a header, address or reply it copies); it is
+ * flagged 8-bit exactly when it has a non-ASCII byte, and uses the RFC 6533 global types
+ * when an address is non-ASCII.
  * Run by tests/fuzz/run.sh with the seeds in tests/fuzz/corpus/dsn/.
  */
 #include <stdbool.h>
