@@ -235,7 +235,10 @@ static void conn_send(struct dconn *c)
     }
 }
 
-/* Fill the options of a client for this connection's route. Returns the SSL_CTX to use
+/* Fill the options of a client for this connection's route: a relay's entry in
+ * transport.relays gives its TLS policy, certificate check (against its tls_name, by
+ * default the host written in the route, not a name found in DNS) and credentials.
+ * Returns the SSL_CTX to use
  * (NULL with opts->tls = NONE when TLS is off or cannot be set up and is not required);
  * *fail is set when TLS is required and cannot be set up. */
 static struct ssl_ctx_st *conn_opts(struct dconn *c, struct smtp_client_opts *o, bool *fail)
@@ -257,8 +260,12 @@ static struct ssl_ctx_st *conn_opts(struct dconn *c, struct smtp_client_opts *o,
         o->tls = r ? (enum smtp_tls_policy)r->tls
                    : c->route.kind == ROUTE_RELAY ? SMTP_TLS_OPPORTUNISTIC : SMTP_TLS_NONE;
     }
+    if (c->route.kind != ROUTE_MX && !c->route.is_unix)
+        o->tls_name = r && r->tls_name ? r->tls_name : c->route.host;
     if (r) {
-        o->tls_verify = r->verify;
+        o->tls_verify = transport_relay_verifies(r);
+        if (o->tls_verify)
+            o->tls = SMTP_TLS_REQUIRED;   /* a verified session or none */
         o->auth_user = r->user;
         o->auth_pass = r->password;
         o->auth_plaintext = r->auth_plaintext;

@@ -53,6 +53,7 @@ enum sc_state {
 #define SC_R_TLS_NOT_OFFERED 451, "4.7.4", "TLS is required, but was not offered by host %s"
 #define SC_R_TLS_FAILED      454, "4.7.5", "TLS handshake with %s failed: %s"
 #define SC_R_AUTH_PLAINTEXT  451, "4.7.0", "not sending AUTH credentials to %s without TLS"
+#define SC_R_AUTH_UNVERIFIED 451, "4.7.5", "not sending AUTH credentials to %s: its certificate is not verified"
 #define SC_R_AUTH_NO_MECH    451, "4.7.4", "%s offers no AUTH mechanism this client speaks (PLAIN, LOGIN)"
 #define SC_R_READ_FAILED     451, "4.3.0", "cannot read the queue file: %s"
 #define SC_R_SIZE            552, "5.3.4", "message size %llu exceeds size limit %llu of %s"

@@ -436,6 +436,88 @@ def test_smarthost_wrong_password_defers(tmp_path, test_ca):
         s.stop()
 
 
+@pytest.mark.parametrize("relay,ca,delivered,why", [
+    # credentials and nothing else: verified against the system store, which does not
+    # know the test CA: no AUTH, deferred
+    ({}, False, False, r"dsn=4\.7\.5, status=deferred \(TLS handshake with .* failed: "
+                       r".*certificate verify failed"),
+    # the test CA trusts the relay, whose certificate names 127.0.0.1, the route's host
+    ({}, True, True, None),
+    ({"tls_name": "localhost"}, True, True, None),
+    ({"tls_name": "smtp.example.net"}, True, False,
+     r"dsn=4\.7\.5, status=deferred \(TLS handshake with .*hostname mismatch"),
+    # the admin turned verification off explicitly
+    ({"verify": False}, False, True, None),
+])
+def test_smarthost_with_credentials_verifies_its_certificate(tmp_path, test_ca, relay, ca,
+                                                             delivered, why):
+    """A smarthost with user/password gets a verified TLS session by default (its entry
+    says nothing about verify or tls), against transport.ca_file or the system store and
+    tls_name or the route's host; the password is never sent otherwise."""
+    s = SmtpSink(tmp_path / "sink", starttls="optional", tls=(test_ca.cert, test_ca.key),
+                 auth_users={"relayuser": "s3cret"}).start()
+    try:
+        key = "[127.0.0.1]:%d" % s.port
+        entry = dict({"user": "relayuser", "password": "s3cret"}, **relay)
+        transport = {"default": "relay:" + key, "relays": {key: entry}}
+        if ca:
+            transport["ca_file"] = test_ca.ca_cert
+        p = postern(tmp_path, {"transport": transport})
+        qid = send(p, ["b@remote.test"])
+        if delivered:
+            [m] = s.wait_messages(1)
+            assert m.tls and m.auth_user == "relayuser"
+            wait_gone(p, qid)
+        else:
+            wait_log(p, r"%s: to=<b@remote\.test>, .*%s" % (qid, why))
+            assert all("AUTH" not in c.verbs() for c in s.connections())
+            assert s.messages() == [] and qid in p.queue_files()
+        p.stop()
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("entry,why", [
+    ({"user": "u", "password": "p", "tls": "none"},
+     'user and password are sent only over TLS with a verified certificate, but tls is '
+     '"none": set tls to "required" (or, on a trusted network only, verify to false and '
+     'auth_plaintext to true)'),
+    ({"verify": True, "tls": "none"}, 'verify needs TLS, but tls is "none"'),
+    ({"user": "u", "password": "p", "verify": True, "auth_plaintext": True},
+     "auth_plaintext sends the password without TLS, so the certificate cannot be verified"),
+    ({"user": "u", "password": "p", "tls": "none", "verify": False},
+     'user and password would never be sent: tls is "none" and auth_plaintext is false'),
+    ({"verify": "sometimes"}, "expected one of auto, false, true"),
+])
+def test_smarthost_tls_settings_that_cannot_protect_credentials_are_config_errors(
+        tmp_path, entry, why):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text(json.dumps({
+        "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+        "transport": {"relays": {"[smtp.example.net]:587": entry}}}))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    assert "/transport/relays/[smtp.example.net]:587" in r.stderr and why in r.stderr, r.stderr
+
+
+def test_smarthost_verify_defaults_print_and_a_trusted_network_opt_out_is_valid(tmp_path):
+    cfg = tmp_path / "ok.json"
+    cfg.write_text(json.dumps({
+        "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+        "transport": {"relays": {
+            "[smtp.example.net]:587": {"user": "u", "password": "p"},
+            "[10.0.0.5]:25": {"user": "u", "password": "p", "tls": "none", "verify": False,
+                              "auth_plaintext": True}}}}))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    relays = json.loads(r.stdout)["transport"]["relays"]
+    assert relays["[smtp.example.net]:587"]["verify"] == "auto"
+    assert relays["[smtp.example.net]:587"]["tls_name"] is None
+    assert relays["[10.0.0.5]:25"]["verify"] is False
+
+
 def test_connection_is_reused_and_destination_concurrency_holds(tmp_path, sink):
     dead = free_port()
     p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h",

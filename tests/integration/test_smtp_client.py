@@ -353,6 +353,20 @@ def test_credentials_are_not_sent_without_tls_unless_allowed(sinks, body):
     assert sink.wait_messages(1)[0].auth_user == "alice"
 
 
+def test_credentials_are_never_sent_over_an_unverified_session_when_verify_is_asked(
+        sinks, body):
+    """With --verify, not even --auth-plaintext lets the password go over a session whose
+    certificate was not verified (here: no TLS at all)."""
+    sink = sinks(auth_users={"alice": "s3cret"}, auth_requires_tls=False)
+    run = smtpc(sink, "--verify", "--auth", "alice:s3cret", "--auth-plaintext", msg=body(DOTS))
+    c = run.conn
+    assert (c["result"], c["code"], c["enh"], c["stage"], c["local"]) == \
+        ("fail", 451, "4.7.5", "auth", "1")
+    assert "certificate is not verified" in c["text"]
+    (conn,) = sink.wait_connections(1)
+    assert "AUTH" not in conn.verbs() and sink.messages() == []
+
+
 # ---- LMTP --------------------------------------------------------------------------------------
 
 LMTP_RCPTS = ("b@sink.test", "full@sink.test", "gone@sink.test", "nobody@sink.test")
