@@ -60,6 +60,15 @@ static char *build(const struct dsn_report *r, struct dsn_message *m)
     return m->text;
 }
 
+/* The base report with msg as the original message. */
+static char *build_with_headers(const char *msg, struct dsn_message *m)
+{
+    struct dsn_report r = base_report();
+    r.headers = msg;
+    r.headers_len = strlen(msg);
+    return build(&r, m);
+}
+
 static const char *after(const char *hay, const char *needle)
 {
     const char *p = strstr(hay, needle);
@@ -216,13 +225,10 @@ static void attached_headers_are_cut_at_a_line_end(void **state)
 static void message_without_body_separator_attaches_everything(void **state)
 {
     static const char msg[] = "Subject: only headers\r\nX-A: 1";
-    struct dsn_report r = base_report();
     struct dsn_message m;
     const char *t;
     (void)state;
-    r.headers = msg;
-    r.headers_len = strlen(msg);
-    t = build(&r, &m);
+    t = build_with_headers(msg, &m);
     assert_non_null(strstr(t, "\r\n\r\nSubject: only headers\r\nX-A: 1\r\n\r\n--"));
     free(m.text);
 }
@@ -230,13 +236,10 @@ static void message_without_body_separator_attaches_everything(void **state)
 static void boundary_never_occurs_in_the_attached_headers(void **state)
 {
     static const char msg[] = "X-Evil: --5BN6Xh6QXkzm0xr.1795448400/mx.example\r\n\r\n";
-    struct dsn_report r = base_report();
     struct dsn_message m;
     const char *t;
     (void)state;
-    r.headers = msg;
-    r.headers_len = strlen(msg);
-    t = build(&r, &m);
+    t = build_with_headers(msg, &m);
     assert_non_null(strstr(t, "boundary=\"5BN6Xh6QXkzm0xr.1795448400.1/mx.example\""));
     assert_non_null(strstr(t, "\r\n--5BN6Xh6QXkzm0xr.1795448400.1/mx.example--\r\n"));
     free(m.text);
@@ -263,13 +266,10 @@ static void legacy_eight_bit_headers_are_flagged(void **state)
 {
     /* 8-bit but not UTF-8 (ISO-8859-1 "gr\xfc\xdfe"): not an internationalized message */
     static const char msg[] = "Subject: gr\xfc\xdf""e\r\n\r\n";
-    struct dsn_report r = base_report();
     struct dsn_message m;
     const char *t;
     (void)state;
-    r.headers = msg;
-    r.headers_len = strlen(msg);
-    t = build(&r, &m);
+    t = build_with_headers(msg, &m);
     assert_true(m.eightbit);
     assert_non_null(strstr(t, "report-type=delivery-status;"));
     assert_non_null(strstr(t, "Content-Type: message/delivery-status\r\n\r\n"));
@@ -282,13 +282,10 @@ static void utf8_headers_are_returned_as_message_global_headers(void **state)
 {
     static const char msg[] = "From: J\xc3\xb6rg <joerg@example.org>\r\n"
                               "Subject: gr\xc3\xbc\xc3\x9f""e\r\n\r\nbody\r\n";
-    struct dsn_report r = base_report();
     struct dsn_message m;
     const char *t;
     (void)state;
-    r.headers = msg;
-    r.headers_len = strlen(msg);
-    t = build(&r, &m);
+    t = build_with_headers(msg, &m);
     assert_true(m.eightbit);
     assert_non_null(strstr(t, "Content-Type: multipart/report; "
                               "report-type=global-delivery-status;\r\n"));
