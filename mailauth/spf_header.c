@@ -153,24 +153,36 @@ static void comment_for(struct hbuf *b, const struct spf_outcome *o, const char 
     hb_putc(b, ')');
 }
 
-/* Join the pieces with a space, or with CRLF TAB where the line would get too long. */
+/* Join the pieces with spaces, then fold: a space where the line would pass 78
+ * characters becomes CRLF TAB (FWS is allowed there in comments and quoted strings too). */
 static char *fold(char *const *pieces, size_t n)
 {
-    struct hbuf b = { 0 };
-    size_t line = 0;
+    struct hbuf line = { 0 }, b = { 0 };
+    size_t col = 0;
+    const char *w;
 
     for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(pieces[i]);
-        if (i > 0 && line + 1 + len > HEADER_LINE_SOFT) {
-            hb_puts(&b, "\r\n\t");
-            line = 1;
-        } else if (i > 0) {
-            hb_putc(&b, ' ');
-            line++;
-        }
-        hb_puts(&b, pieces[i]);
-        line += len;
+        if (i > 0)
+            hb_putc(&line, ' ');
+        hb_puts(&line, pieces[i]);
     }
+    for (w = line.p; w && *w;) {
+        size_t len = strcspn(w, " ");
+        if (col > 0 && col + 1 + len > HEADER_LINE_SOFT) {
+            hb_puts(&b, "\r\n\t");
+            col = 1;
+        } else if (col > 0) {
+            hb_putc(&b, ' ');
+            col++;
+        }
+        for (size_t k = 0; k < len; k++)
+            hb_putc(&b, w[k]);
+        col += len;
+        w += len;
+        if (*w == ' ')
+            w++;                        /* one separator; a second space is kept */
+    }
+    free(line.p);
     return b.p ? b.p : xstrdup("");
 }
 
