@@ -8,8 +8,6 @@
  */
 #include "auth/auth_decoy.h"
 
-#include "lib/base64.h"
-
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdbool.h>
@@ -17,7 +15,9 @@
 #include <strings.h>
 
 #define DECOY_NONCE_B64 BASE64_ENCODED_SIZE(AUTH_DECOY_NONCE_BYTES)
-#define DECOY_SALT_B64 BASE64_ENCODED_SIZE(EVP_MAX_MD_SIZE)
+#define DECOY_SALT_B64 BASE64_ENCODED_SIZE(AUTH_DECOY_SALT_MAX)
+
+_Static_assert(EVP_MAX_MD_SIZE <= AUTH_DECOY_SALT_MAX, "AUTH_DECOY_SALT_MAX too small");
 
 static const EVP_MD *decoy_digest(const char *mech)
 {

@@ -32,6 +32,7 @@
 #include "lib/xalloc.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <pthread.h>
 #include <sasl/sasl.h>
 #include <stdio.h>
@@ -52,7 +53,7 @@
  * default; with a plaintext sasldb the server pays them at every login). */
 #define AUTH_SCRAM_ITERATIONS 4096
 #define AUTH_SCRAM_ITERATIONS_TEXT "4096"
-#define AUTH_CHALLENGE_MAX 512       /* a decoy SCRAM server-first-message */
+#define AUTH_CHAR_DEL 0x7f
 #define AUTH_MECH_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -294,6 +295,7 @@ struct auth_sess {
     bool in_exchange;                 /* the last result was MORE */
     bool stale;                       /* renew conn before the next start */
     bool decoy;                       /* a decoy SCRAM challenge was sent: fail next */
+    char *decoy_login;                /* the login it was sent for (Cyrus' spelling) */
     bool freeing;                     /* auth_sess_free() called while op in flight */
 };
 
@@ -453,6 +455,7 @@ static void sess_destroy(struct auth_sess *s)
     free(s->remote);
     free(s->peer_cn);
     free(s->mechs);
+    free(s->decoy_login);
     free(s);
 }
 
@@ -497,19 +500,24 @@ static void op_set_reason(struct auth_op *op, const char *detail)
 static void op_try_decoy(struct auth_op *op)
 {
     unsigned char nonce[AUTH_DECOY_NONCE_BYTES];
-    char msg[AUTH_CHALLENGE_MAX];
+    size_t size;
+    char *msg;
     int n;
 
     if (strncasecmp(op->mech, "SCRAM-", strlen("SCRAM-")) != 0 || op->in == NULL ||
         getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
         return;
+    size = AUTH_DECOY_SCRAM_SIZE(op->in_len);
+    msg = xmalloc(size);
     n = auth_decoy_scram(op->mech, op->in, op->in_len, g_auth.decoy_key,
                          sizeof(g_auth.decoy_key), nonce, sizeof(nonce), AUTH_SCRAM_ITERATIONS,
-                         msg, sizeof(msg));
-    if (n < 0)
+                         msg, size);
+    if (n < 0) {
+        free(msg);
         return;
+    }
     free(op->out);
-    op->out = (unsigned char *)xstrdup(msg);
+    op->out = (unsigned char *)msg;
     op->out_len = (size_t)n;
     op->rc = SASL_CONTINUE;
     op->decoy = true;
@@ -569,12 +577,52 @@ static enum auth_status auth_status_of(int rc)
     }
 }
 
+int auth_login_canonical(const char *login, const char *realm, char *out, size_t size)
+{
+    size_t i, n = strlen(login);
+    bool bare = strchr(login, '@') == NULL;
+    int len;
+
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)login[i] < ' ' || login[i] == AUTH_CHAR_DEL)
+            return -1;
+    }
+    len = snprintf(out, size, "%s%s%s", login, bare ? "@" : "", bare ? realm : "");
+    if (n == 0 || len < 0 || (size_t)len >= size || len > AUTH_LOGIN_MAX)
+        return -1;
+    for (i = 0; i < (size_t)len; i++)
+        out[i] = (char)tolower((unsigned char)out[i]);
+    return 0;
+}
+
+/* Give a verdict's username in its canonical form (in login), or none when it has none:
+ * a login that cannot be canonical (control characters, too long) never authenticates.
+ * Loop thread. */
+static void op_canonical_login(const struct auth_sess *s, struct auth_op *op,
+                               struct auth_result *res, char *login)
+{
+    const char *realm = s->conf->realm ? s->conf->realm : s->fqdn ? s->fqdn : "";
+
+    if (op->username == NULL)
+        return;
+    if (auth_login_canonical(op->username, realm, login, AUTH_LOGIN_MAX + 1) == 0) {
+        res->username = login;
+        return;
+    }
+    if (res->status == AUTH_OK) {
+        res->status = AUTH_FAIL;
+        snprintf(op->reason, sizeof(op->reason), "%s: login refused (control characters, or "
+                 "longer than %d bytes)", op->mech, AUTH_LOGIN_MAX);
+    }
+}
+
 /* Deliver an op's result. Loop thread, from the workpool. */
 static void op_done(void *arg)
 {
     struct auth_op *op = arg;
     struct auth_sess *s = op->sess;
     struct auth_result res;
+    char login[AUTH_LOGIN_MAX + 1];
 
     s->op = NULL;
     if (s->freeing) {
@@ -585,6 +633,8 @@ static void op_done(void *arg)
     res.status = op->kind == OP_REFUSE ? op->refused : auth_status_of(op->rc);
     s->in_exchange = res.status == AUTH_MORE && !op->cancelled;
     s->decoy = s->in_exchange && op->decoy;
+    free(s->decoy_login);
+    s->decoy_login = s->decoy && op->username ? xstrdup(op->username) : NULL;
     if (!s->in_exchange)
         s->stale = true;
     if (op->cancelled) {
@@ -593,8 +643,10 @@ static void op_done(void *arg)
     }
     res.challenge = op->out ? op->out : (const unsigned char *)"";
     res.challenge_len = op->out_len;
-    res.username = res.status == AUTH_OK || res.status == AUTH_FAIL ? op->username : NULL;
+    res.username = NULL;
     res.reason = op->reason;
+    if (res.status == AUTH_OK || res.status == AUTH_FAIL)
+        op_canonical_login(s, op, &res, login);
     op->cb(&res, op->arg);
     op_free(op);
 }
@@ -690,8 +742,10 @@ struct auth_op *auth_sess_step(struct auth_sess *s, const unsigned char *data, s
     memcpy(op->mech, s->mech, sizeof(op->mech));
     if (!s->in_exchange || s->stale || s->conn == NULL)
         op_refuse(op, AUTH_BADPROT, "no exchange in progress");
-    else if (s->decoy)
+    else if (s->decoy) {
         op_refuse(op, AUTH_FAIL, "user not found (after a decoy SCRAM challenge)");
+        op->username = s->decoy_login ? xstrdup(s->decoy_login) : NULL;
+    }
     else if (len > AUTH_DATA_MAX)
         op_refuse(op, AUTH_BADPROT, "response too long");
     else

@@ -36,11 +36,14 @@
 #define T_SSF 256
 #define T_TIMEOUT_S 10
 #define T_WORKERS 2
-#define T_CHAL_MAX 1024
+#define T_CHAL_MAX (AUTH_DATA_MAX + 512)   /* a SCRAM challenge echoes the client nonce */
 #define T_PATH_MAX 512
 #define T_DIR_MAX 64
 #define DEMO_LOGIN "demo@example.test"
 #define DEMO_PASS "demo-password"
+/* sasldb users whose names hold control characters (printf escapes) */
+#define CTL_NL_USER "ev\\nil"
+#define CTL_SOH_USER "ct\\001l"
 
 /* ---- fixture ---------------------------------------------------------------------------- */
 
@@ -95,7 +98,12 @@ static int group_setup(void **state)
            T.db) != 0 ||
         sh("printf 's3cret' | saslpasswd2 -f '%s' -p -c alice@example.org", T.db) != 0 ||
         sh("echo 'with-newline' | saslpasswd2 -f '%s' -p -c nl@example.test", T.db) != 0 ||
-        sh("printf 'bare-pw' | saslpasswd2 -f '%s' -p -c -u " T_FQDN " bare", T.db) != 0)
+        sh("printf 'bare-pw' | saslpasswd2 -f '%s' -p -c -u " T_FQDN " bare", T.db) != 0 ||
+        sh("printf 'mixed-pw' | saslpasswd2 -f '%s' -p -c -u example.test Mixed", T.db) != 0 ||
+        sh("printf 'ctl-pw' | saslpasswd2 -f '%s' -p -c -u example.test \"$(printf '"
+           CTL_NL_USER "')\"", T.db) != 0 ||
+        sh("printf 'ctl-pw' | saslpasswd2 -f '%s' -p -c -u example.test \"$(printf '"
+           CTL_SOH_USER "')\"", T.db) != 0)
         return -1;
     conf_init(&T.conf);
     conf_init(&T.conf_notls);
@@ -590,7 +598,81 @@ static void bare_login_without_realm_uses_the_server_name(void **state)
     assert_int_equal(plain(s, P(PLAIN_RESP("", "demo", DEMO_PASS)), &run), AUTH_FAIL);
     /* saslpasswd2 -u mail.example.test -c bare */
     assert_int_equal(plain(s, P(PLAIN_RESP("", "bare", "bare-pw")), &run), AUTH_OK);
-    assert_string_equal(run.username, "bare");
+    assert_string_equal(run.username, "bare@" T_FQDN);
+    auth_sess_free(s);
+}
+
+/* ---- canonical logins ---------------------------------------------------------------------- */
+
+static void canonical_login_edges(void **state)
+{
+    char out[AUTH_LOGIN_MAX + 1], big[AUTH_LOGIN_MAX + 2];
+    (void)state;
+    assert_int_equal(auth_login_canonical("Bob", "Example.Test", out, sizeof(out)), 0);
+    assert_string_equal(out, "bob@example.test");
+    assert_int_equal(auth_login_canonical("b@x@y", "realm", out, sizeof(out)), 0);
+    assert_string_equal(out, "b@x@y");                      /* has a realm: kept */
+    assert_int_equal(auth_login_canonical("", "realm", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("a\x7f@x", "realm", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("a\t@x", "realm", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("caf\xc3\xa9@x", "realm", out, sizeof(out)), 0);
+    memset(big, 'a', sizeof(big));
+    big[AUTH_LOGIN_MAX - 2] = '\0';                      /* + "@r" = AUTH_LOGIN_MAX */
+    assert_int_equal(auth_login_canonical(big, "r", out, sizeof(out)), 0);
+    assert_int_equal(strlen(out), AUTH_LOGIN_MAX);
+    assert_int_equal(auth_login_canonical(big, "rr", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("a@x", "r", out, 3), -1);  /* out too small */
+}
+
+static void bare_login_and_login_at_the_server_name_are_one_login(void **state)
+{
+    struct auth_sess *s = sess_new(&T.conf, true);
+    struct run run;
+    (void)state;
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "bare", "bare-pw")), &run), AUTH_OK);
+    assert_string_equal(run.username, "bare@" T_FQDN);
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "bare@" T_FQDN, "bare-pw")), &run), AUTH_OK);
+    assert_string_equal(run.username, "bare@" T_FQDN);
+    /* a failure counts under the same login */
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "bare", "wrong")), &run), AUTH_FAIL);
+    assert_string_equal(run.username, "bare@" T_FQDN);
+    auth_sess_free(s);
+}
+
+static void logins_are_canonical_in_lower_case(void **state)
+{
+    struct auth_sess *s = sess_new(&T.conf, true);
+    struct run run;
+    (void)state;
+    /* saslpasswd2 -u example.test -c Mixed: sasldb wants the exact case ... */
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "Mixed@example.test", "mixed-pw")), &run),
+                     AUTH_OK);
+    assert_string_equal(run.username, "mixed@example.test");
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "mixed@example.test", "mixed-pw")), &run),
+                     AUTH_FAIL);
+    /* ... but limits, counters and ownership see one login */
+    assert_string_equal(run.username, "mixed@example.test");
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "DEMO@Example.Test", "wrong")), &run),
+                     AUTH_FAIL);
+    assert_string_equal(run.username, DEMO_LOGIN);
+    auth_sess_free(s);
+}
+
+static void logins_with_control_characters_are_refused(void **state)
+{
+    struct auth_sess *s = sess_new(&T.conf, true);
+    struct run run;
+    (void)state;
+    /* the password is right, but the name would inject lines into the spool envelope */
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "ev\nil@example.test", "ctl-pw")), &run),
+                     AUTH_FAIL);
+    assert_string_equal(run.username, "");
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "ct\001l@example.test", "ctl-pw")), &run),
+                     AUTH_FAIL);
+    assert_string_equal(run.username, "");
+    assert_int_equal(plain(s, P(PLAIN_RESP("", "no\rbody@example.test", "x")), &run),
+                     AUTH_FAIL);
+    assert_string_equal(run.username, "");
     auth_sess_free(s);
 }
 
@@ -745,6 +827,77 @@ static void scram_unknown_user_gets_a_challenge_like_a_real_user(void **state)
     auth_sess_step(s, (const unsigned char *)final, strlen(final), on_result, &real);
     wait_run(&real);
     assert_int_equal(real.status, AUTH_FAIL);
+    auth_sess_free(s);
+}
+
+/* A client-first-message for login with a client nonce of n characters. */
+static char *scram_client_first(const char *login, size_t n)
+{
+    size_t head = strlen("n,,n=,r=") + strlen(login);
+    char *m = malloc(head + n + 1);
+    assert_non_null(m);
+    snprintf(m, head + 1, "n,,n=%s,r=", login);
+    memset(m + head, 'N', n);
+    m[head + n] = '\0';
+    return m;
+}
+
+/* The decoy answers every client-first-message Cyrus answers for a real user: any client
+ * nonce that fits in a response gets the same status and a challenge of the same shape.
+ * (Cyrus itself refuses client-first-messages over 2048 bytes, for everyone, before it
+ * looks the user up: 2023 and 2024 are that edge with these 25-byte heads.) */
+static void scram_long_client_nonce_gets_the_same_reply_for_known_and_unknown(void **state)
+{
+    static const size_t sizes[] = { 400, 487, 488, 600, 2000, 2023, 2024, AUTH_DATA_MAX - 64 };
+    struct auth_sess *s;
+    struct run real, fake;
+    size_t i;
+    (void)state;
+    if (!T.have_scram)
+        skip();
+    s = sess_new(&T.conf, true);
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        /* logins of the same length, so that the messages are the same length too */
+        char *known = scram_client_first(DEMO_LOGIN, sizes[i]);
+        char *unknown = scram_client_first("nobo@example.test", sizes[i]);
+        struct msg mk[1] = { { known, strlen(known) } }, mu[1] = { { unknown, strlen(unknown) } };
+        assert_int_equal(strlen(known), strlen(unknown));
+        exchange(s, "SCRAM-SHA-256", mk, 1, &real);
+        exchange(s, "SCRAM-SHA-256", mu, 1, &fake);
+        if (real.status != fake.status || real.chal_len != fake.chal_len)
+            fail_msg("nonce of %zu: known user %s (%zu bytes), unknown user %s (%zu bytes)",
+                     sizes[i], auth_status_name(real.status), real.chal_len,
+                     auth_status_name(fake.status), fake.chal_len);
+        if (real.status == AUTH_MORE)
+            assert_int_equal(strstr((char *)real.chal, ",s=") - (char *)real.chal,
+                             strstr((char *)fake.chal, ",s=") - (char *)fake.chal);
+        else
+            assert_int_equal(real.status, AUTH_BADPROT);
+        free(known);
+        free(unknown);
+    }
+    auth_sess_free(s);
+}
+
+/* The failure after a decoy names the login tried, like a wrong password does, so that
+ * its counters (and the delay they bring) are the same for a login that does not exist. */
+static void scram_decoy_failure_names_the_login_tried(void **state)
+{
+    struct auth_sess *s;
+    struct run run;
+    char final[256];
+    (void)state;
+    if (!T.have_scram)
+        skip();
+    s = sess_new(&T.conf, true);
+    scram_first(s, "n,,n=Nobody@Example.test,r=abc", &run);
+    snprintf(final, sizeof(final), "c=biws,%.*s,p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+             (int)(strchr((char *)run.chal, ',') - (char *)run.chal), (char *)run.chal);
+    run.done = false;
+    auth_sess_step(s, (const unsigned char *)final, strlen(final), on_result, &run);
+    wait_run(&run);
+    assert_int_equal(run.status, AUTH_FAIL);
+    assert_string_equal(run.username, "nobody@example.test");
     auth_sess_free(s);
 }
 
@@ -1080,6 +1233,10 @@ int main(void)
         cmocka_unit_test(saslpasswd2_reading_a_line_with_newline_drops_it),
         cmocka_unit_test(bare_login_uses_the_configured_realm),
         cmocka_unit_test(bare_login_without_realm_uses_the_server_name),
+        cmocka_unit_test(canonical_login_edges),
+        cmocka_unit_test(bare_login_and_login_at_the_server_name_are_one_login),
+        cmocka_unit_test(logins_are_canonical_in_lower_case),
+        cmocka_unit_test(logins_with_control_characters_are_refused),
         cmocka_unit_test(login_right_password_authenticates),
         cmocka_unit_test(login_sends_the_usual_prompts),
         cmocka_unit_test(login_wrong_empty_prefix_and_unknown_all_fail_alike),
@@ -1088,6 +1245,8 @@ int main(void)
         cmocka_unit_test(cram_md5_works_before_tls_when_tls_is_optional),
         cmocka_unit_test(scram_sha_256_right_and_wrong),
         cmocka_unit_test(scram_unknown_user_gets_a_challenge_like_a_real_user),
+        cmocka_unit_test(scram_long_client_nonce_gets_the_same_reply_for_known_and_unknown),
+        cmocka_unit_test(scram_decoy_failure_names_the_login_tried),
         cmocka_unit_test(scram_malformed_first_message_is_bad_protocol_for_anyone),
         cmocka_unit_test(decoy_parser_accepts_only_client_first_messages),
         cmocka_unit_test(client_cancel_then_a_new_exchange_works),
