@@ -294,9 +294,16 @@ struct auth_sess {
     struct auth_op *op;               /* the step in flight, or NULL */
     bool in_exchange;                 /* the last result was MORE */
     bool stale;                       /* renew conn before the next start */
-    bool decoy;                       /* a decoy SCRAM challenge was sent: fail next */
-    char *decoy_login;                /* the login it was sent for (Cyrus' spelling) */
+    struct sess_decoy *decoy;         /* a decoy SCRAM challenge was sent (auth_decoy.h) */
     bool freeing;                     /* auth_sess_free() called while op in flight */
+};
+
+/* A decoy exchange in progress: what its second step is judged against. */
+struct sess_decoy {
+    char *login;                      /* the login tried, as Cyrus named it (or NULL) */
+    unsigned char *client_first;      /* the client's first message */
+    size_t client_first_len;
+    char *server_first;               /* the decoy's answer to it */
 };
 
 enum auth_op_kind { OP_START, OP_STEP, OP_REFUSE };
@@ -361,6 +368,17 @@ static int sess_apply_props(struct auth_sess *s)
     return rc;
 }
 
+static void sess_decoy_free(struct auth_sess *s)
+{
+    if (s->decoy == NULL)
+        return;
+    free(s->decoy->login);
+    free(s->decoy->client_first);
+    free(s->decoy->server_first);
+    free(s->decoy);
+    s->decoy = NULL;
+}
+
 /* (Re)create the session's connection. Loop thread, no op in flight. */
 static int sess_conn_open(struct auth_sess *s)
 {
@@ -368,7 +386,8 @@ static int sess_conn_open(struct auth_sess *s)
 
     if (s->conn != NULL)
         sasl_dispose(&s->conn);
-    s->stale = s->in_exchange = s->decoy = false;
+    s->stale = s->in_exchange = false;
+    sess_decoy_free(s);
     rc = sasl_server_new(AUTH_SERVICE, s->fqdn, s->conf->realm, s->local, s->remote, NULL, 0,
                          &s->conn);
     if (rc == SASL_OK)
@@ -455,7 +474,7 @@ static void sess_destroy(struct auth_sess *s)
     free(s->remote);
     free(s->peer_cn);
     free(s->mechs);
-    free(s->decoy_login);
+    sess_decoy_free(s);
     free(s);
 }
 
@@ -577,6 +596,18 @@ static enum auth_status auth_status_of(int rc)
     }
 }
 
+/* Remember a decoy challenge for the next step: takes op's input and login. Loop thread. */
+static void sess_decoy_keep(struct auth_sess *s, struct auth_op *op)
+{
+    s->decoy = xcalloc(1, sizeof(*s->decoy));
+    s->decoy->login = op->username;
+    s->decoy->client_first = op->in;
+    s->decoy->client_first_len = op->in_len;
+    s->decoy->server_first = xstrdup((const char *)op->out);
+    op->username = NULL;
+    op->in = NULL;
+}
+
 int auth_login_canonical(const char *login, const char *realm, char *out, size_t size)
 {
     size_t i, n = strlen(login);
@@ -632,9 +663,9 @@ static void op_done(void *arg)
     }
     res.status = op->kind == OP_REFUSE ? op->refused : auth_status_of(op->rc);
     s->in_exchange = res.status == AUTH_MORE && !op->cancelled;
-    s->decoy = s->in_exchange && op->decoy;
-    free(s->decoy_login);
-    s->decoy_login = s->decoy && op->username ? xstrdup(op->username) : NULL;
+    sess_decoy_free(s);
+    if (s->in_exchange && op->decoy)
+        sess_decoy_keep(s, op);
     if (!s->in_exchange)
         s->stale = true;
     if (op->cancelled) {
@@ -734,6 +765,22 @@ struct auth_op *auth_sess_start(struct auth_sess *s, const char *mech,
     return op_submit(s, op);
 }
 
+/* The client's answer to a decoy challenge: refused as Cyrus refuses a real user's answer,
+ * malformed or with a wrong proof (it cannot be right). */
+static void op_decoy_final(const struct auth_sess *s, struct auth_op *op,
+                           const unsigned char *data, size_t len)
+{
+    const struct sess_decoy *d = s->decoy;
+
+    if (auth_decoy_scram_final(op->mech, d->client_first, d->client_first_len,
+                               d->server_first, data, len) == AUTH_DECOY_MALFORMED) {
+        op_refuse(op, AUTH_BADPROT, "malformed SCRAM message (after a decoy challenge)");
+        return;
+    }
+    op_refuse(op, AUTH_FAIL, "user not found (after a decoy SCRAM challenge)");
+    op->username = d->login ? xstrdup(d->login) : NULL;
+}
+
 struct auth_op *auth_sess_step(struct auth_sess *s, const unsigned char *data, size_t len,
                                auth_cb cb, void *arg)
 {
@@ -742,12 +789,10 @@ struct auth_op *auth_sess_step(struct auth_sess *s, const unsigned char *data, s
     memcpy(op->mech, s->mech, sizeof(op->mech));
     if (!s->in_exchange || s->stale || s->conn == NULL)
         op_refuse(op, AUTH_BADPROT, "no exchange in progress");
-    else if (s->decoy) {
-        op_refuse(op, AUTH_FAIL, "user not found (after a decoy SCRAM challenge)");
-        op->username = s->decoy_login ? xstrdup(s->decoy_login) : NULL;
-    }
     else if (len > AUTH_DATA_MAX)
         op_refuse(op, AUTH_BADPROT, "response too long");
+    else if (s->decoy)
+        op_decoy_final(s, op, data, len);
     else
         op_take_input(op, data, len);
     return op_submit(s, op);

@@ -901,6 +901,81 @@ static void scram_decoy_failure_names_the_login_tried(void **state)
     auth_sess_free(s);
 }
 
+/* One SCRAM-SHA-256 exchange of a hand-made client-first-message (with %s for the login)
+ * and, when the server answered it, a client-final-message (with %s for the nonce it
+ * sent); run->status is the last answer. */
+static void scram_pair(struct auth_sess *s, const char *first_fmt, const char *login,
+                       const char *final_fmt, struct run *run)
+{
+    char first[256], final[512], nonce[256];
+    struct msg m[1] = { { first, 0 } };
+    const char *comma;
+
+    snprintf(first, sizeof(first), first_fmt, login);
+    m[0].len = strlen(first);
+    if (exchange(s, "SCRAM-SHA-256", m, 1, run) != AUTH_MORE || final_fmt == NULL)
+        return;
+    comma = strchr((char *)run->chal, ',');
+    assert_non_null(comma);
+    snprintf(nonce, sizeof(nonce), "%.*s", (int)(comma - (char *)run->chal - 2),
+             (char *)run->chal + 2);
+    snprintf(final, sizeof(final), final_fmt, nonce);
+    run->done = false;
+    auth_sess_step(s, (const unsigned char *)final, strlen(final), on_result, run);
+    wait_run(run);
+}
+
+/* Whatever the client sends, a login that does not exist gets the answers a real login
+ * gets (with a wrong password): the same status at the same step. */
+static void scram_unknown_user_is_answered_like_a_real_one_for_any_message(void **state)
+{
+#define PROOF "p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    static const struct { const char *first, *final; } cases[] = {
+        { "n,,n=%s,r=", "c=biws,r=%s," PROOF },                   /* empty client nonce */
+        { "n,,n=%s,r=a\001b c", "c=biws,r=%s," PROOF },           /* any bytes in it */
+        { "n,,n=%s,r=abc,x=ext", "c=biws,r=%s," PROOF },          /* an extension */
+        { "y,,n=%s,r=abc", "c=eSws,r=%s," PROOF },
+        { "n,a=%s,n=x,r=abc", NULL },
+        { "n,,n=%s,r=abc", "" },
+        { "n,,n=%s,r=abc", "xyz" },
+        { "n,,n=%s,r=abc", "c=biws" },
+        { "n,,n=%s,r=abc", "c=b!ws,r=%s," PROOF },                /* bad base64 */
+        { "n,,n=%s,r=abc", "c=biw,r=%s," PROOF },                 /* short base64 */
+        { "n,,n=%s,r=abc", "c=eSws,r=%s," PROOF },                /* other GS2 header */
+        { "n,,n=%s,r=abc", "c=biwsYWJj,r=%s," PROOF },            /* longer binding */
+        { "n,,n=%s,r=abc", "c=biws,r=WRONG," PROOF },
+        { "n,,n=%s,r=abc", "c=biws,r=%s" },
+        { "n,,n=%s,r=abc", "c=biws,x=%s," PROOF },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,x=1" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,x=1," PROOF },            /* extension before */
+        { "n,,n=%s,r=abc", "c=biws,r=%s," PROOF ",x=1" },         /* data after proof */
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=AAAA" },                /* short proof */
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s," PROOF },                /* well formed */
+        { "n,,n=%s,r=abc", "r=%s,c=biws," PROOF },
+    };
+    struct auth_sess *s;
+    struct run real, fake;
+    size_t i;
+    (void)state;
+    if (!T.have_scram)
+        skip();
+    s = sess_new(&T.conf, true);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scram_pair(s, cases[i].first, DEMO_LOGIN, cases[i].final, &real);
+        scram_pair(s, cases[i].first, "nobo@example.test", cases[i].final, &fake);
+        if (real.status != fake.status || real.results != fake.results)
+            fail_msg("case %zu (%s / %s): known user %s after %d answers (%s), unknown user "
+                     "%s after %d (%s)", i, cases[i].first, cases[i].final ? cases[i].final : "-",
+                     auth_status_name(real.status), real.results, real.reason,
+                     auth_status_name(fake.status), fake.results, fake.reason);
+    }
+    auth_sess_free(s);
+#undef PROOF
+}
+
 static void scram_malformed_first_message_is_bad_protocol_for_anyone(void **state)
 {
     struct auth_sess *s;
@@ -922,11 +997,12 @@ static int decoy(const char *mech, const char *client_first, char *out, size_t s
                             key, sizeof(key), nonce, sizeof(nonce), 4096, out, size);
 }
 
+/* The decoy answers what Cyrus looks a user up for, no more and no less. */
 static void decoy_parser_accepts_only_client_first_messages(void **state)
 {
     static const char *const bad[] = {
-        "", "n", "n,a", "n,,", "n,,n=", "n,,n=u", "n,,n=u,r=", "n,,r=x,n=u", "x,,n=u,r=x",
-        "n,z=1,n=u,r=x", "n,,n=u,r=a\x01b", "n,,n=u,s=x",
+        "", "n", "n,a", "n,,", "n,,n=", "n,,n=u", "n,,r=x,n=u", "x,,n=u,r=x",
+        "n,z=1,n=u,r=x", "n,,n=u,s=x", "n,,m=x,n=u,r=x", "p,,n=u,r=x", "p=x", "n,a=z",
     };
     char out[256];
     size_t i;
@@ -943,6 +1019,12 @@ static void decoy_parser_accepts_only_client_first_messages(void **state)
     assert_true(decoy("SCRAM-SHA-1", "y,a=z,n=u,r=cn,e=ext", out, sizeof(out)) > 0);
     assert_int_equal(strlen(strstr(out, ",s=")), strlen(",s=,i=4096") + 28);
     assert_true(decoy("SCRAM-SHA-256", "p=tls-unique,,n=u,r=cn", out, sizeof(out)) > 0);
+    /* an empty nonce and any bytes in it, as Cyrus takes them */
+    assert_int_equal(decoy("SCRAM-SHA-256", "n,,n=u,r=", out, sizeof(out)),
+                     (int)strlen("r=YWJj,s=,i=4096") + 44);
+    assert_int_equal(strncmp(out, "r=YWJj,s=", 9), 0);
+    assert_true(decoy("SCRAM-SHA-256", "n,,n=u,r=a\x01 b,x=1", out, sizeof(out)) > 0);
+    assert_int_equal(strncmp(out, "r=a\x01 bYWJj,", 10), 0);
 }
 
 /* ---- cancellation and lifetimes ----------------------------------------------------------- */
@@ -1247,6 +1329,7 @@ int main(void)
         cmocka_unit_test(scram_unknown_user_gets_a_challenge_like_a_real_user),
         cmocka_unit_test(scram_long_client_nonce_gets_the_same_reply_for_known_and_unknown),
         cmocka_unit_test(scram_decoy_failure_names_the_login_tried),
+        cmocka_unit_test(scram_unknown_user_is_answered_like_a_real_one_for_any_message),
         cmocka_unit_test(scram_malformed_first_message_is_bad_protocol_for_anyone),
         cmocka_unit_test(decoy_parser_accepts_only_client_first_messages),
         cmocka_unit_test(client_cancel_then_a_new_exchange_works),
