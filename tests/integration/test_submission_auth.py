@@ -229,6 +229,24 @@ def test_one_login_guessed_from_many_addresses_is_slowed_never_locked_out(server
                      r"failed: [^\n]*, sasl_username=%s\n" % re.escape(USER), server.log())
 
 
+def test_client_leaving_while_its_verdict_is_held_back(server):
+    """The delay is a timer: a client that leaves meanwhile costs nothing but its slot
+    until the timer ends, and the daemon goes on."""
+    port = server.ports["submission"]
+    for i in range(5):
+        r, code, _ = auth_session(port, USER, "guess", source="127.0.0.%d" % (40 + i))
+        r.close()
+    r = tls_session(port, source="127.0.0.50")
+    r.cmd("EHLO c")
+    r.send("AUTH PLAIN %s\r\n" % plain(USER, PASSWORD))
+    r.close()
+    wait_for(lambda: "disconnect from unknown[127.0.0.50]" in server.log(), what="disconnect")
+    assert re.search(r"unknown\[127\.0\.0\.50\]: AUTH verdict for %s held back" %
+                     re.escape(USER), server.log())
+    r, code, _ = auth_session(port, USER, PASSWORD, source="127.0.0.51")
+    assert code == 235
+
+
 def test_parallel_sessions_get_no_more_guesses_than_the_address_limit(server):
     """Sessions racing from one address each reserve their attempt when AUTH starts, so
     no more than ip_threshold guesses run, however many sessions send AUTH at once."""
