@@ -624,55 +624,48 @@ static void canonical_login_edges(void **state)
     assert_int_equal(auth_login_canonical("a@x", "r", out, 3), -1);  /* out too small */
 }
 
+/* PLAIN with resp[0..len) gives status st and the username user ("": none). */
+static void plain_gives(struct auth_sess *s, const char *resp, size_t len, enum auth_status st,
+                        const char *user)
+{
+    struct run run;
+    assert_int_equal(plain(s, resp, len, &run), st);
+    assert_string_equal(run.username, user);
+}
+
 static void bare_login_and_login_at_the_server_name_are_one_login(void **state)
 {
     struct auth_sess *s = sess_new(&T.conf, true);
-    struct run run;
     (void)state;
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "bare", "bare-pw")), &run), AUTH_OK);
-    assert_string_equal(run.username, "bare@" T_FQDN);
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "bare@" T_FQDN, "bare-pw")), &run), AUTH_OK);
-    assert_string_equal(run.username, "bare@" T_FQDN);
+    plain_gives(s, P(PLAIN_RESP("", "bare", "bare-pw")), AUTH_OK, "bare@" T_FQDN);
+    plain_gives(s, P(PLAIN_RESP("", "bare@" T_FQDN, "bare-pw")), AUTH_OK, "bare@" T_FQDN);
     /* a failure counts under the same login */
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "bare", "wrong")), &run), AUTH_FAIL);
-    assert_string_equal(run.username, "bare@" T_FQDN);
+    plain_gives(s, P(PLAIN_RESP("", "bare", "wrong")), AUTH_FAIL, "bare@" T_FQDN);
     auth_sess_free(s);
 }
 
 static void logins_are_canonical_in_lower_case(void **state)
 {
     struct auth_sess *s = sess_new(&T.conf, true);
-    struct run run;
     (void)state;
-    /* saslpasswd2 -u example.test -c Mixed: sasldb wants the exact case ... */
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "Mixed@example.test", "mixed-pw")), &run),
-                     AUTH_OK);
-    assert_string_equal(run.username, "mixed@example.test");
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "mixed@example.test", "mixed-pw")), &run),
-                     AUTH_FAIL);
-    /* ... but limits, counters and ownership see one login */
-    assert_string_equal(run.username, "mixed@example.test");
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "DEMO@Example.Test", "wrong")), &run),
-                     AUTH_FAIL);
-    assert_string_equal(run.username, DEMO_LOGIN);
+    /* saslpasswd2 -u example.test -c Mixed: sasldb wants the exact case, but limits,
+     * counters and ownership see one login */
+    plain_gives(s, P(PLAIN_RESP("", "Mixed@example.test", "mixed-pw")), AUTH_OK,
+                "mixed@example.test");
+    plain_gives(s, P(PLAIN_RESP("", "mixed@example.test", "mixed-pw")), AUTH_FAIL,
+                "mixed@example.test");
+    plain_gives(s, P(PLAIN_RESP("", "DEMO@Example.Test", "wrong")), AUTH_FAIL, DEMO_LOGIN);
     auth_sess_free(s);
 }
 
 static void logins_with_control_characters_are_refused(void **state)
 {
     struct auth_sess *s = sess_new(&T.conf, true);
-    struct run run;
     (void)state;
     /* the password is right, but the name would inject lines into the spool envelope */
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "ev\nil@example.test", "ctl-pw")), &run),
-                     AUTH_FAIL);
-    assert_string_equal(run.username, "");
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "ct\001l@example.test", "ctl-pw")), &run),
-                     AUTH_FAIL);
-    assert_string_equal(run.username, "");
-    assert_int_equal(plain(s, P(PLAIN_RESP("", "no\rbody@example.test", "x")), &run),
-                     AUTH_FAIL);
-    assert_string_equal(run.username, "");
+    plain_gives(s, P(PLAIN_RESP("", "ev\nil@example.test", "ctl-pw")), AUTH_FAIL, "");
+    plain_gives(s, P(PLAIN_RESP("", "ct\001l@example.test", "ctl-pw")), AUTH_FAIL, "");
+    plain_gives(s, P(PLAIN_RESP("", "no\rbody@example.test", "x")), AUTH_FAIL, "");
     auth_sess_free(s);
 }
 
@@ -830,6 +823,14 @@ static void scram_unknown_user_gets_a_challenge_like_a_real_user(void **state)
     auth_sess_free(s);
 }
 
+/* A session with TLS for the SCRAM tests, which are skipped when the plugin is missing. */
+static struct auth_sess *scram_sess(void)
+{
+    if (!T.have_scram)
+        skip();
+    return sess_new(&T.conf, true);
+}
+
 /* A client-first-message for login with a client nonce of n characters. */
 static char *scram_client_first(const char *login, size_t n)
 {
@@ -849,13 +850,10 @@ static char *scram_client_first(const char *login, size_t n)
 static void scram_long_client_nonce_gets_the_same_reply_for_known_and_unknown(void **state)
 {
     static const size_t sizes[] = { 400, 487, 488, 600, 2000, 2023, 2024, AUTH_DATA_MAX - 64 };
-    struct auth_sess *s;
+    struct auth_sess *s = scram_sess();
     struct run real, fake;
     size_t i;
     (void)state;
-    if (!T.have_scram)
-        skip();
-    s = sess_new(&T.conf, true);
     for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         /* logins of the same length, so that the messages are the same length too */
         char *known = scram_client_first(DEMO_LOGIN, sizes[i]);
@@ -956,13 +954,10 @@ static void scram_unknown_user_is_answered_like_a_real_one_for_any_message(void 
         { "n,,n=%s,r=abc", "c=biws,r=%s," PROOF },                /* well formed */
         { "n,,n=%s,r=abc", "r=%s,c=biws," PROOF },
     };
-    struct auth_sess *s;
+    struct auth_sess *s = scram_sess();
     struct run real, fake;
     size_t i;
     (void)state;
-    if (!T.have_scram)
-        skip();
-    s = sess_new(&T.conf, true);
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         scram_pair(s, cases[i].first, DEMO_LOGIN, cases[i].final, &real);
         scram_pair(s, cases[i].first, "nobo@example.test", cases[i].final, &fake);
