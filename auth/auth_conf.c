@@ -57,7 +57,8 @@ static const struct conf_key auth_keys[] = {
       .help = "saslauthd socket (null: Cyrus' default, /var/run/saslauthd/mux)" },
     { .name = "realm", .type = CONF_STRING, .offset = A(realm),
       .help = "realm of logins given without @domain (null: the server's hostname); "
-              "a login user@domain always uses realm domain" },
+              "a login user@domain always uses realm domain. Postern knows every login as "
+              "user@realm in lower case (limits, counters, ownership, logs)" },
     { .name = "require_tls", .type = CONF_BOOL, .offset = A(require_tls), .def = "true",
       .help = "offer and accept AUTH only over TLS (STARTTLS or implicit TLS)" },
     { .name = "senders", .type = CONF_MAP, .offset = A(senders), .sub = &auth_sender_section,
