@@ -933,6 +933,8 @@ static void scram_unknown_user_is_answered_like_a_real_one_for_any_message(void 
         { "n,,n=%s,r=a\001b c", "c=biws,r=%s," PROOF },           /* any bytes in it */
         { "n,,n=%s,r=abc,x=ext", "c=biws,r=%s," PROOF },          /* an extension */
         { "y,,n=%s,r=abc", "c=eSws,r=%s," PROOF },
+        { "p=tls-unique,,n=%s,r=abc", "c=cD10bHMtdW5pcXVlLCw=,r=%s," PROOF },
+        { "p=tls-unique,,n=%s,r=abc", "c=cD10bHMtdW5pcXVlLCx4eHg=,r=%s," PROOF },
         { "n,a=%s,n=x,r=abc", NULL },
         { "n,,n=%s,r=abc", "" },
         { "n,,n=%s,r=abc", "xyz" },
