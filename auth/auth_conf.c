@@ -3,7 +3,8 @@
  *
  * Declares every key of SMTP AUTH and sender ownership once. The section's validate
  * callback upper-cases and checks the mechanism names, reads auth.sender_map into
- * auth.senders and sorts the result for sender_owned(). Whether a mechanism's plugin is
+ * auth.senders, refuses logins without "@domain" there (logins are canonical
+ * "user@realm", see auth_login_canonical) and sorts the result for sender_owned(). Whether a mechanism's plugin is
  * installed is only known once Cyrus SASL is initialised: sasl_server_setup() warns
  * about and drops the missing ones.
  * In its own file so that test drivers need not pull in the config engine.
@@ -56,7 +57,8 @@ static const struct conf_key auth_keys[] = {
       .help = "saslauthd socket (null: Cyrus' default, /var/run/saslauthd/mux)" },
     { .name = "realm", .type = CONF_STRING, .offset = A(realm),
       .help = "realm of logins given without @domain (null: the server's hostname); "
-              "a login user@domain always uses realm domain" },
+              "a login user@domain always uses realm domain. Postern knows every login as "
+              "user@realm in lower case (limits, counters, ownership, logs)" },
     { .name = "require_tls", .type = CONF_BOOL, .offset = A(require_tls), .def = "true",
       .help = "offer and accept AUTH only over TLS (STARTTLS or implicit TLS)" },
     { .name = "senders", .type = CONF_MAP, .offset = A(senders), .sub = &auth_sender_section,
@@ -124,6 +126,26 @@ static int auth_validate_mechs(struct auth_conf *c, const char *pointer,
     return bad;
 }
 
+/* Logins are canonical "user@realm" (auth_login_canonical): an entry for a login without
+ * "@" would never match, so it is an error rather than a silent no-op. */
+static int auth_validate_sender_logins(const struct auth_conf *c, const char *pointer,
+                                       struct conf_errors *errs)
+{
+    const struct auth_sender *e = c->senders.items;
+    char at[AUTH_POINTER_MAX];
+    int bad = 0;
+    size_t i;
+
+    snprintf(at, sizeof(at), "%s/senders", pointer);
+    for (i = 0; i < c->senders.n; i++) {
+        if (e[i].login[0] != '\0' && strchr(e[i].login, '@') == NULL)
+            bad += conf_error(errs, at, "login \"%s\" has no @domain: a login without one is "
+                              "known as login@REALM (auth.realm, or the hostname)",
+                              e[i].login);
+    }
+    return bad;
+}
+
 static int auth_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     struct auth_conf *c = obj;
@@ -136,6 +158,7 @@ static int auth_validate(void *obj, const char *pointer, struct conf_errors *err
         snprintf(at, sizeof(at), "%s/sender_map", pointer);
         bad += conf_error(errs, at, "%s", err);
     }
+    bad += auth_validate_sender_logins(c, pointer, errs);
     sender_map_sort(&c->senders);
     return bad;
 }

@@ -32,6 +32,7 @@
 #include "lib/xalloc.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <pthread.h>
 #include <sasl/sasl.h>
 #include <stdio.h>
@@ -52,7 +53,7 @@
  * default; with a plaintext sasldb the server pays them at every login). */
 #define AUTH_SCRAM_ITERATIONS 4096
 #define AUTH_SCRAM_ITERATIONS_TEXT "4096"
-#define AUTH_CHALLENGE_MAX 512       /* a decoy SCRAM server-first-message */
+#define AUTH_CHAR_DEL 0x7f
 #define AUTH_MECH_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -293,8 +294,16 @@ struct auth_sess {
     struct auth_op *op;               /* the step in flight, or NULL */
     bool in_exchange;                 /* the last result was MORE */
     bool stale;                       /* renew conn before the next start */
-    bool decoy;                       /* a decoy SCRAM challenge was sent: fail next */
+    struct sess_decoy *decoy;         /* a decoy SCRAM challenge was sent (auth_decoy.h) */
     bool freeing;                     /* auth_sess_free() called while op in flight */
+};
+
+/* A decoy exchange in progress: what its second step is judged against. */
+struct sess_decoy {
+    char *login;                      /* the login tried, as Cyrus named it (or NULL) */
+    unsigned char *client_first;      /* the client's first message */
+    size_t client_first_len;
+    char *server_first;               /* the decoy's answer to it */
 };
 
 enum auth_op_kind { OP_START, OP_STEP, OP_REFUSE };
@@ -359,6 +368,17 @@ static int sess_apply_props(struct auth_sess *s)
     return rc;
 }
 
+static void sess_decoy_free(struct auth_sess *s)
+{
+    if (s->decoy == NULL)
+        return;
+    free(s->decoy->login);
+    free(s->decoy->client_first);
+    free(s->decoy->server_first);
+    free(s->decoy);
+    s->decoy = NULL;
+}
+
 /* (Re)create the session's connection. Loop thread, no op in flight. */
 static int sess_conn_open(struct auth_sess *s)
 {
@@ -366,7 +386,8 @@ static int sess_conn_open(struct auth_sess *s)
 
     if (s->conn != NULL)
         sasl_dispose(&s->conn);
-    s->stale = s->in_exchange = s->decoy = false;
+    s->stale = s->in_exchange = false;
+    sess_decoy_free(s);
     rc = sasl_server_new(AUTH_SERVICE, s->fqdn, s->conf->realm, s->local, s->remote, NULL, 0,
                          &s->conn);
     if (rc == SASL_OK)
@@ -453,6 +474,7 @@ static void sess_destroy(struct auth_sess *s)
     free(s->remote);
     free(s->peer_cn);
     free(s->mechs);
+    sess_decoy_free(s);
     free(s);
 }
 
@@ -497,19 +519,24 @@ static void op_set_reason(struct auth_op *op, const char *detail)
 static void op_try_decoy(struct auth_op *op)
 {
     unsigned char nonce[AUTH_DECOY_NONCE_BYTES];
-    char msg[AUTH_CHALLENGE_MAX];
+    size_t size;
+    char *msg;
     int n;
 
     if (strncasecmp(op->mech, "SCRAM-", strlen("SCRAM-")) != 0 || op->in == NULL ||
         getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
         return;
+    size = AUTH_DECOY_SCRAM_SIZE(op->in_len);
+    msg = xmalloc(size);
     n = auth_decoy_scram(op->mech, op->in, op->in_len, g_auth.decoy_key,
                          sizeof(g_auth.decoy_key), nonce, sizeof(nonce), AUTH_SCRAM_ITERATIONS,
-                         msg, sizeof(msg));
-    if (n < 0)
+                         msg, size);
+    if (n < 0) {
+        free(msg);
         return;
+    }
     free(op->out);
-    op->out = (unsigned char *)xstrdup(msg);
+    op->out = (unsigned char *)msg;
     op->out_len = (size_t)n;
     op->rc = SASL_CONTINUE;
     op->decoy = true;
@@ -569,12 +596,64 @@ static enum auth_status auth_status_of(int rc)
     }
 }
 
+/* Remember a decoy challenge for the next step: takes op's input and login. Loop thread. */
+static void sess_decoy_keep(struct auth_sess *s, struct auth_op *op)
+{
+    s->decoy = xcalloc(1, sizeof(*s->decoy));
+    s->decoy->login = op->username;
+    s->decoy->client_first = op->in;
+    s->decoy->client_first_len = op->in_len;
+    s->decoy->server_first = xstrdup((const char *)op->out);
+    op->username = NULL;
+    op->in = NULL;
+}
+
+int auth_login_canonical(const char *login, const char *realm, char *out, size_t size)
+{
+    size_t i, n = strlen(login);
+    bool bare = strchr(login, '@') == NULL;
+    int len;
+
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)login[i] < ' ' || login[i] == AUTH_CHAR_DEL)
+            return -1;
+    }
+    len = snprintf(out, size, "%s%s%s", login, bare ? "@" : "", bare ? realm : "");
+    if (n == 0 || len < 0 || (size_t)len >= size || len > AUTH_LOGIN_MAX)
+        return -1;
+    for (i = 0; i < (size_t)len; i++)
+        out[i] = (char)tolower((unsigned char)out[i]);
+    return 0;
+}
+
+/* Give a verdict's username in its canonical form (in login), or none when it has none:
+ * a login that cannot be canonical (control characters, too long) never authenticates.
+ * Loop thread. */
+static void op_canonical_login(const struct auth_sess *s, struct auth_op *op,
+                               struct auth_result *res, char *login)
+{
+    const char *realm = s->conf->realm ? s->conf->realm : s->fqdn ? s->fqdn : "";
+
+    if (op->username == NULL)
+        return;
+    if (auth_login_canonical(op->username, realm, login, AUTH_LOGIN_MAX + 1) == 0) {
+        res->username = login;
+        return;
+    }
+    if (res->status == AUTH_OK) {
+        res->status = AUTH_FAIL;
+        snprintf(op->reason, sizeof(op->reason), "%s: login refused (control characters, or "
+                 "longer than %d bytes)", op->mech, AUTH_LOGIN_MAX);
+    }
+}
+
 /* Deliver an op's result. Loop thread, from the workpool. */
 static void op_done(void *arg)
 {
     struct auth_op *op = arg;
     struct auth_sess *s = op->sess;
     struct auth_result res;
+    char login[AUTH_LOGIN_MAX + 1];
 
     s->op = NULL;
     if (s->freeing) {
@@ -584,7 +663,9 @@ static void op_done(void *arg)
     }
     res.status = op->kind == OP_REFUSE ? op->refused : auth_status_of(op->rc);
     s->in_exchange = res.status == AUTH_MORE && !op->cancelled;
-    s->decoy = s->in_exchange && op->decoy;
+    sess_decoy_free(s);
+    if (s->in_exchange && op->decoy)
+        sess_decoy_keep(s, op);
     if (!s->in_exchange)
         s->stale = true;
     if (op->cancelled) {
@@ -593,8 +674,10 @@ static void op_done(void *arg)
     }
     res.challenge = op->out ? op->out : (const unsigned char *)"";
     res.challenge_len = op->out_len;
-    res.username = res.status == AUTH_OK || res.status == AUTH_FAIL ? op->username : NULL;
+    res.username = NULL;
     res.reason = op->reason;
+    if (res.status == AUTH_OK || res.status == AUTH_FAIL)
+        op_canonical_login(s, op, &res, login);
     op->cb(&res, op->arg);
     op_free(op);
 }
@@ -682,6 +765,22 @@ struct auth_op *auth_sess_start(struct auth_sess *s, const char *mech,
     return op_submit(s, op);
 }
 
+/* The client's answer to a decoy challenge: refused as Cyrus refuses a real user's answer,
+ * malformed or with a wrong proof (it cannot be right). */
+static void op_decoy_final(const struct auth_sess *s, struct auth_op *op,
+                           const unsigned char *data, size_t len)
+{
+    const struct sess_decoy *d = s->decoy;
+
+    if (auth_decoy_scram_final(op->mech, d->client_first, d->client_first_len,
+                               d->server_first, data, len) == AUTH_DECOY_MALFORMED) {
+        op_refuse(op, AUTH_BADPROT, "malformed SCRAM message (after a decoy challenge)");
+        return;
+    }
+    op_refuse(op, AUTH_FAIL, "user not found (after a decoy SCRAM challenge)");
+    op->username = d->login ? xstrdup(d->login) : NULL;
+}
+
 struct auth_op *auth_sess_step(struct auth_sess *s, const unsigned char *data, size_t len,
                                auth_cb cb, void *arg)
 {
@@ -690,10 +789,10 @@ struct auth_op *auth_sess_step(struct auth_sess *s, const unsigned char *data, s
     memcpy(op->mech, s->mech, sizeof(op->mech));
     if (!s->in_exchange || s->stale || s->conn == NULL)
         op_refuse(op, AUTH_BADPROT, "no exchange in progress");
-    else if (s->decoy)
-        op_refuse(op, AUTH_FAIL, "user not found (after a decoy SCRAM challenge)");
     else if (len > AUTH_DATA_MAX)
         op_refuse(op, AUTH_BADPROT, "response too long");
+    else if (s->decoy)
+        op_decoy_final(s, op, data, len);
     else
         op_take_input(op, data, len);
     return op_submit(s, op);

@@ -59,8 +59,10 @@ struct auth_result {
     const unsigned char *challenge;  /* AUTH_MORE: raw bytes for the client (not base64),
                                         followed by a NUL not counted in challenge_len */
     size_t challenge_len;
-    const char *username;            /* AUTH_OK: the authenticated login,
-                                        e.g. "demo@example.test" */
+    const char *username;            /* AUTH_OK: the authenticated login; AUTH_FAIL: the
+                                        login tried, when the exchange named one; always
+                                        canonical (auth_login_canonical), e.g.
+                                        "demo@example.test" */
     const char *reason;              /* for the log line, never for the client; sanitised */
 };
 
@@ -72,6 +74,20 @@ typedef void (*auth_cb)(const struct auth_result *res, void *arg);
 /* Longest client response accepted per step, in decoded bytes (RFC 4954 4: 12288 octets
  * of base64 per line). Longer responses get AUTH_BADPROT. */
 #define AUTH_DATA_MAX 9216
+
+/* Longest canonical login, in bytes (a login is an address: 64 + "@" + 255). */
+#define AUTH_LOGIN_MAX 320
+
+/* The canonical form of a login: the one name that limits, failure counters, sender
+ * ownership, logs and the spool envelope use, however the client spelled it. A login
+ * without '@' gets "@" realm (realm: auth.realm, or the server's name: where Cyrus looks
+ * it up), so "bare" and "bare@REALM" are one login; ASCII letters are lower-cased, so
+ * that spellings a case-insensitive backend (saslauthd on LDAP) accepts alike are one
+ * login too (sasldb itself still wants the exact case of its entry). Writes it into out
+ * (size > AUTH_LOGIN_MAX). Returns 0, or -1 when login is empty, longer than
+ * AUTH_LOGIN_MAX with the realm, or holds a control character (it would inject lines
+ * into logs and the spool envelope). Pure. */
+int auth_login_canonical(const char *login, const char *realm, char *out, size_t size);
 
 /* Initialise Cyrus SASL for the whole process (mutexes, options, plugins), with app name
  * "postern". Options come from conf (copied): restart to change mechanisms, sasldb,

@@ -31,6 +31,7 @@ struct authfail_req;
 struct event;
 struct listener;
 struct ip_count;
+struct smtp_auth_held;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
 
@@ -90,10 +91,12 @@ struct smtp_session {
     struct auth_sess *auth;            /* SASL context (submission profiles only) */
     struct auth_op *aop;
     struct authfail_req *afreq;
+    bool af_reserved;                  /* an AUTH attempt is reserved with the throttle */
+    struct smtp_auth_held *auth_held;  /* a SASL verdict waiting for the throttle */
     enum auth_pending auth_pending;
     char auth_mech[32];
     char *auth_ir;                     /* initial response of the pending AUTH */
-    char *auth_attempt;                /* login named by the last failed exchange */
+    char *auth_attempt;                /* canonical login of the last SASL verdict */
     unsigned client_port;
     const char *reject_greeting;       /* set when over a connection limit */
     enum smtp_state state;

@@ -10,9 +10,12 @@
  *                              | REPLY"
  *   mail USER              -> "mail ..." (same fields, plus msg_remaining=, msg_limit=)
  *   cancel USER K          -> starts a take, cancels it at once: "cancelled"
- *   afcheck IP [LOGIN]     -> "afcheck blocked=B by=none|ip|login retry=S ip=N login=M
- *                              crossed=C crossed_ip=0|1 crossed_login=0|1 error=E ms=T"
- *   affail IP [LOGIN]      -> "affail ..." (same fields)
+ *   afbegin IP             -> "afbegin refused=R by=none|ip|login_ip retry=S reserved=V
+ *                              delay=D ip=N/L/C login_ip=N/L/C login=N/L/C error=E ms=T"
+ *                              (N/L/C: count, seconds left, crossed 0|1)
+ *   afend IP LOGIN|- ok|fail [unreserved]
+ *                          -> "afend ..." (same fields); "-": the exchange named no login
+ *   afrelease IP           -> "afrelease" at once (its script runs before the next one)
  *   reset USER             -> "reset USER: N keys deleted" (blocking admin call)
  *   show USER [json]       -> the admin output of "posternctl ratelimit show"
  * E is none|timeout|down|script; T is the time the answer took in ms. REPLY is the SMTP
@@ -21,7 +24,8 @@
  * Flags: --socket PATH | --address IP:PORT, --timeout MS, --reconnect-min MS,
  * --reconnect-max MS, --class NAME=N/WINDOW_MS[/MSGS_PER_HOUR[/MAX_RCPT[/BURST]]] (repeat),
  * --user LOGIN=CLASS (repeat), --default-class NAME, --fail-mode tempfail|open,
- * --af-window MS, --af-threshold N, --af-fail-mode open|closed; --print-script prints the
+ * --af-window MS, --af-ip-threshold N, --af-login-ip-threshold N, --af-login-threshold N,
+ * --af-delay MS, --af-delay-max MS, --af-fail-mode open|closed; --print-script prints the
  * rate-limit Lua source and exits.
  */
 #include "auth/authfail.h"
@@ -41,14 +45,18 @@
 
 #define MAX_CLASSES 8
 #define MAX_USERS 16
-#define MAX_WORDS 4
+#define MAX_WORDS 5
 #define MS_PER_S 1000
 #define NS_PER_MS 1000000
 #define DEF_TIMEOUT_MS 250          /* the defaults of the config tables */
 #define DEF_RECONNECT_MIN_MS 100
 #define DEF_RECONNECT_MAX_MS 5000
 #define DEF_AF_WINDOW_MS 900000
-#define DEF_AF_THRESHOLD 5
+#define DEF_AF_IP_THRESHOLD 20
+#define DEF_AF_LOGIN_IP_THRESHOLD 5
+#define DEF_AF_LOGIN_THRESHOLD 10
+#define DEF_AF_DELAY_MS 1000
+#define DEF_AF_DELAY_MAX_MS 15000
 #define DEF_AF_IPV6_PREFIX 64
 #define USER_MAX 256
 #define CLASS_NAME_MAX 64
@@ -134,25 +142,29 @@ static void mail_done(const struct rl_result *res, void *arg)
 
 static void print_af(struct driver *d, const char *what, const struct authfail_result *res)
 {
-    static const char *const scope[] = { "none", "ip", "login" };
+    static const char *const scope[] = { "none", "ip", "login_ip", "login" };
     static const char *const err[] = { "none", "timeout", "down", "script" };
+    const struct authfail_count *c[] = { &res->ip, &res->login_ip, &res->login };
+    static const char *const names[] = { "ip", "login_ip", "login" };
+    size_t i;
 
-    printf("%s blocked=%d by=%s retry=%lld ip=%lld login=%lld crossed=%d crossed_ip=%d crossed_login=%d "
-           "error=%s ms=%lld\n", what, res->blocked, scope[res->by], res->retry_s,
-           res->ip_failures, res->login_failures, res->crossed, res->crossed_ip, res->crossed_login,
-           err[res->error], now_ms() - d->started_ms);
+    printf("%s refused=%d by=%s retry=%lld reserved=%d delay=%lld", what, res->refused,
+           scope[res->blocked_by], res->retry_s, res->reserved, res->delay_ms);
+    for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+        printf(" %s=%lld/%lld/%d", names[i], c[i]->count, c[i]->left_s, c[i]->crossed);
+    printf(" error=%s ms=%lld\n", err[res->error], now_ms() - d->started_ms);
 }
 
 /* Failed-login answers. Loop thread. */
-static void afcheck_done(const struct authfail_result *res, void *arg)
+static void afbegin_done(const struct authfail_result *res, void *arg)
 {
-    print_af(arg, "afcheck", res);
+    print_af(arg, "afbegin", res);
     command_done(arg);
 }
 
-static void affail_done(const struct authfail_result *res, void *arg)
+static void afend_done(const struct authfail_result *res, void *arg)
 {
-    print_af(arg, "affail", res);
+    print_af(arg, "afend", res);
     command_done(arg);
 }
 
@@ -212,13 +224,20 @@ static int start(struct driver *d, int n, char **w)
         printf("cancelled\n");
         return 0;
     }
-    if (n >= 2 && strcmp(w[0], "afcheck") == 0) {
-        authfail_check(d->af, w[1], n > 2 ? w[2] : NULL, afcheck_done, d);
+    if (n == 2 && strcmp(w[0], "afbegin") == 0) {
+        authfail_begin(d->af, w[1], afbegin_done, d);
         return 1;
     }
-    if (n >= 2 && strcmp(w[0], "affail") == 0) {
-        authfail_record_failure(d->af, w[1], n > 2 ? w[2] : NULL, affail_done, d);
+    if (n >= 4 && strcmp(w[0], "afend") == 0) {
+        authfail_end(d->af, w[1], strcmp(w[2], "-") == 0 ? NULL : w[2],
+                     strcmp(w[3], "ok") == 0, n < 5 || strcmp(w[4], "unreserved") != 0,
+                     afend_done, d);
         return 1;
+    }
+    if (n == 2 && strcmp(w[0], "afrelease") == 0) {
+        authfail_release(d->af, w[1]);
+        printf("afrelease\n");
+        return 0;
     }
     if (n >= 2 && (strcmp(w[0], "reset") == 0 || strcmp(w[0], "show") == 0)) {
         admin(d, w[0], w[1], n > 2 && strcmp(w[2], "json") == 0);
@@ -330,8 +349,16 @@ static void parse_args(struct driver *d, int argc, char **argv)
             d->rlconf.fail_mode = strcmp(v, "open") == 0 ? RL_FAIL_OPEN : RL_FAIL_TEMPFAIL;
         else if (strcmp(a, "--af-window") == 0)
             d->afconf.window_ms = atoll(v);
-        else if (strcmp(a, "--af-threshold") == 0)
-            d->afconf.threshold = atoll(v);
+        else if (strcmp(a, "--af-ip-threshold") == 0)
+            d->afconf.ip_threshold = atoll(v);
+        else if (strcmp(a, "--af-login-ip-threshold") == 0)
+            d->afconf.login_ip_threshold = atoll(v);
+        else if (strcmp(a, "--af-login-threshold") == 0)
+            d->afconf.login_threshold = atoll(v);
+        else if (strcmp(a, "--af-delay") == 0)
+            d->afconf.login_delay_ms = atoll(v);
+        else if (strcmp(a, "--af-delay-max") == 0)
+            d->afconf.login_delay_max_ms = atoll(v);
         else if (strcmp(a, "--af-fail-mode") == 0)
             d->afconf.fail_mode = strcmp(v, "closed") == 0 ? AUTHFAIL_FAIL_CLOSED
                                                            : AUTHFAIL_FAIL_OPEN;
@@ -364,7 +391,11 @@ int main(int argc, char **argv)
                    .reconnect_max_ms = DEF_RECONNECT_MAX_MS },
         .rlconf = { .enabled = 1 },
         .afconf = { .enabled = 1, .window_ms = DEF_AF_WINDOW_MS,
-                    .threshold = DEF_AF_THRESHOLD, .ipv6_prefix = DEF_AF_IPV6_PREFIX },
+                    .ip_threshold = DEF_AF_IP_THRESHOLD,
+                    .login_ip_threshold = DEF_AF_LOGIN_IP_THRESHOLD,
+                    .login_threshold = DEF_AF_LOGIN_THRESHOLD,
+                    .login_delay_ms = DEF_AF_DELAY_MS, .login_delay_max_ms = DEF_AF_DELAY_MAX_MS,
+                    .ipv6_prefix = DEF_AF_IPV6_PREFIX },
         .waiting_state = -1,
     };
 

@@ -12,6 +12,9 @@ from conftest import require_tool, wait_for
 from postern import Postern, Raw, message, queued_id
 
 USER, PASSWORD = "alice@example.test", "correct horse battery"
+# distinct limits, so that each test can tell which one acted; short delays
+AUTHFAIL = {"window": "1m", "ip_threshold": 6, "login_ip_threshold": 3, "login_threshold": 4,
+            "login_delay": "50ms", "login_delay_max": "200ms"}
 
 
 def make_sasldb(path, users):
@@ -29,7 +32,7 @@ def server(tmp_path, test_ca, redis_server):
         "redis": {"socket": redis_server.socket},
         "auth": {"sasldb": db, "mechanisms": ["PLAIN", "LOGIN", "CRAM-MD5"],
                  "senders": {USER: {"addresses": [USER, "@alice.example"]}}},
-        "authfail": {"threshold": 3, "window": "1m"},
+        "authfail": AUTHFAIL,
     }).start()
     p.redis = redis_server
     yield p
@@ -138,48 +141,206 @@ def test_sender_ownership(server):
     assert r.cmd("MAIL FROM:<%s>" % USER.upper())[0] == 250
 
 
-def test_bruteforce_is_throttled_once(server):
-    for _ in range(3):
-        r = tls_session(server.ports["submission"])
-        r.cmd("EHLO c")
-        assert r.cmd("AUTH PLAIN " + plain(USER, "guess"))[0] == 535
-        r.close()
-    r = tls_session(server.ports["submission"])
+def auth_session(port, login, password, source=None):
+    """A TLS session from source that tried AUTH PLAIN: (session, code, first line)."""
+    r = tls_session(port, source=source)
     r.cmd("EHLO c")
-    code, lines = r.cmd("AUTH PLAIN " + plain(USER, PASSWORD))
-    assert code == 421 and "4.7.0" in lines[0]
-    assert r.closed()
-    wait_for(lambda: "event auth.bruteforce" in server.log())
-    assert server.log().count("event auth.bruteforce") == 1
+    code, lines = r.cmd("AUTH PLAIN " + plain(login, password))
+    return r, code, lines[0]
 
 
-def test_one_login_guessed_from_many_addresses_is_blocked(server):
-    """A distributed guess: each address fails once, below the per-IP threshold, but the
-    login's own counter reaches it; then even the right password is refused for that login,
-    from any address, while other logins still work."""
+def without_seconds(line):
+    return re.sub(r"\d+ seconds", "N seconds", line)
+
+
+def test_blocked_address_is_refused_before_sasl_whatever_the_password(server):
+    """ip_threshold failures from one address, on any logins, block the address: AUTH is
+    refused before SASL runs, with the same reply for a right and a wrong password."""
     port = server.ports["submission"]
-    for i in range(3):
-        r = tls_session(port, source="127.0.0.%d" % (10 + i))
-        r.cmd("EHLO c")
-        assert r.cmd("AUTH PLAIN " + plain(USER, "guess %d" % i))[0] == 535
+    for login in ("x1@example.test", "x2@example.test", "x3@example.test", "bob@example.test",
+                  "x4@example.test", "x5@example.test"):
+        r, code, _ = auth_session(port, login, "guess")
+        assert code == 535
+        r.close()
+    failures = server.log().count("authentication failed")
+    replies = []
+    for password in (PASSWORD, "wrong"):
+        r, code, line = auth_session(port, USER, password)
+        assert code == 421 and "4.7.0" in line and "too many failed" in line
+        assert r.closed()
+        replies.append(without_seconds(line))
+    assert replies[0] == replies[1]
+    assert server.log().count("authentication failed") == failures   # SASL never ran
+    assert "AUTH refused: too many failed logins from this address" in server.log()
+    wait_for(lambda: server.events("auth.bruteforce"), what="auth.bruteforce")
+    ev = server.events("auth.bruteforce")
+    assert [(e["scope"], e["failures"], e["threshold"]) for e in ev] == [("ip", 6, 6)]
+    assert "login" not in ev[0] and 1 <= ev[0]["blocked_for_s"] <= 60
+
+
+def test_login_blocked_from_one_address_only_and_alike_for_any_password(server):
+    """login_ip_threshold failures of one login from one address block that login from that
+    address only, and then a right password gets exactly what a wrong one gets."""
+    port = server.ports["submission"]
+    for _ in range(3):
+        r, code, _ = auth_session(port, USER, "guess", source="127.0.0.2")
+        assert code == 535
+        r.close()
+    replies = []
+    for password in (PASSWORD, "wrong"):     # each counts for the address: 5 of 6 now
+        r, code, line = auth_session(port, USER, password, source="127.0.0.2")
+        assert code == 421 and "4.7.0" in line
+        assert r.closed()
+        replies.append(without_seconds(line))
+    assert replies[0] == replies[1]
+    assert "AUTH refused for %s: too many failed logins from this address" % USER in server.log()
+    # the same login from another address, another login from this one: both fine
+    r, code, _ = auth_session(port, USER, PASSWORD, source="127.0.0.3")
+    assert code == 235
+    r, code, _ = auth_session(port, "bob@example.test", "bob-password", source="127.0.0.2")
+    assert code == 235
+    wait_for(lambda: server.events("auth.bruteforce"), what="auth.bruteforce")
+    ev = server.events("auth.bruteforce")
+    assert [(e["scope"], e["login"], e["client_ip"], e["failures"]) for e in ev
+            if e["scope"] == "login_ip"] == [("login_ip", USER, "127.0.0.2", 3)]
+
+
+def test_one_login_guessed_from_many_addresses_is_slowed_never_locked_out(server):
+    """A distributed guess: each address fails once, below every per-address limit. The
+    login's own counter raises the alert and delays its verdicts, but the right password
+    still works, from any address."""
+    port = server.ports["submission"]
+    for i in range(5):
+        r, code, _ = auth_session(port, USER, "guess %d" % i, source="127.0.0.%d" % (10 + i))
+        assert code == 535
         r.close()
     wait_for(lambda: server.events("auth.bruteforce"), what="auth.bruteforce")
     ev = server.events("auth.bruteforce")
-    assert len(ev) == 1 and (ev[0]["scope"], ev[0]["login"]) == ("login", USER)
-    assert ev[0]["failures"] == 3
-    r = tls_session(port, source="127.0.0.20")
-    r.cmd("EHLO c")
-    code, lines = r.cmd("AUTH PLAIN " + plain(USER, PASSWORD))
-    assert code == 421 and "4.7.0" in lines[0] and "too many failed" in lines[0]
-    assert r.closed()
-    assert "AUTH refused for %s: too many failed logins (login)" % USER in server.log()
+    assert [(e["scope"], e["login"], e["failures"], e["threshold"]) for e in ev] == \
+        [("login", USER, 4, 4)]
+    assert ev[0]["delay_s"] > 0 and "blocked_for_s" not in ev[0]
+    r, code, _ = auth_session(port, USER, PASSWORD, source="127.0.0.20")
+    assert code == 235
+    r.close()
+    assert re.search(r"AUTH verdict for %s held back \d+ ms: 5 failed logins" % re.escape(USER),
+                     server.log())
     # Postfix's failure line, as fail2ban's postfix-sasl filter expects it
     assert re.search(r"warning: unknown\[127\.0\.0\.10\]: SASL PLAIN authentication "
                      r"failed: [^\n]*, sasl_username=%s\n" % re.escape(USER), server.log())
-    r = tls_session(port, source="127.0.0.20")
+
+
+def test_client_leaving_while_its_verdict_is_held_back(server):
+    """The delay is a timer: a client that leaves meanwhile costs nothing but its slot
+    until the timer ends, and the daemon goes on."""
+    port = server.ports["submission"]
+    for i in range(5):
+        r, code, _ = auth_session(port, USER, "guess", source="127.0.0.%d" % (40 + i))
+        r.close()
+    r = tls_session(port, source="127.0.0.50")
     r.cmd("EHLO c")
-    assert r.cmd("AUTH PLAIN " + plain("bob@example.test", "bob-password"))[0] == 235
+    r.send("AUTH PLAIN %s\r\n" % plain(USER, PASSWORD))
     r.close()
+    wait_for(lambda: "disconnect from unknown[127.0.0.50]" in server.log(), what="disconnect")
+    assert re.search(r"unknown\[127\.0\.0\.50\]: AUTH verdict for %s held back" %
+                     re.escape(USER), server.log())
+    r, code, _ = auth_session(port, USER, PASSWORD, source="127.0.0.51")
+    assert code == 235
+
+
+def test_parallel_sessions_get_no_more_guesses_than_the_address_limit(server):
+    """Sessions racing from one address each reserve their attempt when AUTH starts, so
+    no more than ip_threshold guesses run, however many sessions send AUTH at once."""
+    port = server.ports["submission"]
+    sessions = []
+    for _ in range(12):
+        r = tls_session(port)
+        r.cmd("EHLO c")
+        sessions.append(r)
+    for i, r in enumerate(sessions):
+        r.send("AUTH PLAIN %s\r\n" % plain("racer%d@example.test" % i, "guess"))
+    codes = sorted(r.reply()[0] for r in sessions)
+    assert codes.count(535) == 6 and codes.count(421) == 6, codes
+
+
+def test_redis_down_fail_closed_refuses_alike_for_any_password(tmp_path, test_ca, redis_server):
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    p = Postern(tmp_path, test_ca, name="closed", overrides={
+        "redis": {"socket": redis_server.socket, "timeout": "100ms"},
+        "auth": {"sasldb": db}, "authfail": dict(AUTHFAIL, fail_mode="closed")}).start()
+    try:
+        r, code, _ = auth_session(p.ports["submission"], USER, PASSWORD)
+        assert code == 235
+        redis_server.stop()
+        for password in (PASSWORD, "wrong"):
+            r, code, line = auth_session(p.ports["submission"], USER, password)
+            assert code == 454 and "4.7.0" in line
+            r.close()
+    finally:
+        p.stop()
+
+
+def test_redis_down_fail_open_lets_the_right_password_in(tmp_path, test_ca, redis_server):
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    p = Postern(tmp_path, test_ca, name="open", overrides={
+        "redis": {"socket": redis_server.socket, "timeout": "100ms"},
+        "auth": {"sasldb": db}, "authfail": AUTHFAIL}).start()
+    try:
+        redis_server.stop()
+        r, code, _ = auth_session(p.ports["submission"], USER, "wrong")
+        assert code == 535
+        r, code, _ = auth_session(p.ports["submission"], USER, PASSWORD)
+        assert code == 235
+    finally:
+        p.stop()
+
+
+def test_bare_login_and_login_at_the_hostname_are_one_account(tmp_path, test_ca, redis_server):
+    """Without auth.realm, "bare" is looked up in the server's hostname: "bare" and
+    "bare@HOSTNAME" are the same sasldb entry, so they share one quota and one name."""
+    db = str(tmp_path / "sasldb2")
+    subprocess.run(["saslpasswd2", "-f", db, "-p", "-c", "-u", "mx.test.example", "bare"],
+                   input=b"bare-pw", check=True)
+    p = Postern(tmp_path, test_ca, name="bare", overrides={
+        "redis": {"socket": redis_server.socket}, "auth": {"sasldb": db},
+        "ratelimit": {"classes": {"default": {"recipients": 2, "window": "1m"}}}}).start()
+    try:
+        r, code, _ = auth_session(p.ports["submission"], "bare", "bare-pw")
+        assert code == 235
+        assert r.cmd("MAIL FROM:<bare@mx.test.example>")[0] == 250
+        assert r.cmd("RCPT TO:<x@elsewhere.example>")[0] == 250
+        assert r.cmd("RCPT TO:<y@elsewhere.example>")[0] == 250
+        r.close()
+        r, code, _ = auth_session(p.ports["submission"], "bare@mx.test.example", "bare-pw")
+        assert code == 235
+        assert r.cmd("MAIL FROM:<bare@mx.test.example>")[0] == 450   # one bucket, spent
+        r.close()
+        r, code, _ = auth_session(p.ports["submission"], "BARE", "bare-pw")
+        assert code == 535                       # sasldb wants the exact case of its entry
+        assert "sasl_username=bare@mx.test.example" in p.log()
+        keys = redis_server.cli("KEYS", "pt:*").split()
+        assert "pt:rl:{bare@mx.test.example}:default" in keys
+        assert not [k for k in keys if k.startswith("pt:rl:{bare}")]
+        assert "pt:authfail:login:{bare@mx.test.example}" in keys   # the failed "BARE"
+    finally:
+        p.stop()
+
+
+def test_login_with_control_characters_is_refused(tmp_path, test_ca, redis_server):
+    """A login that the backend accepts but that holds a line break would write its own
+    lines into the spool envelope: refused like a wrong password."""
+    db = str(tmp_path / "sasldb2")
+    subprocess.run(["saslpasswd2", "-f", db, "-p", "-c", "-u", "example.test",
+                    "evil\nrcpt victim"], input=b"pw", check=True)
+    p = Postern(tmp_path, test_ca, name="ctl", overrides={
+        "redis": {"socket": redis_server.socket}, "auth": {"sasldb": db}}).start()
+    try:
+        r, code, _ = auth_session(p.ports["submission"], "evil\nrcpt victim@example.test", "pw")
+        assert code == 535
+        assert "login refused" in p.log()
+    finally:
+        p.stop()
 
 
 def test_relay_after_auth_and_not_before(server):

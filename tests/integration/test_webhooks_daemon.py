@@ -23,7 +23,7 @@ def setup(tmp_path, test_ca, redis_server):
     p = Postern(tmp_path, test_ca, overrides={
         "redis": {"socket": redis_server.socket},
         "auth": {"sasldb": db},
-        "authfail": {"threshold": 2, "window": "1m"},
+        "authfail": {"login_ip_threshold": 2, "window": "1m"},
         "ratelimit": {"classes": {"default": {"recipients": 2, "window": "1m"}}},
         "webhooks": {"outbox_dir": str(tmp_path / "outbox"),
                      "endpoints": [{"name": "ops", "url": rcv.url, "secret": SECRET,
@@ -76,11 +76,11 @@ def test_bruteforce_event(setup):
         r.close()
     wait_for(lambda: by_type(rcv, "auth.bruteforce"), what="brute-force webhook")
     d = by_type(rcv, "auth.bruteforce")[0]["data"]
-    # both counters reached the threshold: the IP's blocks first, the login is named
+    # the login reached its limit from this address: blocked there, whatever the password
     assert sorted(d) == ["blocked_for_s", "client_ip", "failures", "listener", "login",
                          "scope", "threshold", "window_s"]
     assert d["login"] == USER
-    assert (d["scope"], d["client_ip"], d["failures"]) == ("ip", "127.0.0.1", 2)
+    assert (d["scope"], d["client_ip"], d["failures"]) == ("login_ip", "127.0.0.1", 2)
     assert (d["threshold"], d["window_s"], d["listener"]) == (2, 60, "submissions")
     assert 1 <= d["blocked_for_s"] <= 60
     r, code = session(p)

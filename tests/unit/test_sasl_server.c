@@ -36,11 +36,14 @@
 #define T_SSF 256
 #define T_TIMEOUT_S 10
 #define T_WORKERS 2
-#define T_CHAL_MAX 1024
+#define T_CHAL_MAX (AUTH_DATA_MAX + 512)   /* a SCRAM challenge echoes the client nonce */
 #define T_PATH_MAX 512
 #define T_DIR_MAX 64
 #define DEMO_LOGIN "demo@example.test"
 #define DEMO_PASS "demo-password"
+/* sasldb users whose names hold control characters (printf escapes) */
+#define CTL_NL_USER "ev\\nil"
+#define CTL_SOH_USER "ct\\001l"
 
 /* ---- fixture ---------------------------------------------------------------------------- */
 
@@ -95,7 +98,12 @@ static int group_setup(void **state)
            T.db) != 0 ||
         sh("printf 's3cret' | saslpasswd2 -f '%s' -p -c alice@example.org", T.db) != 0 ||
         sh("echo 'with-newline' | saslpasswd2 -f '%s' -p -c nl@example.test", T.db) != 0 ||
-        sh("printf 'bare-pw' | saslpasswd2 -f '%s' -p -c -u " T_FQDN " bare", T.db) != 0)
+        sh("printf 'bare-pw' | saslpasswd2 -f '%s' -p -c -u " T_FQDN " bare", T.db) != 0 ||
+        sh("printf 'mixed-pw' | saslpasswd2 -f '%s' -p -c -u example.test Mixed", T.db) != 0 ||
+        sh("printf 'ctl-pw' | saslpasswd2 -f '%s' -p -c -u example.test \"$(printf '"
+           CTL_NL_USER "')\"", T.db) != 0 ||
+        sh("printf 'ctl-pw' | saslpasswd2 -f '%s' -p -c -u example.test \"$(printf '"
+           CTL_SOH_USER "')\"", T.db) != 0)
         return -1;
     conf_init(&T.conf);
     conf_init(&T.conf_notls);
@@ -590,7 +598,74 @@ static void bare_login_without_realm_uses_the_server_name(void **state)
     assert_int_equal(plain(s, P(PLAIN_RESP("", "demo", DEMO_PASS)), &run), AUTH_FAIL);
     /* saslpasswd2 -u mail.example.test -c bare */
     assert_int_equal(plain(s, P(PLAIN_RESP("", "bare", "bare-pw")), &run), AUTH_OK);
-    assert_string_equal(run.username, "bare");
+    assert_string_equal(run.username, "bare@" T_FQDN);
+    auth_sess_free(s);
+}
+
+/* ---- canonical logins ---------------------------------------------------------------------- */
+
+static void canonical_login_edges(void **state)
+{
+    char out[AUTH_LOGIN_MAX + 1], big[AUTH_LOGIN_MAX + 2];
+    (void)state;
+    assert_int_equal(auth_login_canonical("Bob", "Example.Test", out, sizeof(out)), 0);
+    assert_string_equal(out, "bob@example.test");
+    assert_int_equal(auth_login_canonical("b@x@y", "realm", out, sizeof(out)), 0);
+    assert_string_equal(out, "b@x@y");                      /* has a realm: kept */
+    assert_int_equal(auth_login_canonical("", "realm", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("a\x7f@x", "realm", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("a\t@x", "realm", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("caf\xc3\xa9@x", "realm", out, sizeof(out)), 0);
+    memset(big, 'a', sizeof(big));
+    big[AUTH_LOGIN_MAX - 2] = '\0';                      /* + "@r" = AUTH_LOGIN_MAX */
+    assert_int_equal(auth_login_canonical(big, "r", out, sizeof(out)), 0);
+    assert_int_equal(strlen(out), AUTH_LOGIN_MAX);
+    assert_int_equal(auth_login_canonical(big, "rr", out, sizeof(out)), -1);
+    assert_int_equal(auth_login_canonical("a@x", "r", out, 3), -1);  /* out too small */
+}
+
+/* PLAIN with resp[0..len) gives status st and the username user ("": none). */
+static void plain_gives(struct auth_sess *s, const char *resp, size_t len, enum auth_status st,
+                        const char *user)
+{
+    struct run run;
+    assert_int_equal(plain(s, resp, len, &run), st);
+    assert_string_equal(run.username, user);
+}
+
+static void bare_login_and_login_at_the_server_name_are_one_login(void **state)
+{
+    struct auth_sess *s = sess_new(&T.conf, true);
+    (void)state;
+    plain_gives(s, P(PLAIN_RESP("", "bare", "bare-pw")), AUTH_OK, "bare@" T_FQDN);
+    plain_gives(s, P(PLAIN_RESP("", "bare@" T_FQDN, "bare-pw")), AUTH_OK, "bare@" T_FQDN);
+    /* a failure counts under the same login */
+    plain_gives(s, P(PLAIN_RESP("", "bare", "wrong")), AUTH_FAIL, "bare@" T_FQDN);
+    auth_sess_free(s);
+}
+
+static void logins_are_canonical_in_lower_case(void **state)
+{
+    struct auth_sess *s = sess_new(&T.conf, true);
+    (void)state;
+    /* saslpasswd2 -u example.test -c Mixed: sasldb wants the exact case, but limits,
+     * counters and ownership see one login */
+    plain_gives(s, P(PLAIN_RESP("", "Mixed@example.test", "mixed-pw")), AUTH_OK,
+                "mixed@example.test");
+    plain_gives(s, P(PLAIN_RESP("", "mixed@example.test", "mixed-pw")), AUTH_FAIL,
+                "mixed@example.test");
+    plain_gives(s, P(PLAIN_RESP("", "DEMO@Example.Test", "wrong")), AUTH_FAIL, DEMO_LOGIN);
+    auth_sess_free(s);
+}
+
+static void logins_with_control_characters_are_refused(void **state)
+{
+    struct auth_sess *s = sess_new(&T.conf, true);
+    (void)state;
+    /* the password is right, but the name would inject lines into the spool envelope */
+    plain_gives(s, P(PLAIN_RESP("", "ev\nil@example.test", "ctl-pw")), AUTH_FAIL, "");
+    plain_gives(s, P(PLAIN_RESP("", "ct\001l@example.test", "ctl-pw")), AUTH_FAIL, "");
+    plain_gives(s, P(PLAIN_RESP("", "no\rbody@example.test", "x")), AUTH_FAIL, "");
     auth_sess_free(s);
 }
 
@@ -748,6 +823,156 @@ static void scram_unknown_user_gets_a_challenge_like_a_real_user(void **state)
     auth_sess_free(s);
 }
 
+/* A session with TLS for the SCRAM tests, which are skipped when the plugin is missing. */
+static struct auth_sess *scram_sess(void)
+{
+    if (!T.have_scram)
+        skip();
+    return sess_new(&T.conf, true);
+}
+
+/* A client-first-message for login with a client nonce of n characters. */
+static char *scram_client_first(const char *login, size_t n)
+{
+    size_t head = strlen("n,,n=,r=") + strlen(login);
+    char *m = malloc(head + n + 1);
+    assert_non_null(m);
+    snprintf(m, head + 1, "n,,n=%s,r=", login);
+    memset(m + head, 'N', n);
+    m[head + n] = '\0';
+    return m;
+}
+
+/* The decoy answers every client-first-message Cyrus answers for a real user: any client
+ * nonce that fits in a response gets the same status and a challenge of the same shape.
+ * (Cyrus itself refuses client-first-messages over 2048 bytes, for everyone, before it
+ * looks the user up: 2023 and 2024 are that edge with these 25-byte heads.) */
+static void scram_long_client_nonce_gets_the_same_reply_for_known_and_unknown(void **state)
+{
+    static const size_t sizes[] = { 400, 487, 488, 600, 2000, 2023, 2024, AUTH_DATA_MAX - 64 };
+    struct auth_sess *s = scram_sess();
+    struct run real, fake;
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        /* logins of the same length, so that the messages are the same length too */
+        char *known = scram_client_first(DEMO_LOGIN, sizes[i]);
+        char *unknown = scram_client_first("nobo@example.test", sizes[i]);
+        struct msg mk[1] = { { known, strlen(known) } }, mu[1] = { { unknown, strlen(unknown) } };
+        assert_int_equal(strlen(known), strlen(unknown));
+        exchange(s, "SCRAM-SHA-256", mk, 1, &real);
+        exchange(s, "SCRAM-SHA-256", mu, 1, &fake);
+        if (real.status != fake.status || real.chal_len != fake.chal_len)
+            fail_msg("nonce of %zu: known user %s (%zu bytes), unknown user %s (%zu bytes)",
+                     sizes[i], auth_status_name(real.status), real.chal_len,
+                     auth_status_name(fake.status), fake.chal_len);
+        if (real.status == AUTH_MORE)
+            assert_int_equal(strstr((char *)real.chal, ",s=") - (char *)real.chal,
+                             strstr((char *)fake.chal, ",s=") - (char *)fake.chal);
+        else
+            assert_int_equal(real.status, AUTH_BADPROT);
+        free(known);
+        free(unknown);
+    }
+    auth_sess_free(s);
+}
+
+/* The failure after a decoy names the login tried, like a wrong password does, so that
+ * its counters (and the delay they bring) are the same for a login that does not exist. */
+static void scram_decoy_failure_names_the_login_tried(void **state)
+{
+    struct auth_sess *s;
+    struct run run;
+    char final[256];
+    (void)state;
+    if (!T.have_scram)
+        skip();
+    s = sess_new(&T.conf, true);
+    scram_first(s, "n,,n=Nobody@Example.test,r=abc", &run);
+    snprintf(final, sizeof(final), "c=biws,%.*s,p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+             (int)(strchr((char *)run.chal, ',') - (char *)run.chal), (char *)run.chal);
+    run.done = false;
+    auth_sess_step(s, (const unsigned char *)final, strlen(final), on_result, &run);
+    wait_run(&run);
+    assert_int_equal(run.status, AUTH_FAIL);
+    assert_string_equal(run.username, "nobody@example.test");
+    auth_sess_free(s);
+}
+
+/* One SCRAM-SHA-256 exchange of a hand-made client-first-message (with %s for the login)
+ * and, when the server answered it, a client-final-message (with %s for the nonce it
+ * sent); run->status is the last answer. */
+static void scram_pair(struct auth_sess *s, const char *first_fmt, const char *login,
+                       const char *final_fmt, struct run *run)
+{
+    char first[256], final[512], nonce[256];
+    struct msg m[1] = { { first, 0 } };
+    const char *comma;
+
+    snprintf(first, sizeof(first), first_fmt, login);
+    m[0].len = strlen(first);
+    if (exchange(s, "SCRAM-SHA-256", m, 1, run) != AUTH_MORE || final_fmt == NULL)
+        return;
+    comma = strchr((char *)run->chal, ',');
+    assert_non_null(comma);
+    snprintf(nonce, sizeof(nonce), "%.*s", (int)(comma - (char *)run->chal - 2),
+             (char *)run->chal + 2);
+    snprintf(final, sizeof(final), final_fmt, nonce);
+    run->done = false;
+    auth_sess_step(s, (const unsigned char *)final, strlen(final), on_result, run);
+    wait_run(run);
+}
+
+/* Whatever the client sends, a login that does not exist gets the answers a real login
+ * gets (with a wrong password): the same status at the same step. */
+static void scram_unknown_user_is_answered_like_a_real_one_for_any_message(void **state)
+{
+#define PROOF "p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    static const struct { const char *first, *final; } cases[] = {
+        { "n,,n=%s,r=", "c=biws,r=%s," PROOF },                   /* empty client nonce */
+        { "n,,n=%s,r=a\001b c", "c=biws,r=%s," PROOF },           /* any bytes in it */
+        { "n,,n=%s,r=abc,x=ext", "c=biws,r=%s," PROOF },          /* an extension */
+        { "y,,n=%s,r=abc", "c=eSws,r=%s," PROOF },
+        { "p=tls-unique,,n=%s,r=abc", "c=cD10bHMtdW5pcXVlLCw=,r=%s," PROOF },
+        { "p=tls-unique,,n=%s,r=abc", "c=cD10bHMtdW5pcXVlLCx4eHg=,r=%s," PROOF },
+        { "n,a=%s,n=x,r=abc", NULL },
+        { "n,,n=%s,r=abc", "" },
+        { "n,,n=%s,r=abc", "xyz" },
+        { "n,,n=%s,r=abc", "c=biws" },
+        { "n,,n=%s,r=abc", "c=b!ws,r=%s," PROOF },                /* bad base64 */
+        { "n,,n=%s,r=abc", "c=biw,r=%s," PROOF },                 /* short base64 */
+        { "n,,n=%s,r=abc", "c=eSws,r=%s," PROOF },                /* other GS2 header */
+        { "n,,n=%s,r=abc", "c=biwsYWJj,r=%s," PROOF },            /* longer binding */
+        { "n,,n=%s,r=abc", "c=biws,r=WRONG," PROOF },
+        { "n,,n=%s,r=abc", "c=biws,r=%s" },
+        { "n,,n=%s,r=abc", "c=biws,x=%s," PROOF },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,x=1" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,x=1," PROOF },            /* extension before */
+        { "n,,n=%s,r=abc", "c=biws,r=%s," PROOF ",x=1" },         /* data after proof */
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=AAAA" },                /* short proof */
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s,p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=" },
+        { "n,,n=%s,r=abc", "c=biws,r=%s," PROOF },                /* well formed */
+        { "n,,n=%s,r=abc", "r=%s,c=biws," PROOF },
+    };
+    struct auth_sess *s = scram_sess();
+    struct run real, fake;
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scram_pair(s, cases[i].first, DEMO_LOGIN, cases[i].final, &real);
+        scram_pair(s, cases[i].first, "nobo@example.test", cases[i].final, &fake);
+        if (real.status != fake.status || real.results != fake.results)
+            fail_msg("case %zu (%s / %s): known user %s after %d answers (%s), unknown user "
+                     "%s after %d (%s)", i, cases[i].first, cases[i].final ? cases[i].final : "-",
+                     auth_status_name(real.status), real.results, real.reason,
+                     auth_status_name(fake.status), fake.results, fake.reason);
+    }
+    auth_sess_free(s);
+#undef PROOF
+}
+
 static void scram_malformed_first_message_is_bad_protocol_for_anyone(void **state)
 {
     struct auth_sess *s;
@@ -769,11 +994,12 @@ static int decoy(const char *mech, const char *client_first, char *out, size_t s
                             key, sizeof(key), nonce, sizeof(nonce), 4096, out, size);
 }
 
+/* The decoy answers what Cyrus looks a user up for, no more and no less. */
 static void decoy_parser_accepts_only_client_first_messages(void **state)
 {
     static const char *const bad[] = {
-        "", "n", "n,a", "n,,", "n,,n=", "n,,n=u", "n,,n=u,r=", "n,,r=x,n=u", "x,,n=u,r=x",
-        "n,z=1,n=u,r=x", "n,,n=u,r=a\x01b", "n,,n=u,s=x",
+        "", "n", "n,a", "n,,", "n,,n=", "n,,n=u", "n,,r=x,n=u", "x,,n=u,r=x",
+        "n,z=1,n=u,r=x", "n,,n=u,s=x", "n,,m=x,n=u,r=x", "p,,n=u,r=x", "p=x", "n,a=z",
     };
     char out[256];
     size_t i;
@@ -790,6 +1016,12 @@ static void decoy_parser_accepts_only_client_first_messages(void **state)
     assert_true(decoy("SCRAM-SHA-1", "y,a=z,n=u,r=cn,e=ext", out, sizeof(out)) > 0);
     assert_int_equal(strlen(strstr(out, ",s=")), strlen(",s=,i=4096") + 28);
     assert_true(decoy("SCRAM-SHA-256", "p=tls-unique,,n=u,r=cn", out, sizeof(out)) > 0);
+    /* an empty nonce and any bytes in it, as Cyrus takes them */
+    assert_int_equal(decoy("SCRAM-SHA-256", "n,,n=u,r=", out, sizeof(out)),
+                     (int)strlen("r=YWJj,s=,i=4096") + 44);
+    assert_int_equal(strncmp(out, "r=YWJj,s=", 9), 0);
+    assert_true(decoy("SCRAM-SHA-256", "n,,n=u,r=a\x01 b,x=1", out, sizeof(out)) > 0);
+    assert_int_equal(strncmp(out, "r=a\x01 bYWJj,", 10), 0);
 }
 
 /* ---- cancellation and lifetimes ----------------------------------------------------------- */
@@ -1080,6 +1312,10 @@ int main(void)
         cmocka_unit_test(saslpasswd2_reading_a_line_with_newline_drops_it),
         cmocka_unit_test(bare_login_uses_the_configured_realm),
         cmocka_unit_test(bare_login_without_realm_uses_the_server_name),
+        cmocka_unit_test(canonical_login_edges),
+        cmocka_unit_test(bare_login_and_login_at_the_server_name_are_one_login),
+        cmocka_unit_test(logins_are_canonical_in_lower_case),
+        cmocka_unit_test(logins_with_control_characters_are_refused),
         cmocka_unit_test(login_right_password_authenticates),
         cmocka_unit_test(login_sends_the_usual_prompts),
         cmocka_unit_test(login_wrong_empty_prefix_and_unknown_all_fail_alike),
@@ -1088,6 +1324,9 @@ int main(void)
         cmocka_unit_test(cram_md5_works_before_tls_when_tls_is_optional),
         cmocka_unit_test(scram_sha_256_right_and_wrong),
         cmocka_unit_test(scram_unknown_user_gets_a_challenge_like_a_real_user),
+        cmocka_unit_test(scram_long_client_nonce_gets_the_same_reply_for_known_and_unknown),
+        cmocka_unit_test(scram_decoy_failure_names_the_login_tried),
+        cmocka_unit_test(scram_unknown_user_is_answered_like_a_real_one_for_any_message),
         cmocka_unit_test(scram_malformed_first_message_is_bad_protocol_for_anyone),
         cmocka_unit_test(decoy_parser_accepts_only_client_first_messages),
         cmocka_unit_test(client_cancel_then_a_new_exchange_works),

@@ -502,6 +502,21 @@ static void config_bad_sender_entries_are_reported(void **state)
     conf_free(&auth_conf_section, &c);
 }
 
+/* Logins are canonical "user@realm": an entry for "bob" would never match. */
+static void config_sender_logins_without_domain_are_reported(void **state)
+{
+    struct auth_conf c;
+    char json[256];
+    const char *path = write_file("map7", "carol @carol.example\n");
+    (void)state;
+    assert_int_equal(load("{\"senders\": {\"bob\": {\"addresses\": [\"@b.example\"]}}}", &c),
+                     -1);
+    conf_free(&auth_conf_section, &c);
+    snprintf(json, sizeof(json), "{\"sender_map\": \"%s\"}", path);
+    assert_int_equal(load(json, &c), -1);
+    conf_free(&auth_conf_section, &c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +544,7 @@ int main(void)
         cmocka_unit_test(config_mechanisms_are_upper_cased_and_checked),
         cmocka_unit_test(config_senders_and_sender_map_are_merged_and_sorted),
         cmocka_unit_test(config_bad_sender_entries_are_reported),
+        cmocka_unit_test(config_sender_logins_without_domain_are_reported),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
