@@ -15,6 +15,7 @@
 
 static const char *const profile_names[] = { "inbound", "submission", "submissions", NULL };
 static const char *const bare_lf_names[] = { "reject", "normalize", NULL };
+static const char *const long_lines_names[] = { "break", "reject", NULL };
 
 #define L(f) offsetof(struct limits_conf, f)
 static const struct conf_key limits_keys[] = {
@@ -32,6 +33,9 @@ static const struct conf_key limits_keys[] = {
       "concurrent sessions in total; more get 421 4.7.0" },
     { "connections_per_ip", CONF_INT, L(connections_per_ip), "50", 1, 1000000, NULL, NULL, 0,
       0, "concurrent sessions from one client IP; more get 421 4.7.0" },
+    { "hop_count", CONF_INT, L(hop_count), "50", 1, 1000, NULL, NULL, 0, 0,
+      "a message that already has this many Received: header fields is a mail loop: "
+      "554 5.4.6 at the end of DATA, on every listener (RFC 5321 6.3)" },
     { NULL }
 };
 static const struct conf_section limits_section = { "limits", limits_keys, NULL };
@@ -56,6 +60,10 @@ static const struct conf_key smtp_keys[] = {
       "message data with a bare LF or CR: reject (554 5.5.2) or normalize to CRLF" },
     { "received_auth_login", CONF_BOOL, S(received_auth_login), "false", 0, 0, NULL, NULL, 0,
       0, "name the authenticated login in the Received: header" },
+    { "long_lines", CONF_ENUM, S(long_lines), "break", 0, 0, long_lines_names, NULL, 0, 0,
+      "message lines over 998 octets (RFC 5321 4.5.3.1.6): break them when the message is "
+      "received (a header line is folded, a body line broken) or reject the message "
+      "(554 5.6.0)" },
     { NULL }
 };
 static const struct conf_section smtp_section = { "smtp", smtp_keys, NULL };

@@ -184,7 +184,6 @@ void smtp_tx_free(struct smtp_session *s)
     for (i = 0; i < tx->nrcpt; i++)
         free(tx->rcpts[i]);
     free(tx->rcpts);
-    free(tx->head);
     free(tx);
     s->tx = NULL;
     if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA)
