@@ -91,10 +91,10 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_SENDER_NOT_OWNED 553, "5.7.1", "<%s>: Sender address not owned by user %s"
 #define R_HEADER_FROM_NOT_OWNED 550, "5.7.1", "Error: the From: header is not an address owned by user %s"
 #define R_HEADER_FROM_MANY 550, "5.7.1", "Error: the message has %u From: header fields; it needs exactly one"
-#define R_NULL_SENDER_SUB  553, "5.7.1", "Error: the null sender is not allowed on submission"
 
 /* relaying and local problems */
 #define R_RELAY_DENIED    554, "5.7.1", "<%s>: Relay access denied"
+#define R_ROUTING_DENIED  550, "5.7.1", "<%s>: Relay access denied: %%, ! or @ in the local part"
 #define R_AUTH_REQUIRED   530, "5.7.0", "Authentication required"
 #define R_LOCAL_ERROR     451, "4.3.0", "Error: temporary local problem, please try again later"
 #define R_SPOOL_FULL      452, "4.3.1", "Insufficient system storage"

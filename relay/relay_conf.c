@@ -229,7 +229,8 @@ struct config *config_load(const char *path)
 void config_activate(struct config *cf, struct redis *redis, policy_event_fn event,
                      void *event_arg)
 {
-    struct policy_deps deps = { .event = event, .event_arg = event_arg };
+    struct policy_deps deps = { .event = event, .event_arg = event_arg,
+                                .domains = &cf->c.domains };
     if (redis) {
         cf->rl = rl_new(&cf->c.ratelimit, redis);
         cf->af = authfail_new(&cf->c.authfail, redis);
