@@ -63,7 +63,7 @@ static int write_received(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
     char hdr[2048], tls[200] = "", auth[320] = "", rcpt[SMTP_ADDR_MAX + 16] = "";
-    char helo[sizeof(s->helo)], login[256];
+    char helo[sizeof(s->helo)], name[sizeof(s->client_name)], login[256];
     int n;
 
     if (s->ssl)
@@ -76,7 +76,8 @@ static int write_received(struct smtp_session *s)
     n = snprintf(hdr, sizeof(hdr),
                  "Received: from %s (%s [%s%s])\r\n%s%s\tby %s (Postern) with %s id %s%s;"
                  "\r\n\t%s\r\n",
-                 header_safe(helo, sizeof(helo), s->helo), s->client_name,
+                 header_safe(helo, sizeof(helo), s->helo),
+                 header_safe(name, sizeof(name), s->client_name),
                  strchr(s->client_ip, ':') ? "IPv6:" : "", s->client_ip, tls, auth,
                  s->cf->c.hostname, received_proto(s), tx->qid, rcpt, tx->date);
     if (n < 0 || (size_t)n >= sizeof(hdr))

@@ -20,14 +20,10 @@
 #include <string.h>
 
 #include "lib/msg_stream.h"
+#include "tests/fuzz/fuzz_split.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) \
-    do { if (!(cond)) { fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-         abort(); } } while (0)
-
-#define MAX_CUTS 4
 #define MSGID "<fuzz@example.test>"
 #define DATE "Wed, 1 Jan 2025 00:00:00 +0000"
 
@@ -64,20 +60,6 @@ static void run(const char *in, size_t len, const struct msg_stream_opts *o,
     msg_stream_finish(m);
     CHECK(m->out_total == k->len);
     CHECK(m->from_len <= MSG_FROM_MAX);
-}
-
-static size_t make_cuts(const uint8_t *data, size_t size, size_t len, size_t *cuts)
-{
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-    size_t i, n = 0;
-    for (i = 0; i < size; i++)
-        h = (h ^ data[i]) * 1099511628211ull;
-    for (i = 0; i < MAX_CUTS; i++) {
-        size_t at = (size_t)((h >> (16 * i)) & 0xffff) % (len + 1);
-        if (n == 0 || at > cuts[n - 1])
-            cuts[n++] = at;
-    }
-    return n;
 }
 
 static bool crlf_only(const char *s, size_t len)
@@ -142,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     one = malloc(sizeof(*one));
     split = malloc(sizeof(*split));
     CHECK(one && split);
-    ncuts = make_cuts(data, size, len, cuts);
+    ncuts = fuzz_make_cuts(data, size, len, cuts);
     run(in, len, &o, NULL, 0, one, &a);
     run(in, len, &o, cuts, ncuts, split, &b);
 
