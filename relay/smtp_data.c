@@ -196,7 +196,7 @@ static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
                            s->auth_login);
 }
 
-/* The message will be kept: note in the envelope and the log what its header showed. */
+/* The message is accepted: note in the envelope and the log what its header showed. */
 static void data_note_header(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
@@ -235,6 +235,7 @@ static void data_commit(struct smtp_session *s)
     struct smtp_tx *tx = s->tx;
     struct spool_file *f = tx->file;
 
+    data_note_header(s);
     tx->file = NULL;
     tx->size = spool_file_size(f);
     s->busy = true;
@@ -297,7 +298,6 @@ static void data_end(struct smtp_session *s)
         data_refuse(s, &v);
         return;
     }
-    data_note_header(s);
     s->pctx = (struct policy_ctx){
         .stage = POLICY_DATA_END, .profile = s->profile, .listener = s->listener,
         .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
