@@ -154,6 +154,23 @@ static int listener_validate(void *obj, const char *pointer, struct conf_errors 
     return 0;
 }
 
+/* Routing characters are plain characters only for a final delivery: a next-hop SMTP
+ * server may read user%other@domain as a route and relay. */
+static int routing_chars_validate(const struct relay_conf *c, const struct domain_conf *d,
+                                  const char *at, struct conf_errors *errs)
+{
+    struct route r;
+    char err[128];
+
+    if (!d->allow_routing_characters ||
+        route_parse(transport_route_for(&c->transport, d->name), &r, err, sizeof(err)) < 0 ||
+        r.kind == ROUTE_LMTP || r.kind == ROUTE_MAILDIR)
+        return 0;
+    return conf_error(errs, at, "allow_routing_characters: \"%s\" is delivered by SMTP (%s), "
+                      "where %%, ! and @ may be read as a route; only maildir and lmtp routes "
+                      "may allow them", d->name, route_kind_name(r.kind));
+}
+
 /* Every key of "domains" must be a served domain: a typo would otherwise silently give
  * the real domain the defaults. */
 static int domains_validate(const struct relay_conf *c, const char *pointer,
@@ -165,16 +182,16 @@ static int domains_validate(const struct relay_conf *c, const char *pointer,
 
     for (i = 0; i < c->domains.n; i++) {
         bool served = false;
+        char at[320];
         for (j = 0; j < c->relay.local_domains.n && !served; j++)
             served = strcasecmp(c->relay.local_domains.v[j], d[i].name) == 0;
         for (j = 0; j < c->relay.backup_domains.n && !served; j++)
             served = strcasecmp(c->relay.backup_domains.v[j], d[i].name) == 0;
-        if (!served) {
-            char at[320];
-            snprintf(at, sizeof(at), "%s/domains/%s", pointer, d[i].name);
+        snprintf(at, sizeof(at), "%s/domains/%s", pointer, d[i].name);
+        if (!served)
             bad += conf_error(errs, at, "\"%s\" is not in relay.local_domains or "
                               "relay.backup_domains", d[i].name);
-        }
+        bad += routing_chars_validate(c, &d[i], at, errs);
     }
     return bad;
 }

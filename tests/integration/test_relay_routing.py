@@ -2,8 +2,12 @@
 routing characters in local parts (%, !, a quoted @) refused from unauthenticated clients
 unless the domain allows them, and a bare <postmaster> delivered to a real mailbox.
 """
+import os
+import subprocess
+
 import pytest
 
+from conftest import BUILD
 from postern import Postern, Raw, queued_id, send_raw_message
 from test_submission_auth import make_sasldb, plain
 
@@ -35,12 +39,23 @@ def test_routing_characters_are_refused_from_unauthenticated_clients(tmp_path, r
 
 def test_a_domain_delivered_locally_may_allow_them(tmp_path):
     p = Postern(tmp_path, overrides={
-        "domains": {"example.test": {"allow_routing_characters": True}}}).start()
+        "domains": {"example.test": {"allow_routing_characters": True}},
+        "transport": {"domains": {"example.test": {"route": "maildir:%s" % (tmp_path / "md")}}}}).start()
     for rcpt in ROUTED[:4]:
         assert rcpt_reply(p, rcpt)[0] == 250, rcpt
     code, lines = rcpt_reply(p, ROUTED[4])     # backup.test did not allow them
     assert code == 550, lines
     p.stop()
+
+
+def test_allowing_them_for_a_domain_delivered_by_smtp_is_a_config_error(tmp_path):
+    p = Postern(tmp_path, overrides={
+        "domains": {"example.test": {"allow_routing_characters": True}},
+        "transport": {"domains": {"example.test": {"route": "relay:[127.0.0.1]:2525"}}}})
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", p.config_path],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    assert "/domains/example.test: allow_routing_characters" in r.stderr, r.stderr
 
 
 def test_authenticated_and_trusted_clients_may_use_them(tmp_path, test_ca, redis_server):
