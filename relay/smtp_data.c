@@ -16,6 +16,7 @@
 
 #include "auth/sender_owner.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
@@ -89,15 +90,11 @@ static int write_received(struct smtp_session *s)
 static bool envelope_utf8(const struct smtp_tx *tx)
 {
     size_t i;
-    const unsigned char *p;
 
-    if (tx->sender.utf8)
-        return true;
     for (i = 0; i < tx->nrcpt; i++)
-        for (p = (const unsigned char *)tx->rcpts[i]; *p; p++)
-            if (*p >= 0x80)
-                return true;
-    return false;
+        if (!utf8_is_ascii(tx->rcpts[i], strlen(tx->rcpts[i])))
+            return true;
+    return tx->sender.utf8;
 }
 
 /* The message as it comes out of msg_stream: into the spool file. A write error (disk
