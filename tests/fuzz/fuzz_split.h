@@ -1,8 +1,9 @@
 /*
  * fuzz_split.h - helpers shared by the fuzz targets of streaming parsers (data_scan,
- * msg_stream): a CHECK that aborts with the failed condition, and the split points that
- * make one input arrive in several pieces, as if read in several calls. Header only:
- * each target is built from its own file and the library sources it names.
+ * msg_stream, the utf8 header scan): a CHECK that aborts with the failed condition, and
+ * the split points that make one input arrive in several pieces, as if read in several
+ * calls. Header only: each target is built from its own file and the library sources it
+ * names.
  */
 #ifndef POSTERN_FUZZ_SPLIT_H
 #define POSTERN_FUZZ_SPLIT_H
