@@ -75,6 +75,7 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_DATA_BARE_LF    554, "5.5.2", "Error: bare <LF> or <CR> in message data; lines must end with <CR><LF>"
 #define R_DATA_LONG_LINE  554, "5.6.0", "Error: message line longer than %lld octets"
 #define R_DATA_NUL        554, "5.6.0", "Error: NUL character in message data"
+#define R_TOO_MANY_HOPS   554, "5.4.6", "Error: too many hops (%u Received: header fields, limit %lld): a mail loop?"
 
 /* SMTP AUTH (RFC 4954) and sender ownership */
 #define R_AUTH_OK          235, "2.7.0", "Authentication successful"
@@ -89,10 +90,11 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_AUTH_BLOCKED     421, "4.7.0", "%s Error: too many failed authentication attempts, try again in %lld seconds"
 #define R_SENDER_NOT_OWNED 553, "5.7.1", "<%s>: Sender address not owned by user %s"
 #define R_HEADER_FROM_NOT_OWNED 550, "5.7.1", "Error: the From: header is not an address owned by user %s"
-#define R_NULL_SENDER_SUB  553, "5.7.1", "Error: the null sender is not allowed on submission"
+#define R_HEADER_FROM_MANY 550, "5.7.1", "Error: the message has %u From: header fields; it needs exactly one"
 
 /* relaying and local problems */
 #define R_RELAY_DENIED    554, "5.7.1", "<%s>: Relay access denied"
+#define R_ROUTING_DENIED  550, "5.7.1", "<%s>: Relay access denied: %%, ! or @ in the local part"
 #define R_AUTH_REQUIRED   530, "5.7.0", "Authentication required"
 #define R_LOCAL_ERROR     451, "4.3.0", "Error: temporary local problem, please try again later"
 #define R_SPOOL_FULL      452, "4.3.1", "Insufficient system storage"

@@ -17,6 +17,13 @@ static const struct conf_key domain_keys[] = {
       .help = "DSNs for inbound mail that fails after acceptance: never (log it and raise "
               "message.bounce_suppressed), authenticated (only for senders authenticated by "
               "SPF or aligned DKIM) or always" },
+    { .name = "allow_routing_characters", .type = CONF_BOOL,
+      .offset = D(allow_routing_characters), .def = "false",
+      .help = "accept recipients whose local part holds %, ! or a quoted @ from clients that "
+              "are neither authenticated nor trusted (else 550 5.7.1). Only for a domain "
+              "delivered to maildir or LMTP, where they are plain characters: a next-hop "
+              "SMTP server may read them as routing (user%other@domain, other!user@domain) "
+              "and relay to the world" },
     { .name = NULL }
 };
 
@@ -25,7 +32,7 @@ const struct conf_section domain_conf_section = {
 };
 
 static const struct domain_conf domain_defaults = {
-    .name = NULL, .bounces = BOUNCES_NEVER,
+    .name = NULL, .bounces = BOUNCES_NEVER, .allow_routing_characters = false,
 };
 
 const struct domain_conf *domain_conf_find(const struct conf_array *domains,

@@ -2,7 +2,7 @@
  * domain_conf.h - settings per served domain (local or backup), the "domains" map.
  *
  *   "domains": {
- *     "example.test":        { "bounces": "never" },
+ *     "example.test":        { "bounces": "never", "allow_routing_characters": true },
  *     "backup.example.net":  { "bounces": "authenticated" }
  *   }
  * Every key of the map must be one of relay.local_domains or relay.backup_domains. A
@@ -15,6 +15,8 @@
  */
 #ifndef POSTERN_DOMAIN_CONF_H
 #define POSTERN_DOMAIN_CONF_H
+
+#include <stdbool.h>
 
 #include "lib/conf.h"
 
@@ -30,6 +32,7 @@ enum domain_bounces {
 struct domain_conf {
     char *name;             /* the domain (the map key), as written */
     int bounces;            /* enum domain_bounces */
+    bool allow_routing_characters;  /* %, ! or a quoted @ in local parts from anyone */
 };
 
 extern const struct conf_section domain_conf_section;

@@ -70,9 +70,14 @@ struct policy_conf {
     struct conf_strlist local_domains;
     struct conf_strlist backup_domains;
     struct conf_strlist trusted_networks;
+    char *postmaster_domain;         /* where a bare <postmaster> goes; NULL: see
+                                        policy_postmaster_domain() */
 };
 extern const struct conf_section policy_domains_section;
 
+/* The domain of the mailbox that receives mail for a bare <postmaster> (RFC 5321
+ * 4.5.1): relay.postmaster_domain, else the first local domain, else hostname. */
+const char *policy_postmaster_domain(const struct policy_conf *c, const char *hostname);
 struct policy;
 struct policy_req;
 
@@ -95,6 +100,7 @@ struct policy_deps {
     const struct rl_conf *rl_conf;
     policy_event_fn event;
     void *event_arg;
+    const struct conf_array *domains; /* struct domain_conf (policy/domain_conf.h) by domain */
 };
 
 typedef void (*policy_done_fn)(void *arg, struct policy_result *res);

@@ -4,14 +4,20 @@
  *   submission_auth  (MAIL, submission profiles)  530 5.7.0 unless authenticated or the
  *                    client is in trusted_networks.
  *   relay_access     (RCPT, every profile)        a recipient in a local or backup domain
- *                    (or a bare <postmaster>) is always allowed; any other domain only for
+ *                    (or a bare <postmaster>) is allowed; any other domain only for
  *                    authenticated or trusted clients; else 554 5.7.1 Relay access denied.
- * Also declares the "domains" and "trusted_networks" config keys the checks read.
+ *                    From other clients, a local part with %, ! or a quoted @ is refused
+ *                    (550 5.7.1) unless its domain allows it (domains.D.allow_routing_
+ *                    characters): a next hop that reads them as routing would relay
+ *                    (Postfix's allow_untrusted_routing = no).
+ * Also declares the "relay" config keys the checks read (domains served, trusted networks,
+ * the postmaster domain).
  */
 #include "policy/check.h"
 
 #include "lib/netaddr.h"
 #include "lib/smtp_replies.h"
+#include "policy/domain_conf.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -30,6 +36,10 @@ static const struct conf_key policy_domains_keys[] = {
     { .name = "trusted_networks", .type = CONF_STRLIST, .def = "[]",
       .offset = offsetof(struct policy_conf, trusted_networks),
       .help = "client networks allowed to relay without AUTH (CIDR); empty by default" },
+    { .name = "postmaster_domain", .type = CONF_STRING,
+      .offset = offsetof(struct policy_conf, postmaster_domain),
+      .help = "mail to a bare <postmaster> goes to postmaster@ this domain (default: the "
+              "first of local_domains, else the server's hostname)" },
     { .name = NULL }
 };
 
@@ -51,6 +61,13 @@ static int policy_domains_validate(void *obj, const char *pointer, struct conf_e
             bad += conf_error(errs, at, "bad network \"%s\"", c->trusted_networks.v[i]);
     }
     return bad;
+}
+
+const char *policy_postmaster_domain(const struct policy_conf *c, const char *hostname)
+{
+    if (c->postmaster_domain && c->postmaster_domain[0])
+        return c->postmaster_domain;
+    return c->local_domains.n > 0 ? c->local_domains.v[0] : hostname;
 }
 
 static bool list_has(const struct conf_strlist *l, const char *domain)
@@ -81,6 +98,17 @@ static enum check_status submission_auth_run(struct policy *p, struct policy_req
     return CHECK_DONE;
 }
 
+/* A local part a next hop could read as a route: user%host, host!user, "user@host". */
+static bool routing_refused(const struct policy *p, const struct smtp_addr *a)
+{
+    const struct conf_array *domains = policy_deps_of(p)->domains;
+    static const struct conf_array none;
+
+    if (strpbrk(a->local, "%!@") == NULL)
+        return false;
+    return !domain_conf_find(domains ? domains : &none, a->domain)->allow_routing_characters;
+}
+
 static enum check_status relay_access_run(struct policy *p, struct policy_req *r)
 {
     const struct policy_ctx *ctx = policy_req_ctx(r);
@@ -92,11 +120,13 @@ static enum check_status relay_access_run(struct policy *p, struct policy_req *r
         const struct smtp_addr *a = &ctx->rcpts[i];
         if (policy_rcpt_refused(r, i) || may_relay)
             continue;
-        if (a->domain[0] == '\0' || list_has(&c->local_domains, a->domain) ||
-            list_has(&c->backup_domains, a->domain))
-            continue;
-        policy_verdict_set(&policy_req_result(r)->verdicts[i], POLICY_REFUSE, "relay_access",
-                           R_RELAY_DENIED, a->addr);
+        if (a->domain[0] != '\0' && !list_has(&c->local_domains, a->domain) &&
+            !list_has(&c->backup_domains, a->domain))
+            policy_verdict_set(&policy_req_result(r)->verdicts[i], POLICY_REFUSE,
+                               "relay_access", R_RELAY_DENIED, a->addr);
+        else if (routing_refused(p, a))
+            policy_verdict_set(&policy_req_result(r)->verdicts[i], POLICY_REFUSE,
+                               "relay_access", R_ROUTING_DENIED, a->addr);
     }
     return CHECK_DONE;
 }

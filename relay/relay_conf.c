@@ -17,6 +17,7 @@
 
 static const char *const profile_names[] = { "inbound", "submission", "submissions", NULL };
 static const char *const bare_lf_names[] = { "reject", "normalize", NULL };
+static const char *const long_lines_names[] = { "break", "reject", NULL };
 
 #define L(f) offsetof(struct limits_conf, f)
 static const struct conf_key limits_keys[] = {
@@ -43,6 +44,10 @@ static const struct conf_key limits_keys[] = {
       .help = "free space kept on the spool's file system for queue records, bounces and "
               "webhooks: MAIL and DATA get 452 4.3.1 while less than 1.5 x message_size + "
               "this (+ the SIZE declared at MAIL) is free" },
+    { .name = "hop_count", .type = CONF_INT, .offset = L(hop_count), .def = "50",
+      .min = 1, .max = 1000,
+      .help = "a message that already has this many Received: header fields is a mail loop: "
+              "554 5.4.6 at the end of DATA, on every listener (RFC 5321 6.3)" },
     { NULL }
 };
 static const struct conf_section limits_section = { "limits", limits_keys, NULL };
@@ -71,6 +76,11 @@ static const struct conf_key smtp_keys[] = {
       "message data with a bare LF or CR: reject (554 5.5.2) or normalize to CRLF" },
     { "received_auth_login", CONF_BOOL, S(received_auth_login), "false", 0, 0, NULL, NULL, 0,
       0, "name the authenticated login in the Received: header" },
+    { .name = "long_lines", .type = CONF_ENUM, .offset = S(long_lines), .def = "break",
+      .choices = long_lines_names,
+      .help = "message lines over 998 octets (RFC 5321 4.5.3.1.6): break them when the "
+              "message is received (a header line is folded, a body line broken) or reject "
+              "the message (554 5.6.0)" },
     { NULL }
 };
 static const struct conf_section smtp_section = { "smtp", smtp_keys, NULL };
@@ -166,6 +176,23 @@ static int listener_validate(void *obj, const char *pointer, struct conf_errors 
     return 0;
 }
 
+/* Routing characters are plain characters only for a final delivery: a next-hop SMTP
+ * server may read user%other@domain as a route and relay. */
+static int routing_chars_validate(const struct relay_conf *c, const struct domain_conf *d,
+                                  const char *at, struct conf_errors *errs)
+{
+    struct route r;
+    char err[128];
+
+    if (!d->allow_routing_characters ||
+        route_parse(transport_route_for(&c->transport, d->name), &r, err, sizeof(err)) < 0 ||
+        r.kind == ROUTE_LMTP || r.kind == ROUTE_MAILDIR)
+        return 0;
+    return conf_error(errs, at, "allow_routing_characters: \"%s\" is delivered by SMTP (%s), "
+                      "where %%, ! and @ may be read as a route; only maildir and lmtp routes "
+                      "may allow them", d->name, route_kind_name(r.kind));
+}
+
 /* Every key of "domains" must be a served domain: a typo would otherwise silently give
  * the real domain the defaults. */
 static int domains_validate(const struct relay_conf *c, const char *pointer,
@@ -177,16 +204,16 @@ static int domains_validate(const struct relay_conf *c, const char *pointer,
 
     for (i = 0; i < c->domains.n; i++) {
         bool served = false;
+        char at[320];
         for (j = 0; j < c->relay.local_domains.n && !served; j++)
             served = strcasecmp(c->relay.local_domains.v[j], d[i].name) == 0;
         for (j = 0; j < c->relay.backup_domains.n && !served; j++)
             served = strcasecmp(c->relay.backup_domains.v[j], d[i].name) == 0;
-        if (!served) {
-            char at[320];
-            snprintf(at, sizeof(at), "%s/domains/%s", pointer, d[i].name);
+        snprintf(at, sizeof(at), "%s/domains/%s", pointer, d[i].name);
+        if (!served)
             bad += conf_error(errs, at, "\"%s\" is not in relay.local_domains or "
                               "relay.backup_domains", d[i].name);
-        }
+        bad += routing_chars_validate(c, &d[i], at, errs);
     }
     return bad;
 }
@@ -259,7 +286,8 @@ struct config *config_load(const char *path)
 void config_activate(struct config *cf, struct redis *redis, policy_event_fn event,
                      void *event_arg)
 {
-    struct policy_deps deps = { .event = event, .event_arg = event_arg };
+    struct policy_deps deps = { .event = event, .event_arg = event_arg,
+                                .domains = &cf->c.domains };
     if (redis) {
         cf->rl = rl_new(&cf->c.ratelimit, redis);
         cf->af = authfail_new(&cf->c.authfail, redis);

@@ -26,6 +26,7 @@
 #include "relay/smtp_client.h"
 
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
+enum long_lines_mode { LONG_LINES_BREAK, LONG_LINES_REJECT };  /* over 998 octets */
 
 struct listener_conf {
     char *name;
@@ -45,6 +46,7 @@ struct limits_conf {
     long long connections_per_ip;
     long long ipv6_prefix;
     unsigned long long spool_reserve;
+    long long hop_count;  /* Received: header fields that make a message a mail loop */
 };
 
 struct timeouts_conf {
@@ -58,6 +60,7 @@ struct timeouts_conf {
 struct smtp_conf {
     int bare_lf;          /* enum bare_lf_mode */
     bool received_auth_login;
+    int long_lines;       /* enum long_lines_mode */
 };
 
 struct tls_conf {

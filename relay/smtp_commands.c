@@ -184,7 +184,6 @@ void smtp_tx_free(struct smtp_session *s)
     for (i = 0; i < tx->nrcpt; i++)
         free(tx->rcpts[i]);
     free(tx->rcpts);
-    free(tx->head);
     free(tx);
     s->tx = NULL;
     if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA)
@@ -335,17 +334,15 @@ static int mail_refuse_utf8(struct smtp_session *s)
     return -1;
 }
 
-/* Submission: an authenticated login may only use the senders it owns (553 5.7.1). */
+/* Submission: an authenticated login may only use the senders it owns (553 5.7.1), and
+ * the null sender (an application's bounces, vacation replies, read receipts). */
 static bool mail_refuse_not_owned(struct smtp_session *s, const struct smtp_addr *from)
 {
     struct policy_verdict v;
-    if (from->null_path)
-        policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_NULL_SENDER_SUB);
-    else if (!sender_owned(&s->cf->c.auth, s->auth_login, from->addr))
-        policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_SENDER_NOT_OWNED, from->addr,
-                           s->auth_login);
-    else
+    if (from->null_path || sender_owned(&s->cf->c.auth, s->auth_login, from->addr))
         return false;
+    policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_SENDER_NOT_OWNED, from->addr,
+                       s->auth_login);
     smtp_log_reject(s, "MAIL", &v, NULL);
     smtp_reply(s, v.code, v.ecode, "%s", v.text);
     return true;
@@ -462,13 +459,17 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 /* ---- RCPT -------------------------------------------------------------------------- */
 
-static void rcpt_add(struct smtp_tx *tx, const char *addr)
+/* Accept a recipient; a bare <postmaster> becomes postmaster@ a domain we deliver. */
+static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
 {
+    struct smtp_tx *tx = s->tx;
+
     if (tx->nrcpt == tx->rcpt_cap) {
         tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
         tx->rcpts = xrealloc(tx->rcpts, tx->rcpt_cap * sizeof(char *));
     }
-    tx->rcpts[tx->nrcpt++] = xstrdup(addr);
+    tx->rcpts[tx->nrcpt++] = a->domain[0] ? xstrdup(a->addr) :
+        xasprintf("postmaster@%s", policy_postmaster_domain(&s->cf->c.relay, s->cf->c.hostname));
 }
 
 static void rcpt_batch_reply(struct smtp_session *s)
@@ -479,7 +480,7 @@ static void rcpt_batch_reply(struct smtp_session *s)
     for (i = 0; i < tx->nbatch && !s->closing; i++) {
         const struct policy_verdict *v = &tx->verdicts[i];
         if (v->action == POLICY_PASS) {
-            rcpt_add(tx, tx->batch[i].addr[0] ? tx->batch[i].addr : "postmaster");
+            rcpt_add(s, &tx->batch[i]);
             s->cmd_ok[SMTP_VERB_RCPT]++;
             smtp_reply(s, R_RCPT_OK);
         } else {

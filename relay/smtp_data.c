@@ -3,16 +3,20 @@
  *
  * After "354" the raw input goes through the pure scanner (lib/data_scan.c), which removes
  * dot-stuffing and recognises only <CRLF>.<CRLF> as the end (the SMTP smuggling defence);
- * its output is written to the spool file as it arrives, so a 50 MB message never sits in
- * memory. Limits (size, line length, bare LF/CR, NUL) are noted while streaming and
- * answered once the data has ended, as RFC 5321 requires; nothing of a refused message is
- * kept. An accepted message is committed with group commit (relay/spool.c) and only then
- * answered "250 2.0.0 Ok: queued as ID".
+ * its output goes through lib/msg_stream.c (header fields counted, From: kept, lines over
+ * 998 octets folded or broken, Message-ID and Date added on submission) and on to the
+ * spool file as it arrives, so a 50 MB message never sits in memory. Every change Postern
+ * makes to a message is made here, at receipt, so that anything signed later is signed as
+ * it will be sent. Limits (size, line length, bare LF/CR, NUL, hop count) are noted while
+ * streaming and answered once the data has ended, as RFC 5321 requires; nothing of a
+ * refused message is kept. An accepted message is committed with group commit
+ * (relay/spool.c) and only then answered "250 2.0.0 Ok: queued as ID".
  */
 #include "relay/smtp_session.h"
 
 #include "auth/sender_owner.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
@@ -29,36 +33,97 @@
 #include <time.h>
 
 #define DATA_CHUNK 65536
-#define HEAD_MAX   65536  /* header bytes kept for the From: check; longer: not found */
 
 /* Scanner output; the loop is single-threaded. */
 static char data_out[2 * DATA_CHUNK];
 
 static void data_refuse(struct smtp_session *s, const struct policy_verdict *v);
 
-static int write_received(struct smtp_session *s, time_t now)
+/* Text from the client or SASL for our own header: printable ASCII only, so that it can
+ * neither break the header nor make an ASCII message need SMTPUTF8. */
+static const char *header_safe(char *dst, size_t size, const char *src)
+{
+    size_t i;
+    for (i = 0; src[i] && i + 1 < size; i++)
+        dst[i] = (unsigned char)src[i] < ' ' || (unsigned char)src[i] >= 0x7f ? '?' : src[i];
+    dst[i] = '\0';
+    return dst;
+}
+
+/* The "with" protocol of Received: (RFC 3848, RFC 6531 3.7.3). */
+static const char *received_proto(const struct smtp_session *s)
+{
+    if (!s->tx->smtputf8)
+        return smtp_proto(s);
+    if (s->ssl)
+        return s->auth_login ? "UTF8SMTPSA" : "UTF8SMTPS";
+    return s->auth_login ? "UTF8SMTPA" : "UTF8SMTP";
+}
+
+static int write_received(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
-    char hdr[2048], date[64], tls[200] = "", auth[320] = "", rcpt[SMTP_ADDR_MAX + 16] = "";
-    struct tm tm;
+    char hdr[2048], tls[200] = "", auth[320] = "", rcpt[SMTP_ADDR_MAX + 16] = "";
+    char helo[sizeof(s->helo)], name[sizeof(s->client_name)], login[256];
     int n;
 
-    localtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
     if (s->ssl)
         snprintf(tls, sizeof(tls), "\t(using %s)\r\n", s->tls_info);
     if (s->auth_login && s->cf->c.smtp.received_auth_login)
-        snprintf(auth, sizeof(auth), "\t(Authenticated sender: %s)\r\n", s->auth_login);
+        snprintf(auth, sizeof(auth), "\t(Authenticated sender: %s)\r\n",
+                 header_safe(login, sizeof(login), s->auth_login));
     if (tx->nrcpt == 1)
         snprintf(rcpt, sizeof(rcpt), "\r\n\tfor <%s>", tx->rcpts[0]);
     n = snprintf(hdr, sizeof(hdr),
                  "Received: from %s (%s [%s%s])\r\n%s%s\tby %s (Postern) with %s id %s%s;"
                  "\r\n\t%s\r\n",
-                 s->helo, s->client_name, strchr(s->client_ip, ':') ? "IPv6:" : "",
-                 s->client_ip, tls, auth, s->cf->c.hostname, smtp_proto(s), tx->qid, rcpt, date);
+                 header_safe(helo, sizeof(helo), s->helo),
+                 header_safe(name, sizeof(name), s->client_name),
+                 strchr(s->client_ip, ':') ? "IPv6:" : "", s->client_ip, tls, auth,
+                 s->cf->c.hostname, received_proto(s), tx->qid, rcpt, tx->date);
     if (n < 0 || (size_t)n >= sizeof(hdr))
         return -1;
     return spool_file_write(tx->file, hdr, (size_t)n);
+}
+
+/* Does an address of the envelope hold UTF-8 (RFC 6531 3.2)? */
+static bool envelope_utf8(const struct smtp_tx *tx)
+{
+    size_t i;
+
+    for (i = 0; i < tx->nrcpt; i++)
+        if (!utf8_is_ascii(tx->rcpts[i], strlen(tx->rcpts[i])))
+            return true;
+    return tx->sender.utf8;
+}
+
+/* The message as it comes out of msg_stream: into the spool file. A write error (disk
+ * full) is sticky in the file and reported by the commit. */
+static void data_spool_out(void *arg, const char *p, size_t n)
+{
+    (void)spool_file_write(arg, p, n);
+}
+
+/* Message-ID and Date for a message that lacks them (RFC 6409 8.3: submission only). */
+static void data_stream_start(struct smtp_session *s, const struct tm *tm)
+{
+    struct smtp_tx *tx = s->tx;
+    bool submission = s->profile != PROFILE_INBOUND;
+    struct msg_stream_opts o = {
+        .break_long_lines = s->cf->c.smtp.long_lines == LONG_LINES_BREAK,
+        .seal_header = submission,
+    };
+    char stamp[16];
+    int n;
+
+    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", tm);
+    n = snprintf(tx->message_id, sizeof(tx->message_id), "<%s.%s@%s>", stamp, tx->qid,
+                 s->cf->c.hostname);
+    if (submission) {
+        o.message_id = n > 0 && (size_t)n < sizeof(tx->message_id) ? tx->message_id : NULL;
+        o.date = tx->date;
+    }
+    msg_stream_init(&tx->msg, &o, data_spool_out, tx->file);
 }
 
 void smtp_data_start(struct smtp_session *s)
@@ -67,8 +132,11 @@ void smtp_data_start(struct smtp_session *s)
     const struct relay_conf *c = &s->cf->c;
     struct timeval tv;
     struct spool_envelope env;
+    struct tm tm;
 
     gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    strftime(tx->date, sizeof(tx->date), "%a, %d %b %Y %H:%M:%S %z", &tm);
     memset(&env, 0, sizeof(env));
     env.arrival = (double)tv.tv_sec + tv.tv_usec / 1e6;
     env.client_ip = s->client_ip;
@@ -78,11 +146,12 @@ void smtp_data_start(struct smtp_session *s)
     env.proto = smtp_proto(s);
     env.auth_login = s->auth_login;
     env.body = tx->body_8bit ? "8BITMIME" : NULL;
-    env.smtputf8 = tx->smtputf8;
+    env.smtputf8 = tx->smtputf8 && envelope_utf8(tx);
+    env.smtputf8_asked = tx->smtputf8 && !env.smtputf8;
     env.sender = tx->sender.addr;
     env.rcpts = (const char *const *)tx->rcpts;
     env.nrcpt = tx->nrcpt;
-    if (spool_file_write_envelope(tx->file, &env) < 0 || write_received(s, tv.tv_sec) < 0) {
+    if (spool_file_write_envelope(tx->file, &env) < 0 || write_received(s) < 0) {
         log_error("smtpd", "%s: cannot write queue file: %s", tx->qid, strerror(errno));
         if (errno == ENOSPC)
             smtp_reply(s, R_SPOOL_FULL);
@@ -92,63 +161,50 @@ void smtp_data_start(struct smtp_session *s)
         return;
     }
     data_scan_init(&tx->scan, (size_t)c->limits.data_line, c->smtp.bare_lf == BARE_LF_NORMALIZE);
+    data_stream_start(s, &tm);
     s->state = ST_DATA;
     smtp_set_data_timeouts(s, true);
     smtp_reply(s, R_START_DATA);
 }
 
-/* Does this message need its header kept (auth.header_from_must_match on submission)? */
-static bool data_wants_head(const struct smtp_session *s)
+/* Must the From: header be an address of the login (auth.header_from_must_match)? */
+static bool data_checks_from(const struct smtp_session *s)
 {
     return s->auth_login && s->profile != PROFILE_INBOUND && s->cf->c.auth.header_from_must_match;
 }
 
-/* Keep message bytes until the end of the header (bounded by HEAD_MAX). */
-static void data_keep_head(struct smtp_tx *tx, const char *p, size_t n)
+/* What the header says against the message: a mail loop, or a From: the login does not
+ * own (exactly one From: field, unfolded in full, bounded). */
+static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
 {
-    size_t room = HEAD_MAX - tx->head_len, from = tx->head_len > 3 ? tx->head_len - 3 : 0;
-    if (tx->head_done || room == 0)
+    const struct msg_stream *m = &s->tx->msg;
+    const struct relay_conf *c = &s->cf->c;
+
+    if (m->received >= (unsigned long long)c->limits.hop_count)
+        policy_verdict_set(v, POLICY_REFUSE, "limits", R_TOO_MANY_HOPS, m->received,
+                           c->limits.hop_count);
+    else if (!data_checks_from(s))
         return;
-    if (tx->head == NULL)
-        tx->head = xmalloc(HEAD_MAX);
-    if (n > room)
-        n = room;
-    memcpy(tx->head + tx->head_len, p, n);
-    tx->head_len += n;
-    if (tx->head_len >= 2 && tx->head[0] == '\r' && tx->head[1] == '\n')
-        tx->head_done = true; /* no header at all */
-    for (; from + 4 <= tx->head_len && !tx->head_done; from++)
-        if (memcmp(tx->head + from, "\r\n\r\n", 4) == 0) {
-            tx->head_len = from + 2;
-            tx->head_done = true;
-        }
+    else if (m->from > 1)
+        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_MANY, m->from);
+    else if (m->from == 0 || m->from_cut ||
+             !sender_header_from_matches(&c->auth, s->auth_login, m->from_value, m->from_len))
+        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_NOT_OWNED,
+                           s->auth_login);
 }
 
-/* The value of the first From: header field in the kept header, unfolded in place.
- * Returns its length, or -1 when there is none. */
-static ssize_t data_header_from(struct smtp_tx *tx, const char **value)
+/* The message is accepted: note in the envelope and the log what its header showed. */
+static void data_note_header(struct smtp_session *s)
 {
-    char *p = tx->head, *end = tx->head ? tx->head + tx->head_len : NULL;
-    while (p && p < end) {
-        char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-        if (eol == NULL)
-            eol = end;
-        if (eol - p >= 5 && strncasecmp(p, "From:", 5) == 0) {
-            char *v = p + 5, *w = v;
-            /* unfold: copy continuation lines (CRLF + WSP) onto this one */
-            while (eol < end && eol + 2 < end && (eol[2] == ' ' || eol[2] == '\t')) {
-                char *next = memmem(eol + 2, (size_t)(end - eol - 2), "\r\n", 2);
-                if (next == NULL)
-                    next = end;
-                memmove(eol, eol + 2, (size_t)(next - eol - 2));
-                eol = next - 2;
-            }
-            *value = w;
-            return eol - v;
-        }
-        p = eol + 2;
-    }
-    return -1;
+    struct smtp_tx *tx = s->tx;
+
+    if (tx->smtputf8 && tx->msg.header_8bit)
+        spool_file_smtputf8_needed(tx->file);
+    if (tx->msg.breaks > 0)
+        log_info("cleanup", "%s: %llu lines over %d octets folded or broken", tx->qid,
+                 tx->msg.long_lines, MSG_LINE_MAX);
+    if (tx->msg.added_message_id)
+        log_info("cleanup", "%s: message-id=%s (added)", tx->qid, tx->message_id);
 }
 
 static void commit_done(void *arg, int err, const char *qid)
@@ -176,6 +232,7 @@ static void data_commit(struct smtp_session *s)
     struct smtp_tx *tx = s->tx;
     struct spool_file *f = tx->file;
 
+    data_note_header(s);
     tx->file = NULL;
     tx->size = spool_file_size(f);
     s->busy = true;
@@ -217,6 +274,8 @@ static void data_end(struct smtp_session *s)
 
     s->state = ST_RCPT;
     smtp_set_data_timeouts(s, false);
+    if (!tx->too_big)
+        msg_stream_finish(&tx->msg);
     if (tx->too_big)
         policy_verdict_set(&v, POLICY_REFUSE, "limits", R_SIZE_EXCEEDED,
                            c->limits.message_size);
@@ -227,13 +286,11 @@ static void data_end(struct smtp_session *s)
         policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_NUL);
     else if (tx->scan.flags & DATA_LONG_LINE)
         policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_LONG_LINE, c->limits.data_line);
-    else if (data_wants_head(s)) {
-        const char *from = NULL;
-        ssize_t n = data_header_from(tx, &from);
-        if (n < 0 || !sender_header_from_matches(&c->auth, s->auth_login, from, (size_t)n))
-            policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_NOT_OWNED,
-                               s->auth_login);
-    }
+    else if (tx->msg.long_lines > 0 && c->smtp.long_lines == LONG_LINES_REJECT)
+        policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_LONG_LINE,
+                           (long long)MSG_LINE_MAX);
+    else
+        data_check_header(s, &v);
     if (v.action != POLICY_PASS) {
         data_refuse(s, &v);
         return;
@@ -270,11 +327,8 @@ static size_t data_feed(struct smtp_session *s, const char *p, size_t len, bool 
     used = data_scan_feed(&tx->scan, p, len, data_out, &out_len, done);
     if (tx->scan.out_total > s->cf->c.limits.message_size)
         tx->too_big = true;
-    /* A write error (disk full) is sticky in the file and reported by the commit. */
     if (!tx->too_big && out_len > 0)
-        (void)spool_file_write(tx->file, data_out, out_len);
-    if (out_len > 0 && !tx->head_done && data_wants_head(s))
-        data_keep_head(tx, data_out, out_len);
+        msg_stream_feed(&tx->msg, data_out, out_len);
     return used;
 }
 

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "lib/data_scan.h"
+#include "lib/msg_stream.h"
 #include "lib/qid.h"
 #include "lib/smtp_parse.h"
 #include "policy/policy.h"
@@ -60,15 +61,16 @@ struct smtp_tx {
     unsigned long long size;         /* message bytes in the queue file, Received: included */
     unsigned long long declared_size;/* SIZE= of MAIL (RFC 1870), 0 when not given */
     struct spool_commit *commit;
-    char *head;                      /* message header, kept for the From: ownership check */
-    size_t head_len;
-    bool head_done;                  /* the empty line ending the header was seen */
     char quota_note[72];             /* " (quota: 37/60 left)" from the last RCPT batch */
-    /* the RCPT batch being checked by the policy pipeline (not zeroed at MAIL: keep these
-     * three members last, see cmd_mail) */
+    char message_id[QID_MAX + 300];  /* what msg_stream inserts when the message has none */
+    char date[64];                   /* arrival, RFC 5322 form (Received:, Date:) */
+    /* Not zeroed at MAIL: keep these members last (see cmd_mail). The RCPT batch being
+     * checked by the policy pipeline, written before it is read; the message as it
+     * streams to the spool, initialised at DATA. */
     struct smtp_addr batch[RCPT_BATCH_MAX];
     struct policy_verdict verdicts[RCPT_BATCH_MAX];
     size_t nbatch;
+    struct msg_stream msg;
 };
 
 enum auth_pending { AUTH_IDLE, AUTH_RUNNING, AUTH_WAIT_LINE };

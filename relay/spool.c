@@ -43,6 +43,8 @@ struct spool_file {
     char tmpname[SPOOL_NAME_MAX];
     char qid[QID_MAX];
     off_t size_field;            /* offset of the digits of "size ..." */
+    off_t utf8_field;            /* offset of the digit of "smtputf8 0", 0 if none */
+    bool utf8_needed;            /* patch it to 1 at commit */
     uint64_t header_len;         /* bytes of the envelope block */
     uint64_t written;            /* bytes written in total */
     int error;                   /* first write error (errno), 0 if none */
@@ -219,15 +221,22 @@ int spool_file_write(struct spool_file *f, const void *data, size_t len)
     return 0;
 }
 
+/* One envelope line. A value never breaks the line: control characters (CR, LF, ...)
+ * become '?', whatever reached here (a login, a HELO name). */
 static int spool_line(struct spool_file *f, const char *key, const char *value)
 {
     char line[1200];
     int n = value ? snprintf(line, sizeof(line), "%s %s\n", key, value)
                   : snprintf(line, sizeof(line), "%s\n", key);
+    int i;
+
     if (n < 0 || (size_t)n >= sizeof(line)) {
         errno = EINVAL;
         return -1;
     }
+    for (i = 0; i < n - 1; i++)
+        if ((unsigned char)line[i] < ' ' || line[i] == 0x7f)
+            line[i] = '?';
     return spool_file_write(f, line, (size_t)n);
 }
 
@@ -253,14 +262,21 @@ int spool_file_write_envelope(struct spool_file *f, const struct spool_envelope 
         rc |= spool_line(f, "auth", env->auth_login);
     if (env->body)
         rc |= spool_line(f, "body", env->body);
-    if (env->smtputf8)
-        rc |= spool_line(f, "smtputf8", "1");
+    if (env->smtputf8 || env->smtputf8_asked) {
+        f->utf8_field = env->smtputf8 ? 0 : (off_t)f->written + (off_t)strlen("smtputf8 ");
+        rc |= spool_line(f, "smtputf8", env->smtputf8 ? "1" : "0");
+    }
     rc |= spool_line(f, "from", env->sender);
     for (i = 0; i < env->nrcpt; i++)
         rc |= spool_line(f, "rcpt", env->rcpts[i]);
     rc |= spool_line(f, "data", NULL);
     f->header_len = f->written;
     return rc ? -1 : 0;
+}
+
+void spool_file_smtputf8_needed(struct spool_file *f)
+{
+    f->utf8_needed = f->utf8_field != 0;
 }
 
 uint64_t spool_file_size(const struct spool_file *f)
@@ -295,12 +311,15 @@ void spool_file_abort(struct spool_file *f)
     spool_file_release(f, true);
 }
 
-/* Patch the fixed-width size field now that the message length is known. */
-static int spool_patch_size(struct spool_file *f)
+/* Patch the fixed-width size field now that the message length is known, and the
+ * smtputf8 flag once the header turned out to need it. */
+static int spool_patch_envelope(struct spool_file *f)
 {
     char digits[SPOOL_SIZE_WIDTH + 1];
     snprintf(digits, sizeof(digits), "%0*" PRIu64, SPOOL_SIZE_WIDTH, spool_file_size(f));
     if (pwrite(f->fd, digits, SPOOL_SIZE_WIDTH, f->size_field) != SPOOL_SIZE_WIDTH)
+        return -1;
+    if (f->utf8_needed && pwrite(f->fd, "1", 1, f->utf8_field) != 1)
         return -1;
     return 0;
 }
@@ -409,7 +428,7 @@ struct spool_commit *spool_file_commit(struct spool_file *f, spool_commit_fn cb,
     c->f = f;
     c->cb = cb;
     c->arg = arg;
-    if (spool_flush(f) < 0 || spool_patch_size(f) < 0)
+    if (spool_flush(f) < 0 || spool_patch_envelope(f) < 0)
         c->err = f->error ? f->error : errno;
     sp->npending++;
     workpool_submit(sp->wp, spool_file_sync_work, spool_file_sync_done, c);

@@ -40,7 +40,9 @@ struct spool_envelope {
     const char *proto;         /* SMTP ESMTP ESMTPS ESMTPA ESMTPSA */
     const char *auth_login;    /* NULL when not authenticated */
     const char *body;          /* "7BIT" or "8BITMIME", NULL when not given */
-    bool smtputf8;
+    bool smtputf8;             /* the message needs SMTPUTF8: "smtputf8 1" */
+    bool smtputf8_asked;       /* SMTPUTF8 was given but nothing needs it yet: "smtputf8 0",
+                                  made "1" by spool_file_smtputf8_needed() */
     const char *sender;        /* "" for the null sender */
     const char *const *rcpts;
     size_t nrcpt;
@@ -73,6 +75,10 @@ int spool_file_write_envelope(struct spool_file *f, const struct spool_envelope 
 
 /* Append message bytes (buffered). 0 or -1 with errno (e.g. ENOSPC). */
 int spool_file_write(struct spool_file *f, const void *data, size_t len);
+
+/* The message header holds UTF-8: an envelope written with smtputf8_asked will say
+ * "smtputf8 1" (patched in place at commit). */
+void spool_file_smtputf8_needed(struct spool_file *f);
 
 /* Message bytes written so far (after the envelope). */
 uint64_t spool_file_size(const struct spool_file *f);

@@ -20,14 +20,9 @@
 #include <string.h>
 
 #include "lib/data_scan.h"
+#include "tests/fuzz/fuzz_split.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-    do { if (!(cond)) { fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-         abort(); } } while (0)
-
-#define MAX_CUTS 4
 
 struct run {
     char *out;
@@ -61,21 +56,6 @@ static void scan(const char *in, size_t len, bool normalize, size_t max_line,
     }
     CHECK(s.out_total == r->out_len);
     r->flags = s.flags;
-}
-
-/* Up to MAX_CUTS ascending split points in [0, len], from a hash of the input. */
-static size_t make_cuts(const uint8_t *data, size_t size, size_t len, size_t *cuts)
-{
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-    size_t i, n = 0;
-    for (i = 0; i < size; i++)
-        h = (h ^ data[i]) * 1099511628211ull;
-    for (i = 0; i < MAX_CUTS; i++) {
-        size_t at = (size_t)((h >> (16 * i)) & 0xffff) % (len + 1);
-        if (n == 0 || at > cuts[n - 1])
-            cuts[n++] = at;
-    }
-    return n;
 }
 
 /* The data may only end with CR LF . CR LF, or be ". CR LF" alone. */
@@ -135,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     normalize = data[0] & 1;
     max_line = data[0] >> 1;
     len = size - 1;
-    ncuts = make_cuts(data, size, len, cuts);
+    ncuts = fuzz_make_cuts(data, size, len, cuts);
     scan(in, len, normalize, max_line, NULL, 0, &one);
     scan(in, len, normalize, max_line, cuts, ncuts, &split);
 

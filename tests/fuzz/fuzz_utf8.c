@@ -17,14 +17,9 @@
 #include <string.h>
 
 #include "lib/utf8.h"
+#include "tests/fuzz/fuzz_split.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-    do { if (!(cond)) { fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-         abort(); } } while (0)
-
-#define MAX_CUTS 4
 
 /* RFC 3629 section 4, as a reference: the well-formed byte sequences. */
 static bool reference_valid(const uint8_t *p, size_t n)
@@ -78,24 +73,10 @@ static struct result scan(const char *in, size_t len, const size_t *cuts, size_t
     return r;
 }
 
-static size_t make_cuts(const uint8_t *data, size_t size, size_t *cuts)
-{
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-    size_t i, n = 0;
-    for (i = 0; i < size; i++)
-        h = (h ^ data[i]) * 1099511628211ull;
-    for (i = 0; i < MAX_CUTS; i++) {
-        size_t at = (size_t)((h >> (16 * i)) & 0xffff) % (size + 1);
-        if (n == 0 || at > cuts[n - 1])
-            cuts[n++] = at;
-    }
-    return n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *in = (const char *)data;
-    size_t cuts[MAX_CUTS], ncuts = make_cuts(data, size, cuts);
+    size_t cuts[MAX_CUTS], ncuts = fuzz_make_cuts(data, size, size, cuts);
     struct result one, split;
 
     CHECK(utf8_is_valid(in, size) == reference_valid(data, size));

@@ -135,10 +135,26 @@ def test_sender_ownership(server):
     assert r.cmd("AUTH PLAIN " + plain(USER, PASSWORD))[0] == 235
     code, lines = r.cmd("MAIL FROM:<bob@example.test>")
     assert code == 553 and "5.7.1" in lines[0] and "not owned" in lines[0]
-    assert r.cmd("MAIL FROM:<>")[0] == 553
     assert r.cmd("MAIL FROM:<anything@alice.example>")[0] == 250
     r.cmd("RSET")
     assert r.cmd("MAIL FROM:<%s>" % USER.upper())[0] == 250
+
+
+def test_null_sender_is_accepted_from_authenticated_users(server):
+    """An application server's bounces, vacation replies and read receipts (RFC 3834)
+    relayed through us; counted by the user's rate limit like any message."""
+    r = tls_session(server.ports["submissions"], starttls=False)
+    r.cmd("EHLO c")
+    assert r.cmd("MAIL FROM:<>")[0] == 530
+    assert r.cmd("AUTH PLAIN " + plain(USER, PASSWORD))[0] == 235
+    assert r.cmd("MAIL FROM:<>")[0] == 250
+    assert r.cmd("RCPT TO:<someone@elsewhere.example>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send("From: %s\r\nSubject: Auto: away\r\n\r\nback on Monday\r\n.\r\n" % USER)
+    code, lines = r.reply()
+    assert code == 250 and "quota: 59/60 left" in lines[0], lines
+    env, _ = server.read_queue_file(queued_id(lines))
+    assert env["from"] == "" and env["auth"] == USER
 
 
 def auth_session(port, login, password, source=None):
