@@ -15,6 +15,7 @@
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 #include "relay/smtp_client.h"
+#include "webhooks/event.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -84,7 +85,7 @@ static void probe_done(struct probe *p, const char *error)
             log_info("qmgr", "backup MX %s: primary %s is up again after %lld s; delivering "
                      "its queue now", p->domain, primary, down_s);
             server_event(srv, "backup.primary_up",
-                         json_pack("{s:s, s:s, s:I}", "domain", p->domain, "primary", primary,
+                         wh_pack("{s:s, s:s, s:I}", "domain", p->domain, "primary", primary,
                                    "down_s", (json_int_t)down_s));
             queue_flush_domain(srv->queue, p->domain, false, NULL, NULL);
         } else if (p->state == PS_UNKNOWN) {
@@ -102,7 +103,7 @@ static void probe_done(struct probe *p, const char *error)
         p->down_since = time(NULL);
         log_warn("qmgr", "backup MX %s: primary %s is down: %s", p->domain, primary, error);
         server_event(srv, "backup.primary_down",
-                     json_pack("{s:s, s:s, s:s, s:I}", "domain", p->domain, "primary",
+                     wh_pack("{s:s, s:s, s:s, s:I}", "domain", p->domain, "primary",
                                primary, "error", error, "failed_probes",
                                (json_int_t)p->fails));
     }

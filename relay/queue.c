@@ -655,7 +655,7 @@ static void qmsg_event(struct qmsg *m, const char *type, size_t i, const struct 
     wh_event_timestamp(queued, (long long)(qf->arrival * 1000));
     wh_event_timestamp(next, next_try * 1000);
     server_event(m->q->srv, type,
-                 json_pack("{s:s, s:s, s:s, s:s*, s:s*, s:i, s:s*, s:s, s:s*, s:s*, s:s*, s:s*,"
+                 wh_pack("{s:s, s:s, s:s, s:s*, s:s*, s:i, s:s*, s:s, s:s*, s:s*, s:s*, s:s*,"
                            " s:I, s:s*, s:s}",
                            "queue_id", m->qid, "sender", qf->sender,
                            "recipient", qf->rcpts[i].addr, "login", qf->auth,

@@ -19,6 +19,7 @@
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
+#include "webhooks/event.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -57,7 +58,7 @@ static void authfail_event(struct smtp_session *s, const struct authfail_result 
     if (authfail_ip_text(s->client_ip, (int)c->ipv6_prefix, ip, sizeof(ip)) < 0)
         snprintf(ip, sizeof(ip), "%s", s->client_ip);
     server_event(s->srv, "auth.bruteforce",
-                 json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I, s:s}",
+                 wh_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I, s:s}",
                            "scope", by_ip ? "ip" : "login", "client_ip", ip,
                            "login", res->crossed_login ? s->auth_attempt : NULL,
                            "failures", (json_int_t)(by_ip ? res->ip_failures

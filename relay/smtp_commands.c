@@ -17,6 +17,7 @@
 #include "relay/server.h"
 #include "lib/smtp_replies.h"
 #include "relay/spool.h"
+#include "webhooks/event.h"
 
 #include <event2/buffer.h>
 #include <jansson.h>
@@ -213,12 +214,12 @@ static json_t *reject_rcpts(const struct smtp_tx *tx, const char *rcpt)
     size_t i;
 
     if (rcpt)
-        return json_pack("[s]", rcpt);
+        return wh_pack("[s]", rcpt);
     if (tx == NULL || tx->nrcpt == 0)
         return NULL;
     a = json_array();
     for (i = 0; i < tx->nrcpt; i++)
-        json_array_append_new(a, json_string(tx->rcpts[i]));
+        json_array_append_new(a, wh_json_string(tx->rcpts[i]));
     return a;
 }
 
@@ -239,7 +240,7 @@ void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct polic
     if (strcmp(stage, "end-of-message") == 0)
         snprintf(stage, sizeof(stage), "data");
     server_event(s->srv, "message.rejected",
-                 json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
+                 wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
                            "stage", stage, "code", v->code, "enhanced_code", v->ecode,
                            "text", v->text, "reason", reject_reason(v->check),
                            "client_ip", s->client_ip, "helo", s->helo, "login", s->auth_login,
