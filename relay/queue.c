@@ -513,14 +513,19 @@ void queue_pump(struct queue *q)
 
 /* ---- the end of an attempt: DSNs, records, unlink or reschedule ----------------------- */
 
+bool qmsg_domain_listed(const struct conf_strlist *l, const char *domain)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], domain) == 0)
+            return true;
+    return false;
+}
+
 static long long qmsg_lifetime_s(const struct qmsg *m, const char *rcpt)
 {
-    const struct conf_strlist *b = &m->cf->c.relay.backup_domains;
-    const char *d = qres_domain(rcpt);
-    size_t i;
-    for (i = 0; i < b->n; i++)
-        if (strcasecmp(b->v[i], d) == 0)
-            return m->cf->c.queue.backup_lifetime_ms / 1000;
+    if (qmsg_domain_listed(&m->cf->c.relay.backup_domains, qres_domain(rcpt)))
+        return m->cf->c.queue.backup_lifetime_ms / 1000;
     return m->cf->c.queue.lifetime_ms / 1000;
 }
 

@@ -9,7 +9,8 @@
  *
  *   2xx        "done"       (never delivered again)
  *   5xx        a DSN to the sender is queued first (RFC 3464, lib/dsn.h; none for the
- *              null sender), then "bounced"
+ *              null sender, nor for inbound mail to a domain whose "bounces" setting
+ *              forbids it: message.bounce_suppressed), then "bounced"
  *   4xx, I/O   "deferred"; the message is tried again after a backoff that starts at
  *              queue.retry_min and doubles up to queue.retry_max, until queue.lifetime
  *              (queue.backup_lifetime for relay.backup_domains) is over: then it bounces

@@ -25,6 +25,7 @@
 
 struct event;
 struct config;
+struct conf_strlist;
 struct queue_file;
 
 #define QUEUE_LOG_TEXT   700      /* a reply as it goes into logs and records */
@@ -117,6 +118,8 @@ const struct queue_conf *queue_conf_now(const struct queue *q); /* of the runnin
 void qsb_take(struct sbuf *b, char *s);                  /* append s and free it */
 void qsb_free(struct sbuf *b);
 
+/* True when domain is in l (case-insensitive): relay.local_domains, backup_domains. */
+bool qmsg_domain_listed(const struct conf_strlist *l, const char *domain);
 struct qmsg *qmsg_get(const struct queue *q, const char *qid);
 /* Out of the table; freed now, or by qmsg_unbusy() when its last operation returns. */
 void qmsg_forget(struct qmsg *m);

@@ -27,6 +27,9 @@
 
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
 
+/* "inbound", "submission", "submissions": by enum policy_profile (config, spool envelope) */
+extern const char *const listener_profile_names[];
+
 struct listener_conf {
     char *name;
     char *address;        /* "127.0.0.1:2525", "[::1]:25", "*:25" */

@@ -7,6 +7,7 @@ refuses, because the sink binds 127.0.0.1 only). Queue timings are shortened to 
 Every message is injected over SMTP into the inbound listener, with 127.0.0.1 allowed to
 relay (relay.trusted_networks), and each test checks the Postfix-shaped log lines.
 """
+import base64
 import email
 import email.policy
 import json
@@ -334,6 +335,117 @@ def test_null_sender_is_never_bounced(tmp_path, sink):
     wait_gone(p, qid)
     assert maildir_files(md) == []
     assert "notification: " not in p.log().split("no notification")[0][-200:]
+    p.stop()
+
+
+# ---- backscatter: no DSN for inbound mail to served domains (domains.D.bounces) --------------
+
+SUPPRESSED_FIELDS = ["bounces", "client_ip", "helo", "listener", "notification", "queue_id",
+                     "queued_at", "recipients", "sender"]
+
+
+def inbound_config(sink, md, **domain):
+    """The MX of example.test and backup.test: no client is trusted; the next hop for both
+    domains is the sink; a DSN to the sender (at example.org) would land in md."""
+    cfg = {"relay": {"trusted_networks": []},
+           "transport": {"default": relay_to(sink),
+                         "domains": {"example.org": {"route": "maildir:" + md}}}}
+    if domain:
+        cfg["domains"] = {"example.test": domain}
+    return cfg
+
+
+@pytest.mark.parametrize("bounces", [None, "never", "authenticated", "always"])
+def test_inbound_mail_for_a_served_domain_bounces_only_when_the_domain_says_always(
+        tmp_path, sink, bounces):
+    """The MX accepts any local part of example.test; when the mailbox server then refuses
+    one (unknown user), the envelope sender (anyone can claim one) gets no DSN unless the
+    domain's "bounces" is "always". "authenticated" acts as "never" until sender
+    authentication exists. The recipient still bounces: message.bounced, a record, gone."""
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"bad@example.test": "550 5.1.1 <bad@example.test>: no such user"}
+    p = postern(tmp_path, inbound_config(sink, md, **({"bounces": bounces} if bounces else {})))
+    qid = send(p, ["good@example.test", "bad@example.test"], sender="forged@example.org")
+    wait_log(p, r"%s: to=<bad@example\.test>, .*status=bounced" % qid)
+    wait_gone(p, qid)
+    wait_for(lambda: p.events("message.bounced"), what="message.bounced")
+    if bounces == "always":
+        [dsn] = wait_log(p, r"%s: sender non-delivery notification: (\w+)" % qid)
+        wait_gone(p, dsn)
+        assert len(maildir_files(md)) == 1
+        assert p.events("message.bounce_suppressed") == []
+    else:
+        rule = bounces or "never"
+        wait_log(p, r"postern/bounce\[\d+\]: %s: sender non-delivery notification to "
+                    r"<forged@example\.org> not sent: bounces=%s for <bad@example\.test> "
+                    r"\(inbound mail; the sender may be forged\)" % (qid, rule))
+        [ev] = p.events("message.bounce_suppressed")
+        assert sorted(ev) == SUPPRESSED_FIELDS
+        assert (ev["queue_id"], ev["sender"], ev["recipients"], ev["notification"],
+                ev["bounces"]) == (qid, "forged@example.org", ["bad@example.test"], "failed",
+                                   rule)
+        assert (ev["client_ip"], ev["helo"], ev["listener"]) == \
+            ("127.0.0.1", "client.example", "mx")
+        assert RFC3339_UTC.match(ev["queued_at"])
+        assert "notification: " not in p.log()
+        assert maildir_files(md) == []
+    p.stop()
+
+
+def test_backup_mx_mail_gets_no_delay_warning_nor_expiry_dsn(tmp_path, sink):
+    """Mail for a backup-MX domain waits for its primary; a delay warning and the DSN at
+    expiry would both go to a sender the backup MX cannot check: neither is sent (each
+    decided once), and the queue file says the message came in on the inbound profile."""
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"b@backup.test": "451 4.2.0 primary busy"}
+    cfg = inbound_config(sink, md)
+    cfg["queue"] = {"delay_warning": "1s", "backup_lifetime": "4s", "retry_min": "1s",
+                    "retry_max": "1s"}
+    p = postern(tmp_path, cfg)
+    qid = send(p, ["b@backup.test"], sender="someone@example.org")
+    env, _ = p.read_queue_file(qid)
+    assert (env["listener"], env["profile"]) == ("mx", "inbound")
+    wait_log(p, r"%s: sender delay notification to <someone@example\.org> not sent: "
+                r"bounces=never for <b@backup\.test>" % qid)
+    wait_log(p, r"%s: from=<someone@example\.org>, status=expired" % qid)
+    wait_log(p, r"%s: sender non-delivery notification to <someone@example\.org> not sent: "
+                r"bounces=never" % qid)
+    wait_gone(p, qid)
+    assert [e["notification"] for e in p.events("message.bounce_suppressed")] == \
+        ["delayed", "failed"]
+    assert len(re.findall(r"%s: to=<b@backup\.test>.*status=deferred" % qid, p.log())) >= 2
+    assert [e["bounce_type"] for e in p.events("message.bounced")] == ["expired"]
+    assert maildir_files(md) == []
+    p.stop()
+
+
+def test_authenticated_submission_still_gets_its_dsn(tmp_path, sink, test_ca, redis_server):
+    """A user who logged in is the sender: a failure to a served domain is reported."""
+    from test_submission_auth import make_sasldb
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [("alice@example.test", "alice-password")])
+    cfg = inbound_config(sink, str(tmp_path / "maildir"))
+    cfg.update({"redis": {"socket": redis_server.socket}, "auth": {"sasldb": db}})
+    sink.opt["rcpt_replies"] = {"bad@example.test": "550 5.1.1 no such user"}
+    p = postern(tmp_path, cfg, ca=test_ca)
+    r = Raw(p.ports["submissions"], tls=True)
+    r.reply()
+    r.cmd("EHLO c")
+    auth = base64.b64encode(b"\0alice@example.test\0alice-password").decode()
+    assert r.cmd("AUTH PLAIN " + auth)[0] == 235
+    assert r.cmd("MAIL FROM:<alice@example.test>")[0] == 250
+    assert r.cmd("RCPT TO:<bad@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(message(sender="alice@example.test", to="bad@example.test") + "\r\n.\r\n")
+    code, lines = r.reply()
+    assert code == 250, lines
+    qid = queued_id(lines)
+    r.cmd("QUIT")
+    r.close()
+    wait_log(p, r"%s: sender non-delivery notification: \w+" % qid)
+    wait_for(lambda: any(m.mail_from == "" and m.rcpts == ["alice@example.test"]
+                         for m in sink.messages()), what="the DSN at the sink")
+    assert p.events("message.bounce_suppressed") == []
     p.stop()
 
 
