@@ -73,6 +73,9 @@ struct policy_conf {
 };
 extern const struct conf_section policy_domains_section;
 
+/* True when ip (text) is in one of c->trusted_networks (relay_access.c). */
+bool policy_client_trusted(const struct policy_conf *c, const char *ip);
+
 struct policy;
 struct policy_req;
 

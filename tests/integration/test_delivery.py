@@ -1100,7 +1100,8 @@ def test_posternctl_delete_and_hold_during_a_delivery(tmp_path, sink):
 def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
     """The primary is back: ETRN (RFC 1985) or "posternctl flush --domain" delivers what
     waits for that backup-MX domain now, not at the next retry an hour later; mail for
-    other domains keeps its schedule. ETRN is refused for domains we are not backup for."""
+    other domains keeps its schedule. ETRN is refused for domains we are not backup for,
+    and a second one within queue.etrn_interval is answered 250 without a flush."""
     dead = free_port()
     p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h"},
                            "transport": {"default": "relay:[127.0.0.1]:%d" % dead}})
@@ -1127,7 +1128,7 @@ def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
     for q in backup:
         wait_gone(p, q)
     code, lines = r.cmd("ETRN backup.test")
-    assert code == 251 and "no messages waiting" in lines[0]
+    assert code == 250 and "2.0.0 OK, queuing for node backup.test started" in lines[0]
     r.cmd("QUIT")
     assert other in p.queue_files()  # still waiting for its hour
     res = ctl(p, "flush", "--domain", "remote.test")
@@ -1137,6 +1138,62 @@ def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
     assert ctl(p, "flush", "--domain").returncode != 0
     res = ctl(p, "flush", "a", "b")  # two words: only --domain DOMAIN
     assert res.returncode != 0 and "usage: flush" in res.stdout + res.stderr, res
+    p.stop()
+
+
+def etrn(port, node, source="127.0.0.1"):
+    r = Raw(port, source=source)
+    try:
+        r.reply()
+        r.cmd("EHLO primary.backup.test")
+        return r.cmd("ETRN " + node)
+    finally:
+        r.close()
+
+
+def test_etrn_only_from_the_primary_or_trusted_networks_once_a_minute(tmp_path, zone, sink):
+    """ETRN flushes a domain out of its retry schedule: only the domain's primary MX (the
+    MX hosts above us: primary.backup.test, 127.0.0.1) or relay.trusted_networks may ask,
+    and at most once per queue.etrn_interval (extra ones: 250, one flush at its end).
+    The messages come from the queue's index of recipient domains, which a restart
+    rebuilds from the queue files."""
+    cfg = mx_config(zone, sink, domains={"example.test": {"route": relay_to(sink)}})
+    cfg["relay"] = {"trusted_networks": ["127.0.0.7/32"]}
+    cfg["queue"] = {"retry_min": "1h", "retry_max": "1h", "etrn_interval": "2s"}
+    sink.opt["rcpt_replies"] = {"u%d@backup.test" % i: "451 4.3.2 not now" for i in range(3)}
+    p = postern(tmp_path, cfg)
+    queued = [send(p, ["u%d@backup.test" % i, "x%d@example.test" % i], subject="b%d" % i)
+              for i in range(3)]
+    for q in queued:
+        wait_log(p, r"%s: to=<u\d@backup\.test>, .*status=deferred" % q)
+        wait_log(p, r"%s: to=<x\d@example\.test>, .*status=sent" % q)
+    # delivered recipients leave the index: nothing waits for example.test
+    assert "0 messages scheduled" in ctl(p, "flush", "--domain", "example.test").stdout
+    p.stop()
+    p.start()  # the index is rebuilt from the queue files
+    sink.opt["rcpt_replies"] = {}
+    code, lines = etrn(p.port, "backup.test", source="127.0.0.9")  # not the primary
+    assert code == 459 and "4.7.1 Node backup.test not allowed: only its primary MX may ask" \
+        in lines[0], lines
+    wait_log(p, r"ETRN backup\.test refused: not a primary MX of the domain")
+    assert etrn(p.port, "remote.test", source="127.0.0.9")[0] == 459  # not a backup domain
+    code, lines = etrn(p.port, "backup.test")  # from the primary's address
+    assert code == 253 and "OK, 3 pending messages for node backup.test started" in lines[0]
+    code, lines = etrn(p.port, "backup.test", source="127.0.0.7")  # trusted, but too soon
+    assert code == 250 and "OK, queuing for node backup.test started" in lines[0]
+    assert etrn(p.port, "@backup.test")[0] == 250  # one flush per domain, @ or not
+    sink.wait_messages(6)
+    for q in queued:
+        wait_gone(p, q)
+    # the requests during the interval make one flush, when it is over
+    wait_log(p, r"ETRN @backup\.test: the flush asked for during the last interval")
+    assert len(re.findall(r"flush of @?backup\.test: ", p.log())) == 2
+    time.sleep(2)  # that flush started a new interval: let it pass
+    code, lines = etrn(p.port, "backup.test", source="127.0.0.7")
+    assert code == 251 and "no messages waiting for node backup.test" in lines[0]
+    for _ in range(2):  # the admin is not limited
+        res = ctl(p, "flush", "--domain", "backup.test")
+        assert res.returncode == 0 and "0 messages scheduled" in res.stdout, res
     p.stop()
 
 
