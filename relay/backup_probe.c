@@ -465,7 +465,10 @@ static void on_check_primaries(struct primaries *pr, void *arg)
         r = BACKUP_CHECK_UNKNOWN;
     else
         r = BACKUP_CHECK_OTHER;
-    if (r != BACKUP_CHECK_PRIMARY)
+    if (r == BACKUP_CHECK_UNKNOWN)
+        log_info("qmgr", "backup MX %s: cannot tell whether %s is a primary MX of the "
+                 "domain: %s", pr->domain, c->ip, pr->error);
+    else if (r == BACKUP_CHECK_OTHER)
         log_info("qmgr", "backup MX %s: %s is not a primary MX of the domain%s%s", pr->domain,
                  c->ip, pr->error ? ": " : "", pr->error ? pr->error : "");
     c->cb(c->arg, r);

@@ -693,8 +693,9 @@ static void etrn_checked(void *arg, enum backup_check_result r)
         if (r == BACKUP_CHECK_PRIMARY) {
             etrn_flush(s, e);
         } else {
-            log_info("smtpd", "%s[%s]: ETRN %s refused: not a primary MX of the domain",
-                     s->client_name, s->client_ip, e->node);
+            log_info("smtpd", "%s[%s]: ETRN %s refused: %s", s->client_name, s->client_ip,
+                     e->node, r == BACKUP_CHECK_UNKNOWN ? "its primary MX cannot be resolved now"
+                                                        : "not a primary MX of the domain");
             if (r == BACKUP_CHECK_UNKNOWN)
                 smtp_reply(s, R_ETRN_UNABLE, e->node);
             else

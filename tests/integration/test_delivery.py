@@ -1197,6 +1197,32 @@ def test_etrn_only_from_the_primary_or_trusted_networks_once_a_minute(tmp_path, 
     p.stop()
 
 
+def test_etrn_waiting_for_dns_is_told_to_retry_or_cancelled(tmp_path):
+    """The primaries of the domain are looked up while the ETRN waits: a DNS server that
+    never answers gives 458 4.4.3 (try again later); a session freed before the answer
+    (here by a stop that gives sessions no time) cancels the lookup: a clean exit."""
+    mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    mute.bind(("127.0.0.1", 0))  # takes the queries, answers none
+    try:
+        p = postern(tmp_path, {"relay": {"trusted_networks": []},
+                               "timeouts": {"shutdown": "0"},
+                               "dns": {"servers": ["127.0.0.1:%d" % mute.getsockname()[1]],
+                                       "timeout": "1s", "tries": 1}})
+        code, lines = etrn(p.port, "backup.test", source="127.0.0.9")
+        assert code == 458 and "4.4.3 Unable to queue messages for node backup.test" \
+            in lines[0], lines
+        waiting = Raw(p.port, source="127.0.0.9")
+        waiting.reply()
+        waiting.cmd("EHLO primary.backup.test")
+        waiting.send("ETRN backup.test\r\n")
+        wait_log(p, r"\[127\.0\.0\.9\]: ETRN backup\.test", count=2)
+        assert p.stop() == 0
+        waiting.close()
+        assert len(re.findall(r"ETRN backup\.test refused", p.log())) == 1
+    finally:
+        mute.close()
+
+
 def test_posternctl_usage_and_help(tmp_path):
     p = postern(tmp_path, start=False)
     assert ctl(p).returncode == 64
