@@ -79,13 +79,8 @@ char *wh_event_body(const json_t *payload, size_t *len);
 
 /* ---- event data from strings nobody checked (event_pack.c) ---- */
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629) at p (1 for ASCII), or 0 when it
- * is malformed: a bad lead or continuation byte, an overlong form, a surrogate, a code
- * point above U+10FFFF, or cut by avail. */
-size_t wh_utf8_seq_len(const unsigned char *p, size_t avail);
-
-/* s[0..len) as valid UTF-8: every byte that does not belong to a well-formed sequence,
- * and NUL, becomes U+FFFD. Malloc'd, NUL-terminated; its length in *out_len (may be
+/* s[0..len) as valid UTF-8: every byte that does not belong to a well-formed sequence
+ * (lib/utf8.h), and NUL, becomes U+FFFD. Malloc'd, NUL-terminated; its length in *out_len (may be
  * NULL). */
 char *wh_utf8_sanitize(const char *s, size_t len, size_t *out_len);
 

@@ -9,6 +9,7 @@
  */
 #include "webhooks/event.h"
 
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <stdarg.h>
@@ -19,39 +20,6 @@
 #define REPLACEMENT_LEN 3
 #define PACK_DEPTH_MAX 8                    /* nesting of {} and [] in a format */
 
-size_t wh_utf8_seq_len(const unsigned char *p, size_t avail)
-{
-    unsigned char lo = 0x80, hi = 0xBF;     /* allowed range of the second byte */
-    size_t n, i;
-
-    if (avail == 0)
-        return 0;
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF)
-        n = 2;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-        n = 3;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-        n = 4;
-    else
-        return 0;                           /* a continuation byte, C0, C1, F5..FF */
-    if (p[0] == 0xE0)
-        lo = 0xA0;                          /* overlong */
-    else if (p[0] == 0xED)
-        hi = 0x9F;                          /* UTF-16 surrogates */
-    else if (p[0] == 0xF0)
-        lo = 0x90;                          /* overlong */
-    else if (p[0] == 0xF4)
-        hi = 0x8F;                          /* above U+10FFFF */
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 char *wh_utf8_sanitize(const char *s, size_t len, size_t *out_len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -59,7 +27,7 @@ char *wh_utf8_sanitize(const char *s, size_t len, size_t *out_len)
     size_t i = 0, o = 0;
 
     while (i < len) {
-        size_t n = wh_utf8_seq_len(p + i, len - i);
+        size_t n = utf8_seq_len(p + i, len - i);
         if (n == 0 || (n == 1 && p[i] == '\0')) {
             memcpy(out + o, REPLACEMENT, REPLACEMENT_LEN);  /* NUL too: C strings end there */
             o += REPLACEMENT_LEN;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "webhooks/event.h"
 
 #define T0 1740830400123LL          /* 2025-03-01T12:00:00.123Z */
@@ -237,8 +238,8 @@ static void sanitize_counts_bytes_and_replaces_nul(void **state)
     assert_int_equal(n, 1 + 3 + 1 + 3);
     assert_memory_equal(s, "a\xef\xbf\xbd" "b\xef\xbf\xbd", n + 1);
     free(s);
-    assert_int_equal(wh_utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
-    assert_int_equal(wh_utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 2), 0);
+    assert_int_equal(utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
+    assert_int_equal(utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 2), 0);
 }
 
 static void filters_accept_star_names_and_prefixes(void **state)
