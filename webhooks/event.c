@@ -8,6 +8,7 @@
 
 #include "lib/xalloc.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,7 +445,8 @@ long long wh_coalesce_sweep(struct wh_coalesce *c, long long mono_ms,
         }
         if (e->expires_ms <= mono_ms) {
             json_t *data = coalesce_summary(e, &type);
-            e->expires_ms = mono_ms + e->window_ms;
+            e->expires_ms = mono_ms > LLONG_MAX - e->window_ms ? LLONG_MAX  /* a final sweep */
+                            : mono_ms + e->window_ms;
             emit(arg, type, data);
             free(type);
         } else if (e->count > 0 && (next < 0 || e->expires_ms < next)) {

@@ -134,7 +134,7 @@ int wh_coalesce_fold(struct wh_coalesce *c, const char *type, const char *key,
  * the data of the last counted event plus "count", "first_seen" and "last_seen" (the
  * callee takes data), then a new window of the same length starts. Windows that ended
  * without one are forgotten. Returns the monotonic time of the next window end with
- * counted events, or -1. */
+ * counted events, or -1. mono_ms LLONG_MAX sends everything that was counted (at stop). */
 typedef void (*wh_coalesce_emit_fn)(void *arg, const char *type, json_t *data);
 long long wh_coalesce_sweep(struct wh_coalesce *c, long long mono_ms,
                             wh_coalesce_emit_fn emit, void *arg);

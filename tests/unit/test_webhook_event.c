@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,14 @@ static void folding_counts_and_sends_the_last_one_when_the_window_ends(void **st
     assert_true(wh_coalesce_fold(c, "message.rejected", "k", 1000 + 3 * WINDOW, WINDOW, T0,
                                  first, &due));
     json_decref(first);
+    /* at stop, what is counted is sent whatever the windows */
+    assert_false(wh_coalesce_fold(c, "message.rejected", "k", 1000 + 3 * WINDOW + 1, WINDOW,
+                                  T0, event_n(6), &due));
+    assert_int_equal(wh_coalesce_sweep(c, LLONG_MAX, on_swept, &w), -1);
+    assert_int_equal(w.n, 3);
+    assert_int_equal(json_integer_value(json_object_get(w.data, "n")), 6);
+    assert_false(wh_coalesce_fold(c, "message.rejected", "k", 1000 + 3 * WINDOW + 2, WINDOW,
+                                  T0, event_n(7), &due));
     json_decref(w.data);
     wh_coalesce_free(c);                      /* frees what is still counted */
 }
