@@ -759,8 +759,8 @@ struct scan_job {
 static void scan_work(void *arg)
 {
     struct scan_job *s = arg;
-    /* its own open file description: a dup() shares the read position with a flush
-     * --domain or ETRN scan that may run at the same time on another worker */
+    /* its own open file description: a dup() would share the read position of q->dirfd
+     * with whoever else reads the directory through it */
     int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *e;
