@@ -13,6 +13,8 @@
  */
 #include "lib/smtp_parse.h"
 
+#include "lib/utf8.h"
+
 #include <arpa/inet.h>
 #include <limits.h>
 #include <stdint.h>
@@ -54,39 +56,6 @@ static bool ci_equal(const char *s, size_t n, const char *w)
 static bool is_atext(unsigned char c)
 {
     return is_letdig(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/*
- * Length of the well-formed UTF-8 sequence (RFC 3629) of a non-ASCII character at p,
- * or 0 when it is malformed (bad lead or continuation byte, overlong form, surrogate,
- * above U+10FFFF, or truncated by end).
- */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    size_t n, i;
-    unsigned char lo = 0x80, hi = 0xBF;   /* allowed range of the second byte */
-    if (p[0] >= 0xC2 && p[0] <= 0xDF)
-        n = 2;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-        n = 3;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (p[0] == 0xE0)
-        lo = 0xA0;                        /* overlong */
-    else if (p[0] == 0xED)
-        hi = 0x9F;                        /* surrogates */
-    else if (p[0] == 0xF0)
-        lo = 0x90;                        /* overlong */
-    else if (p[0] == 0xF4)
-        hi = 0x8F;                        /* above U+10FFFF */
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
 }
 
 /* ---- 1. line framing ------------------------------------------------------------------ */
@@ -265,7 +234,7 @@ static void sink_end(struct sink *k)
 /* Copy one well-formed non-ASCII UTF-8 character; false if malformed. */
 static bool take_utf8(struct cur *c, struct sink *k, bool *utf8)
 {
-    size_t i, n = utf8_len(c->p, c->end);
+    size_t i, n = utf8_seq_len(c->p, (size_t)(c->end - c->p));
     if (n == 0)
         return false;
     for (i = 0; i < n; i++)
@@ -557,7 +526,7 @@ static bool parse_value(struct cur *c)
     while (c->p < c->end && *c->p != ' ') {
         size_t n = 1;
         if (*c->p >= 0x80)
-            n = utf8_len(c->p, c->end);
+            n = utf8_seq_len(c->p, (size_t)(c->end - c->p));
         else if (*c->p < 33 || *c->p > 126 || *c->p == '=')
             n = 0;
         if (n == 0)

@@ -37,9 +37,12 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_VRFY            252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"
 #define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH ETRN"
 /* ETRN (RFC 1985): start delivery of what is queued for a backup-MX domain */
+#define R_ETRN_QUEUED     250, "2.0.0", "OK, queuing for node %s started"
 #define R_ETRN_NONE       251, "2.0.0", "OK, no messages waiting for node %s"
 #define R_ETRN_STARTED    253, "2.0.0", "OK, %u pending messages for node %s started"
+#define R_ETRN_UNABLE     458, "4.4.3", "Unable to queue messages for node %s: its primary MX cannot be resolved now, try again later"
 #define R_ETRN_DENIED     459, "4.7.1", "Node %s not allowed: this server is not a backup MX for it"
+#define R_ETRN_NOT_PRIMARY 459, "4.7.1", "Node %s not allowed: only its primary MX may ask"
 #define R_ETRN_SYNTAX     501, "5.5.4", "Syntax: ETRN domain or ETRN @domain"
 #define R_READY_TLS       220, "2.0.0", "Ready to start TLS"
 #define R_START_DATA      354, NULL,    "End data with <CR><LF>.<CR><LF>"

@@ -1,5 +1,5 @@
 /*
- * utf8.c - UTF-8 checks for internationalized mail (see utf8.h).
+ * utf8.c - UTF-8 checks: the one validator of the tree (see utf8.h).
  */
 #include "lib/utf8.h"
 
@@ -23,12 +23,13 @@ bool utf8_is_ascii(const char *s, size_t n)
     return true;
 }
 
-/* The length of the sequence starting at p[0] (of n >= 1 bytes), 0 when ill-formed. */
-static size_t sequence_len(const unsigned char *p, size_t n)
+size_t utf8_seq_len(const unsigned char *p, size_t n)
 {
     unsigned char lo = 0x80, hi = 0xbf;    /* allowed range of the second byte */
     size_t len, i;
 
+    if (n == 0)
+        return 0;
     if (p[0] < HIGH_BIT)
         return 1;
     if (p[0] < LEAD2_MIN)
@@ -63,7 +64,7 @@ bool utf8_is_valid(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t k = sequence_len(p + i, n - i);
+        size_t k = utf8_seq_len(p + i, n - i);
         if (k == 0)
             return false;
         i += k;

@@ -1,10 +1,13 @@
 /*
- * utf8.h - UTF-8 checks for internationalized mail (RFC 6530-6533).
+ * utf8.h - UTF-8 checks (RFC 3629) for internationalized mail (RFC 6530-6533) and for
+ * every other place that needs valid UTF-8: the one validator of the tree.
  *
- * Pure functions over bytes, no allocation. Whether a message needs SMTPUTF8 (RFC 6531
- * 3.2: an address or a header field with non-ASCII text) is decided with them by the
- * outbound client (relay/smtp_client_tx.c), and whether a delivery status notification
- * is an internationalized one (RFC 6533) by lib/dsn.c.
+ * Pure functions over bytes, no allocation; any thread. The SMTP parser checks SMTPUTF8
+ * addresses and parameters with it; the webhooks layer makes event strings valid with it
+ * (webhooks/event_pack.c); whether a message needs SMTPUTF8 (RFC 6531 3.2: an address or
+ * a header field with non-ASCII text) is decided with it by the outbound client
+ * (relay/smtp_client_tx.c), and whether a delivery status notification is an
+ * internationalized one (RFC 6533) by lib/dsn.c.
  */
 #ifndef POSTERN_UTF8_H
 #define POSTERN_UTF8_H
@@ -18,6 +21,11 @@ bool utf8_is_ascii(const char *s, size_t n);
 /* s[0..n) is well-formed UTF-8 (RFC 3629: shortest forms only, no surrogates, nothing
  * above U+10FFFF). ASCII is well-formed UTF-8. */
 bool utf8_is_valid(const char *s, size_t n);
+
+/* Length of the well-formed UTF-8 sequence at p (1 for ASCII), or 0 when it is malformed:
+ * a bad lead or continuation byte, an overlong form, a UTF-16 surrogate, a code point
+ * above U+10FFFF, or a sequence cut by avail (the bytes available at p; 0 gives 0). */
+size_t utf8_seq_len(const unsigned char *p, size_t avail);
 
 /*
  * A resumable scan of a message's header section for non-ASCII bytes. Zero the struct,

@@ -8,15 +8,16 @@
 #include <stddef.h>
 #include <strings.h>
 
-static const char *const bounces_names[] = { "never", "authenticated", "always", NULL };
+const char *const domain_bounces_names[] = { "never", "authenticated", "always", NULL };
 
 #define D(f) offsetof(struct domain_conf, f)
 static const struct conf_key domain_keys[] = {
     { .name = "bounces", .type = CONF_ENUM, .offset = D(bounces), .def = "never",
-      .choices = bounces_names,
+      .choices = domain_bounces_names,
       .help = "DSNs for inbound mail that fails after acceptance: never (log it and raise "
               "message.bounce_suppressed), authenticated (only for senders authenticated by "
-              "SPF or aligned DKIM) or always" },
+              "SPF or aligned DKIM; until sender authentication exists no sender is, so it "
+              "acts as never) or always" },
     { .name = "allow_routing_characters", .type = CONF_BOOL,
       .offset = D(allow_routing_characters), .def = "false",
       .help = "accept recipients whose local part holds %, ! or a quoted @ from clients that "

@@ -25,9 +25,13 @@
 enum domain_bounces {
     BOUNCES_NEVER,          /* log it and raise message.bounce_suppressed instead */
     BOUNCES_AUTHENTICATED,  /* only when the sender was authenticated (SPF pass or an
-                               aligned DKIM signature: sender-authentication work) */
+                               aligned DKIM signature: sender-authentication work; until
+                               then no sender is, and it acts as BOUNCES_NEVER) */
     BOUNCES_ALWAYS,
 };
+
+/* The config words of enum domain_bounces, by value. */
+extern const char *const domain_bounces_names[];
 
 struct domain_conf {
     char *name;             /* the domain (the map key), as written */

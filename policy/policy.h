@@ -78,6 +78,10 @@ extern const struct conf_section policy_domains_section;
 /* The domain of the mailbox that receives mail for a bare <postmaster> (RFC 5321
  * 4.5.1): relay.postmaster_domain, else the first local domain, else hostname. */
 const char *policy_postmaster_domain(const struct policy_conf *c, const char *hostname);
+
+/* True when ip (text) is in one of c->trusted_networks (relay_access.c). */
+bool policy_client_trusted(const struct policy_conf *c, const char *ip);
+
 struct policy;
 struct policy_req;
 

@@ -79,7 +79,7 @@ static bool list_has(const struct conf_strlist *l, const char *domain)
     return false;
 }
 
-static bool client_trusted(const struct policy_conf *c, const char *ip)
+bool policy_client_trusted(const struct policy_conf *c, const char *ip)
 {
     struct netaddr n;
     size_t i;
@@ -92,7 +92,7 @@ static bool client_trusted(const struct policy_conf *c, const char *ip)
 static enum check_status submission_auth_run(struct policy *p, struct policy_req *r)
 {
     const struct policy_ctx *ctx = policy_req_ctx(r);
-    if (ctx->auth_login == NULL && !client_trusted(policy_conf_of(p), ctx->client_ip))
+    if (ctx->auth_login == NULL && !policy_client_trusted(policy_conf_of(p), ctx->client_ip))
         policy_verdict_set(&policy_req_result(r)->verdicts[0], POLICY_REFUSE, "submission_auth",
                            R_AUTH_REQUIRED);
     return CHECK_DONE;
@@ -113,7 +113,7 @@ static enum check_status relay_access_run(struct policy *p, struct policy_req *r
 {
     const struct policy_ctx *ctx = policy_req_ctx(r);
     const struct policy_conf *c = policy_conf_of(p);
-    bool may_relay = ctx->auth_login != NULL || client_trusted(c, ctx->client_ip);
+    bool may_relay = ctx->auth_login != NULL || policy_client_trusted(c, ctx->client_ip);
     size_t i;
 
     for (i = 0; i < ctx->nrcpt; i++) {

@@ -75,11 +75,6 @@ static void cmd_ping(struct admin_req *req, int argc, char **argv)
     admin_req_done(req, ADMIN_OK, "pong");
 }
 
-static void flush_domain_done(void *arg, unsigned n)
-{
-    admin_req_done(arg, ADMIN_OK, "%u message%s scheduled for delivery", n, n == 1 ? "" : "s");
-}
-
 static void cmd_flush(struct admin_req *req, int argc, char **argv)
 {
     struct server *srv = admin_req_server(req);
@@ -95,7 +90,9 @@ static void cmd_flush(struct admin_req *req, int argc, char **argv)
                            "with its subdomains)");
             return;
         }
-        queue_flush_domain(srv->queue, d, argv[1][0] == '@', flush_domain_done, req);
+        n = queue_flush_domain(srv->queue, d, argv[1][0] == '@');
+        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery", n,
+                       n == 1 ? "" : "s");
         return;
     }
     if (argc > 1) {

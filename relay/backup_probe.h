@@ -7,6 +7,10 @@
  * make the primary "down": the backup.primary_down alert. The first success after that
  * makes it "up": the backup.primary_up alert, and what is queued for the domain is
  * delivered now (as after an ETRN) instead of at its next retry. Loop thread only.
+ *
+ * The primaries of a domain are its MX hosts ranked above this server (the best first;
+ * RFC 5321 5.1: our own host name cuts the MX list at its preference). ETRN asks whether
+ * a client is one of them: backup_probe_check() resolves them as a probe does.
  */
 #ifndef POSTERN_BACKUP_PROBE_H
 #define POSTERN_BACKUP_PROBE_H
@@ -16,5 +20,20 @@ struct backup_probe;
 
 struct backup_probe *backup_probe_new(struct server *srv);
 void backup_probe_free(struct backup_probe *bp);   /* before the resolver is freed */
+
+enum backup_check_result {
+    BACKUP_CHECK_PRIMARY,   /* ip is an address of a primary MX of the domain */
+    BACKUP_CHECK_OTHER,     /* it is not (or the domain has no primary) */
+    BACKUP_CHECK_UNKNOWN,   /* the primaries could not be resolved now (DNS failure) */
+};
+typedef void (*backup_check_fn)(void *arg, enum backup_check_result r);
+struct backup_check;
+
+/* Is ip (text) an address of a primary MX of domain? cb runs once, later, on the loop,
+ * unless backup_check_cancel() comes first (a session that goes away). The handle is
+ * valid until cb starts. */
+struct backup_check *backup_probe_check(struct backup_probe *bp, const char *domain,
+                                        const char *ip, backup_check_fn cb, void *arg);
+void backup_check_cancel(struct backup_check *c);  /* NULL is a no-op */
 
 #endif

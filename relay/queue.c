@@ -81,6 +81,10 @@ static const struct conf_key queue_keys[] = {
       .help = "how often the primary MX of each relay.backup_domains domain is probed "
               "(backup.primary_down/up alerts; its queue is delivered when it is back); "
               "0: never" },
+    { .name = "etrn_interval", .type = CONF_DURATION, .offset = QC(etrn_interval_ms),
+      .def = "1m", .min = 0, .max = 86400000,
+      .help = "at most one ETRN flush per domain in this time; a request during it is "
+              "answered 250 and served once it is over" },
     { .name = "connection_cache_time", .type = CONF_DURATION,
       .offset = QC(connection_cache_ms), .def = "2s", .min = 0, .max = 300000,
       .help = "an outgoing connection with nothing more to send waits this long for the "
@@ -252,6 +256,7 @@ void qmsg_attempt_clear(struct qmsg *m)
 
 static void qmsg_free(struct qmsg *m)
 {
+    qindex_clear(m);
     qmsg_attempt_clear(m);
     if (m->timer)
         event_free(m->timer);
@@ -270,6 +275,7 @@ void qmsg_forget(struct qmsg *m)
             break;
         }
     qmsg_unready(m);
+    qindex_clear(m);
     evtimer_del(m->timer);
     m->gone = true;
     m->forgotten = true;
@@ -470,6 +476,7 @@ static void load_done(void *arg)
     m->tries = m->qf->tries;
     if (m->qf->held)
         m->held = true;
+    qindex_set_file(m, m->qf);
     if (m->delete_ops || m->held || m->q->stopping) {
         qmsg_attempt_close(m);
         return;
@@ -513,14 +520,19 @@ void queue_pump(struct queue *q)
 
 /* ---- the end of an attempt: DSNs, records, unlink or reschedule ----------------------- */
 
+bool qmsg_domain_listed(const struct conf_strlist *l, const char *domain)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], domain) == 0)
+            return true;
+    return false;
+}
+
 static long long qmsg_lifetime_s(const struct qmsg *m, const char *rcpt)
 {
-    const struct conf_strlist *b = &m->cf->c.relay.backup_domains;
-    const char *d = qres_domain(rcpt);
-    size_t i;
-    for (i = 0; i < b->n; i++)
-        if (strcasecmp(b->v[i], d) == 0)
-            return m->cf->c.queue.backup_lifetime_ms / 1000;
+    if (qmsg_domain_listed(&m->cf->c.relay.backup_domains, qres_domain(rcpt)))
+        return m->cf->c.queue.backup_lifetime_ms / 1000;
     return m->cf->c.queue.lifetime_ms / 1000;
 }
 
@@ -655,7 +667,7 @@ static void qmsg_event(struct qmsg *m, const char *type, size_t i, const struct 
     wh_event_timestamp(queued, (long long)(qf->arrival * 1000));
     wh_event_timestamp(next, next_try * 1000);
     server_event(m->q->srv, type,
-                 json_pack("{s:s, s:s, s:s, s:s*, s:s*, s:i, s:s*, s:s, s:s*, s:s*, s:s*, s:s*,"
+                 wh_pack("{s:s, s:s, s:s, s:s*, s:s*, s:i, s:s*, s:s, s:s*, s:s*, s:s*, s:s*,"
                            " s:I, s:s*, s:s}",
                            "queue_id", m->qid, "sender", qf->sender,
                            "recipient", qf->rcpts[i].addr, "login", qf->auth,
@@ -697,6 +709,10 @@ void qmsg_attempt_write(struct qmsg *m)
             pending++;
         }
     }
+    if (pending)
+        qindex_set_file(m, qf);   /* delivered and bounced recipients drop out */
+    else
+        qindex_clear(m);
     if (m->warn_dsn_ok)
         qsb_take(&m->recs, queue_file_rec_mark("warned", now));
     if (pending) {
@@ -728,6 +744,8 @@ struct scan_item {
     long long next_try;
     unsigned tries;
     bool held;
+    char **domains;               /* of its pending recipients (for the index) */
+    size_t ndomains;
 };
 
 struct scan_job {
@@ -741,8 +759,8 @@ struct scan_job {
 static void scan_work(void *arg)
 {
     struct scan_job *s = arg;
-    /* its own open file description: a dup() shares the read position with a flush
-     * --domain or ETRN scan that may run at the same time on another worker */
+    /* its own open file description: a dup() would share the read position of q->dirfd
+     * with whoever else reads the directory through it */
     int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *e;
@@ -767,9 +785,15 @@ static void scan_work(void *arg)
                  e->d_name);
         qf = queue_file_load(s->dirfd, e->d_name, NULL);
         if (qf) {
-            s->items[s->n].next_try = qf->next_try;
-            s->items[s->n].tries = qf->tries;
-            s->items[s->n].held = qf->held;
+            struct scan_item *it = &s->items[s->n];
+            size_t i;
+            it->next_try = qf->next_try;
+            it->tries = qf->tries;
+            it->held = qf->held;
+            it->domains = xcalloc(qf->nrcpt + 1, sizeof(char *));
+            for (i = 0; i < qf->nrcpt; i++)
+                if (qf->rcpts[i].state == QF_PENDING)
+                    it->domains[it->ndomains++] = xstrdup(qres_domain(qf->rcpts[i].addr));
             queue_file_free(qf);
         }
         s->n++;
@@ -795,10 +819,17 @@ static void scan_done(void *arg)
             m->tries = s->items[i].tries;
             m->next_try = s->items[i].next_try;
             m->held = s->items[i].held;
+            qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains);
             held += m->held;
             qmsg_schedule(m, m->next_try);
         }
         log_info("qmgr", "queue scan: %zu messages scheduled, %zu held", s->n - held, held);
+    }
+    for (i = 0; i < s->n; i++) {
+        size_t k;
+        for (k = 0; k < s->items[i].ndomains; k++)
+            free(s->items[i].domains[k]);
+        free(s->items[i].domains);
     }
     free(s->items);
     free(s);
@@ -928,6 +959,8 @@ void queue_free(struct queue *q)
         }
     }
     free(q->hash);
+    qindex_free(q);
+    qetrn_free(q);
     event_free(q->wake);
     close(q->dirfd);
     close(q->corrupt_fd);

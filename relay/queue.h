@@ -9,7 +9,8 @@
  *
  *   2xx        "done"       (never delivered again)
  *   5xx        a DSN to the sender is queued first (RFC 3464, lib/dsn.h; none for the
- *              null sender), then "bounced"
+ *              null sender, nor for inbound mail to a domain whose "bounces" setting
+ *              forbids it: message.bounce_suppressed), then "bounced"
  *   4xx, I/O   "deferred"; the message is tried again after a backoff that starts at
  *              queue.retry_min and doubles up to queue.retry_max, until queue.lifetime
  *              (queue.backup_lifetime for relay.backup_domains) is over: then it bounces
@@ -45,6 +46,7 @@ struct queue_conf {
     long long mx_addresses;            /* addresses tried per delivery attempt */
     long long connection_cache_ms;     /* idle outgoing connections kept this long */
     long long backup_probe_interval_ms; /* primary MX probes of backup domains; 0: off */
+    long long etrn_interval_ms;        /* one ETRN flush per domain in this time */
     unsigned long long bounce_headers_max; /* bytes of the original headers in a DSN */
     bool paused;                       /* queue mail, deliver nothing (until reload) */
 };
@@ -88,12 +90,16 @@ typedef void (*queue_op_fn)(void *arg, int err, const char *text);
 int queue_flush(struct queue *q, const char *qid, unsigned *count);
 
 /* Deliver now every message that is not held and still has a recipient in domain (with
- * subdomains: in domain or below it), like Postfix's "postqueue -s" and ETRN. The queue
- * files are read on the worker pool; cb (may be NULL) gets the number of messages
- * scheduled. */
-typedef void (*queue_count_fn)(void *arg, unsigned count);
-void queue_flush_domain(struct queue *q, const char *domain, bool subdomains,
-                        queue_count_fn cb, void *arg);
+ * subdomains: in domain or below it), like Postfix's "postqueue -s": from the runner's
+ * index of the recipients' domains, without reading a file. Returns the number of
+ * messages scheduled (or already being delivered). */
+unsigned queue_flush_domain(struct queue *q, const char *domain, bool subdomains);
+
+/* The same for ETRN (RFC 1985), at most once per domain per queue.etrn_interval:
+ * returns 0 after a flush (*count set), or 1 when one ran less than the interval ago:
+ * then one more runs when the interval is over (whatever the number of requests
+ * meanwhile), and nothing is done now. */
+int queue_etrn(struct queue *q, const char *domain, bool subdomains, unsigned *count);
 
 /* Hold, release or delete one message; cb runs once the change is on disk. */
 void queue_hold(struct queue *q, const char *qid, queue_op_fn cb, void *arg);

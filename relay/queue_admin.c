@@ -1,6 +1,7 @@
 /*
  * queue_admin.c - the queue operations behind posternctl (relay/admin.c calls them) and
- * ETRN: flush (all, one message, or a domain's), hold, release, delete, the status dump.
+ * ETRN: flush (all, one message, or a domain's, from the index), hold, release, delete,
+ * the status dump; and the ETRN limit (one flush per domain per queue.etrn_interval).
  *
  * hold and release append a record and answer once it is fsynced; delete unlinks the
  * file (and fsyncs the directory) first. A message being loaded or finishing an attempt
@@ -15,15 +16,14 @@
 #include "relay/queue_file.h"
 #include "relay/server.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+#include <sys/time.h>
+#include <time.h>
 
 static const char *const qm_state_names[] = { "idle", "loading", "active", "finishing" };
 
@@ -156,106 +156,93 @@ int queue_flush(struct queue *q, const char *qid, unsigned *count)
     return 0;
 }
 
-/* Flush by domain: a worker reads the envelopes, the loop schedules what matched. */
-struct domain_job {
+/* Flush by domain: the index (queue_index.c) knows the messages; no file is read. */
+static void flush_indexed(struct qmsg *m, void *arg)
+{
+    unsigned *count = arg;
+    if (!m->held && !m->gone) {
+        qmsg_flush_now(m);
+        (*count)++; /* scheduled now, or already on its way */
+    }
+}
+
+unsigned queue_flush_domain(struct queue *q, const char *domain, bool subdomains)
+{
+    unsigned count = 0;
+
+    qindex_each(q, domain, subdomains, flush_indexed, &count);
+    log_info("qmgr", "flush of %s%s: %u messages scheduled", subdomains ? "@" : "", domain,
+             count);
+    queue_pump(q);
+    return count;
+}
+
+/* ---- ETRN: one flush per domain per queue.etrn_interval ---- */
+
+struct qetrn {
+    struct qetrn *next;
     struct queue *q;
-    int dirfd;
     char *domain;
-    bool subdomains;
-    char (*qids)[QID_MAX];
-    size_t n, cap;
-    queue_count_fn cb;
-    void *arg;
+    double last;                  /* unix time of its last flush */
+    bool subdomains;              /* the flush at the end of the interval includes them */
+    struct event *timer;          /* a request came during the interval: flush at its end */
 };
 
-static bool domain_matches(const char *addr, const char *domain, bool subdomains)
+static void on_etrn_timer(evutil_socket_t fd, short what, void *arg)
 {
-    const char *at = strrchr(addr, '@');
-    size_t len, dlen = strlen(domain);
-    if (at == NULL)
-        return false;
-    at++;
-    if (strcasecmp(at, domain) == 0)
-        return true;
-    len = strlen(at);
-    return subdomains && len > dlen && at[len - dlen - 1] == '.' &&
-           strcasecmp(at + len - dlen, domain) == 0;
-}
-
-static void domain_work(void *arg)
-{
-    struct domain_job *j = arg;
-    /* its own open file description: a dup() would share the read position with the
-     * start-up scan or another flush running on another worker */
-    int fd = openat(j->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *e;
-
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
+    struct qetrn *e = arg;
+    (void)fd;
+    (void)what;
+    if (e->q->stopping)
         return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        struct queue_file *qf;
-        size_t i;
-        if (!qid_valid(e->d_name) || (qf = queue_file_load(j->dirfd, e->d_name, NULL)) == NULL)
-            continue;
-        for (i = 0; i < qf->nrcpt; i++)
-            if (qf->rcpts[i].state == QF_PENDING &&
-                domain_matches(qf->rcpts[i].addr, j->domain, j->subdomains))
-                break;
-        if (i < qf->nrcpt) {
-            if (j->n == j->cap) {
-                j->cap = j->cap ? j->cap * 2 : 64;
-                j->qids = xrealloc(j->qids, j->cap * sizeof(*j->qids));
-            }
-            snprintf(j->qids[j->n++], QID_MAX, "%.*s", QID_MAX - 1, e->d_name);
-        }
-        queue_file_free(qf);
-    }
-    closedir(d);
+    e->last = queue_now();
+    log_info("qmgr", "ETRN %s%s: the flush asked for during the last interval", e->subdomains
+             ? "@" : "", e->domain);
+    queue_flush_domain(e->q, e->domain, e->subdomains);
 }
 
-static void domain_done(void *arg)
+int queue_etrn(struct queue *q, const char *domain, bool subdomains, unsigned *count)
 {
-    struct domain_job *j = arg;
-    struct queue *q = j->q;
-    unsigned count = 0;
-    size_t i;
+    double now = queue_now(), interval = (double)queue_conf_now(q)->etrn_interval_ms / 1000;
+    struct qetrn *e;
+    struct timeval tv;
 
-    q->busy--;
-    if (!q->final) {
-        for (i = 0; i < j->n; i++) {
-            struct qmsg *m = qmsg_get(q, j->qids[i]);
-            if (m && !m->held && !m->gone) {
-                qmsg_flush_now(m);
-                count++; /* scheduled now, or already on its way */
-            }
+    for (e = q->etrn; e && strcasecmp(e->domain, domain) != 0; e = e->next)
+        ;
+    if (e == NULL) {
+        e = xcalloc(1, sizeof(*e));
+        e->q = q;
+        e->domain = xstrdup(domain);
+        e->timer = evtimer_new(q->srv->base, on_etrn_timer, e);
+        e->next = q->etrn;
+        q->etrn = e;
+    } else if (now - e->last < interval) {
+        if (!evtimer_pending(e->timer, NULL)) {
+            double wait = e->last + interval - now;
+            e->subdomains = subdomains;
+            tv.tv_sec = (time_t)wait;
+            tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+            evtimer_add(e->timer, &tv);
+        } else {
+            e->subdomains |= subdomains;
         }
-        log_info("qmgr", "flush of %s%s: %u messages scheduled", j->subdomains ? "@" : "",
-                 j->domain, count);
-        queue_pump(q);
+        return 1;
     }
-    if (j->cb)
-        j->cb(j->arg, count);
-    free(j->qids);
-    free(j->domain);
-    free(j);
+    evtimer_del(e->timer);        /* the interval is over: this flush replaces it */
+    e->last = now;
+    *count = queue_flush_domain(q, domain, subdomains);
+    return 0;
 }
 
-void queue_flush_domain(struct queue *q, const char *domain, bool subdomains,
-                        queue_count_fn cb, void *arg)
+void qetrn_free(struct queue *q)
 {
-    struct domain_job *j = xcalloc(1, sizeof(*j));
-    j->q = q;
-    j->dirfd = q->dirfd;
-    j->domain = xstrdup(domain);
-    j->subdomains = subdomains;
-    j->cb = cb;
-    j->arg = arg;
-    q->busy++;
-    workpool_submit(q->srv->wp, domain_work, domain_done, j);
+    while (q->etrn) {
+        struct qetrn *e = q->etrn;
+        q->etrn = e->next;
+        event_free(e->timer);
+        free(e->domain);
+        free(e);
+    }
 }
 
 static struct qmsg *op_target(struct queue *q, const char *qid, queue_op_fn cb, void *arg)

@@ -118,6 +118,8 @@ enum qf_parse queue_file_parse_envelope(const char *buf, size_t len, struct queu
             set_str(&qf->helo, v, vlen);
         } else if (KEY("listener")) {
             set_str(&qf->listener, v, vlen);
+        } else if (KEY("profile")) {
+            set_str(&qf->profile, v, vlen);
         } else if (KEY("proto")) {
             set_str(&qf->proto, v, vlen);
         } else if (KEY("auth")) {
@@ -302,6 +304,7 @@ void queue_file_free(struct queue_file *qf)
     free(qf->client_name);
     free(qf->helo);
     free(qf->listener);
+    free(qf->profile);
     free(qf->proto);
     free(qf->auth);
     free(qf->body);

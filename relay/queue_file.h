@@ -55,6 +55,8 @@ struct queue_file {
     char qid[QID_MAX];
     double arrival;
     char *client, *client_name, *helo, *listener, *proto, *auth, *body;
+    char *profile;               /* the listener's profile; NULL in files made before it
+                                    was recorded, and in DSNs (listener "bounce") */
     bool smtputf8;
     char *sender;                /* "" for the null sender */
     struct qf_rcpt *rcpts;

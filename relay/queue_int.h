@@ -7,7 +7,9 @@
  *                   agents, and taking their per-recipient results
  *   queue_result.c  what a result becomes: the Postfix-shaped log line, its DSN status
  *                   and text, and the DSNs queued to the sender
- *   queue_admin.c   posternctl's operations: flush, hold, release, delete, status
+ *   queue_admin.c   posternctl's operations and ETRN: flush, hold, release, delete,
+ *                   status
+ *   queue_index.c   the index domain -> messages with a recipient pending there
  *
  * Everything runs on the loop thread; file work goes to the worker pool.
  */
@@ -25,6 +27,7 @@
 
 struct event;
 struct config;
+struct conf_strlist;
 struct queue_file;
 
 #define QUEUE_LOG_TEXT   700      /* a reply as it goes into logs and records */
@@ -47,6 +50,9 @@ struct qres {
 };
 
 struct qmsg;
+struct qlink;
+struct qdomain;
+struct qetrn;
 
 struct qjob {
     struct qjob *next;
@@ -93,6 +99,10 @@ struct qmsg {
     double t_attempt;
     unsigned dsn_pending;
     bool bounce_dsn_failed, warn_dsn_ok;
+    /* the index (queue_index.c): one link per domain with a pending recipient */
+    struct qlink *links;
+    size_t nlinks;
+    unsigned index_visit;         /* the last qindex_each that visited it */
 };
 
 struct queue {
@@ -108,6 +118,10 @@ struct queue {
     unsigned busy;                /* sum of every m->busy, plus the start-up scan */
     bool stopping;                /* SIGTERM: nothing new */
     bool final;                   /* the loop is gone: drop, never submit */
+    struct qdomain **domains;     /* the index (queue_index.c) */
+    size_t ndbuckets, ndomains;
+    unsigned index_visit;
+    struct qetrn *etrn;           /* per domain: the last ETRN flush (queue_admin.c) */
 };
 
 /* ---- queue.c ---------------------------------------------------------------------------- */
@@ -117,6 +131,8 @@ const struct queue_conf *queue_conf_now(const struct queue *q); /* of the runnin
 void qsb_take(struct sbuf *b, char *s);                  /* append s and free it */
 void qsb_free(struct sbuf *b);
 
+/* True when domain is in l (case-insensitive): relay.local_domains, backup_domains. */
+bool qmsg_domain_listed(const struct conf_strlist *l, const char *domain);
 struct qmsg *qmsg_get(const struct queue *q, const char *qid);
 /* Out of the table; freed now, or by qmsg_unbusy() when its last operation returns. */
 void qmsg_forget(struct qmsg *m);
@@ -159,5 +175,21 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action);
 /* ---- queue_admin.c ------------------------------------------------------------------------- */
 
 void qmsg_delete_now(struct qmsg *m);                    /* answer m->delete_ops */
+void qetrn_free(struct queue *q);                        /* the ETRN limits (queue_free) */
+
+/* ---- queue_index.c ------------------------------------------------------------------------- */
+
+/* File m under these domains (its pending recipients'; duplicates and "" are skipped),
+ * instead of the ones it had. */
+void qindex_set(struct qmsg *m, const char *const *domains, size_t n);
+/* The same with the domains of the recipients of qf still pending. */
+void qindex_set_file(struct qmsg *m, const struct queue_file *qf);
+void qindex_clear(struct qmsg *m);                       /* out of the index */
+/* fn(m, arg) once for each message filed under domain (with subdomains: under it or a
+ * domain below it). fn must not change the index. */
+typedef void (*qindex_fn)(struct qmsg *m, void *arg);
+void qindex_each(struct queue *q, const char *domain, bool subdomains, qindex_fn fn,
+                 void *arg);
+void qindex_free(struct queue *q);                       /* after every message is freed */
 
 #endif

@@ -2,7 +2,8 @@
  * queue_result.c - what a delivery result becomes: a log line in Postfix's shape
  * (`QID: to=<rcpt>, relay=host[ip]:port, delay=, delays=a/b/c/d, dsn=, status= (text)`,
  * which pflogsumm reads), the DSN status and text kept in the records, and the delivery
- * status notifications (lib/dsn.h) queued to the sender through the spool.
+ * status notifications (lib/dsn.h) queued to the sender through the spool, or not sent
+ * when the recipient domain's "bounces" setting forbids them (backscatter).
  *
  * delays: a = arrival until the job was handed to an agent (queue wait, loading),
  * b = waiting for a connection slot, c = DNS, connect, greeting, TLS, AUTH,
@@ -16,6 +17,7 @@
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 #include "relay/spool.h"
+#include "webhooks/event.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -132,6 +134,72 @@ void qres_log(const struct qmsg *m, const char *component, const char *rcpt,
              qres_dsn(r, dsnbuf, sizeof(dsnbuf)), status, text);
 }
 
+/* ---- backscatter: the DSNs that are not sent ---- */
+
+/* The "bounces" setting that applies to a DSN about rcpt: BOUNCES_ALWAYS when it may be
+ * sent. Only mail received on the inbound profile from a client that did not log in, for
+ * a recipient in a served domain (local or backup), is concerned: anyone may claim any
+ * envelope sender there, and a DSN to a forged one is backscatter. Mail submitted by
+ * users, and mail relayed for relay.trusted_networks to other domains, get DSNs. */
+static enum domain_bounces dsn_rule(const struct qmsg *m, const char *rcpt)
+{
+    const struct relay_conf *c = &m->cf->c;
+    const struct queue_file *qf = m->qf;
+    const char *domain = qres_domain(rcpt);
+    int rule;
+
+    if (qf->profile == NULL || strcmp(qf->profile, listener_profile_names[PROFILE_INBOUND]) ||
+        qf->auth != NULL)
+        return BOUNCES_ALWAYS;
+    if (!qmsg_domain_listed(&c->relay.local_domains, domain) &&
+        !qmsg_domain_listed(&c->relay.backup_domains, domain))
+        return BOUNCES_ALWAYS;
+    rule = domain_conf_find(&c->domains, domain)->bounces;
+    /* "authenticated" needs the sender authentication (SPF, aligned DKIM) that does not
+     * exist yet: no sender is authenticated, so it stops the DSN as "never" does */
+    return rule == BOUNCES_ALWAYS ? BOUNCES_ALWAYS
+           : rule == BOUNCES_AUTHENTICATED ? BOUNCES_AUTHENTICATED : BOUNCES_NEVER;
+}
+
+/* Log and raise message.bounce_suppressed for the n recipients whose DSN rule[i] stopped:
+ * one line and one event per rule. */
+static void dsn_suppressed(const struct qmsg *m, enum dsn_action action,
+                           const char *const *rcpts, const enum domain_bounces *rule, size_t n)
+{
+    static const enum domain_bounces rules[] = { BOUNCES_NEVER, BOUNCES_AUTHENTICATED };
+    const struct queue_file *qf = m->qf;
+    const char *kind = action == DSN_FAILED ? "non-delivery" : "delay";
+    char queued[WH_TIMESTAMP_SIZE];
+    size_t r, i;
+
+    wh_event_timestamp(queued, (long long)(qf->arrival * 1000));
+    for (r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
+        json_t *list = json_array();
+        const char *first = NULL, *name = domain_bounces_names[rules[r]];
+        size_t k = 0;
+        for (i = 0; i < n; i++)
+            if (rule[i] == rules[r]) {
+                json_array_append_new(list, wh_json_string(rcpts[i]));
+                first = first ? first : rcpts[i];
+                k++;
+            }
+        if (k == 0) {
+            json_decref(list);
+            continue;
+        }
+        log_info("bounce", "%s: sender %s notification to <%s> not sent: bounces=%s for "
+                 "<%s>%s (inbound mail; the sender may be forged)", m->qid, kind,
+                 qf->sender, name, first, k > 1 ? " and others" : "");
+        server_event(m->q->srv, "message.bounce_suppressed",
+                     wh_pack("{s:s, s:s, s:s, s:s, s:o, s:s*, s:s*, s:s*, s:s}",
+                             "queue_id", m->qid, "sender", qf->sender,
+                             "notification", action == DSN_FAILED ? "failed" : "delayed",
+                             "bounces", name, "recipients", list, "client_ip", qf->client,
+                             "helo", qf->helo, "listener", qf->listener,
+                             "queued_at", queued));
+    }
+}
+
 struct dsn_ctx {
     struct qmsg *m;
     enum dsn_action action;
@@ -174,13 +242,15 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action)
     char **diag = xcalloc(qf->nrcpt, sizeof(char *)), **reason = xcalloc(qf->nrcpt, sizeof(char *));
     char msgid[QID_MAX + 300];
     char **dsn_codes = xcalloc(qf->nrcpt, sizeof(char *));
+    const char **quiet = xcalloc(qf->nrcpt, sizeof(char *));
+    enum domain_bounces *quiet_rule = xcalloc(qf->nrcpt, sizeof(*quiet_rule));
     struct dsn_report rep;
     struct dsn_message out;
     struct spool_file *f;
     struct spool_envelope env;
     const char *rcpt_list[1];
     long long now = (long long)queue_now();
-    size_t i, n = 0;
+    size_t i, n = 0, nquiet = 0;
     bool ok = false;
 
     for (i = 0; i < qf->nrcpt; i++) {
@@ -189,6 +259,10 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action)
         char buf[QF_DSN_MAX], text[QUEUE_LOG_TEXT];
         if (action == DSN_FAILED ? !qr->bounce : (fr->state != QF_PENDING || qr->bounce))
             continue;
+        if ((quiet_rule[nquiet] = dsn_rule(m, fr->addr)) != BOUNCES_ALWAYS) {
+            quiet[nquiet++] = fr->addr;
+            continue;
+        }
         dr[n].addr = fr->addr;
         dr[n].last_attempt = qr->have ? now : fr->time;
         if (qr->have) {
@@ -212,6 +286,11 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action)
         dr[n].diagnostic = diag[n];
         dr[n].reason = reason[n];
         n++;
+    }
+    if (nquiet > 0) {
+        dsn_suppressed(m, action, quiet, quiet_rule, nquiet);
+        if (n == 0 && action == DSN_DELAYED)
+            m->warn_dsn_ok = true; /* recorded as "warned": decided once, not every try */
     }
     if (n == 0)
         goto out;
@@ -279,6 +358,8 @@ out:
     free(diag);
     free(reason);
     free(dsn_codes);
+    free(quiet);
+    free(quiet_rule);
     free(dr);
     return ok;
 }

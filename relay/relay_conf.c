@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-static const char *const profile_names[] = { "inbound", "submission", "submissions", NULL };
+const char *const listener_profile_names[] = { "inbound", "submission", "submissions", NULL };
 static const char *const bare_lf_names[] = { "reject", "normalize", NULL };
 static const char *const long_lines_names[] = { "break", "reject", NULL };
 
@@ -102,7 +102,7 @@ static const struct conf_key listener_keys[] = {
       "name used in logs and metrics" },
     { "address", CONF_STRING, LI(address), NULL, 0, 0, NULL, NULL, 0, CONF_REQUIRED,
       "IP:port to listen on: \"127.0.0.1:25\", \"[::1]:25\", \"*:25\"" },
-    { "profile", CONF_ENUM, LI(profile), NULL, 0, 0, profile_names, NULL, 0, CONF_REQUIRED,
+    { "profile", CONF_ENUM, LI(profile), NULL, 0, 0, listener_profile_names, NULL, 0, CONF_REQUIRED,
       "inbound (MX), submission (STARTTLS, AUTH) or submissions (implicit TLS, AUTH)" },
     { "backlog", CONF_INT, LI(backlog), "1024", 16, 65535, NULL, NULL, 0, 0,
       "listen(2) backlog" },
@@ -242,7 +242,7 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
         snprintf(at, sizeof(at), "%s/listeners/%zu", pointer, i);
         if (ls[i].profile != PROFILE_INBOUND && (c->tls.cert == NULL || c->tls.key == NULL))
             bad += conf_error(errs, at, "profile %s needs tls.cert and tls.key",
-                              profile_names[ls[i].profile]);
+                              listener_profile_names[ls[i].profile]);
     }
     bad += domains_validate(c, pointer, errs);
     if (c->hostname != NULL && !hostname_valid(c->hostname)) {

@@ -28,6 +28,9 @@
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
 enum long_lines_mode { LONG_LINES_BREAK, LONG_LINES_REJECT };  /* over 998 octets */
 
+/* "inbound", "submission", "submissions": by enum policy_profile (config, spool envelope) */
+extern const char *const listener_profile_names[];
+
 struct listener_conf {
     char *name;
     char *address;        /* "127.0.0.1:2525", "[::1]:25", "*:25" */

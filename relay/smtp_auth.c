@@ -25,6 +25,7 @@
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
+#include "webhooks/event.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -102,7 +103,7 @@ static void authfail_event(struct smtp_session *s, enum authfail_scope scope,
 
     if (authfail_ip_text(s->client_ip, (int)conf->ipv6_prefix, ip, sizeof(ip)) < 0)
         snprintf(ip, sizeof(ip), "%s", s->client_ip);
-    data = json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:s}", "scope", names[scope],
+    data = wh_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:s}", "scope", names[scope],
                      "client_ip", ip, "login", scope == AUTHFAIL_IP ? NULL : login,
                      "failures", (json_int_t)c->count, "threshold", (json_int_t)threshold,
                      "window_s", (json_int_t)((conf->window_ms + AUTH_MS_PER_S - 1) /

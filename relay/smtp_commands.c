@@ -13,10 +13,12 @@
 #include "auth/sender_owner.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "relay/backup_probe.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 #include "lib/smtp_replies.h"
 #include "relay/spool.h"
+#include "webhooks/event.h"
 
 #include <event2/buffer.h>
 #include <jansson.h>
@@ -212,12 +214,12 @@ static json_t *reject_rcpts(const struct smtp_tx *tx, const char *rcpt)
     size_t i;
 
     if (rcpt)
-        return json_pack("[s]", rcpt);
+        return wh_pack("[s]", rcpt);
     if (tx == NULL || tx->nrcpt == 0)
         return NULL;
     a = json_array();
     for (i = 0; i < tx->nrcpt; i++)
-        json_array_append_new(a, json_string(tx->rcpts[i]));
+        json_array_append_new(a, wh_json_string(tx->rcpts[i]));
     return a;
 }
 
@@ -238,7 +240,7 @@ void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct polic
     if (strcmp(stage, "end-of-message") == 0)
         snprintf(stage, sizeof(stage), "data");
     server_event(s->srv, "message.rejected",
-                 json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
+                 wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
                            "stage", stage, "code", v->code, "enhanced_code", v->ecode,
                            "text", v->text, "reason", reject_reason(v->check),
                            "client_ip", s->client_ip, "helo", s->helo, "login", s->auth_login,
@@ -666,26 +668,46 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 /* ---- ETRN ---------------------------------------------------------------------------- */
 
 struct etrn_req {
-    struct smtp_session *s;
-    char node[256];
+    struct backup_check *check;        /* while the primaries are resolved */
+    char node[256];                    /* as given, sanitised: for logs and replies */
+    char domain[256];
+    bool subdomains;
 };
 
-static void etrn_done(void *arg, unsigned n)
+/* Flush from the queue's index, at most once per domain per queue.etrn_interval. */
+static void etrn_flush(struct smtp_session *s, const struct etrn_req *e)
 {
-    struct etrn_req *e = arg;
-    struct smtp_session *s = e->s;
+    unsigned n = 0;
 
-    if (s == NULL) { /* the session was freed meanwhile (smtp_etrn_cancel) */
-        free(e);
-        return;
-    }
+    if (queue_etrn(s->srv->queue, e->domain, e->subdomains, &n) == 1)
+        smtp_reply(s, R_ETRN_QUEUED, e->node); /* one ran lately; the next at its end */
+    else if (n == 0)
+        smtp_reply(s, R_ETRN_NONE, e->node);
+    else
+        smtp_reply(s, R_ETRN_STARTED, n, e->node);
+    s->cmd_ok[SMTP_VERB_ETRN]++;
+}
+
+static void etrn_checked(void *arg, enum backup_check_result r)
+{
+    struct smtp_session *s = arg;
+    struct etrn_req *e = s->etrn;
+
+    e->check = NULL;
     s->etrn = NULL;
     if (!s->dead) {
-        if (n == 0)
-            smtp_reply(s, R_ETRN_NONE, e->node);
-        else
-            smtp_reply(s, R_ETRN_STARTED, n, e->node);
-        s->cmd_ok[SMTP_VERB_ETRN]++;
+        if (r == BACKUP_CHECK_PRIMARY) {
+            etrn_flush(s, e);
+        } else {
+            log_info("smtpd", "%s[%s]: ETRN %s refused: %s", s->client_name, s->client_ip,
+                     e->node, r == BACKUP_CHECK_UNKNOWN ? "its primary MX cannot be resolved now"
+                                                        : "not a primary MX of the domain");
+            if (r == BACKUP_CHECK_UNKNOWN)
+                smtp_reply(s, R_ETRN_UNABLE, e->node);
+            else
+                smtp_reply(s, R_ETRN_NOT_PRIMARY, e->node);
+            smtp_error(s);
+        }
     }
     free(e);
     smtp_resume(s);
@@ -693,14 +715,17 @@ static void etrn_done(void *arg, unsigned n)
 
 void smtp_etrn_cancel(struct smtp_session *s)
 {
-    if (s->etrn)
-        s->etrn->s = NULL;
+    if (s->etrn) {
+        backup_check_cancel(s->etrn->check);
+        free(s->etrn);
+    }
     s->etrn = NULL;
 }
 
 /* ETRN domain (or @domain, with subdomains): a primary that is back asks its backup MX to
- * deliver now. Only for relay.backup_domains; anyone may ask (it only moves mail that is
- * already queued for that domain, to its own MX). */
+ * deliver now. Only for relay.backup_domains, and only from relay.trusted_networks or an
+ * address of one of the domain's primary MX hosts (each ETRN flushes the domain's
+ * messages out of their retry schedule: not something for anyone to ask). */
 static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     const struct conf_strlist *b = &s->cf->c.relay.backup_domains;
@@ -731,13 +756,19 @@ static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd)
         return;
     }
     e = xcalloc(1, sizeof(*e));
-    e->s = s;
-    s->etrn = e;
     log_sanitize(e->node, sizeof(e->node), node, len); /* it goes into logs and replies */
+    snprintf(e->domain, sizeof(e->domain), "%s", name);
+    e->subdomains = node[0] == '@';
     log_info("smtpd", "%s[%s]: ETRN %s", s->client_name, s->client_ip, e->node);
+    if (policy_client_trusted(&s->cf->c.relay, s->client_ip)) {
+        etrn_flush(s, e);
+        free(e);
+        return;
+    }
+    s->etrn = e;
     s->busy = true;
     bufferevent_disable(s->bev, EV_READ);
-    queue_flush_domain(s->srv->queue, name, node[0] == '@', etrn_done, e);
+    e->check = backup_probe_check(s->srv->probe, name, s->client_ip, etrn_checked, s);
 }
 
 static int refuse_etrn(struct smtp_session *s)

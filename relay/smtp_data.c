@@ -143,6 +143,7 @@ void smtp_data_start(struct smtp_session *s)
     env.client_name = s->client_name;
     env.helo = s->helo;
     env.listener = s->listener;
+    env.profile = listener_profile_names[s->profile];
     env.proto = smtp_proto(s);
     env.auth_login = s->auth_login;
     env.body = tx->body_8bit ? "8BITMIME" : NULL;

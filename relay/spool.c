@@ -257,6 +257,8 @@ int spool_file_write_envelope(struct spool_file *f, const struct spool_envelope 
     rc |= spool_line(f, "client_name", env->client_name);
     rc |= spool_line(f, "helo", env->helo);
     rc |= spool_line(f, "listener", env->listener);
+    if (env->profile)
+        rc |= spool_line(f, "profile", env->profile);
     rc |= spool_line(f, "proto", env->proto);
     if (env->auth_login)
         rc |= spool_line(f, "auth", env->auth_login);

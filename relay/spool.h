@@ -37,6 +37,7 @@ struct spool_envelope {
     const char *client_name;   /* reverse DNS name or "unknown" */
     const char *helo;          /* sanitised */
     const char *listener;
+    const char *profile;       /* the listener's: "inbound", "submission", "submissions" */
     const char *proto;         /* SMTP ESMTP ESMTPS ESMTPA ESMTPSA */
     const char *auth_login;    /* NULL when not authenticated */
     const char *body;          /* "7BIT" or "8BITMIME", NULL when not given */

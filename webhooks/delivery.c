@@ -80,7 +80,7 @@ struct wh_delivery *wh_delivery_new(struct webhooks *wh, struct wh_endpoint *ep,
     else
         wh->head = d;
     wh->tail = d;
-    ep->pending++;
+    wh_endpoint_count(ep, ev, 1);
     return d;
 }
 
@@ -189,7 +189,7 @@ void wh_delivery_schedule(struct wh_delivery *d)
 /* Leave the active states: counters, then the final outbox operation. */
 static void finish(struct wh_delivery *d, enum wh_disk_op op)
 {
-    d->ep->pending--;
+    wh_endpoint_count(d->ep, d->ev, -1);
     d->ep = NULL;
     d->state = WH_D_DONE;
     evtimer_del(d->timer);

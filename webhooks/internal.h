@@ -34,6 +34,7 @@ struct wh_load_job;
 struct wh_event {
     int refs;
     char *id, *type;
+    size_t type_idx;                  /* wh_event_type_index(type) */
     json_t *payload;
     char *body;                       /* the bytes sent and signed */
     size_t body_len;
@@ -49,6 +50,10 @@ struct wh_endpoint {
     struct ssl_ctx_st *tls;           /* https only */
     long long concurrency;
     long long max_pending;
+    long long type_max;               /* pending events of one type at most (the rest of
+                                         max_pending is reserved_share) */
+    unsigned *type_pending;           /* pending events per wh_event_type_index(), and
+                                         one more counter for unknown types */
     int refusing;                     /* over max_pending: logged once until it drains */
     int disabled;                     /* HTTP 410 seen: park everything until reload */
     struct wh_delivery *ready_head, *ready_tail;   /* due, waiting for a slot */
@@ -100,6 +105,10 @@ struct webhooks {
     size_t neps;
     struct wh_delivery *head, *tail;
     struct wh_coalesce *coalesce;
+    long long coalesce_ms;            /* coalesce_window */
+    struct event *coalesce_timer;     /* sends the counted events of ended windows */
+    long long coalesce_due_ms;        /* monotonic time it is armed for; -1: not armed */
+    long long coalesce_swept_ms;      /* monotonic time of the last sweep */
     uint64_t rng;                     /* xorshift state for the jitter */
     struct event *rescan;
     struct wh_load_job *load_job;     /* in flight */
@@ -111,6 +120,8 @@ struct webhooks {
 /* ---- webhooks.c ---- */
 long long wh_now_ms(void);                                  /* wall clock, unix ms */
 struct wh_endpoint *wh_endpoint_find(struct webhooks *wh, const char *name);
+/* One more (delta 1) or one less (-1) event of ev's type pending for ep. */
+void wh_endpoint_count(struct wh_endpoint *ep, const struct wh_event *ev, int delta);
 struct wh_event *wh_event_new(const char *id, const char *type, json_t *payload);
 void wh_event_unref(struct wh_event *ev);
 /* A delivery made from an outbox record (loaded at start or adopted from new/). */

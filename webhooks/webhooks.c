@@ -13,7 +13,9 @@
 #include "lib/xalloc.h"
 
 #include <event2/event.h>
+#include <limits.h>
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -21,7 +23,13 @@
 
 #define MS_PER_S 1000
 #define NS_PER_MS 1000000
+#define US_PER_MS 1000
 #define ERR_MAX 256
+#define PERCENT 100
+#define COALESCE_TICK_MS 1000         /* sweeps of ended windows: at most this often */
+
+static void coalesce_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void emit_counted(void *arg, const char *type, json_t *data);
 
 long long wh_now_ms(void)
 {
@@ -55,6 +63,7 @@ struct wh_event *wh_event_new(const char *id, const char *type, json_t *payload)
     ev->refs = 1;
     ev->id = xstrdup(id);
     ev->type = xstrdup(type);
+    ev->type_idx = wh_event_type_index(type);
     ev->payload = payload;
     ev->body = body;
     ev->body_len = len;
@@ -83,6 +92,7 @@ static void endpoint_clear(struct wh_endpoint *ep)
     for (i = 0; i < ep->nevents; i++)
         free(ep->events[i]);
     free(ep->events);
+    free(ep->type_pending);
     if (ep->tls)
         SSL_CTX_free(ep->tls);
     memset(ep, 0, sizeof(*ep));
@@ -106,6 +116,10 @@ static int endpoint_init(struct wh_endpoint *ep, const struct webhooks_endpoint_
     ep->name = xstrdup(c->name);
     ep->concurrency = c->concurrency > 0 ? c->concurrency : 1;
     ep->max_pending = c->max_pending > 0 ? c->max_pending : 1;
+    ep->type_max = ep->max_pending - ep->max_pending * c->reserved_share / PERCENT;
+    if (ep->type_max < 1)
+        ep->type_max = 1;
+    ep->type_pending = xcalloc(wh_event_type_count() + 1, sizeof(*ep->type_pending));
     ep->nevents = c->events.n;
     ep->events = xcalloc(c->events.n + 1, sizeof(char *));
     for (i = 0; i < c->events.n; i++)
@@ -144,6 +158,12 @@ static struct wh_endpoint *endpoints_build(const struct webhooks_conf *conf, siz
     return eps;
 }
 
+void wh_endpoint_count(struct wh_endpoint *ep, const struct wh_event *ev, int delta)
+{
+    ep->pending += (unsigned)delta;
+    ep->type_pending[ev->type_idx] += (unsigned)delta;
+}
+
 struct wh_endpoint *wh_endpoint_find(struct webhooks *wh, const char *name)
 {
     size_t i;
@@ -169,6 +189,7 @@ static int settings_apply(struct webhooks *wh, const struct webhooks_conf *conf)
     wh->nschedule = n;
     wh->timeout_ms = conf->timeout_ms;
     wh->rescan_ms = conf->rescan_interval_ms;
+    wh->coalesce_ms = conf->coalesce_window_ms;
     return 0;
 }
 
@@ -182,6 +203,8 @@ struct webhooks *webhooks_new(struct event_base *base, struct workpool *wp, stru
     wh->dns = dns;
     wh->outbox_dir = xstrdup(conf->outbox_dir);
     wh->coalesce = wh_coalesce_new(WH_COALESCE_MAX);
+    wh->coalesce_timer = evtimer_new(base, coalesce_timer_cb, wh);
+    wh->coalesce_due_ms = -1;
     while (getrandom(&wh->rng, sizeof(wh->rng), 0) != sizeof(wh->rng) || wh->rng == 0)
         ;
     if (settings_apply(wh, conf) < 0 ||
@@ -218,7 +241,7 @@ static void reattach(struct webhooks *wh, struct wh_delivery *d)
         return;
     }
     d->ep = ep;
-    ep->pending++;
+    wh_endpoint_count(ep, d->ev, 1);
     if (was_busy)
         d->next_at_ms = wh_now_ms();
     wh_delivery_schedule(d);
@@ -260,6 +283,11 @@ void webhooks_free(struct webhooks *wh)
 
     if (wh == NULL)
         return;
+    if (wh->coalesce_timer) {
+        /* what was counted goes to the outbox with the rest, and is sent after a restart */
+        wh_coalesce_sweep(wh->coalesce, LLONG_MAX, emit_counted, wh);
+        event_free(wh->coalesce_timer);
+    }
     wh_store_stop(wh);
     while ((d = wh->head) != NULL) {
         int kept = wh_store_orphan(d);
@@ -278,18 +306,24 @@ void webhooks_free(struct webhooks *wh)
 
 /* ---- raising events ---- */
 
-/* 1 when ep takes one more event; else count it and log the first refusal of a run. */
+/* 1 when ep takes one more event: fewer than max_pending are pending, and fewer than
+ * type_max of its type (the rest is kept for the other types). Else count it and log
+ * the first refusal of a run. */
 static int endpoint_has_room(struct webhooks *wh, struct wh_endpoint *ep,
                              const struct wh_event *ev)
 {
-    if (ep->pending < (unsigned long long)ep->max_pending) {
+    bool full = ep->pending >= (unsigned long long)ep->max_pending;
+
+    if (!full && ep->type_pending[ev->type_idx] < (unsigned long long)ep->type_max) {
         ep->refusing = 0;
         return 1;
     }
     if (!ep->refusing)
-        log_error(WH_LOG, "%s: type=%s endpoint=%s: %u events already pending (max_pending): "
+        log_error(WH_LOG, "%s: type=%s endpoint=%s: %u events already pending (%s): "
                   "not sent; further refusals are counted, not logged, until it drains",
-                  ev->id, ev->type, ep->name, ep->pending);
+                  ev->id, ev->type, ep->name, full ? ep->pending
+                  : ep->type_pending[ev->type_idx],
+                  full ? "max_pending" : "of this type: the rest is reserved_share");
     ep->refusing = 1;
     ep->refused++;
     wh->stats.refused++;
@@ -318,27 +352,12 @@ static void fan_out(struct webhooks *wh, struct wh_event *ev, long long now)
         log_debug(WH_LOG, "%s: type=%s: no endpoint wants it", ev->id, ev->type);
 }
 
-int webhook_emit(struct webhooks *wh, const char *type, json_t *data)
+/* Build the event and hand it to the endpoints. -1 when it cannot be encoded. */
+static int emit_now(struct webhooks *wh, const char *type, json_t *data, long long now)
 {
     char id[WH_EVENT_ID_SIZE];
-    long long now = wh_now_ms();
     struct wh_event *ev;
 
-    if (wh == NULL) {
-        json_decref(data);
-        return 0;
-    }
-    if (wh_event_type_find(type) == NULL) {
-        log_error(WH_LOG, "unknown event type \"%s\" raised; not sent", type);
-        json_decref(data);
-        return -1;
-    }
-    if (!json_is_object(data)) {
-        log_warn(WH_LOG, "event %s raised without a data object; sent with empty data",
-                 type);
-        json_decref(data);
-        data = NULL;
-    }
     wh_event_id_generate(id, now);
     ev = wh_event_new(id, type, wh_event_payload(type, now, id, data));
     if (ev != NULL && ev->body_len > WH_EVENT_BODY_MAX) {
@@ -358,6 +377,102 @@ int webhook_emit(struct webhooks *wh, const char *type, json_t *data)
     fan_out(wh, ev, now);
     wh_event_unref(ev);
     return 0;
+}
+
+/* A window of a coalesced type ended with counted events: send the last one. */
+static void emit_counted(void *arg, const char *type, json_t *data)
+{
+    struct webhooks *wh = arg;
+    json_t *count = json_object_get(data, "count");
+
+    log_info(WH_LOG, "type=%s: %lld more in the coalescing window, sent as one", type,
+             (long long)json_integer_value(count));
+    emit_now(wh, type, data, wh_now_ms());
+}
+
+/* Arm the sweep for due_ms (monotonic), unless it is armed sooner; never sooner than
+ * COALESCE_TICK_MS after the last sweep, so that a flood of new keys costs one sweep a
+ * tick. */
+static void coalesce_arm(struct webhooks *wh, long long due_ms)
+{
+    long long now = mono_ms(), delay;
+    struct timeval tv;
+
+    if (due_ms < 0 || (wh->coalesce_due_ms >= 0 && wh->coalesce_due_ms <= due_ms))
+        return;
+    if (due_ms < wh->coalesce_swept_ms + COALESCE_TICK_MS)
+        due_ms = wh->coalesce_swept_ms + COALESCE_TICK_MS;
+    delay = due_ms > now ? due_ms - now : 0;
+    tv.tv_sec = delay / MS_PER_S;
+    tv.tv_usec = (delay % MS_PER_S) * US_PER_MS;
+    wh->coalesce_due_ms = due_ms;
+    evtimer_add(wh->coalesce_timer, &tv);
+}
+
+static void coalesce_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct webhooks *wh = arg;
+    long long next;
+
+    (void)fd;
+    (void)what;
+    wh->coalesce_due_ms = -1;
+    wh->coalesce_swept_ms = mono_ms();
+    next = wh_coalesce_sweep(wh->coalesce, wh->coalesce_swept_ms, emit_counted, wh);
+    coalesce_arm(wh, next);
+}
+
+/* The coalescing key of data for type t ("VALUE\nVALUE", malloc'd), or NULL when t is not
+ * coalesced or data lacks the first field. */
+static char *coalesce_key(const struct wh_event_type *t, const json_t *data)
+{
+    char *key = NULL, *next;
+    size_t i;
+
+    if (t->coalesce_by == NULL || json_object_get(data, t->coalesce_by[0]) == NULL)
+        return NULL;
+    for (i = 0; t->coalesce_by[i]; i++) {
+        const char *v = json_string_value(json_object_get(data, t->coalesce_by[i]));
+        next = xasprintf("%s%s%s", key ? key : "", i ? "\n" : "", v ? v : "");
+        free(key);
+        key = next;
+    }
+    return key;
+}
+
+int webhook_emit(struct webhooks *wh, const char *type, json_t *data)
+{
+    long long now = wh_now_ms(), due;
+    const struct wh_event_type *t;
+    char *key;
+
+    if (wh == NULL) {
+        json_decref(data);
+        return 0;
+    }
+    if ((t = wh_event_type_find(type)) == NULL) {
+        log_error(WH_LOG, "unknown event type \"%s\" raised; not sent", type);
+        json_decref(data);
+        return -1;
+    }
+    if (!json_is_object(data)) {
+        log_warn(WH_LOG, "event %s raised without a data object; sent with empty data",
+                 type);
+        json_decref(data);
+        data = NULL;
+    }
+    if (data && wh->coalesce_ms > 0 && (key = coalesce_key(t, data)) != NULL) {
+        int first = wh_coalesce_fold(wh->coalesce, type, key, mono_ms(), wh->coalesce_ms,
+                                     now, data, &due);
+        free(key);
+        coalesce_arm(wh, due);
+        if (!first) {
+            wh->stats.coalesced++;
+            return 0;
+        }
+        wh_coalesce_stamp(data, 1, now, now);
+    }
+    return emit_now(wh, type, data, now);
 }
 
 int webhook_emit_once(struct webhooks *wh, const char *type, const char *key,

@@ -42,6 +42,7 @@ struct webhooks_endpoint_conf {
     char *ca_file;                 /* NULL: webhooks.ca_file */
     long long concurrency;         /* requests in flight to this endpoint */
     long long max_pending;         /* new events beyond this many pending are refused */
+    long long reserved_share;      /* percent of max_pending one event type cannot take */
     bool enabled;
 };
 
@@ -53,6 +54,7 @@ struct webhooks_conf {
     long long rescan_interval_ms;  /* how often outbox_dir/new/ is checked */
     long long deferred_after_tries;/* read by the queue runner: message.deferred */
     long long queue_stuck_after_ms;/* read by the queue runner: queue.stuck */
+    long long coalesce_window_ms;  /* types with coalesce_by (event.c); 0: off */
     struct conf_array endpoints;   /* struct webhooks_endpoint_conf */
 };
 
@@ -93,9 +95,12 @@ void webhooks_free(struct webhooks *wh);
 /* ---- raising events (any module; loop thread) ---- */
 
 /*
- * Raise an event of a type listed in webhooks/event.c. Steals data (a JSON object, e.g.
- * from json_pack with "s*" for fields that may be NULL: left out; NULL data is sent as {}
- * and logged).
+ * Raise an event of a type listed in webhooks/event.c. Steals data (a JSON object; build
+ * it with wh_pack (webhooks/event.h), which makes every string valid UTF-8, and leaves
+ * out fields that are NULL; NULL data is sent as {} and logged).
+ * A type with coalesce_by (message.rejected) is sent at most once per key and
+ * coalesce_window: the events after the first are counted, and the last of them is sent
+ * with "count", "first_seen" and "last_seen" when the window ends.
  * Returns 0, or -1 for an unknown type (logged; a programming error). wh may be NULL
  * (webhooks not configured): data is released and 0 returned.
  */
@@ -113,12 +118,14 @@ int webhook_emit_once(struct webhooks *wh, const char *type, const char *key,
 
 struct webhooks_stats {
     unsigned long long emitted;     /* events raised (before fan-out) */
-    unsigned long long coalesced;   /* dropped by webhook_emit_once */
+    unsigned long long coalesced;   /* dropped by webhook_emit_once, or counted into a
+                                       later event (coalesce_window) */
     unsigned long long delivered;   /* (event, endpoint) pairs answered 2xx */
     unsigned long long failed;      /* pairs given up: schedule exhausted */
     unsigned long long retries;     /* attempts after the first */
     unsigned long long disk_errors; /* outbox writes that failed */
-    unsigned long long refused;     /* (event, endpoint) pairs over max_pending: not sent */
+    unsigned long long refused;     /* (event, endpoint) pairs over max_pending, or over
+                                       the share of one type: not sent */
     unsigned pending;               /* pairs not yet delivered or failed (incl. parked) */
     unsigned parked;                /* pending pairs of disabled endpoints */
     unsigned in_flight;             /* requests on the wire */

@@ -9,11 +9,12 @@
  *     "rescan_interval": "5s",               // outbox_dir/new/ (posternctl webhooks test)
  *     "deferred_after_tries": 3,             // queue runner: message.deferred after N tries
  *     "queue_stuck_after": "1h",             // queue runner: queue.stuck threshold
+ *     "coalesce_window": "1m",               // message.rejected: once per client+stage
  *     "endpoints": [
  *       { "name": "ops", "url": "https://hooks.example.com/postern",
  *         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
  *         "events": ["*"], "ca_file": null, "concurrency": 4, "max_pending": 10000,
- *         "enabled": true }
+ *         "reserved_share": 20, "enabled": true }
  *     ]
  *   }
  * Checked at load: endpoint names ([A-Za-z0-9_-], unique: they name outbox files), URLs
@@ -44,6 +45,8 @@
 #define WH_STUCK_MAX_MS (30LL * 24 * 3600 * 1000)
 #define WH_CONCURRENCY_MAX 64LL
 #define WH_MAX_PENDING_MAX 10000000LL
+#define WH_RESERVED_SHARE_MAX 90LL           /* percent: one type may always use 10% */
+#define WH_COALESCE_MAX_MS (3600LL * 1000)
 #define WH_SCHEDULE_MAX 32
 #define WH_RETRY_MIN_MS 10LL
 #define WH_RETRY_MAX_MS (7LL * 24 * 3600 * 1000)
@@ -97,6 +100,10 @@ static const struct conf_key endpoint_keys[] = {
     { .name = "max_pending", .type = CONF_INT, .offset = E(max_pending), .def = "10000",
       .min = 1, .max = WH_MAX_PENDING_MAX,
       .help = "Events waiting for this endpoint at most; more are refused (logged, counted)" },
+    { .name = "reserved_share", .type = CONF_INT, .offset = E(reserved_share), .def = "20",
+      .min = 0, .max = WH_RESERVED_SHARE_MAX,
+      .help = "Percent of max_pending that one event type cannot use: it stays free for the "
+              "other types, so that a flood of one kind of event never crowds out the rest" },
     { .name = "enabled", .type = CONF_BOOL, .offset = E(enabled), .def = "true",
       .help = "false: events are not sent nor queued for this endpoint" },
     { .name = NULL }
@@ -182,9 +189,15 @@ static const struct conf_key webhooks_keys[] = {
       .offset = W(queue_stuck_after_ms), .def = "1h", .min = WH_STUCK_MIN_MS,
       .max = WH_STUCK_MAX_MS,
       .help = "queue.stuck is raised when the oldest queued message is older than this" },
+    { .name = "coalesce_window", .type = CONF_DURATION, .offset = W(coalesce_window_ms),
+      .def = "1m", .min = 0, .max = WH_COALESCE_MAX_MS,
+      .help = "message.rejected is sent at most once per client address and SMTP stage in "
+              "this window; the refusals after the first are sent as one event with a count "
+              "when it ends (0: every refusal is sent)" },
     { .name = "endpoints", .type = CONF_ARRAY, .offset = W(endpoints),
       .sub = &endpoint_section, .elem_size = sizeof(struct webhooks_endpoint_conf),
-      .help = "Receivers: name, url, secret, events, ca_file, concurrency, enabled" },
+      .help = "Receivers: name, url, secret, events, ca_file, concurrency, max_pending, "
+              "reserved_share, enabled" },
     { .name = NULL }
 };
 

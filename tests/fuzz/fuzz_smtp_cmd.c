@@ -1,4 +1,4 @@
-// fuzz-sources: lib/smtp_parse.c
+// fuzz-sources: lib/smtp_parse.c lib/utf8.c
 /*
  * fuzz_smtp_cmd.c - libFuzzer target for lib/smtp_parse.c, the command-channel parsers.
  *

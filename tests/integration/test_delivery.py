@@ -7,6 +7,7 @@ refuses, because the sink binds 127.0.0.1 only). Queue timings are shortened to 
 Every message is injected over SMTP into the inbound listener, with 127.0.0.1 allowed to
 relay (relay.trusted_networks), and each test checks the Postfix-shaped log lines.
 """
+import base64
 import email
 import email.policy
 import json
@@ -343,6 +344,117 @@ def test_null_sender_is_never_bounced(tmp_path, sink):
     wait_gone(p, qid)
     assert maildir_files(md) == []
     assert "notification: " not in p.log().split("no notification")[0][-200:]
+    p.stop()
+
+
+# ---- backscatter: no DSN for inbound mail to served domains (domains.D.bounces) --------------
+
+SUPPRESSED_FIELDS = ["bounces", "client_ip", "helo", "listener", "notification", "queue_id",
+                     "queued_at", "recipients", "sender"]
+
+
+def inbound_config(sink, md, **domain):
+    """The MX of example.test and backup.test: no client is trusted; the next hop for both
+    domains is the sink; a DSN to the sender (at example.org) would land in md."""
+    cfg = {"relay": {"trusted_networks": []},
+           "transport": {"default": relay_to(sink),
+                         "domains": {"example.org": {"route": "maildir:" + md}}}}
+    if domain:
+        cfg["domains"] = {"example.test": domain}
+    return cfg
+
+
+@pytest.mark.parametrize("bounces", [None, "never", "authenticated", "always"])
+def test_inbound_mail_for_a_served_domain_bounces_only_when_the_domain_says_always(
+        tmp_path, sink, bounces):
+    """The MX accepts any local part of example.test; when the mailbox server then refuses
+    one (unknown user), the envelope sender (anyone can claim one) gets no DSN unless the
+    domain's "bounces" is "always". "authenticated" acts as "never" until sender
+    authentication exists. The recipient still bounces: message.bounced, a record, gone."""
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"bad@example.test": "550 5.1.1 <bad@example.test>: no such user"}
+    p = postern(tmp_path, inbound_config(sink, md, **({"bounces": bounces} if bounces else {})))
+    qid = send(p, ["good@example.test", "bad@example.test"], sender="forged@example.org")
+    wait_log(p, r"%s: to=<bad@example\.test>, .*status=bounced" % qid)
+    wait_gone(p, qid)
+    wait_for(lambda: p.events("message.bounced"), what="message.bounced")
+    if bounces == "always":
+        [dsn] = wait_log(p, r"%s: sender non-delivery notification: (\w+)" % qid)
+        wait_gone(p, dsn)
+        assert len(maildir_files(md)) == 1
+        assert p.events("message.bounce_suppressed") == []
+    else:
+        rule = bounces or "never"
+        wait_log(p, r"postern/bounce\[\d+\]: %s: sender non-delivery notification to "
+                    r"<forged@example\.org> not sent: bounces=%s for <bad@example\.test> "
+                    r"\(inbound mail; the sender may be forged\)" % (qid, rule))
+        [ev] = p.events("message.bounce_suppressed")
+        assert sorted(ev) == SUPPRESSED_FIELDS
+        assert (ev["queue_id"], ev["sender"], ev["recipients"], ev["notification"],
+                ev["bounces"]) == (qid, "forged@example.org", ["bad@example.test"], "failed",
+                                   rule)
+        assert (ev["client_ip"], ev["helo"], ev["listener"]) == \
+            ("127.0.0.1", "client.example", "mx")
+        assert RFC3339_UTC.match(ev["queued_at"])
+        assert "notification: " not in p.log()
+        assert maildir_files(md) == []
+    p.stop()
+
+
+def test_backup_mx_mail_gets_no_delay_warning_nor_expiry_dsn(tmp_path, sink):
+    """Mail for a backup-MX domain waits for its primary; a delay warning and the DSN at
+    expiry would both go to a sender the backup MX cannot check: neither is sent (each
+    decided once), and the queue file says the message came in on the inbound profile."""
+    md = str(tmp_path / "maildir")
+    sink.opt["rcpt_replies"] = {"b@backup.test": "451 4.2.0 primary busy"}
+    cfg = inbound_config(sink, md)
+    cfg["queue"] = {"delay_warning": "1s", "backup_lifetime": "4s", "retry_min": "1s",
+                    "retry_max": "1s"}
+    p = postern(tmp_path, cfg)
+    qid = send(p, ["b@backup.test"], sender="someone@example.org")
+    env, _ = p.read_queue_file(qid)
+    assert (env["listener"], env["profile"]) == ("mx", "inbound")
+    wait_log(p, r"%s: sender delay notification to <someone@example\.org> not sent: "
+                r"bounces=never for <b@backup\.test>" % qid)
+    wait_log(p, r"%s: from=<someone@example\.org>, status=expired" % qid)
+    wait_log(p, r"%s: sender non-delivery notification to <someone@example\.org> not sent: "
+                r"bounces=never" % qid)
+    wait_gone(p, qid)
+    assert [e["notification"] for e in p.events("message.bounce_suppressed")] == \
+        ["delayed", "failed"]
+    assert len(re.findall(r"%s: to=<b@backup\.test>.*status=deferred" % qid, p.log())) >= 2
+    assert [e["bounce_type"] for e in p.events("message.bounced")] == ["expired"]
+    assert maildir_files(md) == []
+    p.stop()
+
+
+def test_authenticated_submission_still_gets_its_dsn(tmp_path, sink, test_ca, redis_server):
+    """A user who logged in is the sender: a failure to a served domain is reported."""
+    from test_submission_auth import make_sasldb
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [("alice@example.test", "alice-password")])
+    cfg = inbound_config(sink, str(tmp_path / "maildir"))
+    cfg.update({"redis": {"socket": redis_server.socket}, "auth": {"sasldb": db}})
+    sink.opt["rcpt_replies"] = {"bad@example.test": "550 5.1.1 no such user"}
+    p = postern(tmp_path, cfg, ca=test_ca)
+    r = Raw(p.ports["submissions"], tls=True)
+    r.reply()
+    r.cmd("EHLO c")
+    auth = base64.b64encode(b"\0alice@example.test\0alice-password").decode()
+    assert r.cmd("AUTH PLAIN " + auth)[0] == 235
+    assert r.cmd("MAIL FROM:<alice@example.test>")[0] == 250
+    assert r.cmd("RCPT TO:<bad@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(message(sender="alice@example.test", to="bad@example.test") + "\r\n.\r\n")
+    code, lines = r.reply()
+    assert code == 250, lines
+    qid = queued_id(lines)
+    r.cmd("QUIT")
+    r.close()
+    wait_log(p, r"%s: sender non-delivery notification: \w+" % qid)
+    wait_for(lambda: any(m.mail_from == "" and m.rcpts == ["alice@example.test"]
+                         for m in sink.messages()), what="the DSN at the sink")
+    assert p.events("message.bounce_suppressed") == []
     p.stop()
 
 
@@ -1238,7 +1350,8 @@ def test_posternctl_delete_and_hold_during_a_delivery(tmp_path, sink):
 def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
     """The primary is back: ETRN (RFC 1985) or "posternctl flush --domain" delivers what
     waits for that backup-MX domain now, not at the next retry an hour later; mail for
-    other domains keeps its schedule. ETRN is refused for domains we are not backup for."""
+    other domains keeps its schedule. ETRN is refused for domains we are not backup for,
+    and a second one within queue.etrn_interval is answered 250 without a flush."""
     dead = free_port()
     p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h"},
                            "transport": {"default": "relay:[127.0.0.1]:%d" % dead}})
@@ -1265,7 +1378,7 @@ def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
     for q in backup:
         wait_gone(p, q)
     code, lines = r.cmd("ETRN backup.test")
-    assert code == 251 and "no messages waiting" in lines[0]
+    assert code == 250 and "2.0.0 OK, queuing for node backup.test started" in lines[0]
     r.cmd("QUIT")
     assert other in p.queue_files()  # still waiting for its hour
     res = ctl(p, "flush", "--domain", "remote.test")
@@ -1276,6 +1389,88 @@ def test_etrn_and_flush_domain_deliver_a_backup_domain_now(tmp_path, sink):
     res = ctl(p, "flush", "a", "b")  # two words: only --domain DOMAIN
     assert res.returncode != 0 and "usage: flush" in res.stdout + res.stderr, res
     p.stop()
+
+
+def etrn(port, node, source="127.0.0.1"):
+    r = Raw(port, source=source)
+    try:
+        r.reply()
+        r.cmd("EHLO primary.backup.test")
+        return r.cmd("ETRN " + node)
+    finally:
+        r.close()
+
+
+def test_etrn_only_from_the_primary_or_trusted_networks_once_a_minute(tmp_path, zone, sink):
+    """ETRN flushes a domain out of its retry schedule: only the domain's primary MX (the
+    MX hosts above us: primary.backup.test, 127.0.0.1) or relay.trusted_networks may ask,
+    and at most once per queue.etrn_interval (extra ones: 250, one flush at its end).
+    The messages come from the queue's index of recipient domains, which a restart
+    rebuilds from the queue files."""
+    cfg = mx_config(zone, sink, domains={"example.test": {"route": relay_to(sink)}})
+    cfg["relay"] = {"trusted_networks": ["127.0.0.7/32"]}
+    cfg["queue"] = {"retry_min": "1h", "retry_max": "1h", "etrn_interval": "2s"}
+    sink.opt["rcpt_replies"] = {"u%d@backup.test" % i: "451 4.3.2 not now" for i in range(3)}
+    p = postern(tmp_path, cfg)
+    queued = [send(p, ["u%d@backup.test" % i, "x%d@example.test" % i], subject="b%d" % i)
+              for i in range(3)]
+    for q in queued:
+        wait_log(p, r"%s: to=<u\d@backup\.test>, .*status=deferred" % q)
+        wait_log(p, r"%s: to=<x\d@example\.test>, .*status=sent" % q)
+    # delivered recipients leave the index: nothing waits for example.test
+    assert "0 messages scheduled" in ctl(p, "flush", "--domain", "example.test").stdout
+    p.stop()
+    p.start()  # the index is rebuilt from the queue files
+    sink.opt["rcpt_replies"] = {}
+    code, lines = etrn(p.port, "backup.test", source="127.0.0.9")  # not the primary
+    assert code == 459 and "4.7.1 Node backup.test not allowed: only its primary MX may ask" \
+        in lines[0], lines
+    wait_log(p, r"ETRN backup\.test refused: not a primary MX of the domain")
+    assert etrn(p.port, "remote.test", source="127.0.0.9")[0] == 459  # not a backup domain
+    code, lines = etrn(p.port, "backup.test")  # from the primary's address
+    assert code == 253 and "OK, 3 pending messages for node backup.test started" in lines[0]
+    code, lines = etrn(p.port, "backup.test", source="127.0.0.7")  # trusted, but too soon
+    assert code == 250 and "OK, queuing for node backup.test started" in lines[0]
+    assert etrn(p.port, "@backup.test")[0] == 250  # one flush per domain, @ or not
+    sink.wait_messages(6)
+    for q in queued:
+        wait_gone(p, q)
+    # the requests during the interval make one flush, when it is over
+    wait_log(p, r"ETRN @backup\.test: the flush asked for during the last interval")
+    assert len(re.findall(r"flush of @?backup\.test: ", p.log())) == 2
+    time.sleep(2)  # that flush started a new interval: let it pass
+    code, lines = etrn(p.port, "backup.test", source="127.0.0.7")
+    assert code == 251 and "no messages waiting for node backup.test" in lines[0]
+    for _ in range(2):  # the admin is not limited
+        res = ctl(p, "flush", "--domain", "backup.test")
+        assert res.returncode == 0 and "0 messages scheduled" in res.stdout, res
+    p.stop()
+
+
+def test_etrn_waiting_for_dns_is_told_to_retry_or_cancelled(tmp_path):
+    """The primaries of the domain are looked up while the ETRN waits: a DNS server that
+    never answers gives 458 4.4.3 (try again later); a session freed before the answer
+    (here by a stop that gives sessions no time) cancels the lookup: a clean exit."""
+    mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    mute.bind(("127.0.0.1", 0))  # takes the queries, answers none
+    try:
+        p = postern(tmp_path, {"relay": {"trusted_networks": []},
+                               "timeouts": {"shutdown": "0"},
+                               "dns": {"servers": ["127.0.0.1:%d" % mute.getsockname()[1]],
+                                       "timeout": "1s", "tries": 1}})
+        code, lines = etrn(p.port, "backup.test", source="127.0.0.9")
+        assert code == 458 and "4.4.3 Unable to queue messages for node backup.test" \
+            in lines[0], lines
+        waiting = Raw(p.port, source="127.0.0.9")
+        waiting.reply()
+        waiting.cmd("EHLO primary.backup.test")
+        waiting.send("ETRN backup.test\r\n")
+        wait_log(p, r"\[127\.0\.0\.9\]: ETRN backup\.test", count=2)
+        assert p.stop() == 0
+        waiting.close()
+        assert len(re.findall(r"ETRN backup\.test refused", p.log())) == 1
+    finally:
+        mute.close()
 
 
 def test_posternctl_usage_and_help(tmp_path):

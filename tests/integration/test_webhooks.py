@@ -8,7 +8,8 @@ payload shape, retries (503 twice then 200, receiver down then back, a hanging r
 kill -9 with an event pending then delivery after the restart from the outbox, 410
 disabling an endpoint (and a reload enabling it again), schedule exhaustion into failed/,
 HTTPS with the test CA by IP and by name (SNI), wrong names refused, per-endpoint event
-filters, local coalescing, the posternctl functions (list, test event picked up by a
+filters, max_pending and the share kept for the other types, local coalescing (dropped,
+or counted and sent as one event when the window ends), the posternctl functions (list, test event picked up by a
 running process), an unwritable outbox, config errors, and a valgrind run.
 """
 import json
@@ -392,6 +393,57 @@ def test_events_beyond_max_pending_are_refused_and_counted(tmp_path, receiver):
     assert run.endpoints["ops"]["refused"] == 2
     assert run.log.count("(max_pending): not sent") == 1
     assert len(outbox_files(tmp_path)) == 2
+
+
+def outbox_types(tmp_path):
+    types = {}
+    for name in outbox_files(tmp_path):
+        with open(tmp_path / "outbox" / name) as f:
+            t = json.load(f)["event"]["type"]
+        types[t] = types.get(t, 0) + 1
+    return types
+
+
+def test_one_type_cannot_take_the_share_reserved_for_the_others(tmp_path, receiver):
+    """A flood of one type (refused RCPTs) fills at most max_pending minus reserved_share:
+    the alerts that matter more still get in."""
+    receiver.default_status = "hang"
+    cfg = write_config(tmp_path, [endpoint("ops", receiver.url, concurrency=1,
+                                           max_pending=10, reserved_share=20)],
+                       timeout="30s")
+    emits = []
+    for i in range(12):
+        emits += ["--emit", 'message.rejected={"n":%d}' % i]
+    emits += ["--emit", 'backup.primary_down={"domain":"backup.test"}',
+              "--emit", 'queue.stuck={"queue_size":1}']
+    run = whsend(cfg, "--deadline", 800, *emits)
+    assert run.summary["refused"] == 4 and run.summary["pending"] == 10, run
+    assert outbox_types(tmp_path) == {"message.rejected": 8, "backup.primary_down": 1,
+                                      "queue.stuck": 1}
+    assert run.log.count("events already pending (of this type: the rest is "
+                         "reserved_share): not sent") == 1
+
+
+def test_coalesced_type_is_counted_and_sent_when_the_window_ends(tmp_path, receiver):
+    """message.rejected is coalesced by client address and stage: the first at once, the
+    rest of the window as one event with its count and the times of the first and last."""
+    cfg = write_config(tmp_path, [endpoint("ops", receiver.url)], coalesce_window="300ms")
+    emits = []
+    for i in range(5):
+        emits += ["--emit", 'message.rejected={"client_ip":"192.0.2.7","stage":"rcpt",'
+                            '"n":%d}' % i]
+    emits += ["--emit", 'message.rejected={"client_ip":"192.0.2.7","stage":"mail","n":9}',
+              "--emit", 'message.rejected={"client_ip":"192.0.2.8","stage":"rcpt","n":8}']
+    run = whsend(cfg, "--wait-delivered", 4, *emits)
+    assert run.returncode == 0 and run.summary["coalesced"] == 4, run
+    got = sorted((e["data"]["client_ip"], e["data"]["stage"], e["data"]["n"],
+                  e["data"]["count"]) for e in receiver.events())
+    assert got == [("192.0.2.7", "mail", 9, 1), ("192.0.2.7", "rcpt", 0, 1),
+                   ("192.0.2.7", "rcpt", 4, 4), ("192.0.2.8", "rcpt", 8, 1)]
+    [summary] = [e["data"] for e in receiver.events() if e["data"]["count"] == 4]
+    assert TIMESTAMP_RE.match(summary["first_seen"]) and \
+        summary["first_seen"] <= summary["last_seen"]
+    assert "type=message.rejected: 4 more in the coalescing window, sent as one" in run.log
 
 
 def test_coalescing_sends_one_event_per_key_and_window(tmp_path, receiver):

@@ -1,5 +1,6 @@
 """Webhooks raised by the running daemon, with the data fields of docs/webhooks.md: rate
-limits and brute force (once per window), rejections, the queue watch, posternctl's test.
+limits and brute force (once per window), rejections (coalesced per client and stage,
+with a count), client strings that are not UTF-8, the queue watch, posternctl's test.
 message.bounced / .deferred, queue.corrupt and redis.* are checked in test_delivery.py and
 test_ratelimit_smtp.py (from the daemon's log, which shows each event's data)."""
 import base64
@@ -25,7 +26,7 @@ def setup(tmp_path, test_ca, redis_server):
         "auth": {"sasldb": db},
         "authfail": {"login_ip_threshold": 2, "window": "1m"},
         "ratelimit": {"classes": {"default": {"recipients": 2, "window": "1m"}}},
-        "webhooks": {"outbox_dir": str(tmp_path / "outbox"),
+        "webhooks": {"outbox_dir": str(tmp_path / "outbox"), "coalesce_window": "1s",
                      "endpoints": [{"name": "ops", "url": rcv.url, "secret": SECRET,
                                     "events": ["*"]}]},
     }).start()
@@ -100,8 +101,8 @@ def test_message_rejected_event_at_rcpt_data_and_mail(setup):
     r.close()
     wait_for(lambda: len(by_type(rcv, "message.rejected")) == 3, what="message.rejected")
     ev = {e["data"]["stage"]: e["data"] for e in by_type(rcv, "message.rejected")}
-    common = ["client_ip", "code", "enhanced_code", "helo", "listener", "login", "reason",
-              "sender", "stage", "text"]
+    common = ["client_ip", "code", "count", "enhanced_code", "first_seen", "helo",
+              "last_seen", "listener", "login", "reason", "sender", "stage", "text"]
     assert sorted(ev["rcpt"]) == sorted(common + ["queue_id", "recipients"])
     assert sorted(ev["data"]) == sorted(common + ["queue_id", "recipients"])
     assert sorted(ev["mail"]) == common
@@ -114,6 +115,65 @@ def test_message_rejected_event_at_rcpt_data_and_mail(setup):
     assert data["recipients"] == ["x0@elsewhere.example", "x1@elsewhere.example"]
     assert data["queue_id"] == rcpt["queue_id"] and "bare" in data["text"]
     assert ev["mail"]["reason"] == "rate_limited"
+    assert all(e["count"] == 1 and e["first_seen"] == e["last_seen"] for e in ev.values())
+
+
+def test_refused_rcpt_flood_is_one_event_per_client_stage_and_window(setup):
+    """An unauthenticated client refused 10 times in a row (relaying on the MX) costs two
+    outbox files, not ten: the first refusal at once, the other nine as one event with
+    "count": 9 when the window (coalesce_window, 1 s here) ends."""
+    p, rcv = setup
+    r = Raw(p.port)
+    r.reply()
+    r.cmd("EHLO flood.example")
+    assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    assert [r.cmd("RCPT TO:<x%d@elsewhere.example>" % i)[0] for i in range(10)] == [554] * 10
+    r.close()
+    wait_for(lambda: len(by_type(rcv, "message.rejected")) == 2, what="the counted event")
+    first, rest = [e["data"] for e in by_type(rcv, "message.rejected")]
+    assert (first["count"], first["recipients"]) == (1, ["x0@elsewhere.example"])
+    assert (rest["count"], rest["recipients"]) == (9, ["x9@elsewhere.example"])
+    assert first["first_seen"] <= rest["first_seen"] <= rest["last_seen"]
+    assert (rest["stage"], rest["reason"], rest["client_ip"]) == ("rcpt", "relay", "127.0.0.1")
+    assert len(p.events("message.rejected")) == 10  # each one is still logged
+    r = Raw(p.port)  # another stage, or another window: sent at once
+    r.reply()
+    r.cmd("EHLO flood.example")
+    r.cmd("MAIL FROM:<a@example.org>")
+    assert r.cmd("RCPT TO:<y@elsewhere.example>")[0] == 554
+    r.close()
+    wait_for(lambda: len(by_type(rcv, "message.rejected")) == 3, what="the next window")
+    assert by_type(rcv, "message.rejected")[2]["data"]["count"] == 1
+
+
+def test_client_strings_that_are_not_utf8_do_not_empty_the_event(setup):
+    """A HELO name or a tried login with bytes that are not UTF-8 keeps every field of the
+    event; the bad bytes become U+FFFD (they used to turn the whole data into {})."""
+    p, rcv = setup
+    r = Raw(p.port)
+    r.reply()
+    r.send(b"EHLO bad\xff\xc0.example\r\n")
+    assert r.reply()[0] == 250
+    assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    assert r.cmd("RCPT TO:<x@elsewhere.example>")[0] == 554
+    r.close()
+    wait_for(lambda: by_type(rcv, "message.rejected"), what="message.rejected")
+    d = by_type(rcv, "message.rejected")[0]["data"]
+    assert d["helo"] == "bad\ufffd\ufffd.example"
+    assert (d["stage"], d["client_ip"], d["recipients"]) == \
+        ("rcpt", "127.0.0.1", ["x@elsewhere.example"])
+    login = b"bad\xfe@example.test"
+    for _ in range(2):
+        r = Raw(p.ports["submissions"], tls=True)
+        r.reply()
+        r.cmd("EHLO c")
+        auth = base64.b64encode(b"\0" + login + b"\0wrong").decode()
+        assert r.cmd("AUTH PLAIN " + auth)[0] == 535
+        r.close()
+    wait_for(lambda: by_type(rcv, "auth.bruteforce"), what="auth.bruteforce")
+    d = by_type(rcv, "auth.bruteforce")[0]["data"]
+    assert d["login"] == "bad\ufffd@example.test"
+    assert (d["scope"], d["client_ip"], d["failures"]) == ("ip", "127.0.0.1", 2)
 
 
 def test_posternctl_webhooks_list_and_test(setup):

@@ -30,6 +30,7 @@
     "client_name unknown\n" \
     "helo client.example\n" \
     "listener mx\n" \
+    "profile inbound\n" \
     "proto ESMTP\n" \
     "body 8BITMIME\n" \
     "future_key some value\n" \
@@ -61,6 +62,8 @@ static void envelope_is_parsed(void **state)
     assert_string_equal(qf->client, "127.0.0.1");
     assert_string_equal(qf->helo, "client.example");
     assert_string_equal(qf->body, "8BITMIME");
+    assert_string_equal(qf->listener, "mx");
+    assert_string_equal(qf->profile, "inbound");
     assert_false(qf->smtputf8);
     assert_null(qf->auth);
     assert_int_equal(qf->nrcpt, 3);
@@ -78,6 +81,7 @@ static void null_sender_is_empty(void **state)
                                   "rcpt a@b\ndata\n", QF_PARSE_OK);
     (void)state;
     assert_string_equal(qf->sender, "");
+    assert_null(qf->profile); /* older files and DSNs: no profile line */
     queue_file_free(qf);
 }
 
