@@ -22,7 +22,7 @@ static size_t strip_crlf(const char *raw, size_t len)
 static size_t relaxed_header(const char *raw, size_t len, char *out)
 {
     const char *colon = memchr(raw, ':', len);
-    size_t n = 0, i, name_end = colon ? (size_t)(colon - raw) : len;
+    size_t n = 0, i, name_end = colon ? (size_t)(colon - raw) : len, value_start;
     bool space = false;
 
     while (name_end > 0 && is_wsp((unsigned char)raw[name_end - 1]))
@@ -32,6 +32,7 @@ static size_t relaxed_header(const char *raw, size_t len, char *out)
     if (colon == NULL)
         return n;
     out[n++] = ':';
+    value_start = n;
     for (i = (size_t)(colon - raw) + 1; i < len; i++) {
         unsigned char c = (unsigned char)raw[i];
         if (c == '\r' && i + 1 < len && raw[i + 1] == '\n') {
@@ -42,7 +43,7 @@ static size_t relaxed_header(const char *raw, size_t len, char *out)
             space = true;
             continue;
         }
-        if (space && out[n - 1] != ':')
+        if (space && n > value_start)
             out[n++] = ' ';
         space = false;
         out[n++] = (char)c;

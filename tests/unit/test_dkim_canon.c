@@ -73,6 +73,8 @@ static void rfc6376_example_headers(void **state)
     /* without its final CRLF, a field gets one */
     assert_string_equal(canon_field(DKIM_CANON_SIMPLE, "A: X"), "A: X\r\n");
     assert_string_equal(canon_field(DKIM_CANON_RELAXED, "SUBJECT:   \t"), "subject:\r\n");
+    /* only the colon after the name loses its whitespace, not one inside the value */
+    assert_string_equal(canon_field(DKIM_CANON_RELAXED, "X : a : b"), "x:a : b\r\n");
 }
 
 static void rfc6376_example_body(void **state)
