@@ -37,7 +37,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
            libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
            libcmocka-dev redis-server dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
-           clang-14 libclang-rt-14-dev valgrind pflogsumm
+           clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
         demo-setup bench clean
