@@ -72,6 +72,10 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS)
 
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS)
+
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)
 
