@@ -9,6 +9,7 @@
 #include "mailauth/dkim_crypto.h"
 #include "mailauth/dkim_hash.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,17 +48,22 @@ struct dkim_sign {
     int bh_idx;
 };
 
+static char *lower_dup(const char *s)
+{
+    char *d = xstrdup(s), *p;
+
+    for (p = d; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return d;
+}
+
 static char **lower_copy(const struct conf_strlist *l)
 {
     char **v = xcalloc(l->n ? l->n : 1, sizeof(*v));
-    size_t i, j;
+    size_t i;
 
-    for (i = 0; i < l->n; i++) {
-        v[i] = xstrdup(l->v[i]);
-        for (j = 0; v[i][j]; j++)
-            v[i][j] = (char)(v[i][j] >= 'A' && v[i][j] <= 'Z' ? v[i][j] + ('a' - 'A')
-                                                                : v[i][j]);
-    }
+    for (i = 0; i < l->n; i++)
+        v[i] = lower_dup(l->v[i]);
     return v;
 }
 
@@ -76,10 +82,7 @@ struct dkim_signer *dkim_signer_load(const struct dkim_domain_conf *dc, char *er
     const struct dkim_key_conf *kc = dc->keys.items;
     size_t i;
 
-    s->domain = xstrdup(dc->name);
-    for (i = 0; s->domain[i]; i++)
-        s->domain[i] = (char)(s->domain[i] >= 'A' && s->domain[i] <= 'Z'
-                                  ? s->domain[i] + ('a' - 'A') : s->domain[i]);
+    s->domain = lower_dup(dc->name);
     s->keys = xcalloc(dc->keys.n ? dc->keys.n : 1, sizeof(*s->keys));
     s->headers = lower_copy(&dc->headers);
     s->nheaders = dc->headers.n;
