@@ -37,7 +37,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
            libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
            libcmocka-dev redis-server dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
-           clang-14 libclang-rt-14-dev valgrind pflogsumm
+           clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
         demo-setup bench clean
@@ -69,6 +69,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS)
 

@@ -16,6 +16,10 @@ PY=/usr/bin/python3
 work=$(mktemp -d /tmp/postern-bench.XXXXXX)
 trap "cleanup" EXIT
 
+# DKIM signing and verifying cost on one core (bench/dkim_bench.c; needs no Postfix)
+echo "== DKIM =="
+make -s build/bench/dkim_bench >/dev/null && build/bench/dkim_bench
+
 if ! command -v smtp-source >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-source ]; then
     echo "bench: smtp-source not found. It comes with Postfix: apt-get install postfix"
     echo "bench: (not installed automatically: the package replaces the system MTA)"

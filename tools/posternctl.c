@@ -18,6 +18,11 @@
 #include "lib/dns.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
+#include "mailauth/dkim_conf.h"
+#include "mailauth/dkim_crypto.h"
+#include "mailauth/dkim_keygen.h"
+#include "mailauth/dkim_sign.h"
+#include "mailauth/dkim_verify.h"
 #include "mailauth/spf.h"
 #include "mailauth/spf_header.h"
 #include "mailauth/spf_ip.h"
@@ -533,6 +538,313 @@ static int cmd_spf(struct ctl *ctl, int argc, char **argv)
     return rc;
 }
 
+/* ---- dkim keygen | sign | verify (mailauth/dkim_*) --------------------------------------- */
+
+#define DKIM_MSG_MAX (64u << 20)          /* largest message file read */
+#define DKIM_FIELDS_MAX 4096              /* header fields of one message */
+#define DKIM_ERR_MAX 512
+#define DKIM_AR_MAX 8192
+
+/* Read a whole message file ("-": stdin) with every bare LF turned into CRLF, as the
+ * daemon stores mail. NULL (and a message) on failure. */
+static char *dkim_read_message(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t n = 0, cap = 0, out_len = 0, i;
+    char *raw = NULL, *out;
+    int c;
+
+    if (f == NULL) {
+        fprintf(stderr, "posternctl: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    while ((c = getc(f)) != EOF && n < DKIM_MSG_MAX) {
+        if (n == cap)
+            raw = xrealloc(raw, cap = cap ? cap * 2 : 65536);
+        raw[n++] = (char)c;
+    }
+    if (f != stdin)
+        fclose(f);
+    out = xmalloc(2 * n + 1);
+    for (i = 0; i < n; i++) {
+        if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
+            out[out_len++] = '\r';
+        out[out_len++] = raw[i];
+    }
+    out[out_len] = '\0';
+    free(raw);
+    *len = out_len;
+    return out;
+}
+
+static int dkim_split(const char *msg, size_t len, struct dkim_field *f, size_t *n,
+                      size_t *body)
+{
+    if (dkim_header_split(msg, len, f, DKIM_FIELDS_MAX, n, body) != DKIM_SPLIT_OK) {
+        fprintf(stderr, "posternctl: the message header is malformed or has more than %d "
+                "fields\n", DKIM_FIELDS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* Load a "dkim" section from JSON text (defaults for the missing keys). */
+static int dkim_conf_from_json(json_t *j, struct dkim_conf *c)
+{
+    struct conf_errors errs = { .file = "posternctl", .count = 0, .out = stderr };
+    char *text = json_dumps(j, JSON_COMPACT);
+    int rc = conf_load_buffer("posternctl", text, strlen(text), &dkim_conf_section, c, &errs);
+
+    free(text);
+    return rc;
+}
+
+/* dkim keygen DOMAIN SELECTOR [--type rsa|ed25519] [--bits N] [--dir DIR] */
+static int dkim_keygen_cmd(int argc, char **argv)
+{
+    const char *domain = argv[0], *selector = argv[1], *dir = ".";
+    enum dkim_keytype type = DKIM_KEY_RSA;
+    long bits = DKIM_RSA_BITS_DEFAULT;
+    char norm[DKIM_DOMAIN_MAX + 1], err[DKIM_ERR_MAX], *path, *rec, *zone;
+    EVP_PKEY *key;
+    int i;
+
+    if (argc < 2)
+        return EX_USAGE;
+    for (i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--type") == 0 && strcmp(argv[i + 1], "rsa") == 0)
+            type = DKIM_KEY_RSA;
+        else if (strcmp(argv[i], "--type") == 0 && strcmp(argv[i + 1], "ed25519") == 0)
+            type = DKIM_KEY_ED25519;
+        else if (strcmp(argv[i], "--bits") == 0)
+            bits = strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--dir") == 0)
+            dir = argv[i + 1];
+        else
+            return EX_USAGE;
+    }
+    if (i != argc || bits < DKIM_RSA_BITS_MIN || bits > DKIM_RSA_BITS_MAX) {
+        fprintf(stderr, "posternctl: RSA keys have %d to %d bits\n", DKIM_RSA_BITS_MIN,
+                DKIM_RSA_BITS_MAX);
+        return EX_USAGE;
+    }
+    if (dkim_domain_copy(domain, strlen(domain), norm, sizeof(norm)) < 0 ||
+        dkim_domain_copy(selector, strlen(selector), norm, sizeof(norm)) < 0) {
+        fprintf(stderr, "posternctl: DOMAIN and SELECTOR must be DNS names\n");
+        return EX_USAGE;
+    }
+    key = dkim_keygen(type, (unsigned)bits);
+    if (key == NULL) {
+        fprintf(stderr, "posternctl: key generation failed\n");
+        return EX_SOFTWARE;
+    }
+    path = xasprintf("%s/%s.%s.key", dir, domain, selector);
+    if (dkim_key_write_private(path, key, err, sizeof(err)) < 0) {
+        fprintf(stderr, "posternctl: %s\n", err);
+        free(path);
+        EVP_PKEY_free(key);
+        return EX_CANTCREAT;
+    }
+    rec = dkim_key_record(key);
+    zone = dkim_key_zone_line(selector, domain, rec);
+    printf("%s\n", zone);
+    fprintf(stderr, "posternctl: private key written to %s (mode 0600). Publish the TXT record "
+            "above, then add to the config:\n  \"dkim\": { \"sign\": { \"%s\": { \"keys\": [ "
+            "{ \"selector\": \"%s\", \"algorithm\": \"%s\", \"file\": \"%s\" } ] } } }\n", path,
+            domain, selector, type == DKIM_KEY_RSA ? "rsa-sha256" : "ed25519-sha256", path);
+    free(zone);
+    free(rec);
+    free(path);
+    EVP_PKEY_free(key);
+    return EX_OK;
+}
+
+/* dkim sign --key FILE --domain D --selector S [--algorithm A] MESSAGE */
+static int dkim_sign_cmd(int argc, char **argv)
+{
+    const char *keyfile = NULL, *domain = NULL, *selector = NULL, *alg = NULL;
+    struct dkim_field f[DKIM_FIELDS_MAX];
+    struct dkim_conf c;
+    struct dkim_signer *signer;
+    struct dkim_sign *m;
+    char err[DKIM_ERR_MAX], *msg, *sigs;
+    size_t len, n, body;
+    json_t *j;
+    int i, rc;
+
+    for (i = 0; i + 1 < argc - 1; i += 2) {
+        if (strcmp(argv[i], "--key") == 0)
+            keyfile = argv[i + 1];
+        else if (strcmp(argv[i], "--domain") == 0)
+            domain = argv[i + 1];
+        else if (strcmp(argv[i], "--selector") == 0)
+            selector = argv[i + 1];
+        else if (strcmp(argv[i], "--algorithm") == 0)
+            alg = argv[i + 1];
+        else
+            return EX_USAGE;
+    }
+    if (i != argc - 1 || !keyfile || !domain || !selector)
+        return EX_USAGE;
+    if (alg == NULL) {
+        EVP_PKEY *k = dkim_crypto_load_private(keyfile, err, sizeof(err));
+        enum dkim_keytype type = DKIM_KEY_RSA;
+        if (k != NULL)
+            dkim_crypto_key_type(k, &type);
+        alg = type == DKIM_KEY_ED25519 ? "ed25519-sha256" : "rsa-sha256";
+        EVP_PKEY_free(k);
+    }
+    j = json_pack("{s:{s:{s:[{s:s, s:s, s:s}]}}}", "sign", domain, "keys", "selector",
+                  selector, "algorithm", alg, "file", keyfile);
+    memset(&c, 0, sizeof(c));
+    rc = dkim_conf_from_json(j, &c);
+    json_decref(j);
+    signer = rc == 0 ? dkim_signer_load(c.sign.items, err, sizeof(err)) : NULL;
+    if (signer == NULL) {
+        if (rc == 0)
+            fprintf(stderr, "posternctl: %s\n", err);
+        conf_free(&dkim_conf_section, &c);
+        return EX_CONFIG;
+    }
+    msg = dkim_read_message(argv[argc - 1], &len);
+    rc = msg == NULL ? EX_NOINPUT : dkim_split(msg, len, f, &n, &body) < 0 ? EX_DATAERR : 0;
+    if (rc == 0) {
+        m = dkim_sign_new(signer);
+        dkim_sign_body(m, msg + body, len - body);
+        sigs = dkim_sign_finish(m, f, n, (long long)time(NULL), err, sizeof(err));
+        if (sigs == NULL) {
+            fprintf(stderr, "posternctl: %s\n", err);
+            rc = EX_SOFTWARE;
+        } else {
+            fwrite(sigs, 1, strlen(sigs), stdout);
+            fwrite(msg, 1, len, stdout);
+        }
+        free(sigs);
+        dkim_sign_free(m);
+    }
+    free(msg);
+    dkim_signer_free(signer);
+    conf_free(&dkim_conf_section, &c);
+    return rc;
+}
+
+static void dkim_verify_done(struct dkim_verify *v, void *arg)
+{
+    (void)v;
+    event_base_loopbreak(arg);
+}
+
+/* One line per signature: RESULT d= s= a= [bits=] i= [flags] [(reason)]. */
+static void dkim_print_result(const struct dkim_result *r)
+{
+    printf("%s d=%s s=%s a=%s", dkim_status_name(r->status), r->domain[0] ? r->domain : "-",
+           r->selector[0] ? r->selector : "-", r->alg_known ? dkim_alg_name(r->alg) : "-");
+    if (r->key_bits)
+        printf(" bits=%u", r->key_bits);
+    if (r->auid[0])
+        printf(" i=%s", r->auid);
+    if (r->has_l)
+        printf(" l=%llu%s", r->l, r->body_truncated ? " body-truncated" : "");
+    if (r->weak)
+        printf(" weak");
+    if (r->testing)
+        printf(" testing");
+    if (r->reason)
+        printf(" (%s)", r->reason);
+    printf("\n");
+}
+
+/* dkim verify [--dns HOST:PORT] MESSAGE */
+static int dkim_verify_cmd(int argc, char **argv)
+{
+    struct dkim_field f[DKIM_FIELDS_MAX];
+    struct dkim_conf c;
+    struct dns_conf dc;
+    struct conf_errors errs = { .file = "posternctl", .count = 0, .out = stderr };
+    struct event_base *base;
+    struct dns *dns;
+    struct dkim_verify *v;
+    struct dkim_dns iface;
+    const struct dkim_result *res;
+    char *msg, *dns_json, ar[DKIM_AR_MAX], host[256];
+    size_t len, n, body, i;
+    int rc = EX_OK, temp = 0, bad = 0;
+    json_t *j;
+
+    if (argc != 1 && !(argc == 3 && strcmp(argv[0], "--dns") == 0))
+        return EX_USAGE;
+    j = argc == 3 ? json_pack("{s:[s]}", "servers", argv[1]) : json_object();
+    dns_json = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    memset(&dc, 0, sizeof(dc));
+    memset(&c, 0, sizeof(c));
+    j = json_object();
+    if (conf_load_buffer("posternctl", dns_json, strlen(dns_json), &dns_conf_section, &dc,
+                         &errs) < 0 || dkim_conf_from_json(j, &c) < 0) {
+        free(dns_json);
+        json_decref(j);
+        conf_free(&dns_conf_section, &dc);
+        return EX_USAGE;
+    }
+    free(dns_json);
+    json_decref(j);
+    msg = dkim_read_message(argv[argc - 1], &len);
+    if (msg == NULL || dkim_split(msg, len, f, &n, &body) < 0) {
+        free(msg);
+        conf_free(&dns_conf_section, &dc);
+        return msg == NULL ? EX_NOINPUT : EX_DATAERR;
+    }
+    base = event_base_new();
+    dns = dns_new(base, &dc);
+    if (dns == NULL) {
+        event_base_free(base);
+        free(msg);
+        conf_free(&dns_conf_section, &dc);
+        return EX_UNAVAILABLE;
+    }
+    iface = dkim_dns_resolver(dns);
+    v = dkim_verify_new(&c.verify, f, n, (long long)time(NULL));
+    dkim_verify_start(v, base, &iface, dkim_verify_done, base);
+    dkim_verify_body(v, msg + body, len - body);
+    dkim_verify_body_end(v);
+    event_base_dispatch(base);
+    res = dkim_verify_results(v, &n);
+    for (i = 0; i < n; i++) {
+        dkim_print_result(&res[i]);
+        temp += res[i].status == DKIM_TEMPERROR;
+        bad += res[i].status != DKIM_PASS && res[i].status != DKIM_TEMPERROR;
+    }
+    if (dkim_verify_skipped(v))
+        printf("skipped %zu signatures (dkim.verify.max_signatures)\n", dkim_verify_skipped(v));
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    dkim_ar_format(ar, sizeof(ar), res, n);
+    printf("Authentication-Results: %s; %s\n", host, ar);
+    if (n == 0 || bad)
+        rc = CTL_EXIT_REFUSED;
+    else if (temp)
+        rc = EX_TEMPFAIL;
+    dkim_verify_free(v);
+    dns_free(dns);
+    event_base_free(base);
+    free(msg);
+    conf_free(&dns_conf_section, &dc);
+    return rc;
+}
+
+/* dkim keygen|sign|verify ...: DKIM keys and checks without the daemon. */
+static int cmd_dkim(struct ctl *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    if (strcmp(argv[1], "keygen") == 0)
+        return dkim_keygen_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sign") == 0)
+        return dkim_sign_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "verify") == 0)
+        return dkim_verify_cmd(argc - 2, argv + 2);
+    return EX_USAGE;
+}
+
 static const struct ctl_cmd ctl_commands[] = {
     { "queue",   0, 1, cmd_queue,  "queue [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
@@ -552,6 +864,12 @@ static const struct ctl_cmd ctl_commands[] = {
     { "spf",     2, 5, cmd_spf,    "spf [--dns HOST:PORT] IP SENDER [HELO]",
       "evaluate SPF for one client as the daemon would; prints the result first "
       "(SENDER \"\": the null sender, HELO is checked)" },
+    { "dkim", 2, 10, cmd_dkim,
+      "dkim keygen DOMAIN SELECTOR [--type rsa|ed25519] [--bits N] [--dir DIR] | "
+      "dkim sign --key FILE --domain D --selector S [--algorithm A] MESSAGE | "
+      "dkim verify [--dns HOST:PORT] MESSAGE",
+      "write a DKIM key pair and print its DNS record; sign a message file; verify its "
+      "signatures (docs/posternctl.md)" },
     { "help",    0, 0, cmd_help,   "help", "this list" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
