@@ -173,7 +173,7 @@ def test_client_strings_that_are_not_utf8_do_not_empty_the_event(setup):
     wait_for(lambda: by_type(rcv, "auth.bruteforce"), what="auth.bruteforce")
     d = by_type(rcv, "auth.bruteforce")[0]["data"]
     assert d["login"] == "bad\ufffd@example.test"
-    assert (d["scope"], d["client_ip"], d["failures"]) == ("ip", "127.0.0.1", 2)
+    assert (d["scope"], d["client_ip"], d["failures"]) == ("login_ip", "127.0.0.1", 2)
 
 
 def test_posternctl_webhooks_list_and_test(setup):
