@@ -245,8 +245,12 @@ void conf_format_number(char *buf, size_t len, double v)
 {
     int prec;
 
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, v);
+    if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
+        snprintf(buf, len, "%lld", (long long)v);
+        return;
+    }
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*f", prec, v);
         if (strtod(buf, NULL) == v)
             return;
     }

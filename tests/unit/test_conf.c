@@ -1019,6 +1019,8 @@ static void numbers_are_parsed_bounded_and_printed_shortest(void **state)
     assert_string_equal(buf, "5");
     conf_format_number(buf, sizeof buf, -2.25);
     assert_string_equal(buf, "-2.25");
+    conf_format_number(buf, sizeof buf, 20);
+    assert_string_equal(buf, "20");
     conf_format_number(buf, sizeof buf, 1.0 / 3);
     assert_true(strtod(buf, NULL) == 1.0 / 3);
 }
