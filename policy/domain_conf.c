@@ -72,31 +72,15 @@ const struct conf_section domain_conf_section = {
     .name = "domain", .keys = domain_keys, .validate = domain_validate,
 };
 
-static int list_validate(const struct conf_strlist *l, const char *pointer, const char *key,
-                         struct conf_errors *errs)
-{
-    char at[320], why[160];
-    int bad = 0;
-    size_t i;
-
-    for (i = 0; i < l->n; i++) {
-        if (addr_list_entry_check(l->v[i], why, sizeof(why)) == 0)
-            continue;
-        snprintf(at, sizeof(at), "%s/%s/%zu", pointer, key, i);
-        bad += conf_error(errs, at, "%s", why);
-    }
-    return bad;
-}
-
 /* The level name is checked against policy.levels by the engine's config check, which
  * sees both (engine_conf_check_refs). */
 static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     const struct domain_conf *d = obj;
 
-    return list_validate(&d->whitelist, pointer, "whitelist", errs) +
-           list_validate(&d->blacklist, pointer, "blacklist", errs) +
-           list_validate(&d->exclusions, pointer, "exclusions", errs);
+    return addr_list_validate(&d->whitelist, pointer, "whitelist", errs) +
+           addr_list_validate(&d->blacklist, pointer, "blacklist", errs) +
+           addr_list_validate(&d->exclusions, pointer, "exclusions", errs);
 }
 
 const struct domain_conf *domain_conf_find(const struct conf_array *domains,

@@ -64,7 +64,8 @@
  *     (engine_log_results), spam_report.h;
  *   - the X-Spam-* header fields per recipient (spam_report.h);
  *   - the queue-file records (result_record.h), appended after the message before the
- *     commit, so the delivery side applies the same actions after a restart.
+ *     commit, so the delivery side applies the same actions after a restart;
+ *   - for message.rejected: the reply's check and reason, and engine_refusal_symbols().
  *
  * HOW THE SESSION USES IT (phase 2 wires relay/smtpd to this)
  *   e = engine_new(&inputs, &env, store)      once per loaded config (config_activate)
@@ -199,6 +200,12 @@ void engine_log_results(const struct engine_session *s, const char *queue_id);
 
 /* Text for the final 250 (" (quota: 37/60 left)"), "" when none. */
 const char *engine_note(const struct engine_session *s);
+
+/* The symbols behind a refusal, for message.rejected: {"NAME": score, ...} of recipient i
+ * after RCPT, or, with ENGINE_MESSAGE after DATA or END, of the recipient whose refusal
+ * answered the message. A new reference ({} when none). */
+#define ENGINE_MESSAGE ((size_t)-1)
+struct json_t *engine_refusal_symbols(const struct engine_session *s, size_t i);
 
 /* The session's and transaction's fact for key (transaction first), or NULL. Borrowed. */
 struct json_t *engine_fact(const struct engine_session *s, const char *key);

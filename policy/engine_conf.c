@@ -57,31 +57,15 @@ const struct conf_section engine_conf_section = {
     .name = "policy", .keys = engine_keys, .validate = engine_conf_validate,
 };
 
-static int list_check(const struct conf_strlist *l, const char *pointer, const char *key,
-                      struct conf_errors *errs)
-{
-    char at[256], why[160];
-    int bad = 0;
-    size_t i;
-
-    for (i = 0; i < l->n; i++) {
-        if (addr_list_entry_check(l->v[i], why, sizeof(why)) == 0)
-            continue;
-        snprintf(at, sizeof(at), "%s/%s/%zu", pointer, key, i);
-        bad += conf_error(errs, at, "%s", why);
-    }
-    return bad;
-}
-
 static int engine_conf_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     const struct engine_conf *pc = obj;
     int before = errs->count;
     struct symtab *t;
 
-    list_check(&pc->whitelist, pointer, "whitelist", errs);
-    list_check(&pc->blacklist, pointer, "blacklist", errs);
-    list_check(&pc->exclusions, pointer, "exclusions", errs);
+    addr_list_validate(&pc->whitelist, pointer, "whitelist", errs);
+    addr_list_validate(&pc->blacklist, pointer, "blacklist", errs);
+    addr_list_validate(&pc->exclusions, pointer, "exclusions", errs);
     /* unknown symbol names, and two checks declaring one name with different scores */
     t = symtab_new(&pc->profiles, &pc->symbols, pointer, errs);
     symtab_free(t);

@@ -309,6 +309,7 @@ static void message_end(struct engine_session *s, bool build)
     if (s->reply.code != 0) {
         /* a command-level answer (421, a refusal of DATA) already decided */
     } else if (mv != MESSAGE_ACCEPT) {
+        tx->reply_rcpt = (size_t)(who[from] - tx->r);
         if (d[from].spam_refusal)
             spam_reply(&s->reply, s, who[from], score[from]);
         else
@@ -322,6 +323,25 @@ static void message_end(struct engine_session *s, bool build)
     free(d);
     free(who);
     free(score);
+}
+
+json_t *engine_refusal_symbols(const struct engine_session *s, size_t i)
+{
+    json_t *out = json_object();
+    struct hit *v;
+    size_t n, k;
+
+    if (s->tx == NULL)
+        return out;
+    if (i == ENGINE_MESSAGE)
+        i = s->tx->reply_rcpt;
+    if (i >= s->tx->n)
+        return out;
+    n = gather(s, &s->tx->r[i], &v);
+    for (k = 0; k < n; k++)
+        json_object_set_new(out, v[k].sym->name, json_real(v[k].sym->score * v[k].weight));
+    free(v);
+    return out;
 }
 
 void decide_stage_end(struct engine_session *s, enum engine_stage stage)

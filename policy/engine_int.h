@@ -113,6 +113,7 @@ struct engine_tx {
     bool has_msg;
     struct rcpt_result *results;   /* END, accepted: one per accepted recipient */
     size_t nresults;
+    size_t reply_rcpt;             /* DATA/END refused: whose refusal is the reply */
 };
 
 struct engine_session {

@@ -15,6 +15,7 @@
  */
 #include "policy/engine_int.h"
 
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "policy/outage.h"
 #include "policy/settings.h"
@@ -99,23 +100,33 @@ static void complete(struct stage_run *r)
     cb(arg);
 }
 
+/* Does check `in` run at this stage, and for which recipients (*rcpts, malloc'd)? */
+static bool applies(const struct stage_run *r, const struct check_inst *in, size_t **rcpts,
+                    size_t *n)
+{
+    *rcpts = NULL;
+    *n = 0;
+    if (!(in->def->stages & STAGE_BIT(r->stage)) || !direction_ok(r->s, in->def))
+        return false;
+    if (!stage_has_rcpts(r->stage))
+        return true;
+    *n = stage_rcpts_for(r->s, r->stage, in->def, rcpts);
+    if (*n > 0)
+        return true;
+    free(*rcpts); /* nobody for it to look at */
+    *rcpts = NULL;
+    return false;
+}
+
 static void start_call(struct stage_run *r, const struct check_inst *in)
 {
-    struct engine_session *s = r->s;
     const struct check_def *d = in->def;
     struct check_call *c;
-    size_t *rcpts = NULL, n = 0;
+    size_t *rcpts, n;
     enum call_status st;
 
-    if (!(d->stages & STAGE_BIT(r->stage)) || !direction_ok(s, d))
+    if (!applies(r, in, &rcpts, &n))
         return;
-    if (stage_has_rcpts(r->stage)) {
-        n = stage_rcpts_for(s, r->stage, d, &rcpts);
-        if (n == 0) {
-            free(rcpts);
-            return; /* nobody for it to look at */
-        }
-    }
     c = xcalloc(1, sizeof(*c));
     c->run = r;
     c->inst = in;
@@ -201,16 +212,11 @@ void stage_run_call_done(struct stage_run *r)
         complete(r);
 }
 
-/* The deadline: cancel what is still running, time out what never started. */
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
+/* Cancel every call still running; on a deadline they also time out. */
+static void cancel_running(struct stage_run *r, bool timed_out)
 {
-    struct stage_run *r = arg;
-    struct engine_session *s = r->s;
-    const struct engine_profile *p = s->p;
     size_t i;
 
-    (void)fd;
-    (void)what;
     for (i = 0; i < r->ncalls; i++) {
         struct check_call *c = r->calls[i];
         if (c->state != CALL_RUNNING)
@@ -218,19 +224,26 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         c->state = CALL_CANCELLED;
         c->inst->def->cancel(c);
         check_call_orphan_jobs(c);
-        check_call_timed_out(s, c->inst, c->rcpts, c->nrcpts, r->stage);
+        if (timed_out)
+            check_call_timed_out(r->s, c->inst, c->rcpts, c->nrcpts, r->stage);
     }
     r->running = 0;
+}
+
+/* The deadline: cancel what is still running, time out what never started. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct stage_run *r = arg;
+    const struct engine_profile *p = r->s->p;
+    size_t *rcpts, n;
+
+    (void)fd;
+    (void)what;
+    cancel_running(r, true);
     for (; r->next < p->ninsts; r->next++) {
-        const struct check_inst *in = &p->insts[r->next];
-        size_t *rcpts = NULL, n = 0;
-        if (!(in->def->stages & STAGE_BIT(r->stage)) || !direction_ok(s, in->def))
+        if (!applies(r, &p->insts[r->next], &rcpts, &n))
             continue;
-        if (stage_has_rcpts(r->stage) && (n = stage_rcpts_for(s, r->stage, in->def, &rcpts)) == 0) {
-            free(rcpts);
-            continue;
-        }
-        check_call_timed_out(s, in, rcpts, n, r->stage);
+        check_call_timed_out(r->s, &p->insts[r->next], rcpts, n, r->stage);
         free(rcpts);
     }
     complete(r);
@@ -238,18 +251,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 void stage_run_cancel(struct stage_run *r)
 {
-    size_t i;
-
     if (r->fetch != NULL)
         user_cache_cancel(r->fetch);
-    for (i = 0; i < r->ncalls; i++) {
-        struct check_call *c = r->calls[i];
-        if (c->state != CALL_RUNNING)
-            continue;
-        c->state = CALL_CANCELLED;
-        c->inst->def->cancel(c);
-        check_call_orphan_jobs(c);
-    }
+    cancel_running(r, false);
     run_free(r);
 }
 
@@ -332,6 +336,12 @@ enum engine_status engine_run(struct engine_session *s, enum engine_stage stage,
     struct stage_run *r = xcalloc(1, sizeof(*r));
     const char **addrs;
 
+    if (s->run != NULL) {
+        /* one stage at a time: a session bug; never leave the old one dangling */
+        log_error("policy", "stage %s started while %s runs (bug)", engine_stage_name(stage),
+                  engine_stage_name(s->run->stage));
+        stage_run_cancel(s->run);
+    }
     memset(&s->reply, 0, sizeof(s->reply));
     r->s = s;
     r->stage = stage;

@@ -107,6 +107,22 @@ int addr_list_entry_check(const char *entry, char *why, size_t whylen)
     return entry_parse(entry, &e, why, whylen);
 }
 
+int addr_list_validate(const struct conf_strlist *l, const char *pointer, const char *key,
+                       struct conf_errors *errs)
+{
+    char at[320], why[160];
+    int bad = 0;
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        if (addr_list_entry_check(l->v[i], why, sizeof(why)) == 0)
+            continue;
+        snprintf(at, sizeof(at), "%s/%s/%zu", pointer, key, i);
+        bad += conf_error(errs, at, "%s", why);
+    }
+    return bad;
+}
+
 struct addr_list *addr_list_new(const char *const *entries, size_t n, char *why, size_t whylen)
 {
     struct addr_list *l = xcalloc(1, sizeof(*l));

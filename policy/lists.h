@@ -13,7 +13,7 @@
  * recipient (address entries). How the engine combines scopes (user, domain, global) is in
  * settings.h.
  *
- * Pure: no I/O, no allocation but the list itself. Any thread (a list is read-only once
+ * Pure: no I/O, no allocation but the list itself (and config messages). Any thread (a list is read-only once
  * built).
  */
 #ifndef POSTERN_POLICY_LISTS_H
@@ -22,10 +22,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/conf.h"
+
 struct addr_list;
 
 /* Check one entry; 0 when it is valid, else -1 with a reason in why. */
 int addr_list_entry_check(const char *entry, char *why, size_t whylen);
+
+/* Config validation of a list key: each bad entry is reported at POINTER/KEY/INDEX.
+ * Returns the number of errors. */
+int addr_list_validate(const struct conf_strlist *l, const char *pointer, const char *key,
+                       struct conf_errors *errs);
 
 /* Build a list from n entries. Returns NULL (and the reason in why, naming the entry)
  * when an entry is not valid. An empty list (n == 0) is a valid list. */

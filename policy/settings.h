@@ -16,7 +16,8 @@
  * Lists are not replaced but looked up scope by scope: the user's lists, then the
  * domain's, then the global ones (policy.whitelist ...). For a sender, the first scope
  * where it is on the whitelist or the blacklist decides (whitelist first within a scope);
- * a recipient is excluded when any scope's exclusion list names it.
+ * a recipient is excluded when any scope's exclusion list names it. On submission the
+ * lists do not apply (the sender is the authenticated user, whose mail they are).
  * Role addresses: postmaster@ and abuse@ of every served domain (and a bare
  * "postmaster") are flagged `role` (the engine lets them bypass what RFC 5321 4.5.1 and
  * RFC 2142 ask: strict rDNS, DNSBL, greylisting, recipient verification and spam

@@ -245,6 +245,11 @@ static void a_score_over_kill_is_refused_at_rcpt_but_not_for_postmaster(void **s
     assert_string_equal(r->ecode, "5.7.1");
     assert_string_equal(r->text, "Message refused as spam (score 12.0), reference QID1");
     assert_string_equal(r->reason, "spam");
+    {
+        json_t *syms = engine_refusal_symbols(fx->s, 0);
+        assert_true(json_real_value(json_object_get(syms, "TEST_SCORE")) == 12.0);
+        json_decref(syms);
+    }
     assert_null(engine_rcpt_reply(fx->s, 1));   /* postmaster@: never refused for spam */
     assert_null(engine_rcpt_reply(fx->s, 2));   /* low: kill 20 */
     assert_int_equal(engine_accepted(fx->s), 2);
@@ -277,6 +282,12 @@ static void the_multi_recipient_rule_at_end(void **state)
     assert_int_equal(r->code, 550);
     assert_string_equal(r->text, "Message refused as spam (score 9.0), reference QID1");
     assert_null(engine_result(fx->s, 0));
+    {
+        json_t *syms = engine_refusal_symbols(fx->s, ENGINE_MESSAGE);
+        assert_true(json_real_value(json_object_get(syms, "TEST_SCORE")) == 9.0);
+        assert_int_equal(json_object_size(syms), 1);
+        json_decref(syms);
+    }
 }
 
 static void a_checks_refusal_in_a_mixed_message_becomes_quarantine(void **state)
