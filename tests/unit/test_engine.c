@@ -142,6 +142,15 @@ static void transaction(const char *sender, const char *const *rcpts)
     run(STAGE_RCPT);
 }
 
+/* MAIL, then an RCPT stage for rcpt that must go asynchronous (cb counts in *called). */
+static void rcpt_pending(const char *rcpt, int *called)
+{
+    engine_tx_begin(fx->s, "s@sender.test", "QID1");
+    run(STAGE_MAIL);
+    engine_rcpt_add(fx->s, rcpt);
+    assert_int_equal(engine_run(fx->s, STAGE_RCPT, on_done, called), ENGINE_PENDING);
+}
+
 static const struct rcpt_result *result(size_t i)
 {
     const struct rcpt_result *r = engine_result(fx->s, i);
@@ -472,10 +481,7 @@ static void checks_of_a_group_run_together_and_a_late_one_times_out(void **state
           " \"testsym\": {\"stages\": [\"rcpt\"], \"delay\": \"30ms\", \"emit\": [\"TEST_A\"]},"
           " \"testpeer\": {\"stages\": [\"rcpt\"], \"hang\": true},"
           " \"testlate\": {\"stages\": [\"rcpt\"]}}}", NULL);
-    engine_tx_begin(fx->s, "s@sender.test", "QID1");
-    run(STAGE_MAIL);
-    engine_rcpt_add(fx->s, rc[0]);
-    assert_int_equal(engine_run(fx->s, STAGE_RCPT, on_done, &called), ENGINE_PENDING);
+    rcpt_pending(rc[0], &called);
     /* first the user settings are read (the memory store answers on the next turn) */
     for (spins = 0; test_check_stats.runs == 0 && spins < 5000; spins++)
         event_base_loop(fx->base, EVLOOP_ONCE);
@@ -556,10 +562,7 @@ static void a_transaction_reset_mid_stage_cancels_too(void **state)
 
     (void)state;
     start("{\"checks\": {\"testsym\": {\"stages\": [\"rcpt\"], \"hang\": true}}}", NULL);
-    engine_tx_begin(fx->s, "s@sender.test", "QID1");
-    run(STAGE_MAIL);
-    engine_rcpt_add(fx->s, rc[0]);
-    assert_int_equal(engine_run(fx->s, STAGE_RCPT, on_done, &called), ENGINE_PENDING);
+    rcpt_pending(rc[0], &called);
     while (test_check_stats.runs == 0)
         event_base_loop(fx->base, EVLOOP_ONCE);    /* past the settings fetch */
     engine_tx_end(fx->s);
@@ -576,10 +579,7 @@ static void a_session_dying_while_settings_are_read_never_calls_back(void **stat
 
     (void)state;
     start("{\"checks\": {\"testsym\": {\"stages\": [\"rcpt\"]}}}", NULL);
-    engine_tx_begin(fx->s, "s@sender.test", "QID1");
-    run(STAGE_MAIL);
-    engine_rcpt_add(fx->s, rc[0]);
-    assert_int_equal(engine_run(fx->s, STAGE_RCPT, on_done, &called), ENGINE_PENDING);
+    rcpt_pending(rc[0], &called);
     engine_session_free(fx->s);
     fx->s = NULL;
     event_base_loop(fx->base, EVLOOP_NONBLOCK);
