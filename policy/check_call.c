@@ -296,13 +296,11 @@ void check_note(struct check_call *c, const char *text)
 
 void check_fact_set(struct check_call *c, enum fact_scope scope, const char *key, json_t *value)
 {
-    struct engine_session *s = sess(c);
-
-    if (c->state != CALL_RUNNING || (scope == FACT_TX && s->tx == NULL)) {
+    if (c->state != CALL_RUNNING) {
         json_decref(value);
         return;
     }
-    json_object_set_new(scope == FACT_TX ? s->tx->facts : s->facts, key, value);
+    engine_fact_set(sess(c), scope, key, value);
 }
 
 void check_event(struct check_call *c, const char *type, json_t *data)

@@ -323,6 +323,22 @@ void engine_tx_begin(struct engine_session *s, const char *sender, const char *q
     s->tx->facts = json_object();
 }
 
+void engine_tx_set_queue_id(struct engine_session *s, const char *queue_id)
+{
+    if (s->tx != NULL)
+        replace(&s->tx->qid, queue_id ? queue_id : "");
+}
+
+void engine_fact_set(struct engine_session *s, enum fact_scope scope, const char *key,
+                     json_t *value)
+{
+    if (scope == FACT_TX && s->tx == NULL) {
+        json_decref(value);
+        return;
+    }
+    json_object_set_new(scope == FACT_TX ? s->tx->facts : s->facts, key, value);
+}
+
 size_t engine_rcpt_add(struct engine_session *s, const char *addr)
 {
     struct engine_tx *tx = s->tx;

@@ -74,6 +74,7 @@
  *   engine_session_set_helo(s, h); engine_run(s, STAGE_HELO ...)      on HELO/EHLO
  *   engine_session_set_login(s, l); engine_run(s, STAGE_AUTH ...)     after AUTH success
  *   engine_tx_begin(s, sender, qid); engine_run(s, STAGE_MAIL ...)    on MAIL
+ *     (engine_tx_set_queue_id(s, qid) when the queue file is made after MAIL passed)
  *   engine_rcpt_add(s, addr) for each RCPT of a pipelined batch, then
  *     engine_run(s, STAGE_RCPT ...); engine_rcpt_reply(s, i) for each (NULL: 250)
  *   engine_run(s, STAGE_DATA ...)             on DATA, before 354
@@ -84,7 +85,34 @@
  *   engine_session_free(s)                    when the session ends, at any time
  * engine_run returns ENGINE_DONE when the stage is complete (cb is not called), or
  * ENGINE_PENDING: cb(arg) runs later on the loop thread, once, unless the session is
- * freed first (then never). One stage at a time per session.
+ * freed first (then never). One stage at a time per session. What the session alone
+ * knows (TLS version, an early talker) it gives as facts: engine_fact_set().
+ *
+ * PHASE 2 (how relay/ plugs this in; today relay/ still runs policy/policy.c)
+ *   - config: a listener's "profile" becomes a name in policy.profiles, with its own
+ *     "tls" (none | starttls | implicit; "submissions" implies implicit) and "auth"
+ *     keys; relay's root validate checks the name with profile_find().
+ *   - config_activate: cf->engine = engine_new() with an env the daemon owns for its
+ *     lifetime (loop, resolver, Redis, the bounded check pool of policy.check_workers /
+ *     check_queue, one outage tracker, the webhook sink) and user_store_redis_new(redis).
+ *   - the session owns one engine_session and calls the stages as above; its
+ *     "s->profile == PROFILE_*" branches become the listener's tls/auth keys and
+ *     engine_profile_submission(); protocol limits (size, bare LF, NUL, long lines) stay
+ *     in smtpd; message.rejected takes reply->check, reply->reason and
+ *     engine_refusal_symbols(); relay's reject_reason map goes away.
+ *   - checks moved into policy/checks/: relay_access and submission_auth (MAIL/RCPT,
+ *     group 10), ratelimit (MAIL/RCPT, group 20, async, quota note via check_note),
+ *     sender_owner (MAIL, and END with CHECK_NEEDS_HEADER for the header From),
+ *     login_throttle (AUTH); the shipped profiles list them; policy.c and check.h go.
+ *   - the records (engine_records) are written after the message before the commit;
+ *     queue_file.c hands "policy ..." lines to result_record_parse(); delivery groups
+ *     recipients with identical results into one transaction and applies them: the
+ *     X-Spam-* fields (spam_headers_format) and add_headers after our Received:, the
+ *     Subject prefix for mark, discard (done, logged), quarantine (held per recipient
+ *     until the quarantine store exists), wrap (issue 12).
+ *   - posternctl policy set|show|unset (user_prefs_key, user_prefs_field_check over a
+ *     blocking Redis connection) and posternctl check (an engine and a session run
+ *     offline over a message file, printing spam_log_format per recipient).
  *
  * Threading: loop thread only. Ownership: the engine borrows its config inputs and env
  * (they outlive it); a session borrows the engine (the config reference the session
@@ -150,6 +178,13 @@ void engine_session_set_tls(struct engine_session *s, bool tls);
 /* A transaction: sender ("" for <>) and queue ID ("" when none yet). Ends any previous. */
 void engine_tx_begin(struct engine_session *s, const char *sender, const char *queue_id);
 void engine_tx_end(struct engine_session *s);
+/* The queue ID, once the session has one (it is the reference in refusal texts). */
+void engine_tx_set_queue_id(struct engine_session *s, const char *queue_id);
+
+/* A fact the session itself knows (TLS version, an early talker, ...), for the checks:
+ * takes the reference of value; FACT_TX needs a transaction. */
+void engine_fact_set(struct engine_session *s, enum fact_scope scope, const char *key,
+                     struct json_t *value);
 
 /* Add a recipient for the next RCPT stage; returns its index (0, 1, ... in the order
  * added, over the whole transaction). */

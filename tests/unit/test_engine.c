@@ -284,12 +284,16 @@ static void the_multi_recipient_rule_at_end(void **state)
     assert_int_equal(result(1)->disp, DISP_MARK);
     engine_tx_end(fx->s);
     /* the high recipient alone: the message is refused, with the queue ID to quote */
-    transaction("s@sender.test", one);
+    engine_tx_begin(fx->s, "s@sender.test", "");       /* the queue ID comes later */
+    run(STAGE_MAIL);
+    engine_tx_set_queue_id(fx->s, "QID2");
+    engine_rcpt_add(fx->s, one[0]);
+    run(STAGE_RCPT);
     run(STAGE_END);
     r = engine_reply(fx->s);
     assert_non_null(r);
     assert_int_equal(r->code, 550);
-    assert_string_equal(r->text, "Message refused as spam (score 9.0), reference QID1");
+    assert_string_equal(r->text, "Message refused as spam (score 9.0), reference QID2");
     assert_null(engine_result(fx->s, 0));
     {
         json_t *syms = engine_refusal_symbols(fx->s, ENGINE_MESSAGE);
@@ -595,13 +599,18 @@ static void later_checks_read_earlier_facts(void **state)
 
     (void)state;
     start("{\"checks\": {\"testrule\": {\"stages\": [\"mail\"], \"fact\": \"spf.result=pass\"},"
-          " \"testsym\": {\"read_fact\": \"spf.result\"}}}", NULL);
+          " \"testsym\": {\"stages\": [\"connect\", \"end\"], \"read_fact\": \"spf.result\"}}}",
+          NULL);
+    engine_fact_set(fx->s, FACT_SESSION, "spf.result", json_string("from the session"));
+    run(STAGE_CONNECT);
+    assert_string_equal(test_check_stats.fact_seen, "from the session");
     transaction("s@sender.test", rc);
     run(STAGE_END);
     assert_string_equal(test_check_stats.fact_seen, "pass");
     assert_string_equal(json_string_value(engine_fact(fx->s, "spf.result")), "pass");
     engine_tx_end(fx->s);
-    assert_null(engine_fact(fx->s, "spf.result"));   /* a transaction fact ends with it */
+    /* the transaction's fact ended with it; the session's shows again */
+    assert_string_equal(json_string_value(engine_fact(fx->s, "spf.result")), "from the session");
 }
 
 static void a_full_check_pool_answers_451_at_end(void **state)
