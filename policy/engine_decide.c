@@ -277,6 +277,7 @@ static void build_result(const struct engine_session *s, const struct eng_rcpt *
     for (i = 0; i < n; i++) {
         res->syms[i].name = xstrdup(v[i].sym->name);
         res->syms[i].score = v[i].sym->score * v[i].weight;
+        res->syms[i].text = v[i].text ? xstrdup(v[i].text) : NULL;
     }
     if (n > 1)
         qsort(res->syms, n, sizeof(*res->syms), by_name);

@@ -43,8 +43,10 @@ void rcpt_result_clear(struct rcpt_result *r)
 {
     size_t i;
 
-    for (i = 0; i < r->nsyms; i++)
+    for (i = 0; i < r->nsyms; i++) {
         free(r->syms[i].name);
+        free(r->syms[i].text);
+    }
     for (i = 0; i < r->nadd; i++)
         free(r->add_headers[i]);
     free(r->syms);

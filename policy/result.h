@@ -47,6 +47,8 @@ bool symbol_name_valid(const char *s);
 struct result_symbol {
     char *name;
     double score;     /* what it added to this recipient's score (override and weight applied) */
+    char *text;       /* the check's short detail ("zen.example: 127.0.0.4"), or NULL; shown
+                         by posternctl check, not kept in the queue file */
 };
 
 struct rcpt_result {

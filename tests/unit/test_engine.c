@@ -220,6 +220,7 @@ static void symbols_add_up_and_each_recipients_level_decides(void **state)
     assert_true(result(0)->score == 6.5);
     assert_true(result(0)->spam_flag && result(0)->headers);
     assert_true(has_symbol(result(0), "TEST_C", 4) && has_symbol(result(0), "TEST_B", 2.5));
+    assert_string_equal(result(0)->syms[0].text, "test");   /* the check's detail */
     /* bob, high: 7.5 >= spam 5 -> mark, with the prefix */
     assert_int_equal(result(1)->disp, DISP_MARK);
     assert_true(result(1)->score == 7.5);

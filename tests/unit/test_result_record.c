@@ -25,7 +25,8 @@ static char *line_of(const struct rcpt_result *r)
 
 static void full_result_round_trips(void **state)
 {
-    struct result_symbol syms[] = { { "DNSBL_X", 4 }, { "RDNS_NONE", 1.5 }, { "TEST_NEG", -2.25 } };
+    struct result_symbol syms[] = { { "DNSBL_X", 4, NULL }, { "RDNS_NONE", 1.5, NULL },
+                                    { "TEST_NEG", -2.25, NULL } };
     char *hdrs[] = { "X-Virus-Status: Infected Eicar-Test-Signature",
                      "X-Note: 100% sure, a=b:c" };
     struct rcpt_result r = {
@@ -81,7 +82,7 @@ static void minimal_result_round_trips(void **state)
 
 static void numbers_keep_four_decimals_and_no_exponent(void **state)
 {
-    struct result_symbol s = { "BIG", 1e9 };
+    struct result_symbol s = { "BIG", 1e9, NULL };
     struct rcpt_result r = { .disp = DISP_TAG, .score = 1.0 / 3, .tag = -0.00001, .spam = 8,
                              .syms = &s, .nsyms = 1 };
     char *line = line_of(&r);

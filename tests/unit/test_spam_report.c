@@ -15,7 +15,7 @@
 #include "policy/spam_report.h"
 
 static struct result_symbol three[] = {
-    { "DNSBL_X", 4.0 }, { "RDNS_NONE", 1.5 }, { "TEST", 0.7 },
+    { "DNSBL_X", 4.0, NULL }, { "RDNS_NONE", 1.5, NULL }, { "TEST", 0.7, NULL },
 };
 
 static struct rcpt_result result(double score, bool flag, struct result_symbol *syms, size_t n)
