@@ -448,7 +448,9 @@ static int parse_enum(const struct conf_key *k, const json_t *v, void *field, ch
     int i;
 
     for (i = 0; k->choices[i] != NULL; i++) {
-        if (json_is_string(v) && strcmp(json_string_value(v), k->choices[i]) == 0) {
+        if ((json_is_string(v) && strcmp(json_string_value(v), k->choices[i]) == 0) ||
+            (json_is_boolean(v) && strcmp(json_is_true(v) ? "true" : "false",
+                                          k->choices[i]) == 0)) {
             *(int *)field = i;
             return 0;
         }

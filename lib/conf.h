@@ -25,6 +25,8 @@
  *                  STRING and PATH keys that are not CONF_REQUIRED also accept null
  *                  (unset: NULL), which is how conf_print shows an unset string.
  *   CONF_ENUM      JSON string, one of key->choices                -> int (index in choices)
+ *                  (a choice named "true" or "false" is written as that JSON boolean:
+ *                  a tri-state such as true / false / "auto")
  *   CONF_STRLIST   JSON array of strings                           -> struct conf_strlist
  *   CONF_SECTION   JSON object, described by key->sub              -> embedded struct
  *   CONF_ARRAY     JSON array of objects, each described by key->sub -> struct conf_array

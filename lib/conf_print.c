@@ -69,7 +69,10 @@ static void print_enum(FILE *out, const struct conf_key *k, int idx)
 
     while (k->choices[n] != NULL)
         n++;
-    if (idx >= 0 && idx < n)
+    if (idx >= 0 && idx < n && (strcmp(k->choices[idx], "true") == 0 ||
+                                strcmp(k->choices[idx], "false") == 0))
+        fputs(k->choices[idx], out);       /* a JSON boolean (see conf.h) */
+    else if (idx >= 0 && idx < n)
         put_string(out, k->choices[idx]);
     else
         fputs("null", out);

@@ -27,9 +27,12 @@
 static const char ptr_zone_v4[] = "in-addr.arpa";
 static const char ptr_zone_v6[] = "ip6.arpa";
 
+/* Printable ASCII, space included: a DNS label may hold any byte (RFC 2181 11), and SPF
+ * macros make names with spaces ("%_", RFC 7208 7.3). The backslash stays out because
+ * c-ares reads it as an escape. */
 static int name_byte_ok(unsigned char c)
 {
-    return c > ' ' && c < 0x7f && c != '\\';
+    return c >= ' ' && c < 0x7f && c != '\\';
 }
 
 int dns_name_normalize(const char *name, char *out, size_t outlen)
@@ -96,7 +99,8 @@ int dns_reverse_name(const char *ip, const char *zone, char *out, size_t outlen)
     }
     if (zone == NULL)
         zone = family == 4 ? ptr_zone_v4 : ptr_zone_v6;
-    if (strlen(zone) > DNS_NAME_MAX || zone[0] == '.' || zone[0] == '\0')
+    /* a zone comes from the configuration: a space there is a typo, not a label */
+    if (strlen(zone) > DNS_NAME_MAX || zone[0] == '.' || zone[0] == '\0' || strchr(zone, ' '))
         return -1;
     snprintf(joined, sizeof(joined), "%s%s", rev, zone);
     return dns_name_normalize(joined, out, outlen);

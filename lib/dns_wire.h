@@ -20,7 +20,8 @@
 /*
  * Copy name to out (outlen bytes) in lower case without the trailing dot. Returns 0, or
  * -1 if the name is empty, longer than DNS_NAME_MAX, has an empty or over-long label, or
- * holds a byte with no place in a query name (control, space, backslash, non-ASCII).
+ * holds a byte with no place in a query name (control, backslash, non-ASCII; a space is
+ * kept, as SPF macros can produce one).
  */
 int dns_name_normalize(const char *name, char *out, size_t outlen);
 

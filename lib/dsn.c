@@ -4,11 +4,20 @@
  * The text grows in one malloc'd buffer (struct sb). Every header and field written here
  * comes either from the report (checked for CR/LF first, so nothing the caller passes can
  * add a line) or from constants. The boundary is derived from the queue ID, the time and
- * our host name (Postfix's shape "QID.TIME/HOST") and lengthened until it does not occur in
- * the attached headers, so the result depends on the input only.
+ * our host name (Postfix's shape "QID.TIME/HOST") and lengthened until it occurs in
+ * nothing the report copies (attached headers, addresses, replies), so the result
+ * depends on the input only.
+ *
+ * A report about internationalized mail (RFC 6533: a non-ASCII address, or attached
+ * headers in UTF-8) uses the "global" types: report-type=global-delivery-status,
+ * message/global-delivery-status with the utf-8 address type for non-ASCII addresses,
+ * text/plain in UTF-8 when the human part names such an address, and
+ * message/global-headers for UTF-8 headers. Headers with 8-bit bytes that are not UTF-8
+ * (legacy mail) stay text/rfc822-headers, marked 8bit.
  */
 #include "lib/dsn.h"
 
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <stdarg.h>
@@ -18,6 +27,8 @@
 #include <time.h>
 
 #define DSN_BOUNDARY_MAX 200
+#define ASCII_SPACE      0x20
+#define ASCII_DEL        0x7f
 
 struct sb {
     char *p;
@@ -99,13 +110,29 @@ static bool has_crlf(const char *s)
     return s != NULL && strpbrk(s, "\r\n") != NULL;
 }
 
-static bool has_8bit(const char *s, size_t n)
+static bool is_ascii(const char *s)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if ((unsigned char)s[i] >= 0x80)
-            return true;
-    return false;
+    return utf8_is_ascii(s, strlen(s));
+}
+
+/* "TYPE; ADDRESS" of a DSN address field: rfc822 for ASCII, else RFC 6533's utf-8 type
+ * in its utf-8-addr-unitext form (ASCII controls, space, '\', '+' and '=' become
+ * \x{HH}; the rest stays as it is). */
+static void put_address(struct sb *b, const char *addr)
+{
+    const unsigned char *p;
+
+    if (is_ascii(addr)) {
+        sb_printf(b, "rfc822; %s", addr);
+        return;
+    }
+    sb_puts(b, "utf-8; ");
+    for (p = (const unsigned char *)addr; *p; p++) {
+        if (*p <= ASCII_SPACE || *p == ASCII_DEL || *p == '\\' || *p == '+' || *p == '=')
+            sb_printf(b, "\\x{%02X}", *p);
+        else
+            sb_add(b, (const char *)p, 1);
+    }
 }
 
 static bool mem_contains(const char *hay, size_t n, const char *needle)
@@ -116,6 +143,27 @@ static bool mem_contains(const char *hay, size_t n, const char *needle)
     for (i = 0; i + k <= n; i++)
         if (hay[i] == needle[0] && memcmp(hay + i, needle, k) == 0)
             return true;
+    return false;
+}
+
+static bool str_contains(const char *s, const char *needle)
+{
+    return s != NULL && mem_contains(s, strlen(s), needle);
+}
+
+/* Does dashed ("--" boundary) occur in anything of r that the report copies? */
+static bool boundary_clashes(const struct dsn_report *r, size_t hlen, const char *dashed)
+{
+    size_t i;
+    if (mem_contains(r->headers ? r->headers : "", hlen, dashed) ||
+        str_contains(r->sender, dashed))
+        return true;
+    for (i = 0; i < r->nrcpt; i++) {
+        const struct dsn_rcpt *rc = &r->rcpts[i];
+        if (str_contains(rc->addr, dashed) || str_contains(rc->remote_mta, dashed) ||
+            str_contains(rc->diagnostic, dashed) || str_contains(rc->reason, dashed))
+            return true;
+    }
     return false;
 }
 
@@ -170,12 +218,16 @@ static void status_part(struct sb *b, const struct dsn_report *r)
 
     sb_printf(b, "Reporting-MTA: dns; %s\r\n", r->reporting_mta);
     sb_printf(b, "X-Postern-Queue-ID: %s\r\n", r->qid);
-    sb_printf(b, "X-Postern-Sender: rfc822; %s\r\n", r->sender);
+    sb_puts(b, "X-Postern-Sender: ");
+    put_address(b, r->sender);
+    sb_puts(b, "\r\n");
     sb_printf(b, "Arrival-Date: %s\r\n", dsn_format_date(date, sizeof(date), r->arrival));
     for (i = 0; i < r->nrcpt; i++) {
         const struct dsn_rcpt *rc = &r->rcpts[i];
         sb_puts(b, "\r\n");
-        sb_printf(b, "Final-Recipient: rfc822; %s\r\n", rc->addr);
+        sb_puts(b, "Final-Recipient: ");
+        put_address(b, rc->addr);
+        sb_puts(b, "\r\n");
         sb_printf(b, "Action: %s\r\n", r->action == DSN_FAILED ? "failed" : "delayed");
         sb_printf(b, "Status: %s\r\n", rc->status);
         if (rc->remote_mta)
@@ -216,6 +268,7 @@ int dsn_build(const struct dsn_report *r, struct dsn_message *out)
     char boundary[DSN_BOUNDARY_MAX], dashed[DSN_BOUNDARY_MAX + 2], date[40];
     size_t hlen = 0, i;
     int extra = 0;
+    bool addr_utf8, head_8bit, head_utf8, global;
 
     memset(out, 0, sizeof(*out));
     if (!report_valid(r))
@@ -231,13 +284,17 @@ int dsn_build(const struct dsn_report *r, struct dsn_message *out)
                      r->reporting_mta);
         snprintf(dashed, sizeof(dashed), "--%s", boundary);
         extra++;
-    } while (mem_contains(r->headers ? r->headers : "", hlen, dashed));
+    } while (boundary_clashes(r, hlen, dashed));
 
-    out->eightbit = has_8bit(r->headers ? r->headers : "", hlen) ||
-                    has_8bit(r->sender, strlen(r->sender));
+    /* RFC 6533: a report about internationalized mail uses the global types */
+    addr_utf8 = !is_ascii(r->sender);
     for (i = 0; i < r->nrcpt; i++)
-        if (has_8bit(r->rcpts[i].addr, strlen(r->rcpts[i].addr)))
-            out->eightbit = true;
+        if (!is_ascii(r->rcpts[i].addr))
+            addr_utf8 = true;
+    head_8bit = !utf8_is_ascii(r->headers ? r->headers : "", hlen);
+    head_utf8 = head_8bit && utf8_is_valid(r->headers, hlen);
+    global = addr_utf8 || head_utf8;
+    out->eightbit = addr_utf8 || head_8bit;
 
     sb_printf(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", r->reporting_mta);
     sb_printf(&b, "To: <%s>\r\n", r->sender);
@@ -248,29 +305,33 @@ int dsn_build(const struct dsn_report *r, struct dsn_message *out)
     sb_printf(&b, "Message-ID: <%s>\r\n", r->message_id);
     sb_puts(&b, "Auto-Submitted: auto-replied\r\n");
     sb_puts(&b, "MIME-Version: 1.0\r\n");
-    sb_printf(&b, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-                  "\tboundary=\"%s\"\r\n", boundary);
+    sb_printf(&b, "Content-Type: multipart/report; report-type=%s;\r\n"
+                  "\tboundary=\"%s\"\r\n",
+              global ? "global-delivery-status" : "delivery-status", boundary);
     if (out->eightbit)
         sb_puts(&b, "Content-Transfer-Encoding: 8bit\r\n");
     sb_puts(&b, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
 
     sb_printf(&b, "%s\r\n", dashed);
-    sb_puts(&b, "Content-Description: Notification\r\n"
-                "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+    sb_printf(&b, "Content-Description: Notification\r\n"
+                  "Content-Type: text/plain; charset=%s\r\n%s\r\n",
+              addr_utf8 ? "utf-8" : "us-ascii",
+              addr_utf8 ? "Content-Transfer-Encoding: 8bit\r\n" : "");
     human_part(&b, r);
 
     sb_printf(&b, "%s\r\n", dashed);
-    sb_puts(&b, "Content-Description: Delivery report\r\n"
-                "Content-Type: message/delivery-status\r\n\r\n");
+    sb_printf(&b, "Content-Description: Delivery report\r\n"
+                  "Content-Type: message/%s\r\n%s\r\n",
+              global ? "global-delivery-status" : "delivery-status",
+              addr_utf8 ? "Content-Transfer-Encoding: 8bit\r\n" : "");
     status_part(&b, r);
     sb_puts(&b, "\r\n");
 
     sb_printf(&b, "%s\r\n", dashed);
-    sb_puts(&b, "Content-Description: Undelivered Message Headers\r\n"
-                "Content-Type: text/rfc822-headers\r\n");
-    if (out->eightbit)
-        sb_puts(&b, "Content-Transfer-Encoding: 8bit\r\n");
-    sb_puts(&b, "\r\n");
+    sb_printf(&b, "Content-Description: Undelivered Message Headers\r\n"
+                  "Content-Type: %s\r\n%s\r\n",
+              head_utf8 ? "message/global-headers" : "text/rfc822-headers",
+              head_8bit ? "Content-Transfer-Encoding: 8bit\r\n" : "");
     if (hlen)
         sb_add(&b, r->headers, hlen);
     if (hlen == 0 || r->headers[hlen - 1] != '\n')

@@ -47,6 +47,8 @@ struct admin {
     struct server *srv;
     struct evconnlistener *lev;
     char *path;
+    dev_t dev;                    /* the socket file we created: removed at the end only */
+    ino_t ino;                    /* if it is still ours */
     struct admin_conn *conns;
 };
 
@@ -328,6 +330,21 @@ char *admin_socket_path(const struct relay_conf *c)
     return xasprintf("%s/admin.sock", c->spool_dir);
 }
 
+/* A socket file at the path: a live daemon's (someone accepts on it: 1), a stale one left
+ * by a daemon that died (0), or -1 when it cannot be told (errno). */
+static int admin_socket_alive(const struct sockaddr_un *un)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = -1;
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (const struct sockaddr *)un, sizeof(*un)) == 0 || errno == EAGAIN)
+        rc = 1;                     /* EAGAIN: a listener whose backlog is full */
+    else if (errno == ECONNREFUSED || errno == ENOENT)
+        rc = 0;
+    close(fd);
+    return rc;
+}
+
 struct admin *admin_new(struct server *srv)
 {
     struct admin *a = xcalloc(1, sizeof(*a));
@@ -345,8 +362,18 @@ struct admin *admin_new(struct server *srv)
         goto fail;
     }
     memcpy(un.sun_path, a->path, strlen(a->path) + 1);
-    if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(a->path);
+    if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int alive = admin_socket_alive(&un);
+        if (alive != 0) {
+            if (alive > 0)
+                log_error("admin", "admin socket %s is in use by another daemon", a->path);
+            else
+                log_error("admin", "cannot tell whether admin socket %s is in use: %s",
+                          a->path, strerror(errno));
+            goto fail;
+        }
+        unlink(a->path); /* stale: its daemon is gone */
+    }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail_errno;
@@ -360,6 +387,10 @@ struct admin *admin_new(struct server *srv)
     }
     umask(old);
     chmod(a->path, 0600);
+    if (lstat(a->path, &st) == 0) {
+        a->dev = st.st_dev;
+        a->ino = st.st_ino;
+    }
     a->lev = evconnlistener_new(srv->base, on_accept, a, LEV_OPT_CLOSE_ON_FREE, ADMIN_BACKLOG, fd);
     if (a->lev == NULL) {
         close(fd);
@@ -377,13 +408,16 @@ fail:
 
 void admin_free(struct admin *a)
 {
+    struct stat st;
+
     if (a == NULL)
         return;
     while (a->conns)
         conn_free(a->conns);
     if (a->lev)
         evconnlistener_free(a->lev);
-    unlink(a->path);
+    if (lstat(a->path, &st) == 0 && st.st_dev == a->dev && st.st_ino == a->ino)
+        unlink(a->path); /* only our own socket, never one that replaced it */
     free(a->path);
     free(a);
 }

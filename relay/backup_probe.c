@@ -2,14 +2,16 @@
  * backup_probe.c - probes the primary MX of each backup-MX domain (see backup_probe.h).
  *
  * One struct probe per domain, kept by name across reloads: MX lookup, then the A record
- * of the chosen host, then an SMTP client up to its EHLO reply, all asynchronous, under
- * one deadline. The outcome moves the domain's state (unknown, up, down) and raises the
- * alerts; only the down -> up step flushes the domain's queue.
+ * of the chosen host (its first public address, unless transport.mx_allow_private), then
+ * an SMTP client up to its EHLO reply, all asynchronous, under one deadline. The outcome
+ * moves the domain's state (unknown, up, down) and raises the alerts; only the down -> up
+ * step flushes the domain's queue.
  */
 #include "relay/backup_probe.h"
 
 #include "lib/dns.h"
 #include "lib/log.h"
+#include "lib/netaddr.h"
 #include "lib/xalloc.h"
 #include "relay/queue.h"
 #include "relay/relay_conf.h"
@@ -131,16 +133,40 @@ static void on_ready(struct smtp_client *c, const struct smtp_result *err, void 
     probe_done(p, NULL);
 }
 
+/* The address to probe: the first one, or with transport.mx_allow_private off, the first
+ * public one (the rule of MX deliveries, relay/deliver_smtp.c); -1 when there is none. */
+static ssize_t probe_pick_address(const struct config *cf, const struct dns_result *res)
+{
+    size_t i;
+    for (i = 0; i < res->n; i++)
+        if (cf->c.transport.mx_allow_private ||
+            netaddr_scope(AF_INET, (const unsigned char *)&res->a[i]) == NETADDR_PUBLIC)
+            return (ssize_t)i;
+    return -1;
+}
+
 static void on_a(const struct dns_result *res, void *arg)
 {
     struct probe *p = arg;
     const struct config *cf = p->cf;
     struct smtp_client_opts o;
     struct sockaddr_in sin;
+    ssize_t pick;
 
     p->q = NULL;
     if (res->status != DNS_OK || res->n == 0) {
         probe_done(p, "no address for the primary");
+        return;
+    }
+    pick = probe_pick_address(cf, res);
+    if (pick < 0) {
+        char ip[INET_ADDRSTRLEN], why[INET_ADDRSTRLEN + 96];
+        inet_ntop(AF_INET, &res->a[0], ip, sizeof(ip));
+        snprintf(why, sizeof(why), "the primary's %s address %s is not used "
+                 "(transport.mx_allow_private is off)",
+                 netaddr_scope_name(netaddr_scope(AF_INET, (const unsigned char *)&res->a[0])),
+                 ip);
+        probe_done(p, why);
         return;
     }
     memset(&o, 0, sizeof(o));
@@ -149,7 +175,7 @@ static void on_a(const struct dns_result *res, void *arg)
     o.tls = SMTP_TLS_NONE;
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
-    sin.sin_addr = res->a[0];
+    sin.sin_addr = res->a[pick];
     sin.sin_port = htons((unsigned short)(cf->c.transport.mx_port ? cf->c.transport.mx_port
                                                                  : SMTP_PORT));
     p->client = smtp_client_new(p->bp->srv->base, NULL, &o);

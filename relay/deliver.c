@@ -294,6 +294,7 @@ void deliver_free(struct deliver *d)
         free(e->cafile);
         free(e);
     }
+    deliver_self_free(&d->self);
     free(d);
 }
 

@@ -12,6 +12,7 @@
 #define POSTERN_DELIVER_INT_H
 
 #include "relay/deliver.h"
+#include "relay/deliver_self.h"
 
 struct event;
 struct ssl_ctx_st;
@@ -35,6 +36,7 @@ struct deliver {
     unsigned total;               /* connections running */
     unsigned jobs;                /* submitted and not finished */
     struct ssl_entry *ssl;
+    struct deliver_self self;     /* this host's addresses, for loop detection */
 };
 
 struct ddest {

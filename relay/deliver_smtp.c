@@ -6,17 +6,21 @@
  * same destination (reuse), then says QUIT. Resolving (MX routes and relays without
  * brackets): MX records sorted by preference; a null MX bounces (5.1.10); no MX record
  * means the domain itself is the host (RFC 5321 5.1); our own host name cuts the list at
- * its preference (RFC 5321 5.1: never deliver to ourselves or to a worse MX), and an
- * address that one of our listeners is bound to is skipped. Each host's A and AAAA
- * records are looked up together (IPv4 first). Failover: a connection failure, a failed
- * greeting/EHLO/TLS/AUTH, or a session-level temporary failure before DATA moves on to
- * the next address, up to limits.mx_addresses addresses. When every try failed, the job's
- * recipients get the last error (temporary), and so do the jobs still waiting for that
- * destination: they would only wait for the same timeouts. Loop thread only.
+ * its preference (RFC 5321 5.1: never deliver to ourselves or to a worse MX). Each host's
+ * A and AAAA records are looked up together (IPv4 first). On MX routes an address is
+ * skipped when one of our listeners takes it (relay/deliver_self.h: its exact address, or
+ * one of the host's own addresses behind a wildcard listener) or when it is not public
+ * (lib/netaddr.h: loopback, private, ...) unless transport.mx_allow_private. Failover: a
+ * connection failure, a failed greeting/EHLO/TLS/AUTH, or a session-level temporary
+ * failure before DATA moves on to the next address, up to limits.mx_addresses addresses.
+ * When every try failed, the job's recipients get the last error (temporary), and so do
+ * the jobs still waiting for that destination: they would only wait for the same
+ * timeouts. Loop thread only.
  */
 #include "relay/deliver_int.h"
 
 #include "lib/dns.h"
+#include "lib/netaddr.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 
@@ -37,6 +41,7 @@
 #define DR_DNS_TEMP     451, "4.4.3", "Host or domain name not found. Name service error for name=%s type=%s: %s"
 #define DR_NO_ADDRESS   451, "4.4.4", "no address found for host %s"
 #define DR_LOOP         451, "4.4.6", "mail for %s loops back to myself"
+#define DR_NOT_PUBLIC   451, "4.4.4", "mail for %s: host %s has the %s address %s, which is not used for delivery"
 #define DR_TLS_CTX      451, "4.7.5", "cannot set up TLS for %s"
 #define DR_NO_HOST      451, "4.4.4", "no usable next hop for %s"
 
@@ -162,43 +167,42 @@ static void conn_fail_last(struct dconn *c, const char *what)
     conn_fail(c, &r);
 }
 
-static bool is_self_addr(const struct config *cf, const struct sockaddr *sa)
+/* An address that one of our listeners takes (deliver_self.h): delivering there would
+ * loop. The reason is kept for the report when nothing better comes. */
+static bool conn_addr_loops(struct dconn *c, const struct daddr *a)
 {
-    const struct listener_conf *l = cf->c.listeners.items;
-    char ip[INET6_ADDRSTRLEN];
-    unsigned port;
-    size_t i;
+    const struct conf_array *l = &c->cf->c.listeners;
 
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        port = ntohs(s4->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        port = ntohs(s6->sin6_port);
-    } else {
+    if (!deliver_self_is_self(&c->d->self, l->items, l->n, (const struct sockaddr *)&a->sa))
         return false;
+    if (!c->have_err) {
+        deliver_result(&c->err, SMTP_STAGE_CONNECT, DR_LOOP, c->domain);
+        c->have_err = true;
     }
-    for (i = 0; i < cf->c.listeners.n; i++) {
-        const char *a = l[i].address, *colon = strrchr(a, ':');
-        char host[INET6_ADDRSTRLEN + 2];
-        size_t hl;
-        if (colon == NULL || (unsigned)atoi(colon + 1) != port)
-            continue;
-        hl = (size_t)(colon - a);
-        if (hl >= sizeof(host))
-            continue;
-        memcpy(host, a, hl);
-        host[hl] = '\0';
-        if (strcmp(host, "*") == 0 || strcmp(host, "[::]") == 0 || strcmp(host, "0.0.0.0") == 0)
-            return true;
-        if (host[0] == '[' && hl > 2) {
-            memmove(host, host + 1, hl - 2);
-            host[hl - 2] = '\0';
-        }
-        if (strcasecmp(host, ip) == 0)
-            return true;
+    return true;
+}
+
+/* MX routes go where the recipient's domain (its DNS, or an address literal) says: only
+ * to public addresses, unless transport.mx_allow_private. A refused address is skipped
+ * like an unreachable one; its reason is kept for the report when nothing better comes. */
+static bool conn_addr_allowed(struct dconn *c, const struct daddr *a, const char *host)
+{
+    enum netaddr_scope scope;
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (c->cf->c.transport.mx_allow_private)
+        return true;
+    scope = netaddr_scope_sa((const struct sockaddr *)&a->sa);
+    if (scope == NETADDR_PUBLIC)
+        return true;
+    if (a->sa.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->sa)->sin_addr, ip, sizeof(ip));
+    else if (a->sa.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->sa)->sin6_addr, ip, sizeof(ip));
+    if (!c->have_err) {
+        deliver_result(&c->err, SMTP_STAGE_CONNECT, DR_NOT_PUBLIC, c->domain, host,
+                       netaddr_scope_name(scope), ip);
+        c->have_err = true;
     }
     return false;
 }
@@ -231,7 +235,10 @@ static void conn_send(struct dconn *c)
     }
 }
 
-/* Fill the options of a client for this connection's route. Returns the SSL_CTX to use
+/* Fill the options of a client for this connection's route: a relay's entry in
+ * transport.relays gives its TLS policy, certificate check (against its tls_name, by
+ * default the host written in the route, not a name found in DNS) and credentials.
+ * Returns the SSL_CTX to use
  * (NULL with opts->tls = NONE when TLS is off or cannot be set up and is not required);
  * *fail is set when TLS is required and cannot be set up. */
 static struct ssl_ctx_st *conn_opts(struct dconn *c, struct smtp_client_opts *o, bool *fail)
@@ -253,8 +260,12 @@ static struct ssl_ctx_st *conn_opts(struct dconn *c, struct smtp_client_opts *o,
         o->tls = r ? (enum smtp_tls_policy)r->tls
                    : c->route.kind == ROUTE_RELAY ? SMTP_TLS_OPPORTUNISTIC : SMTP_TLS_NONE;
     }
+    if (c->route.kind != ROUTE_MX && !c->route.is_unix)
+        o->tls_name = r && r->tls_name ? r->tls_name : c->route.host;
     if (r) {
-        o->tls_verify = r->verify;
+        o->tls_verify = transport_relay_verifies(r);
+        if (o->tls_verify)
+            o->tls = SMTP_TLS_REQUIRED;   /* a verified session or none */
         o->auth_user = r->user;
         o->auth_pass = r->password;
         o->auth_plaintext = r->auth_plaintext;
@@ -298,13 +309,9 @@ static void conn_next_addr(struct dconn *c)
         const char *host = c->nhosts ? c->hosts[c->host_i - 1].name : "localhost";
         if (c->tried >= (unsigned)c->lim.mx_addresses)
             break;
-        if (c->route.kind == ROUTE_MX && is_self_addr(c->cf, (const struct sockaddr *)&a->sa)) {
-            if (!c->have_err) {
-                deliver_result(&c->err, SMTP_STAGE_CONNECT, DR_LOOP, c->domain);
-                c->have_err = true;
-            }
+        if (c->route.kind == ROUTE_MX &&
+            (conn_addr_loops(c, a) || !conn_addr_allowed(c, a, host)))
             continue;
-        }
         conn_connect(c, a, host);
         return;
     }

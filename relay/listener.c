@@ -3,6 +3,7 @@
  */
 #include "relay/listener.h"
 
+#include "auth/authfail.h"
 #include "lib/log.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
@@ -21,19 +22,23 @@
 #include <unistd.h>
 
 #define IP_BUCKETS 1024
+#define IP_KEY_MAX (INET6_ADDRSTRLEN + sizeof("/128"))
 
+/* Sessions of one client: an IPv4 address, or an IPv6 network ("2001:db8:1:2::/64"). */
 struct ip_count {
     struct ip_count *next;
     unsigned n;
-    char ip[INET6_ADDRSTRLEN];
+    char ip[IP_KEY_MAX];
 };
 
 struct listener {
     struct listener *next;
     struct server *srv;
-    struct evconnlistener *ev;
+    struct evconnlistener *ev;       /* NULL once closed */
     char name[64];
     enum policy_profile profile;
+    long long max_sessions;          /* listeners[].connections; 0: no limit of its own */
+    unsigned nsessions;
 };
 
 static unsigned ip_hash(const char *ip)
@@ -55,23 +60,33 @@ static struct ip_count **ip_slot(struct server *srv, const char *ip)
     return p;
 }
 
-static unsigned ip_acquire(struct server *srv, const char *ip)
+/* Count one more session of this client (key: an address or a network). */
+static struct ip_count *ip_acquire(struct server *srv, const char *key)
 {
-    struct ip_count **p = ip_slot(srv, ip);
+    struct ip_count **p = ip_slot(srv, key);
     if (*p == NULL) {
         *p = xcalloc(1, sizeof(**p));
-        snprintf((*p)->ip, sizeof((*p)->ip), "%s", ip);
+        snprintf((*p)->ip, sizeof((*p)->ip), "%s", key);
     }
-    return ++(*p)->n;
+    (*p)->n++;
+    return *p;
 }
 
-void listener_ip_release(struct server *srv, const char *ip)
+static void ip_release(struct server *srv, struct ip_count *e)
 {
-    struct ip_count **p = ip_slot(srv, ip), *e = *p;
-    if (e && --e->n == 0) {
+    struct ip_count **p = ip_slot(srv, e->ip);
+    if (--e->n == 0) {
         *p = e->next;
         free(e);
     }
+}
+
+void listener_session_gone(struct server *srv, struct smtp_session *s)
+{
+    if (s->ip_count)
+        ip_release(srv, s->ip_count);
+    s->ip_count = NULL;
+    s->lst->nsessions--;
 }
 
 static void sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
@@ -88,7 +103,8 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
     struct listener *l = arg;
     struct server *srv = l->srv;
     const struct limits_conf *lim = &srv->cf->c.limits;
-    char ip[INET6_ADDRSTRLEN];
+    char ip[INET6_ADDRSTRLEN], key[IP_KEY_MAX];
+    struct ip_count *ipc = NULL;
     const char *reject = NULL;
     static char reject_buf[512];
     int one = 1;
@@ -101,21 +117,31 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
         close(fd);
         return;
     }
+    if (authfail_ip_text(ip, (int)lim->ipv6_prefix, key, sizeof(key)) < 0)
+        snprintf(key, sizeof(key), "%s", ip);
     if (srv->nsessions >= (unsigned)lim->connections) {
         smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
         reject = reject_buf;
         log_warn("smtpd", "connection limit %lld reached; refusing %s", lim->connections, ip);
-    } else if (ip_acquire(srv, ip) > (unsigned)lim->connections_per_ip) {
+    } else if (l->max_sessions > 0 && l->nsessions >= (unsigned long long)l->max_sessions) {
+        smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
+        reject = reject_buf;
+        log_warn("smtpd", "connection limit %lld of listener %s reached; refusing %s",
+                 l->max_sessions, l->name, ip);
+    } else if ((ipc = ip_acquire(srv, key))->n > (unsigned)lim->connections_per_ip) {
         smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_FROM, srv->cf->c.hostname,
-                          ip);
+                          key);
         reject = reject_buf;
         log_warn("smtpd", "per-IP connection limit %lld reached for %s", lim->connections_per_ip,
-                 ip);
-        listener_ip_release(srv, ip);
+                 key);
+        ip_release(srv, ipc);
+        ipc = NULL;
     }
     if (reject == NULL || l->profile != PROFILE_SUBMISSIONS) {
         struct smtp_session *s = smtp_session_new(srv, fd, sa, l->name, l->profile, reject);
-        s->ip_counted = reject == NULL;
+        s->lst = l;
+        s->ip_count = ipc;
+        l->nsessions++;
         s->next = srv->sessions;
         if (srv->sessions)
             srv->sessions->prev = s;
@@ -144,6 +170,7 @@ static int listener_bind(struct server *srv, const struct listener_conf *lc)
     l = xcalloc(1, sizeof(*l));
     l->srv = srv;
     l->profile = lc->profile;
+    l->max_sessions = lc->connections;
     snprintf(l->name, sizeof(l->name), "%s", lc->name);
     l->ev = evconnlistener_new_bind(srv->base, listener_on_accept, l,
                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
@@ -168,7 +195,7 @@ int listeners_open(struct server *srv)
     size_t i;
     for (i = 0; i < srv->cf->c.listeners.n; i++) {
         if (listener_bind(srv, &lc[i]) < 0) {
-            listeners_close(srv);
+            listeners_free(srv);
             return -1;
         }
     }
@@ -177,10 +204,20 @@ int listeners_open(struct server *srv)
 
 void listeners_close(struct server *srv)
 {
+    struct listener *l;
+    for (l = srv->listeners; l; l = l->next) {
+        if (l->ev)
+            evconnlistener_free(l->ev);
+        l->ev = NULL;
+    }
+}
+
+void listeners_free(struct server *srv)
+{
     struct listener *l, *next;
+    listeners_close(srv);
     for (l = srv->listeners; l; l = next) {
         next = l->next;
-        evconnlistener_free(l->ev);
         free(l);
     }
     srv->listeners = NULL;

@@ -7,14 +7,18 @@
  *   postern [-f FILE]           run as a daemon (fork), log to syslog
  *   postern -R                  print the configuration key reference (Markdown)
  *   postern -V                  print the version
- * Exit codes follow sysexits(3): 64 usage, 78 bad config, 70 internal error.
+ * Exit codes follow sysexits(3): 64 usage, 78 bad config, 70 internal error, 75 another
+ * daemon already runs on this spool (one daemon per spool: relay/spool_lock.c; the check
+ * of a configuration takes no lock).
  */
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "lib/sd_notify.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
+#include "relay/spool.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +41,32 @@ static void usage(void)
                     "  -R       print the configuration key reference\n"
                     "  -V       print the version\n");
     exit(EX_USAGE);
+}
+
+/* Lock the spool before anything touches it; on failure say why (and, before a fork, on
+ * the terminal too: the log goes to syslog) and return the exit code. */
+static int lock_spool(const struct config *cf, bool tell_terminal, int *lock_fd)
+{
+    long holder;
+
+    *lock_fd = spool_lock_take(cf->c.spool_dir, &holder);
+    if (*lock_fd >= 0)
+        return 0;
+    if (errno == EWOULDBLOCK) {
+        char pid[32] = "unknown";
+        if (holder > 0)
+            snprintf(pid, sizeof(pid), "%ld", holder);
+        log_error("master", "already running (pid %s): the spool %s is locked", pid,
+                  cf->c.spool_dir);
+        if (tell_terminal)
+            fprintf(stderr, "postern: already running (pid %s)\n", pid);
+        return EX_TEMPFAIL;
+    }
+    log_error("master", "cannot lock the spool %s: %s", cf->c.spool_dir, strerror(errno));
+    if (tell_terminal)
+        fprintf(stderr, "postern: cannot lock the spool %s: %s\n", cf->c.spool_dir,
+                strerror(errno));
+    return EX_CANTCREAT;
 }
 
 static int daemonize(void)
@@ -65,7 +95,7 @@ static int daemonize(void)
 int main(int argc, char **argv)
 {
     const char *path = DEFAULT_CONFIG;
-    int check = 0, verbose = 0, foreground = 0, to_stderr = 0, opt;
+    int check = 0, verbose = 0, foreground = 0, to_stderr = 0, opt, lock_fd, rc;
     struct config *cf;
     struct server srv;
 
@@ -93,18 +123,24 @@ int main(int argc, char **argv)
         config_unref(cf);
         return 0;
     }
-    if (!foreground && daemonize() < 0) {
+    if ((rc = lock_spool(cf, !foreground, &lock_fd)) != 0) {
+        config_unref(cf);
+        return rc;
+    }
+    if (!foreground && (daemonize() < 0 || spool_lock_write_pid(lock_fd) < 0)) {
         perror("postern: cannot become a daemon");
         return EX_OSERR;
     }
     memset(&srv, 0, sizeof(srv));
     if (server_start(&srv, cf) < 0) {
         server_stop(&srv);
+        close(lock_fd);
         return EX_SOFTWARE;
     }
     log_info("master", "daemon started -- version %s, configuration %s", POSTERN_VERSION, path);
     (void)sd_notify_send("READY=1\nSTATUS=accepting mail");
     event_base_dispatch(srv.base);
     server_stop(&srv);
+    close(lock_fd); /* the lock is released with the last descriptor of the file */
     return 0;
 }

@@ -3,6 +3,8 @@
  */
 #include "relay/relay_conf.h"
 
+#include "lib/dns_wire.h"
+#include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
 #include "relay/tls.h"
 
@@ -32,6 +34,15 @@ static const struct conf_key limits_keys[] = {
       "concurrent sessions in total; more get 421 4.7.0" },
     { "connections_per_ip", CONF_INT, L(connections_per_ip), "50", 1, 1000000, NULL, NULL, 0,
       0, "concurrent sessions from one client IP; more get 421 4.7.0" },
+    { .name = "ipv6_prefix", .type = CONF_INT, .offset = L(ipv6_prefix), .def = "64",
+      .min = 32, .max = 128,
+      .help = "connections_per_ip counts an IPv6 client by its network of this prefix "
+              "length (one host usually holds a whole /64)" },
+    { .name = "spool_reserve", .type = CONF_SIZE, .offset = L(spool_reserve), .def = "100M",
+      .min = 0, .max = 1LL << 50,
+      .help = "free space kept on the spool's file system for queue records, bounces and "
+              "webhooks: MAIL and DATA get 452 4.3.1 while less than 1.5 x message_size + "
+              "this (+ the SIZE declared at MAIL) is free" },
     { NULL }
 };
 static const struct conf_section limits_section = { "limits", limits_keys, NULL };
@@ -46,6 +57,10 @@ static const struct conf_key timeouts_keys[] = {
       "time allowed for a TLS handshake" },
     { "shutdown", CONF_DURATION, T(shutdown_ms), "20s", 0, 600000, NULL, NULL, 0, 0,
       "on SIGTERM, how long sessions may take to finish their current command" },
+    { .name = "close", .type = CONF_DURATION, .offset = T(close_ms), .def = "10s",
+      .min = 100, .max = 600000,
+      .help = "how long a closing session may take to send its last reply (221, 421) "
+              "before the connection is dropped" },
     { NULL }
 };
 static const struct conf_section timeouts_section = { "timeouts", timeouts_keys, NULL };
@@ -81,6 +96,10 @@ static const struct conf_key listener_keys[] = {
       "inbound (MX), submission (STARTTLS, AUTH) or submissions (implicit TLS, AUTH)" },
     { "backlog", CONF_INT, LI(backlog), "1024", 16, 65535, NULL, NULL, 0, 0,
       "listen(2) backlog" },
+    { .name = "connections", .type = CONF_INT, .offset = LI(connections), .def = "0",
+      .min = 0, .max = 1000000,
+      .help = "concurrent sessions on this listener, so that one port cannot take every "
+              "slot of limits.connections (0: only limits.connections); more get 421 4.7.0" },
     { NULL }
 };
 static const struct conf_section listener_section = { "listener", listener_keys,
@@ -90,7 +109,8 @@ static const struct conf_section listener_section = { "listener", listener_keys,
 static int root_validate(void *obj, const char *pointer, struct conf_errors *errs);
 static const struct conf_key root_keys[] = {
     { "hostname", CONF_STRING, R(hostname), NULL, 0, 0, NULL, NULL, 0, 0,
-      "this server's name in the banner, EHLO and Received: (default: the system host name)" },
+      "this server's name in the banner, EHLO and Received: (default: the system host name); "
+      "a DNS name of at most 253 octets" },
     { "spool_dir", CONF_PATH, R(spool_dir), "/var/spool/postern", 0, 0, NULL, NULL, 0, 0,
       "queue directory (tmp/ and queue/ are created inside)" },
     { "workers", CONF_INT, R(workers), "4", 1, 64, NULL, NULL, 0, 0,
@@ -176,6 +196,18 @@ static int domains_validate(const struct relay_conf *c, const char *pointer,
     return bad;
 }
 
+/* The configured hostname goes into every banner, EHLO reply, Received: field and DSN: a
+ * DNS name (letters, digits and hyphens, not at either end of a label; labels of at most
+ * 63 octets; at most 253 octets in all, no trailing dot), so that its length is bounded
+ * once, here, for every reply that carries it. */
+static bool hostname_valid(const char *h)
+{
+    char norm[DNS_NAME_MAX + 1];
+    size_t len = strlen(h);
+    return len > 0 && h[0] != '[' && h[len - 1] != '.' && smtp_helo_valid(h, len) &&
+           dns_name_normalize(h, norm, sizeof(norm)) == 0;
+}
+
 static int root_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     struct relay_conf *c = obj;
@@ -192,6 +224,12 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
     }
     bad += domains_validate(c, pointer, errs);
     bad += engine_conf_check_refs(&c->policy, &c->domains, &c->domain_defaults, pointer, errs);
+    if (c->hostname != NULL && !hostname_valid(c->hostname)) {
+        char at[64];
+        snprintf(at, sizeof(at), "%s/hostname", pointer);
+        bad += conf_error(errs, at, "not a DNS host name of at most %d octets (labels of "
+                          "at most %d letters, digits or hyphens)", DNS_NAME_MAX, DNS_LABEL_MAX);
+    }
     if (c->hostname == NULL) {
         char host[256];
         if (gethostname(host, sizeof(host)) < 0)

@@ -33,6 +33,7 @@ struct listener_conf {
     char *address;        /* "127.0.0.1:2525", "[::1]:25", "*:25" */
     int profile;          /* enum policy_profile */
     long long backlog;
+    long long connections; /* sessions on this listener; 0: only limits.connections */
 };
 
 struct limits_conf {
@@ -43,6 +44,8 @@ struct limits_conf {
     long long errors;
     long long connections;
     long long connections_per_ip;
+    long long ipv6_prefix;
+    unsigned long long spool_reserve;
 };
 
 struct timeouts_conf {
@@ -50,6 +53,7 @@ struct timeouts_conf {
     long long data_ms;
     long long tls_handshake_ms;
     long long shutdown_ms;
+    long long close_ms;
 };
 
 struct smtp_conf {

@@ -151,6 +151,14 @@ static int domain_validate(void *obj, const char *pointer, struct conf_errors *e
     return route_check(&d->route, at, errs);
 }
 
+const char *const relay_verify_names[] = { "auto", "false", "true", NULL };
+
+bool transport_relay_verifies(const struct transport_relay *r)
+{
+    return r->verify == RELAY_VERIFY_YES ||
+           (r->verify == RELAY_VERIFY_AUTO && r->user != NULL && !r->auth_plaintext);
+}
+
 static int relay_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     struct transport_relay *r = obj;
@@ -160,6 +168,21 @@ static int relay_validate(void *obj, const char *pointer, struct conf_errors *er
         return conf_error(errs, pointer, "relay name must be \"[host]:port\": %s", err);
     if ((r->user == NULL) != (r->password == NULL))
         return conf_error(errs, pointer, "user and password go together");
+    if (r->verify == RELAY_VERIFY_YES && r->auth_plaintext)
+        return conf_error(errs, pointer, "auth_plaintext sends the password without TLS, "
+                          "so the certificate cannot be verified: remove auth_plaintext, or "
+                          "set verify to false");
+    if (transport_relay_verifies(r) && r->tls == SMTP_TLS_NONE && r->user)
+        return conf_error(errs, pointer, "user and password are sent only over TLS with a "
+                          "verified certificate, but tls is \"none\": set tls to "
+                          "\"required\" (or, on a trusted network only, verify to false "
+                          "and auth_plaintext to true)");
+    if (transport_relay_verifies(r) && r->tls == SMTP_TLS_NONE)
+        return conf_error(errs, pointer, "verify needs TLS, but tls is \"none\": set tls "
+                          "to \"required\"");
+    if (r->user && r->tls == SMTP_TLS_NONE && !r->auth_plaintext)
+        return conf_error(errs, pointer, "user and password would never be sent: tls is "
+                          "\"none\" and auth_plaintext is false");
     return 0;
 }
 
@@ -185,8 +208,14 @@ static const struct conf_key relay_keys[] = {
     { .name = "tls", .type = CONF_ENUM, .offset = TR(tls), .def = "opportunistic",
       .choices = smtp_tls_policy_names,
       .help = "STARTTLS to this relay: none, opportunistic or required" },
-    { .name = "verify", .type = CONF_BOOL, .offset = TR(verify), .def = "false",
-      .help = "require a certificate that transport.ca_file trusts and that matches the host" },
+    { .name = "verify", .type = CONF_ENUM, .offset = TR(verify), .def = "auto",
+      .choices = relay_verify_names,
+      .help = "require TLS with a certificate that transport.ca_file (default: the system "
+              "store) trusts and that matches tls_name: true, false, or \"auto\": true when "
+              "user/password are set (credentials never go over an unverified connection)" },
+    { .name = "tls_name", .type = CONF_STRING, .offset = TR(tls_name),
+      .help = "the name the relay's certificate must match, also sent as SNI (default: the "
+              "host written in the route)" },
     { .name = "user", .type = CONF_STRING, .offset = TR(user),
       .help = "AUTH user name (PLAIN or LOGIN; sent over TLS only)" },
     { .name = "password", .type = CONF_STRING, .offset = TR(password), .flags = CONF_SECRET,
@@ -206,8 +235,15 @@ static const struct conf_key transport_keys[] = {
       .max = 65535, .help = "port of MX deliveries (tests point it at a sink)" },
     { .name = "mx_tls", .type = CONF_ENUM, .offset = TC(mx_tls), .def = "opportunistic",
       .choices = smtp_tls_policy_names, .help = "STARTTLS policy for MX deliveries" },
+    { .name = "mx_allow_private", .type = CONF_BOOL, .offset = TC(mx_allow_private),
+      .def = "false",
+      .help = "let MX deliveries (and the backup-MX probe) use addresses that are not "
+              "public: loopback, private, link-local, multicast, reserved, documentation "
+              "(also IPv4-mapped and NAT64 forms). Off: a domain's DNS cannot aim mail at "
+              "internal hosts (451 4.4.4). Routes written here (relay:, lmtp:) are not "
+              "affected" },
     { .name = "ca_file", .type = CONF_PATH, .offset = TC(ca_file),
-      .help = "PEM trust anchors for relays with verify (default: the system store)" },
+      .help = "PEM trust anchors for verified relays (default: the system store)" },
     { .name = "domains", .type = CONF_MAP, .offset = TC(domains), .sub = &domain_section,
       .elem_size = sizeof(struct transport_domain),
       .help = "per recipient domain: {\"route\": ...}; a \".example.com\" key covers its "
@@ -215,7 +251,7 @@ static const struct conf_key transport_keys[] = {
     { .name = "relays", .type = CONF_MAP, .offset = TC(relays), .sub = &relay_section,
       .elem_size = sizeof(struct transport_relay),
       .help = "options per smarthost, by \"[host]:port\" as written in the route: tls, "
-              "verify, user, password" },
+              "verify, tls_name, user, password, auth_plaintext" },
     { NULL }
 };
 

@@ -5,7 +5,9 @@
  * a default for every other domain. A route is one of:
  *
  *   mx                         MX lookup of the recipient domain (A/AAAA when it has no
- *                              MX; a null MX bounces with 5.1.10), port transport.mx_port
+ *                              MX; a null MX bounces with 5.1.10), port transport.mx_port;
+ *                              addresses that are not public (netaddr_scope) are refused
+ *                              unless transport.mx_allow_private is set
  *   relay:[host]:port          a smarthost; brackets: no MX lookup (host may be an IP);
  *   relay:host:port            without brackets the host's MX records are used
  *   lmtp:host:port             LMTP over TCP (no MX lookup), or
@@ -14,8 +16,10 @@
  *                              copy in /path/new (relative paths: against the directory
  *                              Postern was started from)
  *
- * A relay's TLS policy and client credentials are looked up by "[host]:port" in
- * transport.relays. route_parse() is pure; the config validator uses it to refuse a bad
+ * A relay's TLS policy, certificate check and client credentials are looked up by
+ * "[host]:port" in transport.relays; a relay with credentials has its certificate verified
+ * (against transport.ca_file or the system store, and tls_name or the host) unless its
+ * entry says verify: false. route_parse() is pure; the config validator uses it to refuse a bad
  * route at load time, and the queue runner parses the route text again when routing.
  */
 #ifndef POSTERN_ROUTE_H
@@ -53,10 +57,16 @@ struct transport_domain {
     char *route;
 };
 
+/* transport.relays[].verify; relay_verify_names[] is its CONF_ENUM choices list
+ * ("auto", false, true). */
+enum relay_verify { RELAY_VERIFY_AUTO, RELAY_VERIFY_NO, RELAY_VERIFY_YES };
+extern const char *const relay_verify_names[];
+
 struct transport_relay {
     char *name;                  /* "[host]:port", as written in the route */
     int tls;                     /* enum smtp_tls_policy */
-    bool verify;
+    int verify;                  /* enum relay_verify */
+    char *tls_name;              /* the name its certificate must match; NULL: the host */
     char *user;
     char *password;
     bool auth_plaintext;
@@ -66,6 +76,7 @@ struct transport_conf {
     char *default_route;
     long long mx_port;
     int mx_tls;                  /* enum smtp_tls_policy for MX deliveries */
+    bool mx_allow_private;       /* MX deliveries may go to non-public addresses */
     char *ca_file;               /* trust anchors for verified TLS; NULL: system store */
     struct conf_array domains;   /* struct transport_domain (a map by domain) */
     struct conf_array relays;    /* struct transport_relay (a map by "[host]:port") */
@@ -80,5 +91,10 @@ const char *transport_route_for(const struct transport_conf *t, const char *doma
 /* The options of relay host:port (NULL: none configured; use the defaults). */
 const struct transport_relay *transport_relay_find(const struct transport_conf *t,
                                                    const char *host, unsigned port);
+
+/* Whether a relay's certificate is verified: verify true, or "auto" (the default) with
+ * credentials to protect (user set and auth_plaintext off). A verified relay gets TLS
+ * "required" whatever its tls policy says (the validator refuses "none"). */
+bool transport_relay_verifies(const struct transport_relay *r);
 
 #endif

@@ -126,6 +126,9 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->base == NULL)
         return -1;
     signal(SIGPIPE, SIG_IGN);
+    /* Bind first: a start that cannot get its ports touches nothing in the spool. */
+    if (listeners_open(srv) < 0)
+        return -1;
     srv->wp = workpool_new(srv->base, (int)cf->c.workers);
     srv->syncwp = workpool_new(srv->base, (int)cf->c.sync_workers);
     if (srv->wp == NULL || srv->syncwp == NULL) {
@@ -171,8 +174,6 @@ int server_start(struct server *srv, struct config *cf)
     srv->probe = backup_probe_new(srv);
     srv->admin = admin_new(srv);
     if (srv->admin == NULL)
-        return -1;
-    if (listeners_open(srv) < 0)
         return -1;
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
@@ -277,8 +278,7 @@ void server_session_gone(struct server *srv, struct smtp_session *s)
     if (s->next)
         s->next->prev = s->prev;
     srv->nsessions--;
-    if (s->ip_counted)
-        listener_ip_release(srv, s->client_ip);
+    listener_session_gone(srv, s);
 }
 
 static void event_free_opt(struct event *ev)
@@ -291,7 +291,7 @@ void server_stop(struct server *srv)
 {
     while (srv->sessions)
         smtp_session_free(srv->sessions);
-    listeners_close(srv);
+    listeners_free(srv);
     queue_watch_free(srv->watch);
     backup_probe_free(srv->probe);
     srv->probe = NULL;

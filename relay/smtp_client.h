@@ -27,13 +27,19 @@
  *     sent unchanged when it turns out 7-bit clean; otherwise it fails permanently with
  *     554 5.6.3 "conversion required but not supported": Postern never converts and never
  *     sends 8-bit data to a 7-bit server. (Unflagged messages are sent as they are.)
- *   - SMTPUTF8: a message flagged SMTP_MSG_SMTPUTF8 needs SMTPUTF8 from the server, else it
- *     fails permanently with 553 5.6.7.
+ *   - SMTPUTF8 (RFC 6531 3.2): a message needs it when an address of the transaction has
+ *     non-ASCII text, or, for a message flagged SMTP_MSG_SMTPUTF8, when its header
+ *     section has a non-ASCII byte (read from prepend and file, one chunk per loop turn,
+ *     up to the empty line). A message that needs it goes with MAIL ... SMTPUTF8 when the
+ *     server offers it and fails permanently with 553 5.6.7 when it does not; one that
+ *     does not need it goes without the parameter, to any server.
  *   - TLS policy "required" with no STARTTLS offered, or a failed STARTTLS: temporary
  *     failure (451 4.7.4 / 454 4.7.5); no MAIL is ever sent in plaintext.
  *   - AUTH credentials are only sent over TLS unless opts.auth_plaintext allows it (else a
- *     temporary 451 4.7.0). A 5xx AUTH reply is reported as a temporary failure (like
- *     Postfix's smtp_sasl_auth_soft_bounce): a wrong password must not bounce the queue.
+ *     temporary 451 4.7.0), and with opts.tls_verify only over a TLS session whose
+ *     certificate was verified (else a temporary 451 4.7.5). A 5xx AUTH reply is reported
+ *     as a temporary failure (like Postfix's smtp_sasl_auth_soft_bounce): a wrong password
+ *     must not bounce the queue.
  *     A server that offers no AUTH at all is used without it (as Postfix does).
  *   - Lost connection and timeouts: temporary (451 4.4.2); connection refused or
  *     unreachable: temporary (451 4.4.1).
@@ -145,7 +151,8 @@ typedef void (*smtp_client_sent_fn)(struct smtp_client *c, const struct smtp_cli
 /* ---- messages ------------------------------------------------------------------------ */
 
 #define SMTP_MSG_8BIT     0x1u   /* the body may contain 8-bit bytes (BODY=8BITMIME) */
-#define SMTP_MSG_SMTPUTF8 0x2u   /* the envelope or headers need SMTPUTF8 */
+#define SMTP_MSG_SMTPUTF8 0x2u   /* the envelope or headers may need SMTPUTF8 (the client
+                                    asked for it): the header section is checked */
 
 /* One message; it and everything it points to must stay valid until sent_cb runs or the
  * client is freed. The body is fd[offset, offset + length) in wire form (CRLF line ends,

@@ -34,6 +34,7 @@ enum sc_state {
     SC_HANDSHAKE,    /* TLS handshake in progress */
     SC_AUTH,         /* AUTH exchange in progress */
     SC_READY,        /* idle: may take a message */
+    SC_CHECK_UTF8,   /* reading the header for non-ASCII bytes, one chunk per loop turn */
     SC_CHECK_8BIT,   /* reading the body for 8-bit bytes, one chunk per loop turn */
     SC_REPORT,       /* results decided locally, reported from the defer event */
     SC_RSET,         /* RSET sent before the next MAIL */
@@ -52,6 +53,7 @@ enum sc_state {
 #define SC_R_TLS_NOT_OFFERED 451, "4.7.4", "TLS is required, but was not offered by host %s"
 #define SC_R_TLS_FAILED      454, "4.7.5", "TLS handshake with %s failed: %s"
 #define SC_R_AUTH_PLAINTEXT  451, "4.7.0", "not sending AUTH credentials to %s without TLS"
+#define SC_R_AUTH_UNVERIFIED 451, "4.7.5", "not sending AUTH credentials to %s: its certificate is not verified"
 #define SC_R_AUTH_NO_MECH    451, "4.7.4", "%s offers no AUTH mechanism this client speaks (PLAIN, LOGIN)"
 #define SC_R_READ_FAILED     451, "4.3.0", "cannot read the queue file: %s"
 #define SC_R_SIZE            552, "5.3.4", "message size %llu exceeds size limit %llu of %s"
@@ -75,7 +77,7 @@ struct smtp_client {
     struct bufferevent *bev;           /* socket bev, or the TLS filter over it */
     SSL *ssl;                          /* owned by bev once TLS started */
     struct event *timer;               /* deadline of the current stage */
-    struct event *defer;               /* connect failure, local reports, 8-bit scan */
+    struct event *defer;               /* connect failure, local reports, content scans */
     enum sc_state state;
     enum smtp_stage stage;             /* what a timeout or lost connection interrupts */
     int connect_errno;                 /* connect failure reported from defer */
@@ -141,7 +143,7 @@ void sc_tx_reply(struct smtp_client *c, const struct sc_reply *r);
 /* The output drained below the low watermark while in SC_BODY. */
 void sc_tx_writable(struct smtp_client *c);
 
-/* The defer event fired in SC_CHECK_8BIT or SC_REPORT. */
+/* The defer event fired in SC_CHECK_UTF8, SC_CHECK_8BIT or SC_REPORT. */
 void sc_tx_deferred(struct smtp_client *c);
 
 /* The connection failed: every undecided recipient gets why; then report. */

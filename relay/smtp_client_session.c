@@ -3,7 +3,8 @@
  *
  * From the greeting to "ready": 220 -> EHLO (HELO after a 5xx; LHLO for LMTP), STARTTLS
  * by the route's policy through a libevent filter bufferevent (then EHLO again, RFC 3207),
- * and AUTH PLAIN or LOGIN for smarthosts, only over TLS unless the route allows otherwise.
+ * and AUTH PLAIN or LOGIN for smarthosts, only over TLS unless the route allows otherwise,
+ * and only over a verified TLS session when the route asks for verification.
  * Any failure ends the session with one result that says which stage failed; the owner's
  * ready callback gets it. Called by smtp_client.c (replies in the set-up states, TLS
  * handshake events); everything runs on the event loop thread.
@@ -85,6 +86,11 @@ static void sc_auth_start(struct smtp_client *c)
     const char *user = c->opts.auth_user, *pass = c->opts.auth_pass;
     struct smtp_result res;
 
+    if (c->opts.tls_verify && !c->tls_verified) {
+        sc_result_local(&res, SMTP_STAGE_AUTH, true, SC_R_AUTH_UNVERIFIED, c->relay);
+        sc_abort(c, &res, true);
+        return;
+    }
     if (c->ssl == NULL && !c->opts.auth_plaintext) {
         sc_result_local(&res, SMTP_STAGE_AUTH, true, SC_R_AUTH_PLAINTEXT, c->relay);
         sc_abort(c, &res, true);

@@ -1,19 +1,23 @@
 /*
  * smtp_client_tx.c - one message on an outbound SMTP/LMTP connection (see smtp_client.h).
  *
- * smtp_client_send() checks what can be decided locally (SMTPUTF8, SIZE, 8-bit content
- * against a server without 8BITMIME), sends RSET when the previous transaction did not
- * end with a dot, then MAIL, every RCPT and DATA -- as one batch when the server offers
- * PIPELINING, one command per reply otherwise -- and reads the replies in order. After
- * 354 the body is streamed: the prepended header lines, then the spool file read with
- * pread() in data_chunk pieces, dot-stuffed on the way; the next piece is read only when
- * the bufferevent's output falls to the low watermark, so a 50 MB message never sits in
- * memory. The final ".\r\n" leaves with the last piece. One result per recipient is
- * reported through the sent callback (LMTP: one reply per accepted recipient).
+ * smtp_client_send() checks what can be decided locally (SIZE; whether the message needs
+ * SMTPUTF8 -- a non-ASCII address, or for a message flagged SMTPUTF8 a non-ASCII header
+ * byte, read from the content one chunk per loop turn -- and whether the server offers
+ * it; 8-bit content against a server without 8BITMIME), sends RSET when the previous
+ * transaction did not end with a dot, then MAIL, every RCPT and DATA -- as one batch
+ * when the server offers PIPELINING, one command per reply otherwise -- and reads the
+ * replies in order. After 354 the body is streamed: the prepended header lines, then the
+ * spool file read with pread() in data_chunk pieces, dot-stuffed on the way; the next
+ * piece is read only when the bufferevent's output falls to the low watermark, so a 50 MB
+ * message never sits in memory. The final ".\r\n" leaves with the last piece. One result
+ * per recipient is reported through the sent callback (LMTP: one reply per accepted
+ * recipient).
  * Called by smtp_client.c; everything runs on the event loop thread.
  */
 #include "relay/smtp_client_int.h"
 
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -28,7 +32,6 @@
 #define EOD_LEN         3
 #define EOD_RESERVE     (2 + EOD_LEN)   /* a CRLF to end an unterminated last line, ".\r\n" */
 #define STUFF_FACTOR    2               /* dot-stuffing at most doubles a piece */
-#define HIGH_BIT        0x80u
 #define ASCII_SPACE     0x20u
 #define ASCII_DEL       0x7fu
 
@@ -44,6 +47,8 @@ struct sc_tx {
     size_t next_reply;                   /* 0: MAIL, 1..n: RCPT n-1, n + 1: DATA */
     bool pipelined;
     bool body_8bitmime;                  /* MAIL gets BODY=8BITMIME */
+    bool smtputf8;                       /* MAIL gets SMTPUTF8 */
+    struct utf8_header_scan hscan;       /* SC_CHECK_UTF8: the header read so far */
     bool mail_failed;
     bool discard_dot;                    /* 354 with nothing to send: ".", reply ignored */
     size_t lmtp_next;                    /* first recipient that may await its LMTP reply */
@@ -275,7 +280,7 @@ static void sc_tx_add_mail(struct smtp_client *c, struct evbuffer *b)
         evbuffer_add_printf(b, " SIZE=%llu", sc_tx_total(m));
     if (tx->body_8bitmime)
         evbuffer_add_printf(b, " BODY=8BITMIME");
-    if (m->flags & SMTP_MSG_SMTPUTF8)
+    if (tx->smtputf8)
         evbuffer_add_printf(b, " SMTPUTF8");
     evbuffer_add(b, "\r\n", 2);
 }
@@ -326,15 +331,61 @@ static void sc_tx_begin(struct smtp_client *c)
     sc_expect(c, SMTP_STAGE_RSET, c->opts.conf->rset_ms);
 }
 
-/* ---- 8-bit check ----------------------------------------------------------------------------- */
+/* ---- local checks: SMTPUTF8, 8-bit ---------------------------------------------------------- */
 
-static bool sc_has_8bit(const char *p, size_t n)
+/* The message may go as far as SMTPUTF8 is concerned: on to the 8-bit check, then MAIL. */
+static void sc_tx_check_8bit_or_begin(struct smtp_client *c)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if ((unsigned char)p[i] & HIGH_BIT)
-            return true;
-    return false;
+    struct sc_tx *tx = c->tx;
+    const struct smtp_client_msg *m = tx->msg;
+
+    if ((m->flags & SMTP_MSG_8BIT) && (c->ext.ext & SMTP_EXT_8BITMIME)) {
+        tx->body_8bitmime = true;
+        sc_tx_begin(c);
+    } else if (m->flags & SMTP_MSG_8BIT) {
+        tx->pos = 0;
+        c->state = SC_CHECK_8BIT;
+        event_active(c->defer, 0, 0);
+    } else {
+        sc_tx_begin(c);
+    }
+}
+
+/* Whether the message needs SMTPUTF8 is known (RFC 6531 3.2): send it with SMTPUTF8 when
+ * it does and the server offers it, refuse it when it does and the server does not, and
+ * send it without otherwise (an ASCII message flagged SMTPUTF8 goes to any server). */
+static void sc_tx_utf8_decided(struct smtp_client *c, bool needed)
+{
+    struct smtp_result res;
+
+    if (needed && !(c->ext.ext & SMTP_EXT_SMTPUTF8)) {
+        sc_result_local(&res, SMTP_STAGE_MAIL, false, SC_R_SMTPUTF8, c->relay);
+        sc_tx_report_later(c, &res);
+        return;
+    }
+    c->tx->smtputf8 = needed;
+    sc_tx_check_8bit_or_begin(c);
+}
+
+/* One chunk of the header section per loop turn, until it ends or shows a non-ASCII
+ * byte. */
+static void sc_tx_check_utf8_step(struct smtp_client *c)
+{
+    struct sc_tx *tx = c->tx;
+    const char *p = NULL;
+    ssize_t n = sc_tx_piece(c, &p);
+
+    if (n < 0) {
+        sc_tx_read_failed(c, SMTP_STAGE_MAIL, errno);
+        return;
+    }
+    tx->pos += utf8_header_scan(&tx->hscan, p, (size_t)n);
+    if (!tx->hscan.done && n > 0 && tx->pos < sc_tx_total(tx->msg)) {
+        event_active(c->defer, 0, 0);
+        return;
+    }
+    tx->pos = 0;
+    sc_tx_utf8_decided(c, tx->hscan.non_ascii);
 }
 
 /* One chunk of the content per loop turn, so a long message does not hold up the loop. */
@@ -349,7 +400,7 @@ static void sc_tx_check_8bit_step(struct smtp_client *c)
         sc_tx_read_failed(c, SMTP_STAGE_MAIL, errno);
         return;
     }
-    if (sc_has_8bit(p, (size_t)n)) {
+    if (!utf8_is_ascii(p, (size_t)n)) {
         sc_result_local(&res, SMTP_STAGE_MAIL, false, SC_R_8BIT, c->relay);
         sc_tx_fail(c, &res);
         return;
@@ -365,7 +416,9 @@ static void sc_tx_check_8bit_step(struct smtp_client *c)
 
 void sc_tx_deferred(struct smtp_client *c)
 {
-    if (c->state == SC_CHECK_8BIT)
+    if (c->state == SC_CHECK_UTF8)
+        sc_tx_check_utf8_step(c);
+    else if (c->state == SC_CHECK_8BIT)
         sc_tx_check_8bit_step(c);
     else if (c->state == SC_REPORT)
         sc_tx_report(c);
@@ -513,20 +566,27 @@ void sc_tx_reply(struct smtp_client *c, const struct sc_reply *r)
 
 /* ---- public --------------------------------------------------------------------------------- */
 
-/* SMTPUTF8 and SIZE: decided before anything is sent. Returns true when res is set. */
-static bool sc_tx_refuse_locally(struct smtp_client *c, struct smtp_result *res)
+/* SIZE: decided before anything is sent. Returns true when res is set. */
+static bool sc_tx_too_big(struct smtp_client *c, struct smtp_result *res)
 {
-    const struct smtp_client_msg *m = c->tx->msg;
-    unsigned long long size = sc_tx_total(m);
+    unsigned long long size = sc_tx_total(c->tx->msg);
 
-    if ((m->flags & SMTP_MSG_SMTPUTF8) && !(c->ext.ext & SMTP_EXT_SMTPUTF8)) {
-        sc_result_local(res, SMTP_STAGE_MAIL, false, SC_R_SMTPUTF8, c->relay);
-        return true;
-    }
     if ((c->ext.ext & SMTP_EXT_SIZE) && c->ext.size_max > 0 && size > c->ext.size_max) {
         sc_result_local(res, SMTP_STAGE_MAIL, false, SC_R_SIZE, size, c->ext.size_max, c->relay);
         return true;
     }
+    return false;
+}
+
+/* An address of this transaction with non-ASCII text needs SMTPUTF8, flagged or not. */
+static bool sc_tx_addrs_utf8(const struct smtp_client_msg *m)
+{
+    size_t i;
+    if (!utf8_is_ascii(m->sender, strlen(m->sender)))
+        return true;
+    for (i = 0; i < m->nrcpts; i++)
+        if (!utf8_is_ascii(m->rcpts[i], strlen(m->rcpts[i])))
+            return true;
     return false;
 }
 
@@ -566,16 +626,15 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *msg,
     tx->rs = xcalloc(msg->nrcpts, sizeof(*tx->rs));
     tx->pipelined = (c->ext.ext & SMTP_EXT_PIPELINING) != 0;
     c->tx = tx;
-    if (sc_tx_refuse_locally(c, &res)) {
+    if (sc_tx_too_big(c, &res)) {
         sc_tx_report_later(c, &res);
-    } else if ((msg->flags & SMTP_MSG_8BIT) && (c->ext.ext & SMTP_EXT_8BITMIME)) {
-        tx->body_8bitmime = true;
-        sc_tx_begin(c);
-    } else if (msg->flags & SMTP_MSG_8BIT) {
-        c->state = SC_CHECK_8BIT;
+    } else if (sc_tx_addrs_utf8(msg)) {
+        sc_tx_utf8_decided(c, true);
+    } else if (msg->flags & SMTP_MSG_SMTPUTF8) {
+        c->state = SC_CHECK_UTF8;  /* the header decides */
         event_active(c->defer, 0, 0);
     } else {
-        sc_tx_begin(c);
+        sc_tx_check_8bit_or_begin(c);
     }
     return 0;
 }

@@ -276,20 +276,18 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
-    char buf[1024];
-    int n;
-
     const char *mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
 
     set_helo(s, cmd, true);
-    n = snprintf(buf, sizeof(buf),
-                 "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
-                 "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
-                 s->cf->c.hostname, s->cf->c.limits.message_size,
-                 s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
-                 s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
-                 *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
-    smtp_reply_raw(s, buf, (size_t)n);
+    /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
+     * lengths of the hostname and the mechanism list */
+    evbuffer_add_printf(bufferevent_get_output(s->bev),
+                        "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
+                        "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
+                        s->cf->c.hostname, s->cf->c.limits.message_size,
+                        s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
+                        s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
+                        *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
 }
 
 /* ---- MAIL -------------------------------------------------------------------------- */
@@ -311,6 +309,7 @@ static int mail_params(struct smtp_session *s, const struct smtp_path_args *a,
                 smtp_reply(s, R_SIZE_PARAM, s->cf->c.limits.message_size);
                 return -1;
             }
+            tx->declared_size = size;
         } else if (p->key_len == 4 && strncasecmp(p->key, "BODY", 4) == 0) {
             if (p->value && p->value_len == 8 && strncasecmp(p->value, "8BITMIME", 8) == 0)
                 tx->body_8bit = true;
@@ -444,6 +443,10 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
     if (s->profile != PROFILE_INBOUND && s->auth_login && mail_refuse_not_owned(s, &a.path)) {
         smtp_tx_free(s);
         smtp_error(s);
+        return;
+    }
+    if (!smtp_spool_has_room(s, "MAIL", tx->declared_size)) {
+        smtp_tx_free(s);
         return;
     }
     s->pctx = policy_ctx_for(s, POLICY_MAIL);
@@ -589,6 +592,8 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     (void)cmd;
+    if (!smtp_spool_has_room(s, "DATA", s->tx->declared_size))
+        return;
     s->cmd_ok[SMTP_VERB_DATA]++;
     smtp_data_start(s);
 }

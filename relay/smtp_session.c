@@ -8,8 +8,15 @@
  * data to smtp_data.c. While the session waits for asynchronous work (policy, spool,
  * authentication) it stops reading: pipelined input stays buffered (bounded by the
  * read high-watermark) and is processed in order when smtp_resume() is called.
- * A session is never freed inside one of its own callbacks: smtp_close() marks it and a
- * zero-delay event frees it.
+ * Replies are bounded too: while more than OUTPUT_HIGH_WATER bytes of them wait to be sent
+ * (a client that pipelines and does not read), no input is read until they are down to
+ * OUTPUT_LOW_WATER.
+ * A session always ends in bounded time: idle peers meet the read timeout, peers that do
+ * not read meet the write timeout (the session is freed at once: nothing more can be
+ * sent), and a closing session, or one whose peer left while it was busy, has its own
+ * timer (timeouts.close) that frees it, cancelling what it still waits for.
+ * A session is never freed inside one of its own callbacks: it is marked and its close
+ * timer, armed with a zero delay, frees it.
  */
 #include "relay/smtp_session.h"
 
@@ -34,14 +41,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INPUT_HIGH_WATER (256 * 1024)   /* stop reading when this much input is buffered */
-#define REPLY_MAX        1024
+#define INPUT_HIGH_WATER  (256 * 1024)  /* stop reading when this much input is buffered */
+#define OUTPUT_HIGH_WATER (64 * 1024)   /* stop reading commands while this much output waits */
+#define OUTPUT_LOW_WATER  (16 * 1024)   /* ... and go on once it is down to this */
+#define REPLY_MAX         1024
 
 /* Command lines are copied here before dispatch; the loop is single-threaded. */
 static char line_buf[65536 + 8];
 
 static void session_on_read(struct bufferevent *bev, void *arg);
 static void session_on_event(struct bufferevent *bev, short what, void *arg);
+static void session_on_close_timer(evutil_socket_t fd, short what, void *arg);
 static void session_process(struct smtp_session *s);
 
 static void tv_from_ms(struct timeval *tv, long long ms)
@@ -110,6 +120,9 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
     }
     s->rd.max = (size_t)s->cf->c.limits.command_line;
     s->quota_left = -1;
+    s->close_timer = evtimer_new(srv->base, session_on_close_timer, s);
+    if (s->close_timer == NULL)
+        abort(); /* out of memory */
     smtp_auth_session_start(s, fd);
 
     if (profile == PROFILE_SUBMISSIONS) {
@@ -146,6 +159,27 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
     n = smtp_reply_vformat(buf, sizeof(buf), code, ecode, fmt, ap);
     va_end(ap);
     smtp_reply_raw(s, buf, n);
+}
+
+/* The floor is Postfix's (queue_minfree at least 1.5 x message_size_limit) plus a reserve
+ * for what the daemon itself must still write when mail stops coming in: queue records,
+ * bounces, the webhook outbox. Reading the free space costs no system call on a busy server
+ * (spool_free_space() asks the file system at most every SPOOL_FREE_CHECK_MS). */
+bool smtp_spool_has_room(struct smtp_session *s, const char *cmd, unsigned long long size)
+{
+    const struct limits_conf *l = &s->cf->c.limits;
+    unsigned long long need = l->spool_reserve + l->message_size + l->message_size / 2 + size;
+    uint64_t avail = spool_free_space(s->srv->spool);
+
+    if (avail >= need)
+        return true;
+    log_warn("smtpd", "%s: reject: %s from %s[%s]: 452 4.3.1 Insufficient system storage: "
+             "%llu bytes free in the spool, %llu needed (1.5 x limits.message_size + "
+             "limits.spool_reserve%s)", s->tx && s->tx->qid[0] ? s->tx->qid : "NOQUEUE", cmd,
+             s->client_name, s->client_ip, (unsigned long long)avail, need,
+             size ? " + SIZE" : "");
+    smtp_reply(s, R_SPOOL_FULL);
+    return false;
 }
 
 const char *smtp_proto(const struct smtp_session *s)
@@ -204,24 +238,47 @@ void smtp_session_free(struct smtp_session *s)
     }
     if (!s->fd_owned_by_bev)
         close(s->fd);
+    event_free(s->close_timer);
     server_session_gone(s->srv, s);
     config_unref(s->cf);
     free(s->auth_login);
     free(s);
 }
 
-static void session_free_cb(evutil_socket_t fd, short what, void *arg)
+/* The close timer: a zero delay set by session_free_later(), or timeouts.close running out
+ * for a session that is closing or whose peer left while it was busy. */
+static void session_on_close_timer(evutil_socket_t fd, short what, void *arg)
 {
+    struct smtp_session *s = arg;
     (void)fd;
     (void)what;
-    smtp_session_free(arg);
+    if (!s->dead)
+        log_info("smtpd", "close timeout for %s[%s]: %zu bytes unsent", s->client_name,
+                 s->client_ip, evbuffer_get_length(bufferevent_get_output(s->bev)));
+    else if (s->busy)
+        log_info("smtpd", "close timeout for %s[%s]: pending work cancelled", s->client_name,
+                 s->client_ip);
+    smtp_session_free(s); /* cancels whatever it still waits for */
 }
 
+/* Free the session at the next turn of the loop; results of pending work that arrive
+ * before then are discarded (dead). Safe to call more than once. */
 static void session_free_later(struct smtp_session *s)
 {
+    static const struct timeval now = { 0, 0 };
+    s->closing = s->dead = true;
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-    event_base_once(s->srv->base, -1, EV_TIMEOUT, session_free_cb, s, NULL);
+    evtimer_add(s->close_timer, &now);
+}
+
+/* A closing session may take timeouts.close to send its last replies or to see its
+ * pending work answer; then its close timer frees it. */
+static void session_linger(struct smtp_session *s)
+{
+    struct timeval tv;
+    tv_from_ms(&tv, s->cf->c.timeouts.close_ms);
+    evtimer_add(s->close_timer, &tv);
 }
 
 static void session_on_flushed(struct bufferevent *bev, void *arg)
@@ -240,7 +297,12 @@ void smtp_close(struct smtp_session *s)
         session_free_later(s);
         return;
     }
+    /* free once everything is sent (write callback at an empty buffer), or at the close
+     * timer, whichever comes first */
+    bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
     bufferevent_setcb(s->bev, NULL, session_on_flushed, session_on_event, s);
+    bufferevent_enable(s->bev, EV_WRITE);
+    session_linger(s);
 }
 
 void smtp_error(struct smtp_session *s)
@@ -259,10 +321,40 @@ void smtp_resume(struct smtp_session *s)
         session_free_later(s);
         return;
     }
-    if (s->closing)
-        return;
+    if (s->closing || s->output_full)
+        return; /* session_on_drained() goes on */
     bufferevent_enable(s->bev, EV_READ);
     session_process(s);
+}
+
+/* Replies are down to OUTPUT_LOW_WATER: read commands again. */
+static void session_on_drained(struct bufferevent *bev, void *arg)
+{
+    struct smtp_session *s = arg;
+
+    s->output_full = false;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_setcb(bev, session_on_read, NULL, session_on_event, s);
+    if (s->busy)
+        return; /* smtp_resume() goes on */
+    bufferevent_enable(bev, EV_READ);
+    session_process(s);
+}
+
+/* A client that pipelines commands and does not read the replies would make us buffer
+ * them without bound (a reply is often 20 times the size of its command): while
+ * OUTPUT_HIGH_WATER bytes wait, read nothing more. */
+static bool session_output_full(struct smtp_session *s)
+{
+    if (s->output_full)
+        return true;
+    if (evbuffer_get_length(bufferevent_get_output(s->bev)) < OUTPUT_HIGH_WATER)
+        return false;
+    s->output_full = true;
+    bufferevent_disable(s->bev, EV_READ);
+    bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
+    bufferevent_setcb(s->bev, session_on_read, session_on_drained, session_on_event, s);
+    return true;
 }
 
 void smtp_session_shutdown(struct smtp_session *s)
@@ -294,6 +386,7 @@ void smtp_starttls(struct smtp_session *s)
 {
     s->state = ST_STARTTLS;
     bufferevent_disable(s->bev, EV_READ);
+    bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0); /* switch once the 220 is sent */
     bufferevent_setcb(s->bev, NULL, session_tls_switch, session_on_event, s);
 }
 
@@ -328,6 +421,14 @@ static void session_on_event(struct bufferevent *bev, short what, void *arg)
         session_free_later(s);
         return;
     }
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+        /* The client does not read its replies, and libevent has stopped writing: nothing
+         * more can be said. End now, busy or not (freeing cancels pending work). */
+        log_info("smtpd", "timeout sending to %s[%s]: %zu bytes unsent", s->client_name,
+                 s->client_ip, evbuffer_get_length(bufferevent_get_output(bev)));
+        session_free_later(s);
+        return;
+    }
     if (what & BEV_EVENT_TIMEOUT) {
         log_info("smtpd", "timeout after %s from %s[%s]",
                  s->state == ST_DATA ? "DATA" : "command", s->client_name, s->client_ip);
@@ -351,9 +452,10 @@ static void session_on_event(struct bufferevent *bev, short what, void *arg)
             log_info("smtpd", "lost connection after %s from %s[%s]",
                      s->state == ST_DATA ? "DATA" : "RCPT", s->client_name, s->client_ip);
         if (s->busy) {
-            s->closing = s->dead = true; /* smtp_resume() frees it */
+            s->closing = s->dead = true; /* smtp_resume() frees it, or the close timer */
             bufferevent_disable(s->bev, EV_READ | EV_WRITE);
             bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
+            session_linger(s);
             return;
         }
         s->closing = true;
@@ -372,7 +474,7 @@ static void session_process(struct smtp_session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
 
-    while (!s->busy && !s->closing) {
+    while (!s->busy && !s->closing && !session_output_full(s)) {
         size_t avail, want, line_len = 0, consumed = 0;
         enum smtp_line_status st;
         const char *buf;

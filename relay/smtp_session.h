@@ -28,6 +28,9 @@ struct spool_commit;
 struct auth_sess;
 struct auth_op;
 struct authfail_req;
+struct event;
+struct listener;
+struct ip_count;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
 
@@ -54,6 +57,7 @@ struct smtp_tx {
     struct data_scan scan;
     bool too_big;
     unsigned long long size;         /* message bytes in the queue file, Received: included */
+    unsigned long long declared_size;/* SIZE= of MAIL (RFC 1870), 0 when not given */
     struct spool_commit *commit;
     char *head;                      /* message header, kept for the From: ownership check */
     size_t head_len;
@@ -96,8 +100,11 @@ struct smtp_session {
     bool esmtp;
     bool busy;                         /* waiting for policy, spool or auth */
     bool closing;
-    bool dead;                         /* the peer went away while we were busy */
-    bool ip_counted;                   /* holds a slot in the per-IP count */
+    bool dead;                         /* dropped: results of pending work are discarded */
+    bool output_full;                  /* replies wait unsent: input is not read */
+    struct event *close_timer;         /* bounds a closing session; also frees it */
+    struct listener *lst;              /* borrowed: listeners live until server_stop() */
+    struct ip_count *ip_count;         /* our slot in the per-IP count, NULL if none */
     struct smtp_line_reader rd;
     unsigned errors;
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
@@ -124,6 +131,9 @@ void smtp_error(struct smtp_session *s);            /* count a client error; may
 void smtp_resume(struct smtp_session *s);           /* async work done: go on reading */
 void smtp_starttls(struct smtp_session *s);         /* after "220 Ready to start TLS" */
 void smtp_set_data_timeouts(struct smtp_session *s, bool data);
+/* Is there room in the spool for a message of size bytes (0: unknown) at MAIL or DATA (cmd)?
+ * If not, logs and replies 452 4.3.1; the caller refuses the command. */
+bool smtp_spool_has_room(struct smtp_session *s, const char *cmd, unsigned long long size);
 const char *smtp_proto(const struct smtp_session *s);
 
 /* smtp_commands.c */

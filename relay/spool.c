@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SPOOL_WBUF       65536
@@ -128,6 +130,30 @@ int spool_recover(struct spool *sp, unsigned *queued, unsigned *removed)
     return fsync(sp->tmp_fd);
 }
 
+/* ---- free space -------------------------------------------------------------------------- */
+
+uint64_t spool_free_space(struct spool *sp)
+{
+    struct timespec ts;
+    long long now;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* read from the vDSO: no system call */
+    now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (!sp->free_known || now - sp->free_checked_ms >= SPOOL_FREE_CHECK_MS) {
+        struct statvfs vfs;
+        if (fstatvfs(sp->queue_fd, &vfs) < 0) {
+            log_warn("cleanup", "cannot read the free space of %s: %s", sp->dir,
+                     strerror(errno));
+            return UINT64_MAX;
+        }
+        sp->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        sp->free_checked_ms = now;
+        sp->free_known = true;
+        sp->written_since = 0;
+    }
+    return sp->written_since < sp->free_bytes ? sp->free_bytes - sp->written_since : 0;
+}
+
 /* ---- message files ----------------------------------------------------------------------- */
 
 struct spool_file *spool_file_new(struct spool *sp)
@@ -175,6 +201,7 @@ int spool_file_write(struct spool_file *f, const void *data, size_t len)
         return -1;
     }
     f->written += len;
+    f->sp->written_since += len;
     if (len >= SPOOL_WBUF) {
         if (spool_flush(f) < 0 || write_all(f->fd, p, len) < 0) {
             f->error = f->error ? f->error : errno;

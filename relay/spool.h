@@ -46,6 +46,16 @@ struct spool_envelope {
     size_t nrcpt;
 };
 
+/* One daemon per spool (relay/spool_lock.c): take the exclusive lock SPOOL/postern.lock
+ * (creating dir if needed) and write our pid into it. Returns the descriptor, to keep open
+ * for the daemon's life (it is close-on-exec), or -1 with errno: EWOULDBLOCK when another
+ * process holds it, its pid in *holder (0 when unknown). */
+int spool_lock_take(const char *dir, long *holder);
+
+/* After a fork: write the caller's pid into the lock file (the lock itself is inherited).
+ * 0, or -1 with errno. */
+int spool_lock_write_pid(int fd);
+
 /* Open (and create) the spool directories under dir; wp is the pool that runs the fsyncs
  * (give it many threads: see sync_workers). NULL with errno on failure. */
 struct spool *spool_open(const char *dir, struct workpool *wp);
@@ -83,6 +93,14 @@ void spool_commit_cancel(struct spool_commit *c);
 
 /* Commits queued or in flight (shutdown waits for 0). */
 unsigned spool_commits_pending(const struct spool *sp);
+
+/* Free space of the spool's file system: bytes available to unprivileged writers. A
+ * statvfs() runs at most every SPOOL_FREE_CHECK_MS (250 ms); in between, the last figure
+ * less what the spool wrote since, so the answer costs no system call on a busy server and
+ * never errs on the generous side because of our own writes (space freed meanwhile shows at
+ * the next check). UINT64_MAX when the file system cannot be asked. */
+#define SPOOL_FREE_CHECK_MS 250
+uint64_t spool_free_space(struct spool *sp);
 
 /* Path of the queue directory (for the queue runner and posternctl). */
 const char *spool_queue_dir(const struct spool *sp);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct spool {
     char *dir;
@@ -23,6 +24,10 @@ struct spool {
     struct spool_spare *spare;   /* empty files in tmp/, open, ready to be written */
     size_t nspare, nreserved;    /* ... and places promised to recycles and refills */
     bool refilling;
+    uint64_t free_bytes;         /* the last statvfs of the file system ... */
+    long long free_checked_ms;   /* ... when (monotonic) ... */
+    bool free_known;             /* (false until the first statvfs) */
+    uint64_t written_since;      /* ... and what the spool wrote since */
     spool_queued_fn queued_fn;
     void *queued_arg;
 };

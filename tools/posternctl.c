@@ -15,8 +15,12 @@
  * (try again), 78 bad configuration.
  */
 #include "lib/conf.h"
+#include "lib/dns.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
+#include "mailauth/spf.h"
+#include "mailauth/spf_header.h"
+#include "mailauth/spf_ip.h"
 #include "policy/ratelimit.h"
 #include "relay/admin.h"
 #include "relay/queue_file.h"
@@ -24,6 +28,7 @@
 #include "webhooks/webhooks.h"
 
 #include <dirent.h>
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -406,6 +411,128 @@ static int cmd_webhooks(struct ctl *ctl, int argc, char **argv)
     return webhooks_admin_list(stdout, &ctl->c.webhooks, argc == 1) == 0 ? 0 : EX_NOINPUT;
 }
 
+/* ---- spf: one SPF evaluation with the daemon's code (no daemon needed) ------------------- */
+
+#define CTL_SPF_SERVER_MAX 64
+
+struct ctl_spf_run {
+    struct spf_outcome *out;
+    struct event_base *base;
+};
+
+static void ctl_spf_done(const struct spf_outcome *o, void *arg)
+{
+    struct ctl_spf_run *run = arg;
+
+    run->out = spf_outcome_dup(o);
+    event_base_loopbreak(run->base);
+}
+
+/* The resolver settings: --dns HOST:PORT with the dns section's defaults, or the config's. */
+static int ctl_spf_dns_conf(struct ctl *ctl, const char *server, struct dns_conf *dc)
+{
+    struct conf_errors errs = { .file = "--dns", .count = 0, .out = stderr };
+    char json[CTL_SPF_SERVER_MAX + 32];
+
+    memset(dc, 0, sizeof(*dc));
+    if (server == NULL) {
+        if (ctl_load(ctl) < 0)
+            return EX_CONFIG;
+        *dc = ctl->c.dns;
+        return 0;
+    }
+    if (strlen(server) > CTL_SPF_SERVER_MAX || strspn(server, "0123456789abcdefABCDEF.:[]")
+                                                   != strlen(server)) {
+        fprintf(stderr, "posternctl: --dns wants IP, IP:PORT or [IPv6]:PORT, not \"%s\"\n",
+                server);
+        return EX_USAGE;
+    }
+    snprintf(json, sizeof(json), "{\"servers\": [\"%s\"]}", server);
+    if (conf_load_buffer("--dns", json, strlen(json), &dns_conf_section, dc, &errs) < 0) {
+        conf_free(&dns_conf_section, dc);
+        return EX_USAGE;
+    }
+    return 0;
+}
+
+static void ctl_spf_print(const struct spf_outcome *o, const char *receiver)
+{
+    char *received = spf_received_spf(o, receiver), *ar = spf_auth_results(o);
+    const char *text = o->result == SPF_RESULT_FAIL && o->explanation ? o->explanation
+                                                                      : o->comment;
+
+    printf("%s %s\n", spf_result_str(o->result), text ? text : "");
+    printf("identity: %s %s\n", spf_identity_str(o->identity), o->domain);
+    if (o->mechanism)
+        printf("mechanism: %s (record of %s)\n", o->mechanism, o->mechanism_domain);
+    if (o->explanation)
+        printf("explanation: %s\n", o->explanation);
+    printf("lookups: %u, void lookups: %u\n", o->lookups, o->void_lookups);
+    printf("%s\n", received);
+    printf("Authentication-Results: %s; %s\n", receiver, ar);
+    free(received);
+    free(ar);
+}
+
+/* spf [--dns HOST:PORT] IP SENDER [HELO]: evaluate on a private loop, print the result
+ * first. Exit 0 whatever the result. */
+static int cmd_spf(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_spf_run run = { 0 };
+    struct spf_request req = { 0 };
+    struct spf_resolver res;
+    struct dns_conf dc;
+    struct spf_ip ip;
+    struct dns *dns;
+    const char *server = NULL;
+    char host[256];
+    int rc, i = 1;
+
+    if (argc > 1 && strcmp(argv[1], "--dns") == 0) {
+        if (argc < 3)
+            return EX_USAGE;
+        server = argv[2];
+        i = 3;
+    }
+    if (argc - i < 2 || argc - i > 3)
+        return EX_USAGE;
+    if (spf_ip_parse(argv[i], &ip) < 0) {
+        fprintf(stderr, "posternctl: \"%s\" is not an IP address\n", argv[i]);
+        return EX_USAGE;
+    }
+    if ((rc = ctl_spf_dns_conf(ctl, server, &dc)) != 0)
+        return rc;
+    if (gethostname(host, sizeof(host)) < 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    run.base = event_base_new();
+    dns = run.base ? dns_new(run.base, &dc) : NULL;
+    if (dns == NULL) {
+        fprintf(stderr, "posternctl: cannot start the resolver\n");
+        if (run.base)
+            event_base_free(run.base);
+        if (server)
+            conf_free(&dns_conf_section, &dc);
+        return EX_UNAVAILABLE;
+    }
+    req.ip = argv[i];
+    req.sender = argv[i + 1];
+    req.helo = argc - i == 3 ? argv[i + 2] : NULL;
+    req.receiver = ctl->loaded && ctl->c.hostname ? ctl->c.hostname : host;
+    res = spf_resolver_dns(dns);
+    spf_check_start(run.base, &res, &req, ctl_spf_done, &run);
+    event_base_dispatch(run.base);
+    rc = run.out ? EX_OK : EX_SOFTWARE;
+    if (run.out)
+        ctl_spf_print(run.out, req.receiver);
+    spf_outcome_free(run.out);
+    dns_free(dns);
+    event_base_free(run.base);
+    if (server)
+        conf_free(&dns_conf_section, &dc);
+    return rc;
+}
+
 static const struct ctl_cmd ctl_commands[] = {
     { "queue",   0, 1, cmd_queue,  "queue [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
@@ -422,6 +549,9 @@ static const struct ctl_cmd ctl_commands[] = {
       "a user's rate-limit class, use in the current window and retry time; reset clears it" },
     { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",
       "endpoints with pending and failed event counts; test queues a webhook.test event" },
+    { "spf",     2, 5, cmd_spf,    "spf [--dns HOST:PORT] IP SENDER [HELO]",
+      "evaluate SPF for one client as the daemon would; prints the result first "
+      "(SENDER \"\": the null sender, HELO is checked)" },
     { "help",    0, 0, cmd_help,   "help", "this list" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };

@@ -1,4 +1,4 @@
-// fuzz-sources: relay/queue_file.c lib/dsn.c lib/xalloc.c
+// fuzz-sources: relay/queue_file.c lib/dsn.c lib/utf8.c lib/xalloc.c
 /*
  * fuzz_queue_file.c - libFuzzer target for the queue file parser (relay/queue_file.c) and
  * the DSN builder that consumes what it reads (lib/dsn.c).
@@ -10,7 +10,7 @@
  * the message's header bytes ends with its closing boundary, which does not occur earlier
  * in the attached headers.
  * Build: clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -I. THIS relay/queue_file.c
- *        lib/dsn.c lib/xalloc.c
+ *        lib/dsn.c lib/utf8.c lib/xalloc.c
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -43,7 +43,8 @@ static void check_dsn(const char *head, size_t len)
         abort();
     /* the first boundary line after the attached headers is the closing one, at the end */
     b = strstr(m.text, "boundary=\"");
-    p = strstr(m.text, "Content-Type: text/rfc822-headers\r\n"); /* before any input byte */
+    /* before any input byte (text/rfc822-headers, or message/global-headers for UTF-8) */
+    p = strstr(m.text, "Content-Description: Undelivered Message Headers\r\n");
     if (b == NULL || p == NULL)
         abort();
     {

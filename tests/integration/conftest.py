@@ -77,6 +77,21 @@ class RedisServer:
         self.proc = None
 
 
+@pytest.fixture(autouse=True)
+def stop_leftover_daemons():
+    """After each test, kill the Postern daemons it started and did not stop (a failing
+    assertion skips the test's own stop()), so they do not hold ports and CPU for the
+    rest of the run."""
+    yield
+    from postern import RUNNING
+    while RUNNING:
+        p = RUNNING.pop()
+        proc = p.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture
 def redis_server(tmp_path):
     d = tmp_path / "redis"

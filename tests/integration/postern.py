@@ -27,6 +27,11 @@ def deep_merge(base, over):
     return base
 
 
+# Every daemon started by a test, so that the autouse fixture in conftest.py can stop
+# those a failing test left running (stop_leftover_daemons).
+RUNNING = []
+
+
 class Postern:
     def __init__(self, tmp_path, ca=None, overrides=None, name="postern"):
         self.dir = str(tmp_path / name)
@@ -77,6 +82,7 @@ class Postern:
         self.proc = subprocess.Popen([os.path.join(BUILD, "postern"), "-d", "-f",
                                       self.config_path], stdout=self.logf,
                                      stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
+        RUNNING.append(self)
         if wait:
             for lst in self.config["listeners"]:
                 host, port = lst["address"].rsplit(":", 1)

@@ -15,7 +15,9 @@ that completed it, so tests can tell a pipelined batch from lock-step), and ever
 
 Options (all keyword arguments, all optional):
   lmtp            speak LMTP: LHLO, one reply per accepted recipient after the dot
-  unix_path       listen on this unix socket instead of TCP 127.0.0.1
+  unix_path       listen on this unix socket instead of TCP
+  host, port      the TCP address (default 127.0.0.1, "::1" for IPv6) and port (default 0:
+                  a free one; a fixed one shares a port number with another address)
   greeting        the banner, e.g. "421 4.3.2 busy" (a 421 closes; other non-2xx banners
                   answer every command with 503 until QUIT)
   ehlo_reply      replace the EHLO reply, e.g. "502 5.5.2 no EHLO" (HELO still works)
@@ -417,6 +419,10 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     block_on_close = False      # stop() wakes the sessions itself
 
 
+class _TCP6Server(_TCPServer):
+    address_family = socket.AF_INET6
+
+
 class _UnixServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     block_on_close = False
@@ -426,7 +432,8 @@ class SmtpSink:
     """The sink. start() returns self; stop() is safe to call twice."""
 
     DEFAULTS = {
-        "lmtp": False, "unix_path": None, "greeting": None, "ehlo_reply": None,
+        "lmtp": False, "unix_path": None, "host": "127.0.0.1", "port": 0,
+        "greeting": None, "ehlo_reply": None,
         "pipelining": True, "eightbitmime": True, "smtputf8": False, "chunking": False,
         "size": None, "starttls": None, "tls": None, "starttls_inject": None,
         "auth_users": None, "auth_mechs": "PLAIN LOGIN", "auth_requires_tls": True,
@@ -466,7 +473,8 @@ class SmtpSink:
                 os.unlink(self.path)
             self._server = _UnixServer(self.path, _Handler)
         else:
-            self._server = _TCPServer(("127.0.0.1", 0), _Handler)
+            cls = _TCP6Server if ":" in self.opt["host"] else _TCPServer
+            self._server = cls((self.opt["host"], self.opt["port"]), _Handler)
             self.port = self._server.server_address[1]
         self._server.sink = self
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -494,7 +502,10 @@ class SmtpSink:
 
     def address(self):
         """What smtpc --connect takes."""
-        return "unix:" + self.path if self.path else "127.0.0.1:%d" % self.port
+        if self.path:
+            return "unix:" + self.path
+        host = self.opt["host"]
+        return ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)
 
     # ---- accessors (thread-safe copies) ----------------------------------------------------
 

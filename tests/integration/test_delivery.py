@@ -149,13 +149,22 @@ def zone(tmp_path):
         ("ok.greet.test", "A", "127.0.0.1"),
         ("loop.test", "MX", (10, "loop-host.test")),
         ("loop-host.test", "A", "127.0.0.1"),
+        # internal addresses a stranger's DNS may point at (refused by default)
+        ("internal.test", "MX", (10, "intra.internal.test")),
+        ("intra.internal.test", "A", "127.0.0.1"),
+        ("mapped.test", "MX", (10, "v6.mapped.test")),
+        ("v6.mapped.test", "AAAA", "::ffff:127.0.0.1"),
+        ("v6only.test", "MX", (10, "mx.v6only.test")),
+        ("mx.v6only.test", "AAAA", "::1"),
     ]).start()
     yield z
     z.stop()
 
 
 def mx_config(zone, sink, **transport):
-    t = {"default": "mx", "mx_port": sink.port}
+    """MX routing through the test zone, whose hosts all live on loopback: that needs
+    transport.mx_allow_private (a test of the refusal removes it)."""
+    t = {"default": "mx", "mx_port": sink.port, "mx_allow_private": True}
     t.update(transport)
     return {"dns": {"servers": [zone.address], "timeout": "1s", "tries": 1}, "transport": t}
 
@@ -427,6 +436,88 @@ def test_smarthost_wrong_password_defers(tmp_path, test_ca):
         s.stop()
 
 
+@pytest.mark.parametrize("relay,ca,delivered,why", [
+    # credentials and nothing else: verified against the system store, which does not
+    # know the test CA: no AUTH, deferred
+    ({}, False, False, r"dsn=4\.7\.5, status=deferred \(TLS handshake with .* failed: "
+                       r".*certificate verify failed"),
+    # the test CA trusts the relay, whose certificate names 127.0.0.1, the route's host
+    ({}, True, True, None),
+    ({"tls_name": "localhost"}, True, True, None),
+    ({"tls_name": "smtp.example.net"}, True, False,
+     r"dsn=4\.7\.5, status=deferred \(TLS handshake with .*hostname mismatch"),
+    # the admin turned verification off explicitly
+    ({"verify": False}, False, True, None),
+])
+def test_smarthost_with_credentials_verifies_its_certificate(tmp_path, test_ca, relay, ca,
+                                                             delivered, why):
+    """A smarthost with user/password gets a verified TLS session by default (its entry
+    says nothing about verify or tls), against transport.ca_file or the system store and
+    tls_name or the route's host; the password is never sent otherwise."""
+    s = SmtpSink(tmp_path / "sink", starttls="optional", tls=(test_ca.cert, test_ca.key),
+                 auth_users={"relayuser": "s3cret"}).start()
+    try:
+        key = "[127.0.0.1]:%d" % s.port
+        entry = dict({"user": "relayuser", "password": "s3cret"}, **relay)
+        transport = {"default": "relay:" + key, "relays": {key: entry}}
+        if ca:
+            transport["ca_file"] = test_ca.ca_cert
+        p = postern(tmp_path, {"transport": transport})
+        qid = send(p, ["b@remote.test"])
+        if delivered:
+            [m] = s.wait_messages(1)
+            assert m.tls and m.auth_user == "relayuser"
+            wait_gone(p, qid)
+        else:
+            wait_log(p, r"%s: to=<b@remote\.test>, .*%s" % (qid, why))
+            assert all("AUTH" not in c.verbs() for c in s.connections())
+            assert s.messages() == [] and qid in p.queue_files()
+        p.stop()
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("entry,why", [
+    ({"user": "u", "password": "p", "tls": "none"},
+     'user and password are sent only over TLS with a verified certificate, but tls is '
+     '"none": set tls to "required" (or, on a trusted network only, verify to false and '
+     'auth_plaintext to true)'),
+    ({"verify": True, "tls": "none"}, 'verify needs TLS, but tls is "none"'),
+    ({"user": "u", "password": "p", "verify": True, "auth_plaintext": True},
+     "auth_plaintext sends the password without TLS, so the certificate cannot be verified"),
+    ({"user": "u", "password": "p", "tls": "none", "verify": False},
+     'user and password would never be sent: tls is "none" and auth_plaintext is false'),
+    ({"verify": "sometimes"}, "expected one of auto, false, true"),
+])
+def test_smarthost_tls_settings_that_cannot_protect_credentials_are_config_errors(
+        tmp_path, entry, why):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text(json.dumps({
+        "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+        "transport": {"relays": {"[smtp.example.net]:587": entry}}}))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    assert "/transport/relays/[smtp.example.net]:587" in r.stderr and why in r.stderr, r.stderr
+
+
+def test_smarthost_verify_defaults_print_and_a_trusted_network_opt_out_is_valid(tmp_path):
+    cfg = tmp_path / "ok.json"
+    cfg.write_text(json.dumps({
+        "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+        "transport": {"relays": {
+            "[smtp.example.net]:587": {"user": "u", "password": "p"},
+            "[10.0.0.5]:25": {"user": "u", "password": "p", "tls": "none", "verify": False,
+                              "auth_plaintext": True}}}}))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    relays = json.loads(r.stdout)["transport"]["relays"]
+    assert relays["[smtp.example.net]:587"]["verify"] == "auto"
+    assert relays["[smtp.example.net]:587"]["tls_name"] is None
+    assert relays["[10.0.0.5]:25"]["verify"] is False
+
+
 def test_connection_is_reused_and_destination_concurrency_holds(tmp_path, sink):
     dead = free_port()
     p = postern(tmp_path, {"queue": {"retry_min": "1h", "retry_max": "1h",
@@ -659,6 +750,74 @@ def test_we_never_deliver_to_ourselves(tmp_path, zone, sink):
     p2.stop()
 
 
+def test_mx_answers_pointing_to_internal_addresses_are_refused(tmp_path, zone, sink):
+    """Without transport.mx_allow_private, a domain's DNS (or an address literal) cannot
+    aim mail at loopback or private hosts, IPv4-mapped forms included: such addresses are
+    skipped, the mail is deferred with 4.4.4 and nothing reaches the server behind them.
+    A route the admin wrote to the same address is the admin's choice and delivers."""
+    cfg = mx_config(zone, sink, domains={"routed.test": {"route": relay_to(sink)}})
+    del cfg["transport"]["mx_allow_private"]
+    p = postern(tmp_path, cfg)
+    cases = [("internal.test", "intra.internal.test", "127.0.0.1"),
+             ("mapped.test", "v6.mapped.test", "::ffff:127.0.0.1"),
+             ("[127.0.0.1]", "127.0.0.1", "127.0.0.1")]
+    qids = [send(p, ["b@" + domain]) for domain, _, _ in cases]
+    for qid, (domain, host, ip) in zip(qids, cases):
+        wait_log(p, r"%s: to=<b@%s>, relay=none, .*dsn=4\.4\.4, status=deferred \(mail for "
+                    r"%s: host %s has the loopback address %s, which is not used for "
+                    r"delivery\)" % (qid, re.escape(domain), re.escape(domain),
+                                      re.escape(host), re.escape(ip)))
+    routed = send(p, ["b@routed.test"])
+    [m] = sink.wait_messages(1)
+    assert m.rcpts == ["b@routed.test"]
+    wait_gone(p, routed)
+    assert len(sink.connections()) == 1
+    assert all(q in p.queue_files() for q in qids)
+    p.stop()
+
+
+def test_backup_probe_does_not_probe_internal_addresses(tmp_path, zone, sink):
+    """The backup-MX probe follows the MX rule: a primary whose address is not public is
+    never connected to; the probe fails and says why."""
+    cfg = mx_config(zone, sink)
+    del cfg["transport"]["mx_allow_private"]
+    cfg["queue"] = {"backup_probe_interval": "300ms", "retry_min": "1h", "retry_max": "1h"}
+    p = postern(tmp_path, cfg)
+    wait_log(p, r"event backup\.primary_down ")
+    [down] = p.events("backup.primary_down")
+    assert (down["domain"], down["primary"]) == ("backup.test", "primary.backup.test")
+    assert down["error"] == ("the primary's loopback address 127.0.0.1 is not used "
+                             "(transport.mx_allow_private is off)")
+    assert sink.connections() == []
+    p.stop()
+
+
+def test_wildcard_listener_does_not_make_every_mx_a_loop(tmp_path, zone):
+    """The usual production setup listens on all addresses ("0.0.0.0:25"): an MX that is
+    not this host, on the same port, is delivered to, not taken for a loop. Here the MX
+    is ::1, which an IPv4 wildcard listener does not take. An MX whose address the
+    wildcard listener does take (127.0.0.1) is still a loop."""
+    p = postern(tmp_path, start=False)
+    sink = SmtpSink(tmp_path / "v6sink", host="::1", port=p.port).start()
+    try:
+        p.config["listeners"] = [{"name": "mx", "address": "0.0.0.0:%d" % p.port,
+                                  "profile": "inbound"}]
+        deep_merge(p.config, mx_config(zone, sink))
+        p.write_config()
+        p.start()
+        qid = send(p, ["b@v6only.test"])
+        [m] = sink.wait_messages(1)
+        assert m.rcpts == ["b@v6only.test"]
+        wait_log(p, r"%s: to=<b@v6only\.test>, relay=mx\.v6only\.test\[::1\]:%d, .*"
+                    r"status=sent" % (qid, p.port))
+        loop = send(p, ["b@loop.test"])
+        wait_log(p, r"%s: to=<b@loop\.test>, relay=none, .*dsn=4\.4\.6, status=deferred "
+                    r"\(mail for loop\.test loops back to myself\)" % loop)
+        p.stop()
+    finally:
+        sink.stop()
+
+
 # ---- LMTP and Maildir -------------------------------------------------------------------------
 
 def test_lmtp_over_tcp_reports_per_recipient(tmp_path):
@@ -771,6 +930,97 @@ def test_bad_routes_are_config_errors(tmp_path, route, why):
                        capture_output=True, text=True)
     assert r.returncode == 78
     assert "/transport/domains/x.test/route: " in r.stderr and why in r.stderr, r.stderr
+
+
+# ---- SMTPUTF8 ----------------------------------------------------------------------------------
+
+def send_smtputf8(p, rcpts, data, sender="alice@example.test"):
+    """Inject one message with MAIL FROM:<...> SMTPUTF8; returns its queue ID."""
+    r = Raw(p.port)
+    try:
+        assert r.reply()[0] == 220
+        assert r.cmd("EHLO client.example")[0] == 250
+        assert r.cmd("MAIL FROM:<%s> SMTPUTF8" % sender)[0] == 250
+        for rc in rcpts:
+            assert r.cmd("RCPT TO:<%s>" % rc)[0] == 250
+        assert r.cmd("DATA")[0] == 354
+        r.send(data.encode() + b".\r\n")
+        code, lines = r.reply()
+        assert code == 250, lines
+        r.cmd("QUIT")
+        return queued_id(lines)
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def eai_sinks(tmp_path):
+    """An SMTP server without SMTPUTF8 (remote.test), one with it (eai.test) and an LMTP
+    server without it, like Dovecot 2.3 (lmtp.test); the sender's domain is a maildir."""
+    plain = SmtpSink(tmp_path / "plain").start()
+    eai = SmtpSink(tmp_path / "eai", smtputf8=True).start()
+    lmtp = SmtpSink(tmp_path / "lmtp", lmtp=True).start()
+    md = str(tmp_path / "maildir")
+    cfg = {"transport": {"default": relay_to(plain), "domains": {
+        "eai.test": {"route": relay_to(eai)},
+        "lmtp.test": {"route": "lmtp:127.0.0.1:%d" % lmtp.port},
+        "example.test": {"route": "maildir:" + md}}}}
+    yield plain, eai, lmtp, md, cfg
+    for s in (plain, eai, lmtp):
+        s.stop()
+
+
+def test_smtputf8_mail_that_needs_nothing_of_it_goes_to_any_server(tmp_path, eai_sinks):
+    """MAIL FROM:<...> SMTPUTF8 with an all-ASCII envelope and header: delivered to servers
+    with and without SMTPUTF8 and to an LMTP server without it (as Postfix does), never
+    with the parameter (RFC 6531 3.2: only a message that needs it)."""
+    plain, eai, lmtp, _, cfg = eai_sinks
+    p = postern(tmp_path, cfg)
+    data = message("ascii only", sender="alice@example.test", to="b@remote.test")
+    qid = send_smtputf8(p, ["b@remote.test", "c@eai.test", "d@lmtp.test"], data)
+    for sink, rcpt in ((plain, "b@remote.test"), (eai, "c@eai.test"), (lmtp, "d@lmtp.test")):
+        [m] = sink.wait_messages(1)
+        assert m.rcpts == [rcpt]
+        assert "SMTPUTF8" not in [x.upper() for x in m.mail_params]
+        assert m.data.endswith(data.encode())
+    wait_gone(p, qid)
+    assert "status=bounced" not in p.log()
+    p.stop()
+
+
+def test_utf8_header_bounces_only_where_smtputf8_is_missing_with_an_rfc6533_dsn(
+        tmp_path, eai_sinks):
+    """A header in UTF-8 needs SMTPUTF8: the server that offers it gets the message with
+    the parameter; the SMTP and LMTP servers without it bounce it (553 5.6.7), and the DSN
+    is an internationalized one (RFC 6533): global-delivery-status, the returned header
+    as message/global-headers."""
+    plain, eai, lmtp, md, cfg = eai_sinks
+    p = postern(tmp_path, cfg)
+    data = ("From: J\u00f6rg <alice@example.test>\r\nTo: b@remote.test\r\n"
+            "Subject: gr\u00fc\u00dfe\r\nMessage-ID: <eai@client.test>\r\n\r\nhello\r\n")
+    qid = send_smtputf8(p, ["b@remote.test", "c@eai.test", "d@lmtp.test"], data)
+    [m] = eai.wait_messages(1)
+    assert "SMTPUTF8" in m.mail_params and m.data.endswith(data.encode())
+    for rcpt, comp in (("b@remote.test", "smtp"), ("d@lmtp.test", "lmtp")):
+        wait_log(p, r"postern/%s\[\d+\]: %s: to=<%s>, relay=\S+, .*dsn=5\.6\.7, "
+                    r"status=bounced \(SMTPUTF8 is required, but was not offered by host "
+                    % (comp, qid, re.escape(rcpt)))
+    assert plain.messages() == [] and lmtp.messages() == []
+    wait_gone(p, qid)
+    wait_for(lambda: len(maildir_files(md)) == 1, what="the DSN in the maildir")
+    raw = open(maildir_files(md)[0], "rb").read()
+    assert re.search(rb"Content-Type: multipart/report; report-type=global-delivery-status;",
+                     raw)
+    assert b"\nContent-Type: message/global-delivery-status\n" in raw
+    assert b"\nFinal-Recipient: rfc822; b@remote.test\n" in raw
+    assert b"\nFinal-Recipient: rfc822; d@lmtp.test\n" in raw
+    assert b"\nStatus: 5.6.7\n" in raw
+    assert b"c@eai.test" not in raw.split(b"message/global-headers")[0]
+    returned = raw.split(b"Content-Type: message/global-headers\n"
+                         b"Content-Transfer-Encoding: 8bit\n\n", 1)[1]
+    assert returned.startswith(b"Received: ")
+    assert "Subject: gr\u00fc\u00dfe\n".encode() in returned.split(b"\n\n")[0] + b"\n"
+    p.stop()
 
 
 # ---- crash safety -----------------------------------------------------------------------------

@@ -353,6 +353,20 @@ def test_credentials_are_not_sent_without_tls_unless_allowed(sinks, body):
     assert sink.wait_messages(1)[0].auth_user == "alice"
 
 
+def test_credentials_are_never_sent_over_an_unverified_session_when_verify_is_asked(
+        sinks, body):
+    """With --verify, not even --auth-plaintext lets the password go over a session whose
+    certificate was not verified (here: no TLS at all)."""
+    sink = sinks(auth_users={"alice": "s3cret"}, auth_requires_tls=False)
+    run = smtpc(sink, "--verify", "--auth", "alice:s3cret", "--auth-plaintext", msg=body(DOTS))
+    c = run.conn
+    assert (c["result"], c["code"], c["enh"], c["stage"], c["local"]) == \
+        ("fail", 451, "4.7.5", "auth", "1")
+    assert "certificate is not verified" in c["text"]
+    (conn,) = sink.wait_connections(1)
+    assert "AUTH" not in conn.verbs() and sink.messages() == []
+
+
 # ---- LMTP --------------------------------------------------------------------------------------
 
 LMTP_RCPTS = ("b@sink.test", "full@sink.test", "gone@sink.test", "nobody@sink.test")
@@ -420,14 +434,72 @@ def test_8bit_body_goes_with_body_8bitmime_when_offered(sinks, body):
     assert "BODY=8BITMIME" in m.mail_params and m.data == EIGHT_BIT
 
 
-def test_smtputf8_needs_the_server_to_offer_it(sinks, body):
+UTF8_HEADER = ("From: a@client.test\r\nTo: b@sink.test\r\nSubject: J\u00f6rg's caf\u00e9\r\n"
+               "\r\nbody\r\n").encode()
+UTF8_BODY_ONLY = "Subject: plain\r\n\r\nd\u00e9j\u00e0 vu\r\n".encode()
+
+
+def check_smtputf8_refused(run, sink, rcpt="b@sink.test"):
+    r = run.rcpt(rcpt)
+    assert (r["code"], r["enh"], r["status"], r["stage"], r["local"]) == \
+        (553, "5.6.7", "permfail", "mail", "1")
+    assert "SMTPUTF8 is required, but was not offered by host" in r["text"]
+    (conn,) = sink.wait_connections(1)
+    assert "MAIL" not in conn.verbs() and sink.messages() == []
+
+
+@pytest.mark.parametrize("lmtp", [False, True])
+def test_smtputf8_flag_on_an_ascii_message_needs_nothing_from_the_server(sinks, body, lmtp):
+    """The client gave SMTPUTF8 but nothing in the envelope or the header is non-ASCII:
+    the message goes without the parameter, to a server that offers SMTPUTF8 or not
+    (Dovecot's LMTP never does)."""
+    extra = ("--lmtp",) if lmtp else ()
+    for offered in (False, True):
+        sink = sinks(smtputf8=offered, lmtp=lmtp)
+        run = smtpc(sink, "--smtputf8", *extra, msg=body(DOTS))
+        assert run.rcpt("b@sink.test")["status"] == "sent"
+        m = sink.wait_messages(1)[0]
+        assert m.data == DOTS and "SMTPUTF8" not in [p.upper() for p in m.mail_params]
+
+
+@pytest.mark.parametrize("chunk", ["7", "65536"])
+def test_utf8_header_needs_smtputf8(sinks, body, chunk):
+    """A non-ASCII header byte (found across chunk boundaries) needs SMTPUTF8: refused with
+    553 5.6.7 before MAIL when the server lacks it, sent with the parameter when offered."""
     sink = sinks()
-    run = smtpc(sink, "--smtputf8", msg=body(DOTS))
-    r = run.rcpt("b@sink.test")
-    assert (r["code"], r["enh"], r["status"], r["local"]) == (553, "5.6.7", "permfail", "1")
+    run = smtpc(sink, "--smtputf8", "--data-chunk", chunk, msg=body(UTF8_HEADER))
+    check_smtputf8_refused(run, sink)
     sink = sinks(smtputf8=True)
-    smtpc(sink, "--smtputf8", msg=body(DOTS))
-    assert "SMTPUTF8" in sink.wait_messages(1)[0].mail_params
+    smtpc(sink, "--smtputf8", "--data-chunk", chunk, msg=body(UTF8_HEADER))
+    m = sink.wait_messages(1)[0]
+    assert "SMTPUTF8" in m.mail_params and m.data == UTF8_HEADER
+
+
+def test_utf8_in_a_prepended_header_needs_smtputf8(sinks, body):
+    sink = sinks()
+    run = smtpc(sink, "--smtputf8", "--prepend", "X-Name: Ren\u00e9", msg=body(DOTS))
+    check_smtputf8_refused(run, sink)
+
+
+def test_utf8_in_the_body_only_needs_8bitmime_not_smtputf8(sinks, body):
+    sink = sinks()
+    run = smtpc(sink, "--smtputf8", "--8bit", msg=body(UTF8_BODY_ONLY))
+    assert run.rcpt("b@sink.test")["status"] == "sent"
+    m = sink.wait_messages(1)[0]
+    assert m.mail_params == ["BODY=8BITMIME"] and m.data == UTF8_BODY_ONLY
+
+
+@pytest.mark.parametrize("lmtp", [False, True])
+def test_utf8_address_needs_smtputf8_even_unflagged(sinks, body, lmtp):
+    extra = ("--lmtp",) if lmtp else ()
+    rcpt = "j\u00f6rg@sink.test"
+    sink = sinks(lmtp=lmtp)
+    run = smtpc(sink, *extra, msg=body(DOTS), rcpts=(rcpt,))
+    check_smtputf8_refused(run, sink, rcpt)
+    sink = sinks(smtputf8=True, lmtp=lmtp)
+    smtpc(sink, *extra, msg=body(DOTS), rcpts=(rcpt,))
+    m = sink.wait_messages(1)[0]
+    assert "SMTPUTF8" in m.mail_params and m.rcpts == [rcpt]
 
 
 def test_size_is_announced_and_too_big_fails_before_mail(sinks, body):

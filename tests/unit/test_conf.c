@@ -569,6 +569,43 @@ static void root_must_be_an_object(void **state)
     expect_errors("[1, 2]", 1, "etc/x.json: error: the top level must be an object, got array\n");
 }
 
+static void enum_with_true_and_false_takes_json_booleans(void **state)
+{
+    struct tri { int verify; } obj = { 0 };
+    static const char *const choices[] = { "auto", "false", "true", NULL };
+    static const struct conf_key keys[] = {
+        { .name = "verify", .type = CONF_ENUM, .offset = offsetof(struct tri, verify),
+          .def = "auto", .choices = choices },
+        { .name = NULL },
+    };
+    static const struct conf_section sec = { .name = "tri", .keys = keys };
+    static const struct { const char *json; int want; } cases[] = {
+        { "{}", 0 }, { "{\"verify\": \"auto\"}", 0 }, { "{\"verify\": false}", 1 },
+        { "{\"verify\": true}", 2 }, { "{\"verify\": \"true\"}", 2 },
+    };
+    char *text = NULL;
+    size_t len = 0, i;
+    FILE *f;
+    struct conf_errors errs = { .out = stderr };
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(conf_load_buffer("t.json", cases[i].json, strlen(cases[i].json), &sec,
+                                          &obj, &errs), 0);
+        assert_int_equal(obj.verify, cases[i].want);
+    }
+    f = open_memstream(&text, &len);
+    conf_print(f, &sec, &obj);     /* printed as the boolean it was written as */
+    fclose(f);
+    assert_non_null(strstr(text, "\"verify\": true"));
+    free(text);
+    errs.out = f = open_memstream(&text, &len);
+    assert_int_equal(conf_load_buffer("t.json", "{\"verify\": 1}", 13, &sec, &obj, &errs), -1);
+    fclose(f);
+    assert_non_null(strstr(text, "expected one of auto, false, true, got integer 1"));
+    free(text);
+}
+
 static void bad_default_in_the_table_is_reported(void **state)
 {
     struct bad { long long n; struct conf_strlist l; } obj = { 0 };
@@ -1177,6 +1214,7 @@ int main(void)
         T(pointer_escapes_tilde_and_slash),
         T(required_key_missing_is_reported),
         T(enum_bad_value_lists_the_choices),
+        T(enum_with_true_and_false_takes_json_booleans),
         T(multiple_errors_are_all_counted),
         T(root_must_be_an_object),
         T(bad_default_in_the_table_is_reported),

@@ -2,8 +2,9 @@
  * test_dsn.c - unit tests of lib/dsn.c: the RFC 3464 report's structure (multipart/report
  * with the three parts), the per-message and per-recipient fields, the delay variant,
  * header attachment (cut at a line end, without the empty line), the boundary never
- * occurring in the attached headers, 8-bit detection, refusal of unusable input (empty
- * sender, CR/LF in fields), and determinism.
+ * occurring in the attached headers, 8-bit detection, internationalized reports (RFC 6533:
+ * global types, the utf-8 address type, charset labels), refusal of unusable input
+ * (empty sender, CR/LF in fields), and determinism.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,6 +58,15 @@ static char *build(const struct dsn_report *r, struct dsn_message *m)
     assert_non_null(m->text);
     assert_int_equal(strlen(m->text), m->len);
     return m->text;
+}
+
+/* The base report with msg as the original message. */
+static char *build_with_headers(const char *msg, struct dsn_message *m)
+{
+    struct dsn_report r = base_report();
+    r.headers = msg;
+    r.headers_len = strlen(msg);
+    return build(&r, m);
 }
 
 static const char *after(const char *hay, const char *needle)
@@ -215,13 +225,10 @@ static void attached_headers_are_cut_at_a_line_end(void **state)
 static void message_without_body_separator_attaches_everything(void **state)
 {
     static const char msg[] = "Subject: only headers\r\nX-A: 1";
-    struct dsn_report r = base_report();
     struct dsn_message m;
     const char *t;
     (void)state;
-    r.headers = msg;
-    r.headers_len = strlen(msg);
-    t = build(&r, &m);
+    t = build_with_headers(msg, &m);
     assert_non_null(strstr(t, "\r\n\r\nSubject: only headers\r\nX-A: 1\r\n\r\n--"));
     free(m.text);
 }
@@ -229,31 +236,99 @@ static void message_without_body_separator_attaches_everything(void **state)
 static void boundary_never_occurs_in_the_attached_headers(void **state)
 {
     static const char msg[] = "X-Evil: --5BN6Xh6QXkzm0xr.1795448400/mx.example\r\n\r\n";
-    struct dsn_report r = base_report();
     struct dsn_message m;
     const char *t;
     (void)state;
-    r.headers = msg;
-    r.headers_len = strlen(msg);
-    t = build(&r, &m);
+    t = build_with_headers(msg, &m);
     assert_non_null(strstr(t, "boundary=\"5BN6Xh6QXkzm0xr.1795448400.1/mx.example\""));
     assert_non_null(strstr(t, "\r\n--5BN6Xh6QXkzm0xr.1795448400.1/mx.example--\r\n"));
     free(m.text);
 }
 
-static void eight_bit_headers_are_flagged(void **state)
+static void boundary_never_occurs_in_an_address_or_reply(void **state)
 {
-    static const char msg[] = "Subject: gr\xc3\xbc\xc3\x9f""e\r\n\r\n";
+    static struct dsn_rcpt rc[] = {
+        { "bob@remote.test", "5.1.1", NULL, "550 5.1.1 --5BN6Xh6QXkzm0xr.1795448400.1/mx.example",
+          NULL, NOW },
+    };
     struct dsn_report r = base_report();
     struct dsn_message m;
     const char *t;
     (void)state;
-    r.headers = msg;
-    r.headers_len = strlen(msg);
+    r.sender = "--5BN6Xh6QXkzm0xr.1795448400/mx.example@example.org";
+    r.rcpts = rc;
     t = build(&r, &m);
+    assert_non_null(strstr(t, "boundary=\"5BN6Xh6QXkzm0xr.1795448400.2/mx.example\""));
+    free(m.text);
+}
+
+static void legacy_eight_bit_headers_are_flagged(void **state)
+{
+    /* 8-bit but not UTF-8 (ISO-8859-1 "gr\xfc\xdfe"): not an internationalized message */
+    static const char msg[] = "Subject: gr\xfc\xdf""e\r\n\r\n";
+    struct dsn_message m;
+    const char *t;
+    (void)state;
+    t = build_with_headers(msg, &m);
     assert_true(m.eightbit);
+    assert_non_null(strstr(t, "report-type=delivery-status;"));
+    assert_non_null(strstr(t, "Content-Type: message/delivery-status\r\n\r\n"));
     assert_non_null(strstr(t, "Content-Type: text/rfc822-headers\r\n"
                               "Content-Transfer-Encoding: 8bit\r\n\r\n"));
+    free(m.text);
+}
+
+static void utf8_headers_are_returned_as_message_global_headers(void **state)
+{
+    static const char msg[] = "From: J\xc3\xb6rg <joerg@example.org>\r\n"
+                              "Subject: gr\xc3\xbc\xc3\x9f""e\r\n\r\nbody\r\n";
+    struct dsn_message m;
+    const char *t;
+    (void)state;
+    t = build_with_headers(msg, &m);
+    assert_true(m.eightbit);
+    assert_non_null(strstr(t, "Content-Type: multipart/report; "
+                              "report-type=global-delivery-status;\r\n"));
+    assert_non_null(strstr(t, "Content-Type: text/plain; charset=us-ascii\r\n\r\n"));
+    assert_non_null(strstr(t, "Content-Type: message/global-delivery-status\r\n\r\n"));
+    assert_non_null(strstr(t, "Final-Recipient: rfc822; bob@remote.test\r\n"));
+    assert_non_null(strstr(t, "Content-Type: message/global-headers\r\n"
+                              "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                              "From: J\xc3\xb6rg <joerg@example.org>\r\n"
+                              "Subject: gr\xc3\xbc\xc3\x9f""e\r\n\r\n--"));
+    assert_null(strstr(t, "text/rfc822-headers"));
+    free(m.text);
+}
+
+static void utf8_addresses_get_the_utf8_address_type(void **state)
+{
+    static struct dsn_rcpt rc[] = {
+        { "b\xc3\xb6+x=y@remote.test", "5.6.7", NULL, NULL,
+          "SMTPUTF8 is required, but was not offered by host mx.remote.test", NOW },
+        { "plain@remote.test", "5.1.1", NULL, NULL, "no such user", NOW },
+    };
+    struct dsn_report r = base_report();
+    struct dsn_message m;
+    const char *t;
+    (void)state;
+    r.sender = "j\xc3\xb6rg@example.org";
+    r.rcpts = rc;
+    r.nrcpt = 2;
+    t = build(&r, &m);
+    assert_true(m.eightbit);
+    assert_non_null(strstr(t, "To: <j\xc3\xb6rg@example.org>\r\n"));
+    assert_non_null(strstr(t, "report-type=global-delivery-status;"));
+    assert_non_null(strstr(t, "Content-Type: text/plain; charset=utf-8\r\n"
+                              "Content-Transfer-Encoding: 8bit\r\n\r\n"));
+    assert_non_null(strstr(t, "<b\xc3\xb6+x=y@remote.test>: SMTPUTF8 is required"));
+    assert_non_null(strstr(t, "Content-Type: message/global-delivery-status\r\n"
+                              "Content-Transfer-Encoding: 8bit\r\n\r\n"));
+    assert_non_null(strstr(t, "X-Postern-Sender: utf-8; j\xc3\xb6rg@example.org\r\n"));
+    assert_non_null(strstr(t, "Final-Recipient: utf-8; b\xc3\xb6\\x{2B}x\\x{3D}y@remote.test"
+                              "\r\n"));
+    assert_non_null(strstr(t, "Final-Recipient: rfc822; plain@remote.test\r\n"));
+    /* the attached headers are ASCII: they stay text/rfc822-headers */
+    assert_non_null(strstr(t, "Content-Type: text/rfc822-headers\r\n\r\n"));
     free(m.text);
 }
 
@@ -338,7 +413,10 @@ int main(void)
         cmocka_unit_test(attached_headers_are_cut_at_a_line_end),
         cmocka_unit_test(message_without_body_separator_attaches_everything),
         cmocka_unit_test(boundary_never_occurs_in_the_attached_headers),
-        cmocka_unit_test(eight_bit_headers_are_flagged),
+        cmocka_unit_test(boundary_never_occurs_in_an_address_or_reply),
+        cmocka_unit_test(legacy_eight_bit_headers_are_flagged),
+        cmocka_unit_test(utf8_headers_are_returned_as_message_global_headers),
+        cmocka_unit_test(utf8_addresses_get_the_utf8_address_type),
         cmocka_unit_test(unusable_reports_are_refused),
         cmocka_unit_test(same_input_same_bytes),
         cmocka_unit_test(every_line_ends_in_crlf_and_is_short),

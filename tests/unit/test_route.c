@@ -2,8 +2,9 @@
  * test_route.c - unit tests of relay/route.c: route texts (mx, relay with and without
  * brackets, IP literals, lmtp over TCP and unix sockets, maildir) and their refusals, the
  * transport table lookup (exact domain, ".parent" entries, the default, case), the relay
- * options lookup, and the "transport" config section (relative maildir paths made
- * absolute, bad routes reported at their JSON pointer).
+ * options lookup and its certificate check (verified by default with credentials), and
+ * the "transport" config section (relative maildir paths made absolute, bad routes and
+ * credentials that could not be protected reported at their JSON pointer).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,12 +120,41 @@ static void table_lookup(void **state)
     assert_string_equal(transport_route_for(&t, "other.test"), "relay:[smarthost.test]:587");
     assert_int_equal(t.mx_port, 25);
     assert_int_equal(t.mx_tls, SMTP_TLS_OPPORTUNISTIC);
+    assert_false(t.mx_allow_private);
     r = transport_relay_find(&t, "smarthost.test", 587);
     assert_non_null(r);
     assert_int_equal(r->tls, SMTP_TLS_REQUIRED);
-    assert_true(r->verify);
+    assert_int_equal(r->verify, RELAY_VERIFY_YES);
+    assert_true(transport_relay_verifies(r));
     assert_string_equal(r->user, "u");
     assert_null(transport_relay_find(&t, "smarthost.test", 25));
+    conf_free(&wrap, &t);
+}
+
+static void relays_with_credentials_are_verified_by_default(void **state)
+{
+    struct transport_conf t;
+    const struct transport_relay *r;
+    (void)state;
+    assert_int_equal(load("{\"relays\": {"
+                          " \"[auth.test]:587\": {\"user\": \"u\", \"password\": \"p\","
+                          "                      \"tls_name\": \"smtp.example.net\"},"
+                          " \"[plain.test]:25\": {},"
+                          " \"[off.test]:587\": {\"user\": \"u\", \"password\": \"p\","
+                          "                     \"verify\": false},"
+                          " \"[lan.test]:25\": {\"user\": \"u\", \"password\": \"p\","
+                          "                    \"tls\": \"none\", \"auth_plaintext\": true},"
+                          " \"[on.test]:25\": {\"verify\": true}}}", &t), 0);
+    r = transport_relay_find(&t, "auth.test", 587);
+    assert_int_equal(r->verify, RELAY_VERIFY_AUTO);
+    assert_true(transport_relay_verifies(r));
+    assert_string_equal(r->tls_name, "smtp.example.net");
+    r = transport_relay_find(&t, "plain.test", 25);
+    assert_false(transport_relay_verifies(r));          /* nothing to protect */
+    assert_null(r->tls_name);
+    assert_false(transport_relay_verifies(transport_relay_find(&t, "off.test", 587)));
+    assert_false(transport_relay_verifies(transport_relay_find(&t, "lan.test", 25)));
+    assert_true(transport_relay_verifies(transport_relay_find(&t, "on.test", 25)));
     conf_free(&wrap, &t);
 }
 
@@ -142,6 +172,16 @@ static void bad_config_is_reported(void **state)
     conf_free(&wrap, &t);
     assert_int_equal(load("{\"domains\": {\"x.test\": {}}}", &t), -1);
     conf_free(&wrap, &t);
+    /* credentials that could not be protected */
+    assert_int_equal(load("{\"relays\": {\"[h]:25\": {\"user\": \"u\", \"password\": \"p\","
+                          " \"tls\": \"none\"}}}", &t), -1);
+    conf_free(&wrap, &t);
+    assert_int_equal(load("{\"relays\": {\"[h]:25\": {\"user\": \"u\", \"password\": \"p\","
+                          " \"verify\": true, \"auth_plaintext\": true}}}", &t), -1);
+    conf_free(&wrap, &t);
+    assert_int_equal(load("{\"relays\": {\"[h]:25\": {\"verify\": true, \"tls\": \"none\"}}}",
+                          &t), -1);
+    conf_free(&wrap, &t);
 }
 
 int main(void)
@@ -150,6 +190,7 @@ int main(void)
         cmocka_unit_test(routes_parse),
         cmocka_unit_test(bad_routes_are_refused),
         cmocka_unit_test(table_lookup),
+        cmocka_unit_test(relays_with_credentials_are_verified_by_default),
         cmocka_unit_test(bad_config_is_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
