@@ -9,7 +9,8 @@
 #
 # Sources are found by directory: lib/ content/ mailauth/ policy/ policy/checks/ auth/
 # webhooks/ relay/ (relay/main.c is the daemon's main). Each tests/unit/test_X.c becomes
-# one cmocka binary.
+# one cmocka binary, linked with the test-only policy checks of tests/checks/ (never part
+# of the shipped library).
 
 BUILD    ?= build
 CC       ?= cc
@@ -28,6 +29,8 @@ LAYER_SRC  = $(wildcard lib/*.c) $(wildcard content/*.c) $(wildcard mailauth/*.c
 LAYER_OBJ  = $(LAYER_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TESTCHECK_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/checks/*.c))
+.SECONDARY: $(TESTCHECK_OBJ)
 HELPER_SRC = $(wildcard tests/helpers/*.c)
 HELPER_BIN = $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
@@ -64,9 +67,9 @@ bin/posternctl: $(BUILD)/posternctl
 	@mkdir -p bin
 	cp $< $@
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libpostern.a
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(TESTCHECK_OBJ) $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $< $(TESTCHECK_OBJ) $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
@@ -119,4 +122,4 @@ bench: all
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include $(LAYER_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/tools/posternctl.d
+-include $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/tools/posternctl.d

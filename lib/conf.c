@@ -36,6 +36,9 @@ struct loader {
     struct conf_errors *errs;
     char ptr[PTR_MAX];   /* JSON pointer of the value being filled, "" at the root */
     size_t len;
+    json_t *root;                        /* the whole document (for CONF_MAP inherit) */
+    const struct conf_section *root_sec;
+    unsigned long long bad_roots;        /* bit i: root key i reported an error */
 };
 
 #define FIELD(base, key) ((void *)((char *)(base) + (key)->offset))
@@ -238,6 +241,22 @@ void conf_format_size(char *buf, size_t len, unsigned long long v)
     snprintf(buf, len, "%llu", v);
 }
 
+void conf_format_number(char *buf, size_t len, double v)
+{
+    int prec;
+
+    if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
+        snprintf(buf, len, "%lld", (long long)v);
+        return;
+    }
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*f", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+    snprintf(buf, len, "%.17g", v);
+}
+
 void conf_format_duration(char *buf, size_t len, long long ms)
 {
     size_t i;
@@ -259,7 +278,7 @@ static void bounds_text(const struct conf_key *k, char *buf, size_t len)
     char lo[32], hi[32];
 
     if (k->min == k->max || (k->type != CONF_INT && k->type != CONF_SIZE &&
-                             k->type != CONF_DURATION)) {
+                             k->type != CONF_DURATION && k->type != CONF_NUMBER)) {
         buf[0] = '\0';
         return;
     }
@@ -276,12 +295,13 @@ static void bounds_text(const struct conf_key *k, char *buf, size_t len)
     snprintf(buf, len, " %s..%s", lo, hi);
 }
 
-static const char *const type_noun[CONF_MAP + 1] = {
+static const char *const type_noun[CONF_TYPES] = {
     [CONF_BOOL] = "true or false", [CONF_INT] = "integer", [CONF_SIZE] = "size",
     [CONF_DURATION] = "duration", [CONF_STRING] = "string", [CONF_PATH] = "path",
+    [CONF_NUMBER] = "number",
 };
 
-static const char *const syntax_hint[CONF_MAP + 1] = {
+static const char *const syntax_hint[CONF_TYPES] = {
     [CONF_SIZE] = " (integer bytes or a string like \"512K\", \"25M\", \"1G\")",
     [CONF_DURATION] =
         " (integer seconds or a string like \"300ms\", \"10s\", \"5m\", \"2h\", \"8d\")",
@@ -323,6 +343,20 @@ static int parse_int(const struct conf_key *k, const json_t *v, void *field, cha
     if (!in_bounds(k, json_integer_value(v)))
         return out_of_bounds(k, v, msg, len);
     *(long long *)field = json_integer_value(v);
+    return 0;
+}
+
+static int parse_number(const struct conf_key *k, const json_t *v, void *field, char *msg,
+                        size_t len)
+{
+    double d;
+
+    if (!json_is_number(v))
+        return bad_value(k, v, msg, len);
+    d = json_number_value(v);
+    if (k->min != k->max && (d < (double)k->min || d > (double)k->max))
+        return out_of_bounds(k, v, msg, len);
+    *(double *)field = d;
     return 0;
 }
 
@@ -439,6 +473,7 @@ static int parse_scalar(const struct conf_key *k, const json_t *v, void *field, 
         *(bool *)field = json_is_true(v);
         return 0;
     case CONF_INT:      return parse_int(k, v, field, msg, len);
+    case CONF_NUMBER:   return parse_number(k, v, field, msg, len);
     case CONF_SIZE:     return parse_size(k, v, field, msg, len);
     case CONF_DURATION: return parse_duration(k, v, field, msg, len);
     case CONF_STRING:
@@ -566,25 +601,56 @@ static size_t edit_distance(const char *a, const char *b)
     return row[la & 1][lb];
 }
 
-/* The known key closest to name (edit distance <= 2), else one that starts with name or
- * that name starts with (at least 3 characters shared); NULL when none is close. */
-static const char *suggest(const struct conf_section *sec, const char *name)
+/* The candidate closest to name (edit distance <= 2), else one that starts with name or
+ * that name starts with (at least 3 characters shared); NULL when none is close. The
+ * candidates are what next(ctx, i) returns for i = 0, 1, ... until NULL. */
+static const char *suggest_among(const char *name, const char *(*next)(const void *, size_t),
+                                 const void *ctx)
 {
-    const struct conf_key *k;
-    const char *best = NULL, *prefix = NULL;
-    size_t best_d = 3, d, shorter;
+    const char *best = NULL, *prefix = NULL, *cand;
+    size_t best_d = 3, d, shorter, i;
 
-    for (k = sec->keys; k->name != NULL; k++) {
-        d = edit_distance(name, k->name);
+    for (i = 0; (cand = next(ctx, i)) != NULL; i++) {
+        d = edit_distance(name, cand);
         if (d < best_d) {
             best_d = d;
-            best = k->name;
+            best = cand;
         }
-        shorter = strlen(name) < strlen(k->name) ? strlen(name) : strlen(k->name);
-        if (prefix == NULL && shorter >= 3 && strncmp(name, k->name, shorter) == 0)
-            prefix = k->name;
+        shorter = strlen(name) < strlen(cand) ? strlen(name) : strlen(cand);
+        if (prefix == NULL && shorter >= 3 && strncmp(name, cand, shorter) == 0)
+            prefix = cand;
     }
     return best ? best : prefix;
+}
+
+static const char *section_key_at(const void *sec, size_t i)
+{
+    const struct conf_key *k = ((const struct conf_section *)sec)->keys;
+    size_t j;
+
+    for (j = 0; j < i && k[j].name != NULL; j++)
+        ;
+    return k[j].name;
+}
+
+static const char *suggest(const struct conf_section *sec, const char *name)
+{
+    return suggest_among(name, section_key_at, sec);
+}
+
+/* The schema a CONF_NAMED key's sub section belongs to. */
+static const struct conf_named_schema *named_schema(const struct conf_key *k)
+{
+    return (const struct conf_named_schema *)(const void *)
+        ((const char *)k->sub - offsetof(struct conf_named_schema, sec));
+}
+
+static const char *named_at(const void *schema, size_t i)
+{
+    const struct conf_section *sec;
+    size_t size;
+
+    return ((const struct conf_named_schema *)schema)->at(i, &sec, &size);
 }
 
 static void check_unknown(struct loader *ld, const struct conf_section *sec, json_t *obj)
@@ -663,21 +729,81 @@ static void fill_array(struct loader *ld, const struct conf_key *k, json_t *v,
     }
 }
 
+/* A new object: base's keys, then over's keys (which win). Either may be NULL. */
+static json_t *merged(json_t *base, json_t *over)
+{
+    json_t *m = json_is_object(base) ? json_copy(base) : json_object();
+
+    if (json_is_object(over))
+        json_object_update(m, over);
+    return m;
+}
+
+/* The object of the root key a map inherits from (def "@KEY"), when it was filled without
+ * error; NULL otherwise. */
+static json_t *inherited(const struct loader *ld, const struct conf_key *k)
+{
+    const struct conf_key *rk;
+    size_t i;
+
+    if (k->def == NULL || k->def[0] != '@' || ld->root_sec == NULL)
+        return NULL;
+    for (i = 0, rk = ld->root_sec->keys; rk->name != NULL; rk++, i++)
+        if (strcmp(rk->name, k->def + 1) == 0)
+            return i < 64 && (ld->bad_roots & (1ULL << i)) ? NULL
+                                                            : json_object_get(ld->root, rk->name);
+    return NULL;
+}
+
+/* The entries a map is filled from: its built-in entries (k->def) with the file's merged
+ * over them by name, and every entry merged over the object it inherits from. A new
+ * reference; NULL when there is nothing (or the file's value is not an object, which the
+ * caller reports). */
+static json_t *map_entries(const struct loader *ld, const struct conf_key *k, json_t *v)
+{
+    json_t *out, *item, *base = inherited(ld, k);
+    const char *name;
+    void *tmp;
+
+    if (v != NULL && !json_is_object(v))
+        return NULL;
+    out = k->def && k->def[0] != '@' ? json_loads(k->def, 0, NULL) : json_object();
+    if (out == NULL || !json_is_object(out)) {
+        json_decref(out);
+        out = json_object(); /* a bad built-in text is a table bug: caught by the tests */
+    }
+    json_object_foreach(v, name, item) {
+        json_t *builtin = json_object_get(out, name);
+        if (json_is_object(builtin) && json_is_object(item))
+            json_object_set_new(out, name, merged(builtin, item));
+        else
+            json_object_set(out, name, item);
+    }
+    if (base != NULL) {
+        json_object_foreach_safe(out, tmp, name, item) {
+            if (json_is_object(item))
+                json_object_set_new(out, name, merged(base, item));
+        }
+    }
+    return out;
+}
+
 /* Each element's first member is `char *name`, set to the JSON key after the sub-table
  * is filled (so it wins over a "name" key the sub-table might declare). */
-static void fill_map(struct loader *ld, const struct conf_key *k, json_t *v,
+static void fill_map(struct loader *ld, const struct conf_key *k, json_t *file_v,
                      struct conf_array *arr)
 {
     char got[SHOW_MAX * 6 + 32];
     const char *name;
-    json_t *item;
+    json_t *item, *v;
     size_t i = 0, old;
     int before;
 
-    if (v == NULL)
+    if (file_v == NULL && (k->def == NULL || k->def[0] == '@'))
         return;
-    if (!json_is_object(v)) {
-        describe(v, true, got, sizeof got);
+    v = map_entries(ld, k, file_v);
+    if (v == NULL) {
+        describe(file_v, true, got, sizeof got);
         conf_error(ld->errs, ld->ptr, "expected object of named objects, got %s", got);
         return;
     }
@@ -691,6 +817,63 @@ static void fill_map(struct loader *ld, const struct conf_key *k, json_t *v,
         free(*elem_name);
         *elem_name = xstrdup(name);
         validate(ld, k->sub, elem_name, before);
+        ptr_pop(ld, old);
+    }
+    json_decref(v);
+}
+
+/* The section and struct size the schema gives name; NULL for an unknown name. */
+static const struct conf_section *named_find(const struct conf_named_schema *schema,
+                                             const char *name, size_t *size)
+{
+    const struct conf_section *sec;
+    const char *n;
+    size_t i;
+
+    for (i = 0; (n = schema->at(i, &sec, size)) != NULL; i++)
+        if (strcmp(n, name) == 0)
+            return sec;
+    return NULL;
+}
+
+static void fill_named(struct loader *ld, const struct conf_key *k, json_t *v,
+                       struct conf_array *arr)
+{
+    char got[SHOW_MAX * 6 + 32];
+    struct conf_named *items;
+    const char *name, *hint;
+    json_t *item;
+    size_t old, size;
+    int before;
+
+    if (v == NULL)
+        return;
+    if (!json_is_object(v)) {
+        describe(v, true, got, sizeof got);
+        conf_error(ld->errs, ld->ptr, "expected object of named objects, got %s", got);
+        return;
+    }
+    items = json_object_size(v) ? xcalloc(json_object_size(v), sizeof *items) : NULL;
+    arr->items = items;
+    json_object_foreach(v, name, item) {
+        const struct conf_section *sec = named_find(named_schema(k), name, &size);
+        old = ptr_push(ld, name);
+        if (sec == NULL) {
+            hint = suggest_among(name, named_at, named_schema(k));
+            if (hint != NULL)
+                conf_error(ld->errs, ld->ptr, "unknown name (did you mean \"%s\"?)", hint);
+            else
+                conf_error(ld->errs, ld->ptr, "unknown name");
+            ptr_pop(ld, old);
+            continue;
+        }
+        items[arr->n].name = xstrdup(name);
+        items[arr->n].sec = sec;
+        items[arr->n].obj = xcalloc(1, size ? size : 1);
+        before = ld->errs->count;
+        fill_section(ld, sec, item, items[arr->n].obj, true);
+        validate(ld, sec, items[arr->n].obj, before);
+        arr->n++;
         ptr_pop(ld, old);
     }
 }
@@ -710,9 +893,14 @@ static void fill_key(struct loader *ld, const struct conf_key *k, json_t *v, voi
         break;
     case CONF_ARRAY:   fill_array(ld, k, v, FIELD(base, k)); break;
     case CONF_MAP:     fill_map(ld, k, v, FIELD(base, k)); break;
+    case CONF_NAMED:   fill_named(ld, k, v, FIELD(base, k)); break;
     case CONF_STRLIST: fill_strlist(ld, k, v, FIELD(base, k)); break;
     default:           fill_scalar(ld, k, v, FIELD(base, k)); break;
     }
+    /* remember which root keys had errors (an inheriting map then ignores them) */
+    if (old == 0 && ld->errs->count != before && ld->root_sec != NULL &&
+        k >= ld->root_sec->keys && k - ld->root_sec->keys < 64)
+        ld->bad_roots |= 1ULL << (k - ld->root_sec->keys);
     ptr_pop(ld, old);
 }
 
@@ -739,7 +927,7 @@ static void blank_comments(char *s, size_t len)
 static int load_text(char *text, size_t len, const struct conf_section *root, void *out,
                      struct conf_errors *errs)
 {
-    struct loader ld = { .errs = errs };
+    struct loader ld = { .errs = errs, .root_sec = root };
     int before = errs->count;
     char got[SHOW_MAX * 6 + 32];
     json_error_t jerr;
@@ -755,6 +943,7 @@ static int load_text(char *text, size_t len, const struct conf_section *root, vo
         describe(doc, true, got, sizeof got);
         conf_error(errs, NULL, "the top level must be an object, got %s", got);
     } else {
+        ld.root = doc;
         fill_section(&ld, root, doc, out, true);
         validate(&ld, root, out, before);
     }
@@ -844,6 +1033,21 @@ static void free_array(const struct conf_key *k, struct conf_array *arr)
     arr->n = 0;
 }
 
+static void free_named(struct conf_array *arr)
+{
+    struct conf_named *items = arr->items;
+    size_t i;
+
+    for (i = 0; i < arr->n && items != NULL; i++) {
+        conf_free(items[i].sec, items[i].obj);
+        free(items[i].obj);
+        free(items[i].name);
+    }
+    free(arr->items);
+    arr->items = NULL;
+    arr->n = 0;
+}
+
 static void free_strlist(struct conf_strlist *l)
 {
     size_t i;
@@ -870,6 +1074,7 @@ void conf_free(const struct conf_section *root, void *obj)
         case CONF_SECTION: conf_free(k->sub, FIELD(obj, k)); break;
         case CONF_ARRAY:
         case CONF_MAP:     free_array(k, FIELD(obj, k)); break;
+        case CONF_NAMED:   free_named(FIELD(obj, k)); break;
         default:           break;
         }
     }

@@ -30,16 +30,37 @@
  *   CONF_STRLIST   JSON array of strings                           -> struct conf_strlist
  *   CONF_SECTION   JSON object, described by key->sub              -> embedded struct
  *   CONF_ARRAY     JSON array of objects, each described by key->sub -> struct conf_array
+ *   CONF_NUMBER    JSON number (integer or real), e.g. a score 1.5  -> double
+ *                  (bounds min..max are whole numbers, checked when min != max)
  *   CONF_MAP       JSON object whose keys are free-form names and whose values are objects
  *                  described by key->sub (e.g. "classes": {"default": {...}})
  *                                                                   -> struct conf_array
  *                  (each element's first member must be a `char *name`, set to the key;
  *                  the sub-table need not declare "name", and if it does the key wins)
+ *                  A map may have built-in entries and may inherit, see below.
+ *   CONF_NAMED     JSON object whose keys must be names that the schema (key->sub, the
+ *                  `sec` of a struct conf_named_schema) knows, each value
+ *                  an object described by the section of that name (e.g. the policy
+ *                  checks of a profile, each with its own settings: "checks": {"dnsbl":
+ *                  {...}}); an unknown name is an error with a "did you mean" hint
+ *                                                                   -> struct conf_array
+ *                  of struct conf_named (name, section, malloc'd settings struct)
  * Defaults: `def` is a string in the syntax above ("true", "1000", "\"25M\"" is NOT needed:
  * for SIZE/DURATION/STRING/PATH/ENUM write the bare text, e.g. "25M", "5m", "reject").
  * For CONF_STRLIST the default is a JSON array text ("[]" when NULL). For CONF_SECTION
- * the defaults of the sub-table apply when the object is absent. CONF_ARRAY/CONF_MAP
- * default to empty. A key with CONF_REQUIRED and no value is an error.
+ * the defaults of the sub-table apply when the object is absent. CONF_ARRAY, CONF_NAMED
+ * and CONF_MAP default to empty, except:
+ *   - a CONF_MAP whose `def` is a JSON object text has those built-in entries (shipped
+ *     defaults such as the protection levels high/medium/low); an entry of the file with
+ *     the same name is merged over the built-in one key by key (keys it gives win, the
+ *     others keep the built-in values), other entries are added;
+ *   - a CONF_MAP whose `def` is "@KEY" inherits: every entry starts from the object of
+ *     root key KEY (declared before the map in the root table), key by key the same way
+ *     ("domains" entries start from "domain_defaults": "@domain_defaults"): a key absent
+ *     from the entry takes that object's value, then the table default. When that object
+ *     had errors, entries do not inherit from it (its errors are reported once, at its
+ *     place).
+ * A key with CONF_REQUIRED and no value is an error.
  *
  * A bad value is reported and replaced by the key's default, so the struct is always
  * complete. Sizes are bounded by LLONG_MAX bytes.
@@ -54,8 +75,9 @@
 
 enum conf_type {
     CONF_BOOL, CONF_INT, CONF_SIZE, CONF_DURATION, CONF_STRING, CONF_PATH, CONF_ENUM,
-    CONF_STRLIST, CONF_SECTION, CONF_ARRAY, CONF_MAP
+    CONF_STRLIST, CONF_SECTION, CONF_ARRAY, CONF_MAP, CONF_NUMBER, CONF_NAMED
 };
+#define CONF_TYPES (CONF_NAMED + 1)
 
 #define CONF_REQUIRED 0x1u   /* must be present in the file */
 #define CONF_SECRET   0x2u   /* printed as "********" by conf_print */
@@ -70,6 +92,14 @@ struct conf_array {
     size_t n;
 };
 
+/* One element of a CONF_NAMED map. */
+struct conf_section;
+struct conf_named {
+    char *name;                      /* the JSON key, one of the schema's names */
+    const struct conf_section *sec;  /* its section */
+    void *obj;                       /* its settings struct (calloc'd, sec's key offsets) */
+};
+
 struct conf_key;
 struct conf_errors;
 struct conf_section {
@@ -81,6 +111,16 @@ struct conf_section {
      * (and everything under it) reported no error, so it can trust every field. For a map
      * element the name is set before it runs. */
     int (*validate)(void *obj, const char *pointer, struct conf_errors *errs);
+};
+
+/* The names a CONF_NAMED map accepts: the key's `sub` points to the `sec` member of one of
+ * these (sec only names it for the docs; its keys table is empty). at(i) returns the i-th
+ * name and sets its section and the size of the struct that section fills; NULL past the
+ * last one. Called at load, print and free time: the set must not change while a loaded
+ * config lives. */
+struct conf_named_schema {
+    struct conf_section sec;
+    const char *(*at)(size_t i, const struct conf_section **sec, size_t *size);
 };
 
 struct conf_key {
@@ -144,5 +184,8 @@ int conf_parse_duration_ms(const char *s, long long *out);
  * "5m", "300ms", "0s"), always text the parse helpers accept. */
 void conf_format_size(char *buf, size_t len, unsigned long long v);
 void conf_format_duration(char *buf, size_t len, long long ms);
+
+/* The shortest text that reads back as exactly v ("5", "1.5", "0.1"); a JSON number. */
+void conf_format_number(char *buf, size_t len, double v);
 
 #endif

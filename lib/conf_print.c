@@ -10,6 +10,7 @@
 #include "lib/conf.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #define REF_PTR_MAX 512
@@ -123,13 +124,42 @@ static void print_elements(FILE *out, const struct conf_key *k, const struct con
     fputc(map ? '}' : ']', out);
 }
 
+/* A CONF_NAMED map as { "name": {...}, ... }, each with its own section. */
+static void print_named(FILE *out, const struct conf_array *arr, int depth)
+{
+    const struct conf_named *items = arr->items;
+    size_t i;
+
+    if (arr->n == 0) {
+        fputs("{}", out);
+        return;
+    }
+    fputc('{', out);
+    for (i = 0; i < arr->n; i++) {
+        fputs(i ? ",\n" : "\n", out);
+        indent(out, depth + 1);
+        put_string(out, items[i].name);
+        fputs(": ", out);
+        print_section(out, items[i].sec, items[i].obj, depth + 1);
+    }
+    fputc('\n', out);
+    indent(out, depth);
+    fputc('}', out);
+}
+
 static void print_value(FILE *out, const struct conf_key *k, const void *field, int depth)
 {
+    char num[40];
     const char *s;
 
     switch (k->type) {
     case CONF_BOOL:     fputs(*(const bool *)field ? "true" : "false", out); break;
     case CONF_INT:      fprintf(out, "%lld", *(const long long *)field); break;
+    case CONF_NUMBER:
+        conf_format_number(num, sizeof num, *(const double *)field);
+        fputs(num, out);
+        break;
+    case CONF_NAMED:    print_named(out, field, depth); break;
     case CONF_SIZE:     print_size(out, *(const unsigned long long *)field); break;
     case CONF_DURATION: print_duration(out, *(const long long *)field); break;
     case CONF_ENUM:     print_enum(out, k, *(const int *)field); break;
@@ -176,11 +206,12 @@ void conf_print(FILE *out, const struct conf_section *root, const void *obj)
 
 /* ---- reference ----------------------------------------------------------------------- */
 
-static const char *const type_name[CONF_MAP + 1] = {
+static const char *const type_name[CONF_TYPES] = {
     [CONF_BOOL] = "bool", [CONF_INT] = "integer", [CONF_SIZE] = "size",
     [CONF_DURATION] = "duration", [CONF_STRING] = "string", [CONF_PATH] = "path",
     [CONF_ENUM] = "enum", [CONF_STRLIST] = "list of strings", [CONF_SECTION] = "object",
     [CONF_ARRAY] = "list of objects", [CONF_MAP] = "map of objects",
+    [CONF_NUMBER] = "number", [CONF_NAMED] = "map of named objects",
 };
 
 /* One table cell: s with | escaped for Markdown. */
@@ -216,7 +247,7 @@ static void bounds_cell(FILE *out, const struct conf_key *k)
         conf_format_duration(lo, sizeof lo, k->min);
         conf_format_duration(hi, sizeof hi, k->max);
         snprintf(buf, sizeof buf, "%s..%s", lo, hi);
-    } else if (k->min != k->max && k->type == CONF_INT) {
+    } else if (k->min != k->max && (k->type == CONF_INT || k->type == CONF_NUMBER)) {
         snprintf(buf, sizeof buf, "%lld..%lld", k->min, k->max);
     }
     cell(out, buf);
@@ -228,8 +259,10 @@ static const char *default_text(const struct conf_key *k)
         return "";
     if (k->type == CONF_ARRAY)
         return "[]";
-    if (k->type == CONF_MAP)
-        return "{}";
+    if (k->type == CONF_MAP && k->def != NULL && k->def[0] == '@')
+        return "{} (entries start from the object named after @)";
+    if (k->type == CONF_MAP || k->type == CONF_NAMED)
+        return k->def ? k->def : "{}";
     if (k->type == CONF_STRLIST && k->def == NULL)
         return "[]";
     return k->def;
@@ -252,10 +285,29 @@ static void reference_row(FILE *out, const struct conf_key *k, const char *point
     fputc('\n', out);
 }
 
+static void reference_section(FILE *out, const struct conf_section *sec, const char *pointer);
+
+/* A CONF_NAMED map: one table per name it accepts (e.g. each policy check's settings). */
+static void reference_named(FILE *out, const struct conf_key *k, const char *pointer)
+{
+    const struct conf_section *sec;
+    char child[REF_PTR_MAX];
+    const char *name;
+    size_t i, size;
+
+    const struct conf_named_schema *schema = (const struct conf_named_schema *)(const void *)
+        ((const char *)k->sub - offsetof(struct conf_named_schema, sec));
+
+    for (i = 0; (name = schema->at(i, &sec, &size)) != NULL; i++) {
+        snprintf(child, sizeof child, "%s/%s/%s", pointer, k->name, name);
+        reference_section(out, sec, child);
+    }
+}
+
 /* One table per section, then the tables of its sub-sections, arrays and maps. */
 static void reference_section(FILE *out, const struct conf_section *sec, const char *pointer)
 {
-    static const char *const element[CONF_MAP + 1] = {
+    static const char *const element[CONF_TYPES] = {
         [CONF_SECTION] = "", [CONF_ARRAY] = "/N", [CONF_MAP] = "/NAME",
     };
     const struct conf_key *k;
@@ -268,6 +320,8 @@ static void reference_section(FILE *out, const struct conf_section *sec, const c
         reference_row(out, k, pointer);
     fputc('\n', out);
     for (k = sec->keys; k->name != NULL; k++) {
+        if (k->type == CONF_NAMED)
+            reference_named(out, k, pointer);
         if (k->type != CONF_SECTION && k->type != CONF_ARRAY && k->type != CONF_MAP)
             continue;
         snprintf(child, sizeof child, "%s/%s%s", pointer, k->name, element[k->type]);

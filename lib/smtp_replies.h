@@ -95,6 +95,12 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_HEADER_FROM_NOT_OWNED 550, "5.7.1", "Error: the From: header is not an address owned by user %s"
 #define R_HEADER_FROM_MANY 550, "5.7.1", "Error: the message has %u From: header fields; it needs exactly one"
 
+/* policy engine (policy/): spam, lists, checks that could not decide */
+#define R_POLICY_SPAM      550, "5.7.1", "Message refused as spam (score %s), reference %s"
+#define R_POLICY_BLOCKED   550, "5.7.1", "Sender refused by the recipient's policy, reference %s"
+#define R_POLICY_UNSURE    451, "4.3.0", "Temporary failure of the %s check, please try again later (reference %s)"
+#define R_POLICY_BUSY      451, "4.3.0", "Error: too busy to check the message now, please try again later"
+
 /* relaying and local problems */
 #define R_RELAY_DENIED    554, "5.7.1", "<%s>: Relay access denied"
 #define R_ROUTING_DENIED  550, "5.7.1", "<%s>: Relay access denied: %%, ! or @ in the local part"

@@ -32,6 +32,7 @@ struct workpool {
     int stopping;
     int nthreads;
     unsigned pending;
+    unsigned max_jobs;        /* 0: unbounded */
     pthread_t *threads;
     int efd;
     struct event *ev;
@@ -132,6 +133,24 @@ struct workpool *workpool_new(struct event_base *base, int nthreads)
         return NULL;
     }
     return wp;
+}
+
+struct workpool *workpool_new_bounded(struct event_base *base, int nthreads,
+                                      unsigned max_jobs)
+{
+    struct workpool *wp = workpool_new(base, nthreads);
+
+    if (wp != NULL)
+        wp->max_jobs = max_jobs ? max_jobs : 1;
+    return wp;
+}
+
+int workpool_try_submit(struct workpool *wp, work_fn work, work_done_fn done, void *arg)
+{
+    if (wp->max_jobs != 0 && wp->pending >= wp->max_jobs)
+        return -1;
+    workpool_submit(wp, work, done, arg);
+    return 0;
 }
 
 void workpool_submit(struct workpool *wp, work_fn work, work_done_fn done, void *arg)

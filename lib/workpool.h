@@ -8,6 +8,12 @@
  *
  * Cancellation is the caller's business: keep a flag or handle in `arg` and have the
  * done function check it (the done function always runs, exactly once per job).
+ *
+ * A bounded pool (workpool_new_bounded) holds at most max_jobs jobs queued, running or
+ * waiting for their done function; workpool_try_submit then refuses a job instead of
+ * queueing it, so a burst of CPU-heavy work (content scans) is answered with a temporary
+ * failure (451 4.3.0) rather than an ever longer queue. The policy engine's check pool is
+ * one; the general pool (SASL, queue loads) stays unbounded.
  */
 #ifndef POSTERN_WORKPOOL_H
 #define POSTERN_WORKPOOL_H
@@ -21,8 +27,17 @@ typedef void (*work_done_fn)(void *arg);  /* runs on the loop thread, after work
 /* Start nthreads workers (1..64) bound to base. Returns NULL if threads can't start. */
 struct workpool *workpool_new(struct event_base *base, int nthreads);
 
-/* Queue a job. Never blocks on the work itself. done may be NULL. */
+/* Same, with at most max_jobs (>= 1) jobs in the pool at once (see above). */
+struct workpool *workpool_new_bounded(struct event_base *base, int nthreads,
+                                      unsigned max_jobs);
+
+/* Queue a job. Never blocks on the work itself, never refuses (even on a bounded pool).
+ * done may be NULL. Loop thread. */
 void workpool_submit(struct workpool *wp, work_fn work, work_done_fn done, void *arg);
+
+/* Queue a job unless the pool is bounded and full. Returns 0 (queued: done runs later) or
+ * -1 (refused: nothing queued, neither function will run). Loop thread. */
+int workpool_try_submit(struct workpool *wp, work_fn work, work_done_fn done, void *arg);
 
 /* Jobs queued or running, for metrics and for tests. Loop thread only. */
 unsigned workpool_pending(const struct workpool *wp);

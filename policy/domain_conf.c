@@ -1,14 +1,23 @@
 /*
- * domain_conf.c - the "domains" config map: settings per served domain (see
- * domain_conf.h). Keys are declared once, here; policy checks and the queue read them
- * through domain_conf_find().
+ * domain_conf.c - the "domains" config map and "domain_defaults": settings per served
+ * domain (see domain_conf.h). Keys are declared once, here; policy checks read them
+ * through the engine's per-recipient settings (settings.h), the queue through
+ * domain_conf_find().
  */
 #include "policy/domain_conf.h"
 
+#include "policy/lists.h"
+
 #include <stddef.h>
+#include <stdio.h>
 #include <strings.h>
 
 const char *const domain_bounces_names[] = { "never", "authenticated", "always", NULL };
+const char *const content_action_names[] = { "reject", "quarantine", "wrap", "mark", "delete",
+                                             "off", NULL };
+static const char *const changes_names[] = { "auto", "full", "headers", NULL };
+
+static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs);
 
 #define D(f) offsetof(struct domain_conf, f)
 static const struct conf_key domain_keys[] = {
@@ -25,18 +34,65 @@ static const struct conf_key domain_keys[] = {
               "delivered to maildir or LMTP, where they are plain characters: a next-hop "
               "SMTP server may read them as routing (user%other@domain, other!user@domain) "
               "and relay to the world" },
+    { .name = "level", .type = CONF_STRING, .offset = D(level), .def = "medium",
+      .help = "protection level of the domain's users (a name in policy.levels)" },
+    { .name = "greylisting", .type = CONF_BOOL, .offset = D(greylisting), .def = "false",
+      .help = "greylist first contacts to the domain's users" },
+    { .name = "strict_dns", .type = CONF_BOOL, .offset = D(strict_dns), .def = "false",
+      .help = "refuse clients without valid reverse DNS, dynamic hosts and bad HELO names "
+              "instead of only scoring them" },
+    { .name = "virus_action", .type = CONF_ENUM, .offset = D(virus_action), .def = "reject",
+      .choices = content_action_names,
+      .help = "mail with a virus: reject (554 5.7.1), quarantine, wrap, mark, delete or off; "
+              "submitted mail is always rejected" },
+    { .name = "file_action", .type = CONF_ENUM, .offset = D(file_action), .def = "wrap",
+      .choices = content_action_names,
+      .help = "mail with a blocked file type: reject, quarantine, wrap, mark, delete or off; "
+              "submitted mail is always rejected" },
+    { .name = "blocked_extensions", .type = CONF_STRLIST, .offset = D(blocked_extensions),
+      .def = "[\"ade\", \"adp\", \"app\", \"bas\", \"bat\", \"chm\", \"cmd\", \"com\", \"cpl\","
+             " \"crt\", \"exe\", \"fxp\", \"hlp\", \"hta\", \"inf\", \"ins\", \"isp\", \"js\","
+             " \"jse\", \"lnk\", \"mda\", \"mdb\", \"mde\", \"mdw\", \"mdt\", \"mdz\", \"msc\","
+             " \"msi\", \"msp\", \"mst\", \"ops\", \"pcd\", \"pif\", \"prg\", \"reg\", \"scr\","
+             " \"sct\", \"shb\", \"shs\", \"vb\", \"vbe\", \"vbs\", \"wsc\", \"wsf\", \"wsh\"]",
+      .help = "attachment file name extensions that are blocked" },
+    { .name = "blocked_types", .type = CONF_STRLIST, .offset = D(blocked_types),
+      .def = "[\"application/x-msdownload\", \"application/x-msdos-program\","
+             " \"application/hta\", \"message/partial\", \"message/external-body\"]",
+      .help = "declared MIME types that are blocked" },
+    { .name = "whitelist", .type = CONF_STRLIST, .offset = D(whitelist),
+      .help = "senders never marked as spam and not greylisted: addresses, @domain, "
+              "@.domain (subdomains), local part@, client IP or CIDR" },
+    { .name = "blacklist", .type = CONF_STRLIST, .offset = D(blacklist),
+      .help = "senders that get the level's blacklist treatment (spam action or refusal); "
+              "same entries as whitelist" },
+    { .name = "exclusions", .type = CONF_STRLIST, .offset = D(exclusions),
+      .help = "recipients not checked for spam at all (\"abuse@\", \"hostmaster@\", "
+              "addresses, @domain)" },
+    { .name = "message_changes", .type = CONF_ENUM, .offset = D(message_changes),
+      .def = "auto", .choices = changes_names,
+      .help = "changes allowed to delivered mail: auto (full for local domains, header "
+              "fields only for backup domains), full, or headers" },
     { .name = NULL }
 };
 
 const struct conf_section domain_conf_section = {
-    .name = "domain", .keys = domain_keys, .validate = NULL,
+    .name = "domain", .keys = domain_keys, .validate = domain_validate,
 };
 
-static const struct domain_conf domain_defaults = {
-    .name = NULL, .bounces = BOUNCES_NEVER, .allow_routing_characters = false,
-};
+/* The level name is checked against policy.levels by the engine's config check, which
+ * sees both (engine_conf_check_refs). */
+static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct domain_conf *d = obj;
+
+    return addr_list_validate(&d->whitelist, pointer, "whitelist", errs) +
+           addr_list_validate(&d->blacklist, pointer, "blacklist", errs) +
+           addr_list_validate(&d->exclusions, pointer, "exclusions", errs);
+}
 
 const struct domain_conf *domain_conf_find(const struct conf_array *domains,
+                                           const struct domain_conf *defaults,
                                            const char *domain)
 {
     const struct domain_conf *d = domains->items;
@@ -45,5 +101,5 @@ const struct domain_conf *domain_conf_find(const struct conf_array *domains,
     for (i = 0; domain && i < domains->n; i++)
         if (strcasecmp(d[i].name, domain) == 0)
             return &d[i];
-    return &domain_defaults;
+    return defaults;
 }

@@ -82,6 +82,7 @@ const char *policy_postmaster_domain(const struct policy_conf *c, const char *ho
 /* True when ip (text) is in one of c->trusted_networks (relay_access.c). */
 bool policy_client_trusted(const struct policy_conf *c, const char *ip);
 
+struct domain_conf;
 struct policy;
 struct policy_req;
 
@@ -105,6 +106,7 @@ struct policy_deps {
     policy_event_fn event;
     void *event_arg;
     const struct conf_array *domains; /* struct domain_conf (policy/domain_conf.h) by domain */
+    const struct domain_conf *domain_defaults; /* what a domain without an entry gets */
 };
 
 typedef void (*policy_done_fn)(void *arg, struct policy_result *res);

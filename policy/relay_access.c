@@ -101,12 +101,16 @@ static enum check_status submission_auth_run(struct policy *p, struct policy_req
 /* A local part a next hop could read as a route: user%host, host!user, "user@host". */
 static bool routing_refused(const struct policy *p, const struct smtp_addr *a)
 {
-    const struct conf_array *domains = policy_deps_of(p)->domains;
+    const struct policy_deps *d = policy_deps_of(p);
     static const struct conf_array none;
+    static const struct domain_conf no_defaults;
+    const struct domain_conf *dc;
 
     if (strpbrk(a->local, "%!@") == NULL)
         return false;
-    return !domain_conf_find(domains ? domains : &none, a->domain)->allow_routing_characters;
+    dc = domain_conf_find(d->domains ? d->domains : &none,
+                          d->domain_defaults ? d->domain_defaults : &no_defaults, a->domain);
+    return !dc->allow_routing_characters;
 }
 
 static enum check_status relay_access_run(struct policy *p, struct policy_req *r)

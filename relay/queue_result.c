@@ -154,7 +154,7 @@ static enum domain_bounces dsn_rule(const struct qmsg *m, const char *rcpt)
     if (!qmsg_domain_listed(&c->relay.local_domains, domain) &&
         !qmsg_domain_listed(&c->relay.backup_domains, domain))
         return BOUNCES_ALWAYS;
-    rule = domain_conf_find(&c->domains, domain)->bounces;
+    rule = domain_conf_find(&c->domains, &c->domain_defaults, domain)->bounces;
     /* "authenticated" needs the sender authentication (SPF, aligned DKIM) that does not
      * exist yet: no sender is authenticated, so it stops the DSN as "never" does */
     return rule == BOUNCES_ALWAYS ? BOUNCES_ALWAYS

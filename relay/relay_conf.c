@@ -140,8 +140,13 @@ static const struct conf_key root_keys[] = {
       sizeof(struct listener_conf), CONF_REQUIRED, "where to accept connections" },
     { "relay", CONF_SECTION, R(relay), NULL, 0, 0, NULL, &policy_domains_section, 0, 0,
       "domains served and relay permissions" },
-    { "domains", CONF_MAP, R(domains), NULL, 0, 0, NULL, &domain_conf_section,
+    { "domain_defaults", CONF_SECTION, R(domain_defaults), NULL, 0, 0, NULL,
+      &domain_conf_section, 0, 0, "settings of every served domain, unless its entry in "
+      "\"domains\" says otherwise" },
+    { "domains", CONF_MAP, R(domains), "@domain_defaults", 0, 0, NULL, &domain_conf_section,
       sizeof(struct domain_conf), 0, "settings per served domain (local or backup)" },
+    { "policy", CONF_SECTION, R(policy), NULL, 0, 0, NULL, &engine_conf_section, 0, 0,
+      "policy engine: protection levels, profiles, symbol scores, global lists" },
     { "dns", CONF_SECTION, R(dns), NULL, 0, 0, NULL, &dns_conf_section, 0, 0,
       "asynchronous DNS resolver (c-ares) and its cache" },
     { "redis", CONF_SECTION, R(redis), NULL, 0, 0, NULL, &redis_conf_section, 0, 0,
@@ -245,6 +250,10 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
                               listener_profile_names[ls[i].profile]);
     }
     bad += domains_validate(c, pointer, errs);
+    if (c->domain_defaults.allow_routing_characters) /* it depends on each domain's route */
+        bad += conf_error(errs, "/domain_defaults/allow_routing_characters",
+                          "set it per domain, for domains delivered to maildir or lmtp");
+    bad += engine_conf_check_refs(&c->policy, &c->domains, &c->domain_defaults, pointer, errs);
     if (c->hostname != NULL && !hostname_valid(c->hostname)) {
         char at[64];
         snprintf(at, sizeof(at), "%s/hostname", pointer);
@@ -287,7 +296,8 @@ void config_activate(struct config *cf, struct redis *redis, policy_event_fn eve
                      void *event_arg)
 {
     struct policy_deps deps = { .event = event, .event_arg = event_arg,
-                                .domains = &cf->c.domains };
+                                .domains = &cf->c.domains,
+                                .domain_defaults = &cf->c.domain_defaults };
     if (redis) {
         cf->rl = rl_new(&cf->c.ratelimit, redis);
         cf->af = authfail_new(&cf->c.authfail, redis);

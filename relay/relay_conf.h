@@ -19,6 +19,7 @@
 #include "policy/ratelimit.h"
 #include "webhooks/webhooks.h"
 #include "policy/domain_conf.h"
+#include "policy/engine_conf.h"
 #include "policy/policy.h"
 #include "relay/admin.h"
 #include "relay/queue.h"
@@ -82,7 +83,9 @@ struct relay_conf {
     struct tls_conf tls;
     struct conf_array listeners;     /* struct listener_conf */
     struct policy_conf relay;
+    struct domain_conf domain_defaults;  /* what every "domains" entry starts from */
     struct conf_array domains;       /* struct domain_conf, by served domain */
+    struct engine_conf policy;       /* the policy engine: levels, profiles, symbols */
     struct dns_conf dns;
     struct redis_conf redis;
     struct rl_conf ratelimit;

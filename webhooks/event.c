@@ -44,6 +44,8 @@ const struct wh_event_type wh_event_types[] = {
     { "backup.primary_up", "the primary MX of a backup-MX domain answers again", NULL },
     { "redis.unavailable", "Redis stopped answering; checks use their fail modes", NULL },
     { "redis.recovered", "Redis answers again", NULL },
+    { "policy.check_unavailable", "a service a policy check needs (DNS, Redis, the virus "
+                                  "scanner) failed; once per outage", NULL },
     { "webhook.test", "a test event sent by \"posternctl webhooks test\"", NULL },
     { NULL, NULL, NULL }
 };

@@ -916,6 +916,277 @@ static void failed_load_leaves_a_struct_conf_free_releases(void **state)
     done(r); /* leak-free under valgrind/ASan */
 }
 
+/* ---- numbers, built-in and inherited map entries, named maps -------------------------- */
+
+struct t_level {
+    char *name;
+    double low, high;
+};
+
+struct t_alpha { long long n; };
+struct t_beta { bool on; char *word; };
+
+struct t_ext {
+    double score;
+    struct t_level defaults;       /* the object "inherited" entries start from */
+    struct conf_array levels;      /* built-in entries */
+    struct conf_array inherited;   /* "@defaults" */
+    struct conf_array plugins;     /* CONF_NAMED */
+};
+
+static const struct conf_key level_keys[] = {
+    { .name = "low", .type = CONF_NUMBER, .offset = offsetof(struct t_level, low), .def = "5",
+      .min = -100, .max = 100, .help = "low mark" },
+    { .name = "high", .type = CONF_NUMBER, .offset = offsetof(struct t_level, high),
+      .def = "8", .min = -100, .max = 100, .help = "high mark" },
+    { .name = NULL },
+};
+static const struct conf_section level_sec = { .name = "level", .keys = level_keys };
+
+static const struct conf_key alpha_keys[] = {
+    { .name = "n", .type = CONF_INT, .offset = offsetof(struct t_alpha, n), .def = "1",
+      .min = 0, .max = 9, .help = "count" },
+    { .name = NULL },
+};
+static const struct conf_section alpha_sec = { .name = "alpha", .keys = alpha_keys };
+static const struct conf_key beta_keys[] = {
+    { .name = "on", .type = CONF_BOOL, .offset = offsetof(struct t_beta, on), .def = "true",
+      .help = "switch" },
+    { .name = "word", .type = CONF_STRING, .offset = offsetof(struct t_beta, word),
+      .def = "hello", .help = "a word" },
+    { .name = NULL },
+};
+static const struct conf_section beta_sec = { .name = "beta", .keys = beta_keys };
+
+static const char *plugin_at(size_t i, const struct conf_section **sec, size_t *size)
+{
+    switch (i) {
+    case 0: *sec = &alpha_sec; *size = sizeof(struct t_alpha); return "alpha";
+    case 1: *sec = &beta_sec; *size = sizeof(struct t_beta); return "beta";
+    default: return NULL;
+    }
+}
+static const struct conf_key no_keys[] = { { .name = NULL } };
+static const struct conf_named_schema plugins_schema = {
+    .sec = { .name = "plugin", .keys = no_keys }, .at = plugin_at,
+};
+
+static const struct conf_key ext_keys[] = {
+    { .name = "score", .type = CONF_NUMBER, .offset = offsetof(struct t_ext, score),
+      .def = "1.5", .min = -10, .max = 10, .help = "a score" },
+    { .name = "defaults", .type = CONF_SECTION, .offset = offsetof(struct t_ext, defaults),
+      .sub = &level_sec, .help = "what inherited entries start from" },
+    { .name = "levels", .type = CONF_MAP, .offset = offsetof(struct t_ext, levels),
+      .def = "{\"high\": {\"low\": 3, \"high\": 5}, \"low\": {\"low\": 8, \"high\": 12}}",
+      .sub = &level_sec, .elem_size = sizeof(struct t_level), .help = "levels" },
+    { .name = "inherited", .type = CONF_MAP, .offset = offsetof(struct t_ext, inherited),
+      .def = "@defaults", .sub = &level_sec, .elem_size = sizeof(struct t_level),
+      .help = "entries that start from defaults" },
+    { .name = "plugins", .type = CONF_NAMED, .offset = offsetof(struct t_ext, plugins),
+      .sub = &plugins_schema.sec, .help = "plugins with their settings" },
+    { .name = NULL },
+};
+static const struct conf_section ext_sec = { .name = "ext", .keys = ext_keys };
+
+struct ext_run {
+    char *text;
+    size_t len;
+    FILE *out;
+    struct conf_errors errs;
+    struct t_ext cfg;
+    int rc;
+};
+
+static struct ext_run *ext_load(const char *json)
+{
+    struct ext_run *r = calloc(1, sizeof *r);
+
+    assert_non_null(r);
+    r->out = open_memstream(&r->text, &r->len);
+    r->errs.out = r->out;
+    r->rc = conf_load_buffer("e.json", json, strlen(json), &ext_sec, &r->cfg, &r->errs);
+    fflush(r->out);
+    return r;
+}
+
+static void ext_done(struct ext_run *r)
+{
+    conf_free(&ext_sec, &r->cfg);
+    fclose(r->out);
+    free(r->text);
+    free(r);
+}
+
+static const struct t_level *level_named(const struct conf_array *a, const char *name)
+{
+    const struct t_level *l = a->items;
+    size_t i;
+
+    for (i = 0; i < a->n; i++)
+        if (strcmp(l[i].name, name) == 0)
+            return &l[i];
+    return NULL;
+}
+
+static void numbers_are_parsed_bounded_and_printed_shortest(void **state)
+{
+    struct ext_run *r = ext_load("{}");
+    char buf[40];
+
+    (void)state;
+    assert_int_equal(r->rc, 0);
+    assert_true(r->cfg.score == 1.5);
+    ext_done(r);
+    r = ext_load("{\"score\": -2}");
+    assert_int_equal(r->rc, 0);
+    assert_true(r->cfg.score == -2.0);
+    ext_done(r);
+    r = ext_load("{\"score\": 10.5}");
+    assert_int_equal(r->rc, -1);
+    assert_string_equal(r->text, "e.json: error: /score: expected number -10..10, got 10.5\n");
+    assert_true(r->cfg.score == 1.5);
+    ext_done(r);
+    r = ext_load("{\"score\": \"3\"}");
+    assert_string_equal(r->text,
+                        "e.json: error: /score: expected number -10..10, got string \"3\"\n");
+    ext_done(r);
+    conf_format_number(buf, sizeof buf, 0.1);
+    assert_string_equal(buf, "0.1");
+    conf_format_number(buf, sizeof buf, 5);
+    assert_string_equal(buf, "5");
+    conf_format_number(buf, sizeof buf, -2.25);
+    assert_string_equal(buf, "-2.25");
+    conf_format_number(buf, sizeof buf, 20);
+    assert_string_equal(buf, "20");
+    conf_format_number(buf, sizeof buf, 1.0 / 3);
+    assert_true(strtod(buf, NULL) == 1.0 / 3);
+}
+
+static void map_built_in_entries_are_there_and_merged_key_by_key(void **state)
+{
+    struct ext_run *r = ext_load("{}");
+
+    (void)state;
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.levels.n, 2);
+    assert_true(level_named(&r->cfg.levels, "high")->low == 3);
+    assert_true(level_named(&r->cfg.levels, "low")->high == 12);
+    ext_done(r);
+    /* a file entry with a built-in name changes only the keys it gives; a new entry
+     * starts from the table defaults */
+    r = ext_load("{\"levels\": {\"high\": {\"high\": 6}, \"mine\": {\"low\": 1}}}");
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.levels.n, 3);
+    assert_true(level_named(&r->cfg.levels, "high")->low == 3);
+    assert_true(level_named(&r->cfg.levels, "high")->high == 6);
+    assert_true(level_named(&r->cfg.levels, "low")->low == 8);
+    assert_true(level_named(&r->cfg.levels, "mine")->low == 1);
+    assert_true(level_named(&r->cfg.levels, "mine")->high == 8);
+    ext_done(r);
+}
+
+static void map_entries_inherit_from_the_root_key_they_name(void **state)
+{
+    struct ext_run *r = ext_load("{\"defaults\": {\"low\": 7},"
+                                 " \"inherited\": {\"a\": {}, \"b\": {\"low\": 1}}}");
+
+    (void)state;
+    assert_int_equal(r->rc, 0);
+    assert_true(level_named(&r->cfg.inherited, "a")->low == 7);
+    assert_true(level_named(&r->cfg.inherited, "a")->high == 8);
+    assert_true(level_named(&r->cfg.inherited, "b")->low == 1);
+    ext_done(r);
+    /* no entries: nothing to inherit into */
+    r = ext_load("{\"defaults\": {\"low\": 7}}");
+    assert_int_equal(r->cfg.inherited.n, 0);
+    ext_done(r);
+}
+
+static void a_bad_inherited_value_is_reported_once_at_its_place(void **state)
+{
+    struct ext_run *r = ext_load("{\"defaults\": {\"low\": \"x\"},"
+                                 " \"inherited\": {\"a\": {}, \"b\": {}}}");
+
+    (void)state;
+    assert_int_equal(r->rc, -1);
+    assert_int_equal(r->errs.count, 1);
+    assert_string_equal(r->text, "e.json: error: /defaults/low: expected number -100..100,"
+                                 " got string \"x\"\n");
+    ext_done(r);
+}
+
+static void named_map_fills_each_entry_with_the_section_of_its_name(void **state)
+{
+    struct ext_run *r = ext_load("{\"plugins\": {\"beta\": {\"word\": \"w\"},"
+                                 " \"alpha\": {\"n\": 3}}}");
+    const struct conf_named *p;
+
+    (void)state;
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->cfg.plugins.n, 2);
+    p = r->cfg.plugins.items;
+    assert_string_equal(p[0].name, "beta");
+    assert_ptr_equal(p[0].sec, &beta_sec);
+    assert_true(((struct t_beta *)p[0].obj)->on);
+    assert_string_equal(((struct t_beta *)p[0].obj)->word, "w");
+    assert_string_equal(p[1].name, "alpha");
+    assert_int_equal(((struct t_alpha *)p[1].obj)->n, 3);
+    ext_done(r);
+}
+
+static void named_map_refuses_unknown_names_with_a_hint(void **state)
+{
+    struct ext_run *r = ext_load("{\"plugins\": {\"alpah\": {}, \"zzz\": {},"
+                                 " \"beta\": {\"on\": 1}}}");
+
+    (void)state;
+    assert_int_equal(r->rc, -1);
+    assert_string_equal(r->text,
+                        "e.json: error: /plugins/alpah: unknown name (did you mean \"alpha\"?)\n"
+                        "e.json: error: /plugins/zzz: unknown name\n"
+                        "e.json: error: /plugins/beta/on: expected true or false, got integer 1\n");
+    assert_int_equal(r->cfg.plugins.n, 1);
+    ext_done(r);
+}
+
+static void ext_print_round_trips_and_reference_lists_named_sections(void **state)
+{
+    struct ext_run *r = ext_load("{\"score\": 0.1, \"levels\": {\"x\": {\"low\": 2.5}},"
+                                 " \"defaults\": {\"high\": 9},"
+                                 " \"inherited\": {\"d\": {\"low\": -1}},"
+                                 " \"plugins\": {\"alpha\": {}}}");
+    char *first = NULL, *second = NULL, *ref = NULL;
+    size_t len = 0;
+    struct ext_run *again;
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(r->rc, 0);
+    f = open_memstream(&first, &len);
+    conf_print(f, &ext_sec, &r->cfg);
+    fclose(f);
+    assert_non_null(strstr(first, "\"score\": 0.1,"));
+    assert_non_null(strstr(first, "\"alpha\": {\n      \"n\": 1\n    }"));
+    again = ext_load(first);
+    assert_int_equal(again->rc, 0);
+    f = open_memstream(&second, &len);
+    conf_print(f, &ext_sec, &again->cfg);
+    fclose(f);
+    assert_string_equal(first, second);
+    f = open_memstream(&ref, &len);
+    conf_print_reference(f, &ext_sec);
+    fclose(f);
+    assert_non_null(strstr(ref, "## /plugins/alpha (alpha)"));
+    assert_non_null(strstr(ref, "| /plugins/beta/word | string | hello |"));
+    assert_non_null(strstr(ref, "| /score | number | 1.5 | -10..10 | a score |"));
+    assert_non_null(strstr(ref, "| /levels | map of objects | {\"high\""));
+    free(first);
+    free(second);
+    free(ref);
+    ext_done(again);
+    ext_done(r);
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset_seen)
 
 int main(void)
@@ -963,6 +1234,13 @@ int main(void)
         T(conf_free_on_a_zeroed_struct_is_safe),
         T(conf_free_on_a_partly_filled_struct_frees_and_zeroes),
         T(failed_load_leaves_a_struct_conf_free_releases),
+        T(numbers_are_parsed_bounded_and_printed_shortest),
+        T(map_built_in_entries_are_there_and_merged_key_by_key),
+        T(map_entries_inherit_from_the_root_key_they_name),
+        T(a_bad_inherited_value_is_reported_once_at_its_place),
+        T(named_map_fills_each_entry_with_the_section_of_its_name),
+        T(named_map_refuses_unknown_names_with_a_hint),
+        T(ext_print_round_trips_and_reference_lists_named_sections),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

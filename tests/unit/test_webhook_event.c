@@ -127,8 +127,8 @@ static void type_table_lists_the_issue_types(void **state)
     static const char *const want[] = {
         "sender.rate_limited", "auth.bruteforce", "message.rejected", "message.bounced",
         "message.deferred", "queue.stuck", "queue.corrupt", "backup.primary_down",
-        "backup.primary_up", "redis.unavailable", "redis.recovered", "webhook.test",
-        "message.bounce_suppressed", NULL };
+        "backup.primary_up", "redis.unavailable", "redis.recovered", "policy.check_unavailable",
+        "webhook.test", "message.bounce_suppressed", NULL };
     size_t i;
 
     (void)state;

@@ -1,0 +1,15 @@
+/*
+ * checks.h - the shipped policy checks, one file each in this folder; listed in the
+ * registry table (policy/check_registry.c). See docs/policy.md to write one.
+ *
+ * Phase 2 of the policy engine moves the existing decisions here: relay_access,
+ * submission_auth, ratelimit, sender_owner (MAIL and header From), then the checks of
+ * the later issues (rdns, helo, dnsbl, sender_domain, spf, dkim, dmarc, greylist,
+ * rcpt_verify, backscatter, virus, filetype, spam, bulk, newsletter rules).
+ */
+#ifndef POSTERN_POLICY_CHECKS_H
+#define POSTERN_POLICY_CHECKS_H
+
+#include "policy/check_api.h"
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * profile.c - the profile key table and the shipped profiles (see profile.h).
+ */
+#include "policy/profile.h"
+
+#include "policy/check_api.h"
+#include "policy/check_registry.h"
+
+#include <stddef.h>
+#include <string.h>
+
+static const char *const direction_names[] = { "inbound", "submission", NULL };
+
+/* The shipped profiles. Phase 2 fills their "checks" with the checks that today's
+ * pipeline runs (relay_access, submission_auth, ratelimit, sender_owner). */
+const char profile_builtin_json[] =
+    "{\"inbound\": {\"direction\": \"inbound\"},"
+    " \"submission\": {\"direction\": \"submission\"},"
+    " \"submissions\": {\"direction\": \"submission\"}}";
+
+static int profile_validate(void *obj, const char *pointer, struct conf_errors *errs);
+
+#define PR(f) offsetof(struct profile_conf, f)
+static const struct conf_key profile_keys[] = {
+    { .name = "direction", .type = CONF_ENUM, .offset = PR(direction), .def = "inbound",
+      .choices = direction_names,
+      .help = "inbound (MX, backup MX: recipients' settings) or submission (authenticated "
+              "senders: the sender's settings, outbound defaults)" },
+    { .name = "deadline", .type = CONF_DURATION, .offset = PR(deadline_ms), .def = "10s",
+      .min = 100, .max = 300000,
+      .help = "time the checks of one stage (CONNECT to DATA) may take; a check still "
+              "running then is cancelled (NAME_TIMEOUT and the unsure rule)" },
+    { .name = "end_deadline", .type = CONF_DURATION, .offset = PR(end_deadline_ms),
+      .def = "60s", .min = 100, .max = 600000,
+      .help = "the same for the checks of the whole message (END)" },
+    { .name = "checks", .type = CONF_NAMED, .offset = PR(checks),
+      .sub = &check_settings_schema.sec,
+      .help = "the checks this profile runs, each with its settings: {\"NAME\": {...}}" },
+    { .name = NULL }
+};
+
+const struct conf_section profile_conf_section = {
+    .name = "profile", .keys = profile_keys, .validate = profile_validate,
+};
+
+/* A check that does not apply to the profile's direction would silently never run. */
+static int profile_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct profile_conf *p = obj;
+    const struct conf_named *c = p->checks.items;
+    unsigned want = p->direction == DIRECTION_SUBMISSION ? DIR_SUBMISSION
+                                                         : DIR_INBOUND | DIR_BACKUP;
+    int bad = 0;
+    size_t i;
+
+    for (i = 0; i < p->checks.n; i++) {
+        const struct check_def *d = check_registry_find(c[i].name);
+        if (d != NULL && !(d->directions & want))
+            bad += conf_error(errs, pointer, "check %s does not apply to %s profiles",
+                              c[i].name, direction_names[p->direction]);
+    }
+    return bad;
+}
+
+const struct profile_conf *profile_find(const struct conf_array *profiles, const char *name)
+{
+    const struct profile_conf *p = profiles->items;
+    size_t i;
+
+    for (i = 0; name && i < profiles->n; i++)
+        if (strcmp(p[i].name, name) == 0)
+            return &p[i];
+    return NULL;
+}
