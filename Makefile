@@ -8,7 +8,8 @@
 #   make bench      throughput and memory figures (needs the postfix package; never installs it)
 #
 # Sources are found by directory: lib/ content/ mailauth/ policy/ policy/checks/ auth/
-# webhooks/ relay/ (relay/main.c is the daemon's main). Each tests/unit/test_X.c becomes
+# webhooks/ relay/ and its subfolders smtpd/ spool/ queue/ deliver/ (relay/main.c is the
+# daemon's main). Each tests/unit/test_X.c becomes
 # one cmocka binary, linked with the test-only policy checks of tests/checks/ (never part
 # of the shipped library).
 
@@ -25,7 +26,8 @@ PYTHON   ?= /usr/bin/python3
 
 LAYER_SRC  = $(wildcard lib/*.c) $(wildcard content/*.c) $(wildcard mailauth/*.c) \
              $(wildcard policy/*.c) $(wildcard policy/checks/*.c) $(wildcard auth/*.c) \
-             $(wildcard webhooks/*.c) $(filter-out relay/main.c,$(wildcard relay/*.c))
+             $(wildcard webhooks/*.c) $(filter-out relay/main.c,$(wildcard relay/*.c)) \
+             $(wildcard relay/*/*.c)
 LAYER_OBJ  = $(LAYER_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

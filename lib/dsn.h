@@ -5,7 +5,7 @@
  * complete notification message (header section and body, CRLF line ends, ready to be
  * written to the spool) come out. No I/O, no clock, no randomness: the caller passes the
  * times and the IDs, so the result is reproducible and unit-testable. The queue runner
- * (relay/queue.c) queues the result as a new message from the null sender to the original
+ * (relay/queue/queue.c) queues the result as a new message from the null sender to the original
  * envelope sender; it alone decides whether a notification may be sent at all (never to
  * the null sender, never for a notification).
  *

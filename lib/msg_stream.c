@@ -1,6 +1,6 @@
 /*
  * msg_stream.c - the message as it streams to the spool (see msg_stream.h for the
- * contract). Called by relay/smtp_data.c for every chunk of DATA, by its unit tests and by
+ * contract). Called by relay/smtpd/smtp_data.c for every chunk of DATA, by its unit tests and by
  * tests/fuzz/fuzz_msg_stream.c.
  *
  * Header: each input line is gathered in line[] (at most MSG_LINE_MAX bytes and a CR) and

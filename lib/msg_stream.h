@@ -2,7 +2,7 @@
  * msg_stream.h - what Postern learns from, and changes in, a message while it streams to
  * the spool (RFC 5322 header fields, RFC 5321 4.5.3.1.6 line length).
  *
- * The DATA phase (relay/smtp_data.c) feeds the scanner's output (lib/data_scan.h:
+ * The DATA phase (relay/smtpd/smtp_data.c) feeds the scanner's output (lib/data_scan.h:
  * dot-unstuffed, CR LF line ends) through msg_stream_feed() and gets the bytes to spool
  * back through a callback, in order, in one pass, without keeping the message. On the way:
  *   - it counts the header fields Received, From, Message-ID and Date (a name followed by

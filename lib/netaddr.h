@@ -2,7 +2,7 @@
  * netaddr.h - IP networks ("192.0.2.0/24", "2001:db8::/32", "127.0.0.1"), matching, and
  * the scope of an address (public or not).
  * Pure functions; used for trusted_networks, for refusing next hops that a domain's DNS
- * aims at internal hosts (relay/deliver_smtp.c, relay/backup_probe.c) and, later, for
+ * aims at internal hosts (relay/deliver/deliver_smtp.c, relay/deliver/backup_probe.c) and, later, for
  * greylisting nets and DNSBL names.
  */
 #ifndef POSTERN_NETADDR_H

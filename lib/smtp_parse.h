@@ -7,7 +7,7 @@
  *   2. smtp_cmd_parse()   splits a line into a verb (from a fixed table) and its argument.
  *   3. smtp_path_parse()  parses the argument of MAIL FROM: / RCPT TO: into an address
  *                         and ESMTP parameters (quoted local parts, source routes, literals).
- * The session (relay/smtp_session.c) calls these and decides what to reply; the parsers
+ * The session (relay/smtpd/smtp_session.c) calls these and decides what to reply; the parsers
  * never reply. Each has a libFuzzer target in tests/fuzz/.
  */
 #ifndef POSTERN_SMTP_PARSE_H

@@ -3,7 +3,7 @@
  * RFC 2034) and of the EHLO/LHLO keyword list (RFC 1869, 1870, 2920, 3207, 4954, 6152,
  * 6531, 3030).
  *
- * The outbound client (relay/smtp_client.c) hands it the bytes it has received; the parser
+ * The outbound client (relay/deliver/smtp_client.c) hands it the bytes it has received; the parser
  * frames one complete reply (all "250-..." lines up to the "250 ..." one), checks it, and
  * points into the caller's buffer for the text of each line. It does no I/O, keeps no
  * state between calls, allocates nothing and never reads past len, so it is safe on any

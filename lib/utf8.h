@@ -6,7 +6,7 @@
  * addresses and parameters with it; the webhooks layer makes event strings valid with it
  * (webhooks/event_pack.c); whether a message needs SMTPUTF8 (RFC 6531 3.2: an address or
  * a header field with non-ASCII text) is decided with it by the outbound client
- * (relay/smtp_client_tx.c), and whether a delivery status notification is an
+ * (relay/deliver/smtp_client_tx.c), and whether a delivery status notification is an
  * internationalized one (RFC 6533) by lib/dsn.c.
  */
 #ifndef POSTERN_UTF8_H

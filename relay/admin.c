@@ -10,7 +10,7 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
-#include "relay/queue.h"
+#include "relay/queue/queue.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 

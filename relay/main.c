@@ -8,7 +8,7 @@
  *   postern -R                  print the configuration key reference (Markdown)
  *   postern -V                  print the version
  * Exit codes follow sysexits(3): 64 usage, 78 bad config, 70 internal error, 75 another
- * daemon already runs on this spool (one daemon per spool: relay/spool_lock.c; the check
+ * daemon already runs on this spool (one daemon per spool: relay/spool/spool_lock.c; the check
  * of a configuration takes no lock).
  */
 #include "lib/conf.h"
@@ -16,7 +16,7 @@
 #include "lib/sd_notify.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
-#include "relay/spool.h"
+#include "relay/spool/spool.h"
 
 #include <errno.h>
 #include <event2/event.h>

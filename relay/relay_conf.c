@@ -6,7 +6,7 @@
 #include "lib/dns_wire.h"
 #include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
-#include "relay/tls.h"
+#include "lib/tls.h"
 
 #include <stddef.h>
 #include <stdio.h>

@@ -22,9 +22,9 @@
 #include "policy/engine_conf.h"
 #include "policy/policy.h"
 #include "relay/admin.h"
-#include "relay/queue.h"
-#include "relay/route.h"
-#include "relay/smtp_client.h"
+#include "relay/queue/queue.h"
+#include "relay/queue/route.h"
+#include "relay/deliver/smtp_client.h"
 
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
 enum long_lines_mode { LONG_LINES_BREAK, LONG_LINES_REJECT };  /* over 998 octets */

@@ -23,14 +23,14 @@ struct server {
     struct event_base *base;
     struct config *cf;               /* current configuration */
     struct workpool *wp;
-    struct workpool *syncwp;      /* the spool's fsyncs (relay/spool.c) */
+    struct workpool *syncwp;      /* the spool's fsyncs (relay/spool/spool.c) */
     struct spool *spool;
     struct dns *dns;                 /* shared resolver */
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
     struct queue_watch *watch;
-    struct backup_probe *probe;      /* backup.primary_down/up (relay/backup_probe.c) */       /* queue.stuck alerts */
+    struct backup_probe *probe;      /* backup.primary_down/up (relay/deliver/backup_probe.c) */       /* queue.stuck alerts */
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
-    struct queue *queue;             /* the queue runner (relay/queue.c) */
+    struct queue *queue;             /* the queue runner (relay/queue/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */
     long long redis_down_since;      /* monotonic s when Redis went down; -1 while up */
     bool sasl;                       /* Cyrus SASL was set up */

@@ -28,7 +28,7 @@
 #include "mailauth/spf_ip.h"
 #include "policy/ratelimit.h"
 #include "relay/admin.h"
-#include "relay/queue_file.h"
+#include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
 #include "webhooks/webhooks.h"
 

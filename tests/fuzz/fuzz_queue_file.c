@@ -1,6 +1,6 @@
-// fuzz-sources: relay/queue_file.c lib/dsn.c lib/utf8.c lib/xalloc.c
+// fuzz-sources: relay/queue/queue_file.c lib/dsn.c lib/utf8.c lib/xalloc.c
 /*
- * fuzz_queue_file.c - libFuzzer target for the queue file parser (relay/queue_file.c) and
+ * fuzz_queue_file.c - libFuzzer target for the queue file parser (relay/queue/queue_file.c) and
  * the DSN builder that consumes what it reads (lib/dsn.c).
  *
  * The input is a whole queue file: envelope, message, records, as posternctl and the queue
@@ -9,7 +9,7 @@
  * never mark an index outside the recipients, pending counts add up, and a DSN built over
  * the message's header bytes ends with its closing boundary, which does not occur earlier
  * in the attached headers.
- * Build: clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -I. THIS relay/queue_file.c
+ * Build: clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -I. THIS relay/queue/queue_file.c
  *        lib/dsn.c lib/utf8.c lib/xalloc.c
  */
 #include <stddef.h>
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "lib/dsn.h"
-#include "relay/queue_file.h"
+#include "relay/queue/queue_file.h"
 
 static void check_dsn(const char *head, size_t len)
 {

@@ -3,7 +3,7 @@
  * fuzz_smtp_reply.c - libFuzzer target for lib/smtp_reply_parse.c.
  *
  * The input is a stream of server replies, as the outbound client would receive it. It is
- * framed reply by reply (as relay/smtp_client.c drains its input), each reply's text is
+ * framed reply by reply (as relay/deliver/smtp_client.c drains its input), each reply's text is
  * joined and its EHLO keywords read, and the parser's contracts are checked: consumed bytes
  * stay within the input, OK replies have 1..lines_max lines that lie inside the input and
  * within line_max, codes are 200..599, and the joined text is printable ASCII.

@@ -1,5 +1,5 @@
 /*
- * smtpc.c - command-line driver of relay/smtp_client.c for the integration tests
+ * smtpc.c - command-line driver of relay/deliver/smtp_client.c for the integration tests
  * (tests/integration/test_smtp_client.py, against tests/integration/smtp_sink.py).
  *
  * Usage: smtpc --connect 127.0.0.1:PORT|[::1]:PORT|unix:/path [--host NAME] [--lmtp]
@@ -24,7 +24,7 @@
  * ENH is "-" when there is none. Exit status 0 when the run completed (whatever the
  * delivery results), 1 on a BUG or a local error, 2 on usage errors. Single-threaded.
  */
-#include "relay/smtp_client.h"
+#include "relay/deliver/smtp_client.h"
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -47,7 +47,7 @@
 #define SMTPC_MS_PER_S    1000
 #define SMTPC_US_PER_MS   1000
 #define SMTPC_DECIMAL     10
-/* Defaults: the same as the "smtp_client" config section's (relay/smtp_client_conf.c). */
+/* Defaults: the same as the "smtp_client" config section's (relay/deliver/smtp_client_conf.c). */
 #define SMTPC_CONNECT_MS     30000
 #define SMTPC_FIVE_MIN_MS    300000
 #define SMTPC_DATA_MS        120000

@@ -148,7 +148,7 @@ class Postern:
 
     def tmp_files(self):
         """Partial messages in tmp/. Empty files are the spool's spares (created ahead of
-        need, or recycled after delivery: relay/spool.h) and hold no message."""
+        need, or recycled after delivery: relay/spool/spool.h) and hold no message."""
         t = os.path.join(self.spool, "tmp")
         if not os.path.isdir(t):
             return []

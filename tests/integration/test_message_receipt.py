@@ -1,4 +1,4 @@
-"""What Postern does to a message as it receives it (lib/msg_stream.c in relay/smtp_data.c):
+"""What Postern does to a message as it receives it (lib/msg_stream.c in relay/smtpd/smtp_data.c):
 lines over 998 octets folded or broken (or refused), the hop-count limit, Message-ID and
 Date added on submission, the From: header check on submission, and whether an SMTPUTF8
 message really needs SMTPUTF8 (the spool envelope's smtputf8 line, the Received protocol).

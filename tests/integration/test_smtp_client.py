@@ -1,4 +1,4 @@
-"""The outbound SMTP/LMTP client (relay/smtp_client*.c), driven by the smtpc helper against
+"""The outbound SMTP/LMTP client (relay/deliver/smtp_client*.c), driven by the smtpc helper against
 smtp_sink.py on loopback: byte-exact bodies (dot-stuffing across chunk boundaries, 5 MB),
 PIPELINING, per-recipient results, greetings and connect failures, STARTTLS policies and
 certificate verification, AUTH, LMTP over TCP and a unix socket, 8BITMIME / SMTPUTF8 / SIZE

@@ -1,5 +1,5 @@
 /*
- * test_deliver_self.c - unit tests of relay/deliver_self.c: which next-hop addresses are
+ * test_deliver_self.c - unit tests of relay/deliver/deliver_self.c: which next-hop addresses are
  * this host's own listeners. A wildcard listener ("*:25", "0.0.0.0:25", "[::]:25") takes
  * only the host's own addresses (and loopback) on its port, never a remote MX; an exact
  * listener takes its own address; the interface list is read with getifaddrs().
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "relay/deliver_self.h"
+#include "relay/deliver/deliver_self.h"
 #include "relay/relay_conf.h"
 
 /* A socket address from "ip" and a port. */

@@ -1,5 +1,5 @@
 /*
- * test_queue_file.c - unit tests of relay/queue_file.c: the envelope parser (complete,
+ * test_queue_file.c - unit tests of relay/queue/queue_file.c: the envelope parser (complete,
  * incomplete, not a queue file, missing fields, unknown keys), the status records (each
  * kind, order, a record cut by a crash, malformed lines, indexes out of range, a late
  * "deferred" that must not reopen a final recipient), the record writers (sanitising,
@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "relay/queue_file.h"
+#include "relay/queue/queue_file.h"
 
 #define ENVELOPE \
     "POSTERN-QUEUE 1\n" \

@@ -1,5 +1,5 @@
 /*
- * test_route.c - unit tests of relay/route.c: route texts (mx, relay with and without
+ * test_route.c - unit tests of relay/queue/route.c: route texts (mx, relay with and without
  * brackets, IP literals, lmtp over TCP and unix sockets, maildir) and their refusals, the
  * transport table lookup (exact domain, ".parent" entries, the default, case), the relay
  * options lookup and its certificate check (verified by default with credentials), and
@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "relay/route.h"
-#include "relay/smtp_client.h"
+#include "relay/queue/route.h"
+#include "relay/deliver/smtp_client.h"
 
 static struct route parse_ok(const char *text)
 {

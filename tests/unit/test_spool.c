@@ -1,5 +1,5 @@
 /*
- * test_spool.c - unit tests for the envelope that relay/spool.c writes: a value can never
+ * test_spool.c - unit tests for the envelope that relay/spool/spool.c writes: a value can never
  * break its line (control characters become '?'), and the smtputf8 line says 1 only when
  * the message needs SMTPUTF8 (patched at commit when the header turned out to). Each test
  * commits one message into a spool in a temporary directory, with a real sync pool on a
@@ -17,7 +17,7 @@
 #include <event2/event.h>
 
 #include "lib/workpool.h"
-#include "relay/spool.h"
+#include "relay/spool/spool.h"
 
 struct committed {
     struct event_base *base;

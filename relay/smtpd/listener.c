@@ -1,0 +1,224 @@
+/*
+ * listener.c - listening sockets, connection limits and session start (see listener.h).
+ */
+#include "relay/smtpd/listener.h"
+
+#include "auth/authfail.h"
+#include "lib/log.h"
+#include "lib/smtp_replies.h"
+#include "lib/xalloc.h"
+#include "relay/relay_conf.h"
+#include "relay/server.h"
+#include "relay/smtpd/smtp_session.h"
+
+#include <arpa/inet.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IP_BUCKETS 1024
+#define IP_KEY_MAX (INET6_ADDRSTRLEN + sizeof("/128"))
+
+/* Sessions of one client: an IPv4 address, or an IPv6 network ("2001:db8:1:2::/64"). */
+struct ip_count {
+    struct ip_count *next;
+    unsigned n;
+    char ip[IP_KEY_MAX];
+};
+
+struct listener {
+    struct listener *next;
+    struct server *srv;
+    struct evconnlistener *ev;       /* NULL once closed */
+    char name[64];
+    enum policy_profile profile;
+    long long max_sessions;          /* listeners[].connections; 0: no limit of its own */
+    unsigned nsessions;
+};
+
+static unsigned ip_hash(const char *ip)
+{
+    unsigned h = 2166136261u;
+    for (; *ip; ip++)
+        h = (h ^ (unsigned char)*ip) * 16777619u;
+    return h % IP_BUCKETS;
+}
+
+static struct ip_count **ip_slot(struct server *srv, const char *ip)
+{
+    struct ip_count **p;
+    if (srv->ip_counts == NULL)
+        srv->ip_counts = xcalloc(IP_BUCKETS, sizeof(struct ip_count *));
+    p = (struct ip_count **)srv->ip_counts + ip_hash(ip);
+    while (*p && strcmp((*p)->ip, ip) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+/* Count one more session of this client (key: an address or a network). */
+static struct ip_count *ip_acquire(struct server *srv, const char *key)
+{
+    struct ip_count **p = ip_slot(srv, key);
+    if (*p == NULL) {
+        *p = xcalloc(1, sizeof(**p));
+        snprintf((*p)->ip, sizeof((*p)->ip), "%s", key);
+    }
+    (*p)->n++;
+    return *p;
+}
+
+static void ip_release(struct server *srv, struct ip_count *e)
+{
+    struct ip_count **p = ip_slot(srv, e->ip);
+    if (--e->n == 0) {
+        *p = e->next;
+        free(e);
+    }
+}
+
+void listener_session_gone(struct server *srv, struct smtp_session *s)
+{
+    if (s->ip_count)
+        ip_release(srv, s->ip_count);
+    s->ip_count = NULL;
+    s->lst->nsessions--;
+}
+
+static void sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+    if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)len);
+    else
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
+}
+
+static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
+                               struct sockaddr *sa, int salen, void *arg)
+{
+    struct listener *l = arg;
+    struct server *srv = l->srv;
+    const struct limits_conf *lim = &srv->cf->c.limits;
+    char ip[INET6_ADDRSTRLEN], key[IP_KEY_MAX];
+    struct ip_count *ipc = NULL;
+    const char *reject = NULL;
+    static char reject_buf[512];
+    int one = 1;
+    (void)evl;
+    (void)salen;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_ip(sa, ip, sizeof(ip));
+    if (srv->shutting_down) {
+        close(fd);
+        return;
+    }
+    if (authfail_ip_text(ip, (int)lim->ipv6_prefix, key, sizeof(key)) < 0)
+        snprintf(key, sizeof(key), "%s", ip);
+    if (srv->nsessions >= (unsigned)lim->connections) {
+        smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
+        reject = reject_buf;
+        log_warn("smtpd", "connection limit %lld reached; refusing %s", lim->connections, ip);
+    } else if (l->max_sessions > 0 && l->nsessions >= (unsigned long long)l->max_sessions) {
+        smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
+        reject = reject_buf;
+        log_warn("smtpd", "connection limit %lld of listener %s reached; refusing %s",
+                 l->max_sessions, l->name, ip);
+    } else if ((ipc = ip_acquire(srv, key))->n > (unsigned)lim->connections_per_ip) {
+        smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_FROM, srv->cf->c.hostname,
+                          key);
+        reject = reject_buf;
+        log_warn("smtpd", "per-IP connection limit %lld reached for %s", lim->connections_per_ip,
+                 key);
+        ip_release(srv, ipc);
+        ipc = NULL;
+    }
+    if (reject == NULL || l->profile != PROFILE_SUBMISSIONS) {
+        struct smtp_session *s = smtp_session_new(srv, fd, sa, l->name, l->profile, reject);
+        s->lst = l;
+        s->ip_count = ipc;
+        l->nsessions++;
+        s->next = srv->sessions;
+        if (srv->sessions)
+            srv->sessions->prev = s;
+        srv->sessions = s;
+        srv->nsessions++;
+    } else {
+        close(fd); /* implicit TLS: no way to say 421 without a handshake; just close */
+    }
+}
+
+static int listener_bind(struct server *srv, const struct listener_conf *lc)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    char addr[300];
+    struct listener *l;
+
+    if (strncmp(lc->address, "*:", 2) == 0)
+        snprintf(addr, sizeof(addr), "0.0.0.0%s", lc->address + 1);
+    else
+        snprintf(addr, sizeof(addr), "%s", lc->address);
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) < 0) {
+        log_error("master", "listener %s: bad address %s", lc->name, lc->address);
+        return -1;
+    }
+    l = xcalloc(1, sizeof(*l));
+    l->srv = srv;
+    l->profile = lc->profile;
+    l->max_sessions = lc->connections;
+    snprintf(l->name, sizeof(l->name), "%s", lc->name);
+    l->ev = evconnlistener_new_bind(srv->base, listener_on_accept, l,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                    LEV_OPT_CLOSE_ON_EXEC, (int)lc->backlog,
+                                    (struct sockaddr *)&ss, sslen);
+    if (l->ev == NULL) {
+        log_error("master", "listener %s: cannot listen on %s: %m", lc->name, lc->address);
+        free(l);
+        return -1;
+    }
+    l->next = srv->listeners;
+    srv->listeners = l;
+    log_info("master", "listening on %s (%s, %s)", lc->address, lc->name,
+             lc->profile == PROFILE_INBOUND ? "inbound" :
+             lc->profile == PROFILE_SUBMISSION ? "submission" : "submissions");
+    return 0;
+}
+
+int listeners_open(struct server *srv)
+{
+    const struct listener_conf *lc = srv->cf->c.listeners.items;
+    size_t i;
+    for (i = 0; i < srv->cf->c.listeners.n; i++) {
+        if (listener_bind(srv, &lc[i]) < 0) {
+            listeners_free(srv);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void listeners_close(struct server *srv)
+{
+    struct listener *l;
+    for (l = srv->listeners; l; l = l->next) {
+        if (l->ev)
+            evconnlistener_free(l->ev);
+        l->ev = NULL;
+    }
+}
+
+void listeners_free(struct server *srv)
+{
+    struct listener *l, *next;
+    listeners_close(srv);
+    for (l = srv->listeners; l; l = next) {
+        next = l->next;
+        free(l);
+    }
+    srv->listeners = NULL;
+}

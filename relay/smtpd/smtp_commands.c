@@ -1,0 +1,784 @@
+/*
+ * smtp_commands.c - the SMTP command table and its handlers (RFC 5321, 1869, 3207, 2920).
+ *
+ * Each row of the table names a verb, the states in which it is allowed, whether it takes
+ * an argument, and its handler, so the ordering rules of SMTP are visible in one place.
+ * Handlers parse with lib/smtp_parse.c, ask the policy pipeline (policy/) at the MAIL and
+ * RCPT stages, and reply from the table in smtp_replies.h. Pipelined RCPT commands that
+ * are already buffered are collected into one batch and checked with one pipeline run.
+ */
+#include "relay/smtpd/smtp_session.h"
+
+#include "auth/sasl_server.h"
+#include "auth/sender_owner.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "relay/deliver/backup_probe.h"
+#include "relay/relay_conf.h"
+#include "relay/server.h"
+#include "lib/smtp_replies.h"
+#include "relay/spool/spool.h"
+#include "webhooks/event.h"
+
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ST(x) (1u << (x))
+#define ANY_CMD_STATE (ST(ST_INIT) | ST(ST_READY) | ST(ST_MAIL) | ST(ST_RCPT))
+
+enum arg_rule { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
+
+struct smtp_command {
+    enum smtp_verb verb;
+    unsigned states;            /* where the command is allowed */
+    enum arg_rule arg;
+    void (*handler)(struct smtp_session *s, const struct smtp_cmd *cmd);
+    int (*refuse)(struct smtp_session *s); /* reply when used in a wrong state */
+};
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_noop(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_quit(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_not_implemented(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd);
+static int refuse_need_helo(struct smtp_session *s);
+static int refuse_mail(struct smtp_session *s);
+static int refuse_need_mail(struct smtp_session *s);
+static int refuse_need_rcpt(struct smtp_session *s);
+static int refuse_tls(struct smtp_session *s);
+static int refuse_mail_auth(struct smtp_session *s);
+static int refuse_etrn(struct smtp_session *s);
+
+static const struct smtp_command commands[] = {
+    { SMTP_VERB_HELO, ANY_CMD_STATE, ARG_REQUIRED, cmd_helo, NULL },
+    { SMTP_VERB_EHLO, ANY_CMD_STATE, ARG_REQUIRED, cmd_ehlo, NULL },
+    { SMTP_VERB_MAIL, ST(ST_READY), ARG_REQUIRED, cmd_mail, refuse_mail },
+    { SMTP_VERB_RCPT, ST(ST_MAIL) | ST(ST_RCPT), ARG_REQUIRED, cmd_rcpt, refuse_need_mail },
+    { SMTP_VERB_DATA, ST(ST_RCPT), ARG_NONE, cmd_data, refuse_need_rcpt },
+    { SMTP_VERB_RSET, ANY_CMD_STATE, ARG_NONE, cmd_rset, NULL },
+    { SMTP_VERB_NOOP, ANY_CMD_STATE, ARG_OPTIONAL, cmd_noop, NULL },
+    { SMTP_VERB_QUIT, ANY_CMD_STATE, ARG_NONE, cmd_quit, NULL },
+    { SMTP_VERB_VRFY, ANY_CMD_STATE, ARG_REQUIRED, cmd_vrfy, NULL },
+    { SMTP_VERB_HELP, ANY_CMD_STATE, ARG_OPTIONAL, cmd_help, NULL },
+    { SMTP_VERB_STARTTLS, ST(ST_INIT) | ST(ST_READY), ARG_NONE, cmd_starttls, refuse_tls },
+    { SMTP_VERB_EXPN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+    { SMTP_VERB_ETRN, ST(ST_READY), ARG_REQUIRED, cmd_etrn, refuse_etrn },
+    { SMTP_VERB_AUTH, ST(ST_READY), ARG_REQUIRED, smtp_cmd_auth, refuse_mail_auth },
+    { SMTP_VERB_BDAT, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+};
+
+static const struct smtp_command *command_find(enum smtp_verb v)
+{
+    size_t i;
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (commands[i].verb == v)
+            return &commands[i];
+    return NULL;
+}
+
+void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+    struct smtp_cmd cmd;
+    const struct smtp_command *c;
+
+    if (smtp_cmd_parse(line, len, &cmd) < 0 || (c = command_find(cmd.verb)) == NULL) {
+        char safe[64];
+        log_info("smtpd", "warning: %s[%s]: unknown command: %s", s->client_name,
+                 s->client_ip, log_sanitize(safe, sizeof(safe), line, len));
+        s->cmd_total[SMTP_VERB_UNKNOWN]++;
+        smtp_reply(s, R_UNKNOWN_CMD);
+        smtp_error(s);
+        return;
+    }
+    s->cmd_total[cmd.verb]++;
+    if (!(c->states & ST(s->state))) {
+        if (c->refuse == NULL || c->refuse(s) == 0)
+            smtp_reply(s, R_NEED_HELO);
+        smtp_error(s);
+        return;
+    }
+    if (c->arg == ARG_NONE && cmd.arg_len > 0) {
+        smtp_reply(s, R_NO_ARGS, smtp_verb_name(cmd.verb));
+        smtp_error(s);
+        return;
+    }
+    if (c->arg == ARG_REQUIRED && cmd.arg_len == 0) {
+        smtp_reply(s, R_SYNTAX, smtp_verb_name(cmd.verb));
+        smtp_error(s);
+        return;
+    }
+    c->handler(s, &cmd);
+}
+
+/* ---- wrong-state replies ------------------------------------------------------------ */
+
+static int refuse_need_helo(struct smtp_session *s)
+{
+    smtp_reply(s, R_NEED_HELO);
+    return 1;
+}
+
+static int refuse_mail(struct smtp_session *s)
+{
+    if (s->state == ST_INIT)
+        return refuse_need_helo(s);
+    smtp_reply(s, R_NESTED_MAIL);
+    return 1;
+}
+
+static int refuse_need_mail(struct smtp_session *s)
+{
+    if (s->state == ST_INIT)
+        return refuse_need_helo(s);
+    smtp_reply(s, R_NEED_MAIL);
+    return 1;
+}
+
+static int refuse_need_rcpt(struct smtp_session *s)
+{
+    if (s->state == ST_MAIL) {
+        smtp_reply(s, R_NEED_RCPT);
+        return 1;
+    }
+    return refuse_need_mail(s);
+}
+
+static int refuse_mail_auth(struct smtp_session *s)
+{
+    if (s->state == ST_INIT)
+        return refuse_need_helo(s);
+    return refuse_tls(s);
+}
+
+static int refuse_tls(struct smtp_session *s)
+{
+    smtp_reply(s, R_TX_IN_PROGRESS);
+    return 1;
+}
+
+/* ---- transaction ------------------------------------------------------------------- */
+
+void smtp_tx_free(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    size_t i;
+
+    if (tx == NULL)
+        return;
+    if (tx->commit)
+        spool_commit_cancel(tx->commit);
+    if (tx->file)
+        spool_file_abort(tx->file);
+    for (i = 0; i < tx->nrcpt; i++)
+        free(tx->rcpts[i]);
+    free(tx->rcpts);
+    free(tx);
+    s->tx = NULL;
+    if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA)
+        s->state = ST_READY;
+}
+
+/* The reason category of a refusal, from the check that decided it (docs/webhooks.md). */
+static const char *reject_reason(const char *check)
+{
+    static const struct { const char *check, *reason; } map[] = {
+        { "relay_access", "relay" }, { "submission_auth", "auth" },
+        { "sender_owner", "auth" }, { "ratelimit", "rate_limited" },
+        { "limits", "size" }, { "smuggling", "policy" },
+    };
+    size_t i;
+    for (i = 0; check && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].check, check) == 0)
+            return map[i].reason;
+    return "other";
+}
+
+/* The refused recipients: the RCPT's own, or at the end of DATA every accepted one. */
+static json_t *reject_rcpts(const struct smtp_tx *tx, const char *rcpt)
+{
+    json_t *a;
+    size_t i;
+
+    if (rcpt)
+        return wh_pack("[s]", rcpt);
+    if (tx == NULL || tx->nrcpt == 0)
+        return NULL;
+    a = json_array();
+    for (i = 0; i < tx->nrcpt; i++)
+        json_array_append_new(a, wh_json_string(tx->rcpts[i]));
+    return a;
+}
+
+void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
+                     const char *rcpt)
+{
+    const char *qid = s->tx && s->tx->qid[0] ? s->tx->qid : NULL;
+    char stage[16];
+    size_t i;
+
+    log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s>%s%s%s proto=%s helo=<%s>",
+             qid ? qid : "NOQUEUE", cmd, s->client_name, s->client_ip,
+             v->code, v->ecode, v->text, s->tx ? s->tx->sender.addr : "",
+             rcpt ? " to=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "", smtp_proto(s), s->helo);
+    for (i = 0; cmd[i] && i < sizeof(stage) - 1; i++)
+        stage[i] = (char)(cmd[i] >= 'A' && cmd[i] <= 'Z' ? cmd[i] - 'A' + 'a' : cmd[i]);
+    stage[i] = '\0';
+    if (strcmp(stage, "end-of-message") == 0)
+        snprintf(stage, sizeof(stage), "data");
+    server_event(s->srv, "message.rejected",
+                 wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
+                           "stage", stage, "code", v->code, "enhanced_code", v->ecode,
+                           "text", v->text, "reason", reject_reason(v->check),
+                           "client_ip", s->client_ip, "helo", s->helo, "login", s->auth_login,
+                           "listener", s->listener,
+                           "sender", s->tx ? s->tx->sender.addr : NULL,
+                           "recipients", reject_rcpts(s->tx, rcpt), "queue_id", qid));
+}
+
+static void reply_verdict(struct smtp_session *s, const struct policy_verdict *v)
+{
+    smtp_reply(s, v->code, v->ecode, "%s", v->text);
+    if (v->action == POLICY_DISCONNECT)
+        smtp_close(s);
+    else
+        smtp_error(s);
+}
+
+/* ---- HELO / EHLO ------------------------------------------------------------------- */
+
+static void set_helo(struct smtp_session *s, const struct smtp_cmd *cmd, bool esmtp)
+{
+    smtp_tx_free(s);
+    log_sanitize(s->helo, sizeof(s->helo), cmd->arg, cmd->arg_len);
+    s->esmtp = esmtp;
+    s->state = ST_READY;
+    s->cmd_ok[esmtp ? SMTP_VERB_EHLO : SMTP_VERB_HELO]++;
+}
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    set_helo(s, cmd, false);
+    smtp_reply(s, R_HELO, s->cf->c.hostname);
+}
+
+static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    const char *mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
+
+    set_helo(s, cmd, true);
+    /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
+     * lengths of the hostname and the mechanism list */
+    evbuffer_add_printf(bufferevent_get_output(s->bev),
+                        "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
+                        "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
+                        s->cf->c.hostname, s->cf->c.limits.message_size,
+                        s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
+                        s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
+                        *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
+}
+
+/* ---- MAIL -------------------------------------------------------------------------- */
+
+/* Check the ESMTP parameters of MAIL; replies and returns -1 on the first bad one. */
+static int mail_params(struct smtp_session *s, const struct smtp_path_args *a,
+                       struct smtp_tx *tx)
+{
+    size_t i;
+    for (i = 0; i < a->nparams; i++) {
+        const struct smtp_param *p = &a->params[i];
+        if (p->key_len == 4 && strncasecmp(p->key, "SIZE", 4) == 0) {
+            unsigned long long size;
+            if (smtp_param_size(p, &size) < 0) {
+                smtp_reply(s, R_SYNTAX, "MAIL FROM:<address> SIZE=number");
+                return -1;
+            }
+            if (size > s->cf->c.limits.message_size) {
+                smtp_reply(s, R_SIZE_PARAM, s->cf->c.limits.message_size);
+                return -1;
+            }
+            tx->declared_size = size;
+        } else if (p->key_len == 4 && strncasecmp(p->key, "BODY", 4) == 0) {
+            if (p->value && p->value_len == 8 && strncasecmp(p->value, "8BITMIME", 8) == 0)
+                tx->body_8bit = true;
+            else if (!(p->value && p->value_len == 4 && strncasecmp(p->value, "7BIT", 4) == 0)) {
+                smtp_reply(s, R_BAD_BODY);
+                return -1;
+            }
+        } else if (p->key_len == 8 && strncasecmp(p->key, "SMTPUTF8", 8) == 0 && !p->value) {
+            tx->smtputf8 = true;
+        } else if (p->key_len == 4 && strncasecmp(p->key, "AUTH", 4) == 0) {
+            continue; /* RFC 4954 5: accepted and ignored (we do not relay AUTH=) */
+        } else {
+            smtp_reply(s, R_BAD_PARAM, (int)p->key_len, p->key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int mail_refuse_utf8(struct smtp_session *s)
+{
+    smtp_reply(s, R_NEED_SMTPUTF8);
+    return -1;
+}
+
+/* Submission: an authenticated login may only use the senders it owns (553 5.7.1), and
+ * the null sender (an application's bounces, vacation replies, read receipts). */
+static bool mail_refuse_not_owned(struct smtp_session *s, const struct smtp_addr *from)
+{
+    struct policy_verdict v;
+    if (from->null_path || sender_owned(&s->cf->c.auth, s->auth_login, from->addr))
+        return false;
+    policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_SENDER_NOT_OWNED, from->addr,
+                       s->auth_login);
+    smtp_log_reject(s, "MAIL", &v, NULL);
+    smtp_reply(s, v.code, v.ecode, "%s", v.text);
+    return true;
+}
+
+static struct policy_ctx policy_ctx_for(struct smtp_session *s, enum policy_stage stage)
+{
+    struct policy_ctx ctx = {
+        .stage = stage, .profile = s->profile, .listener = s->listener,
+        .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
+        .auth_login = s->auth_login, .tls = s->ssl != NULL, .quota_left = s->quota_left,
+    };
+    if (s->tx) {
+        ctx.queue_id = s->tx->qid[0] ? s->tx->qid : NULL;
+        ctx.sender = &s->tx->sender;
+        ctx.rcpts_accepted = s->tx->nrcpt;
+    }
+    return ctx;
+}
+
+static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
+{
+    struct smtp_tx *tx = s->tx;
+
+    if (v->action != POLICY_PASS) {
+        smtp_log_reject(s, "MAIL", v, NULL);
+        smtp_tx_free(s);
+        reply_verdict(s, v);
+        return;
+    }
+    tx->file = spool_file_new(s->srv->spool);
+    if (tx->file == NULL) {
+        log_error("smtpd", "cannot create queue file: %m");
+        smtp_tx_free(s);
+        smtp_reply(s, R_LOCAL_ERROR);
+        return;
+    }
+    snprintf(tx->qid, sizeof(tx->qid), "%s", spool_file_qid(tx->file));
+    if (s->auth_login)
+        log_info("smtpd", "%s: client=%s[%s], sasl_method=%s, sasl_username=%s", tx->qid,
+                 s->client_name, s->client_ip, s->auth_mech, s->auth_login);
+    else
+        log_info("smtpd", "%s: client=%s[%s]", tx->qid, s->client_name, s->client_ip);
+    s->state = ST_MAIL;
+    s->cmd_ok[SMTP_VERB_MAIL]++;
+    smtp_reply(s, R_SENDER_OK);
+}
+
+static void mail_policy_done(void *arg, struct policy_result *res)
+{
+    struct smtp_session *s = arg;
+    s->preq = NULL;
+    if (!s->closing)
+        mail_verdict(s, &res->verdicts[0]);
+    smtp_resume(s);
+}
+
+static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct smtp_path_args a;
+    struct smtp_tx *tx;
+
+    switch (smtp_path_parse(cmd->arg, cmd->arg_len, false, &a)) {
+    case SMTP_PATH_OK:
+        break;
+    case SMTP_PATH_BAD_PREFIX:
+        smtp_reply(s, R_SYNTAX, "MAIL FROM:<address>");
+        smtp_error(s);
+        return;
+    case SMTP_PATH_TOO_LONG:
+        smtp_reply(s, R_ADDR_TOO_LONG);
+        smtp_error(s);
+        return;
+    case SMTP_PATH_BAD_PARAM:
+        smtp_reply(s, R_SYNTAX, "MAIL FROM:<address> [parameters]");
+        smtp_error(s);
+        return;
+    default:
+        smtp_reply(s, R_BAD_SENDER);
+        smtp_error(s);
+        return;
+    }
+    /* The RCPT batch arrays (about 45 KB) are written before they are read: zero only the
+     * rest, not 45 KB of memory per transaction. */
+    tx = s->tx = xmalloc(sizeof(*tx));
+    memset(tx, 0, offsetof(struct smtp_tx, batch));
+    tx->nbatch = 0;
+    tx->sender = a.path;
+    if (mail_params(s, &a, tx) < 0 ||
+        (a.path.utf8 && !tx->smtputf8 && mail_refuse_utf8(s) < 0)) {
+        smtp_tx_free(s);
+        smtp_error(s);
+        return;
+    }
+    if (s->profile != PROFILE_INBOUND && s->auth_login && mail_refuse_not_owned(s, &a.path)) {
+        smtp_tx_free(s);
+        smtp_error(s);
+        return;
+    }
+    if (!smtp_spool_has_room(s, "MAIL", tx->declared_size)) {
+        smtp_tx_free(s);
+        return;
+    }
+    s->pctx = policy_ctx_for(s, POLICY_MAIL);
+    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
+    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, mail_policy_done, s);
+    if (s->preq) {
+        s->busy = true;
+        bufferevent_disable(s->bev, EV_READ);
+        return;
+    }
+    mail_verdict(s, &s->verdict);
+}
+
+/* ---- RCPT -------------------------------------------------------------------------- */
+
+/* Accept a recipient; a bare <postmaster> becomes postmaster@ a domain we deliver. */
+static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
+{
+    struct smtp_tx *tx = s->tx;
+
+    if (tx->nrcpt == tx->rcpt_cap) {
+        tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
+        tx->rcpts = xrealloc(tx->rcpts, tx->rcpt_cap * sizeof(char *));
+    }
+    tx->rcpts[tx->nrcpt++] = a->domain[0] ? xstrdup(a->addr) :
+        xasprintf("postmaster@%s", policy_postmaster_domain(&s->cf->c.relay, s->cf->c.hostname));
+}
+
+static void rcpt_batch_reply(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    size_t i;
+
+    for (i = 0; i < tx->nbatch && !s->closing; i++) {
+        const struct policy_verdict *v = &tx->verdicts[i];
+        if (v->action == POLICY_PASS) {
+            rcpt_add(s, &tx->batch[i]);
+            s->cmd_ok[SMTP_VERB_RCPT]++;
+            smtp_reply(s, R_RCPT_OK);
+        } else {
+            smtp_log_reject(s, "RCPT", v, tx->batch[i].addr);
+            reply_verdict(s, v);
+        }
+    }
+    tx->nbatch = 0;
+    if (s->pres.note[0])
+        snprintf(tx->quota_note, sizeof(tx->quota_note), " %s", s->pres.note);
+    s->quota_left = s->pres.quota_left;
+    if (tx->nrcpt > 0)
+        s->state = ST_RCPT;
+}
+
+static void rcpt_policy_done(void *arg, struct policy_result *res)
+{
+    struct smtp_session *s = arg;
+    (void)res;
+    s->preq = NULL;
+    if (!s->closing)
+        rcpt_batch_reply(s);
+    smtp_resume(s);
+}
+
+/* Parse one RCPT argument; replies and returns -1 when it is refused before policy. */
+static int rcpt_parse(struct smtp_session *s, const struct smtp_cmd *cmd, struct smtp_addr *out)
+{
+    struct smtp_path_args a;
+    enum smtp_path_status st = smtp_path_parse(cmd->arg, cmd->arg_len, true, &a);
+
+    if (st == SMTP_PATH_BAD_PREFIX || st == SMTP_PATH_BAD_PARAM)
+        smtp_reply(s, R_SYNTAX, "RCPT TO:<address>");
+    else if (st == SMTP_PATH_TOO_LONG)
+        smtp_reply(s, R_ADDR_TOO_LONG);
+    else if (st != SMTP_PATH_OK)
+        smtp_reply(s, R_BAD_RCPT);
+    else if (a.nparams > 0)
+        smtp_reply(s, R_BAD_PARAM, (int)a.params[0].key_len, a.params[0].key);
+    else if (a.path.utf8 && !s->tx->smtputf8)
+        smtp_reply(s, R_NEED_SMTPUTF8);
+    else {
+        *out = a.path;
+        return 0;
+    }
+    smtp_error(s);
+    return -1;
+}
+
+/* Take further pipelined RCPT lines that are already buffered into the batch. */
+static void rcpt_collect(struct smtp_session *s, size_t room)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct smtp_tx *tx = s->tx;
+
+    while (tx->nbatch < room) {
+        struct smtp_line_reader rd = s->rd;
+        size_t avail = evbuffer_get_length(in), want, line_len, consumed;
+        const char *buf;
+        struct smtp_cmd cmd;
+        struct smtp_path_args a;
+
+        want = avail < rd.max + 3 ? avail : rd.max + 3;
+        if (want == 0)
+            return;
+        buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+        if (smtp_line_next(&rd, buf, want, &line_len, &consumed) != SMTP_LINE_OK ||
+            smtp_cmd_parse(buf, line_len, &cmd) < 0 || cmd.verb != SMTP_VERB_RCPT ||
+            smtp_path_parse(cmd.arg, cmd.arg_len, true, &a) != SMTP_PATH_OK ||
+            a.nparams > 0 || (a.path.utf8 && !tx->smtputf8))
+            return; /* not a plain valid RCPT: it is handled on its own, in order */
+        tx->batch[tx->nbatch++] = a.path;
+        s->cmd_total[SMTP_VERB_RCPT]++;
+        evbuffer_drain(in, consumed);
+    }
+}
+
+static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct smtp_tx *tx = s->tx;
+    size_t limit = (size_t)s->cf->c.limits.recipients, room;
+
+    if (tx->nrcpt >= limit) {
+        smtp_reply(s, R_TOO_MANY_RCPT, s->cf->c.limits.recipients);
+        if (++tx->rcpt_overshoot > limit)
+            smtp_error(s);
+        return;
+    }
+    if (rcpt_parse(s, cmd, &tx->batch[0]) < 0)
+        return;
+    tx->nbatch = 1;
+    room = limit - tx->nrcpt < RCPT_BATCH_MAX ? limit - tx->nrcpt : RCPT_BATCH_MAX;
+    rcpt_collect(s, room);
+
+    s->pctx = policy_ctx_for(s, POLICY_RCPT);
+    s->pctx.rcpts = tx->batch;
+    s->pctx.nrcpt = tx->nbatch;
+    s->pres = (struct policy_result){ .verdicts = tx->verdicts, .n = tx->nbatch };
+    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, rcpt_policy_done, s);
+    if (s->preq) {
+        s->busy = true;
+        bufferevent_disable(s->bev, EV_READ);
+        return;
+    }
+    rcpt_batch_reply(s);
+}
+
+/* ---- the rest ---------------------------------------------------------------------- */
+
+static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    if (!smtp_spool_has_room(s, "DATA", s->tx->declared_size))
+        return;
+    s->cmd_ok[SMTP_VERB_DATA]++;
+    smtp_data_start(s);
+}
+
+static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    smtp_tx_free(s);
+    s->cmd_ok[SMTP_VERB_RSET]++;
+    smtp_reply(s, R_OK);
+}
+
+static void cmd_noop(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_NOOP]++;
+    smtp_reply(s, R_OK);
+}
+
+static void cmd_quit(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_QUIT]++;
+    smtp_reply(s, R_BYE);
+    smtp_close(s);
+}
+
+static void cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_VRFY]++;
+    smtp_reply(s, R_VRFY);
+}
+
+static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    s->cmd_ok[SMTP_VERB_HELP]++;
+    smtp_reply(s, R_HELP);
+}
+
+static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t junk = evbuffer_get_length(in);
+    (void)cmd;
+
+    if (s->ssl) {
+        smtp_reply(s, R_TLS_ACTIVE);
+        smtp_error(s);
+        return;
+    }
+    if (s->cf->tls == NULL) {
+        smtp_reply(s, R_TLS_UNAVAIL);
+        return;
+    }
+    if (junk > 0) {
+        /* RFC 3207 / CVE-2011-0411: never execute plaintext pipelined after STARTTLS */
+        log_warn("smtpd", "%s[%s]: discarded %zu plaintext bytes pipelined after STARTTLS",
+                 s->client_name, s->client_ip, junk);
+        evbuffer_drain(in, junk);
+    }
+    smtp_tx_free(s);
+    s->cmd_ok[SMTP_VERB_STARTTLS]++;
+    smtp_reply(s, R_READY_TLS);
+    smtp_starttls(s);
+}
+
+/* ---- ETRN ---------------------------------------------------------------------------- */
+
+struct etrn_req {
+    struct backup_check *check;        /* while the primaries are resolved */
+    char node[256];                    /* as given, sanitised: for logs and replies */
+    char domain[256];
+    bool subdomains;
+};
+
+/* Flush from the queue's index, at most once per domain per queue.etrn_interval. */
+static void etrn_flush(struct smtp_session *s, const struct etrn_req *e)
+{
+    unsigned n = 0;
+
+    if (queue_etrn(s->srv->queue, e->domain, e->subdomains, &n) == 1)
+        smtp_reply(s, R_ETRN_QUEUED, e->node); /* one ran lately; the next at its end */
+    else if (n == 0)
+        smtp_reply(s, R_ETRN_NONE, e->node);
+    else
+        smtp_reply(s, R_ETRN_STARTED, n, e->node);
+    s->cmd_ok[SMTP_VERB_ETRN]++;
+}
+
+static void etrn_checked(void *arg, enum backup_check_result r)
+{
+    struct smtp_session *s = arg;
+    struct etrn_req *e = s->etrn;
+
+    e->check = NULL;
+    s->etrn = NULL;
+    if (!s->dead) {
+        if (r == BACKUP_CHECK_PRIMARY) {
+            etrn_flush(s, e);
+        } else {
+            log_info("smtpd", "%s[%s]: ETRN %s refused: %s", s->client_name, s->client_ip,
+                     e->node, r == BACKUP_CHECK_UNKNOWN ? "its primary MX cannot be resolved now"
+                                                        : "not a primary MX of the domain");
+            if (r == BACKUP_CHECK_UNKNOWN)
+                smtp_reply(s, R_ETRN_UNABLE, e->node);
+            else
+                smtp_reply(s, R_ETRN_NOT_PRIMARY, e->node);
+            smtp_error(s);
+        }
+    }
+    free(e);
+    smtp_resume(s);
+}
+
+void smtp_etrn_cancel(struct smtp_session *s)
+{
+    if (s->etrn) {
+        backup_check_cancel(s->etrn->check);
+        free(s->etrn);
+    }
+    s->etrn = NULL;
+}
+
+/* ETRN domain (or @domain, with subdomains): a primary that is back asks its backup MX to
+ * deliver now. Only for relay.backup_domains, and only from relay.trusted_networks or an
+ * address of one of the domain's primary MX hosts (each ETRN flushes the domain's
+ * messages out of their retry schedule: not something for anyone to ask). */
+static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    const struct conf_strlist *b = &s->cf->c.relay.backup_domains;
+    const char *node = cmd->arg, *dom;
+    size_t len = cmd->arg_len, i;
+    struct etrn_req *e;
+    char name[256];
+
+    while (len > 0 && node[len - 1] == ' ')
+        len--;
+    dom = node[0] == '@' ? node + 1 : node;
+    if (len == 0 || len >= sizeof(name) || (size_t)(dom - node) >= len ||
+        memchr(node, ' ', len) || memchr(dom, '@', len - (size_t)(dom - node)) ||
+        node[0] == '#') {
+        smtp_reply(s, R_ETRN_SYNTAX);
+        smtp_error(s);
+        return;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)(len - (size_t)(dom - node)), dom);
+    for (i = 0; i < b->n; i++)
+        if (strcasecmp(b->v[i], name) == 0)
+            break;
+    if (i == b->n || s->srv->queue == NULL) {
+        char shown[256];
+        log_sanitize(shown, sizeof(shown), node, len);
+        smtp_reply(s, R_ETRN_DENIED, shown);
+        smtp_error(s);
+        return;
+    }
+    e = xcalloc(1, sizeof(*e));
+    log_sanitize(e->node, sizeof(e->node), node, len); /* it goes into logs and replies */
+    snprintf(e->domain, sizeof(e->domain), "%s", name);
+    e->subdomains = node[0] == '@';
+    log_info("smtpd", "%s[%s]: ETRN %s", s->client_name, s->client_ip, e->node);
+    if (policy_client_trusted(&s->cf->c.relay, s->client_ip)) {
+        etrn_flush(s, e);
+        free(e);
+        return;
+    }
+    s->etrn = e;
+    s->busy = true;
+    bufferevent_disable(s->bev, EV_READ);
+    e->check = backup_probe_check(s->srv->probe, name, s->client_ip, etrn_checked, s);
+}
+
+static int refuse_etrn(struct smtp_session *s)
+{
+    return refuse_mail_auth(s); /* before HELO, or during a transaction (RFC 1985 5) */
+}
+
+static void cmd_not_implemented(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    (void)cmd;
+    smtp_reply(s, R_NOT_IMPL);
+    smtp_error(s);
+}

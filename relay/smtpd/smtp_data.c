@@ -1,0 +1,362 @@
+/*
+ * smtp_data.c - the DATA phase: stream the message to the spool, find its end, commit.
+ *
+ * After "354" the raw input goes through the pure scanner (lib/data_scan.c), which removes
+ * dot-stuffing and recognises only <CRLF>.<CRLF> as the end (the SMTP smuggling defence);
+ * its output goes through lib/msg_stream.c (header fields counted, From: kept, lines over
+ * 998 octets folded or broken, Message-ID and Date added on submission) and on to the
+ * spool file as it arrives, so a 50 MB message never sits in memory. Every change Postern
+ * makes to a message is made here, at receipt, so that anything signed later is signed as
+ * it will be sent. Limits (size, line length, bare LF/CR, NUL, hop count) are noted while
+ * streaming and answered once the data has ended, as RFC 5321 requires; nothing of a
+ * refused message is kept. An accepted message is committed with group commit
+ * (relay/spool/spool.c) and only then answered "250 2.0.0 Ok: queued as ID".
+ */
+#include "relay/smtpd/smtp_session.h"
+
+#include "auth/sender_owner.h"
+#include "lib/log.h"
+#include "lib/utf8.h"
+#include "lib/xalloc.h"
+#include "relay/relay_conf.h"
+#include "relay/server.h"
+#include "lib/smtp_replies.h"
+#include "relay/spool/spool.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define DATA_CHUNK 65536
+
+/* Scanner output; the loop is single-threaded. */
+static char data_out[2 * DATA_CHUNK];
+
+static void data_refuse(struct smtp_session *s, const struct policy_verdict *v);
+
+/* Text from the client or SASL for our own header: printable ASCII only, so that it can
+ * neither break the header nor make an ASCII message need SMTPUTF8. */
+static const char *header_safe(char *dst, size_t size, const char *src)
+{
+    size_t i;
+    for (i = 0; src[i] && i + 1 < size; i++)
+        dst[i] = (unsigned char)src[i] < ' ' || (unsigned char)src[i] >= 0x7f ? '?' : src[i];
+    dst[i] = '\0';
+    return dst;
+}
+
+/* The "with" protocol of Received: (RFC 3848, RFC 6531 3.7.3). */
+static const char *received_proto(const struct smtp_session *s)
+{
+    if (!s->tx->smtputf8)
+        return smtp_proto(s);
+    if (s->ssl)
+        return s->auth_login ? "UTF8SMTPSA" : "UTF8SMTPS";
+    return s->auth_login ? "UTF8SMTPA" : "UTF8SMTP";
+}
+
+static int write_received(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    char hdr[2048], tls[200] = "", auth[320] = "", rcpt[SMTP_ADDR_MAX + 16] = "";
+    char helo[sizeof(s->helo)], name[sizeof(s->client_name)], login[256];
+    int n;
+
+    if (s->ssl)
+        snprintf(tls, sizeof(tls), "\t(using %s)\r\n", s->tls_info);
+    if (s->auth_login && s->cf->c.smtp.received_auth_login)
+        snprintf(auth, sizeof(auth), "\t(Authenticated sender: %s)\r\n",
+                 header_safe(login, sizeof(login), s->auth_login));
+    if (tx->nrcpt == 1)
+        snprintf(rcpt, sizeof(rcpt), "\r\n\tfor <%s>", tx->rcpts[0]);
+    n = snprintf(hdr, sizeof(hdr),
+                 "Received: from %s (%s [%s%s])\r\n%s%s\tby %s (Postern) with %s id %s%s;"
+                 "\r\n\t%s\r\n",
+                 header_safe(helo, sizeof(helo), s->helo),
+                 header_safe(name, sizeof(name), s->client_name),
+                 strchr(s->client_ip, ':') ? "IPv6:" : "", s->client_ip, tls, auth,
+                 s->cf->c.hostname, received_proto(s), tx->qid, rcpt, tx->date);
+    if (n < 0 || (size_t)n >= sizeof(hdr))
+        return -1;
+    return spool_file_write(tx->file, hdr, (size_t)n);
+}
+
+/* Does an address of the envelope hold UTF-8 (RFC 6531 3.2)? */
+static bool envelope_utf8(const struct smtp_tx *tx)
+{
+    size_t i;
+
+    for (i = 0; i < tx->nrcpt; i++)
+        if (!utf8_is_ascii(tx->rcpts[i], strlen(tx->rcpts[i])))
+            return true;
+    return tx->sender.utf8;
+}
+
+/* The message as it comes out of msg_stream: into the spool file. A write error (disk
+ * full) is sticky in the file and reported by the commit. */
+static void data_spool_out(void *arg, const char *p, size_t n)
+{
+    (void)spool_file_write(arg, p, n);
+}
+
+/* Message-ID and Date for a message that lacks them (RFC 6409 8.3: submission only). */
+static void data_stream_start(struct smtp_session *s, const struct tm *tm)
+{
+    struct smtp_tx *tx = s->tx;
+    bool submission = s->profile != PROFILE_INBOUND;
+    struct msg_stream_opts o = {
+        .break_long_lines = s->cf->c.smtp.long_lines == LONG_LINES_BREAK,
+        .seal_header = submission,
+    };
+    char stamp[16];
+    int n;
+
+    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", tm);
+    n = snprintf(tx->message_id, sizeof(tx->message_id), "<%s.%s@%s>", stamp, tx->qid,
+                 s->cf->c.hostname);
+    if (submission) {
+        o.message_id = n > 0 && (size_t)n < sizeof(tx->message_id) ? tx->message_id : NULL;
+        o.date = tx->date;
+    }
+    msg_stream_init(&tx->msg, &o, data_spool_out, tx->file);
+}
+
+void smtp_data_start(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    const struct relay_conf *c = &s->cf->c;
+    struct timeval tv;
+    struct spool_envelope env;
+    struct tm tm;
+
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    strftime(tx->date, sizeof(tx->date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+    memset(&env, 0, sizeof(env));
+    env.arrival = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    env.client_ip = s->client_ip;
+    env.client_name = s->client_name;
+    env.helo = s->helo;
+    env.listener = s->listener;
+    env.profile = listener_profile_names[s->profile];
+    env.proto = smtp_proto(s);
+    env.auth_login = s->auth_login;
+    env.body = tx->body_8bit ? "8BITMIME" : NULL;
+    env.smtputf8 = tx->smtputf8 && envelope_utf8(tx);
+    env.smtputf8_asked = tx->smtputf8 && !env.smtputf8;
+    env.sender = tx->sender.addr;
+    env.rcpts = (const char *const *)tx->rcpts;
+    env.nrcpt = tx->nrcpt;
+    if (spool_file_write_envelope(tx->file, &env) < 0 || write_received(s) < 0) {
+        log_error("smtpd", "%s: cannot write queue file: %s", tx->qid, strerror(errno));
+        if (errno == ENOSPC)
+            smtp_reply(s, R_SPOOL_FULL);
+        else
+            smtp_reply(s, R_LOCAL_ERROR);
+        smtp_tx_free(s);
+        return;
+    }
+    data_scan_init(&tx->scan, (size_t)c->limits.data_line, c->smtp.bare_lf == BARE_LF_NORMALIZE);
+    data_stream_start(s, &tm);
+    s->state = ST_DATA;
+    smtp_set_data_timeouts(s, true);
+    smtp_reply(s, R_START_DATA);
+}
+
+/* Must the From: header be an address of the login (auth.header_from_must_match)? */
+static bool data_checks_from(const struct smtp_session *s)
+{
+    return s->auth_login && s->profile != PROFILE_INBOUND && s->cf->c.auth.header_from_must_match;
+}
+
+/* What the header says against the message: a mail loop, or a From: the login does not
+ * own (exactly one From: field, unfolded in full, bounded). */
+static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
+{
+    const struct msg_stream *m = &s->tx->msg;
+    const struct relay_conf *c = &s->cf->c;
+
+    if (m->received >= (unsigned long long)c->limits.hop_count)
+        policy_verdict_set(v, POLICY_REFUSE, "limits", R_TOO_MANY_HOPS, m->received,
+                           c->limits.hop_count);
+    else if (!data_checks_from(s))
+        return;
+    else if (m->from > 1)
+        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_MANY, m->from);
+    else if (m->from == 0 || m->from_cut ||
+             !sender_header_from_matches(&c->auth, s->auth_login, m->from_value, m->from_len))
+        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_NOT_OWNED,
+                           s->auth_login);
+}
+
+/* The message is accepted: note in the envelope and the log what its header showed. */
+static void data_note_header(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+
+    if (tx->smtputf8 && tx->msg.header_8bit)
+        spool_file_smtputf8_needed(tx->file);
+    if (tx->msg.breaks > 0)
+        log_info("cleanup", "%s: %llu lines over %d octets folded or broken", tx->qid,
+                 tx->msg.long_lines, MSG_LINE_MAX);
+    if (tx->msg.added_message_id)
+        log_info("cleanup", "%s: message-id=%s (added)", tx->qid, tx->message_id);
+}
+
+static void commit_done(void *arg, int err, const char *qid)
+{
+    struct smtp_session *s = arg;
+    struct smtp_tx *tx = s->tx;
+
+    tx->commit = NULL;
+    if (err) {
+        if (err == ENOSPC)
+            smtp_reply(s, R_SPOOL_FULL);
+        else
+            smtp_reply(s, R_LOCAL_ERROR);
+    } else {
+        log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
+                 tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
+        smtp_reply(s, R_QUEUED, qid, tx->quota_note);
+    }
+    smtp_tx_free(s);
+    smtp_resume(s);
+}
+
+static void data_commit(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    struct spool_file *f = tx->file;
+
+    data_note_header(s);
+    tx->file = NULL;
+    tx->size = spool_file_size(f);
+    s->busy = true;
+    bufferevent_disable(s->bev, EV_READ);
+    tx->commit = spool_file_commit(f, commit_done, s);
+}
+
+static void data_policy_done(void *arg, struct policy_result *res)
+{
+    struct smtp_session *s = arg;
+    s->preq = NULL;
+    if (s->dead) {
+        smtp_resume(s); /* the client is gone: it was never told "queued", keep nothing */
+        return;
+    }
+    if (res->verdicts[0].action != POLICY_PASS) {
+        data_refuse(s, &res->verdicts[0]);
+        smtp_resume(s);
+        return;
+    }
+    data_commit(s);
+}
+
+static void data_refuse(struct smtp_session *s, const struct policy_verdict *v)
+{
+    smtp_log_reject(s, "END-OF-MESSAGE", v, NULL);
+    smtp_reply(s, v->code, v->ecode, "%s", v->text);
+    smtp_tx_free(s);
+    if (v->action == POLICY_DISCONNECT)
+        smtp_close(s);
+}
+
+/* The end marker was seen: answer for the whole message. */
+static void data_end(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    const struct relay_conf *c = &s->cf->c;
+    struct policy_verdict v = { .action = POLICY_PASS };
+
+    s->state = ST_RCPT;
+    smtp_set_data_timeouts(s, false);
+    if (!tx->too_big)
+        msg_stream_finish(&tx->msg);
+    if (tx->too_big)
+        policy_verdict_set(&v, POLICY_REFUSE, "limits", R_SIZE_EXCEEDED,
+                           c->limits.message_size);
+    else if ((tx->scan.flags & (DATA_BARE_LF | DATA_BARE_CR)) &&
+             c->smtp.bare_lf == BARE_LF_REJECT)
+        policy_verdict_set(&v, POLICY_REFUSE, "smuggling", R_DATA_BARE_LF);
+    else if (tx->scan.flags & DATA_NUL)
+        policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_NUL);
+    else if (tx->scan.flags & DATA_LONG_LINE)
+        policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_LONG_LINE, c->limits.data_line);
+    else if (tx->msg.long_lines > 0 && c->smtp.long_lines == LONG_LINES_REJECT)
+        policy_verdict_set(&v, POLICY_REFUSE, "limits", R_DATA_LONG_LINE,
+                           (long long)MSG_LINE_MAX);
+    else
+        data_check_header(s, &v);
+    if (v.action != POLICY_PASS) {
+        data_refuse(s, &v);
+        return;
+    }
+    s->pctx = (struct policy_ctx){
+        .stage = POLICY_DATA_END, .profile = s->profile, .listener = s->listener,
+        .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
+        .auth_login = s->auth_login, .tls = s->ssl != NULL, .queue_id = tx->qid,
+        .sender = &tx->sender, .rcpts_accepted = tx->nrcpt,
+        .message_size = tx->scan.out_total, .quota_left = s->quota_left,
+    };
+    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
+    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, data_policy_done, s);
+    if (s->preq) {
+        s->busy = true;
+        bufferevent_disable(s->bev, EV_READ);
+        return;
+    }
+    if (s->verdict.action != POLICY_PASS) {
+        data_refuse(s, &s->verdict);
+        return;
+    }
+    data_commit(s);
+}
+
+/* Feed one contiguous piece of input; returns bytes consumed, sets *done at the end. */
+static size_t data_feed(struct smtp_session *s, const char *p, size_t len, bool *done)
+{
+    struct smtp_tx *tx = s->tx;
+    size_t used, out_len;
+
+    if (len > DATA_CHUNK)
+        len = DATA_CHUNK;
+    used = data_scan_feed(&tx->scan, p, len, data_out, &out_len, done);
+    if (tx->scan.out_total > s->cf->c.limits.message_size)
+        tx->too_big = true;
+    if (!tx->too_big && out_len > 0)
+        msg_stream_feed(&tx->msg, data_out, out_len);
+    return used;
+}
+
+bool smtp_data_process(struct smtp_session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct evbuffer_iovec vec[16];
+    size_t consumed = 0;
+    bool done = false;
+    int n, i;
+
+    if (evbuffer_get_length(in) == 0)
+        return false;
+    n = evbuffer_peek(in, -1, NULL, vec, 16);
+    if (n > 16)
+        n = 16;
+    for (i = 0; i < n && !done; i++) {
+        size_t off = 0;
+        while (off < vec[i].iov_len && !done) {
+            size_t used = data_feed(s, (const char *)vec[i].iov_base + off,
+                                    vec[i].iov_len - off, &done);
+            off += used;
+        }
+        consumed += off;
+    }
+    evbuffer_drain(in, consumed);
+    if (done)
+        data_end(s);
+    return true;
+}
