@@ -10,7 +10,8 @@
  *   pt:gl:{NET}:SENDER:RCPT  hash first, passed, awl (ms times), ttl: the retry
  *                            window while waiting, `pass_ttl` once passed (refreshed)
  *   pt:awl:{NET}             hash n: passes counted (one per triplet per hour); a network
- *                            with `awl_after` passes skips greylisting
+ *                            with `awl_after` passes skips greylisting; allow: 1 when an
+ *                            admin allowed it (posternctl greylist allow, no expiry)
  * Times come from the Redis server's clock (TIME), so nodes with skewed clocks agree.
  *
  * Skips, each a symbol: authenticated session (GREYLIST_SKIP_AUTH), whitelisted sender
@@ -93,6 +94,7 @@ static const struct symbol_def greylist_symbols[] = {
     { "GREYLIST_PASSED", 0, "retried after the delay: passes from now on" },
     { "GREYLIST_KNOWN", 0, "the triplet passed before" },
     { "GREYLIST_AWL", 0, "the client network is auto-allowlisted" },
+    { "GREYLIST_ALLOWED", 0, "the client network is allowed by posternctl greylist allow" },
     { "GREYLIST_SKIP_AUTH", 0, "authenticated session: not greylisted" },
     { "GREYLIST_SKIP_WHITELIST", 0, "whitelisted sender: not greylisted" },
     { "GREYLIST_SKIP_RDNS", 0, "a big sender by its confirmed reverse DNS: not greylisted" },
@@ -106,7 +108,8 @@ static const struct symbol_def greylist_symbols[] = {
 /* ---- the Redis side ------------------------------------------------------------------ */
 
 /* KEYS[1] the network's AWL hash, KEYS[2..] triplets; ARGV delay, retry window, pass ttl
- * (milliseconds), awl_after. Returns {"awl"} or {"ok", r2, r3, ...} with each triplet's
+ * (milliseconds), awl_after. Returns {"allowed"} (posternctl greylist allow), {"awl"}, or
+ * {"ok", r2, r3, ...} with each triplet's
  * "known", "passed", "new:SECONDS" or "early:SECONDS" (seconds still to wait, rounded up).
  * Times in milliseconds of the server's clock; one AWL count per triplet per hour. */
 static const char greylist_lua[] =
@@ -115,6 +118,7 @@ static const char greylist_lua[] =
     "local delay, retry = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local ttl, awl_after = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
     "local function wait(ms) return math.max(1, math.ceil(ms / 1000)) end\n"
+    "if redis.call('HGET', KEYS[1], 'allow') == '1' then return {'allowed'} end\n"
     "if awl_after > 0 and tonumber(redis.call('HGET', KEYS[1], 'n') or '0') >= awl_after then\n"
     "  redis.call('PEXPIRE', KEYS[1], ttl)\n"
     "  return {'awl'}\n"
@@ -246,9 +250,11 @@ static void on_reply(enum redis_result res, const redisReply *reply, void *arg)
         goto done;
     }
     outage_up(env->outages, "redis");
-    if (strcmp(reply->element[0]->str, "awl") == 0) {
+    if (strcmp(reply->element[0]->str, "ok") != 0) {
+        const char *sym = strcmp(reply->element[0]->str, "awl") == 0 ? "GREYLIST_AWL"
+                                                                     : "GREYLIST_ALLOWED";
         for (k = 0; k < w->n; k++)
-            check_symbol(c, (ssize_t)w->idx[k], "GREYLIST_AWL", 1.0, NULL);
+            check_symbol(c, (ssize_t)w->idx[k], sym, 1.0, NULL);
         goto done;
     }
     for (k = 0; k < w->n; k++) {

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "lib/redis.h"
 #include "policy/engine.h"
+#include "policy/greylist_admin.h"
 #include "policy/greylist_key.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
@@ -371,6 +373,46 @@ static void redis_down_lets_mail_through_and_alerts_once(void **state)
     assert_int_equal(fx->unavailable_events, 1);
 }
 
+/* posternctl greylist show|allow|forget, on what the check wrote. */
+static char *admin(const char *verb, const char *target)
+{
+    redisContext *c = redis_connect_blocking(&fx->rconf);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    assert_non_null(c);
+    assert_int_equal(greylist_admin(c, verb, target, out), 0);
+    fclose(out);
+    redisFree(c);
+    return text;
+}
+
+static void the_admin_sees_allows_and_forgets_a_network(void **state)
+{
+    char *text;
+    bool has;
+
+    (void)state;
+    NEED_REDIS();
+    start("\"delay\": \"1h\"");
+    attempt("192.0.2.50", NULL, "s@x.test", "u@a.test", NULL, NULL);
+    text = admin("show", "192.0.2.51");
+    assert_non_null(strstr(text, "network 192.0.2.0/24 passes=0 allowed=no\n"));
+    assert_non_null(strstr(text, "triplet <s@x.test> <u@a.test> waiting_since="));
+    free(text);
+    free(admin("allow", "192.0.2.0/24"));
+    assert_string_equal(attempt("192.0.2.50", NULL, "s@x.test", "u@a.test",
+                                "GREYLIST_ALLOWED", &has), "");
+    assert_true(has);
+    free(admin("forget", "192.0.2.7"));
+    text = admin("show", "192.0.2.7");
+    assert_string_equal(text, "network 192.0.2.0/24 passes=0 allowed=no\n");
+    free(text);
+    assert_string_equal(attempt("192.0.2.50", NULL, "s@x.test", "u@a.test", NULL, NULL),
+                        "451 4.7.1 Greylisted, try again in 3600 seconds");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +426,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(facts_of_earlier_checks_skip_big_senders, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(redis_down_lets_mail_through_and_alerts_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(the_admin_sees_allows_and_forgets_a_network, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
