@@ -1,10 +1,12 @@
 /*
- * test_greylist.c - unit tests of greylisting: the triplet's parts (client network,
- * sender normalization: BATV, SRS, +tags, VERP ids) and the check itself, driven through
- * the policy engine against a private redis-server: first contact deferred with the time
- * to wait, early retry deferred, a retry after the delay passes and stays passed, /24
- * grouping, the auto-allowlist, skips (authenticated, whitelisted, big senders by
- * confirmed rDNS, SPF pass, a domain without greylisting, postmaster@) and Redis down.
+ * test_redis_checks.c - unit tests of the checks that keep their state in Redis, driven
+ * through the policy engine against a private redis-server.
+ *   greylist: the triplet's parts (client network, sender normalization: BATV, SRS,
+ *     +tags, VERP ids); first contact deferred with the time to wait, early retry
+ *     deferred, a retry after the delay passes and stays passed, /24 grouping, the
+ *     auto-allowlist, skips (authenticated, whitelisted, big senders by confirmed rDNS,
+ *     SPF pass, a domain without greylisting, postmaster@), Redis down, posternctl.
+ *   rcpt_verify: static lists, learned senders, unsure answers, the harvest guard.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,8 +160,8 @@ static int teardown(void **state)
             skip();                                                                          \
     } while (0)
 
-/* The engine with a profile running only greylist (its settings: extra JSON). */
-static void start(const char *greylist_settings)
+/* The engine with a profile "p" whose checks are given (JSON object members). */
+static void start_checks(const char *checks)
 {
     char *json = NULL, *msg = NULL;
     struct engine_env env = {
@@ -171,10 +173,15 @@ static void start(const char *greylist_settings)
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"plain.test\"],"
         "             \"backup_domains\": [\"b.test\"]},"
-        " \"domains\": {\"a.test\": {\"greylisting\": true, \"whitelist\": [\"@friend.test\"]},"
-        "               \"b.test\": {\"greylisting\": true}},"
-        " \"policy\": {\"profiles\": {\"p\": {\"checks\": {\"greylist\": {%s}}}}}}",
-        greylist_settings) > 0);
+        " \"domains\": {\"a.test\": {\"greylisting\": true, \"whitelist\": [\"@friend.test\"],"
+        "                             \"recipients_file\": \"%s/a.list\"},"
+        "               \"b.test\": {\"greylisting\": true, \"recipients_learned\": true},"
+        "               \"plain.test\": {\"recipients_learned\": true,"
+        "                              \"recipients_unsure\": \"accept\"}},"
+        " \"policy\": {\"profiles\": {\"p\": {\"checks\": {%s}},"
+        "                           \"sub\": {\"direction\": \"submission\","
+        "                                     \"checks\": {\"rcpt_verify\": {}}}}}}",
+        fx->srv.dir, checks) > 0);
     if (pt_load(json, &fx->cfg, &msg) != 0)
         fail_msg("config: %s", msg);
     free(msg);
@@ -187,6 +194,16 @@ static void start(const char *greylist_settings)
     };
     fx->e = engine_new(&in, &env, fx->store);
     assert_non_null(fx->e);
+}
+
+/* Only greylist, with these settings. */
+static void start(const char *greylist_settings)
+{
+    char *checks = NULL;
+
+    assert_true(asprintf(&checks, "\"greylist\": {%s}", greylist_settings) > 0);
+    start_checks(checks);
+    free(checks);
 }
 
 static void on_done(void *arg)
@@ -207,12 +224,12 @@ static void run(struct engine_session *s, enum engine_stage st)
 
 /* One session from ip: MAIL from sender, RCPT rcpt. Returns the RCPT reply text ("" when
  * accepted) and, when accepted, whether the recipient has symbol `sym` (syms may be NULL). */
-static const char *attempt(const char *ip, const char *login, const char *sender,
-                           const char *rcpt, const char *sym, bool *has)
+static const char *attempt_on(const char *profile, const char *ip, const char *login,
+                              const char *sender, const char *rcpt, const char *sym, bool *has)
 {
     static char text[300];
     const struct engine_reply *r;
-    struct engine_session *s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"),
+    struct engine_session *s = engine_session_new(fx->e, engine_profile_find(fx->e, profile),
                                                   "mx", ip);
 
     if (login != NULL)
@@ -243,6 +260,12 @@ static const char *attempt(const char *ip, const char *login, const char *sender
     }
     engine_session_free(s);
     return text;
+}
+
+static const char *attempt(const char *ip, const char *login, const char *sender,
+                           const char *rcpt, const char *sym, bool *has)
+{
+    return attempt_on("p", ip, login, sender, rcpt, sym, has);
 }
 
 static void first_contact_waits_then_the_retry_passes_for_good(void **state)
@@ -373,6 +396,99 @@ static void redis_down_lets_mail_through_and_alerts_once(void **state)
     assert_int_equal(fx->unavailable_events, 1);
 }
 
+/* ---- recipient verification ---------------------------------------------------------- */
+
+static void write_list(const char *text)
+{
+    char path[160];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/a.list", fx->srv.dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void a_static_list_refuses_unknown_recipients(void **state)
+{
+    bool has;
+
+    (void)state;
+    NEED_REDIS();
+    write_list("# users of a.test\nalice\nBob@A.test  # comment\n\nnot valid <x>\n");
+    start_checks("\"rcpt_verify\": {}");
+    assert_string_equal(attempt("192.0.2.60", NULL, "s@x.test", "alice@a.test",
+                                "RCPT_VERIFIED", &has), "");
+    assert_true(has);
+    assert_string_equal(attempt("192.0.2.60", NULL, "s@x.test", "bob+tag@a.test", NULL, NULL),
+                        "");
+    assert_string_equal(attempt("192.0.2.60", NULL, "s@x.test", "carol@a.test",
+                                "RCPT_UNKNOWN", &has),
+                        "550 5.1.1 <carol@a.test>: Recipient address rejected: User unknown");
+    assert_true(has);
+    /* postmaster@ is always reachable; a domain without a source is not verified */
+    assert_string_equal(attempt("192.0.2.60", NULL, "s@x.test", "postmaster@a.test", NULL,
+                                NULL), "");
+    assert_string_equal(attempt("192.0.2.60", NULL, "s@x.test", "anyone@other.test", NULL,
+                                NULL), "");
+}
+
+static void submitted_senders_become_known_recipients(void **state)
+{
+    bool has;
+
+    (void)state;
+    NEED_REDIS();
+    write_list("alice\n");
+    start_checks("\"rcpt_verify\": {}");
+    /* not learned yet: unsure, and b.test defers while plain.test accepts */
+    assert_string_equal(attempt("192.0.2.61", NULL, "s@x.test", "dan@b.test",
+                                "RCPT_UNVERIFIED", &has),
+                        "450 4.1.1 <dan@b.test>: Recipient address rejected: cannot verify "
+                        "the address now, try again later");
+    assert_true(has);
+    assert_string_equal(attempt("192.0.2.61", NULL, "s@x.test", "eve@plain.test", NULL, NULL),
+                        "");
+    /* dan@b.test sends a message through submission */
+    assert_string_equal(attempt_on("sub", "192.0.2.62", "dan@b.test", "dan@b.test",
+                                   "x@far.test", NULL, NULL), "");
+    loop_ms(50);
+    assert_string_equal(attempt("192.0.2.61", NULL, "s@x.test", "Dan@b.test",
+                                "RCPT_VERIFIED", &has), "");
+    assert_true(has);
+}
+
+static void a_harvester_is_disconnected(void **state)
+{
+    struct engine_session *s;
+    const struct engine_reply *r;
+    char rcpt[32];
+    int i;
+
+    (void)state;
+    NEED_REDIS();
+    write_list("alice\n");
+    start_checks("\"rcpt_verify\": {\"harvest_limit\": 3}");
+    s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"), "mx", "192.0.2.63");
+    engine_tx_begin(s, "s@x.test", "QID1");
+    run(s, STAGE_MAIL);
+    for (i = 0; i < 3; i++) {
+        snprintf(rcpt, sizeof(rcpt), "guess%d@a.test", i);
+        engine_rcpt_add(s, rcpt);
+    }
+    run(s, STAGE_RCPT);
+    assert_null(engine_reply(s));   /* three: at the limit, not past it */
+    engine_rcpt_add(s, "guess3@a.test");
+    run(s, STAGE_RCPT);
+    r = engine_reply(s);
+    assert_non_null(r);
+    assert_true(r->disconnect);
+    assert_int_equal(r->code, 421);
+    assert_string_equal(r->text, "mx.test Error: too many unknown recipients, closing connection");
+    engine_session_free(s);
+}
+
 /* posternctl greylist show|allow|forget, on what the check wrote. */
 static char *admin(const char *verb, const char *target)
 {
@@ -429,6 +545,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(the_admin_sees_allows_and_forgets_a_network, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_static_list_refuses_unknown_recipients, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(submitted_senders_become_known_recipients, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_harvester_is_disconnected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
