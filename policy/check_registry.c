@@ -19,6 +19,7 @@
 static const struct check_def *const shipped[] = {
     &check_greylist,
     &check_rcpt_verify,
+    &check_backscatter,
     NULL
 };
 

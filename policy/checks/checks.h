@@ -14,5 +14,6 @@
 
 extern const struct check_def check_greylist;     /* greylist.c */
 extern const struct check_def check_rcpt_verify;  /* rcpt_verify.c */
+extern const struct check_def check_backscatter;  /* backscatter.c */
 
 #endif
