@@ -18,6 +18,8 @@
  * group). Phase 2 adds the rows. */
 static const struct check_def *const shipped[] = {
     &check_greylist,
+    &check_rcpt_verify,
+    &check_backscatter,
     NULL
 };
 
