@@ -52,7 +52,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# ar keeps members by base name: two sources with one base name would clash (checked).
 $(BUILD)/libpostern.a: $(LAYER_OBJ)
+	@dup=$$(for f in $(notdir $^); do echo $$f; done | sort | uniq -d); \
+	  [ -z "$$dup" ] || { echo "two sources share a base name: $$dup" >&2; exit 1; }
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -27,7 +27,7 @@
 #include "mailauth/spf_header.h"
 #include "mailauth/spf_ip.h"
 #include "policy/greylist_admin.h"
-#include "policy/account.h"
+#include "policy/account_breaker.h"
 #include "policy/ratelimit.h"
 #include "policy/suppress_admin.h"
 #include "relay/admin.h"
