@@ -99,6 +99,7 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_POLICY_SPAM      550, "5.7.1", "Message refused as spam (score %s), reference %s"
 #define R_POLICY_BLOCKED   550, "5.7.1", "Sender refused by the recipient's policy, reference %s"
 #define R_POLICY_UNSURE    451, "4.3.0", "Temporary failure of the %s check, please try again later (reference %s)"
+#define R_GREYLISTED      451, "4.7.1", "Greylisted, try again in %ld seconds"
 #define R_POLICY_BUSY      451, "4.3.0", "Error: too busy to check the message now, please try again later"
 
 /* relaying and local problems */
