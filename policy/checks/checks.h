@@ -13,5 +13,8 @@
 #include "policy/check_api.h"
 
 extern const struct check_def check_greylist;     /* greylist.c */
+extern const struct check_def check_spf;          /* check_spf.c */
+extern const struct check_def check_dkim;         /* check_dkim.c */
+extern const struct check_def check_dmarc;        /* check_dmarc.c */
 
 #endif
