@@ -337,6 +337,8 @@ const struct check_def check_dmarc = {
     .async = true,
     .flags = CHECK_ROLE_BYPASS | CHECK_NEEDS_HEADER,
     .unsure = UNSURE_ACCEPT,
+    .mixed = DISP_MARK,        /* refused, but accepted for postmaster@: marked as spam
+                                  (the quarantine does not exist yet) */
     .reason = "dmarc",
     .symbols = dmarc_symbols,
     .settings = &dmarc_section,
