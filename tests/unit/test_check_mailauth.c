@@ -387,6 +387,20 @@ static void changed_body_fails_and_dmarc_reject_is_refused(void **state)
     assert_non_null(strstr(fact("authres.dkim"), "dkim=fail"));
 }
 
+static void dmarc_reject_with_postmaster_accepts_and_marks_the_others(void **state)
+{
+    static const char *const rc[] = { "u@a.test", "postmaster@a.test", NULL };
+    (void)state;
+    tds_txt(&fx->tds, "_dmarc.example.org", "v=DMARC1; p=reject", NULL);
+    start(ALL);
+    mail_rcpt("x@elsewhere.test", rc);
+    message("From: ann@example.org\r\n", "unsigned\r\n", false, NULL);
+    assert_null(engine_reply(fx->s));            /* postmaster@ bypasses the refusal */
+    assert_int_equal(engine_accepted(fx->s), 2);
+    assert_int_equal(engine_result(fx->s, 0)->disp, DISP_MARK);
+    assert_true(engine_result(fx->s, 1)->disp < DISP_MARK);
+}
+
 static void dmarc_quarantine_marks_the_message(void **state)
 {
     (void)state;
@@ -458,6 +472,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(dkim_pass_aligned_with_the_envelope_sender, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(changed_body_fails_and_dmarc_reject_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(dmarc_reject_with_postmaster_accepts_and_marks_the_others,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(dmarc_quarantine_marks_the_message, setup, teardown),
         cmocka_unit_test_setup_teardown(dmarc_falls_back_to_the_org_domain, setup, teardown),
