@@ -21,6 +21,10 @@ static const struct check_def *const shipped[] = {
     &check_spf,
     &check_dkim,
     &check_dmarc,
+    &check_rcpt_verify,
+    &check_backscatter,
+    &check_account,
+    &check_newsletter,
     NULL
 };
 
