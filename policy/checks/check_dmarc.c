@@ -174,7 +174,7 @@ static void say(struct check_call *c, const struct dmarc_wait *w)
 {
     const struct dmarc_settings *ds = check_call_settings(c);
     const struct dmarc_outcome *o = worst(w);
-    char clause[1024], why[DMARC_DOMAIN_MAX + 64];
+    char clause[2048], why[DMARC_DOMAIN_MAX + 64];
     size_t i, len = 0;
     const char *sym;
 
