@@ -1047,7 +1047,9 @@ static int cmd_dmarc(struct ctl *ctl, int argc, char **argv)
         printf("permerror %s: DMARC cannot be applied\n", header_from_status_name(hf.status));
         goto out;
     }
-    if (gethostname(host, sizeof(host)) != 0)
+    if (ctl->loaded && ctl->c.hostname)            /* the authserv-id the daemon uses */
+        snprintf(host, sizeof(host), "%s", ctl->c.hostname);
+    else if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
     for (i = 0; i < hf.n; i++) {
