@@ -4,6 +4,7 @@
 #include "relay/relay_conf.h"
 
 #include "lib/dns_wire.h"
+#include "policy/engine.h"
 #include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
 #include "lib/tls.h"
@@ -292,12 +293,24 @@ struct config *config_load(const char *path)
     return cf;
 }
 
-void config_activate(struct config *cf, struct redis *redis, policy_event_fn event,
-                     void *event_arg)
+int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
+                    struct user_store *store)
 {
-    struct policy_deps deps = { .event = event, .event_arg = event_arg,
+    struct policy_deps deps = { .event = env->event, .event_arg = env->event_arg,
                                 .domains = &cf->c.domains,
                                 .domain_defaults = &cf->c.domain_defaults };
+    struct engine_inputs in = {
+        .conf = &cf->c.policy, .domains = &cf->c.domains,
+        .domain_defaults = &cf->c.domain_defaults,
+        .local_domains = &cf->c.relay.local_domains,
+        .backup_domains = &cf->c.relay.backup_domains,
+    };
+    struct engine_env e = *env;
+
+    e.hostname = cf->c.hostname;
+    cf->engine = engine_new(&in, &e, store);
+    if (cf->engine == NULL)
+        return -1;
     if (redis) {
         cf->rl = rl_new(&cf->c.ratelimit, redis);
         cf->af = authfail_new(&cf->c.authfail, redis);
@@ -305,6 +318,7 @@ void config_activate(struct config *cf, struct redis *redis, policy_event_fn eve
         deps.rl_conf = &cf->c.ratelimit;
     }
     cf->policy = policy_new(&cf->c.relay, &deps);
+    return 0;
 }
 
 struct config *config_ref(struct config *cf)
@@ -321,6 +335,7 @@ void config_unref(struct config *cf)
         tls_ctx_free(cf->tls);
     if (cf->policy)
         policy_free(cf->policy);
+    engine_free(cf->engine);
     if (cf->rl)
         rl_free(cf->rl);
     if (cf->af)

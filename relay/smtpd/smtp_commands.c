@@ -188,6 +188,8 @@ void smtp_tx_free(struct smtp_session *s)
     free(tx->rcpts);
     free(tx);
     s->tx = NULL;
+    if (s->es)
+        engine_tx_end(s->es);
     if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA)
         s->state = ST_READY;
 }
@@ -223,8 +225,8 @@ static json_t *reject_rcpts(const struct smtp_tx *tx, const char *rcpt)
     return a;
 }
 
-void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
-                     const char *rcpt)
+static void log_reject(struct smtp_session *s, const char *cmd, int code, const char *ecode,
+                       const char *text, const char *reason, const char *rcpt, json_t *symbols)
 {
     const char *qid = s->tx && s->tx->qid[0] ? s->tx->qid : NULL;
     char stage[16];
@@ -232,21 +234,49 @@ void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct polic
 
     log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s>%s%s%s proto=%s helo=<%s>",
              qid ? qid : "NOQUEUE", cmd, s->client_name, s->client_ip,
-             v->code, v->ecode, v->text, s->tx ? s->tx->sender.addr : "",
+             code, ecode, text, s->tx ? s->tx->sender.addr : "",
              rcpt ? " to=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "", smtp_proto(s), s->helo);
     for (i = 0; cmd[i] && i < sizeof(stage) - 1; i++)
         stage[i] = (char)(cmd[i] >= 'A' && cmd[i] <= 'Z' ? cmd[i] - 'A' + 'a' : cmd[i]);
     stage[i] = '\0';
     if (strcmp(stage, "end-of-message") == 0)
         snprintf(stage, sizeof(stage), "data");
+    if (symbols != NULL && json_object_size(symbols) == 0) {
+        json_decref(symbols);
+        symbols = NULL;
+    }
     server_event(s->srv, "message.rejected",
-                 wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
-                           "stage", stage, "code", v->code, "enhanced_code", v->ecode,
-                           "text", v->text, "reason", reject_reason(v->check),
+                 wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*, s:o*}",
+                           "stage", stage, "code", code, "enhanced_code", ecode,
+                           "text", text, "reason", reason,
                            "client_ip", s->client_ip, "helo", s->helo, "login", s->auth_login,
                            "listener", s->listener,
                            "sender", s->tx ? s->tx->sender.addr : NULL,
-                           "recipients", reject_rcpts(s->tx, rcpt), "queue_id", qid));
+                           "recipients", reject_rcpts(s->tx, rcpt), "queue_id", qid,
+                           "symbols", symbols));
+}
+
+void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
+                     const char *rcpt)
+{
+    log_reject(s, cmd, v->code, v->ecode, v->text, reject_reason(v->check), rcpt, NULL);
+}
+
+void smtp_log_reject_engine(struct smtp_session *s, const char *cmd,
+                            const struct engine_reply *r, const char *rcpt, json_t *symbols)
+{
+    log_reject(s, cmd, r->code, r->ecode, r->text, r->reason ? r->reason : "other", rcpt,
+               symbols);
+}
+
+/* Reply with the engine's refusal of the current command. */
+static void reply_engine(struct smtp_session *s, const struct engine_reply *r)
+{
+    smtp_reply(s, r->code, r->ecode, "%s", r->text);
+    if (r->disconnect)
+        smtp_close(s);
+    else
+        smtp_error(s);
 }
 
 static void reply_verdict(struct smtp_session *s, const struct policy_verdict *v)
@@ -267,19 +297,31 @@ static void set_helo(struct smtp_session *s, const struct smtp_cmd *cmd, bool es
     s->esmtp = esmtp;
     s->state = ST_READY;
     s->cmd_ok[esmtp ? SMTP_VERB_EHLO : SMTP_VERB_HELO]++;
+    if (s->es)
+        engine_session_set_helo(s->es, s->helo);
 }
 
-static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+/* The HELO stage is over: the engine's refusal (the client must say HELO again), or
+ * the greeting. */
+static void helo_then(struct smtp_session *s)
 {
-    set_helo(s, cmd, false);
-    smtp_reply(s, R_HELO, s->cf->c.hostname);
-}
+    const struct engine_reply *r = smtp_engine_reply(s);
+    const char *mechs;
 
-static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
-{
-    const char *mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
-
-    set_helo(s, cmd, true);
+    if (r != NULL) {
+        smtp_log_reject_engine(s, s->esmtp ? "EHLO" : "HELO", r, NULL, NULL);
+        s->cmd_ok[s->esmtp ? SMTP_VERB_EHLO : SMTP_VERB_HELO]--;
+        s->state = ST_INIT;
+        s->helo[0] = '\0';
+        engine_session_set_helo(s->es, NULL);
+        reply_engine(s, r);
+        return;
+    }
+    if (!s->esmtp) {
+        smtp_reply(s, R_HELO, s->cf->c.hostname);
+        return;
+    }
+    mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
     /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
      * lengths of the hostname and the mechanism list */
     evbuffer_add_printf(bufferevent_get_output(s->bev),
@@ -289,6 +331,18 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
                         s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
                         s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
                         *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
+}
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    set_helo(s, cmd, false);
+    smtp_engine_run(s, STAGE_HELO, helo_then);
+}
+
+static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    set_helo(s, cmd, true);
+    smtp_engine_run(s, STAGE_HELO, helo_then);
 }
 
 /* ---- MAIL -------------------------------------------------------------------------- */
@@ -365,14 +419,17 @@ static struct policy_ctx policy_ctx_for(struct smtp_session *s, enum policy_stag
     return ctx;
 }
 
-static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
+/* The MAIL stage of the engine is over: its refusal, or the queue file and 250. A refusal
+ * decided for the recipients (VERDICT_REFUSE) waits for RCPT. */
+static void mail_then(struct smtp_session *s)
 {
+    const struct engine_reply *r = smtp_engine_reply(s);
     struct smtp_tx *tx = s->tx;
 
-    if (v->action != POLICY_PASS) {
-        smtp_log_reject(s, "MAIL", v, NULL);
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "MAIL", r, NULL, NULL);
         smtp_tx_free(s);
-        reply_verdict(s, v);
+        reply_engine(s, r);
         return;
     }
     tx->file = spool_file_new(s->srv->spool);
@@ -383,6 +440,8 @@ static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
         return;
     }
     snprintf(tx->qid, sizeof(tx->qid), "%s", spool_file_qid(tx->file));
+    if (s->es)
+        engine_tx_set_queue_id(s->es, tx->qid);
     if (s->auth_login)
         log_info("smtpd", "%s: client=%s[%s], sasl_method=%s, sasl_username=%s", tx->qid,
                  s->client_name, s->client_ip, s->auth_mech, s->auth_login);
@@ -391,6 +450,19 @@ static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
     s->state = ST_MAIL;
     s->cmd_ok[SMTP_VERB_MAIL]++;
     smtp_reply(s, R_SENDER_OK);
+}
+
+static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
+{
+    if (v->action != POLICY_PASS) {
+        smtp_log_reject(s, "MAIL", v, NULL);
+        smtp_tx_free(s);
+        reply_verdict(s, v);
+        return;
+    }
+    if (s->es)
+        engine_tx_begin(s->es, s->tx->sender.addr, "");
+    smtp_engine_run(s, STAGE_MAIL, mail_then);
 }
 
 static void mail_policy_done(void *arg, struct policy_result *res)
@@ -461,7 +533,14 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 /* ---- RCPT -------------------------------------------------------------------------- */
 
-/* Accept a recipient; a bare <postmaster> becomes postmaster@ a domain we deliver. */
+/* A recipient as it is kept: a bare <postmaster> becomes postmaster@ a domain we deliver. */
+static char *rcpt_address(const struct smtp_session *s, const struct smtp_addr *a)
+{
+    return a->domain[0] ? xstrdup(a->addr) :
+        xasprintf("postmaster@%s", policy_postmaster_domain(&s->cf->c.relay, s->cf->c.hostname));
+}
+
+/* Accept a recipient. */
 static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
 {
     struct smtp_tx *tx = s->tx;
@@ -470,24 +549,30 @@ static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
         tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
         tx->rcpts = xrealloc(tx->rcpts, tx->rcpt_cap * sizeof(char *));
     }
-    tx->rcpts[tx->nrcpt++] = a->domain[0] ? xstrdup(a->addr) :
-        xasprintf("postmaster@%s", policy_postmaster_domain(&s->cf->c.relay, s->cf->c.hostname));
+    tx->rcpts[tx->nrcpt++] = rcpt_address(s, a);
 }
 
-static void rcpt_batch_reply(struct smtp_session *s)
+/* The engine's RCPT stage is over: one reply per recipient of the batch, in order. */
+static void rcpt_then(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
     size_t i;
 
     for (i = 0; i < tx->nbatch && !s->closing; i++) {
         const struct policy_verdict *v = &tx->verdicts[i];
-        if (v->action == POLICY_PASS) {
+        const struct engine_reply *r =
+            tx->eng_idx[i] != ENG_NONE ? engine_rcpt_reply(s->es, tx->eng_idx[i]) : NULL;
+        if (v->action != POLICY_PASS) {
+            smtp_log_reject(s, "RCPT", v, tx->batch[i].addr);
+            reply_verdict(s, v);
+        } else if (r != NULL) {
+            smtp_log_reject_engine(s, "RCPT", r, tx->batch[i].addr,
+                                   engine_refusal_symbols(s->es, tx->eng_idx[i]));
+            reply_engine(s, r);
+        } else {
             rcpt_add(s, &tx->batch[i]);
             s->cmd_ok[SMTP_VERB_RCPT]++;
             smtp_reply(s, R_RCPT_OK);
-        } else {
-            smtp_log_reject(s, "RCPT", v, tx->batch[i].addr);
-            reply_verdict(s, v);
         }
     }
     tx->nbatch = 0;
@@ -496,6 +581,28 @@ static void rcpt_batch_reply(struct smtp_session *s)
     s->quota_left = s->pres.quota_left;
     if (tx->nrcpt > 0)
         s->state = ST_RCPT;
+}
+
+/* The pipeline answered for the batch: the recipients it let through go to the engine. */
+static void rcpt_batch_reply(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    bool any = false;
+    size_t i;
+
+    for (i = 0; i < tx->nbatch; i++) {
+        tx->eng_idx[i] = ENG_NONE;
+        if (s->es != NULL && tx->verdicts[i].action == POLICY_PASS) {
+            char *addr = rcpt_address(s, &tx->batch[i]);
+            tx->eng_idx[i] = engine_rcpt_add(s->es, addr);
+            free(addr);
+            any = true;
+        }
+    }
+    if (any)
+        smtp_engine_run(s, STAGE_RCPT, rcpt_then);
+    else
+        rcpt_then(s);
 }
 
 static void rcpt_policy_done(void *arg, struct policy_result *res)
@@ -592,13 +699,27 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 
 /* ---- the rest ---------------------------------------------------------------------- */
 
+/* The engine's DATA stage is over: its refusal (every recipient refused), or the 354. */
+static void data_then(struct smtp_session *s)
+{
+    const struct engine_reply *r = smtp_engine_reply(s);
+
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "DATA", r, NULL,
+                               engine_refusal_symbols(s->es, ENGINE_MESSAGE));
+        reply_engine(s, r);
+        return;
+    }
+    s->cmd_ok[SMTP_VERB_DATA]++;
+    smtp_data_start(s);
+}
+
 static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     (void)cmd;
     if (!smtp_spool_has_room(s, "DATA", s->tx->declared_size))
         return;
-    s->cmd_ok[SMTP_VERB_DATA]++;
-    smtp_data_start(s);
+    smtp_engine_run(s, STAGE_DATA, data_then);
 }
 
 static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)

@@ -38,6 +38,7 @@
 static char data_out[2 * DATA_CHUNK];
 
 static void data_refuse(struct smtp_session *s, const struct policy_verdict *v);
+static void end_then(struct smtp_session *s);
 
 /* Text from the client or SASL for our own header: printable ASCII only, so that it can
  * neither break the header nor make an ASCII message need SMTPUTF8. */
@@ -220,9 +221,15 @@ static void commit_done(void *arg, int err, const char *qid)
         else
             smtp_reply(s, R_LOCAL_ERROR);
     } else {
+        char note[sizeof(tx->quota_note) + ENGINE_TEXT_MAX];
+        const char *en = s->es ? engine_note(s->es) : "";
+        snprintf(note, sizeof(note), "%s%s%s", tx->quota_note, en[0] && en[0] != ' ' ? " " : "",
+                 en);
         log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
-        smtp_reply(s, R_QUEUED, qid, tx->quota_note);
+        if (s->es)
+            engine_log_results(s->es, qid);
+        smtp_reply(s, R_QUEUED, qid, note);
     }
     smtp_tx_free(s);
     smtp_resume(s);
@@ -241,18 +248,39 @@ static void data_commit(struct smtp_session *s)
     tx->commit = spool_file_commit(f, commit_done, s);
 }
 
-static void data_policy_done(void *arg, struct policy_result *res)
+/* Does any accepted recipient's result ask for something (a record to write)? */
+static bool results_matter(const struct engine_session *es)
 {
-    struct smtp_session *s = arg;
-    s->preq = NULL;
-    if (s->dead) {
-        smtp_resume(s); /* the client is gone: it was never told "queued", keep nothing */
+    size_t i, n = engine_accepted(es);
+
+    for (i = 0; i < n; i++) {
+        const struct rcpt_result *r = engine_result(es, i);
+        if (r != NULL && (r->disp != DISP_PASS || r->headers || r->nadd > 0 || r->nsyms > 0))
+            return true;
+    }
+    return false;
+}
+
+/* The engine's END stage is over: refuse what every recipient refuses, else write each
+ * recipient's result after the message (one write and fsync with it) and commit. */
+static void end_then(struct smtp_session *s)
+{
+    const struct engine_reply *r = smtp_engine_reply(s);
+    char *rec;
+
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "END-OF-MESSAGE", r, NULL,
+                               engine_refusal_symbols(s->es, ENGINE_MESSAGE));
+        smtp_reply(s, r->code, r->ecode, "%s", r->text);
+        smtp_tx_free(s);
+        if (r->disconnect)
+            smtp_close(s);
         return;
     }
-    if (res->verdicts[0].action != POLICY_PASS) {
-        data_refuse(s, &res->verdicts[0]);
-        smtp_resume(s);
-        return;
+    if (s->es && results_matter(s->es)) {
+        rec = engine_records(s->es);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
     }
     data_commit(s);
 }
@@ -296,25 +324,17 @@ static void data_end(struct smtp_session *s)
         data_refuse(s, &v);
         return;
     }
-    s->pctx = (struct policy_ctx){
-        .stage = POLICY_DATA_END, .profile = s->profile, .listener = s->listener,
-        .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
-        .auth_login = s->auth_login, .tls = s->ssl != NULL, .queue_id = tx->qid,
-        .sender = &tx->sender, .rcpts_accepted = tx->nrcpt,
-        .message_size = tx->scan.out_total, .quota_left = s->quota_left,
-    };
-    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
-    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, data_policy_done, s);
-    if (s->preq) {
-        s->busy = true;
-        bufferevent_disable(s->bev, EV_READ);
-        return;
+    spool_file_end_message(tx->file);
+    if (s->es) {
+        struct engine_message m = { .fd = -1, .size = spool_file_size(tx->file) };
+        uint64_t off = 0;
+        if (engine_session_runs(s->es, STAGE_END) &&
+            spool_file_readable(tx->file, &m.fd, &off) < 0)
+            m.fd = -1; /* the write error is reported by the commit */
+        m.offset = off;
+        engine_set_message(s->es, &m);
     }
-    if (s->verdict.action != POLICY_PASS) {
-        data_refuse(s, &s->verdict);
-        return;
-    }
-    data_commit(s);
+    smtp_engine_run(s, STAGE_END, end_then);
 }
 
 /* Feed one contiguous piece of input; returns bytes consumed, sets *done at the end. */

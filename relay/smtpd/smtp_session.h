@@ -19,6 +19,7 @@
 #include "lib/msg_stream.h"
 #include "lib/qid.h"
 #include "lib/smtp_parse.h"
+#include "policy/engine.h"
 #include "policy/policy.h"
 
 struct server;
@@ -35,6 +36,7 @@ struct ip_count;
 struct smtp_auth_held;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
+#define ENG_NONE ((size_t)-1)
 
 enum smtp_state {
     ST_GREETING,   /* banner not sent yet (TLS handshake or CONNECT policy pending) */
@@ -69,6 +71,7 @@ struct smtp_tx {
      * streams to the spool, initialised at DATA. */
     struct smtp_addr batch[RCPT_BATCH_MAX];
     struct policy_verdict verdicts[RCPT_BATCH_MAX];
+    size_t eng_idx[RCPT_BATCH_MAX];  /* the engine's index of each, ENG_NONE if not asked */
     size_t nbatch;
     struct msg_stream msg;
 };
@@ -120,6 +123,9 @@ struct smtp_session {
     struct policy_result pres;         /* where it writes */
     struct policy_verdict verdict;     /* single-verdict stages */
     long long quota_left;              /* from the last RCPT batch; -1 unknown */
+    struct engine_session *es;         /* the policy engine's side of the session, or NULL */
+    bool eng_pending;                  /* an engine stage runs: reading waits for it */
+    void (*eng_then)(struct smtp_session *s);  /* what to do when it is over */
 };
 
 /* smtp_session.c */
@@ -141,11 +147,24 @@ void smtp_set_data_timeouts(struct smtp_session *s, bool data);
 bool smtp_spool_has_room(struct smtp_session *s, const char *cmd, unsigned long long size);
 const char *smtp_proto(const struct smtp_session *s);
 
+/* Run an engine stage, then then(s) (at once when the stage completes synchronously;
+ * else later, with reading stopped meanwhile, and not at all when the session closes or
+ * goes away first). Without an engine session, then(s) runs at once. */
+void smtp_engine_run(struct smtp_session *s, enum engine_stage stage,
+                     void (*then)(struct smtp_session *s));
+/* The engine's reply to the command of the last stage, or NULL to go on. */
+const struct engine_reply *smtp_engine_reply(const struct smtp_session *s);
+
 /* smtp_commands.c */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_tx_free(struct smtp_session *s);
 void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
                      const char *rcpt);
+/* The same for a refusal of the policy engine: its reason, and its symbols (a new
+ * reference or NULL) for message.rejected. */
+void smtp_log_reject_engine(struct smtp_session *s, const char *cmd,
+                            const struct engine_reply *r, const char *rcpt,
+                            struct json_t *symbols);
 void smtp_etrn_cancel(struct smtp_session *s);      /* a pending ETRN will not answer */
 
 /* smtp_auth.c */
