@@ -11,12 +11,18 @@
 
 static const char *const direction_names[] = { "inbound", "submission", NULL };
 
-/* The shipped profiles. Phase 2 fills their "checks" with the checks that today's
- * pipeline runs (relay_access, submission_auth, ratelimit, sender_owner). */
+/* The shipped profiles: the rules every listener had before the engine (relay access,
+ * and on submission: AUTH, sender ownership, rate limits). A check added to a shipped
+ * profile is one more entry here (with its settings, or {} for its defaults). */
 const char profile_builtin_json[] =
-    "{\"inbound\": {\"direction\": \"inbound\"},"
-    " \"submission\": {\"direction\": \"submission\"},"
-    " \"submissions\": {\"direction\": \"submission\"}}";
+    "{\"inbound\": {\"direction\": \"inbound\","
+    "   \"checks\": {\"relay_access\": {}, \"ratelimit\": {}}},"
+    " \"submission\": {\"direction\": \"submission\","
+    "   \"checks\": {\"submission_auth\": {}, \"sender_owner\": {}, \"relay_access\": {},"
+    "               \"ratelimit\": {}}},"
+    " \"submissions\": {\"direction\": \"submission\","
+    "   \"checks\": {\"submission_auth\": {}, \"sender_owner\": {}, \"relay_access\": {},"
+    "               \"ratelimit\": {}}}}";
 
 static int profile_validate(void *obj, const char *pointer, struct conf_errors *errs);
 

@@ -5,6 +5,7 @@
 
 #include "lib/dns_wire.h"
 #include "policy/engine.h"
+#include "policy/profile.h"
 #include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
 #include "lib/tls.h"
@@ -236,6 +237,28 @@ static bool hostname_valid(const char *h)
            dns_name_normalize(h, norm, sizeof(norm)) == 0;
 }
 
+/* Every policy profile of the daemon runs relay_access: without it a listener would be
+ * an open relay. */
+static int profiles_relay_checked(const struct engine_conf *pc, struct conf_errors *errs)
+{
+    const struct profile_conf *p = pc->profiles.items;
+    int bad = 0;
+    size_t i, k;
+
+    for (i = 0; i < pc->profiles.n; i++) {
+        const struct conf_named *c = p[i].checks.items;
+        char at[160];
+        for (k = 0; k < p[i].checks.n && strcmp(c[k].name, "relay_access") != 0; k++)
+            ;
+        if (k < p[i].checks.n)
+            continue;
+        snprintf(at, sizeof(at), "/policy/profiles/%s/checks", p[i].name);
+        bad += conf_error(errs, at, "every profile must run relay_access (or it would be "
+                          "an open relay): add \"relay_access\": {}");
+    }
+    return bad;
+}
+
 static int root_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     struct relay_conf *c = obj;
@@ -255,6 +278,7 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
         bad += conf_error(errs, "/domain_defaults/allow_routing_characters",
                           "set it per domain, for domains delivered to maildir or lmtp");
     bad += engine_conf_check_refs(&c->policy, &c->domains, &c->domain_defaults, pointer, errs);
+    bad += profiles_relay_checked(&c->policy, errs);
     if (c->hostname != NULL && !hostname_valid(c->hostname)) {
         char at[64];
         snprintf(at, sizeof(at), "%s/hostname", pointer);
@@ -296,9 +320,6 @@ struct config *config_load(const char *path)
 int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
                     struct user_store *store)
 {
-    struct policy_deps deps = { .event = env->event, .event_arg = env->event_arg,
-                                .domains = &cf->c.domains,
-                                .domain_defaults = &cf->c.domain_defaults };
     struct engine_inputs in = {
         .conf = &cf->c.policy, .domains = &cf->c.domains,
         .domain_defaults = &cf->c.domain_defaults,
@@ -308,16 +329,16 @@ int config_activate(struct config *cf, struct redis *redis, const struct engine_
     struct engine_env e = *env;
 
     e.hostname = cf->c.hostname;
+    e.relay = &cf->c.relay;
+    e.domains = &cf->c.domains;
+    e.domain_defaults = &cf->c.domain_defaults;
+    e.auth = &cf->c.auth;
+    e.ratelimit = &cf->c.ratelimit;
     cf->engine = engine_new(&in, &e, store);
     if (cf->engine == NULL)
         return -1;
-    if (redis) {
-        cf->rl = rl_new(&cf->c.ratelimit, redis);
+    if (redis)
         cf->af = authfail_new(&cf->c.authfail, redis);
-        deps.rl = cf->rl;
-        deps.rl_conf = &cf->c.ratelimit;
-    }
-    cf->policy = policy_new(&cf->c.relay, &deps);
     return 0;
 }
 
@@ -333,11 +354,7 @@ void config_unref(struct config *cf)
         return;
     if (cf->tls)
         tls_ctx_free(cf->tls);
-    if (cf->policy)
-        policy_free(cf->policy);
     engine_free(cf->engine);
-    if (cf->rl)
-        rl_free(cf->rl);
     if (cf->af)
         authfail_free(cf->af);
     conf_free(&relay_conf_root, &cf->c);

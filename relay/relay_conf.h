@@ -106,8 +106,6 @@ struct config {
     char *path;
     struct relay_conf c;
     struct ssl_ctx_st *tls;          /* server SSL_CTX, NULL without certificates */
-    struct policy *policy;           /* the pipeline built from this config */
-    struct rl *rl;                   /* rate limiter over this config (NULL: none) */
     struct authfail *af;             /* login throttling over this config (NULL: none) */
     struct engine *engine;           /* the policy engine built from this config */
 };
@@ -115,11 +113,11 @@ struct config {
 /* Load and validate path. Prints errors; returns NULL when invalid. */
 struct config *config_load(const char *path);
 
-/* Build the runtime objects that live as long as this config: the policy pipeline, the
- * policy engine over env (borrowed: the daemon's loop, resolver, Redis, check pool,
- * outage tracker and event sink; its hostname is taken from the config) with per-user
- * settings in store (NULL: domain settings only), and, when redis is given, the rate
- * limiter and login throttling. 0, or -1 after logging (a check cannot start). */
+/* Build the runtime objects that live as long as this config: the policy engine over
+ * env (borrowed: the daemon's loop, resolver, Redis, check pool, outage tracker and
+ * event sink; the config parts the rule checks read are added here) with per-user
+ * settings in store (NULL: domain settings only), and, when redis is given, login
+ * throttling. 0, or -1 after logging (a check cannot start). */
 struct engine_env;
 struct user_store;
 int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,

@@ -2,9 +2,8 @@
  * checks.h - the shipped policy checks, one file each in this folder; listed in the
  * registry table (policy/check_registry.c). See docs/policy.md to write one.
  *
- * Phase 2 of the policy engine moves the existing decisions here: relay_access,
- * submission_auth, ratelimit, sender_owner (MAIL and header From), then the checks of
- * the later issues (rdns, helo, dnsbl, sender_domain, spf, dkim, dmarc, greylist,
+ * The decisions that were made in relay/ are here: relay_access, submission_auth,
+ * ratelimit, sender_owner (MAIL and header From); then the checks of the later issues (rdns, helo, dnsbl, sender_domain, spf, dkim, dmarc, greylist,
  * rcpt_verify, backscatter, virus, filetype, spam, bulk, newsletter rules).
  */
 #ifndef POSTERN_POLICY_CHECKS_H
@@ -12,6 +11,10 @@
 
 #include "policy/check_api.h"
 
-extern const struct check_def check_greylist;     /* greylist.c */
+extern const struct check_def check_greylist;         /* greylist.c */
+extern const struct check_def check_relay_access;     /* relay_access.c */
+extern const struct check_def check_submission_auth;  /* submission_auth.c */
+extern const struct check_def check_sender_owner;     /* sender_owner.c */
+extern const struct check_def check_ratelimit;        /* ratelimit.c */
 
 #endif

@@ -3,9 +3,10 @@
  *
  * Each row of the table names a verb, the states in which it is allowed, whether it takes
  * an argument, and its handler, so the ordering rules of SMTP are visible in one place.
- * Handlers parse with lib/smtp_parse.c, ask the policy pipeline (policy/) at the MAIL and
- * RCPT stages, and reply from the table in smtp_replies.h. Pipelined RCPT commands that
- * are already buffered are collected into one batch and checked with one pipeline run.
+ * Handlers parse with lib/smtp_parse.c, run the policy engine's stage of the command
+ * (policy/engine.h: HELO, MAIL, RCPT, DATA; CONNECT and AUTH in their files), and reply
+ * from the table in smtp_replies.h. Pipelined RCPT commands that are already buffered
+ * are collected into one batch and checked with one engine run.
  */
 #include "relay/smtpd/smtp_session.h"
 
@@ -194,18 +195,14 @@ void smtp_tx_free(struct smtp_session *s)
         s->state = ST_READY;
 }
 
-/* The reason category of a refusal, from the check that decided it (docs/webhooks.md). */
+/* The reason category (docs/webhooks.md) of the session's own refusals (protocol limits:
+ * "limits", "smuggling"); the policy engine's carry theirs (check_def.reason). */
 static const char *reject_reason(const char *check)
 {
-    static const struct { const char *check, *reason; } map[] = {
-        { "relay_access", "relay" }, { "submission_auth", "auth" },
-        { "sender_owner", "auth" }, { "ratelimit", "rate_limited" },
-        { "limits", "size" }, { "smuggling", "policy" },
-    };
-    size_t i;
-    for (i = 0; check && i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].check, check) == 0)
-            return map[i].reason;
+    if (check != NULL && strcmp(check, "limits") == 0)
+        return "size";
+    if (check != NULL && strcmp(check, "smuggling") == 0)
+        return "policy";
     return "other";
 }
 
@@ -274,15 +271,6 @@ static void reply_engine(struct smtp_session *s, const struct engine_reply *r)
 {
     smtp_reply(s, r->code, r->ecode, "%s", r->text);
     if (r->disconnect)
-        smtp_close(s);
-    else
-        smtp_error(s);
-}
-
-static void reply_verdict(struct smtp_session *s, const struct policy_verdict *v)
-{
-    smtp_reply(s, v->code, v->ecode, "%s", v->text);
-    if (v->action == POLICY_DISCONNECT)
         smtp_close(s);
     else
         smtp_error(s);
@@ -390,35 +378,6 @@ static int mail_refuse_utf8(struct smtp_session *s)
     return -1;
 }
 
-/* Submission: an authenticated login may only use the senders it owns (553 5.7.1), and
- * the null sender (an application's bounces, vacation replies, read receipts). */
-static bool mail_refuse_not_owned(struct smtp_session *s, const struct smtp_addr *from)
-{
-    struct policy_verdict v;
-    if (from->null_path || sender_owned(&s->cf->c.auth, s->auth_login, from->addr))
-        return false;
-    policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_SENDER_NOT_OWNED, from->addr,
-                       s->auth_login);
-    smtp_log_reject(s, "MAIL", &v, NULL);
-    smtp_reply(s, v.code, v.ecode, "%s", v.text);
-    return true;
-}
-
-static struct policy_ctx policy_ctx_for(struct smtp_session *s, enum policy_stage stage)
-{
-    struct policy_ctx ctx = {
-        .stage = stage, .profile = s->profile, .listener = s->listener,
-        .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
-        .auth_login = s->auth_login, .tls = s->ssl != NULL, .quota_left = s->quota_left,
-    };
-    if (s->tx) {
-        ctx.queue_id = s->tx->qid[0] ? s->tx->qid : NULL;
-        ctx.sender = &s->tx->sender;
-        ctx.rcpts_accepted = s->tx->nrcpt;
-    }
-    return ctx;
-}
-
 /* The MAIL stage of the engine is over: its refusal, or the queue file and 250. A refusal
  * decided for the recipients (VERDICT_REFUSE) waits for RCPT. */
 static void mail_then(struct smtp_session *s)
@@ -450,28 +409,6 @@ static void mail_then(struct smtp_session *s)
     s->state = ST_MAIL;
     s->cmd_ok[SMTP_VERB_MAIL]++;
     smtp_reply(s, R_SENDER_OK);
-}
-
-static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
-{
-    if (v->action != POLICY_PASS) {
-        smtp_log_reject(s, "MAIL", v, NULL);
-        smtp_tx_free(s);
-        reply_verdict(s, v);
-        return;
-    }
-    if (s->es)
-        engine_tx_begin(s->es, s->tx->sender.addr, "");
-    smtp_engine_run(s, STAGE_MAIL, mail_then);
-}
-
-static void mail_policy_done(void *arg, struct policy_result *res)
-{
-    struct smtp_session *s = arg;
-    s->preq = NULL;
-    if (!s->closing)
-        mail_verdict(s, &res->verdicts[0]);
-    smtp_resume(s);
 }
 
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -511,24 +448,12 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
         smtp_error(s);
         return;
     }
-    if (s->profile != PROFILE_INBOUND && s->auth_login && mail_refuse_not_owned(s, &a.path)) {
-        smtp_tx_free(s);
-        smtp_error(s);
-        return;
-    }
     if (!smtp_spool_has_room(s, "MAIL", tx->declared_size)) {
         smtp_tx_free(s);
         return;
     }
-    s->pctx = policy_ctx_for(s, POLICY_MAIL);
-    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
-    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, mail_policy_done, s);
-    if (s->preq) {
-        s->busy = true;
-        bufferevent_disable(s->bev, EV_READ);
-        return;
-    }
-    mail_verdict(s, &s->verdict);
+    engine_tx_begin(s->es, tx->sender.addr, "");
+    smtp_engine_run(s, STAGE_MAIL, mail_then);
 }
 
 /* ---- RCPT -------------------------------------------------------------------------- */
@@ -559,13 +484,8 @@ static void rcpt_then(struct smtp_session *s)
     size_t i;
 
     for (i = 0; i < tx->nbatch && !s->closing; i++) {
-        const struct policy_verdict *v = &tx->verdicts[i];
-        const struct engine_reply *r =
-            tx->eng_idx[i] != ENG_NONE ? engine_rcpt_reply(s->es, tx->eng_idx[i]) : NULL;
-        if (v->action != POLICY_PASS) {
-            smtp_log_reject(s, "RCPT", v, tx->batch[i].addr);
-            reply_verdict(s, v);
-        } else if (r != NULL) {
+        const struct engine_reply *r = engine_rcpt_reply(s->es, tx->eng_idx[i]);
+        if (r != NULL) {
             smtp_log_reject_engine(s, "RCPT", r, tx->batch[i].addr,
                                    engine_refusal_symbols(s->es, tx->eng_idx[i]));
             reply_engine(s, r);
@@ -576,43 +496,8 @@ static void rcpt_then(struct smtp_session *s)
         }
     }
     tx->nbatch = 0;
-    if (s->pres.note[0])
-        snprintf(tx->quota_note, sizeof(tx->quota_note), " %s", s->pres.note);
-    s->quota_left = s->pres.quota_left;
     if (tx->nrcpt > 0)
         s->state = ST_RCPT;
-}
-
-/* The pipeline answered for the batch: the recipients it let through go to the engine. */
-static void rcpt_batch_reply(struct smtp_session *s)
-{
-    struct smtp_tx *tx = s->tx;
-    bool any = false;
-    size_t i;
-
-    for (i = 0; i < tx->nbatch; i++) {
-        tx->eng_idx[i] = ENG_NONE;
-        if (s->es != NULL && tx->verdicts[i].action == POLICY_PASS) {
-            char *addr = rcpt_address(s, &tx->batch[i]);
-            tx->eng_idx[i] = engine_rcpt_add(s->es, addr);
-            free(addr);
-            any = true;
-        }
-    }
-    if (any)
-        smtp_engine_run(s, STAGE_RCPT, rcpt_then);
-    else
-        rcpt_then(s);
-}
-
-static void rcpt_policy_done(void *arg, struct policy_result *res)
-{
-    struct smtp_session *s = arg;
-    (void)res;
-    s->preq = NULL;
-    if (!s->closing)
-        rcpt_batch_reply(s);
-    smtp_resume(s);
 }
 
 /* Parse one RCPT argument; replies and returns -1 when it is refused before policy. */
@@ -670,7 +555,7 @@ static void rcpt_collect(struct smtp_session *s, size_t room)
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     struct smtp_tx *tx = s->tx;
-    size_t limit = (size_t)s->cf->c.limits.recipients, room;
+    size_t limit = (size_t)s->cf->c.limits.recipients, room, i;
 
     if (tx->nrcpt >= limit) {
         smtp_reply(s, R_TOO_MANY_RCPT, s->cf->c.limits.recipients);
@@ -684,17 +569,12 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
     room = limit - tx->nrcpt < RCPT_BATCH_MAX ? limit - tx->nrcpt : RCPT_BATCH_MAX;
     rcpt_collect(s, room);
 
-    s->pctx = policy_ctx_for(s, POLICY_RCPT);
-    s->pctx.rcpts = tx->batch;
-    s->pctx.nrcpt = tx->nbatch;
-    s->pres = (struct policy_result){ .verdicts = tx->verdicts, .n = tx->nbatch };
-    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, rcpt_policy_done, s);
-    if (s->preq) {
-        s->busy = true;
-        bufferevent_disable(s->bev, EV_READ);
-        return;
+    for (i = 0; i < tx->nbatch; i++) {
+        char *addr = rcpt_address(s, &tx->batch[i]);
+        tx->eng_idx[i] = engine_rcpt_add(s->es, addr);
+        free(addr);
     }
-    rcpt_batch_reply(s);
+    smtp_engine_run(s, STAGE_RCPT, rcpt_then);
 }
 
 /* ---- the rest ---------------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 
 #include "auth/sender_owner.h"
 #include "lib/log.h"
+#include <jansson.h>
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
@@ -169,14 +170,7 @@ void smtp_data_start(struct smtp_session *s)
     smtp_reply(s, R_START_DATA);
 }
 
-/* Must the From: header be an address of the login (auth.header_from_must_match)? */
-static bool data_checks_from(const struct smtp_session *s)
-{
-    return s->auth_login && s->profile != PROFILE_INBOUND && s->cf->c.auth.header_from_must_match;
-}
-
-/* What the header says against the message: a mail loop, or a From: the login does not
- * own (exactly one From: field, unfolded in full, bounded). */
+/* What the header says against the message: a mail loop. */
 static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
 {
     const struct msg_stream *m = &s->tx->msg;
@@ -185,14 +179,23 @@ static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
     if (m->received >= (unsigned long long)c->limits.hop_count)
         policy_verdict_set(v, POLICY_REFUSE, "limits", R_TOO_MANY_HOPS, m->received,
                            c->limits.hop_count);
-    else if (!data_checks_from(s))
-        return;
-    else if (m->from > 1)
-        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_MANY, m->from);
-    else if (m->from == 0 || m->from_cut ||
-             !sender_header_from_matches(&c->auth, s->auth_login, m->from_value, m->from_len))
-        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_NOT_OWNED,
-                           s->auth_login);
+}
+
+/* What the header showed, for the END checks: message.from_count (From: fields) and
+ * message.from (the address of the only one, when it holds exactly one and was not cut
+ * at its bound). */
+static void data_header_facts(struct smtp_session *s)
+{
+    const struct msg_stream *m = &s->tx->msg;
+    char addr[SMTP_ADDR_MAX + 1];
+
+    engine_fact_set(s->es, FACT_TX, "message.from_count", json_integer((json_int_t)m->from));
+    if (m->from == 1 && !m->from_cut &&
+        sender_from_address(m->from_value, m->from_len, addr, sizeof(addr)) == SENDER_FROM_OK) {
+        json_t *v = json_string(addr);
+        if (v != NULL)
+            engine_fact_set(s->es, FACT_TX, "message.from", v);
+    }
 }
 
 /* The message is accepted: note in the envelope and the log what its header showed. */
@@ -221,15 +224,10 @@ static void commit_done(void *arg, int err, const char *qid)
         else
             smtp_reply(s, R_LOCAL_ERROR);
     } else {
-        char note[sizeof(tx->quota_note) + ENGINE_TEXT_MAX];
-        const char *en = s->es ? engine_note(s->es) : "";
-        snprintf(note, sizeof(note), "%s%s%s", tx->quota_note, en[0] && en[0] != ' ' ? " " : "",
-                 en);
         log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
-        if (s->es)
-            engine_log_results(s->es, qid);
-        smtp_reply(s, R_QUEUED, qid, note);
+        engine_log_results(s->es, qid);
+        smtp_reply(s, R_QUEUED, qid, engine_note(s->es));
     }
     smtp_tx_free(s);
     smtp_resume(s);
@@ -277,7 +275,7 @@ static void end_then(struct smtp_session *s)
             smtp_close(s);
         return;
     }
-    if (s->es && results_matter(s->es)) {
+    if (results_matter(s->es)) {
         rec = engine_records(s->es);
         (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
         free(rec);
@@ -325,14 +323,14 @@ static void data_end(struct smtp_session *s)
         return;
     }
     spool_file_end_message(tx->file);
-    if (s->es) {
+    if (engine_session_runs(s->es, STAGE_END)) {
         struct engine_message m = { .fd = -1, .size = spool_file_size(tx->file) };
         uint64_t off = 0;
-        if (engine_session_runs(s->es, STAGE_END) &&
-            spool_file_readable(tx->file, &m.fd, &off) < 0)
+        if (spool_file_readable(tx->file, &m.fd, &off) < 0)
             m.fd = -1; /* the write error is reported by the commit */
         m.offset = off;
         engine_set_message(s->es, &m);
+        data_header_facts(s);
     }
     smtp_engine_run(s, STAGE_END, end_then);
 }

@@ -125,10 +125,13 @@ static void session_engine_start(struct smtp_session *s, const char *listener)
     socklen_t len = sizeof(ss);
     char ip[INET6_ADDRSTRLEN];
 
-    p = s->cf->engine ? engine_profile_find(s->cf->engine, listener_profile_names[s->profile])
-                      : NULL;
-    if (p == NULL)
-        return;
+    p = engine_profile_find(s->cf->engine, listener_profile_names[s->profile]);
+    if (p == NULL) { /* config validation makes this impossible; never run unchecked */
+        log_error("smtpd", "listener %s: no policy profile %s", listener,
+                  listener_profile_names[s->profile]);
+        s->reject_greeting = "421 4.3.0 Service not available: no policy\r\n";
+        p = engine_profile_find(s->cf->engine, "inbound");
+    }
     s->es = engine_session_new(s->cf->engine, p, listener, s->client_ip);
     if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0 &&
         ((ss.ss_family == AF_INET &&
@@ -196,7 +199,6 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
         s->client_port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
     }
     s->rd.max = (size_t)s->cf->c.limits.command_line;
-    s->quota_left = -1;
     s->close_timer = evtimer_new(srv->base, session_on_close_timer, s);
     if (s->close_timer == NULL)
         abort(); /* out of memory */
@@ -303,8 +305,6 @@ static void session_log_disconnect(struct smtp_session *s)
 
 void smtp_session_free(struct smtp_session *s)
 {
-    if (s->preq)
-        policy_cancel(s->preq);
     smtp_etrn_cancel(s);
     smtp_auth_session_end(s);
     smtp_tx_free(s);

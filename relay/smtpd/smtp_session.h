@@ -36,7 +36,6 @@ struct ip_count;
 struct smtp_auth_held;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
-#define ENG_NONE ((size_t)-1)
 
 enum smtp_state {
     ST_GREETING,   /* banner not sent yet (TLS handshake or CONNECT policy pending) */
@@ -63,15 +62,13 @@ struct smtp_tx {
     unsigned long long size;         /* message bytes in the queue file, Received: included */
     unsigned long long declared_size;/* SIZE= of MAIL (RFC 1870), 0 when not given */
     struct spool_commit *commit;
-    char quota_note[72];             /* " (quota: 37/60 left)" from the last RCPT batch */
     char message_id[QID_MAX + 300];  /* what msg_stream inserts when the message has none */
     char date[64];                   /* arrival, RFC 5322 form (Received:, Date:) */
     /* Not zeroed at MAIL: keep these members last (see cmd_mail). The RCPT batch being
-     * checked by the policy pipeline, written before it is read; the message as it
+     * checked by the policy engine, written before it is read; the message as it
      * streams to the spool, initialised at DATA. */
     struct smtp_addr batch[RCPT_BATCH_MAX];
-    struct policy_verdict verdicts[RCPT_BATCH_MAX];
-    size_t eng_idx[RCPT_BATCH_MAX];  /* the engine's index of each, ENG_NONE if not asked */
+    size_t eng_idx[RCPT_BATCH_MAX];  /* the engine's index of each */
     size_t nbatch;
     struct msg_stream msg;
 };
@@ -117,13 +114,8 @@ struct smtp_session {
     unsigned errors;
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
     struct smtp_tx *tx;
-    struct policy_req *preq;
     struct etrn_req *etrn;             /* ETRN waiting for the queue scan */
-    struct policy_ctx pctx;            /* what the pending policy run reads */
-    struct policy_result pres;         /* where it writes */
-    struct policy_verdict verdict;     /* single-verdict stages */
-    long long quota_left;              /* from the last RCPT batch; -1 unknown */
-    struct engine_session *es;         /* the policy engine's side of the session, or NULL */
+    struct engine_session *es;         /* the policy engine's side of the session */
     bool eng_pending;                  /* an engine stage runs: reading waits for it */
     void (*eng_then)(struct smtp_session *s);  /* what to do when it is over */
 };

@@ -19,7 +19,7 @@ HIGH = "strict.example.test"
 
 
 def engine(tmp_path, checks, deadline=None, policy=None, domains=None):
-    prof = {"direction": "inbound", "checks": checks}
+    prof = {"direction": "inbound", "checks": dict({"relay_access": {}}, **checks)}
     if deadline:
         prof["deadline"] = deadline
         prof["end_deadline"] = deadline
