@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 const char *const listener_profile_names[] = { "inbound", "submission", "submissions", NULL };
+static const char *const listener_tls_names[] = { "auto", "none", "starttls", "implicit", NULL };
+const char *const listener_auth_names[] = { "auto", "off", "optional", "required", NULL };
 static const char *const bare_lf_names[] = { "reject", "normalize", NULL };
 static const char *const long_lines_names[] = { "break", "reject", NULL };
 
@@ -104,8 +106,16 @@ static const struct conf_key listener_keys[] = {
       "name used in logs and metrics" },
     { "address", CONF_STRING, LI(address), NULL, 0, 0, NULL, NULL, 0, CONF_REQUIRED,
       "IP:port to listen on: \"127.0.0.1:25\", \"[::1]:25\", \"*:25\"" },
-    { "profile", CONF_ENUM, LI(profile), NULL, 0, 0, listener_profile_names, NULL, 0, CONF_REQUIRED,
-      "inbound (MX), submission (STARTTLS, AUTH) or submissions (implicit TLS, AUTH)" },
+    { "profile", CONF_STRING, LI(profile), NULL, 0, 0, NULL, NULL, 0, CONF_REQUIRED,
+      "the policy profile: a name in policy.profiles (shipped: inbound for MX and backup "
+      "MX, submission, submissions; or your own)" },
+    { "tls", CONF_ENUM, LI(tls), "auto", 0, 0, listener_tls_names, NULL, 0, 0,
+      "none, starttls (offered when tls.cert is set) or implicit (TLS from the first byte, "
+      "port 465); auto: implicit for the profile named submissions, else starttls" },
+    { "auth", CONF_ENUM, LI(auth), "auto", 0, 0, listener_auth_names, NULL, 0, 0,
+      "off, optional (AUTH offered, MAIL without it allowed) or required (MAIL needs AUTH "
+      "unless the client is in relay.trusted_networks); auto: required when the profile's "
+      "direction is submission, else off" },
     { "backlog", CONF_INT, LI(backlog), "1024", 16, 65535, NULL, NULL, 0, 0,
       "listen(2) backlog" },
     { .name = "connections", .type = CONF_INT, .offset = LI(connections), .def = "0",
@@ -267,11 +277,25 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
     size_t i;
 
     for (i = 0; i < c->listeners.n; i++) {
-        char at[64];
-        snprintf(at, sizeof(at), "%s/listeners/%zu", pointer, i);
-        if (ls[i].profile != PROFILE_INBOUND && (c->tls.cert == NULL || c->tls.key == NULL))
-            bad += conf_error(errs, at, "profile %s needs tls.cert and tls.key",
-                              listener_profile_names[ls[i].profile]);
+        struct listener_conf *l = (struct listener_conf *)&ls[i];
+        const struct profile_conf *p = profile_find(&c->policy.profiles, l->profile);
+        char at[80];
+        snprintf(at, sizeof(at), "%s/listeners/%zu/profile", pointer, i);
+        if (p == NULL) {
+            bad += conf_error(errs, at, "profile %s is not in policy.profiles (shipped: "
+                              "inbound, submission, submissions)", l->profile);
+            continue;
+        }
+        l->submission = p->direction == DIRECTION_SUBMISSION;
+        if (l->tls == LISTENER_TLS_AUTO)
+            l->tls = strcmp(l->profile, "submissions") == 0 ? LISTENER_TLS_IMPLICIT
+                                                            : LISTENER_TLS_STARTTLS;
+        if (l->auth == LISTENER_AUTH_AUTO)
+            l->auth = l->submission ? LISTENER_AUTH_REQUIRED : LISTENER_AUTH_OFF;
+        if ((l->tls == LISTENER_TLS_IMPLICIT || l->auth != LISTENER_AUTH_OFF) &&
+            (c->tls.cert == NULL || c->tls.key == NULL))
+            bad += conf_error(errs, at, "profile %s: %s needs tls.cert and tls.key", l->profile,
+                              l->tls == LISTENER_TLS_IMPLICIT ? "tls implicit" : "auth");
     }
     bad += domains_validate(c, pointer, errs);
     if (c->domain_defaults.allow_routing_characters) /* it depends on each domain's route */

@@ -83,7 +83,7 @@ static bool config_needs_redis(const struct config *cf)
     const struct listener_conf *l = cf->c.listeners.items;
     size_t i;
     for (i = 0; i < cf->c.listeners.n; i++)
-        if (l[i].profile != PROFILE_INBOUND)
+        if (l[i].auth != LISTENER_AUTH_OFF)
             return true;
     return false;
 }
@@ -226,7 +226,8 @@ void server_reload(struct server *srv)
     a = srv->cf->c.listeners.items;
     b = cf->c.listeners.items;
     for (i = 0; i < cf->c.listeners.n && cf->c.listeners.n == srv->cf->c.listeners.n; i++)
-        if (strcmp(a[i].address, b[i].address) != 0 || a[i].profile != b[i].profile)
+        if (strcmp(a[i].address, b[i].address) != 0 || strcmp(a[i].profile, b[i].profile) != 0 ||
+            a[i].tls != b[i].tls || a[i].auth != b[i].auth)
             break;
     if (i != cf->c.listeners.n || cf->c.listeners.n != srv->cf->c.listeners.n)
         log_warn("master", "listener changes need a restart; keeping the current listeners");

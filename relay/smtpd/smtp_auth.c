@@ -469,7 +469,7 @@ void smtp_auth_session_start(struct smtp_session *s, int fd)
     char lip[INET6_ADDRSTRLEN] = "127.0.0.1", local[80], remote[80];
     unsigned lport = 0;
 
-    if (s->profile == PROFILE_INBOUND || s->cf->tls == NULL)
+    if (s->auth_mode == LISTENER_AUTH_OFF || s->cf->tls == NULL)
         return;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) {

@@ -317,7 +317,8 @@ static void helo_then(struct smtp_session *s)
                         "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
                         s->cf->c.hostname, s->cf->c.limits.message_size,
                         s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
-                        s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
+                        s->ssl == NULL && s->cf->tls && s->tls_mode == LISTENER_TLS_STARTTLS
+                            ? "250-STARTTLS\r\n" : "",
                         *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
 }
 
@@ -650,7 +651,7 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
         smtp_error(s);
         return;
     }
-    if (s->cf->tls == NULL) {
+    if (s->cf->tls == NULL || s->tls_mode != LISTENER_TLS_STARTTLS) {
         smtp_reply(s, R_TLS_UNAVAIL);
         return;
     }

@@ -110,7 +110,7 @@ static void data_spool_out(void *arg, const char *p, size_t n)
 static void data_stream_start(struct smtp_session *s, const struct tm *tm)
 {
     struct smtp_tx *tx = s->tx;
-    bool submission = s->profile != PROFILE_INBOUND;
+    bool submission = s->submission;
     struct msg_stream_opts o = {
         .break_long_lines = s->cf->c.smtp.long_lines == LONG_LINES_BREAK,
         .seal_header = submission,
@@ -145,7 +145,7 @@ void smtp_data_start(struct smtp_session *s)
     env.client_name = s->client_name;
     env.helo = s->helo;
     env.listener = s->listener;
-    env.profile = listener_profile_names[s->profile];
+    env.profile = listener_profile_names[s->submission ? PROFILE_SUBMISSION : PROFILE_INBOUND];
     env.proto = smtp_proto(s);
     env.auth_login = s->auth_login;
     env.body = tx->body_8bit ? "8BITMIME" : NULL;

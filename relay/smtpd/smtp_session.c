@@ -125,14 +125,16 @@ static void session_engine_start(struct smtp_session *s, const char *listener)
     socklen_t len = sizeof(ss);
     char ip[INET6_ADDRSTRLEN];
 
-    p = engine_profile_find(s->cf->engine, listener_profile_names[s->profile]);
+    p = engine_profile_find(s->cf->engine, s->profile);
     if (p == NULL) { /* config validation makes this impossible; never run unchecked */
-        log_error("smtpd", "listener %s: no policy profile %s", listener,
-                  listener_profile_names[s->profile]);
+        log_error("smtpd", "listener %s: no policy profile %s", listener, s->profile);
         s->reject_greeting = "421 4.3.0 Service not available: no policy\r\n";
         p = engine_profile_find(s->cf->engine, "inbound");
     }
     s->es = engine_session_new(s->cf->engine, p, listener, s->client_ip);
+    s->submission = engine_profile_submission(p);
+    engine_fact_set(s->es, FACT_SESSION, "smtpd.auth",
+                    json_string(listener_auth_names[s->auth_mode]));
     if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0 &&
         ((ss.ss_family == AF_INET &&
           inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip))) ||
@@ -176,7 +178,8 @@ const struct engine_reply *smtp_engine_reply(const struct smtp_session *s)
 }
 
 struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct sockaddr *sa,
-                                      const char *listener, enum policy_profile profile,
+                                      const char *listener, const char *profile,
+                                      int tls_mode, int auth_mode,
                                       const char *reject_greeting)
 {
     struct smtp_session *s = xcalloc(1, sizeof(*s));
@@ -185,7 +188,9 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
     s->srv = srv;
     s->cf = config_ref(srv->cf);
     s->fd = fd;
-    s->profile = profile;
+    snprintf(s->profile, sizeof(s->profile), "%s", profile);
+    s->tls_mode = tls_mode;
+    s->auth_mode = auth_mode;
     s->reject_greeting = reject_greeting;
     snprintf(s->listener, sizeof(s->listener), "%s", listener);
     snprintf(s->client_name, sizeof(s->client_name), "unknown");
@@ -205,7 +210,7 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
     smtp_auth_session_start(s, fd);
     session_engine_start(s, listener);
 
-    if (profile == PROFILE_SUBMISSIONS) {
+    if (tls_mode == LISTENER_TLS_IMPLICIT) {
         s->ssl = SSL_new(s->cf->tls);
         bev = bufferevent_openssl_socket_new(srv->base, fd, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
                                              BEV_OPT_CLOSE_ON_FREE);

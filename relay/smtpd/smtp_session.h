@@ -80,7 +80,10 @@ struct smtp_session {
     struct server *srv;
     struct config *cf;                 /* reference held for the session's life */
     char listener[64];
-    enum policy_profile profile;
+    char profile[64];                  /* the listener's policy profile */
+    bool submission;                   /* ... whose direction is submission */
+    int tls_mode;                      /* enum listener_tls */
+    int auth_mode;                     /* enum listener_auth */
     int fd;
     bool fd_owned_by_bev;
     struct bufferevent *bev;
@@ -122,7 +125,8 @@ struct smtp_session {
 
 /* smtp_session.c */
 struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct sockaddr *sa,
-                                      const char *listener, enum policy_profile profile,
+                                      const char *listener, const char *profile,
+                                      int tls_mode, int auth_mode,
                                       const char *reject_greeting);
 void smtp_session_shutdown(struct smtp_session *s);  /* SIGTERM: 421 now, or after the command */
 void smtp_session_free(struct smtp_session *s);      /* server shutdown only */

@@ -59,9 +59,9 @@ class Postern:
             cfg["tls"] = {"cert": ca.cert, "key": ca.key}
             cfg["listeners"] += [
                 {"name": "submission", "address": "127.0.0.1:%d" % self.ports["submission"],
-                 "profile": "submission"},
+                 "profile": "submission", "tls": "starttls", "auth": "required"},
                 {"name": "submissions", "address": "127.0.0.1:%d" % self.ports["submissions"],
-                 "profile": "submissions"},
+                 "profile": "submissions", "tls": "implicit", "auth": "required"},
             ]
         self.config = deep_merge(cfg, copy.deepcopy(overrides or {}))
         self.proc = None

@@ -9,10 +9,14 @@ where docs/policy.md says; postmaster@ bypasses a MAIL refusal; a check that mis
 stage deadline adds NAME_TIMEOUT and its unsure rule (accept or defer); white and black
 lists; the multi-recipient rule (refuse at END only what every recipient refuses).
 """
+import json
+import os
 import re
+import subprocess
 
 import pytest
 
+from conftest import BUILD, free_port
 from postern import Postern, Raw, message, queued_id
 
 HIGH = "strict.example.test"
@@ -210,3 +214,59 @@ def test_no_checks_no_records(tmp_path):
     assert code == 250
     assert p.records(queued_id(lines)) == []
     p.stop()
+
+
+def test_listener_keys_tls_auth_and_a_custom_profile(tmp_path, test_ca):
+    over = {"policy": {"profiles": {"relaxed": {
+        "direction": "submission",
+        "checks": {"relay_access": {}, "submission_auth": {}, "testsym": {"emit": ["TEST_A"]}}}}}}
+    p = Postern(tmp_path, test_ca, overrides=over, binary="postern-test")
+    p.config["listeners"] += [
+        {"name": "plain", "address": "127.0.0.1:%d" % p.ports["mx"], "profile": "inbound",
+         "tls": "none"},
+        {"name": "open", "address": "127.0.0.1:%d" % free_port(), "profile": "relaxed",
+         "tls": "starttls", "auth": "optional"},
+    ]
+    del p.config["listeners"][0]  # the default mx listener: "plain" takes its port
+    p.write_config()
+    p.start()
+    r = Raw(p.port)
+    r.reply()
+    code, lines = r.cmd("EHLO client.example")
+    assert not any("STARTTLS" in ln for ln in lines) and not any("AUTH" in ln for ln in lines)
+    assert r.cmd("STARTTLS")[0] == 454
+    r.close()
+    # auth optional on a submission profile: MAIL without a login passes submission_auth
+    port = int(p.config["listeners"][-1]["address"].rsplit(":", 1)[1])
+    r = Raw(port)
+    r.reply()
+    code, lines = r.cmd("EHLO client.example")
+    assert any("STARTTLS" in ln for ln in lines)  # AUTH comes after it (auth.require_tls)
+    assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    assert r.cmd("RCPT TO:<b@example.test>")[0] == 250
+    assert r.cmd("RCPT TO:<x@elsewhere.example>")[0] == 554  # still no open relay
+    r.close()
+    # auth required (the shipped submission profile): 530 as before
+    r = Raw(p.ports["submission"])
+    r.reply()
+    r.cmd("EHLO client.example")
+    assert r.cmd("MAIL FROM:<a@example.org>")[0] == 530
+    r.close()
+    assert "listening on 127.0.0.1:%d (open, relaxed)" % port in p.log()
+    p.stop()
+
+
+def test_old_listener_configs_keep_working(tmp_path, test_ca):
+    # only "profile", as before the tls and auth keys: postern -n -v shows what they became
+    p = Postern(tmp_path, test_ca)
+    for lst in p.config["listeners"]:
+        lst.pop("tls", None)
+        lst.pop("auth", None)
+    p.write_config()
+    out = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", p.config_path],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    ls = json.loads(out.stdout)["listeners"]
+    assert [(l["profile"], l["tls"], l["auth"]) for l in ls] == [
+        ("inbound", "starttls", "off"), ("submission", "starttls", "required"),
+        ("submissions", "implicit", "required")]
