@@ -270,3 +270,31 @@ def test_old_listener_configs_keep_working(tmp_path, test_ca):
     assert [(l["profile"], l["tls"], l["auth"]) for l in ls] == [
         ("inbound", "starttls", "off"), ("submission", "starttls", "required"),
         ("submissions", "implicit", "required")]
+
+
+def test_session_facts_for_the_dns_checks(tmp_path):
+    # a CONNECT check that names the client (as rdns will): logs and Received: use it;
+    # one that waits sees an early talker; HELO checks see the HELO name
+    p = engine(tmp_path, {
+        "testrule": {"stages": ["connect"], "session_fact": "rdns.name=client.example.net"},
+        "testsym": {"stages": ["connect", "end"], "delay": "300ms",
+                    "emit_if": ["smtpd.early_talk TEST_C", "smtpd.local_ip TEST_POINT"]}})
+    r = Raw(p.port)
+    r.send(b"EHLO early.example\r\n")  # before the banner
+    assert r.reply()[0] == 220
+    assert r.reply()[0] == 250
+    assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    assert r.cmd("RCPT TO:<b@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(message().encode() + b".\r\n")
+    code, lines = r.reply()
+    r.close()
+    assert code == 250
+    qid = queued_id(lines)
+    rec = records(p, qid)[0]
+    assert "TEST_C" in rec["syms"] and "TEST_POINT" in rec["syms"]
+    env, msg = p.read_queue_file(qid)
+    assert env["client_name"] == "client.example.net"
+    assert b"from early.example (client.example.net [127.0.0.1])" in msg
+    assert "%s: client=client.example.net[127.0.0.1]" % qid in p.log()
+    p.stop()
