@@ -241,6 +241,10 @@ static void log_reject(struct smtp_session *s, const char *cmd, int code, const 
         json_decref(symbols);
         symbols = NULL;
     }
+    if (strcmp(reason, "greylisted") == 0) { /* expected by every sender: not an alert */
+        json_decref(symbols);
+        return;
+    }
     smtpd_event(s->srv, "message.rejected",
                  wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*, s:o*}",
                            "stage", stage, "code", code, "enhanced_code", ecode,
