@@ -18,6 +18,13 @@
  * group). */
 static const struct check_def *const shipped[] = {
     &check_greylist,
+    &check_spf,
+    &check_dkim,
+    &check_dmarc,
+    &check_rcpt_verify,
+    &check_backscatter,
+    &check_account,
+    &check_newsletter,
     &check_relay_access,
     &check_submission_auth,
     &check_sender_owner,

@@ -1,7 +1,7 @@
 /*
  * relay_keys.c - the "relay" config keys: the domains served, the networks trusted to
  * relay, the postmaster domain; and the helpers the checks use over them (the checks
- * themselves are policy/checks/relay_access.c and submission_auth.c).
+ * themselves are policy/checks/check_relay_access.c and check_submission_auth.c).
  */
 #include "policy/policy.h"
 

@@ -78,15 +78,27 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
     }
 }
 
-/* Redis is needed as soon as a listener may see authenticated users. */
+/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
+ * backscatter memory)? */
+static bool domain_needs_redis(const struct domain_conf *d)
+{
+    return d->greylisting || d->recipients_learned || d->backscatter_protection;
+}
+
+/* Redis is needed as soon as a listener may see authenticated users, or a served domain
+ * turns on a check that keeps its state there. */
 static bool config_needs_redis(const struct config *cf)
 {
     const struct listener_conf *l = cf->c.listeners.items;
+    const struct domain_conf *d = cf->c.domains.items;
     size_t i;
     for (i = 0; i < cf->c.listeners.n; i++)
         if (l[i].auth != LISTENER_AUTH_OFF)
             return true;
-    return false;
+    for (i = 0; i < cf->c.domains.n; i++)
+        if (domain_needs_redis(&d[i]))
+            return true;
+    return domain_needs_redis(&cf->c.domain_defaults);
 }
 
 /* ---- the hooks smtpd/ is given (ETRN: relay/smtpd/smtpd.h) ---- */

@@ -208,12 +208,13 @@ def test_whitelist_and_blacklist(tmp_path):
     p.stop()
 
 
-def test_no_checks_no_records(tmp_path):
-    # the shipped profiles run no scoring check yet: nothing is written after the message
+def test_plain_mail_through_the_shipped_inbound_profile_passes_with_score_0(tmp_path):
+    # greylisting, recipient verification and backscatter protection are in the shipped
+    # inbound profile but act only for domains that turn them on: plain mail passes
     p = Postern(tmp_path).start()
     code, lines, _ = deliver(p, ["b@example.test"])
     assert code == 250
-    assert p.records(queued_id(lines)) == []
+    assert p.records(queued_id(lines)) == ["policy 0 pass 0 5 8 H medium"]
     p.stop()
 
 

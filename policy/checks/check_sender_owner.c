@@ -1,5 +1,5 @@
 /*
- * sender_owner.c - an authenticated login sends only as itself (submission profiles,
+ * check_sender_owner.c - an authenticated login sends only as itself (submission profiles,
  * group 10).
  *   MAIL  the envelope sender must be an address the login owns (auth.senders,
  *         auth.sender_map); the null sender is allowed (an application's bounces,

@@ -1,5 +1,5 @@
 /*
- * ratelimit.c - per-user recipient and message limits (MAIL and RCPT, every direction,
+ * check_ratelimit.c - per-user recipient and message limits (MAIL and RCPT, every direction,
  * group 20: after relay access, so refused recipients spend nothing).
  *
  * Applies to authenticated sessions only (inbound sessions are not authenticated, so it

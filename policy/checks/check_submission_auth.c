@@ -1,5 +1,5 @@
 /*
- * submission_auth.c - submission needs a login (MAIL, submission profiles, group 10):
+ * check_submission_auth.c - submission needs a login (MAIL, submission profiles, group 10):
  * 530 5.7.0 Authentication required, as the answer to MAIL, unless the session is
  * authenticated or the client is in relay.trusted_networks. A listener with
  * "auth": "optional" (session fact smtpd.auth) lets MAIL through without a login.

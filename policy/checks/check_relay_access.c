@@ -1,5 +1,5 @@
 /*
- * relay_access.c - the anti-open-relay rule (RCPT, every direction, group 10).
+ * check_relay_access.c - the anti-open-relay rule (RCPT, every direction, group 10).
  *
  * A recipient in a local or backup domain (relay.local_domains, relay.backup_domains),
  * or the bare <postmaster> (kept as postmaster@ relay.postmaster_domain), is allowed; any
