@@ -22,6 +22,11 @@ static const struct check_def *const shipped[] = {
     &check_backscatter,
     &check_account,
     &check_newsletter,
+    &check_rdns,
+    &check_helo,
+    &check_dnsbl,
+    &check_sender_domain,
+    &check_early_talker,
     NULL
 };
 

@@ -17,5 +17,10 @@ extern const struct check_def check_rcpt_verify;  /* rcpt_verify.c */
 extern const struct check_def check_backscatter;  /* backscatter.c */
 extern const struct check_def check_account;      /* account.c */
 extern const struct check_def check_newsletter;   /* newsletter.c */
+extern const struct check_def check_rdns;         /* rdns.c */
+extern const struct check_def check_helo;         /* helo.c */
+extern const struct check_def check_dnsbl;        /* dnsbl.c */
+extern const struct check_def check_sender_domain; /* sender_domain.c */
+extern const struct check_def check_early_talker; /* early_talker.c */
 
 #endif
