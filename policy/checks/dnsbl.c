@@ -22,6 +22,7 @@
  * ZONE (Postfix' text). Default "never": scores only.
  */
 #include "policy/checks/checks.h"
+#include "policy/checks/skip_networks.h"
 
 #include "lib/dns_batch.h"
 #include "lib/dnscheck.h"
@@ -55,6 +56,7 @@ struct zone_conf {
 };
 
 struct dnsbl_settings {
+    struct conf_strlist skip_networks;
     struct conf_array zones;      /* struct zone_conf */
 };
 
@@ -110,9 +112,19 @@ static const struct conf_key dnsbl_keys[] = {
     { .name = "zones", .type = CONF_MAP, .offset = offsetof(struct dnsbl_settings, zones),
       .sub = &zone_section, .elem_size = sizeof(struct zone_conf),
       .help = "the zones to query, by name: {\"zen.spamhaus.org\": {\"codes\": [...]}}" },
+    SKIP_NETWORKS_KEY(struct dnsbl_settings, skip_networks),
     { .name = NULL }
 };
-static const struct conf_section dnsbl_section = { .name = "dnsbl", .keys = dnsbl_keys };
+
+static int dnsbl_section_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct dnsbl_settings *s = obj;
+
+    return skip_networks_validate(&s->skip_networks, pointer, errs);
+}
+static const struct conf_section dnsbl_section = {
+    .name = "dnsbl", .keys = dnsbl_keys, .validate = dnsbl_section_validate,
+};
 
 static const struct symbol_def dnsbl_symbols[] = {
     { "DNSBL_REFUSED", 0, "a DNSBL refused the query (127.255.255.x): not a listing" },
@@ -393,6 +405,10 @@ static enum call_status dnsbl_rcpt(struct check_call *c)
 
 static enum call_status dnsbl_run(struct check_call *c)
 {
+    const struct dnsbl_settings *s = check_call_settings(c);
+
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+        return CALL_DONE;
     return check_call_stage(c) == STAGE_RCPT ? dnsbl_rcpt(c) : dnsbl_lookups(c);
 }
 

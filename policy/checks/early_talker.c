@@ -12,21 +12,31 @@
  * submission (the check declares inbound and backup only).
  */
 #include "policy/checks/checks.h"
+#include "policy/checks/skip_networks.h"
 
 #include <jansson.h>
 #include <stddef.h>
 
 struct early_settings {
+    struct conf_strlist skip_networks;
     bool refuse;
 };
 
 static const struct conf_key early_keys[] = {
     { .name = "refuse", .type = CONF_BOOL, .offset = offsetof(struct early_settings, refuse),
       .def = "false", .help = "refuse early talkers (550 5.5.1) instead of scoring them" },
+    SKIP_NETWORKS_KEY(struct early_settings, skip_networks),
     { .name = NULL }
 };
-static const struct conf_section early_section = { .name = "early_talker",
-                                                   .keys = early_keys };
+static int early_section_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct early_settings *s = obj;
+
+    return skip_networks_validate(&s->skip_networks, pointer, errs);
+}
+static const struct conf_section early_section = {
+    .name = "early_talker", .keys = early_keys, .validate = early_section_validate,
+};
 
 static const struct symbol_def early_symbols[] = {
     { "EARLY_TALKER", 3.0, "the client sent before the greeting banner" },
@@ -37,6 +47,8 @@ static enum call_status early_run(struct check_call *c)
 {
     const struct early_settings *s = check_call_settings(c);
 
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+        return CALL_DONE;
     if (!json_is_true(check_fact(c, "smtpd.early_talk")) ||
         json_is_true(check_fact(c, "early_talker.seen")))
         return CALL_DONE;

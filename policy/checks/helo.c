@@ -20,6 +20,7 @@
  * the lookups failed temporarily or ran out of time.
  */
 #include "policy/checks/checks.h"
+#include "policy/checks/skip_networks.h"
 
 #include "lib/dns_batch.h"
 #include "lib/dnscheck.h"
@@ -33,6 +34,7 @@
 #define OWN_MAX 32
 
 struct helo_settings {
+    struct conf_strlist skip_networks;
     int definite_reply;              /* 0 reject, 1 defer */
     bool lookup;
     struct conf_strlist own_names;
@@ -54,9 +56,18 @@ static const struct conf_key helo_keys[] = {
     { .name = "own_addresses", .type = CONF_STRLIST, .offset = HS(own_addresses),
       .help = "addresses of this server that no client may use as HELO (besides the "
               "listener's local address)" },
+    SKIP_NETWORKS_KEY(struct helo_settings, skip_networks),
     { .name = NULL }
 };
-static const struct conf_section helo_section = { .name = "helo", .keys = helo_keys };
+static int helo_section_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct helo_settings *s = obj;
+
+    return skip_networks_validate(&s->skip_networks, pointer, errs);
+}
+static const struct conf_section helo_section = {
+    .name = "helo", .keys = helo_keys, .validate = helo_section_validate,
+};
 
 static const struct symbol_def helo_symbols[] = {
     { "HELO_INVALID", 2.0, "the HELO name is not a valid host name" },
@@ -209,6 +220,10 @@ static enum call_status helo_rcpt(struct check_call *c)
 
 static enum call_status helo_run(struct check_call *c)
 {
+    const struct helo_settings *s = check_call_settings(c);
+
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+        return CALL_DONE;
     return check_call_stage(c) == STAGE_HELO ? helo_stage(c) : helo_rcpt(c);
 }
 

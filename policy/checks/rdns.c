@@ -25,6 +25,7 @@
  * with RDNS_TIMEOUT.
  */
 #include "policy/checks/checks.h"
+#include "policy/checks/skip_networks.h"
 
 #include "lib/dns_batch.h"
 #include "lib/dnscheck.h"
@@ -39,6 +40,7 @@
 #define RDNS_NAMES_MAX 4
 
 struct rdns_settings {
+    struct conf_strlist skip_networks;
     int definite_reply;                  /* 0 reject (5xx), 1 defer (4xx) */
     bool refuse_dynamic;
     struct conf_strlist dynamic_words;   /* empty: the built-in list */
@@ -61,9 +63,18 @@ static const struct conf_key rdns_keys[] = {
     { .name = "static_prefixes", .type = CONF_STRLIST, .offset = RS(static_prefixes),
       .help = "a PTR name whose first label starts with one of these is a mail server's "
               "(never dynamic); empty: mail, smtp, mx, mta, relay, out" },
+    SKIP_NETWORKS_KEY(struct rdns_settings, skip_networks),
     { .name = NULL }
 };
-static const struct conf_section rdns_section = { .name = "rdns", .keys = rdns_keys };
+static int rdns_section_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct rdns_settings *s = obj;
+
+    return skip_networks_validate(&s->skip_networks, pointer, errs);
+}
+static const struct conf_section rdns_section = {
+    .name = "rdns", .keys = rdns_keys, .validate = rdns_section_validate,
+};
 
 static const struct symbol_def rdns_symbols[] = {
     { "RDNS_NONE", 2.0, "the client address has no reverse DNS (PTR) name" },
@@ -254,6 +265,10 @@ static enum call_status rdns_rcpt(struct check_call *c)
 
 static enum call_status rdns_run(struct check_call *c)
 {
+    const struct rdns_settings *s = check_call_settings(c);
+
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+        return CALL_DONE;
     return check_call_stage(c) == STAGE_CONNECT ? rdns_connect(c) : rdns_rcpt(c);
 }
 

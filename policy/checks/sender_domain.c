@@ -16,6 +16,7 @@
  * accept by default).
  */
 #include "policy/checks/checks.h"
+#include "policy/checks/skip_networks.h"
 
 #include "lib/dns_batch.h"
 #include "lib/xalloc.h"
@@ -29,6 +30,7 @@
 enum { REFUSE_ALWAYS, REFUSE_STRICT, REFUSE_NEVER };
 
 struct sd_settings {
+    struct conf_strlist skip_networks;
     int refuse;
     struct conf_strlist skip_domains;
 };
@@ -43,9 +45,18 @@ static const struct conf_key sd_keys[] = {
               "(recipients with strict_dns) or never (symbols only)" },
     { .name = "skip_domains", .type = CONF_STRLIST, .offset = SS(skip_domains),
       .help = "sender domains not checked (the served domains)" },
+    SKIP_NETWORKS_KEY(struct sd_settings, skip_networks),
     { .name = NULL }
 };
-static const struct conf_section sd_section = { .name = "sender_domain", .keys = sd_keys };
+static int sd_section_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct sd_settings *s = obj;
+
+    return skip_networks_validate(&s->skip_networks, pointer, errs);
+}
+static const struct conf_section sd_section = {
+    .name = "sender_domain", .keys = sd_keys, .validate = sd_section_validate,
+};
 
 static const struct symbol_def sd_symbols[] = {
     { "SENDER_DOMAIN_NXDOMAIN", 4.0, "the sender domain does not exist" },
@@ -178,6 +189,10 @@ static enum call_status sd_rcpt(struct check_call *c)
 
 static enum call_status sd_run(struct check_call *c)
 {
+    const struct sd_settings *s = check_call_settings(c);
+
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+        return CALL_DONE;
     return check_call_stage(c) == STAGE_MAIL ? sd_mail(c) : sd_rcpt(c);
 }
 

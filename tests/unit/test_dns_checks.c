@@ -467,6 +467,33 @@ static void a_server_that_never_answers_gives_timeouts_and_accepts(void **state)
                         "[192.0.2.15]");
 }
 
+/* ---- exempt networks ------------------------------------------------------------------------ */
+
+static void exempt_networks_are_not_looked_up(void **state)
+{
+    struct pt_root cfg;
+    char *msg = NULL;
+
+    (void)state;
+    start("\"rdns\": {\"skip_networks\": [\"192.0.2.0/25\", \"::1\"]},"
+          "\"helo\": {\"skip_networks\": [\"192.0.2.12\"]},"
+          "\"sender_domain\": {\"skip_networks\": [\"192.0.2.0/24\"]},"
+          "\"dnsbl\": {\"skip_networks\": [\"192.0.2.0/24\"], \"zones\": {\"bl.test\": {}}}");
+    fx->srv.received = 0;
+    assert_string_equal(attempt("192.0.2.12", "localhost", "s@nx.test", "u@strict.test"), "");
+    assert_int_equal(fx->srv.received, 0);
+    ASSERT_NOT("RDNS_NONE");
+    ASSERT_NOT("HELO_NOT_FQDN");
+    assert_string_equal(attempt("192.0.2.200", NULL, "s@good.test", "u@a.test"), "");
+    ASSERT_HAS("RDNS_NONE");
+    /* a bad network is a config error */
+    assert_int_equal(pt_load("{\"policy\": {\"profiles\": {\"p\": {\"checks\": {\"rdns\": "
+                             "{\"skip_networks\": [\"not-a-net\"]}}}}}}", &cfg, &msg), -1);
+    assert_non_null(strstr(msg, "skip_networks: \"not-a-net\" is not an IP network"));
+    free(msg);
+    pt_free(&cfg);
+}
+
 /* ---- concurrency ---------------------------------------------------------------------------- */
 
 static void a_stage_sends_all_its_lookups_before_any_answer(void **state)
@@ -516,6 +543,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_server_that_never_answers_gives_timeouts_and_accepts,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(exempt_networks_are_not_looked_up, setup, teardown),
         cmocka_unit_test_setup_teardown(a_stage_sends_all_its_lookups_before_any_answer, setup,
                                         teardown),
     };
