@@ -239,7 +239,7 @@ static void listed(struct dnsbl_call *dc, struct zone_arg *za, uint32_t addr)
     struct check_call *c = dc->c;
     struct zone *z = za->z;
     char text[300];
-    bool matched = false;
+    bool matched = false, negative = false;
     size_t i;
 
     snprintf(text, sizeof(text), "%s %u.%u.%u.%u", za->what, addr >> 24, (addr >> 16) & 255,
@@ -248,10 +248,15 @@ static void listed(struct dnsbl_call *dc, struct zone_arg *za, uint32_t addr)
         if (dnsbl_code_match(&z->codes[i], addr)) {
             check_symbol(c, CHECK_ALL, z->code_sym[i], 1, text);
             matched = true;
+            negative |= (z->codes[i].has_score ? z->codes[i].score : z->conf->score) < 0;
         }
-    if (!matched)
+    if (!matched) {
         check_symbol(c, CHECK_ALL, z->symbol, 1, text);
-    if (z->conf->allow)
+        negative = z->conf->score < 0;
+    }
+    /* an allowlist's code with a score >= 0 (DNSWL's 127.0.0.255 "over the limit" given
+       as "127.0.0.255=LIMIT:0") is not an allowlisting */
+    if (z->conf->allow && negative)
         check_fact_set(c, FACT_SESSION, "dnswl.listed", json_true());
     if (z->conf->refuse != REFUSE_NEVER && z->conf->type == ZONE_IP && !z->conf->allow)
         check_fact_set(c, FACT_SESSION, "dnsbl.refuse",

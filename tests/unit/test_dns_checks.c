@@ -38,6 +38,7 @@ struct fx {
     int unavailable_events;
     bool early_talk;
     char rdns_name[256];
+    bool dnswl;               /* the fact dnswl.listed of the last attempt */
     char syms[1024];          /* the symbols of the last attempt, " A B C " */
 };
 
@@ -76,6 +77,7 @@ static void zone(void)
     dts_add(s, "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test", "A",
             "127.0.0.2");
     dts_add(s, "10.2.0.192.wl.test", "A", "127.0.10.2");
+    dts_add(s, "20.2.0.192.wl.test", "A", "127.0.0.255");         /* DNSWL: over the limit */
     dts_add(s, "spam.test.rhs.test", "A", "127.0.0.2");
     dts_add(s, "16.2.0.192.bl.test", "HANG", "");
     /* HELO names and sender domains */
@@ -201,6 +203,7 @@ static const char *attempt(const char *ip, const char *helo, const char *sender,
     run(s, STAGE_MAIL);
     engine_rcpt_add(s, rcpt);
     run(s, STAGE_RCPT);
+    fx->dnswl = json_is_true(engine_fact(s, "dnswl.listed"));
     name = engine_fact(s, "rdns.name");
     snprintf(fx->rdns_name, sizeof(fx->rdns_name), "%s",
              json_is_string(name) ? json_string_value(name) : "");
@@ -350,7 +353,7 @@ static void our_own_name_is_refused_and_strict_domains_want_a_name(void **state)
     "\"dnsbl\": {\"zones\": {"                                                              \
     "  \"bl.test\": {\"symbol\": \"DNSBL_TESTBL\", \"codes\": [\"127.0.0.2=SBL:4\","        \
     "                \"127.0.0.4-7=XBL:5\"]},"                                              \
-    "  \"wl.test\": {\"allow\": true, \"score\": -2},"                                      \
+    "  \"wl.test\": {\"allow\": true, \"score\": -2, \"codes\": [\"127.0.0.255=LIMIT:0\"]},"  \
     "  \"rhs.test\": {\"type\": \"domain\"}}}"
 
 static void listed_clients_get_the_symbols_of_their_codes(void **state)
@@ -367,6 +370,11 @@ static void listed_clients_get_the_symbols_of_their_codes(void **state)
     assert_string_equal(attempt("192.0.2.10", NULL, "s@good.test", "u@a.test"), "");
     ASSERT_HAS("DNSBL_WL");
     ASSERT_NOT("DNSBL_TESTBL");
+    assert_true(fx->dnswl);
+    /* .20 again: the allowlist's "over the limit" code is no allowlisting */
+    assert_string_equal(attempt("192.0.2.20", NULL, "s@good.test", "u@a.test"), "");
+    ASSERT_HAS("DNSBL_WL_LIMIT");
+    assert_false(fx->dnswl);
     assert_string_equal(attempt("192.0.2.12", "spam.test", "s@spam.test", "u@a.test"), "");
     ASSERT_HAS("RHSBL_RHS");
     /* a wildcarding resolver's answer is not a listing */
