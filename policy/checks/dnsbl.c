@@ -376,7 +376,10 @@ static enum call_status dnsbl_lookups(struct check_call *c)
             dns_batch_dnsbl(dc->b, what, z->conf->name, on_answer, za);
         } else {
             char name[600];
-            snprintf(name, sizeof(name), "%s.%s", what, z->conf->name);
+            size_t wl = strlen(what);
+            if (wl > 0 && what[wl - 1] == '.')
+                wl--;      /* "host.example." */
+            snprintf(name, sizeof(name), "%.*s.%s", (int)wl, what, z->conf->name);
             dns_batch_lookup(dc->b, DNS_T_A, name, on_answer, za);
         }
     }

@@ -193,6 +193,8 @@ static enum call_status helo_rcpt(struct check_call *c)
     const char *helo = check_call_helo(c);
     size_t i;
 
+    if (helo == NULL)
+        return CALL_DONE;
     for (i = 0; i < check_call_nrcpt(c); i++) {
         const struct policy_settings *ps = check_call_rcpt_settings(c, i);
         if (ps == NULL || !ps->strict_dns)

@@ -377,6 +377,8 @@ static void listed_clients_get_the_symbols_of_their_codes(void **state)
     assert_false(fx->dnswl);
     assert_string_equal(attempt("192.0.2.12", "spam.test", "s@spam.test", "u@a.test"), "");
     ASSERT_HAS("RHSBL_RHS");
+    assert_string_equal(attempt("192.0.2.12", "spam.test.", "s@good.test", "u@a.test"), "");
+    ASSERT_HAS("RHSBL_RHS");
     /* a wildcarding resolver's answer is not a listing */
     assert_string_equal(attempt("192.0.2.23", NULL, "s@good.test", "u@a.test"), "");
     ASSERT_NOT("DNSBL_TESTBL");
