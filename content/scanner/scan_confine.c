@@ -1,6 +1,8 @@
 /*
  * scan_confine.c - what postern-scan may do once started: rlimits (address space, no core
- * files, file size, descriptors), no privileges (root becomes nobody; no_new_privs), and a
+ * files, file size, descriptors), no privileges (started as root, it becomes the owner of
+ * the database directory -- clamav on Debian -- or, when root owns that, keeps uid 0 with
+ * every capability dropped and SECBIT_NOROOT locked; then no_new_privs), and a
  * seccomp filter: plain BPF installed with prctl, an allow-list of the system calls the
  * scanner needs (files of the database and its temporary directory, memory, threads, the
  * socket to the daemon); anything else kills the process. No network, no exec, no ptrace.
@@ -11,6 +13,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -18,11 +21,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
-#define NOBODY_ID   65534
 #define NOFILE_MAX  1024
 
 static const int allowed[] = {
@@ -92,6 +95,40 @@ static int set_limit(int res, rlim_t v)
     return setrlimit(res, &rl);
 }
 
+static int drop_caps(void)
+{
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    int cap;
+
+    for (cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return -1;
+    /* 0x2f: SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP and their locks, SECBIT_KEEP_CAPS_LOCKED */
+    if (prctl(PR_SET_SECUREBITS, 0x2f, 0, 0, 0) < 0)
+        return -1;
+    memset(d, 0, sizeof(d));
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+static int drop_root(const char *db_dir)
+{
+    struct stat st;
+
+    if (stat(db_dir, &st) == 0 && st.st_uid != 0) {
+        if (setgroups(0, NULL) < 0 || setresgid(st.st_gid, st.st_gid, st.st_gid) < 0 ||
+            setresuid(st.st_uid, st.st_uid, st.st_uid) < 0)
+            return -1;
+        scan_log(LOG_INFO, "running as uid %ld (the owner of %s)", (long)st.st_uid, db_dir);
+        return 0;
+    }
+    if (setgroups(0, NULL) < 0 || drop_caps() < 0)
+        return -1;
+    scan_log(LOG_INFO, "running as uid 0 without any capability (%s is owned by root)",
+             db_dir);
+    return 0;
+}
+
 int scan_confine(const struct scan_opts *o)
 {
     unsigned long long fsize = (o->max_scansize > o->max_filesize ? o->max_scansize
@@ -105,8 +142,7 @@ int scan_confine(const struct scan_opts *o)
         return -1;
     }
     if (geteuid() == 0 || getuid() == 0) {
-        if (setgroups(0, NULL) < 0 || setresgid(NOBODY_ID, NOBODY_ID, NOBODY_ID) < 0 ||
-            setresuid(NOBODY_ID, NOBODY_ID, NOBODY_ID) < 0) {
+        if (drop_root(o->db_dir) < 0) {
             scan_log(LOG_ERR, "dropping root: %s", strerror(errno));
             return -1;
         }

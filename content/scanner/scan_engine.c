@@ -66,7 +66,9 @@ static void on_clam_msg(enum cl_msg severity, const char *fullmsg, const char *m
 {
     (void)fullmsg;
     (void)ctx;
-    if (severity == CL_MSG_ERROR)
+    if (getenv("POSTERN_SCAN_DEBUG") != NULL)
+        scan_log(LOG_INFO, "libclamav: %.*s", (int)strcspn(msg, "\n"), msg);
+    else if (severity == CL_MSG_ERROR)
         scan_log(LOG_WARNING, "libclamav: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
@@ -76,6 +78,8 @@ int scan_engine_init(const struct scan_opts *o)
 
     opts = o;
     cl_set_clcb_msg(on_clam_msg);
+    if (getenv("POSTERN_SCAN_DEBUG") != NULL)   /* diagnosis: every libclamav message */
+        cl_debug();
     rc = cl_init(CL_INIT_DEFAULT);
     if (rc != CL_SUCCESS) {
         scan_log(LOG_ERR, "cl_init: %s", cl_strerror(rc));
@@ -105,6 +109,27 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Per-scan state seen by the inspection callback. */
+struct scan_ctx {
+    bool truncated;       /* an embedded file was cut to max_filesize: part unscanned */
+};
+
+/* libclamav trims an archive member larger than max_filesize to that size and scans the
+ * rest as if it were all (no EXCEEDS_MAX alert): note it, so the result is not "clean". */
+static cl_error_t on_inspect(int fd, const char *type, const char **ancestors,
+                             size_t parent_file_size, const char *file_name, size_t file_size,
+                             const char *file_buffer, uint32_t recursion_level,
+                             uint32_t layer_attributes, void *context)
+{
+    struct scan_ctx *sc = context;
+
+    (void)fd, (void)type, (void)ancestors, (void)parent_file_size, (void)file_name;
+    (void)file_buffer, (void)recursion_level, (void)layer_attributes;
+    if (sc != NULL && file_size >= opts->max_filesize)
+        sc->truncated = true;
+    return CL_SUCCESS;
+}
+
 static struct cl_engine *engine_build(unsigned *sigs, char *why, size_t whylen)
 {
     struct cl_engine *cl = cl_engine_new();
@@ -126,6 +151,7 @@ static struct cl_engine *engine_build(unsigned *sigs, char *why, size_t whylen)
         cl_engine_free(cl);
         return NULL;
     }
+    cl_engine_set_clcb_file_inspection(cl, on_inspect);
     rc = cl_load(opts->db_dir, cl, sigs, CL_DB_STDOPT);
     if (rc == CL_SUCCESS && *sigs == 0)
         rc = CL_EMALFDB;
@@ -226,12 +252,17 @@ void scan_engine_scan(int fd, uint64_t offset, uint64_t length, char *out, size_
 {
     struct msg_handle h = { fd, offset, length };
     struct cl_scan_options so;
+    struct scan_ctx sc = { false };
     struct engine_ref *e;
     const char *virname = NULL;
     unsigned long scanned = 0;
     cl_fmap_t *map;
     cl_error_t rc;
 
+    if (length > opts->max_filesize) {    /* libclamav would skip it without a name */
+        snprintf(out, outlen, "unscanned " PREFIX_LIMITS ".MaxFileSize");
+        return;
+    }
     e = engine_ref_current();
     if (e == NULL) {
         snprintf(out, outlen, "error no engine loaded");
@@ -248,12 +279,16 @@ void scan_engine_scan(int fd, uint64_t offset, uint64_t length, char *out, size_
     so.parse = ~0u;
     so.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX | CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
                    CL_SCAN_HEURISTIC_ENCRYPTED_DOC | CL_SCAN_HEURISTIC_BROKEN;
-    rc = cl_scanmap_callback(map, "message", &virname, &scanned, e->cl, &so, NULL);
+    rc = cl_scanmap_callback(map, "message", &virname, &scanned, e->cl, &so, &sc);
     cl_fmap_close(map);
     engine_unref(e);
 
-    if (rc == CL_CLEAN)
+    if (rc == CL_CLEAN && sc.truncated)
+        snprintf(out, outlen, "unscanned " PREFIX_LIMITS ".MaxFileSize.Truncated");
+    else if (rc == CL_CLEAN)
         snprintf(out, outlen, "clean");
+    else if (rc == CL_VIRUS && virname == NULL)   /* a limit path that sets no name */
+        snprintf(out, outlen, "unscanned " PREFIX_LIMITS " (unnamed)");
     else if (rc == CL_VIRUS && virname != NULL &&
              strncmp(virname, PREFIX_LIMITS, strlen(PREFIX_LIMITS)) == 0)
         snprintf(out, outlen, "unscanned %s", virname);
@@ -261,7 +296,7 @@ void scan_engine_scan(int fd, uint64_t offset, uint64_t length, char *out, size_
              strncmp(virname, PREFIX_ENCRYPTED, strlen(PREFIX_ENCRYPTED)) == 0)
         snprintf(out, outlen, "encrypted %s", virname);
     else if (rc == CL_VIRUS)
-        snprintf(out, outlen, "virus %s", virname != NULL ? virname : "unknown");
+        snprintf(out, outlen, "virus %s", virname);
     else if (rc == CL_EMAXREC || rc == CL_EMAXSIZE || rc == CL_EMAXFILES || rc == CL_ETIMEOUT)
         snprintf(out, outlen, "unscanned %s", cl_strerror(rc));
     else
