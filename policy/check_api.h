@@ -43,6 +43,7 @@ struct dns;
 struct redis;
 struct outage;
 struct json_t;
+struct scan_client;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
  * whole message (the reply after the final dot). */
@@ -81,6 +82,8 @@ struct engine_env {
     struct redis *redis;
     struct workpool *check_pool;    /* bounded pool for CPU-heavy checks */
     struct outage *outages;         /* backing-service outage tracker (outage.h) */
+    struct scan_client *scanner;    /* the virus scanner (content/scan_client.h); NULL
+                                       when virus.enabled is false */
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);

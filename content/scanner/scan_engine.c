@@ -227,6 +227,9 @@ void scan_engine_maybe_reload(void)
         engine_unref(old);
 }
 
+static void format_result(cl_error_t rc, const char *virname, bool truncated, char *out,
+                          size_t outlen);
+
 /* The fmap presents [offset, offset+length) of the spooled file as a file of its own. */
 struct msg_handle {
     int fd;
@@ -281,9 +284,14 @@ void scan_engine_scan(int fd, uint64_t offset, uint64_t length, char *out, size_
                    CL_SCAN_HEURISTIC_ENCRYPTED_DOC | CL_SCAN_HEURISTIC_BROKEN;
     rc = cl_scanmap_callback(map, "message", &virname, &scanned, e->cl, &so, &sc);
     cl_fmap_close(map);
-    engine_unref(e);
+    format_result(rc, virname, sc.truncated, out, outlen);
+    engine_unref(e);          /* last: virname points into the engine */
+}
 
-    if (rc == CL_CLEAN && sc.truncated)
+static void format_result(cl_error_t rc, const char *virname, bool truncated, char *out,
+                          size_t outlen)
+{
+    if (rc == CL_CLEAN && truncated)
         snprintf(out, outlen, "unscanned " PREFIX_LIMITS ".MaxFileSize.Truncated");
     else if (rc == CL_CLEAN)
         snprintf(out, outlen, "clean");

@@ -167,6 +167,8 @@ static bool read_request(void)
     mh.msg_control = cm.buf;
     mh.msg_controllen = sizeof(cm.buf);
     n = recvmsg(SCAN_PROTO_FD, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno != EINTR && errno != EAGAIN)
+        scan_log(LOG_ERR, "daemon socket: %s", strerror(errno));
     if (n < 0)
         return errno == EINTR || errno == EAGAIN;
     if (n == 0)
