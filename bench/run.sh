@@ -20,6 +20,9 @@ trap "cleanup" EXIT
 echo "== DKIM =="
 make -s build/bench/dkim_bench >/dev/null && build/bench/dkim_bench
 
+# Virus scanning throughput with the test signature database (bench/scan_bench.sh)
+sh bench/scan_bench.sh
+
 if ! command -v smtp-source >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-source ]; then
     echo "bench: smtp-source not found. It comes with Postfix: apt-get install postfix"
     echo "bench: (not installed automatically: the package replaces the system MTA)"

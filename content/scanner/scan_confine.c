@@ -135,9 +135,14 @@ int scan_confine(const struct scan_opts *o)
                                                                   : o->max_filesize) * 2;
 
     signal(SIGXFSZ, SIG_IGN);          /* an oversized temp file fails the write instead */
+    unsigned long long max_memory = o->max_memory;
+
+#ifdef __SANITIZE_ADDRESS__
+    max_memory = 0;                    /* AddressSanitizer reserves terabytes of shadow */
+#endif
     if (set_limit(RLIMIT_CORE, 0) < 0 || set_limit(RLIMIT_NOFILE, NOFILE_MAX) < 0 ||
         set_limit(RLIMIT_FSIZE, fsize) < 0 ||
-        (o->max_memory > 0 && set_limit(RLIMIT_AS, o->max_memory) < 0)) {
+        (max_memory > 0 && set_limit(RLIMIT_AS, max_memory) < 0)) {
         scan_log(LOG_ERR, "setrlimit: %s", strerror(errno));
         return -1;
     }
