@@ -41,7 +41,7 @@ static const int allowed[] = {
     SYS_clock_nanosleep, SYS_clock_gettime, SYS_gettimeofday, SYS_time, SYS_getrandom,
     SYS_rt_sigreturn, SYS_rt_sigprocmask, SYS_rt_sigaction, SYS_getpid, SYS_gettid,
     SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, SYS_uname, SYS_sysinfo,
-    SYS_getrusage, SYS_times, SYS_prlimit64, SYS_tgkill,
+    SYS_getrusage, SYS_times, SYS_prlimit64, SYS_tgkill, SYS_sigaltstack,
     SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_recvfrom, SYS_poll, SYS_ppoll,
 };
 
