@@ -300,6 +300,51 @@ static void sigsegv_mid_scan_fails_exactly_the_inflight_scans(void **state)
     close(big);
 }
 
+/* The running scanner is confined: seccomp filter mode, no_new_privs, no capabilities. */
+static void scanner_is_confined(void **state)
+{
+    char path[64], line[256];
+    bool seccomp = false, nnp = false, nocaps = false;
+    FILE *f;
+
+    (void)state;
+    start_scanner();
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)scan_client_pid(fx->sc));
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strcmp(line, "Seccomp:\t2\n") == 0)
+            seccomp = true;
+        if (strcmp(line, "NoNewPrivs:\t1\n") == 0)
+            nnp = true;
+        if (strcmp(line, "CapEff:\t0000000000000000\n") == 0)
+            nocaps = true;
+    }
+    fclose(f);
+    assert_true(seccomp);
+    assert_true(nnp);
+    assert_true(nocaps);
+}
+
+static void a_scan_without_reply_times_out(void **state)
+{
+    struct got g = { 0 };
+    int big;
+
+    (void)state;
+    fx->vc.timeout_ms = 1;                 /* below any real scan of 16 MB */
+    start_scanner();
+    big = spool("big.eml", "The quick brown fox jumps over the lazy dog 0123456789 0123456789",
+                250000);
+    g.want = 1;
+    assert_non_null(scan_submit(fx->sc, big, 0, (uint64_t)fsize(big), on_result, &g));
+    spin_until(got_n, &g, 30);
+    assert_int_equal(g.st[0], SCAN_UNAVAILABLE);
+    assert_string_equal(g.detail[0], "timeout");
+    assert_int_equal(scan_client_inflight(fx->sc), 0);
+    close(big);
+}
+
 static bool two_engines(void *arg)
 {
     (void)arg;
@@ -536,6 +581,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(sigsegv_mid_scan_fails_exactly_the_inflight_scans,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(reload_swaps_without_failed_scans, setup, teardown),
+        cmocka_unit_test_setup_teardown(scanner_is_confined, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_scan_without_reply_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(check_inbound_virus_is_refused_with_event, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(check_clean_passes_and_actions_apply, setup, teardown),
