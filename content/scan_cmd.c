@@ -104,6 +104,21 @@ static void on_avail(bool up, const char *why, void *arg)
     }
 }
 
+/* Give up when the scanner cannot even start: it died three times before an engine. */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    struct scan_cmd_run *r = arg;
+
+    (void)fd;
+    (void)what;
+    if (!r->ready && scan_client_restarts(r->client) >= 3) {
+        snprintf(r->why, sizeof(r->why), "the scanner keeps dying: %s",
+                 scan_client_why(r->client));
+        r->failed = true;
+        event_base_loopbreak(r->base);
+    }
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -143,7 +158,8 @@ int scan_cmd(int argc, char **argv, FILE *out)
     struct virus_conf vc;
     struct scan_client_opts so = { 0 };
     struct scan_cmd_run run;
-    struct timeval tv = { READY_WAIT_S, 0 };
+    struct timeval tv = { READY_WAIT_S, 0 }, tick = { 0, 100000 };
+    struct event *watch;
     const char *db = NULL, *scanner = NULL, *json = "{}";
     char *self_scanner = NULL;
     unsigned long long offset = 0;
@@ -206,14 +222,22 @@ int scan_cmd(int argc, char **argv, FILE *out)
     }
     run.base = event_base_new();
     log_init("posternctl", LOG_TO_STDERR, 0);
+    if (access(vc.scanner, X_OK) != 0) {
+        fprintf(stderr, "posternctl: scanner %s: %m\n", vc.scanner);
+        rc = EX_TEMP;
+        goto out;
+    }
     run.client = scan_client_new(run.base, &vc, &so, on_avail, &run);
     if (run.client == NULL) {
         rc = EX_TEMP;
         goto out;
     }
+    watch = event_new(run.base, -1, EV_PERSIST, on_watch, &run);
+    event_add(watch, &tick);
     t0 = now_s();
     event_base_loopexit(run.base, &tv);
     event_base_dispatch(run.base);
+    event_free(watch);
     if (repeat > 1 && run.ready) {
         double dt = now_s() - t0;
 
