@@ -24,6 +24,8 @@ make -s build/bench/dkim_bench >/dev/null && build/bench/dkim_bench
 # (bench/dnschecks_bench.c; needs no Postfix)
 echo "== DNS checks =="
 make -s build/bench/dnschecks_bench >/dev/null && build/bench/dnschecks_bench
+# Virus scanning throughput with the test signature database (bench/scan_bench.sh)
+sh bench/scan_bench.sh
 
 if ! command -v smtp-source >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-source ]; then
     echo "bench: smtp-source not found. It comes with Postfix: apt-get install postfix"

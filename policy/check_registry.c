@@ -34,6 +34,7 @@ static const struct check_def *const shipped[] = {
     &check_dnsbl,
     &check_sender_domain,
     &check_early_talker,
+    &check_virus,
     NULL
 };
 

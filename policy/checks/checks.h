@@ -29,5 +29,6 @@ extern const struct check_def check_helo;         /* check_helo.c */
 extern const struct check_def check_dnsbl;        /* check_dnsbl.c */
 extern const struct check_def check_sender_domain; /* check_sender_domain.c */
 extern const struct check_def check_early_talker; /* check_early_talker.c */
+extern const struct check_def check_virus;        /* check_virus.c */
 
 #endif
