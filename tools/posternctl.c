@@ -200,6 +200,8 @@ static const char *state_name(const struct qf_rcpt *r)
         return "delivered";
     if (r->state == QF_BOUNCED)
         return "bounced";
+    if (queue_file_rcpt_held(r))
+        return "held";
     return r->deferred ? "deferred" : "pending";
 }
 
@@ -344,6 +346,56 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv)
             printf("-- %zu message%s, %llu bytes\n", n, n == 1 ? "" : "s", bytes);
     }
     free(list);
+    return EX_OK;
+}
+
+/* held list | release ID | delete ID: recipients the policy held (quarantine, wrap). The
+ * list reads the spool; release and delete go to the daemon. */
+static int cmd_held(struct ctl *ctl, int argc, char **argv)
+{
+    char *qdir;
+    struct dirent *e;
+    DIR *d;
+    int dfd;
+    size_t count = 0;
+
+    if (strcmp(argv[1], "release") == 0 || strcmp(argv[1], "delete") == 0)
+        return argc == 3 ? ctl_daemon(ctl, argc, argv) : EX_USAGE;
+    if (strcmp(argv[1], "list") != 0 || argc != 2)
+        return EX_USAGE;
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    qdir = xasprintf("%s/queue", ctl->c.spool_dir);
+    dfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || (d = fdopendir(dup(dfd))) == NULL) {
+        fprintf(stderr, "posternctl: cannot read %s: %s\n", qdir, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        free(qdir);
+        return EX_NOINPUT;
+    }
+    while ((e = readdir(d)) != NULL) {
+        struct queue_file *qf;
+        size_t i;
+        if (!qid_valid(e->d_name) || (qf = queue_file_load(dfd, e->d_name, NULL)) == NULL)
+            continue;
+        for (i = 0; i < qf->nrcpt; i++) {
+            const struct qf_rcpt *r = &qf->rcpts[i];
+            if (!queue_file_rcpt_held(r))
+                continue;
+            printf("%s <%s> -> <%s> %s score=%.1f level=%s reason=%s\n", qf->qid, qf->sender,
+                   r->addr, disposition_name(r->policy->disp), r->policy->score,
+                   r->policy->level ? r->policy->level : "-",
+                   r->policy->reason ? r->policy->reason : "-");
+            count++;
+        }
+        queue_file_free(qf);
+    }
+    closedir(d);
+    close(dfd);
+    free(qdir);
+    if (count == 0)
+        printf("No held recipients\n");
     return EX_OK;
 }
 
@@ -1096,6 +1148,9 @@ static const struct ctl_cmd ctl_commands[] = {
     { "hold",    1, 1, cmd_daemon, "hold ID", "keep a message in the queue, undelivered" },
     { "release", 1, 1, cmd_daemon, "release ID", "let a held message be delivered again" },
     { "delete",  1, 1, cmd_daemon, "delete ID", "remove a message from the queue (no DSN)" },
+    { "held",    1, 2, cmd_held,   "held list | held release|delete ID",
+      "recipients the policy held (quarantine; wrap until it exists): list them, deliver "
+      "them as they are (release), or drop them (delete)" },
     { "status",  0, 0, cmd_daemon, "status",
       "what the daemon's queue runner is doing: ID, state, tries, next try" },
     { "ping",    0, 0, cmd_daemon, "ping", "check that the daemon answers" },

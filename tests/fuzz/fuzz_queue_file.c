@@ -1,4 +1,4 @@
-// fuzz-sources: relay/queue/queue_file.c lib/dsn.c lib/utf8.c lib/xalloc.c
+// fuzz-sources: relay/queue/queue_file.c policy/result_record.c policy/result.c lib/dsn.c lib/utf8.c lib/xalloc.c
 /*
  * fuzz_queue_file.c - libFuzzer target for the queue file parser (relay/queue/queue_file.c) and
  * the DSN builder that consumes what it reads (lib/dsn.c).
