@@ -11,6 +11,7 @@
  * ctl_commands[] below; the help text comes from that table.
  *
  * Exit codes (sysexits(3)): 0 ok, 1 the daemon refused (e.g. no such message), 64 usage,
+ * 65 a value refused before it was stored (policy set),
  * 66 the spool cannot be read, 69 the daemon is not reachable, 75 temporary failure
  * (try again), 78 bad configuration.
  */
@@ -32,6 +33,7 @@
 #include "policy/header_from.h"
 #include "policy/ratelimit.h"
 #include "policy/suppress_admin.h"
+#include "policy/user_prefs_admin.h"
 #include "relay/admin.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
@@ -476,7 +478,7 @@ static int cmd_greylist(struct ctl *ctl, int argc, char **argv)
     }
     rc = greylist_admin(c, argv[1], argv[2], stdout);
     redisFree(c);
-    return rc == 0 ? 0 : rc > 0 ? EX_USAGE : EX_TEMPFAIL;
+    return rc == 0 ? 0 : rc > 0 ? EX_DATAERR : EX_TEMPFAIL;
 }
 
 /* A blocking Redis connection from the config, or NULL after saying why. */
@@ -528,6 +530,20 @@ static int cmd_suppress(struct ctl *ctl, int argc, char **argv)
     rc = suppress_admin(c, argv[1], argv[2], list ? NULL : argv[3], stdout);
     redisFree(c);
     return rc == 0 ? 0 : EX_TEMPFAIL;
+}
+
+/* policy set ADDRESS KEY VALUE | show ADDRESS | unset ADDRESS KEY: per-user overrides. */
+static int cmd_policy(struct ctl *ctl, int argc, char **argv)
+{
+    redisContext *c;
+    int rc = 0;
+
+    if ((c = ctl_redis(ctl, &rc)) == NULL)
+        return rc;
+    rc = user_prefs_admin(c, argv[1], argv[2], argc > 3 ? argv[3] : NULL,
+                          argc > 4 ? argv[4] : NULL, stdout);
+    redisFree(c);
+    return rc == 0 ? 0 : rc > 0 ? EX_DATAERR : EX_TEMPFAIL;
 }
 
 /* webhooks [--json] lists endpoints with pending/failed counts; webhooks test [EP] queues a
@@ -1162,6 +1178,11 @@ static const struct ctl_cmd ctl_commands[] = {
     { "account", 2, 2, cmd_account, "account show|release LOGIN",
       "the compromised-account breaker: whether a login is suspended and why; release lets "
       "it send again" },
+    { "policy",  2, 4, cmd_policy, "policy set ADDRESS KEY VALUE | policy show ADDRESS | "
+      "policy unset ADDRESS KEY|all",
+      "a user's overrides of their domain's policy settings in Redis (level, tag, spam, "
+      "kill, greylisting, strict_dns, virus_action, file_action, whitelist, blacklist, "
+      "exclusions), seen by every node" },
     { "suppress", 2, 3, cmd_suppress, "suppress list LOGIN | suppress add|remove LOGIN ADDRESS",
       "a newsletter sender's suppression list (hard bounces, complaints, manual entries)" },
     { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",
