@@ -365,6 +365,7 @@ struct load_job {
     char *head;
     size_t head_len;
     struct qpolicy pol;
+    char hostname[256];
 };
 
 static void load_work(void *arg)
@@ -395,7 +396,7 @@ static void load_work(void *arg)
         r = pread(lj->fd, lj->head, n, (off_t)lj->qf->msg_offset);
         lj->head_len = r > 0 ? (size_t)r : 0;
     }
-    qpolicy_build(&lj->pol, lj->qf, lj->fd);
+    qpolicy_build(&lj->pol, lj->qf, lj->fd, lj->hostname);
 }
 
 void qmsg_attempt_route(struct qmsg *m);
@@ -504,6 +505,7 @@ static void qmsg_attempt_start(struct qmsg *m)
     lj->corrupt_fd = q->corrupt_fd;
     snprintf(lj->qid, sizeof(lj->qid), "%s", m->qid);
     lj->head_max = (size_t)m->cf->c.queue.bounce_headers_max;
+    snprintf(lj->hostname, sizeof(lj->hostname), "%s", m->cf->c.hostname);
     qmsg_busy(m);
     workpool_submit(q->srv->wp, load_work, load_done, lj);
 }

@@ -273,7 +273,7 @@ void queue_file_apply_records(struct queue_file *qf, const char *buf, size_t len
 bool queue_file_rcpt_held(const struct qf_rcpt *r)
 {
     return r->state == QF_PENDING && r->policy && !r->released &&
-           (r->policy->disp == DISP_QUARANTINE || r->policy->disp == DISP_WRAP);
+           r->policy->disp == DISP_QUARANTINE;
 }
 
 char *queue_file_rec_released(size_t idx, long long t)

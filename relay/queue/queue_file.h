@@ -106,9 +106,9 @@ char *queue_file_rec_mark(const char *kind, long long t);   /* hold, release, wa
 
 void queue_file_free(struct queue_file *qf);
 
-/* Is recipient r held (pending, its policy says quarantine, or wrap while wrapping is
- * not available, and the admin has not released it)? Held recipients are not delivered
- * and never expire; posternctl held release|delete decides. */
+/* Is recipient r held (pending, its policy says quarantine, and the admin has not
+ * released it)? Held recipients are not delivered and never expire; posternctl held
+ * release|delete decides. */
 bool queue_file_rcpt_held(const struct qf_rcpt *r);
 
 /* "released IDX TIME\n", malloc'd. */

@@ -8,6 +8,7 @@
  */
 #include "relay/queue/queue_policy.h"
 
+#include "content/wrap.h"
 #include "lib/header_edit.h"
 #include "lib/log.h"
 #include "lib/qid.h"
@@ -53,7 +54,8 @@ bool qpolicy_discard(const struct queue_file *qf, size_t idx)
     return r->state == QF_PENDING && r->policy && r->policy->disp == DISP_DISCARD;
 }
 
-/* The record text that decides a copy: the record without its IDX, plus "released". */
+/* The record text that decides a copy: the record without its IDX, plus "released"; a
+ * wrapped copy is the recipient's own (its To:). */
 static char *variant_key(const struct qf_rcpt *r)
 {
     struct rcpt_result k = *r->policy;
@@ -61,7 +63,8 @@ static char *variant_key(const struct qf_rcpt *r)
 
     k.rcpt = 0;
     rec = result_record_format(&k);
-    key = xasprintf("%d %s", r->released ? 1 : 0, rec);
+    key = xasprintf("%d %s %s", r->released ? 1 : 0,
+                    r->policy->disp == DISP_WRAP ? r->addr : "", rec);
     free(rec);
     return key;
 }
@@ -114,7 +117,67 @@ fail:
     return -1;
 }
 
-void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd)
+/* A memfd holding a[0..alen) then b[0..blen). */
+static int make_copy2(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int fd = memfd_create("postern-copy", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (write_all(fd, a, alen) < 0 || write_all(fd, b, blen) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* The wrapped message for r (content/wrap.h) with the record's header fields. */
+static int wrap_copy(const struct queue_file *qf, int fd, const struct qf_rcpt *r,
+                     const char *hostname, size_t *len)
+{
+    struct wrap_params wp = { 0 };
+    char *msg, *w, *h;
+    size_t n = (size_t)qf->msg_size, wlen, flen, body, hlen;
+    ssize_t got = 0;
+    int cfd;
+
+    if (qf->msg_size > QPOLICY_WRAP_MAX) {
+        errno = EFBIG;
+        return -1;
+    }
+    msg = xmalloc(n + 1);
+    while ((size_t)got < n) {
+        ssize_t k = pread(fd, msg + got, n - (size_t)got, (off_t)qf->msg_offset + got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            free(msg);
+            if (k == 0)
+                errno = EIO;
+            return -1;
+        }
+        got += k;
+    }
+    wp.reason = r->policy->reason ? r->policy->reason : "dangerous content";
+    wp.virus = strncmp(wp.reason, "virus", 5) == 0;
+    wp.hostname = hostname;
+    wp.rcpt = r->addr;
+    wp.qid = qf->qid;
+    wp.date = (long long)queue_now();
+    w = wrap_message(msg, n, &wp, &wlen, NULL);
+    free(msg);
+    hdr_split(w, wlen, &flen, &body);
+    h = qpolicy_header(w, flen, r->policy, false, &hlen);
+    cfd = make_copy2(h, hlen, w + flen, wlen - flen);
+    *len = hlen + wlen - flen;
+    free(h);
+    free(w);
+    return cfd;
+}
+
+void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
+                   const char *hostname)
 {
     char **keys = NULL, *head = NULL;
     size_t i, k, flen = 0, body = 0, n = 0;
@@ -154,11 +217,17 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd)
             if (strcmp(keys[k], key) == 0)
                 break;
         if (k == p->nv) {
-            size_t hlen;
-            char *h = qpolicy_header(head, flen, r->policy, r->released, &hlen);
-            int cfd = make_copy(h, hlen, fd, (off_t)(qf->msg_offset + flen),
+            size_t hlen, clen;
+            int cfd;
+            if (r->policy->disp == DISP_WRAP) {
+                cfd = wrap_copy(qf, fd, r, hostname, &clen);
+            } else {
+                char *h = qpolicy_header(head, flen, r->policy, r->released, &hlen);
+                cfd = make_copy(h, hlen, fd, (off_t)(qf->msg_offset + flen),
                                 (size_t)qf->msg_size - flen);
-            free(h);
+                clen = hlen + (size_t)qf->msg_size - flen;
+                free(h);
+            }
             if (cfd < 0) {
                 snprintf(p->err, sizeof(p->err), "cannot make the recipient's copy: %s",
                          strerror(errno));
@@ -169,7 +238,7 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd)
             p->v = xrealloc(p->v, (p->nv + 1) * sizeof(*p->v));
             keys[p->nv] = key;
             p->v[p->nv].fd = cfd;
-            p->v[p->nv].len = hlen + (size_t)qf->msg_size - flen;
+            p->v[p->nv].len = clen;
             p->nv++;
         } else {
             free(key);

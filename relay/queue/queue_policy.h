@@ -9,9 +9,12 @@
  *                        fields (when its flags say H) and hdr= fields added at the top,
  *                        and for mark the Subject prefix (prefix=) once
  *   discard              not delivered: "done IDX TIME 2.0.0 none discarded: REASON"
- *   quarantine, wrap     held (queue_file_rcpt_held): not delivered, never expire, until
- *                        `posternctl held release|delete ID`; wrap is held until wrapping
- *                        exists (never delivered unwrapped)
+ *   wrap                 a new message (content/wrap.h): the warning naming reason=, the
+ *                        original attached as message/rfc822 with its dangerous parts
+ *                        replaced by notices, then the record's X-Spam-* and hdr= fields;
+ *                        one copy per recipient (its To:)
+ *   quarantine           held (queue_file_rcpt_held): not delivered, never expire, until
+ *                        `posternctl held release|delete ID`
  *   released             as tag/pass: headers only, no Subject prefix
  * Recipients whose records are equal apart from IDX share one copy (a "variant") and so
  * one transaction; copies live in memfds made on the worker pool while the file loads.
@@ -29,6 +32,8 @@ struct queue;
 
 /* The longest header section edited (a message with a longer one goes as it is). */
 #define QPOLICY_HEADER_MAX (1024 * 1024)
+/* The largest message wrapped (read whole into memory); a larger one is held instead. */
+#define QPOLICY_WRAP_MAX (256ULL * 1024 * 1024)
 
 struct qvariant {
     int fd;                       /* memfd with the whole message, from offset 0 */
@@ -49,9 +54,10 @@ struct qpolicy {
 char *qpolicy_header(const char *fields, size_t len, const struct rcpt_result *r,
                      bool released, size_t *out_len);
 
-/* Make the copies for qf's pending, deliverable recipients from the message in fd.
- * Blocking: worker pool. */
-void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd);
+/* Make the copies for qf's pending, deliverable recipients from the message in fd
+ * (hostname: for wrapped messages' From and Message-ID). Blocking: worker pool. */
+void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
+                   const char *hostname);
 
 /* Close the copies and free. */
 void qpolicy_free(struct qpolicy *p);

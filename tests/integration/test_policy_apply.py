@@ -1,7 +1,7 @@
 """The delivery side of the policy engine: what each recipient's "policy" record in the
 queue file does to its copy (relay/queue/queue_policy.c).
 
-Until the SMTP session writes the records, each test receives a real message with the
+Until the SMTP session decides these actions, each test receives a real message with the
 queue paused, stops the daemon, appends the records after the message (exactly where the
 session will write them, docs/spool.md "Status records"), and starts it again with
 delivery on, to smtp_sink.py. Then it checks the bytes each recipient got.
@@ -35,15 +35,16 @@ def ctl(p, *args):
                           capture_output=True, text=True, timeout=30)
 
 
-def queue_with_records(tmp_path, sink, rcpts, records):
-    """Receive MSG for rcpts (queue paused), append records, restart delivering."""
+def queue_with_records(tmp_path, sink, rcpts, records, data=MSG):
+    """Receive MSG for rcpts (queue paused), append records, restart delivering. The
+    session writes its own records at acceptance; the appended ones come later and win."""
     p = Postern(tmp_path, overrides={
         "relay": {"trusted_networks": ["127.0.0.1/32"]},
         "queue": {"paused": True, "retry_min": "1s", "retry_max": "2s"},
         "transport": {"default": "relay:[127.0.0.1]:%d" % sink.port}}).start()
     r = Raw(p.port)
     assert r.reply()[0] == 220
-    code, lines = send_raw_message(r, rcpts=rcpts, data=MSG)
+    code, lines = send_raw_message(r, rcpts=rcpts, data=data)
     assert code == 250
     qid = queued_id(lines)
     r.close()
@@ -79,9 +80,12 @@ def test_each_recipient_gets_its_action(tmp_path, sink):
     assert set(msgs) == {("plain@example.test",), ("tag@example.test",),
                          ("mark1@example.test", "mark2@example.test")}, msgs.keys()
 
-    # no record: the stored bytes as they are
+    # the session's own record (pass, headers on at the default level): ours replace the
+    # forged ones
     plain = headers_of(msgs[("plain@example.test",)].data)
-    assert "X-Spam-Status: No, score=-100" in plain
+    assert plain.startswith("X-Spam-Status: No, score=0.0 required=5.0 tests=none\r\n"
+                            "X-Spam-Score: 0.0\r\nReceived: ")
+    assert "FORGED" not in plain and "X-Spam-Flag" not in plain
     assert "Subject: Cheap pills" in plain
 
     # tag: X-Spam-* from outside gone, ours at the top, Subject untouched
@@ -141,15 +145,44 @@ def test_held_delete_drops_the_recipient(tmp_path, sink):
     p.stop()
 
 
-def test_wrap_is_held_until_wrapping_exists(tmp_path, sink):
-    """A recipient whose record says wrap is never delivered unwrapped."""
+WRAP_MSG = ("From: a@example.org\r\nTo: w@example.test\r\nSubject: Invoice\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n"
+            "preamble\r\n--outer\r\nContent-Type: text/plain\r\n\r\nplease see attached\r\n"
+            "--outer\r\nContent-Type: application/octet-stream; name=\"invoice.scr\"\r\n"
+            "Content-Disposition: attachment; filename=\"invoice.scr\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\r\n"
+            "--outer--\r\nepilogue\r\n")
+
+
+def test_wrap_delivers_a_warning_with_the_defanged_original(tmp_path, sink):
     p, qid = queue_with_records(tmp_path, sink, ["w@example.test", "ok@example.test"], [
-        "policy 0 wrap 0 5 8 - medium reason=blocked%20file%20x.scr",
-        "policy 1 pass 0 5 8 H medium"])
-    sink.wait_messages(1)
-    [m] = sink.messages()
-    assert m.rcpts == ["ok@example.test"]
-    assert headers_of(m.data).startswith("X-Spam-Status: No, score=0.0 required=5.0 "
-                                         "tests=none\r\nX-Spam-Score: 0.0\r\nReceived:")
-    assert "w@example.test> wrap" in ctl(p, "held", "list").stdout
+        "policy 0 wrap 0 5 8 H medium reason=blocked%20file%20invoice.scr",
+        "policy 1 pass 0 5 8 H medium"], data=WRAP_MSG)
+    sink.wait_messages(2)
+    by = {tuple(m.rcpts): m for m in sink.messages()}
+    ok = by[("ok@example.test",)].data
+    assert headers_of(ok).startswith("X-Spam-Status: No, score=0.0 required=5.0 "
+                                     "tests=none\r\nX-Spam-Score: 0.0\r\nReceived:")
+    assert b"TVqQAAMAAAAEAAAA" in ok
+    data = by[("w@example.test",)].data
+    assert b"TVqQ" not in data
+    m = email.message_from_bytes(data, policy=email.policy.default)
+    assert m["Subject"] == "[WARNING] Invoice"
+    assert m["To"].addresses[0].addr_spec == "w@example.test"
+    assert m["X-Spam-Status"].startswith("No, score=0.0")
+    assert m.get_content_type() == "multipart/mixed"
+    text, att = list(m.iter_parts())
+    assert "WARNING: this message contained blocked file invoice.scr." in text.get_content()
+    assert qid in text.get_content()
+    assert att.get_content_type() == "message/rfc822"
+    orig = att.get_content()
+    assert orig["Subject"] == "Invoice"
+    parts = list(orig.iter_parts())
+    assert [x.get_content_type() for x in parts] == ["text/plain", "text/plain"]
+    assert parts[0].get_content().strip() == "please see attached"
+    assert "[Postern removed this part: invoice.scr (application/octet-stream)]" in \
+        parts[1].get_content()
+    assert not m.defects and not orig.defects
+    wait_for(lambda: p.queue_files() == [], what="the queue to drain")
     p.stop()
