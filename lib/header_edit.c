@@ -106,6 +106,22 @@ static size_t field_at(const char *s, size_t len, size_t p, size_t *nlen)
     return e;
 }
 
+void hdr_insert_after_first(struct hdr_edit *h, const char *name, const char *fields)
+{
+    size_t nlen, e, n = strlen(fields), want = strlen(name);
+
+    if (h->len == 0 || h->p[0] == ' ' || h->p[0] == '\t') {
+        hdr_prepend(h, fields);
+        return;
+    }
+    e = field_at(h->p, h->len, 0, &nlen);
+    if (nlen != want || strncasecmp(h->p, name, nlen) != 0) {
+        hdr_prepend(h, fields);
+        return;
+    }
+    insert(h, e, fields, n, n > 0 && fields[n - 1] != '\n');
+}
+
 size_t hdr_remove_if(struct hdr_edit *h, hdr_pred_fn pred, void *arg)
 {
     size_t p = 0, count = 0;

@@ -41,6 +41,11 @@ void hdr_free(struct hdr_edit *h);
 void hdr_prepend(struct hdr_edit *h, const char *fields);
 void hdr_append(struct hdr_edit *h, const char *fields);
 
+/* Add fields after the first field when that one is called name (case-insensitive; with
+ * its continuation lines), else before the first field: how a relay adds its fields below
+ * its own Received: line. */
+void hdr_insert_after_first(struct hdr_edit *h, const char *name, const char *fields);
+
 /* Called with each field's name (name[0..nlen), not NUL-terminated) and the whole field
  * with its continuation lines and line ends; true removes it. */
 typedef bool (*hdr_pred_fn)(const char *name, size_t nlen, const char *field, size_t flen,

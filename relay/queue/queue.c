@@ -725,7 +725,8 @@ void qmsg_attempt_write(struct qmsg *m)
         qindex_clear(m);
     if (m->warn_dsn_ok)
         qsb_take(&m->recs, queue_file_rec_mark("warned", now));
-    m->parked = pending > 0 && pending == held;
+    m->parked = pending > 0 && pending == held && !m->unpark;
+    m->unpark = false;
     if (pending && !m->parked) {
         m->tries = qf->tries + 1;
         m->next_try = next_try;

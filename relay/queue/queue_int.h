@@ -81,6 +81,8 @@ struct qmsg {
     bool held;
     bool parked;                  /* only held recipients are pending: no retries until
                                      posternctl held release|delete (queue_policy.c) */
+    bool unpark;                  /* such an admin change came during an attempt: the
+                                     attempt's view is stale, so do not park after it */
     bool gone;                    /* removed or being removed: no new work */
     bool removing;                /* delivered: its file is being unlinked or recycled */
     bool forgotten;               /* out of the table; freed when busy drops to 0 */

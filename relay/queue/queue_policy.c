@@ -39,10 +39,11 @@ char *qpolicy_header(const char *fields, size_t len, const struct rcpt_result *r
     hdr_remove_prefix(&h, "X-Spam-"); /* never trust the ones that came from outside */
     if (r->disp == DISP_MARK && !released && r->subject_prefix && r->subject_prefix[0])
         hdr_subject_prefix(&h, r->subject_prefix);
+    /* below Postern's own Received: (the first field of a stored message) */
     for (i = r->nadd; i > 0; i--)
-        hdr_prepend(&h, r->add_headers[i - 1]);
+        hdr_insert_after_first(&h, "Received", r->add_headers[i - 1]);
     spam = spam_headers_format(r);
-    hdr_prepend(&h, spam);
+    hdr_insert_after_first(&h, "Received", spam);
     free(spam);
     *out_len = h.len;
     return h.p;
@@ -311,6 +312,7 @@ static void held_done(void *arg)
         log_info("qmgr", "%s: %zu held recipient%s %s by the admin", m->qid, j->count,
                  j->count == 1 ? "" : "s", j->release ? "released" : "deleted");
         m->parked = false;
+        m->unpark = m->state != QM_IDLE; /* an attempt in flight read the file before */
         if (m->state == QM_IDLE && !m->held && !m->gone && !m->in_ready) {
             evtimer_del(m->timer);
             qmsg_ready(m);

@@ -6,7 +6,8 @@
  * A loaded message's pending recipients are sorted by what their record asks for:
  *   no record            the stored bytes as they are (files from before the engine, DSNs)
  *   pass, tag, mark      a copy: X-Spam-* fields from outside removed, the record's X-Spam-*
- *                        fields (when its flags say H) and hdr= fields added at the top,
+ *                        fields (when its flags say H) and hdr= fields added below our
+ *                        Received:,
  *                        and for mark the Subject prefix (prefix=) once
  *   discard              not delivered: "done IDX TIME 2.0.0 none discarded: REASON"
  *   wrap                 a new message (content/wrap.h): the warning naming reason=, the

@@ -61,6 +61,13 @@ def headers_of(data):
     return data.split(b"\r\n\r\n", 1)[0].decode()
 
 
+def below_received(h):
+    """The header after Postern's own Received: field (where our fields go)."""
+    assert h.startswith("Received: "), h
+    m = re.match(r"Received: .*?\r\n(?![ \t])", h, re.S)
+    return h[m.end():]
+
+
 def test_each_recipient_gets_its_action(tmp_path, sink):
     rcpts = ["plain@example.test", "tag@example.test", "mark1@example.test",
              "mark2@example.test", "gone@example.test", "held@example.test"]
@@ -83,14 +90,14 @@ def test_each_recipient_gets_its_action(tmp_path, sink):
     # the session's own record (pass, headers on at the default level): ours replace the
     # forged ones
     plain = headers_of(msgs[("plain@example.test",)].data)
-    assert plain.startswith("X-Spam-Status: No, score=0.0 required=5.0 tests=none\r\n"
-                            "X-Spam-Score: 0.0\r\nReceived: ")
+    assert below_received(plain).startswith("X-Spam-Status: No, score=0.0 required=5.0 "
+                                            "tests=none\r\nX-Spam-Score: 0.0\r\nFrom: ")
     assert "FORGED" not in plain and "X-Spam-Flag" not in plain
     assert "Subject: Cheap pills" in plain
 
-    # tag: X-Spam-* from outside gone, ours at the top, Subject untouched
+    # tag: X-Spam-* from outside gone, ours below our Received:, Subject untouched
     tag = headers_of(msgs[("tag@example.test",)].data)
-    assert tag.startswith("X-Spam-Status: Yes, score=6.2 required=5.0 tests=DNSBL_X,RDNS_NONE"
+    assert below_received(tag).startswith("X-Spam-Status: Yes, score=6.2 required=5.0 tests=DNSBL_X,RDNS_NONE"
                           "\r\nX-Spam-Score: 6.2\r\nX-Spam-Flag: YES\r\nX-Spam-Level: ******\r\n")
     assert "FORGED" not in tag and "score=-100" not in tag
     assert tag.count("X-Spam-Flag") == 1
@@ -126,7 +133,8 @@ def test_each_recipient_gets_its_action(tmp_path, sink):
     [rel] = [m for m in sink.messages() if m.rcpts == ["held@example.test"]]
     h = headers_of(rel.data)
     assert "Subject: Cheap pills\r\n" in h and "FORGED" not in h
-    assert h.startswith("X-Spam-Status: Yes, score=12.0 required=5.0 tests=TEST\r\n")
+    assert below_received(h).startswith("X-Spam-Status: Yes, score=12.0 required=5.0 "
+                                        "tests=TEST\r\n")
     wait_for(lambda: p.queue_files() == [], what="the queue to drain")
     assert ctl(p, "held", "list").stdout.strip() == "No held recipients"
     p.stop()
@@ -162,8 +170,8 @@ def test_wrap_delivers_a_warning_with_the_defanged_original(tmp_path, sink):
     sink.wait_messages(2)
     by = {tuple(m.rcpts): m for m in sink.messages()}
     ok = by[("ok@example.test",)].data
-    assert headers_of(ok).startswith("X-Spam-Status: No, score=0.0 required=5.0 "
-                                     "tests=none\r\nX-Spam-Score: 0.0\r\nReceived:")
+    assert below_received(headers_of(ok)).startswith(
+        "X-Spam-Status: No, score=0.0 required=5.0 tests=none\r\nX-Spam-Score: 0.0\r\nFrom:")
     assert b"TVqQAAMAAAAEAAAA" in ok
     data = by[("w@example.test",)].data
     assert b"TVqQ" not in data
@@ -171,6 +179,7 @@ def test_wrap_delivers_a_warning_with_the_defanged_original(tmp_path, sink):
     assert m["Subject"] == "[WARNING] Invoice"
     assert m["To"].addresses[0].addr_spec == "w@example.test"
     assert m["X-Spam-Status"].startswith("No, score=0.0")
+    assert data.startswith(b"X-Spam-Status: ")  # a new message: no Received: of ours yet
     assert m.get_content_type() == "multipart/mixed"
     text, att = list(m.iter_parts())
     assert "WARNING: this message contained blocked file invoice.scr." in text.get_content()

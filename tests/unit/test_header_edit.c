@@ -53,6 +53,21 @@ static void prepend_and_append_add_complete_fields(void **state)
     hdr_free(&h);
 }
 
+static void insert_after_first_goes_below_our_received(void **state)
+{
+    struct hdr_edit h;
+    (void)state;
+    edit(&h, "Received: from a\r\n\tby b\r\nReceived: older\r\nSubject: s\r\n");
+    hdr_insert_after_first(&h, "Received", "X-A: 1\r\n");
+    assert_string_equal(h.p, "Received: from a\r\n\tby b\r\nX-A: 1\r\nReceived: older\r\n"
+                             "Subject: s\r\n");
+    hdr_free(&h);
+    edit(&h, "Subject: s\r\n");
+    hdr_insert_after_first(&h, "Received", "X-A: 1");
+    assert_string_equal(h.p, "X-A: 1\r\nSubject: s\r\n");
+    hdr_free(&h);
+}
+
 static void outside_x_spam_fields_are_removed_with_their_folds(void **state)
 {
     struct hdr_edit h;
@@ -150,6 +165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(split_finds_the_empty_line),
         cmocka_unit_test(prepend_and_append_add_complete_fields),
+        cmocka_unit_test(insert_after_first_goes_below_our_received),
         cmocka_unit_test(outside_x_spam_fields_are_removed_with_their_folds),
         cmocka_unit_test(remove_by_name_is_exact_and_case_insensitive),
         cmocka_unit_test(remove_by_predicate_sees_the_whole_field),
