@@ -43,7 +43,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
            libcmocka-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
            clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim \
-           libpsl-dev publicsuffix
+           libpsl-dev publicsuffix man-db groff-base
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
         demo-setup bench clean

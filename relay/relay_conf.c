@@ -167,6 +167,8 @@ static const struct conf_key root_keys[] = {
       "queue runner: retries, lifetime, concurrency, bounces" },
     { "admin", CONF_SECTION, R(admin), NULL, 0, 0, NULL, &admin_conf_section, 0, 0,
       "local admin socket for posternctl" },
+    { "privileges", CONF_SECTION, R(privileges), NULL, 0, 0, NULL, &privileges_conf_section,
+      0, 0, "the account the daemon runs as once its listeners are bound" },
     { NULL }
 };
 
