@@ -14,6 +14,7 @@
  * of a configuration takes no lock).
  */
 #include "lib/conf.h"
+#include "lib/version.h"
 #include "lib/log.h"
 #include "lib/sd_notify.h"
 #include "relay/conf_show.h"
@@ -32,7 +33,6 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#define POSTERN_VERSION "0.1.0"
 #define DEFAULT_CONFIG  "/etc/postern/postern.json"
 
 static void usage(FILE *out, int code)

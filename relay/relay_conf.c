@@ -284,9 +284,10 @@ struct config *config_load(const char *path)
         return NULL;
     }
     if (cf->c.tls.cert && cf->c.tls.key) {
-        cf->tls = tls_server_ctx_new(cf->c.tls.cert, cf->c.tls.key);
+        struct tls_load_error te;
+        cf->tls = tls_server_ctx_new(cf->c.tls.cert, cf->c.tls.key, &te);
         if (cf->tls == NULL) {
-            fprintf(stderr, "%s: error: /tls: cannot load certificate or key\n", path);
+            tls_load_error_print(stderr, path, &te); /* one line: key, path, reason, hint */
             config_unref(cf);
             return NULL;
         }
