@@ -20,6 +20,9 @@
 #include "relay/conf_show.h"
 #include "relay/privileges.h"
 #include "relay/relay_conf.h"
+#ifdef POSTERN_TEST_CHECKS
+#include "tests/checks/check_test.h"
+#endif
 #include "relay/server.h"
 #include "relay/spool/spool.h"
 
@@ -147,6 +150,9 @@ int main(int argc, char **argv)
         return EX_CONFIG;
     }
     log_init("postern", check || to_stderr ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
+#ifdef POSTERN_TEST_CHECKS
+    test_checks_register(); /* build/postern-test: the checks of tests/checks/ */
+#endif
     cf = config_load(path);
     if (cf == NULL)
         return EX_CONFIG;
