@@ -43,10 +43,10 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
            libcmocka-dev libclamav-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
            clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim \
-           libpsl-dev publicsuffix
+           libpsl-dev publicsuffix man-db groff-base
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
-        demo-setup bench clean
+        demo-setup bench clean man install uninstall
 all: bin/postern $(if $(wildcard tools/posternctl.c),bin/posternctl) bin/postern-scan
 
 $(BUILD)/%.o: %.c
@@ -104,6 +104,65 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libpostern.a
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpostern.a $(LDLIBS)
+
+# Man pages, generated into $(BUILD)/man/ (never committed): postern.json(5) from the
+# config key tables (postern --reference=man), posternctl(8)'s commands from its table.
+MAN_PAGES = $(BUILD)/man/postern.8 $(BUILD)/man/posternctl.8 $(BUILD)/man/postern.json.5
+MAN_DATE  = $(shell date -u +%Y-%m-%d)
+MAN_SUBST = sed -e 's/@VERSION@/$(shell sed -n 's/^\#define POSTERN_VERSION "\(.*\)"/\1/p' lib/version.h)/' \
+                -e 's/@DATE@/$(MAN_DATE)/'
+man: $(MAN_PAGES)
+$(BUILD)/man/postern.8: docs/man/postern.8.in lib/version.h
+	@mkdir -p $(dir $@)
+	$(MAN_SUBST) $< > $@
+$(BUILD)/man/posternctl.8: docs/man/posternctl.8.in lib/version.h $(BUILD)/posternctl
+	@mkdir -p $(dir $@)
+	$(BUILD)/posternctl --man-commands > $@.commands
+	$(MAN_SUBST) -e '/^@COMMANDS@$$/{r $@.commands' -e 'd;}' $< > $@
+	@rm -f $@.commands
+$(BUILD)/man/postern.json.5: docs/man/postern.json.5.in lib/version.h $(BUILD)/postern
+	@mkdir -p $(dir $@)
+	$(BUILD)/postern --reference=man > $@.keys
+	$(MAN_SUBST) -e '/^@KEYS@$$/{r $@.keys' -e 'd;}' $< > $@
+	@rm -f $@.keys
+
+# make install PREFIX=/usr DESTDIR=/tmp/stage: binaries, man pages, the systemd unit and
+# sysusers file, a sample configuration under SYSCONFDIR/postern/ (an existing
+# postern.json is never touched), the docs. make uninstall removes what install wrote,
+# except the configuration and the spool.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+SBINDIR    ?= $(PREFIX)/sbin
+SCANDIR    ?= $(PREFIX)/lib/postern
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/postern
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR?= $(PREFIX)/lib/sysusers.d
+INSTALLED  = $(SBINDIR)/postern $(SBINDIR)/posternctl $(SCANDIR)/postern-scan \
+             $(MANDIR)/man8/postern.8 \
+             $(MANDIR)/man8/posternctl.8 $(MANDIR)/man5/postern.json.5 \
+             $(UNITDIR)/postern.service $(SYSUSERSDIR)/postern.conf \
+             $(SYSCONFDIR)/postern/postern.json.sample \
+             $(DOCDIR)/README.md $(addprefix $(DOCDIR)/,$(notdir $(wildcard docs/*.md))) \
+             $(DOCDIR)/postern.demo.json
+install: all man
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/postern $(DESTDIR)$(DOCDIR)
+	install -m 755 bin/postern bin/posternctl $(DESTDIR)$(SBINDIR)/
+	install -d $(DESTDIR)$(SCANDIR)
+	install -m 755 bin/postern-scan $(DESTDIR)$(SCANDIR)/
+	install -m 644 $(BUILD)/man/postern.8 $(BUILD)/man/posternctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(BUILD)/man/postern.json.5 $(DESTDIR)$(MANDIR)/man5/
+	sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/postern/|$(SYSCONFDIR)/postern/|g' \
+	  etc/postern.service > $(DESTDIR)$(UNITDIR)/postern.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/postern.service
+	install -m 644 etc/postern.sysusers $(DESTDIR)$(SYSUSERSDIR)/postern.conf
+	install -m 640 etc/postern.sample.json $(DESTDIR)$(SYSCONFDIR)/postern/postern.json.sample
+	install -m 644 README.md docs/*.md etc/postern.demo.json $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/postern $(DESTDIR)$(SCANDIR) 2>/dev/null
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)

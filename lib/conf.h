@@ -174,6 +174,10 @@ void conf_print(FILE *out, const struct conf_section *root, const void *obj);
  * help. Used to generate docs/configuration.md. */
 void conf_print_reference(FILE *out, const struct conf_section *root);
 
+/* The same reference as man(7) text: one .SS per section, one .TP per key (the KEYS part
+ * of postern.json(5), which the build wraps with its NAME, SYNTAX and SEE ALSO parts). */
+void conf_print_reference_man(FILE *out, const struct conf_section *root);
+
 /* Parse helpers, exposed for tests and for values read outside the engine. Return 0 on
  * success, -1 on a bad value. Sizes: digits with an optional K/M/G (any case, powers of
  * 1024) and an optional B. Durations: digits with ms/s/m/h/d, or "0". */

@@ -173,7 +173,8 @@ static void print_value(FILE *out, const struct conf_key *k, const void *field, 
         if (s == NULL)
             fputs("null", out);
         else
-            put_string(out, (k->flags & CONF_SECRET) ? "********" : s);
+            /* a secret file's path is no secret: only the secret itself is masked */
+            put_string(out, (k->flags & CONF_SECRET) && k->type != CONF_PATH ? "********" : s);
         break;
     }
 }
@@ -332,4 +333,117 @@ static void reference_section(FILE *out, const struct conf_section *sec, const c
 void conf_print_reference(FILE *out, const struct conf_section *root)
 {
     reference_section(out, root, "");
+}
+
+/* ---- reference as a man page section (postern.json(5)) -------------------------------- */
+
+/* s as roff text: backslashes escaped, a leading dot or quote made harmless. */
+static void roff(FILE *out, const char *s)
+{
+    if (s == NULL)
+        return;
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", out);
+    for (; *s != '\0'; s++) {
+        if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-')
+            fputs("\\-", out);
+        else
+            fputc(*s, out);
+        if (*s == '\n' && (s[1] == '.' || s[1] == '\''))
+            fputs("\\&", out);
+    }
+}
+
+static void man_key(FILE *out, const struct conf_key *k, const char *pointer)
+{
+    char ptr[REF_PTR_MAX];
+    const char *def = default_text(k);
+
+    snprintf(ptr, sizeof ptr, "%s/%s", pointer, k->name);
+    fputs(".TP\n.B ", out);
+    roff(out, ptr);
+    fputs("\n.I ", out);
+    roff(out, type_name[k->type]);
+    if (k->flags & CONF_REQUIRED)
+        fputs(", required", out);
+    if (k->flags & CONF_SECRET)
+        fputs(", secret", out);
+    if (def != NULL && *def != '\0') {
+        fputs("; default ", out);
+        roff(out, def);
+    }
+    if (k->type == CONF_ENUM) {
+        int i;
+        fputs("; one of ", out);
+        for (i = 0; k->choices[i] != NULL; i++) {
+            fputs(i ? ", " : "", out);
+            roff(out, k->choices[i]);
+        }
+    } else if (k->min != k->max && (k->type == CONF_SIZE || k->type == CONF_DURATION ||
+                                    k->type == CONF_INT || k->type == CONF_NUMBER)) {
+        char lo[32], hi[32];
+        if (k->type == CONF_SIZE) {
+            conf_format_size(lo, sizeof lo, (unsigned long long)k->min);
+            conf_format_size(hi, sizeof hi, (unsigned long long)k->max);
+        } else if (k->type == CONF_DURATION) {
+            conf_format_duration(lo, sizeof lo, k->min);
+            conf_format_duration(hi, sizeof hi, k->max);
+        } else {
+            snprintf(lo, sizeof lo, "%lld", k->min);
+            snprintf(hi, sizeof hi, "%lld", k->max);
+        }
+        fprintf(out, "; %s..%s", lo, hi);
+    }
+    fputs("\n.br\n", out);
+    roff(out, k->help);
+    fputc('\n', out);
+}
+
+static void man_section(FILE *out, const struct conf_section *sec, const char *pointer);
+
+static void man_named(FILE *out, const struct conf_key *k, const char *pointer)
+{
+    const struct conf_section *sec;
+    char child[REF_PTR_MAX];
+    const char *name;
+    size_t i, size;
+    const struct conf_named_schema *schema = (const struct conf_named_schema *)(const void *)
+        ((const char *)k->sub - offsetof(struct conf_named_schema, sec));
+
+    for (i = 0; (name = schema->at(i, &sec, &size)) != NULL; i++) {
+        snprintf(child, sizeof child, "%s/%s/%s", pointer, k->name, name);
+        man_section(out, sec, child);
+    }
+}
+
+static void man_section(FILE *out, const struct conf_section *sec, const char *pointer)
+{
+    static const char *const element[CONF_TYPES] = {
+        [CONF_SECTION] = "", [CONF_ARRAY] = "/N", [CONF_MAP] = "/NAME",
+    };
+    const struct conf_key *k;
+    char child[REF_PTR_MAX];
+
+    fputs(".SS \"", out);
+    roff(out, *pointer ? pointer : "Top level");
+    fputs(" (", out);
+    roff(out, sec->name);
+    fputs(")\"\n", out);
+    for (k = sec->keys; k->name != NULL; k++)
+        man_key(out, k, pointer);
+    for (k = sec->keys; k->name != NULL; k++) {
+        if (k->type == CONF_NAMED)
+            man_named(out, k, pointer);
+        if (k->type != CONF_SECTION && k->type != CONF_ARRAY && k->type != CONF_MAP)
+            continue;
+        snprintf(child, sizeof child, "%s/%s%s", pointer, k->name, element[k->type]);
+        man_section(out, k->sub, child);
+    }
+}
+
+void conf_print_reference_man(FILE *out, const struct conf_section *root)
+{
+    man_section(out, root, "");
 }

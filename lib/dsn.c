@@ -205,7 +205,9 @@ static void human_part(struct sb *b, const struct dsn_report *r)
         const struct dsn_rcpt *rc = &r->rcpts[i];
         const char *why = rc->reason ? rc->reason : rc->diagnostic;
         sb_printf(b, "<%s>: %s\r\n", rc->addr, why ? why : "delivery failed");
-        if (rc->remote_mta && rc->diagnostic && rc->reason)
+        /* the reason usually quotes the remote reply already ("host X said: ...") */
+        if (rc->remote_mta && rc->diagnostic && rc->reason &&
+            strstr(rc->reason, rc->diagnostic) == NULL)
             sb_printf(b, "    host %s said: %s\r\n", rc->remote_mta, rc->diagnostic);
         sb_puts(b, "\r\n");
     }
@@ -341,4 +343,20 @@ int dsn_build(const struct dsn_report *r, struct dsn_message *out)
     out->text = b.p;
     out->len = b.len;
     return 0;
+}
+
+void dsn_format_age(char *buf, size_t len, long long seconds)
+{
+    static const struct { long long secs; const char *one, *many; } units[] = {
+        { 86400, "day", "days" }, { 3600, "hour", "hours" }, { 60, "minute", "minutes" },
+    };
+    long long n = 0;
+    size_t i;
+
+    if (seconds < 60)
+        seconds = 60; /* "less than a minute" reads worse than "1 minute" here */
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if ((n = seconds / units[i].secs) >= 1)
+            break;
+    snprintf(buf, len, "%lld %s", n, n == 1 ? units[i].one : units[i].many);
 }

@@ -69,4 +69,8 @@ size_t dsn_header_section_len(const char *msg, size_t len);
 /* An RFC 5322 date in UTC: "Tue, 01 Jul 2025 12:00:00 +0000". buf needs 32 bytes. */
 char *dsn_format_date(char *buf, size_t len, long long t);
 
+/* How long a message has waited, for a DSN's text: "3 days", "1 day", "5 hours",
+ * "1 minute" (whole units, rounded down; at least 1 minute). */
+void dsn_format_age(char *buf, size_t len, long long seconds);
+
 #endif

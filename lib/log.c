@@ -21,6 +21,7 @@
 
 static const char *log_prog = "postern";
 static enum log_target log_where = LOG_TO_STDERR;
+static char log_host[256] = "localhost";
 static int log_verbose;
 static int log_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,6 +45,11 @@ void log_init(const char *progname, enum log_target target, int verbose)
     log_prog = progname;
     log_where = target;
     log_verbose = verbose;
+    /* syslog adds the host field itself; on stderr (-d) we write it, as syslog would (the
+     * short name), so that pflogsumm and other syslog readers parse the lines */
+    if (gethostname(log_host, sizeof(log_host) - 1) < 0 || log_host[0] == '\0')
+        strcpy(log_host, "localhost");
+    log_host[strcspn(log_host, ".")] = '\0';
 }
 
 static int log_syslog_connect(void)
@@ -97,6 +103,11 @@ void log_msg(int prio, const char *component, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     off = strftime(line, sizeof(line), "%b %e %H:%M:%S ", &tm);
+    if (log_where != LOG_TO_SYSLOG) {
+        n = snprintf(line + off, sizeof(line) - off, "%s ", log_host);
+        if (n > 0)
+            off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
+    }
     n = snprintf(line + off, sizeof(line) - off, "%s/%s[%ld]: %s", log_prog, component,
                  log_pid ? log_pid : (long)getpid(), level);
     if (n > 0)

@@ -5,15 +5,20 @@
  *   postern [-f FILE] -d        run in the foreground, log to stderr
  *   postern [-f FILE] -F        run in the foreground, log to syslog (systemd)
  *   postern [-f FILE]           run as a daemon (fork), log to syslog
- *   postern -R                  print the configuration key reference (Markdown)
+ *   postern [-f FILE] -n -N     print only the settings that differ from the defaults
+ *   postern -R                  print the configuration key reference (Markdown;
+ *                               --reference=man: the KEYS part of postern.json(5))
  *   postern -V                  print the version
  * Exit codes follow sysexits(3): 64 usage, 78 bad config, 70 internal error, 75 another
  * daemon already runs on this spool (one daemon per spool: relay/spool/spool_lock.c; the check
  * of a configuration takes no lock).
  */
 #include "lib/conf.h"
+#include "lib/version.h"
 #include "lib/log.h"
 #include "lib/sd_notify.h"
+#include "relay/conf_show.h"
+#include "relay/privileges.h"
 #include "relay/relay_conf.h"
 #ifdef POSTERN_TEST_CHECKS
 #include "tests/checks/check_test.h"
@@ -24,26 +29,30 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
-#define POSTERN_VERSION "0.1.0"
-#define DEFAULT_CONFIG  "/etc/postern/postern.conf"
+#define DEFAULT_CONFIG  "/etc/postern/postern.json"
 
-static void usage(void)
+static void usage(FILE *out, int code)
 {
-    fprintf(stderr, "usage: postern [-dFnvRV] [-f config]\n"
-                    "  -f FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-                    "  -n       check the configuration and exit (0 valid, 78 invalid)\n"
-                    "  -v       with -n: print the effective configuration; else verbose logs\n"
-                    "  -d       foreground, log to stderr\n"
-                    "  -F       foreground, log to syslog\n"
-                    "  -R       print the configuration key reference\n"
-                    "  -V       print the version\n");
-    exit(EX_USAGE);
+    fprintf(out, "usage: postern [-dFnNvRV] [-f config]\n"
+                 "  -f FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+                 "  -n       check the configuration and exit (0 valid, 78 invalid)\n"
+                 "  -v       with -n: print the effective configuration; else verbose logs\n"
+                 "  -N       with -n: print only the settings that differ from the defaults\n"
+                 "  -d       foreground, log to stderr\n"
+                 "  -F       foreground, log to syslog\n"
+                 "  -R       print the configuration key reference (--reference=man: man(7))\n"
+                 "  -V, --version  print the version\n"
+                 "  -h, --help     this text\n"
+                 "First start: postern -d -f FILE (a sample is etc/postern.demo.json in the\n"
+                 "sources, " DEFAULT_CONFIG ".sample once installed); see postern(8).\n");
+    exit(code);
 }
 
 /* Lock the spool before anything touches it; on failure say why (and, before a fork, on
@@ -98,24 +107,48 @@ static int daemonize(void)
 int main(int argc, char **argv)
 {
     const char *path = DEFAULT_CONFIG;
-    int check = 0, verbose = 0, foreground = 0, to_stderr = 0, opt, lock_fd, rc;
+    int check = 0, verbose = 0, changed = 0, foreground = 0, to_stderr = 0, opt, lock_fd, rc;
+    bool path_given = false;
     struct config *cf;
     struct server srv;
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "reference", optional_argument, NULL, 'R' },
+        { "non-default", no_argument, NULL, 'N' },
+        { NULL, 0, NULL, 0 }
+    };
 
-    while ((opt = getopt(argc, argv, "dFf:hnRvV")) != -1) {
+    while ((opt = getopt_long(argc, argv, "dFf:hnNRvV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'd': foreground = to_stderr = 1; break;
         case 'F': foreground = 1; break;
-        case 'f': path = optarg; break;
+        case 'f': path = optarg; path_given = true; break;
+        case 'h': usage(stdout, 0); break;
         case 'n': check = 1; break;
+        case 'N': changed = 1; break;
         case 'v': verbose++; break;
-        case 'R': conf_print_reference(stdout, &relay_conf_root); return 0;
+        case 'R':
+            if (optarg != NULL && strcmp(optarg, "man") == 0)
+                conf_print_reference_man(stdout, &relay_conf_root);
+            else if (optarg == NULL || strcmp(optarg, "markdown") == 0)
+                conf_print_reference(stdout, &relay_conf_root);
+            else
+                usage(stderr, EX_USAGE);
+            return 0;
         case 'V': printf("postern %s\n", POSTERN_VERSION); return 0;
-        default: usage();
+        default: usage(stderr, EX_USAGE);
         }
     }
     if (optind != argc)
-        usage();
+        usage(stderr, EX_USAGE);
+    if (!path_given && access(path, F_OK) < 0) {
+        fprintf(stderr, "postern: no configuration at %s\n"
+                "  start with: postern -d -f FILE   (foreground, logs on the terminal)\n"
+                "  a sample:   %s.sample once installed, etc/postern.demo.json in the "
+                "sources (make run)\n  see postern --help and postern(8)\n", path, path);
+        return EX_CONFIG;
+    }
     log_init("postern", check || to_stderr ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
 #ifdef POSTERN_TEST_CHECKS
     test_checks_register(); /* build/postern-test: the checks of tests/checks/ */
@@ -124,8 +157,12 @@ int main(int argc, char **argv)
     if (cf == NULL)
         return EX_CONFIG;
     if (check) {
-        if (verbose)
+        if (changed)
+            conf_show_changed(stdout, &cf->c);
+        else if (verbose)
             conf_print(stdout, &relay_conf_root, &cf->c);
+        fprintf(verbose || changed ? stderr : stdout, "postern: configuration OK (%s)\n",
+                path);
         config_unref(cf);
         return 0;
     }
@@ -142,6 +179,11 @@ int main(int argc, char **argv)
         server_stop(&srv);
         close(lock_fd);
         return EX_SOFTWARE;
+    }
+    if (privileges_drop_daemon(&cf->c) < 0) { /* listeners bound, files open */
+        server_stop(&srv);
+        close(lock_fd);
+        return EX_NOPERM;
     }
     log_info("master", "daemon started -- version %s, configuration %s", POSTERN_VERSION, path);
     (void)sd_notify_send("READY=1\nSTATUS=accepting mail");

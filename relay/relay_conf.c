@@ -183,6 +183,8 @@ static const struct conf_key root_keys[] = {
       "queue runner: retries, lifetime, concurrency, bounces" },
     { "admin", CONF_SECTION, R(admin), NULL, 0, 0, NULL, &admin_conf_section, 0, 0,
       "local admin socket for posternctl" },
+    { "privileges", CONF_SECTION, R(privileges), NULL, 0, 0, NULL, &privileges_conf_section,
+      0, 0, "the account the daemon runs as once its listeners are bound" },
     { NULL }
 };
 
@@ -335,9 +337,10 @@ struct config *config_load(const char *path)
         return NULL;
     }
     if (cf->c.tls.cert && cf->c.tls.key) {
-        cf->tls = tls_server_ctx_new(cf->c.tls.cert, cf->c.tls.key);
+        struct tls_load_error te;
+        cf->tls = tls_server_ctx_new(cf->c.tls.cert, cf->c.tls.key, &te);
         if (cf->tls == NULL) {
-            fprintf(stderr, "%s: error: /tls: cannot load certificate or key\n", path);
+            tls_load_error_print(stderr, path, &te); /* one line: key, path, reason, hint */
             config_unref(cf);
             return NULL;
         }

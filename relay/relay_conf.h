@@ -24,6 +24,7 @@
 #include "policy/engine_conf.h"
 #include "policy/policy.h"
 #include "relay/admin.h"
+#include "relay/privileges.h"
 #include "relay/queue/queue.h"
 #include "relay/queue/route.h"
 #include "relay/deliver/smtp_client.h"
@@ -114,6 +115,7 @@ struct relay_conf {
     struct transport_conf transport;
     struct queue_conf queue;
     struct admin_conf admin;
+    struct privileges_conf privileges;
 };
 
 extern const struct conf_section relay_conf_root;

@@ -17,6 +17,7 @@
  */
 #include "content/scan_cmd.h"
 #include "lib/conf.h"
+#include "lib/version.h"
 #include "lib/dns.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
@@ -41,6 +42,7 @@
 #include "webhooks/webhooks.h"
 
 #include <dirent.h>
+#include <getopt.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <errno.h>
@@ -56,7 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CONFIG   "/etc/postern/postern.conf"
+#define DEFAULT_CONFIG   "/etc/postern/postern.json"
 #define CTL_EXIT_REFUSED 1
 #define CTL_REPLY_MAX    (16u << 20)
 #define CTL_TIMEOUT_S    60
@@ -414,11 +416,39 @@ static void usage(FILE *out)
     const struct ctl_cmd *c;
     fprintf(out, "usage: posternctl [-f config] COMMAND [ARGS]\n"
                  "  -f FILE  the daemon's configuration (default " DEFAULT_CONFIG ")\n"
+                 "  -h, --help      this text;  -V, --version  the version\n"
                  "commands:\n");
     for (c = ctl_commands; c->name; c++)
         fprintf(out, "  %-24s %s\n", c->usage, c->help);
     fprintf(out, "exit codes: 0 ok, 1 refused by the daemon, 64 usage, 66 spool unreadable,\n"
                  "            69 daemon not reachable, 75 try again, 78 bad configuration\n");
+}
+
+/* s as roff text (a leading dot cannot occur: usage and help start with a letter). */
+static void man_text(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '-')
+            fputs("\\-", out);
+        else if (*s == '\\')
+            fputs("\\e", out);
+        else
+            fputc(*s, out);
+    }
+    fputc('\n', out);
+}
+
+/* The command table as man(7) text: the COMMANDS part of posternctl(8), which the build
+ * generates from this (posternctl --man-commands), so the page never drifts. */
+static void usage_man(FILE *out)
+{
+    const struct ctl_cmd *c;
+
+    for (c = ctl_commands; c->name; c++) {
+        fputs(".TP\n.B ", out);
+        man_text(out, c->usage);
+        man_text(out, c->help);
+    }
 }
 
 static int cmd_help(struct ctl *ctl, int argc, char **argv)
@@ -1218,6 +1248,13 @@ static const struct ctl_cmd ctl_commands[] = {
     { NULL, 0, 0, NULL, NULL, NULL }
 };
 
+static const struct option ctl_longopts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { "man-commands", no_argument, NULL, 'M' },
+    { NULL, 0, NULL, 0 }
+};
+
 int main(int argc, char **argv)
 {
     struct ctl ctl;
@@ -1226,10 +1263,12 @@ int main(int argc, char **argv)
 
     memset(&ctl, 0, sizeof(ctl));
     ctl.config_path = DEFAULT_CONFIG;
-    while ((opt = getopt(argc, argv, "+f:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "+f:hV", ctl_longopts, NULL)) != -1) {
         switch (opt) {
         case 'f': ctl.config_path = optarg; break;
         case 'h': usage(stdout); return EX_OK;
+        case 'V': printf("posternctl %s\n", POSTERN_VERSION); return EX_OK;
+        case 'M': usage_man(stdout); return EX_OK;
         default: usage(stderr); return EX_USAGE;
         }
     }

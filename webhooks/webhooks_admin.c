@@ -6,7 +6,7 @@
  * daemon adopts files from new/ every rescan_interval (and at start). Counts come from
  * file names only (EVENTID.ENDPOINT.json): pending = top level + new/, failed = failed/.
  * Output of the list (text), one line per endpoint, then unconfigured names found:
- *   endpoint ops url=https://hooks.example.com:443 enabled=yes events=* pending=2 failed=0
+ *   endpoint ops url=https://hooks.example.com/postern enabled=yes events=* pending=2 failed=0
  *   endpoint old configured=no pending=1 failed=0
  * With json: {"outbox_dir": D, "endpoints": [{"name", "url", "configured", "enabled",
  * "events", "pending", "failed"}]}. Blocking; the calling thread (a CLI's main).
@@ -97,8 +97,10 @@ static json_t *count_json(const struct admin_count *a)
 
     if (e == NULL)
         return o;
+    /* the whole URL, path included: the admin reads the same config file anyway (only
+     * the logs keep to the origin, since a path may hold a token) */
     if (wh_url_parse(e->url, &u, err, sizeof(err)) == 0)
-        json_object_set_new(o, "url", json_string(u.origin));
+        json_object_set_new(o, "url", json_string(e->url));
     wh_url_clear(&u);
     json_object_set_new(o, "enabled", json_boolean(e->enabled));
     ev = json_array();
@@ -122,7 +124,7 @@ static void count_print(FILE *out, const struct admin_count *a)
     }
     fprintf(out, "endpoint %s", a->name);
     if (wh_url_parse(e->url, &u, err, sizeof(err)) == 0)
-        fprintf(out, " url=%s", u.origin);
+        fprintf(out, " url=%s", e->url);
     wh_url_clear(&u);
     fprintf(out, " enabled=%s events=", e->enabled ? "yes" : "no");
     for (i = 0; i < e->events.n; i++)

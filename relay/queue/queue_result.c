@@ -269,9 +269,11 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action)
         if (qr->have) {
             dsn_codes[n] = xstrdup(qres_dsn(&qr->r, buf, sizeof(buf)));
             qres_log_text(text, sizeof(text), &qr->r, qr->relay);
-            if (qr->expired)
-                reason[n] = xasprintf("message could not be delivered for %lld days: %s",
-                                      (now - (long long)qf->arrival) / 86400, text);
+            if (qr->expired) {
+                char age[32];
+                dsn_format_age(age, sizeof(age), now - (long long)qf->arrival);
+                reason[n] = xasprintf("message could not be delivered for %s: %s", age, text);
+            }
             else
                 reason[n] = xstrdup(text);
             if (!qr->r.local) {

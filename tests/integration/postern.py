@@ -45,6 +45,8 @@ class Postern:
             "hostname": "mx.test.example",
             "spool_dir": self.spool,
             "workers": 2,
+            # tests run as root in throwaway temp dirs; test_privileges.py drops to a user
+            "privileges": {"run_as_root": True},
             "relay": {"local_domains": ["example.test"], "backup_domains": ["backup.test"]},
             # accepted mail stays queued (no delivery, no DNS off loopback) unless a test
             # turns delivery on: test_delivery.py sets {"queue": {"paused": False}}; the

@@ -227,7 +227,7 @@ def test_410_disables_the_endpoint_and_keeps_its_events(tmp_path, receiver):
         assert "answered HTTP 410 Gone: disabled until reload" in run.log
         assert len([f for f in outbox_files(tmp_path) if f.endswith(".gone.json")]) == 3
         listing = whsend(cfg, "--list")
-        assert re.search(r"^endpoint gone url=http://127\.0\.0\.1:\d+ enabled=yes events=\* "
+        assert re.search(r"^endpoint gone url=http://127\.0\.0\.1:\d+/\S* enabled=yes events=\* "
                          r"pending=3 failed=0$", listing.stdout, re.M), listing
         # the next start (or a reload) sends them
         gone.default_status = 200
@@ -270,6 +270,7 @@ def test_exhausted_schedule_moves_the_event_to_failed(tmp_path, receiver):
     listing = whsend(cfg, "--list", "--json")
     (ep,) = json.loads(listing.stdout)["endpoints"]
     assert ep["name"] == "ops" and ep["failed"] == 1 and ep["pending"] == 0
+    assert ep["url"] == receiver.url  # the whole endpoint, path included
 
 
 def test_a_hanging_receiver_times_out_and_the_retry_succeeds(tmp_path, receiver):

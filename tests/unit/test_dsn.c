@@ -400,6 +400,41 @@ static void dates_are_rfc5322_utc(void **state)
                         "Tue, 29 Feb 2000 00:00:00 +0000");
 }
 
+/* The reason already quotes the remote reply: the human part says it once. */
+static void remote_diagnostic_appears_once(void **state)
+{
+    struct dsn_report r = base_report();
+    struct dsn_message m;
+    const char *t = build(&r, &m), *human_end = strstr(t, "Content-Type: message/delivery-status");
+    const char *first, *second;
+    (void)state;
+    assert_non_null(human_end);
+    first = strstr(t, "550 5.1.1 <bob@remote.test>: no such user");
+    assert_non_null(first);
+    assert_true(first < human_end);
+    second = strstr(first + 1, "550 5.1.1 <bob@remote.test>: no such user");
+    assert_true(second == NULL || second > human_end); /* then only Diagnostic-Code */
+    free(m.text);
+}
+
+static void ages_under_a_day_are_hours_or_minutes(void **state)
+{
+    char b[32];
+    (void)state;
+    dsn_format_age(b, sizeof b, 5 * 86400 + 3600);
+    assert_string_equal(b, "5 days");
+    dsn_format_age(b, sizeof b, 86400);
+    assert_string_equal(b, "1 day");
+    dsn_format_age(b, sizeof b, 4 * 3600 + 59);
+    assert_string_equal(b, "4 hours");
+    dsn_format_age(b, sizeof b, 3600);
+    assert_string_equal(b, "1 hour");
+    dsn_format_age(b, sizeof b, 150);
+    assert_string_equal(b, "2 minutes");
+    dsn_format_age(b, sizeof b, 0);
+    assert_string_equal(b, "1 minute");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +457,8 @@ int main(void)
         cmocka_unit_test(every_line_ends_in_crlf_and_is_short),
         cmocka_unit_test(header_section_length),
         cmocka_unit_test(dates_are_rfc5322_utc),
+        cmocka_unit_test(remote_diagnostic_appears_once),
+        cmocka_unit_test(ages_under_a_day_are_hours_or_minutes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
