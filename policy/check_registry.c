@@ -22,6 +22,7 @@ static const struct check_def *const shipped[] = {
     &check_backscatter,
     &check_account,
     &check_newsletter,
+    &check_filetype,
     NULL
 };
 

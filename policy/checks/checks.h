@@ -17,5 +17,6 @@ extern const struct check_def check_rcpt_verify;  /* rcpt_verify.c */
 extern const struct check_def check_backscatter;  /* backscatter.c */
 extern const struct check_def check_account;      /* account.c */
 extern const struct check_def check_newsletter;   /* newsletter.c */
+extern const struct check_def check_filetype;     /* filetype.c */
 
 #endif
