@@ -44,6 +44,7 @@ struct zip_list {
     char name[ZIP_LIST_NAME_MAX];
     size_t name_len;
     unsigned eflags, method;
+    unsigned entries;               /* local headers read */
     uint32_t csize;
     uint32_t roll;                  /* ZS_SCAN: the last four bytes */
     /* a nested zip being listed */
@@ -178,6 +179,7 @@ static void entry_start(struct zip_list *z)
     z->csize = le32(z->hdr + 18);
     if (z->eflags & 1)
         z->flags |= ZIP_F_ENCRYPTED;
+    z->entries++;
     add_name(z, NULL, z->name, z->name_len);
     unknown_size = ((z->eflags & 8) && z->csize == 0) || z->csize == 0xffffffffu;
     if (is_zip_name(z->name, z->name_len)) {
@@ -220,7 +222,7 @@ static void sig_seen(struct zip_list *z, uint32_t sig)
         z->hlen = 0;
     } else {
         z->st = ZS_STOP;          /* central directory, or not a local header */
-        if (sig != SIG_CENTRAL && sig != SIG_END && z->total > 4)
+        if (sig != SIG_CENTRAL && sig != SIG_END && z->entries > 0)
             z->flags |= ZIP_F_BROKEN;
     }
 }
