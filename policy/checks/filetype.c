@@ -15,6 +15,9 @@
  *   - MIME_MALFORMED (text: what is wrong) when the parser flagged the structure; levels
  *     named in malformed_refuse_levels refuse it (554 5.7.1);
  *   - FILETYPE_ENCRYPTED_ZIP when a zip has encrypted entries (its names may hide more).
+ * The transaction fact "filetype.blocked" lists what was blocked for any recipient:
+ * [{"part": MIME part id, "file": name, "rule": "extension", "detail": "exe"}], so that
+ * the wrap action can take those parts out (same parser, same ids).
  * A message that cannot be read gets the unsure rule (default: defer), never a pass.
  * The stream-time wiring (parsing while DATA arrives) comes with the engine wiring; the
  * parser is the same.
@@ -31,6 +34,7 @@
 #include "policy/settings.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,7 +243,8 @@ static bool in_strlist(const struct conf_strlist *l, const char *s)
 
 /* The first blocked file of the message for recipient i's lists, or FT_PASS. */
 static enum filetype_rule judge(const struct ft_job *j, const struct ft_settings *fs,
-                                const struct policy_settings *ps, struct filetype_verdict *v)
+                                const struct policy_settings *ps, struct filetype_verdict *v,
+                                size_t *which)
 {
     const struct filetype_policy *def = filetype_default_policy();
     struct filetype_policy pol = *def;
@@ -262,8 +267,10 @@ static enum filetype_rule judge(const struct ft_job *j, const struct ft_settings
             .head_len = f->head_len, .members = (const char *const *)f->members,
             .n_members = f->n_members,
         };
-        if (filetype_check(&pol, &ff, v) != FT_PASS)
+        if (filetype_check(&pol, &ff, v) != FT_PASS) {
+            *which = i;
             return v->rule;
+        }
     }
     v->rule = FT_PASS;
     return FT_PASS;
@@ -290,10 +297,14 @@ static void job_done(struct check_call *c, void *arg)
     struct ft_job *j = arg;
     const struct ft_settings *fs = check_call_settings(c);
     char why[FILETYPE_FILE_MAX + 128], bad[200];
-    size_t i, n = check_call_nrcpt(c);
+    size_t i, n = check_call_nrcpt(c), which = 0;
+    json_t *blocked = json_array();
+    bool *listed = xcalloc(j->n + 1, sizeof(*listed));
 
     if (j->err != 0) {
         check_unsure(c, CHECK_ALL, NULL);
+        json_decref(blocked);
+        free(listed);
         check_done(c);
         return;
     }
@@ -313,8 +324,14 @@ static void job_done(struct check_call *c, void *arg)
         }
         if (j->encrypted_zip)
             check_symbol(c, (ssize_t)i, "FILETYPE_ENCRYPTED_ZIP", 1.0, NULL);
-        if (action == CONTENT_OFF || judge(j, fs, ps, &v) == FT_PASS)
+        if (action == CONTENT_OFF || judge(j, fs, ps, &v, &which) == FT_PASS)
             continue;
+        if (!listed[which]) {
+            listed[which] = true;
+            json_array_append_new(blocked, json_pack("{s:i, s:s, s:s, s:s}",
+                "part", (json_int_t)j->files[which].id, "file", v.file,
+                "rule", filetype_rule_name(v.rule), "detail", v.detail));
+        }
         snprintf(why, sizeof(why), "blocked file %s (%s %s)", v.file,
                  filetype_rule_name(v.rule), v.detail);
         check_symbol(c, (ssize_t)i, "FILETYPE_BLOCKED", 1.0, v.file);
@@ -339,6 +356,12 @@ static void job_done(struct check_call *c, void *arg)
             break;
         }
     }
+    /* for the wrap action: which MIME parts (content/mime.h ids) to take out */
+    if (json_array_size(blocked) > 0)
+        check_fact_set(c, FACT_TX, "filetype.blocked", blocked);
+    else
+        json_decref(blocked);
+    free(listed);
     check_done(c);
 }
 

@@ -121,6 +121,7 @@ struct outcome {
     bool blocked, malformed;
     char blocked_text[300];
     char headers[300];
+    char fact[300];                /* the filetype.blocked fact, as JSON */
 };
 
 /* Deliver msg from sender to rcpt through profile; bad_fd: the message cannot be read. */
@@ -150,6 +151,11 @@ static void deliver(const char *profile, const char *rcpt, const char *msg, bool
                                  .size = strlen(msg) };
     engine_set_message(s, &m);
     run(s, STAGE_END);
+    if (engine_fact(s, "filetype.blocked") != NULL) {
+        char *js = json_dumps(engine_fact(s, "filetype.blocked"), JSON_COMPACT);
+        snprintf(o->fact, sizeof(o->fact), "%s", js);
+        free(js);
+    }
     if ((r = engine_reply(s)) != NULL) {
         json_t *syms = engine_refusal_symbols(s, ENGINE_MESSAGE);
         snprintf(o->reply, sizeof(o->reply), "%d %s %s", r->code, r->ecode, r->text);
@@ -209,6 +215,8 @@ static void inbound_blocked_attachment_is_wrapped_by_default(void **state)
     assert_string_equal(o.blocked_text, "holiday.scr");
     assert_int_equal(o.disp, DISP_WRAP);
     assert_non_null(strstr(o.reason, "holiday.scr"));
+    assert_string_equal(o.fact, "[{\"part\":2,\"file\":\"holiday.scr\","
+                                "\"rule\":\"extension\",\"detail\":\"scr\"}]");
 }
 
 static void submission_blocked_attachment_is_refused_naming_the_file(void **state)
@@ -237,6 +245,7 @@ static void harmless_attachments_pass(void **state)
         assert_false(o.blocked);
         assert_false(o.malformed);
         assert_int_equal(o.disp, DISP_PASS);
+        assert_string_equal(o.fact, "");
         deliver("sub", "x@elsewhere.test", msg, false, &o);
         assert_string_equal(o.reply, "");
     }
