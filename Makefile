@@ -16,7 +16,7 @@
 BUILD    ?= build
 CC       ?= cc
 SAN      ?=
-PKGS      = libevent libevent_openssl libevent_pthreads libssl libcrypto libsasl2 hiredis jansson libcares zlib
+PKGS      = libevent libevent_openssl libevent_pthreads libssl libcrypto libsasl2 hiredis jansson libcares libpsl zlib
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2
@@ -42,7 +42,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
            libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
            libcmocka-dev zlib1g-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
-           clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim
+           clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim \
+           libpsl-dev publicsuffix
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
         demo-setup bench clean
@@ -52,11 +53,23 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# ar keeps members by base name: two sources with one base name would clash (checked).
 $(BUILD)/libpostern.a: $(LAYER_OBJ)
+	@dup=$$(for f in $(notdir $^); do echo $$f; done | sort | uniq -d); \
+	  [ -z "$$dup" ] || { echo "two sources share a base name: $$dup" >&2; exit 1; }
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/postern: $(BUILD)/relay/main.o $(BUILD)/libpostern.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The daemon with the test-only policy checks of tests/checks/ registered (integration
+# tests of the policy engine); never installed.
+$(BUILD)/relay/main-test.o: relay/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DPOSTERN_TEST_CHECKS -MMD -MP -c $< -o $@
+
+$(BUILD)/postern-test: $(BUILD)/relay/main-test.o $(TESTCHECK_OBJ) $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/posternctl: $(BUILD)/tools/posternctl.o $(BUILD)/libpostern.a
@@ -91,7 +104,7 @@ check: deps
 
 # Everything the suites need, for one BUILD directory.
 .PHONY: all-tests
-all-tests: $(BUILD)/postern $(if $(wildcard tools/posternctl.c),$(BUILD)/posternctl) \
+all-tests: $(BUILD)/postern $(BUILD)/postern-test $(if $(wildcard tools/posternctl.c),$(BUILD)/posternctl) \
            $(UNIT_BIN) $(HELPER_BIN)
 
 check-unit: $(UNIT_BIN)

@@ -15,13 +15,20 @@
 #define ADDED_MAX      32
 
 /* The shipped checks, in no particular order (the order that matters is each check's
- * group). Phase 2 adds the rows. */
+ * group). */
 static const struct check_def *const shipped[] = {
     &check_greylist,
+    &check_spf,
+    &check_dkim,
+    &check_dmarc,
     &check_rcpt_verify,
     &check_backscatter,
     &check_account,
     &check_newsletter,
+    &check_relay_access,
+    &check_submission_auth,
+    &check_sender_owner,
+    &check_ratelimit,
     &check_filetype,
     NULL
 };

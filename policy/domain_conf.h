@@ -67,6 +67,7 @@ struct domain_conf {
     bool allow_routing_characters;  /* %, ! or a quoted @ in local parts from anyone */
     char *level;            /* protection level, a name in policy.levels */
     bool greylisting;
+    long long greylist_delay_ms;    /* 0: the greylist check's delay */
     bool strict_dns;
     int virus_action;       /* enum content_action */
     int file_action;        /* enum content_action */
@@ -76,10 +77,10 @@ struct domain_conf {
     struct conf_strlist blacklist;
     struct conf_strlist exclusions;
     int message_changes;    /* enum message_changes */
-    char *recipients_file;  /* valid recipients, or NULL (policy/checks/rcpt_verify.c) */
+    char *recipients_file;  /* valid recipients, or NULL (policy/checks/check_rcpt_verify.c) */
     bool recipients_learned;
     int recipients_unsure;  /* 0 defer, 1 accept */
-    bool backscatter_protection;  /* policy/checks/backscatter.c */
+    bool backscatter_protection;  /* policy/checks/check_backscatter.c */
 };
 
 /* "defer", "accept": recipients_unsure's words. */

@@ -1,6 +1,6 @@
 /*
  * test_check_filetype.c - engine-level tests of the filetype check
- * (policy/checks/filetype.c) with a real libevent loop and check pool: the message is a
+ * (policy/checks/check_filetype.c) with a real libevent loop and check pool: the message is a
  * spooled file read at END. Inbound mail with a blocked attachment is wrapped (the
  * default file_action), submitted mail is refused 554 5.7.1 naming the file, a domain's
  * own file_action and blocked lists apply to its recipients, names inside a zip and

@@ -1,5 +1,5 @@
 /*
- * filetype.c - the file-type check (issue 12): blocked attachments by name, declared
+ * check_filetype.c - the file-type check (issue 12): blocked attachments by name, declared
  * type, real type and names inside zip archives; malformed MIME.
  *
  * END stage, every direction. The message is read from the spool (pread on a dup of the
