@@ -365,6 +365,22 @@ static void job_done(struct check_call *c, void *arg)
     check_done(c);
 }
 
+/* A descriptor of the queue file that can be read. The spool writes through an O_WRONLY
+ * descriptor, so a plain dup would not do: that one is opened again for reading through
+ * /proc/self/fd (a new open file description of the same file). */
+static int readable_fd(int fd)
+{
+    char path[40];
+    int fl;
+
+    if (fd < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
+        return -1;
+    if ((fl & O_ACCMODE) != O_WRONLY)
+        return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 static enum call_status ft_run(struct check_call *c)
 {
     const struct engine_message *m = check_call_message(c);
@@ -374,7 +390,7 @@ static enum call_status ft_run(struct check_call *c)
     if (m == NULL || check_call_nrcpt(c) == 0)
         return CALL_DONE;
     j = xcalloc(1, sizeof(*j));
-    if ((j->fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    if ((j->fd = readable_fd(m->fd)) < 0) {
         free(j);
         check_unsure(c, CHECK_ALL, NULL);
         return CALL_DONE;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "policy/engine.h"
@@ -124,9 +125,12 @@ struct outcome {
     char fact[300];                /* the filetype.blocked fact, as JSON */
 };
 
-/* Deliver msg from sender to rcpt through profile; bad_fd: the message cannot be read. */
-static void deliver(const char *profile, const char *rcpt, const char *msg, bool bad_fd,
-                    struct outcome *o)
+enum fd_kind { FD_READ, FD_BAD, FD_WRITE_ONLY };
+
+/* Deliver msg from sender to rcpt through profile; fdk: how the queue file is open
+ * (FD_BAD: the message cannot be read; FD_WRITE_ONLY: as the spool writes it). */
+static void deliver_fd(const char *profile, const char *rcpt, const char *msg,
+                       enum fd_kind fdk, struct outcome *o)
 {
     struct engine_session *s = engine_session_new(fx->e, engine_profile_find(fx->e, profile),
                                                   "mx", "192.0.2.10");
@@ -134,11 +138,16 @@ static void deliver(const char *profile, const char *rcpt, const char *msg, bool
     struct engine_message m;
     FILE *f = tmpfile();
     size_t i;
+    int wfd = -1;
+    char path[40];
 
     memset(o, 0, sizeof(*o));
     assert_non_null(f);
     fputs(msg, f);
     fflush(f);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fileno(f));
+    if (fdk == FD_WRITE_ONLY)
+        assert_true((wfd = open(path, O_WRONLY | O_CLOEXEC)) >= 0);
     if (strcmp(profile, "sub") == 0)
         engine_session_set_login(s, "user@a.test");
     engine_tx_begin(s, "sender@sender.test", "QID1");
@@ -147,7 +156,9 @@ static void deliver(const char *profile, const char *rcpt, const char *msg, bool
     run(s, STAGE_RCPT);
     assert_null(engine_rcpt_reply(s, 0));
     run(s, STAGE_DATA);
-    m = (struct engine_message){ .fd = bad_fd ? -1 : fileno(f), .offset = 0,
+    m = (struct engine_message){ .fd = fdk == FD_BAD ? -1 : fdk == FD_WRITE_ONLY ? wfd
+                                                                              : fileno(f),
+                                 .offset = 0,
                                  .size = strlen(msg) };
     engine_set_message(s, &m);
     run(s, STAGE_END);
@@ -180,7 +191,15 @@ static void deliver(const char *profile, const char *rcpt, const char *msg, bool
                      "%s\n", res->add_headers[i]);
     }
     engine_session_free(s);
+    if (wfd >= 0)
+        close(wfd);
     fclose(f);
+}
+
+static void deliver(const char *profile, const char *rcpt, const char *msg, bool bad_fd,
+                    struct outcome *o)
+{
+    deliver_fd(profile, rcpt, msg, bad_fd ? FD_BAD : FD_READ, o);
 }
 
 #define ATTACH(name, type, b64) \
@@ -331,6 +350,16 @@ static void unreadable_message_is_deferred(void **state)
     assert_non_null(strstr(o.reply, "451 4.3.0"));
 }
 
+static void a_write_only_queue_file_is_read_through_a_new_descriptor(void **state)
+{
+    struct outcome o;
+    (void)state;
+    deliver_fd("p", "x@rej.test", ATTACH("a.exe", "application/octet-stream", PE_B64),
+               FD_WRITE_ONLY, &o);
+    assert_non_null(strstr(o.reply, "554 5.7.1"));
+    assert_non_null(strstr(o.reply, "a.exe"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +376,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_mime_is_a_symbol_and_the_strict_level_refuses,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(unreadable_message_is_deferred, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_write_only_queue_file_is_read_through_a_new_descriptor,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
