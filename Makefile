@@ -16,7 +16,7 @@
 BUILD    ?= build
 CC       ?= cc
 SAN      ?=
-PKGS      = libevent libevent_openssl libevent_pthreads libssl libcrypto libsasl2 hiredis jansson libcares libpsl
+PKGS      = libevent libevent_openssl libevent_pthreads libssl libcrypto libsasl2 hiredis jansson libcares libpsl zlib
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2
@@ -40,7 +40,7 @@ FUZZ_TIME ?= 30
 
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsasl2-modules \
            libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
-           libcmocka-dev libclamav-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
+           libcmocka-dev libclamav-dev zlib1g-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
            clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim \
            libpsl-dev publicsuffix man-db groff-base

@@ -110,6 +110,8 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_SUPPRESSED_BOUNCE 550, "5.1.1", "<%s>: suppressed for this sender after a hard bounce"
 #define R_SUPPRESSED_COMPLAINT 550, "5.7.1", "<%s>: suppressed for this sender after a spam complaint"
 #define R_BOUNCE_ADDRESS_UNKNOWN 550, "5.7.1", "<%s>: unknown bounce address (not made by this server)"
+#define R_FILE_BLOCKED     554, "5.7.1", "Blocked file type: %s (%s)"
+#define R_MIME_MALFORMED   554, "5.7.1", "Malformed MIME structure refused (%s)"
 #define R_GREYLISTED      451, "4.7.1", "Greylisted, try again in %ld seconds"
 #define R_POLICY_BUSY      451, "4.3.0", "Error: too busy to check the message now, please try again later"
 /* sender authentication (policy/checks/check_spf.c, check_dmarc.c): RFC 7372 codes for SPF */

@@ -35,6 +35,7 @@ static const struct check_def *const shipped[] = {
     &check_sender_domain,
     &check_early_talker,
     &check_virus,
+    &check_filetype,
     NULL
 };
 

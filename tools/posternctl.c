@@ -21,6 +21,10 @@
 #include "lib/dns.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
+#include "content/filetype.h"
+#include "content/magic.h"
+#include "content/mime.h"
+#include "content/zip_list.h"
 #include "mailauth/dkim_conf.h"
 #include "mailauth/dkim_crypto.h"
 #include "mailauth/dkim_keygen.h"
@@ -1022,6 +1026,129 @@ static int cmd_dkim(struct ctl *ctl, int argc, char **argv)
     return EX_USAGE;
 }
 
+/* ---- mime: the part tree of a message file ------------------------------------------- */
+
+struct mime_row {
+    struct mime_part p;          /* as at its end */
+    struct zip_list *zip;        /* the names inside, when it is a zip */
+};
+
+struct mime_tree {
+    struct mime_row *rows;
+    size_t n;
+};
+
+static struct mime_row *mime_row_of(struct mime_tree *t, unsigned id)
+{
+    size_t i;
+
+    for (i = t->n; i-- > 0;)
+        if (t->rows[i].p.id == id)
+            return &t->rows[i];
+    return NULL;
+}
+
+static void mime_tree_begin(void *arg, const struct mime_part *p)
+{
+    struct mime_tree *t = arg;
+
+    t->rows = xrealloc(t->rows, (t->n + 1) * sizeof(*t->rows));
+    memset(&t->rows[t->n], 0, sizeof(t->rows[t->n]));
+    t->rows[t->n++].p = *p;
+}
+
+static void mime_tree_data(void *arg, const struct mime_part *p, const unsigned char *d,
+                           size_t n)
+{
+    struct mime_row *r = mime_row_of(arg, p->id);
+
+    if (r == NULL)
+        return;
+    if (r->zip == NULL && p->size == n && magic_detect(p->head, p->head_len) == MAGIC_ZIP)
+        r->zip = zip_list_new();
+    if (r->zip != NULL)
+        zip_list_feed(r->zip, d, n);
+}
+
+static void mime_tree_end(void *arg, const struct mime_part *p)
+{
+    struct mime_row *r = mime_row_of(arg, p->id);
+
+    if (r != NULL)
+        r->p = *p;
+    if (r != NULL && r->zip != NULL)
+        zip_list_end(r->zip);
+}
+
+static void print_flags(unsigned flags)
+{
+    unsigned b;
+
+    for (b = 1; b != 0; b <<= 1)
+        if (flags & b)
+            printf(" [%s]", mime_flag_name(b));
+}
+
+static int cmd_mime(struct ctl *ctl, int argc, char **argv)
+{
+    static const char *const enc[] = { "7bit", "8bit", "binary", "base64", "quoted-printable",
+                                       "uuencode", "unknown" };
+    struct mime_callbacks cb = { mime_tree_begin, mime_tree_data, mime_tree_end };
+    struct mime_tree t = { NULL, 0 };
+    struct mime_parser *m;
+    unsigned char buf[65536];
+    size_t n, i, k;
+    FILE *f;
+
+    (void)ctl;
+    (void)argc;
+    if ((f = fopen(argv[1], "rb")) == NULL) {
+        fprintf(stderr, "posternctl: %s: %s\n", argv[1], strerror(errno));
+        return EX_NOINPUT;
+    }
+    m = mime_new(NULL, &cb, &t);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        mime_feed(m, buf, n);
+    fclose(f);
+    mime_end(m);
+    for (i = 0; i < t.n; i++) {
+        const struct mime_part *p = &t.rows[i].p;
+        struct filetype_verdict v;
+        struct filetype_file ff = {
+            .filename = p->filename, .name = p->name, .type = p->type, .head = p->head,
+            .head_len = p->head_len,
+            .members = t.rows[i].zip ? zip_list_names(t.rows[i].zip) : NULL,
+            .n_members = t.rows[i].zip ? zip_list_count(t.rows[i].zip) : 0,
+        };
+        printf("%*s%u %s", (int)(2 * p->depth), "", p->id, p->type);
+        if (p->charset[0])
+            printf(" charset=%s", p->charset);
+        if (p->kind == MIME_KIND_LEAF) {
+            printf(" %s %llu bytes, detected %s", enc[p->encoding], p->size,
+                   magic_name(magic_detect(p->head, p->head_len)));
+            if (p->filename[0])
+                printf(", filename \"%s\"", p->filename);
+            if (p->name[0])
+                printf(", name \"%s\"", p->name);
+            if (filetype_check(filetype_default_policy(), &ff, &v) != FT_PASS)
+                printf(", BLOCKED (%s %s: %s)", filetype_rule_name(v.rule), v.detail, v.file);
+        }
+        print_flags(p->flags);
+        printf("\n");
+        for (k = 0; k < ff.n_members; k++)
+            printf("%*s  - %s\n", (int)(2 * p->depth), "", ff.members[k]);
+        if (t.rows[i].zip != NULL && (zip_list_flags(t.rows[i].zip) & ZIP_F_ENCRYPTED))
+            printf("%*s  (encrypted entries)\n", (int)(2 * p->depth), "");
+        zip_list_free(t.rows[i].zip);
+    }
+    printf("parts %u, flags:", mime_part_count(m));
+    print_flags(mime_flags(m));
+    printf("%s\n", mime_flags(m) ? " -> MIME_MALFORMED" : " none");
+    mime_free(m);
+    free(t.rows);
+    return EX_OK;
+}
+
 /* ---- dmarc: one DMARC evaluation with the daemon's code (mailauth/dmarc.c) ----------------- */
 
 #define CTL_DMARC_DKIM_MAX 16
@@ -1244,6 +1371,9 @@ static const struct ctl_cmd ctl_commands[] = {
       "FILE...",
       "scan files for viruses with the daemon's scanner program; prints RESULT NAME PATH "
       "(clean, virus, unscanned, encrypted, error, unavailable)" },
+    { "mime",    1, 1, cmd_mime,   "mime FILE",
+      "the MIME part tree of a message file: types, names, detected types, zip contents, "
+      "blocked files (default lists) and malformations" },
     { "help",    0, 0, cmd_help,   "help", "this list" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
