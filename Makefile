@@ -21,7 +21,7 @@ WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2
 CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS   += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 PYTHON   ?= /usr/bin/python3
 
 LAYER_SRC  = $(wildcard lib/*.c) $(wildcard content/*.c) $(wildcard mailauth/*.c) \
@@ -45,7 +45,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
            clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
-        demo-setup bench clean
+        demo-setup bench clean spam-eval
 all: bin/postern $(if $(wildcard tools/posternctl.c),bin/posternctl)
 
 $(BUILD)/%.o: %.c
@@ -120,6 +120,11 @@ run: demo-setup
 
 bench: all
 	@sh bench/run.sh
+
+# 10-fold cross-validation of the spam classifier on the training corpus (prepare.sh).
+SPAM_CORPUS ?= $(firstword $(wildcard ../shared/spam-corpus /work/shared/spam-corpus) ../shared/spam-corpus)
+spam-eval: $(BUILD)/bench/spam_eval
+	@$(BUILD)/bench/spam_eval $(SPAM_CORPUS)
 
 clean:
 	rm -rf build build-asan build-fuzz bin
