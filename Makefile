@@ -59,7 +59,8 @@ $(BUILD)/libpostern.a: $(LAYER_OBJ)
 $(BUILD)/postern: $(BUILD)/relay/main.o $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/posternctl: $(BUILD)/tools/posternctl.o $(BUILD)/libpostern.a
+CTL_OBJ    = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/posternctl*.c))
+$(BUILD)/posternctl: $(CTL_OBJ) $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 bin/postern: $(BUILD)/postern
@@ -129,4 +130,4 @@ spam-eval: $(BUILD)/bench/spam_eval
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/tools/posternctl.d
+-include $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(CTL_OBJ:.o=.d)

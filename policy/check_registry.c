@@ -17,6 +17,7 @@
 /* The shipped checks, in no particular order (the order that matters is each check's
  * group). Phase 2 adds the rows. */
 static const struct check_def *const shipped[] = {
+    &check_spam,
     NULL
 };
 

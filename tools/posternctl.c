@@ -30,6 +30,7 @@
 #include "relay/admin.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
+#include "tools/posternctl_spam.h"
 #include "webhooks/webhooks.h"
 
 #include <dirent.h>
@@ -845,6 +846,13 @@ static int cmd_dkim(struct ctl *ctl, int argc, char **argv)
     return EX_USAGE;
 }
 
+static int cmd_spam(struct ctl *ctl, int argc, char **argv)
+{
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    return posternctl_spam(&ctl->c, argc - 1, argv + 1);
+}
+
 static const struct ctl_cmd ctl_commands[] = {
     { "queue",   0, 1, cmd_queue,  "queue [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
@@ -870,6 +878,9 @@ static const struct ctl_cmd ctl_commands[] = {
       "dkim verify [--dns HOST:PORT] MESSAGE",
       "write a DKIM key pair and print its DNS record; sign a message file; verify its "
       "signatures (docs/posternctl.md)" },
+    { "spam", 1, 4096, cmd_spam, POSTERNCTL_SPAM_USAGE,
+      "the spam classifier's model in Redis: learn messages as spam or ham, forget it, "
+      "show its size; score messages offline as the daemon would: SCORE ACTION PATH" },
     { "help",    0, 0, cmd_help,   "help", "this list" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };

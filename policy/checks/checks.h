@@ -12,4 +12,6 @@
 
 #include "policy/check_api.h"
 
+extern const struct check_def check_spam;       /* check_spam.c */
+
 #endif
