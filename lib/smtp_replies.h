@@ -99,6 +99,12 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_POLICY_SPAM      550, "5.7.1", "Message refused as spam (score %s), reference %s"
 #define R_POLICY_BLOCKED   550, "5.7.1", "Sender refused by the recipient's policy, reference %s"
 #define R_POLICY_UNSURE    451, "4.3.0", "Temporary failure of the %s check, please try again later (reference %s)"
+#define R_RCPT_UNKNOWN    550, "5.1.1", "<%s>: Recipient address rejected: User unknown"
+#define R_RCPT_UNVERIFIED 450, "4.1.1", "<%s>: Recipient address rejected: cannot verify the address now, try again later"
+#define R_HARVEST         421, "4.7.0", "%s Error: too many unknown recipients, closing connection"
+#define R_BACKSCATTER     550, "5.7.1", "Bounce refused: it refers to no message sent from here (backscatter)"
+#define R_BACKSCATTER_BLOCKED 554, "5.7.1", "Bounces from %s are refused for a while: too much backscatter"
+#define R_GREYLISTED      451, "4.7.1", "Greylisted, try again in %ld seconds"
 #define R_POLICY_BUSY      451, "4.3.0", "Error: too busy to check the message now, please try again later"
 
 /* relaying and local problems */

@@ -17,6 +17,9 @@
 /* The shipped checks, in no particular order (the order that matters is each check's
  * group). Phase 2 adds the rows. */
 static const struct check_def *const shipped[] = {
+    &check_greylist,
+    &check_rcpt_verify,
+    &check_backscatter,
     &check_spam,
     NULL
 };

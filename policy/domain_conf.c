@@ -16,6 +16,7 @@ const char *const domain_bounces_names[] = { "never", "authenticated", "always",
 const char *const content_action_names[] = { "reject", "quarantine", "wrap", "mark", "delete",
                                              "off", NULL };
 static const char *const changes_names[] = { "auto", "full", "headers", NULL };
+const char *const recipients_unsure_names[] = { "defer", "accept", NULL };
 
 static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs);
 
@@ -69,6 +70,22 @@ static const struct conf_key domain_keys[] = {
     { .name = "exclusions", .type = CONF_STRLIST, .offset = D(exclusions),
       .help = "recipients not checked for spam at all (\"abuse@\", \"hostmaster@\", "
               "addresses, @domain)" },
+    { .name = "recipients_file", .type = CONF_PATH, .offset = D(recipients_file),
+      .help = "the domain's valid recipients, one address or local part per line (# "
+              "comments); unknown recipients get 550 5.1.1. Read at start and on SIGHUP" },
+    { .name = "recipients_learned", .type = CONF_BOOL, .offset = D(recipients_learned),
+      .def = "false",
+      .help = "addresses that sent mail through submission are valid recipients (kept in "
+              "Redis); with recipients_file, either source makes an address valid" },
+    { .name = "recipients_unsure", .type = CONF_ENUM, .offset = D(recipients_unsure),
+      .def = "defer", .choices = recipients_unsure_names,
+      .help = "a recipient no source knows when a source could not answer (Redis down), "
+              "or only learned recipients are known: defer (450 4.1.1) or accept" },
+    { .name = "backscatter_protection", .type = CONF_BOOL,
+      .offset = D(backscatter_protection), .def = "false",
+      .help = "refuse bounces to the domain's users that reference no message sent through "
+              "Postern (550 5.7.1); off by default: users who also send through other "
+              "servers would lose their real bounces" },
     { .name = "message_changes", .type = CONF_ENUM, .offset = D(message_changes),
       .def = "auto", .choices = changes_names,
       .help = "changes allowed to delivered mail: auto (full for local domains, header "

@@ -26,6 +26,7 @@
 #include "mailauth/spf.h"
 #include "mailauth/spf_header.h"
 #include "mailauth/spf_ip.h"
+#include "policy/greylist_admin.h"
 #include "policy/ratelimit.h"
 #include "relay/admin.h"
 #include "relay/queue/queue_file.h"
@@ -399,6 +400,28 @@ static int cmd_ratelimit(struct ctl *ctl, int argc, char **argv)
               : rl_admin_reset(c, &ctl->c.ratelimit, argv[1], stdout);
     redisFree(c);
     return rc == 0 ? 0 : EX_TEMPFAIL;
+}
+
+/* greylist show|allow|forget IP|NETWORK: straight to Redis. */
+static int cmd_greylist(struct ctl *ctl, int argc, char **argv)
+{
+    redisContext *c;
+    int rc;
+
+    if (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "allow") != 0 &&
+        strcmp(argv[1], "forget") != 0)
+        return EX_USAGE;
+    (void)argc;
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    c = redis_connect_blocking(&ctl->c.redis);
+    if (c == NULL) {
+        fprintf(stderr, "posternctl: cannot reach Redis (redis.socket / redis.address)\n");
+        return EX_UNAVAILABLE;
+    }
+    rc = greylist_admin(c, argv[1], argv[2], stdout);
+    redisFree(c);
+    return rc == 0 ? 0 : rc > 0 ? EX_USAGE : EX_TEMPFAIL;
 }
 
 /* webhooks [--json] lists endpoints with pending/failed counts; webhooks test [EP] queues a
@@ -867,6 +890,9 @@ static const struct ctl_cmd ctl_commands[] = {
     { "ping",    0, 0, cmd_daemon, "ping", "check that the daemon answers" },
     { "ratelimit", 2, 3, cmd_ratelimit, "ratelimit show|reset USER [--json]",
       "a user's rate-limit class, use in the current window and retry time; reset clears it" },
+    { "greylist", 2, 2, cmd_greylist, "greylist show|allow|forget IP|NETWORK",
+      "a client network's greylisting state (IP: its /24 or /64); allow exempts it, "
+      "forget drops its triplets" },
     { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",
       "endpoints with pending and failed event counts; test queues a webhook.test event" },
     { "spf",     2, 5, cmd_spf,    "spf [--dns HOST:PORT] IP SENDER [HELO]",

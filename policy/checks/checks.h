@@ -12,6 +12,9 @@
 
 #include "policy/check_api.h"
 
-extern const struct check_def check_spam;       /* check_spam.c */
+extern const struct check_def check_greylist;     /* greylist.c */
+extern const struct check_def check_rcpt_verify;  /* rcpt_verify.c */
+extern const struct check_def check_backscatter;  /* backscatter.c */
+extern const struct check_def check_spam;         /* check_spam.c */
 
 #endif

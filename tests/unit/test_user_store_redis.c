@@ -24,28 +24,16 @@
 #include "lib/redis.h"
 #include "policy/user_prefs.h"
 #include "policy/user_store.h"
+#include "tests/unit/redis_testserver.h"
 
 struct fixture {
-    char dir[64], sock[128];
-    pid_t pid;
+    struct redis_testserver srv;
     struct event_base *base;
     struct redis_conf conf;
     struct redis *redis;
     struct user_store *store;
     redisContext *admin;       /* a blocking client, as posternctl would use */
 };
-
-static const char *redis_server_path(void)
-{
-    static const char *const paths[] = { "/usr/bin/redis-server", "/usr/local/bin/redis-server",
-                                         NULL };
-    size_t i;
-
-    for (i = 0; paths[i] != NULL; i++)
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    return NULL;
-}
 
 static void run_loop_ms(struct event_base *base, int ms)
 {
@@ -58,30 +46,12 @@ static void run_loop_ms(struct event_base *base, int ms)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *server = redis_server_path();
-    struct stat st;
-    int i;
+    int i, rc;
 
     *state = f;
-    if (server == NULL)
-        return 0;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/postern-ustore-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->sock, sizeof(f->sock), "%s/redis.sock", f->dir);
-    f->pid = fork();
-    if (f->pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 1);
-        dup2(null, 2);
-        execl(server, server, "--port", "0", "--unixsocket", f->sock, "--unixsocketperm",
-              "700", "--save", "", "--appendonly", "no", "--dir", f->dir, "--loglevel",
-              "warning", (char *)NULL);
-        _exit(127);
-    }
-    for (i = 0; i < 500 && stat(f->sock, &st) != 0; i++)
-        usleep(10000);
-    f->conf = (struct redis_conf){ .socket = f->sock, .timeout_ms = 500,
+    if ((rc = redis_testserver_start(&f->srv)) != 0)
+        return rc > 0 ? 0 : -1;   /* not installed: each test skips */
+    f->conf = (struct redis_conf){ .socket = f->srv.sock, .timeout_ms = 500,
                                    .reconnect_min_ms = 50, .reconnect_max_ms = 200 };
     f->admin = redis_connect_blocking(&f->conf);
     if (f->admin == NULL)
@@ -94,19 +64,9 @@ static int setup(void **state)
     return redis_state(f->redis) == REDIS_STATE_UP ? 0 : -1;
 }
 
-static void stop_server(struct fixture *f)
-{
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        waitpid(f->pid, NULL, 0);
-        f->pid = 0;
-    }
-}
-
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char path[160];
 
     if (f->store)
         user_store_free(f->store);
@@ -116,12 +76,7 @@ static int teardown(void **state)
         redisFree(f->admin);
     if (f->base)
         event_base_free(f->base);
-    stop_server(f);
-    if (f->dir[0]) {
-        snprintf(path, sizeof(path), "%s/redis.sock", f->dir);
-        unlink(path);
-        rmdir(f->dir);
-    }
+    redis_testserver_stop(&f->srv);
     free(f);
     return 0;
 }
@@ -246,7 +201,7 @@ static void a_stopped_redis_makes_users_unavailable(void **state)
     struct fetched out = { 0 };
 
     NEED_REDIS(f);
-    stop_server(f);
+    redis_testserver_stop(&f->srv);
     user_store_fetch(f->store, addrs, 1, on_fetch, &out);
     wait_calls(f, &out.calls, 1);
     assert_true(out.unavailable);

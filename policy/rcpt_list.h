@@ -1,0 +1,28 @@
+/*
+ * rcpt_list.h - a domain's list of valid recipients (domains.D.recipients_file), pure.
+ *
+ * File format: one entry per line, "#" starts a comment, blank lines are ignored:
+ *   alice@example.test     that address
+ *   bob                    the local part bob at the list's domain
+ *   *                      every address (a domain that wants the other sources only)
+ * Case-insensitive. A "+extension" is cut before lookup (alice+news@ is alice@).
+ */
+#ifndef POSTERN_POLICY_RCPT_LIST_H
+#define POSTERN_POLICY_RCPT_LIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct rcpt_list;
+
+/* Parse text (len bytes) into a list; never fails (bad lines are skipped and counted in
+ * *skipped when not NULL). Free with rcpt_list_free. */
+struct rcpt_list *rcpt_list_parse(const char *text, size_t len, size_t *skipped);
+void rcpt_list_free(struct rcpt_list *l);
+
+/* Is addr (local@domain) on the list? */
+bool rcpt_list_has(const struct rcpt_list *l, const char *addr);
+
+size_t rcpt_list_count(const struct rcpt_list *l);
+
+#endif
