@@ -186,6 +186,8 @@ static void text_words(struct tok *t, const char *s, size_t n)
 {
     size_t i = 0;
 
+    if (s == NULL)
+        return;
     while (i < n) {
         size_t st;
         while (i < n && !word_byte((unsigned char)s[i]))
@@ -295,9 +297,12 @@ static void url_tokens(struct tok *t, const char *host)
 /* URLs written in text */
 static void text_urls(struct tok *t, const char *s, size_t n)
 {
-    const char *p = s, *e = s + n;
+    const char *p = s, *e;
     char host[128];
 
+    if (s == NULL)
+        return;
+    e = s + n;
     while (p < e && (p = memchr(p, ':', (size_t)(e - p))) != NULL) {
         const char *st = p;
         if (p + 2 < e && p[1] == '/' && p[2] == '/') {
