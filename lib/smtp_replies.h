@@ -104,6 +104,12 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_HARVEST         421, "4.7.0", "%s Error: too many unknown recipients, closing connection"
 #define R_BACKSCATTER     550, "5.7.1", "Bounce refused: it refers to no message sent from here (backscatter)"
 #define R_BACKSCATTER_BLOCKED 554, "5.7.1", "Bounces from %s are refused for a while: too much backscatter"
+#define R_ACCOUNT_SUSPENDED 450, "4.7.1", "Error: this account is suspended for sending spam or viruses; contact your provider"
+#define R_NEWSLETTER_RULE  550, "5.7.1", "Newsletter rule %s: %s"
+#define R_NEWSLETTER_RECIPIENTS 452, "4.5.3", "Newsletter rule recipients: send one message per recipient (at most %lld)"
+#define R_SUPPRESSED_BOUNCE 550, "5.1.1", "<%s>: suppressed for this sender after a hard bounce"
+#define R_SUPPRESSED_COMPLAINT 550, "5.7.1", "<%s>: suppressed for this sender after a spam complaint"
+#define R_BOUNCE_ADDRESS_UNKNOWN 550, "5.7.1", "<%s>: unknown bounce address (not made by this server)"
 #define R_GREYLISTED      451, "4.7.1", "Greylisted, try again in %ld seconds"
 #define R_POLICY_BUSY      451, "4.3.0", "Error: too busy to check the message now, please try again later"
 

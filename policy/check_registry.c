@@ -20,6 +20,8 @@ static const struct check_def *const shipped[] = {
     &check_greylist,
     &check_rcpt_verify,
     &check_backscatter,
+    &check_account,
+    &check_newsletter,
     &check_spam,
     NULL
 };

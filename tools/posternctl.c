@@ -27,7 +27,9 @@
 #include "mailauth/spf_header.h"
 #include "mailauth/spf_ip.h"
 #include "policy/greylist_admin.h"
+#include "policy/account.h"
 #include "policy/ratelimit.h"
+#include "policy/suppress_admin.h"
 #include "relay/admin.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
@@ -422,6 +424,57 @@ static int cmd_greylist(struct ctl *ctl, int argc, char **argv)
     rc = greylist_admin(c, argv[1], argv[2], stdout);
     redisFree(c);
     return rc == 0 ? 0 : rc > 0 ? EX_USAGE : EX_TEMPFAIL;
+}
+
+/* A blocking Redis connection from the config, or NULL after saying why. */
+static redisContext *ctl_redis(struct ctl *ctl, int *rc)
+{
+    redisContext *c;
+
+    if (ctl_load(ctl) < 0) {
+        *rc = EX_CONFIG;
+        return NULL;
+    }
+    c = redis_connect_blocking(&ctl->c.redis);
+    if (c == NULL) {
+        fprintf(stderr, "posternctl: cannot reach Redis (redis.socket / redis.address)\n");
+        *rc = EX_UNAVAILABLE;
+    }
+    return c;
+}
+
+/* account show|release LOGIN: the compromised-account breaker. */
+static int cmd_account(struct ctl *ctl, int argc, char **argv)
+{
+    redisContext *c;
+    int rc = 0;
+
+    (void)argc;
+    if (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "release") != 0)
+        return EX_USAGE;
+    if ((c = ctl_redis(ctl, &rc)) == NULL)
+        return rc;
+    rc = strcmp(argv[1], "show") == 0 ? account_admin_show(c, argv[2], stdout)
+                                      : account_admin_release(c, argv[2], stdout);
+    redisFree(c);
+    return rc == 0 ? 0 : EX_TEMPFAIL;
+}
+
+/* suppress list LOGIN | suppress add|remove LOGIN ADDRESS: a newsletter sender's list. */
+static int cmd_suppress(struct ctl *ctl, int argc, char **argv)
+{
+    redisContext *c;
+    bool list = strcmp(argv[1], "list") == 0;
+    int rc = 0;
+
+    if ((list && argc != 3) || (!list && argc != 4) ||
+        (!list && strcmp(argv[1], "add") != 0 && strcmp(argv[1], "remove") != 0))
+        return EX_USAGE;
+    if ((c = ctl_redis(ctl, &rc)) == NULL)
+        return rc;
+    rc = suppress_admin(c, argv[1], argv[2], list ? NULL : argv[3], stdout);
+    redisFree(c);
+    return rc == 0 ? 0 : EX_TEMPFAIL;
 }
 
 /* webhooks [--json] lists endpoints with pending/failed counts; webhooks test [EP] queues a
@@ -893,6 +946,11 @@ static const struct ctl_cmd ctl_commands[] = {
     { "greylist", 2, 2, cmd_greylist, "greylist show|allow|forget IP|NETWORK",
       "a client network's greylisting state (IP: its /24 or /64); allow exempts it, "
       "forget drops its triplets" },
+    { "account", 2, 2, cmd_account, "account show|release LOGIN",
+      "the compromised-account breaker: whether a login is suspended and why; release lets "
+      "it send again" },
+    { "suppress", 2, 3, cmd_suppress, "suppress list LOGIN | suppress add|remove LOGIN ADDRESS",
+      "a newsletter sender's suppression list (hard bounces, complaints, manual entries)" },
     { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",
       "endpoints with pending and failed event counts; test queues a webhook.test event" },
     { "spf",     2, 5, cmd_spf,    "spf [--dns HOST:PORT] IP SENDER [HELO]",

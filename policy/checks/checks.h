@@ -15,6 +15,8 @@
 extern const struct check_def check_greylist;     /* greylist.c */
 extern const struct check_def check_rcpt_verify;  /* rcpt_verify.c */
 extern const struct check_def check_backscatter;  /* backscatter.c */
+extern const struct check_def check_account;      /* account.c */
+extern const struct check_def check_newsletter;   /* newsletter.c */
 extern const struct check_def check_spam;         /* check_spam.c */
 
 #endif

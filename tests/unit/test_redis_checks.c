@@ -9,6 +9,8 @@
  *   rcpt_verify: static lists, learned senders, unsure answers, the harvest guard.
  *   backscatter: submitted Message-IDs remembered; bounces that quote one pass, others
  *     are refused and counted; a client past the limit gets its bounces refused at RCPT.
+ *   newsletter + account: bulk rules, VERP addresses, bounce and complaint intake, the
+ *     suppression list, sender health suspending a login, posternctl account/suppress.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,10 +29,14 @@
 #include "lib/redis.h"
 #include "lib/workpool.h"
 #include "policy/engine.h"
+#include "policy/account.h"
 #include "policy/bounce_refs.h"
 #include "policy/greylist_admin.h"
 #include "policy/greylist_key.h"
 #include "policy/outage.h"
+#include "policy/report_parse.h"
+#include "policy/verp.h"
+#include "policy/suppress_admin.h"
 #include "policy/user_store.h"
 #include "tests/unit/policy_testconf.h"
 #include "tests/unit/redis_testserver.h"
@@ -109,6 +115,38 @@ static void a_bounce_is_known_by_its_header_and_quotes_ids(void **state)
     assert_false(bounce_own_id(head_no, strlen(head_no), own));
 }
 
+static void reports_are_classified_and_tokens_are_signed(void **state)
+{
+    static const char soft[] = "Action: delayed\r\nStatus: 4.4.1\r\n";
+    static const char hard[] = "Final-Recipient: rfc822; x@y\r\nAction: failed\r\n"
+                               "Status: 5.1.1 (no such user)\r\nDiagnostic-Code: smtp; 550 no\r\n";
+    static const char arf[] = "Content-Type: multipart/report; report-type=feedback-report\r\n";
+    static const char none[] = "I could not deliver your mail.\r\n";
+    struct report r;
+    char tok[VERP_TOKEN_LEN + 1], local[64], out[VERP_TOKEN_LEN + 1];
+
+    (void)state;
+    report_parse(soft, strlen(soft), &r);
+    assert_int_equal(r.kind, REPORT_SOFT);
+    report_parse(hard, strlen(hard), &r);
+    assert_int_equal(r.kind, REPORT_HARD);
+    assert_string_equal(r.status, "5.1.1");
+    assert_string_equal(r.diagnostic, "smtp; 550 no");
+    report_parse(arf, strlen(arf), &r);
+    assert_int_equal(r.kind, REPORT_COMPLAINT);
+    report_parse(none, strlen(none), &r);
+    assert_int_equal(r.kind, REPORT_SOFT);
+    verp_token_new("k1-0123456789abcdef", tok);
+    assert_int_equal(strlen(tok), VERP_TOKEN_LEN);
+    snprintf(local, sizeof(local), "BOUNCES+%s", tok);
+    assert_true(verp_token_check("k1-0123456789abcdef", local, out));
+    assert_string_equal(out, tok);
+    assert_false(verp_token_check("k2-0123456789abcdef", local, out));
+    local[20] = local[20] == 'a' ? 'b' : 'a';
+    assert_false(verp_token_check("k1-0123456789abcdef", local, out));
+    assert_false(verp_token_check("k1-0123456789abcdef", "bounces+short", out));
+}
+
 /* ---- the check, through the engine ----------------------------------------------------- */
 
 struct fx {
@@ -124,6 +162,8 @@ struct fx {
     struct engine_session *s;
     int unavailable_events;
     int blocked_events;
+    int bounced_events, complained_events, suspended_events;
+    char last_bounce[200];
 };
 
 static struct fx *fx;
@@ -136,6 +176,16 @@ static void on_event(void *arg, const char *type, json_t *data)
         f->unavailable_events++;
     if (strcmp(type, "backscatter.blocked") == 0)
         f->blocked_events++;
+    if (strcmp(type, "account.suspended") == 0)
+        f->suspended_events++;
+    if (strcmp(type, "recipient.bounced") == 0 || strcmp(type, "recipient.complained") == 0) {
+        *(type[10] == 'b' ? &f->bounced_events : &f->complained_events) += 1;
+        snprintf(f->last_bounce, sizeof(f->last_bounce), "%s %s %s %s",
+                 json_string_value(json_object_get(data, "login")),
+                 json_string_value(json_object_get(data, "recipient")),
+                 json_string_value(json_object_get(data, "type")),
+                 json_string_value(json_object_get(data, "status")));
+    }
     json_decref(data);
 }
 
@@ -197,8 +247,9 @@ static int teardown(void **state)
             skip();                                                                          \
     } while (0)
 
-/* The engine with a profile "p" whose checks are given (JSON object members). */
-static void start_checks(const char *checks)
+/* The engine with profiles "p" (inbound) and "sub" (submission) whose checks are given
+ * (JSON object members). */
+static void start_profiles(const char *checks, const char *sub_checks)
 {
     char *json = NULL, *msg = NULL;
     struct engine_env env = {
@@ -208,7 +259,7 @@ static void start_checks(const char *checks)
     struct engine_inputs in;
 
     assert_true(asprintf(&json,
-        "{\"relay\": {\"local_domains\": [\"a.test\", \"plain.test\"],"
+        "{\"relay\": {\"local_domains\": [\"a.test\", \"plain.test\", \"bounce.a.test\"],"
         "             \"backup_domains\": [\"b.test\"]},"
         " \"domains\": {\"a.test\": {\"greylisting\": true, \"whitelist\": [\"@friend.test\"],"
         "                             \"recipients_file\": \"%s/a.list\","
@@ -218,9 +269,8 @@ static void start_checks(const char *checks)
         "                              \"recipients_unsure\": \"accept\"}},"
         " \"policy\": {\"profiles\": {\"p\": {\"checks\": {%s}},"
         "                           \"sub\": {\"direction\": \"submission\","
-        "                                     \"checks\": {\"rcpt_verify\": {},"
-        "                                                 \"backscatter\": {}}}}}}",
-        fx->srv.dir, checks) > 0);
+        "                                     \"checks\": {%s}}}}}",
+        fx->srv.dir, checks, sub_checks) > 0);
     if (pt_load(json, &fx->cfg, &msg) != 0)
         fail_msg("config: %s", msg);
     free(msg);
@@ -233,6 +283,11 @@ static void start_checks(const char *checks)
     };
     fx->e = engine_new(&in, &env, fx->store);
     assert_non_null(fx->e);
+}
+
+static void start_checks(const char *checks)
+{
+    start_profiles(checks, "\"rcpt_verify\": {}, \"backscatter\": {}");
 }
 
 /* Only greylist, with these settings. */
@@ -642,6 +697,176 @@ static void bounces_must_quote_a_message_sent_from_here(void **state)
                                 NULL), "");
 }
 
+/* ---- newsletter endpoint --------------------------------------------------------------- */
+
+#define NL_SETTINGS                                                                          \
+    "\"newsletter\": {\"bounce_domain\": \"bounce.a.test\","                                 \
+    " \"token_key\": \"0123456789abcdef-test\", \"min_messages\": 2,"                          \
+    " \"max_bounce_rate\": 0.4}"
+
+static const char newsletter[] =
+    "From: News <news@a.test>\r\nTo: r@far.test\r\nSubject: news\r\n"
+    "List-Unsubscribe: <https://a.test/u/1>, <mailto:u@a.test>\r\n"
+    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nhello\r\n";
+
+/* Submit the newsletter as news@a.test to rcpt; "" when accepted (*verp: its bounce
+ * address, when verp is not NULL), else the reply. */
+static const char *submit_news(const char *rcpt, const char *msg, char *verp, size_t len)
+{
+    static char text[300];
+    char path[160];
+    struct engine_session *s = engine_session_new(fx->e, engine_profile_find(fx->e, "sub"),
+                                                  "sub", "192.0.2.80");
+    const struct engine_reply *r;
+    struct engine_message m;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/news", fx->srv.dir);
+    f = fopen(path, "w+");
+    fputs(msg, f);
+    fflush(f);
+    engine_session_set_login(s, "news@a.test");
+    engine_tx_begin(s, "news@a.test", "QNEWS1");
+    run(s, STAGE_MAIL);
+    text[0] = '\0';
+    if ((r = engine_reply(s)) == NULL) {
+        engine_rcpt_add(s, rcpt);
+        run(s, STAGE_RCPT);
+        if ((r = engine_rcpt_reply(s, 0)) == NULL) {
+            run(s, STAGE_DATA);
+            m = (struct engine_message){ .fd = fileno(f), .size = strlen(msg), .head = msg,
+                                         .head_len = strlen(msg) };
+            engine_set_message(s, &m);
+            run(s, STAGE_END);
+            r = engine_reply(s);
+        }
+    }
+    if (r != NULL)
+        snprintf(text, sizeof(text), "%d %s %s", r->code, r->ecode, r->text);
+    else if (verp != NULL)
+        snprintf(verp, len, "%s", json_string_value(json_object_get(
+                                      engine_fact(s, "newsletter.verp"), rcpt)));
+    engine_session_free(s);
+    fclose(f);
+    return text;
+}
+
+static char *dsn_for(const char *rcpt, const char *status)
+{
+    char *text = NULL;
+
+    assert_true(asprintf(&text,
+        "From: MAILER-DAEMON@far.test\r\nTo: x\r\nContent-Type: multipart/report;"
+        " report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\n"
+        "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; far.test\r\n\r\n"
+        "Final-Recipient: rfc822; %s\r\nAction: failed\r\nStatus: %s\r\n"
+        "Diagnostic-Code: smtp; 550 no such user\r\n\r\n--b--\r\n", rcpt, status) > 0);
+    return text;
+}
+
+static void newsletters_follow_the_bulk_rules(void **state)
+{
+    static const char no_unsub[] = "From: news@a.test\r\nSubject: x\r\n\r\nhi\r\n";
+    static const char misaligned[] =
+        "From: news@other.test\r\nList-Unsubscribe: <https://a.test/u>\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nhi\r\n";
+    char verp[200];
+    struct engine_session *s;
+
+    (void)state;
+    NEED_REDIS();
+    start_profiles(NL_SETTINGS, NL_SETTINGS ", \"account\": {}");
+    assert_string_equal(submit_news("r@far.test", newsletter, verp, sizeof(verp)), "");
+    assert_int_equal(strncmp(verp, "bounces+", 8), 0);
+    assert_non_null(strstr(verp, "@bounce.a.test"));
+    assert_int_equal(strlen(verp), strlen("bounces+@bounce.a.test") + 26);
+    assert_string_equal(submit_news("r@far.test", no_unsub, NULL, 0),
+                        "550 5.7.1 Newsletter rule unsubscribe: add List-Unsubscribe with an "
+                        "https: URI");
+    assert_string_equal(submit_news("r@far.test", misaligned, NULL, 0),
+                        "550 5.7.1 Newsletter rule alignment: the From domain must be a.test "
+                        "or under it");
+    /* a second recipient in one message */
+    s = engine_session_new(fx->e, engine_profile_find(fx->e, "sub"), "sub", "192.0.2.80");
+    engine_session_set_login(s, "news@a.test");
+    engine_tx_begin(s, "news@a.test", "QNEWS2");
+    run(s, STAGE_MAIL);
+    engine_rcpt_add(s, "one@far.test");
+    engine_rcpt_add(s, "two@far.test");
+    run(s, STAGE_RCPT);
+    assert_null(engine_rcpt_reply(s, 0));
+    assert_non_null(engine_rcpt_reply(s, 1));
+    assert_int_equal(engine_rcpt_reply(s, 1)->code, 452);
+    engine_session_free(s);
+}
+
+static void bounces_are_attributed_suppressed_and_suspend_a_bad_sender(void **state)
+{
+    char verp[200], verp2[200], forged[200], *dsn;
+    redisContext *c;
+    bool has;
+
+    (void)state;
+    NEED_REDIS();
+    start_profiles(NL_SETTINGS, NL_SETTINGS ", \"account\": {}");
+    assert_string_equal(submit_news("gone@far.test", newsletter, verp, sizeof(verp)), "");
+    assert_string_equal(submit_news("fine@far.test", newsletter, verp2, sizeof(verp2)), "");
+    loop_ms(50);
+    /* a forged bounce address is refused at RCPT */
+    snprintf(forged, sizeof(forged), "%s", verp);
+    forged[10] = forged[10] == 'a' ? 'b' : 'a';
+    assert_non_null(strstr(deliver("p", "198.51.100.20", NULL, "", forged, "x\r\n\r\ny\r\n",
+                                   "NEWSLETTER_BOUNCE_FORGED", &has),
+                           "550 5.7.1 <bounces+"));
+    assert_true(has);
+    assert_non_null(strstr(deliver("p", "198.51.100.20", NULL, "", forged, "x\r\n\r\ny\r\n",
+                                   NULL, NULL),
+                           ">: unknown bounce address (not made by this server)"));
+    /* a hard bounce: attributed, suppressed, and 1 of 2 sent is over 40%: suspended */
+    dsn = dsn_for("gone@far.test", "5.1.1");
+    assert_string_equal(deliver("p", "198.51.100.20", NULL, "", verp, dsn, "NEWSLETTER_BOUNCE",
+                                &has), "");
+    free(dsn);
+    assert_true(has);
+    loop_ms(50);
+    assert_int_equal(fx->bounced_events, 1);
+    assert_string_equal(fx->last_bounce, "news@a.test gone@far.test hard 5.1.1");
+    assert_int_equal(fx->suspended_events, 1);
+    assert_string_equal(submit_news("gone@far.test", newsletter, NULL, 0),
+                        "450 4.7.1 Error: this account is suspended for sending spam or "
+                        "viruses; contact your provider");
+    c = redis_connect_blocking(&fx->rconf);
+    assert_int_equal(account_admin_release(c, "news@a.test", stderr), 0);
+    assert_string_equal(submit_news("gone@far.test", newsletter, NULL, 0),
+                        "550 5.1.1 <gone@far.test>: suppressed for this sender after a hard "
+                        "bounce");
+    assert_int_equal(suppress_admin(c, "remove", "news@a.test", "gone@far.test", stderr), 0);
+    assert_string_equal(submit_news("gone@far.test", newsletter, NULL, 0), "");
+    redisFree(c);
+}
+
+static void a_complaint_suppresses_for_good(void **state)
+{
+    static const char arf_fmt[] =
+        "From: fbl@isp.test\r\nContent-Type: multipart/report; report-type=feedback-report;"
+        " boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\nUser-Agent: isp/1.0\r\nVersion: 1\r\n\r\n--b--\r\n";
+
+    (void)state;
+    NEED_REDIS();
+    start_profiles(NL_SETTINGS, NL_SETTINGS);
+    char verp[200];
+    assert_string_equal(submit_news("angry@far.test", newsletter, verp, sizeof(verp)), "");
+    loop_ms(50);
+    assert_string_equal(deliver("p", "198.51.100.21", NULL, "fbl@isp.test", verp, arf_fmt,
+                                NULL, NULL), "");
+    loop_ms(50);
+    assert_int_equal(fx->complained_events, 1);
+    assert_string_equal(submit_news("angry@far.test", newsletter, NULL, 0),
+                        "550 5.7.1 <angry@far.test>: suppressed for this sender after a spam "
+                        "complaint");
+}
+
 /* posternctl greylist show|allow|forget, on what the check wrote. */
 static char *admin(const char *verb, const char *target)
 {
@@ -688,6 +913,7 @@ int main(void)
         cmocka_unit_test(senders_are_normalized_so_a_retry_is_the_same_triplet),
         cmocka_unit_test(clients_are_grouped_by_network),
         cmocka_unit_test(a_bounce_is_known_by_its_header_and_quotes_ids),
+        cmocka_unit_test(reports_are_classified_and_tokens_are_signed),
         cmocka_unit_test_setup_teardown(first_contact_waits_then_the_retry_passes_for_good,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_network_that_passed_often_is_allowlisted, setup,
@@ -706,6 +932,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_harvester_is_disconnected, setup, teardown),
         cmocka_unit_test_setup_teardown(bounces_must_quote_a_message_sent_from_here, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(newsletters_follow_the_bulk_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            bounces_are_attributed_suppressed_and_suspend_a_bad_sender, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_complaint_suppresses_for_good, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

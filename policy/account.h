@@ -1,0 +1,53 @@
+/*
+ * account.h - the compromised-account breaker: one suspension mechanism for every sign
+ * that a login is abused (spam or viruses refused from it, a newsletter sender's bounce
+ * or complaint rate), shared by every node through Redis.
+ *
+ * Keys (DESIGN.md): pt:acct:{LOGIN} is a hash: suspended (0/1), reason, since (ms), and
+ * strikes, a sorted set pt:acct:{LOGIN}:strikes of strike times (ms) within the window.
+ * account_strike adds a strike; when `limit` strikes fall within `window` the login is
+ * suspended (until an admin releases it: `posternctl account release LOGIN`). A
+ * suspended login's new mail gets 450 4.7.1 (temporary: the client keeps the mail) from
+ * the account check at MAIL. An account.suspended event fires once per suspension.
+ * LOGIN is the canonical login (auth_login_canonical), lower-case, %-escaped in keys.
+ * Threading: the async calls on the loop thread; the admin calls block (CLI only).
+ */
+#ifndef POSTERN_POLICY_ACCOUNT_H
+#define POSTERN_POLICY_ACCOUNT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "lib/redis.h"
+
+struct redisContext;
+
+/* The breaker's script, registered once with the Redis client (owned by it). */
+struct redis_script *account_script(struct redis *r);
+
+/* Add a strike for login (reason: "spam", "virus", "bounce_rate", "complaint_rate"; kept
+ * when it suspends). cb is a plain Redis callback: account_reply() reads its answer.
+ * Returns the request (for redis_cancel). */
+struct redis_req *account_strike(struct redis *r, struct redis_script *script,
+                                 const char *login, const char *reason, long long limit,
+                                 long long window_ms,
+                                 void (*cb)(enum redis_result, const struct redisReply *, void *),
+                                 void *arg);
+
+/* Suspend at once (a newsletter sender over its complaint rate). Same callback. */
+struct redis_req *account_suspend(struct redis *r, struct redis_script *script,
+                                  const char *login, const char *reason,
+                                  void (*cb)(enum redis_result, const struct redisReply *,
+                                             void *),
+                                  void *arg);
+
+/* In that callback: 1 when this call suspended the login, 0 when not (already suspended,
+ * or not enough strikes), -1 when Redis failed. */
+int account_reply(enum redis_result res, const struct redisReply *reply);
+
+/* Admin (blocking): show prints "LOGIN suspended|active [reason=R since=T] strikes=N";
+ * release lifts a suspension and forgets the strikes. 0, or -1 after a message on stderr. */
+int account_admin_show(struct redisContext *c, const char *login, FILE *out);
+int account_admin_release(struct redisContext *c, const char *login, FILE *out);
+
+#endif
