@@ -23,6 +23,7 @@ static const struct check_def *const shipped[] = {
     &check_account,
     &check_newsletter,
     &check_spam,
+    &check_bulk,
     NULL
 };
 

@@ -18,5 +18,6 @@ extern const struct check_def check_backscatter;  /* backscatter.c */
 extern const struct check_def check_account;      /* account.c */
 extern const struct check_def check_newsletter;   /* newsletter.c */
 extern const struct check_def check_spam;         /* check_spam.c */
+extern const struct check_def check_bulk;         /* check_bulk.c */
 
 #endif
