@@ -79,7 +79,7 @@ static int cmp_keep(const void *a, const void *b)
 }
 
 char *spam_shard_merge(const char *old, size_t oldlen, const struct spam_entry *d,
-                       size_t nd, uint32_t today, uint32_t expire_days,
+                       size_t nd, int sign, uint32_t today, uint32_t expire_days,
                        size_t per_shard_cap, size_t *outlen)
 {
     size_t nold = oldlen / SPAM_ENTRY_BYTES, i, j, o = 0;
@@ -97,10 +97,17 @@ char *spam_shard_merge(const char *old, size_t oldlen, const struct spam_entry *
         if (j < nd && (i >= nold || d[j].key < e.key)) {
             e = d[j++];
             e.stamp = today;
+            if (sign < 0)
+                e.ns = e.nh = 0;        /* unlearning what was never learned */
         } else if (j < nd && d[j].key == e.key) {
-            e.ns += d[j].ns;
-            e.nh += d[j].nh;
-            e.stamp = today;
+            if (sign > 0) {
+                e.ns += d[j].ns;
+                e.nh += d[j].nh;
+                e.stamp = today;
+            } else {
+                e.ns -= d[j].ns < e.ns ? d[j].ns : e.ns;
+                e.nh -= d[j].nh < e.nh ? d[j].nh : e.nh;
+            }
             i++, j++;
         } else {
             i++;
@@ -155,7 +162,7 @@ static unsigned long long field_ull(const redisReply *r, size_t i)
     return strtoull(r->element[i]->str, NULL, 10);
 }
 
-static int merge_shard(redisContext *c, const struct spam_entry *d, size_t nd,
+static int merge_shard(redisContext *c, const struct spam_entry *d, size_t nd, int sign,
                        unsigned shard, uint32_t today, uint32_t expire, size_t per_cap)
 {
     char key[64];
@@ -176,7 +183,7 @@ static int merge_shard(redisContext *c, const struct spam_entry *d, size_t nd,
             return -1;
         blob = spam_shard_merge(g->type == REDIS_REPLY_STRING ? g->str : "",
                                 g->type == REDIS_REPLY_STRING ? g->len : 0, d, nd,
-                                today, expire, per_cap, &len);
+                                sign, today, expire, per_cap, &len);
         freeReplyObject(g);
         if (blob == NULL) {
             if ((r = cmd(c, "UNWATCH")) != NULL)
@@ -205,7 +212,24 @@ static int merge_shard(redisContext *c, const struct spam_entry *d, size_t nd,
     return -1;
 }
 
-int spam_store_learn(redisContext *c, const struct spam_model *delta,
+/* HINCRBY meta field by delta (signed), never below 0. */
+static int count_add(redisContext *c, const char *field, long long delta)
+{
+    redisReply *r = cmd(c, "HINCRBY " SPAM_KEY_META " %s %lld", field, delta);
+
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+        freeReplyObject(r);
+        r = cmd(c, "HSET " SPAM_KEY_META " %s 0", field);
+        if (r == NULL)
+            return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int spam_store_learn(redisContext *c, const struct spam_model *delta, int sign,
                      unsigned long long cap, unsigned long long expire_days)
 {
     uint32_t today = (uint32_t)(time(NULL) / 86400);
@@ -245,7 +269,7 @@ int spam_store_learn(redisContext *c, const struct spam_model *delta,
             size_t from = at;
             while (at < nd && spam_shard_of(d[at].key) == s)
                 at++;
-            if (merge_shard(c, d + from, at - from, s, today, (uint32_t)expire_days,
+            if (merge_shard(c, d + from, at - from, sign, s, today, (uint32_t)expire_days,
                             (size_t)(cap + SPAM_SHARDS - 1) / SPAM_SHARDS) < 0) {
                 free(d);
                 return -1;
@@ -253,13 +277,10 @@ int spam_store_learn(redisContext *c, const struct spam_model *delta,
         }
         free(d);
     }
-    r = cmd(c, "HINCRBY " SPAM_KEY_META " nspam %llu", (unsigned long long)delta->nspam);
-    if (r)
-        freeReplyObject(r), r = cmd(c, "HINCRBY " SPAM_KEY_META " nham %llu",
-                                    (unsigned long long)delta->nham);
-    if (r)
-        freeReplyObject(r), r = cmd(c, "HSET " SPAM_KEY_META " updated %lld",
-                                    (long long)time(NULL));
+    if (count_add(c, "nspam", sign * (long long)delta->nspam) < 0 ||
+        count_add(c, "nham", sign * (long long)delta->nham) < 0)
+        return -1;
+    r = cmd(c, "HSET " SPAM_KEY_META " updated %lld", (long long)time(NULL));
     if (r)
         freeReplyObject(r), r = cmd(c, "HINCRBY " SPAM_KEY_META " ver 1");
     if (r == NULL)

@@ -44,11 +44,12 @@ static inline unsigned spam_shard_of(uint64_t key) { return (unsigned)(key >> 56
 long spam_shard_decode(struct spam_model *m, const char *blob, size_t len);
 
 /* Merge entries d (nd of them, sorted by key, all of one shard) into the blob old
- * (sorted): counts added, day set to today; entries older than expire_days dropped; at
+ * (sorted): counts added (sign +1, day set to today) or taken away (sign -1, never
+ * below 0; features left with no count dropped); entries older than expire_days dropped; at
  * most per_shard_cap kept (the most frequent, then the most recent). Returns a malloc'd
  * blob (*outlen bytes; may be 0 long), NULL when out of memory. */
 char *spam_shard_merge(const char *old, size_t oldlen, const struct spam_entry *d,
-                       size_t nd, uint32_t today, uint32_t expire_days,
+                       size_t nd, int sign, uint32_t today, uint32_t expire_days,
                        size_t per_shard_cap, size_t *outlen);
 
 struct spam_store_stats {
@@ -56,8 +57,10 @@ struct spam_store_stats {
 };
 
 /* Push delta (counts of messages learned into an empty model, its nspam/nham included)
- * into Redis. Returns 0, or -1 after printing why to stderr. */
-int spam_store_learn(struct redisContext *c, const struct spam_model *delta,
+ * into Redis: added (sign +1, learn) or taken away (sign -1, unlearn). cap and
+ * expire_days, when not 0, are stored as the model's bounds. Returns 0, or -1 after
+ * printing why to stderr. */
+int spam_store_learn(struct redisContext *c, const struct spam_model *delta, int sign,
                      unsigned long long cap, unsigned long long expire_days);
 
 /* Load the whole model into m (initialised here). ver: the version loaded. 0 or -1. */

@@ -10,6 +10,8 @@
  *        PATH: a message file, an mbox ("From " lines), or a directory (walked, dot files
  *        skipped). Counts are pushed every LEARN_BATCH messages; progress on stderr.
  *   forget                      drop the model (every node reloads within its refresh)
+ *   forget --spam|--ham PATH... unlearn messages learned before (e.g. learned as the
+ *                               wrong class: forget --spam X, then learn --ham X)
  *   stats [--json]
  *   score [--json] [--level L] PATH...   ("-": read paths from stdin, one a line)
  *        one line per message: SCORE ACTION PATH (an mbox gives PATH:N per message)
@@ -155,6 +157,7 @@ struct learn {
     redisContext *rc;
     struct spam_model delta;
     bool spam;
+    int sign;                    /* +1 learn, -1 unlearn (forget --spam|--ham) */
     unsigned long long n, pending, cap, expire;
     double t0;
     int failed;
@@ -164,7 +167,7 @@ static int learn_flush(struct learn *l)
 {
     if (l->pending == 0)
         return 0;
-    if (spam_store_learn(l->rc, &l->delta, l->cap, l->expire) < 0)
+    if (spam_store_learn(l->rc, &l->delta, l->sign, l->cap, l->expire) < 0)
         return -1;
     spam_model_clear(&l->delta);
     spam_model_init(&l->delta, 1 << 16);
@@ -179,23 +182,25 @@ static void learn_one(void *ctx, const char *path, const char *msg, size_t len)
     (void)path;
     if (l->failed)
         return;
-    spam_score_learn(&l->delta, msg, len, l->spam, 1);
+    spam_score_learn(&l->delta, msg, len, l->spam, 1);   /* counts; l->sign applies in Redis */
     l->n++;
     l->pending++;
     if (l->pending >= LEARN_BATCH && learn_flush(l) < 0)
         l->failed = 1;
     if (l->n % PROGRESS_EVERY == 0)
-        fprintf(stderr, "posternctl: spam learn: %llu messages (%.0f/s)\n", l->n,
-                (double)l->n / (now() - l->t0 + 1e-9));
+        fprintf(stderr, "posternctl: spam %s: %llu messages (%.0f/s)\n",
+                l->sign > 0 ? "learn" : "forget", l->n, (double)l->n / (now() - l->t0 + 1e-9));
 }
 
-static int cmd_learn(const struct relay_conf *c, int argc, char **argv)
+/* learn (sign +1) or forget (-1) messages */
+static int cmd_learn(const struct relay_conf *c, int argc, char **argv, int sign)
 {
     struct learn l;
     int i, which = -1, bad = 0, nfiles = 0;
     struct spam_store_stats st;
 
     memset(&l, 0, sizeof(l));
+    l.sign = sign;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--spam") == 0)
             which = 1;
@@ -230,8 +235,9 @@ static int cmd_learn(const struct relay_conf *c, int argc, char **argv)
         l.failed = 1;
     spam_model_clear(&l.delta);
     if (!l.failed && spam_store_stats(l.rc, &st) == 0)
-        printf("learned %llu %s message%s in %.1f s; model: %llu spam, %llu ham, %llu "
-               "features\n", l.n, l.spam ? "spam" : "ham", l.n == 1 ? "" : "s",
+        printf("%s %llu %s message%s in %.1f s; model: %llu spam, %llu ham, %llu "
+               "features\n", sign > 0 ? "learned" : "forgot", l.n, l.spam ? "spam" : "ham",
+               l.n == 1 ? "" : "s",
                now() - l.t0, st.nspam, st.nham, st.features);
     redisFree(l.rc);
     return l.failed ? EX_UNAVAILABLE : bad ? EX_NOINPUT : EX_OK;
@@ -410,7 +416,9 @@ int posternctl_spam(const struct relay_conf *c, int argc, char **argv)
     if (argc < 1)
         return EX_USAGE;
     if (strcmp(argv[0], "learn") == 0)
-        return cmd_learn(c, argc, argv);
+        return cmd_learn(c, argc, argv, 1);
+    if (strcmp(argv[0], "forget") == 0 && argc > 1)
+        return cmd_learn(c, argc, argv, -1);
     if (strcmp(argv[0], "score") == 0)
         return cmd_score(c, argc, argv);
     if (strcmp(argv[0], "forget") == 0)

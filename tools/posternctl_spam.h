@@ -9,7 +9,8 @@ struct relay_conf;
 
 #define POSTERNCTL_SPAM_USAGE                                                              \
     "spam learn --spam|--ham [--max-features N] [--expire-days D] FILE|DIR|MBOX... | "    \
-    "spam forget | spam stats [--json] | spam score [--json] [--level L] FILE...|-"
+    "spam forget [--spam|--ham FILE|DIR|MBOX...] | spam stats [--json] | "                \
+    "spam score [--json] [--level L] FILE...|-"
 
 /* argv[0] is the subcommand ("learn", ...). Returns a sysexits code. */
 int posternctl_spam(const struct relay_conf *c, int argc, char **argv);

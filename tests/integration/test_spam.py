@@ -1,7 +1,7 @@
 """The spam classifier's model shared through Redis: `posternctl spam learn` on one node
 changes the score another node (tests/helpers/spamsnap: the daemon's snapshot code) sees
 within its refresh interval; `posternctl spam score` scores as that node does; GTUBE passes
-every kill threshold; forget, stats, mbox input, paths on stdin.
+every kill threshold; forget (all, or messages), stats, mbox input, paths on stdin.
 """
 import json
 import os
@@ -144,6 +144,18 @@ def test_score_reads_paths_on_stdin_and_mboxes(ctl, corpus, tmp_path):
     stats = json.loads(ctl("stats", "--json").stdout)
     assert stats["spam"] == 15 and stats["ham"] == 15 and stats["features"] > 100
     assert "spam messages:  15" in ctl("stats").stdout
+
+
+def test_forget_unlearns_messages_learned_as_the_wrong_class(ctl, corpus):
+    ctl("learn", "--spam", str(corpus["spam"]), str(corpus["ham"]))   # a mistake
+    assert json.loads(ctl("stats", "--json").stdout)["spam"] == 30
+    assert "forgot 15 spam messages" in ctl("forget", "--spam", str(corpus["ham"])).stdout
+    ctl("learn", "--ham", str(corpus["ham"]))
+    stats = json.loads(ctl("stats", "--json").stdout)
+    assert stats["spam"] == 15 and stats["ham"] == 15
+    _, _, _ = ctl("score", corpus["probe"]).stdout.split()
+    j = json.loads(ctl("score", "--json", str(corpus["ham"] / "01.eml")).stdout)
+    assert j["bayes"] < 0.1 and j["action"] == "pass"
 
 
 def test_learn_needs_a_class_and_reports_unreadable_input(ctl, corpus):

@@ -184,10 +184,10 @@ static void shards_merge_expire_and_cap(void **state)
 
     (void)state;
     assert_int_equal(spam_shard_of(d[0].key), 1);
-    b1 = spam_shard_merge("", 0, d, 3, 100, 10, 0, &len);
+    b1 = spam_shard_merge("", 0, d, 3, 1, 100, 10, 0, &len);
     assert_int_equal(len, 3 * SPAM_ENTRY_BYTES);
     /* a later learn: counts add up, the untouched entries expire after 10 days */
-    b2 = spam_shard_merge(b1, len, d2, 1, 111, 10, 0, &len2);
+    b2 = spam_shard_merge(b1, len, d2, 1, 1, 111, 10, 0, &len2);
     assert_int_equal(len2, 1 * SPAM_ENTRY_BYTES);
     spam_model_init(&m, 0);
     assert_int_equal(spam_shard_decode(&m, b2, len2), 1);
@@ -198,7 +198,7 @@ static void shards_merge_expire_and_cap(void **state)
     assert_int_equal(e->stamp, 111);
     spam_model_clear(&m);
     /* the cap keeps the most frequent */
-    b3 = spam_shard_merge(b1, len, d2, 1, 101, 10, 2, &len3);
+    b3 = spam_shard_merge(b1, len, d2, 1, 1, 101, 10, 2, &len3);
     assert_int_equal(len3, 2 * SPAM_ENTRY_BYTES);
     spam_model_init(&m, 0);
     spam_shard_decode(&m, b3, len3);
@@ -207,6 +207,23 @@ static void shards_merge_expire_and_cap(void **state)
     assert_null(spam_model_get(&m, 0x0100000000000003ULL));
     assert_int_equal(spam_shard_decode(&m, b3, 7), -1);
     spam_model_clear(&m);
+    /* unlearning: counts go down, never below 0; a feature with none left goes */
+    {
+        struct spam_entry u[2] = { { .key = 0x0100000000000003ULL, .ns = 5 },
+                                   { .key = 0x0100000000000009ULL, .nh = 1 } };
+        size_t len4;
+        char *b4 = spam_shard_merge(b1, len, u, 2, -1, 100, 10, 0, &len4);
+        assert_int_equal(len4, 2 * SPAM_ENTRY_BYTES);
+        spam_model_init(&m, 0);
+        spam_shard_decode(&m, b4, len4);
+        assert_null(spam_model_get(&m, 0x0100000000000003ULL));
+        e = spam_model_get(&m, 0x0100000000000009ULL);
+        assert_non_null(e);
+        assert_int_equal(e->ns, 1);
+        assert_int_equal(e->nh, 0);
+        spam_model_clear(&m);
+        free(b4);
+    }
     free(b1);
     free(b2);
     free(b3);
