@@ -16,7 +16,7 @@
 BUILD    ?= build
 CC       ?= cc
 SAN      ?=
-PKGS      = libevent libevent_openssl libevent_pthreads libssl libcrypto libsasl2 hiredis jansson libcares
+PKGS      = libevent libevent_openssl libevent_pthreads libssl libcrypto libsasl2 hiredis jansson libcares libpsl
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2
@@ -40,9 +40,10 @@ FUZZ_TIME ?= 30
 
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsasl2-modules \
            libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
-           libcmocka-dev redis-server dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
+           libcmocka-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
-           clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim
+           clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim \
+           libpsl-dev publicsuffix
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
         demo-setup bench clean spam-eval
@@ -52,7 +53,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# ar keeps members by base name: two sources with one base name would clash (checked).
 $(BUILD)/libpostern.a: $(LAYER_OBJ)
+	@dup=$$(for f in $(notdir $^); do echo $$f; done | sort | uniq -d); \
+	  [ -z "$$dup" ] || { echo "two sources share a base name: $$dup" >&2; exit 1; }
 	@rm -f $@
 	ar rcs $@ $^
 

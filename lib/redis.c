@@ -17,6 +17,7 @@
  * Threading: loop thread only.
  */
 #include "lib/redis.h"
+#include "lib/redis_sentinel.h"
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -80,7 +81,16 @@ struct redis {
     char host[INET6_ADDRSTRLEN];
     int port;
     char *where;                      /* for log lines: socket path or address */
+    struct sentinel_query *sq;        /* asking the sentinels, or NULL */
+    int resolved;                     /* sentinel mode: host/port is the current master */
+    struct event *drop_ev;            /* drops the connection outside hiredis */
+    const char *drop_why;
 };
+
+static int sentinel_mode(const struct redis *r)
+{
+    return r->conf->sentinels.n > 0 && r->conf->socket == NULL;
+}
 
 static void redis_connect(struct redis *r);
 static void redis_drop(struct redis *r, const char *why);
@@ -157,6 +167,25 @@ static int redis_req_resend_eval(struct redis_req *q)
     return redis_req_send(q, q->argc, q->argv, NULL);
 }
 
+/* Drop the connection from a zero-delay timer (never inside hiredis's callbacks). */
+static void redis_drop_soon(struct redis *r, const char *why)
+{
+    static const struct timeval now = { 0, 0 };
+
+    r->drop_why = why;
+    evtimer_add(r->drop_ev, &now);
+}
+
+static void redis_drop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis *r = arg;
+
+    (void)fd;
+    (void)what;
+    if (r->ac != NULL)
+        redis_drop(r, r->drop_why);
+}
+
 /* hiredis answer (reply == NULL: the connection is gone). Loop thread, inside hiredis. */
 static void redis_reply_cb(redisAsyncContext *ac, void *reply_p, void *priv)
 {
@@ -170,6 +199,9 @@ static void redis_reply_cb(redisAsyncContext *ac, void *reply_p, void *priv)
         return;
     }
     q->r->replies++;
+    if (reply->type == REDIS_REPLY_ERROR && reply->str != NULL &&
+        strncmp(reply->str, "READONLY", 8) == 0)
+        redis_drop_soon(q->r, "READONLY: the server is a replica now (failover)");
     if (q->cb != NULL && q->script != NULL && redis_is_noscript(reply)) {
         if (redis_req_resend_eval(q) == 0)
             return;
@@ -317,6 +349,7 @@ static void redis_went_down(struct redis *r, const char *why)
 {
     struct timeval tv = redis_ms_to_tv(r->backoff_ms);
 
+    r->resolved = 0;   /* sentinel mode: ask again where the master is */
     redis_report(r, REDIS_STATE_DOWN, why);
     evtimer_add(r->reconnect, &tv);
     r->backoff_ms *= 2;
@@ -357,6 +390,20 @@ static void redis_on_disconnect(const redisAsyncContext *ac, int status)
                                                                 : ac->errstr);
 }
 
+/* Answer to CONFIG GET maxmemory-policy: Postern keeps state that must last in Redis
+ * (per-user policy, suppression lists, the classifier); an evicting server loses it. */
+static void redis_policy_cb(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct redis *r = arg;
+
+    if (res == REDIS_RESULT_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[1]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[1]->str, "noeviction") != 0)
+        log_warn(REDIS_LOG, "%s has maxmemory-policy %s: it may evict keys Postern needs to "
+                 "keep (per-user policy, suppression lists, the spam model); set noeviction",
+                 r->where, reply->element[1]->str);
+}
+
 /* Answer to the handshake PING. Loop thread. */
 static void redis_ping_cb(enum redis_result res, const redisReply *reply, void *arg)
 {
@@ -384,18 +431,85 @@ static void redis_script_loaded_cb(enum redis_result res, const redisReply *repl
                   reply->str ? reply->str : "(nothing)");
 }
 
-/* Queue the handshake: every script, then PING (commands may precede the connect). */
+/* Answer to AUTH. Loop thread. */
+static void redis_auth_cb(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct redis *r = arg;
+
+    if (res == REDIS_RESULT_REPLY_ERROR) {
+        log_error(REDIS_LOG, "%s: AUTH refused: %s", r->where, reply->str);
+        redis_drop_soon(r, "AUTH refused (redis.username / redis.password)");
+    }
+}
+
+/* Sentinel mode: the handshake ends with ROLE instead of PING; only a master is UP. */
+static void redis_role_cb(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct redis *r = arg;
+
+    if (res != REDIS_RESULT_OK)
+        return;   /* as for PING */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "master") == 0) {
+        redis_ping_cb(res, reply, arg);
+        return;
+    }
+    log_warn(REDIS_LOG, "%s is not the master (failover in progress): asking the sentinels "
+             "again", r->where);
+    redis_drop_soon(r, "not the master");
+}
+
+/* Queue the handshake: AUTH, every script, the eviction check, then PING or ROLE
+ * (commands may precede the connect; the state is UP only after the last answer). */
 static void redis_handshake(struct redis *r)
 {
-    static const char *ping[] = { "PING" };
+    static const char *ping[] = { "PING" }, *role[] = { "ROLE" };
+    static const char *policy[] = { "CONFIG", "GET", "maxmemory-policy" };
     struct redis_script *s;
 
+    if (r->conf->password != NULL) {
+        const char *auth[] = { "AUTH", r->conf->username ? r->conf->username
+                                                         : r->conf->password,
+                               r->conf->password };
+        redis_req_start(redis_req_new(r, redis_auth_cb, r), r->conf->username ? 3 : 2, auth,
+                        NULL);
+    }
     for (s = r->scripts; s; s = s->next) {
         const char *load[] = { "SCRIPT", "LOAD", s->source };
         redis_req_start(redis_req_new(r, redis_script_loaded_cb, s),
                         (int)(sizeof(load) / sizeof(load[0])), load, NULL);
     }
-    redis_req_start(redis_req_new(r, redis_ping_cb, r), 1, ping, NULL);
+    redis_req_start(redis_req_new(r, redis_policy_cb, r), 3, policy, NULL);
+    if (sentinel_mode(r))
+        redis_req_start(redis_req_new(r, redis_role_cb, r), 1, role, NULL);
+    else
+        redis_req_start(redis_req_new(r, redis_ping_cb, r), 1, ping, NULL);
+}
+
+static void redis_connect(struct redis *r);
+
+/* The sentinels answered (host NULL: none knew). Loop thread. */
+static void redis_on_master(const char *host, int port, const char *why, void *arg)
+{
+    struct redis *r = arg;
+
+    sentinel_cancel(r->sq);
+    r->sq = NULL;
+    if (host == NULL) {
+        redis_went_down(r, why);
+        return;
+    }
+    if (strcmp(host, r->host) != 0 || port != r->port)
+        log_info(REDIS_LOG, "sentinels: master %s is at %s%s%s:%d", r->conf->master_name,
+                 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);
+    snprintf(r->host, sizeof(r->host), "%s", host);
+    r->port = port;
+    free(r->where);
+    r->where = xasprintf("%s%s%s:%d (master %s)", strchr(host, ':') ? "[" : "", host,
+                         strchr(host, ':') ? "]" : "", port, r->conf->master_name);
+    r->resolved = 1;
+    redis_connect(r);
 }
 
 static void redis_connect(struct redis *r)
@@ -403,6 +517,13 @@ static void redis_connect(struct redis *r)
     redisAsyncContext *ac;
     char err[sizeof(ac->c.errstr)];
 
+    if (sentinel_mode(r) && !r->resolved) {
+        if (r->sq == NULL)
+            r->sq = sentinel_ask(r->base, r->conf->sentinels.v, r->conf->sentinels.n,
+                                 r->conf->master_name, r->conf->timeout_ms, redis_on_master,
+                                 r);
+        return;
+    }
     if (r->conf->socket != NULL)
         ac = redisAsyncConnectUnix(r->conf->socket);
     else if (r->port > 0)
@@ -458,6 +579,8 @@ struct redis *redis_new(struct event_base *base, const struct redis_conf *conf,
         r->deadline_tv = &r->deadline;
     if (conf->socket != NULL)
         r->where = xasprintf("unix:%s", conf->socket);
+    else if (conf->sentinels.n > 0)
+        r->where = xasprintf("master %s (sentinels)", conf->master_name);
     else {
         r->where = xstrdup(conf->address ? conf->address : "(no address)");
         if (conf->address == NULL ||
@@ -465,7 +588,8 @@ struct redis *redis_new(struct event_base *base, const struct redis_conf *conf,
             r->port = 0;
     }
     r->reconnect = evtimer_new(base, redis_reconnect_cb, r);
-    if (r->reconnect == NULL)
+    r->drop_ev = evtimer_new(base, redis_drop_cb, r);
+    if (r->reconnect == NULL || r->drop_ev == NULL)
         abort(); /* libevent allocation failure: treated like OOM */
     evtimer_add(r->reconnect, &now);
     return r;
@@ -483,6 +607,8 @@ void redis_free(struct redis *r)
         redis_cancel(q);
     }
     event_free(r->reconnect);
+    event_free(r->drop_ev);
+    sentinel_cancel(r->sq);
     if (r->ac != NULL) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;
@@ -580,7 +706,12 @@ struct redisContext *redis_connect_blocking(const struct redis_conf *conf)
 
     if (conf->socket != NULL)
         c = redisConnectUnixWithTimeout(conf->socket, tv);
-    else if (conf->address != NULL &&
+    else if (conf->sentinels.n > 0) {
+        if (sentinel_ask_blocking(conf->sentinels.v, conf->sentinels.n, conf->master_name,
+                                  conf->timeout_ms, host, sizeof(host), &port) < 0)
+            return NULL;
+        c = redisConnectWithTimeout(host, port, tv);
+    } else if (conf->address != NULL &&
              redis_parse_address(conf->address, host, sizeof(host), &port) == 0)
         c = redisConnectWithTimeout(host, port, tv);
     else {
@@ -598,6 +729,19 @@ struct redisContext *redis_connect_blocking(const struct redis_conf *conf)
         fprintf(stderr, "redis: cannot set the I/O timeout\n");
         redisFree(c);
         return NULL;
+    }
+    if (conf->password != NULL) {
+        redisReply *a = conf->username
+                            ? redisCommand(c, "AUTH %s %s", conf->username, conf->password)
+                            : redisCommand(c, "AUTH %s", conf->password);
+        int ok = a != NULL && a->type != REDIS_REPLY_ERROR;
+        if (!ok)
+            fprintf(stderr, "redis: AUTH refused: %s\n", a ? a->str : c->errstr);
+        freeReplyObject(a);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
     }
     return c;
 }

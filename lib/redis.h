@@ -16,6 +16,10 @@
  *     restart) is retried once as EVAL under the same handle and deadline.
  * Every request returns a handle; redis_cancel() guarantees that its callback never runs,
  * so a session that dies while waiting is safe.
+ * With redis.sentinels the master is found through Redis Sentinel (lib/redis_sentinel.h)
+ * before each connect; a READONLY answer, or a server that says (ROLE) it is not the
+ * master, drops the connection and the sentinels are asked again: a failover is followed
+ * within one reconnect. redis.password (and username) are sent with AUTH first.
  *
  * Who calls it: the daemon creates one client at startup and passes it to the modules that
  * share state in Redis (policy/ratelimit, auth/authfail, greylisting ...).
@@ -25,6 +29,8 @@
 #define POSTERN_REDIS_H
 
 #include <stddef.h>
+
+#include "lib/conf.h"
 
 struct event_base;
 struct redisReply;
@@ -37,6 +43,11 @@ struct redis_conf {
     long long timeout_ms;   /* deadline of each command */
     long long reconnect_min_ms;
     long long reconnect_max_ms;
+    struct conf_strlist sentinels;  /* "IP:PORT" of Redis Sentinels; when set they say
+                                       where the master is, and address is not used */
+    char *master_name;      /* the master's name at the sentinels */
+    char *username;         /* AUTH username (Redis 6 ACL), or NULL */
+    char *password;         /* AUTH password, or NULL */
 };
 
 /* The "redis" config section (socket, address, timeout, reconnect_min, reconnect_max). */

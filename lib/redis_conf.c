@@ -38,6 +38,16 @@ static const struct conf_key redis_keys[] = {
       .offset = offsetof(struct redis_conf, reconnect_max_ms), .def = "5s",
       .min = REDIS_RECONNECT_MIN_MS, .max = REDIS_RECONNECT_MAX_MS,
       .help = "Longest delay between two connection attempts" },
+    { .name = "sentinels", .type = CONF_STRLIST, .offset = offsetof(struct redis_conf, sentinels),
+      .help = "Redis Sentinels as IP:PORT; when given, they say where the master is (address "
+              "is not used) and failovers are followed" },
+    { .name = "master_name", .type = CONF_STRING,
+      .offset = offsetof(struct redis_conf, master_name), .def = "mymaster",
+      .help = "the master's name at the sentinels" },
+    { .name = "username", .type = CONF_STRING, .offset = offsetof(struct redis_conf, username),
+      .help = "AUTH username (Redis ACL users); null: the default user" },
+    { .name = "password", .type = CONF_STRING, .offset = offsetof(struct redis_conf, password),
+      .flags = CONF_SECRET, .help = "AUTH password; null: none" },
     { .name = NULL }
 };
 
@@ -47,11 +57,19 @@ static int redis_conf_validate(void *obj, const char *pointer, struct conf_error
     char host[INET6_ADDRSTRLEN];
     int port, n = 0;
 
-    if (c->socket == NULL &&
+    if (c->socket == NULL && c->sentinels.n == 0 &&
         (c->address == NULL ||
          redis_parse_address(c->address, host, sizeof(host), &port) < 0))
         n += conf_error(errs, pointer, "address: \"%s\" is not IP:PORT or [IPv6]:PORT",
                         c->address ? c->address : "");
+    for (size_t i = 0; i < c->sentinels.n; i++)
+        if (redis_parse_address(c->sentinels.v[i], host, sizeof(host), &port) < 0)
+            n += conf_error(errs, pointer, "sentinels: \"%s\" is not IP:PORT or [IPv6]:PORT",
+                            c->sentinels.v[i]);
+    if (c->sentinels.n > 0 && c->socket != NULL)
+        n += conf_error(errs, pointer, "sentinels and socket exclude each other");
+    if (c->username != NULL && c->password == NULL)
+        n += conf_error(errs, pointer, "username needs a password");
     if (c->reconnect_max_ms < c->reconnect_min_ms)
         n += conf_error(errs, pointer, "reconnect_max is shorter than reconnect_min");
     return n;

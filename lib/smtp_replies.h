@@ -112,6 +112,11 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_BOUNCE_ADDRESS_UNKNOWN 550, "5.7.1", "<%s>: unknown bounce address (not made by this server)"
 #define R_GREYLISTED      451, "4.7.1", "Greylisted, try again in %ld seconds"
 #define R_POLICY_BUSY      451, "4.3.0", "Error: too busy to check the message now, please try again later"
+/* sender authentication (policy/checks/check_spf.c, check_dmarc.c): RFC 7372 codes for SPF */
+#define R_SPF_FAIL        550, "5.7.23", "SPF: %s does not allow %s to send mail for it (%s)"
+#define R_SPF_TEMPERROR   451, "4.7.24", "SPF: temporary DNS failure checking %s, please try again later"
+#define R_DMARC_REJECT    550, "5.7.1", "DMARC: %s asks to refuse mail that it has not authenticated, as this message is"
+#define R_DMARC_BAD_FROM  550, "5.7.1", "Error: the message needs exactly one From: address that can be checked (%s)"
 
 /* relaying and local problems */
 #define R_RELAY_DENIED    554, "5.7.1", "<%s>: Relay access denied"

@@ -46,7 +46,7 @@ static const struct conf_key verify_keys[] = {
       .help = "Signatures by shorter RSA keys give permerror (RFC 8301: 1024)" },
     { .name = NULL }
 };
-static const struct conf_section verify_section = { "dkim.verify", verify_keys, NULL };
+const struct conf_section dkim_verify_conf_section = { "dkim.verify", verify_keys, NULL };
 
 static int key_validate(void *obj, const char *pointer, struct conf_errors *errs);
 #define K(f) offsetof(struct dkim_key_conf, f)
@@ -100,7 +100,7 @@ static const struct conf_section domain_section = { "dkim.domain", domain_keys,
 
 static const struct conf_key dkim_keys[] = {
     { .name = "verify", .type = CONF_SECTION, .offset = offsetof(struct dkim_conf, verify),
-      .sub = &verify_section, .help = "DKIM verification of inbound mail" },
+      .sub = &dkim_verify_conf_section, .help = "DKIM verification of inbound mail" },
     { .name = "sign", .type = CONF_MAP, .offset = offsetof(struct dkim_conf, sign),
       .sub = &domain_section, .elem_size = sizeof(struct dkim_domain_conf),
       .help = "DKIM signing of outbound mail, per sending domain (the From domain)" },

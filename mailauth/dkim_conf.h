@@ -55,6 +55,9 @@ struct dkim_conf {
 };
 
 extern const struct conf_section dkim_conf_section;
+/* Its "verify" part alone (struct dkim_verify_conf): also the settings of the DKIM
+ * policy check (policy/checks/check_dkim.c), so the keys are declared once. */
+extern const struct conf_section dkim_verify_conf_section;
 
 /* The dkim_alg of a configured signing algorithm. */
 enum dkim_alg dkim_sign_alg_of(int algorithm);

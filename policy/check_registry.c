@@ -18,6 +18,9 @@
  * group). Phase 2 adds the rows. */
 static const struct check_def *const shipped[] = {
     &check_greylist,
+    &check_spf,
+    &check_dkim,
+    &check_dmarc,
     &check_rcpt_verify,
     &check_backscatter,
     &check_account,

@@ -23,11 +23,13 @@
 #include "mailauth/dkim_keygen.h"
 #include "mailauth/dkim_sign.h"
 #include "mailauth/dkim_verify.h"
+#include "mailauth/dmarc.h"
 #include "mailauth/spf.h"
 #include "mailauth/spf_header.h"
 #include "mailauth/spf_ip.h"
+#include "policy/account_breaker.h"
 #include "policy/greylist_admin.h"
-#include "policy/account.h"
+#include "policy/header_from.h"
 #include "policy/ratelimit.h"
 #include "policy/suppress_admin.h"
 #include "relay/admin.h"
@@ -922,6 +924,170 @@ static int cmd_dkim(struct ctl *ctl, int argc, char **argv)
     return EX_USAGE;
 }
 
+/* ---- dmarc: one DMARC evaluation with the daemon's code (mailauth/dmarc.c) ----------------- */
+
+#define CTL_DMARC_DKIM_MAX 16
+
+struct ctl_dmarc_run {
+    struct event_base *base;
+    struct dmarc_outcome out;
+    bool done;
+};
+
+static void ctl_dmarc_done(const struct dmarc_outcome *o, void *arg)
+{
+    struct ctl_dmarc_run *run = arg;
+
+    run->out = *o;
+    run->done = true;
+    event_base_loopbreak(run->base);
+}
+
+static void ctl_dkim_done(struct dkim_verify *v, void *arg)
+{
+    (void)v;
+    event_base_loopbreak(arg);
+}
+
+/* "RESULT:DOMAIN" (--spf) or "[d=]DOMAIN:RESULT" (--dkim) into domain and pass. */
+static int ctl_dmarc_ident(char *arg, bool result_first, struct dmarc_ident *id)
+{
+    char *colon = strchr(arg, ':');
+    const char *result;
+
+    if (colon == NULL)
+        return -1;
+    *colon = '\0';
+    result = result_first ? arg : colon + 1;
+    id->domain = result_first ? colon + 1 : (strncmp(arg, "d=", 2) == 0 ? arg + 2 : arg);
+    id->pass = strcmp(result, "pass") == 0;
+    return id->domain[0] != '\0' ? 0 : -1;
+}
+
+/* dmarc [--dns HOST:PORT] [--spf RESULT:DOMAIN] [--dkim [d=]DOMAIN:RESULT]... [--sample N]
+ * MESSAGE|FROMDOMAIN: the From domain(s) of a message file (its DKIM signatures verified
+ * unless --dkim is given) or one domain; prints the result first. Exit 0 whatever the
+ * result. */
+static int cmd_dmarc(struct ctl *ctl, int argc, char **argv)
+{
+    struct dmarc_ident dk[CTL_DMARC_DKIM_MAX];
+    struct dmarc_input in = { 0 };
+    struct ctl_dmarc_run run = { 0 };
+    struct header_from hf = { .status = HFROM_OK, .n = 1 };
+    struct dkim_field f[DKIM_FIELDS_MAX];
+    struct dkim_verify *v = NULL;
+    struct dkim_conf kc;
+    struct dkim_dns iface;
+    struct dns_conf dc;
+    struct dns *dns;
+    const char *server = NULL, *target;
+    char *msg = NULL, ar[1024], host[256];
+    size_t len = 0, n, body, i;
+    int rc, a;
+
+    for (a = 1; a + 1 < argc; a += 2) {
+        if (strcmp(argv[a], "--dns") == 0)
+            server = argv[a + 1];
+        else if (strcmp(argv[a], "--spf") == 0) {
+            if (ctl_dmarc_ident(argv[a + 1], true, &in.spf) < 0)
+                return EX_USAGE;
+        } else if (strcmp(argv[a], "--dkim") == 0) {
+            if (in.ndkim == CTL_DMARC_DKIM_MAX ||
+                ctl_dmarc_ident(argv[a + 1], false, &dk[in.ndkim++]) < 0)
+                return EX_USAGE;
+        } else if (strcmp(argv[a], "--sample") == 0)
+            in.sample = (unsigned)strtoul(argv[a + 1], NULL, 10) % 100;
+        else
+            break;
+    }
+    if (a != argc - 1)
+        return EX_USAGE;
+    target = argv[a];
+    in.dkim = dk;
+    if ((rc = ctl_spf_dns_conf(ctl, server, &dc)) != 0)
+        return rc;
+    run.base = event_base_new();
+    dns = dns_new(run.base, &dc);
+    if (dns == NULL) {
+        fprintf(stderr, "posternctl: cannot start the resolver\n");
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    iface = dkim_dns_resolver(dns);
+    if (strchr(target, '/') != NULL || access(target, R_OK) == 0) {   /* a message file */
+        if ((msg = dkim_read_message(target, &len)) == NULL) {
+            rc = EX_NOINPUT;
+            goto out;
+        }
+        header_from_domains(msg, len, &hf);
+        if (in.ndkim == 0 && dkim_split(msg, len, f, &n, &body) == 0) {
+            const struct dkim_result *res;
+            json_t *j = json_object();
+            memset(&kc, 0, sizeof(kc));
+            dkim_conf_from_json(j, &kc);
+            json_decref(j);
+            v = dkim_verify_new(&kc.verify, f, n, (long long)time(NULL));
+            dkim_verify_body(v, msg + body, len - body);
+            dkim_verify_body_end(v);
+            res = dkim_verify_results(v, &n);
+            if (n > 0) {
+                dkim_verify_start(v, run.base, &iface, ctl_dkim_done, run.base);
+                event_base_dispatch(run.base);
+            }
+            for (i = 0; i < n && in.ndkim < CTL_DMARC_DKIM_MAX; i++, in.ndkim++) {
+                dk[in.ndkim].domain = res[i].domain;
+                dk[in.ndkim].pass = res[i].status == DKIM_PASS;
+                printf("dkim: %s %s\n", res[i].domain, dkim_status_name(res[i].status));
+            }
+            conf_free(&dkim_conf_section, &kc);
+        }
+    } else {
+        snprintf(hf.domain[0], sizeof(hf.domain[0]), "%s", target);
+    }
+    if (hf.status != HFROM_OK && hf.status != HFROM_MULTIPLE_DOMAINS) {
+        printf("permerror %s: DMARC cannot be applied\n", header_from_status_name(hf.status));
+        goto out;
+    }
+    if (ctl->loaded && ctl->c.hostname)            /* the authserv-id the daemon uses */
+        snprintf(host, sizeof(host), "%s", ctl->c.hostname);
+    else if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    for (i = 0; i < hf.n; i++) {
+        const struct dmarc_outcome *o = &run.out;
+        in.from_domain = hf.domain[i];
+        run.done = false;
+        dmarc_check_start(run.base, &iface, &in, ctl_dmarc_done, &run);
+        event_base_dispatch(run.base);
+        if (!run.done)
+            continue;
+        printf("%s %s\n", dmarc_result_name(o->result), o->comment ? o->comment : "");
+        printf("from: %s (organizational domain %s)\n", o->from_domain, o->org_domain);
+        if (o->have_record)
+            printf("record: _dmarc.%s p=%s sp=%s pct=%u adkim=%s aspf=%s\n"
+                   "policy: %s, disposition: %s%s\n", o->record_domain,
+                   dmarc_policy_name(o->record.p), dmarc_policy_name(o->record.sp),
+                   o->record.pct, o->record.adkim == DMARC_ALIGN_STRICT ? "s" : "r",
+                   o->record.aspf == DMARC_ALIGN_STRICT ? "s" : "r",
+                   dmarc_policy_name(o->policy), dmarc_policy_name(o->disposition),
+                   o->sampled_out ? " (sampled out by pct)" : "");
+        printf("aligned: spf %s, dkim %s%s\n", o->spf_aligned ? "yes" : "no",
+               o->dkim_aligned ? "yes " : "no", o->dkim_aligned ? o->dkim_domain : "");
+        dmarc_ar_format(ar, sizeof(ar), o);
+        printf("Authentication-Results: %s; %s\n", host, ar);
+    }
+    rc = EX_OK;
+out:
+    dkim_verify_free(v);
+    if (dns != NULL)
+        dns_free(dns);
+    event_base_free(run.base);
+    free(msg);
+    if (server)
+        conf_free(&dns_conf_section, &dc);
+    return rc;
+}
+
 static int cmd_spam(struct ctl *ctl, int argc, char **argv)
 {
     if (ctl_load(ctl) < 0)
@@ -962,6 +1128,11 @@ static const struct ctl_cmd ctl_commands[] = {
       "dkim verify [--dns HOST:PORT] MESSAGE",
       "write a DKIM key pair and print its DNS record; sign a message file; verify its "
       "signatures (docs/posternctl.md)" },
+    { "dmarc", 1, 20, cmd_dmarc,
+      "dmarc [--dns HOST:PORT] [--spf RESULT:DOMAIN] [--dkim [d=]DOMAIN:RESULT]... "
+      "[--sample N] MESSAGE|FROMDOMAIN",
+      "evaluate DMARC as the daemon would (a message's From, its DKIM signatures verified); "
+      "prints the result first" },
     { "spam", 1, 4096, cmd_spam, POSTERNCTL_SPAM_USAGE,
       "the spam classifier's model in Redis: learn messages as spam or ham, forget it, "
       "show its size; score messages offline as the daemon would: SCORE ACTION PATH" },

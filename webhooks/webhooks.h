@@ -146,7 +146,7 @@ size_t webhooks_endpoint_count(const struct webhooks *wh);
 void webhooks_get_endpoint_stats(const struct webhooks *wh, size_t i,
                                  struct webhooks_endpoint_stats *out);
 
-/* ---- admin (posternctl; blocking; any thread; webhooks/admin.c) ---- */
+/* ---- admin (posternctl; blocking; any thread; webhooks/webhooks_admin.c) ---- */
 
 /*
  * posternctl webhooks [--json]: one line per configured endpoint with its URL origin,

@@ -154,14 +154,20 @@ static void job_free(void *arg)
 
 static bool dkim_signed(const struct check_call *c, const char *domain)
 {
-    json_t *v = check_fact(c, "dkim.domains"), *d;
-    size_t i;
+    json_t *v = check_fact(c, "dkim.pass_domains"), *d;
+    size_t i, dl = strlen(domain);
 
-    if (!json_is_array(v) || domain[0] == '\0')
+    if (!json_is_array(v) || dl == 0)
         return false;
-    json_array_foreach(v, i, d)
-        if (json_is_string(d) && strcasecmp(json_string_value(d), domain) == 0)
+    json_array_foreach(v, i, d) {
+        const char *s = json_string_value(d);
+        size_t sl = s ? strlen(s) : 0;
+        /* the From domain itself, or a parent of it (relaxed alignment) */
+        if (sl > 0 && (strcasecmp(s, domain) == 0 ||
+                       (dl > sl + 1 && domain[dl - sl - 1] == '.' &&
+                        strcasecmp(domain + dl - sl, s) == 0)))
             return true;
+    }
     return false;
 }
 
@@ -303,7 +309,7 @@ const struct check_def check_bulk = {
                    "recipients and nodes",
     .stages = STAGE_BIT(STAGE_END),
     .directions = DIR_ALL,
-    .group = 80,
+    .group = 80,          /* after the dkim check (60): it reads dkim.pass_domains */
     .async = true,
     .flags = 0,
     .unsure = UNSURE_ACCEPT,

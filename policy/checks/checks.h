@@ -13,6 +13,9 @@
 #include "policy/check_api.h"
 
 extern const struct check_def check_greylist;     /* greylist.c */
+extern const struct check_def check_spf;          /* check_spf.c */
+extern const struct check_def check_dkim;         /* check_dkim.c */
+extern const struct check_def check_dmarc;        /* check_dmarc.c */
 extern const struct check_def check_rcpt_verify;  /* rcpt_verify.c */
 extern const struct check_def check_backscatter;  /* backscatter.c */
 extern const struct check_def check_account;      /* account.c */

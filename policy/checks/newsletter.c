@@ -1,7 +1,7 @@
 /*
  * newsletter.c - the newsletter endpoint: bulk-sender rules, signed per-recipient bounce
  * addresses (VERP), bounce and complaint intake, a suppression list per sending login,
- * and sender health feeding the compromised-account breaker (policy/account.h).
+ * and sender health feeding the compromised-account breaker (policy/account_breaker.h).
  *
  * A profile for bulk senders (direction submission) lists it; the inbound profile lists
  * it too, with the same bounce_domain and token_key, to take the bounces in.
@@ -34,7 +34,7 @@
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
-#include "policy/account.h"
+#include "policy/account_breaker.h"
 #include "policy/outage.h"
 #include "policy/report_parse.h"
 #include "policy/verp.h"

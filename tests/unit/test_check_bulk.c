@@ -224,7 +224,7 @@ static const char *deliver(int k, const char *sender, const char *rcpt, const ch
     run(s, STAGE_RCPT);
     run(s, STAGE_DATA);
     if (dkim_from)
-        engine_fact_set(s, FACT_TX, "dkim.domains", json_pack("[s]", "shop.example"));
+        engine_fact_set(s, FACT_TX, "dkim.pass_domains", json_pack("[s]", "shop.example"));
     fwrite(msg, 1, strlen(msg), f);
     fflush(f);
     m = (struct engine_message){ .fd = fileno(f), .offset = 0, .size = strlen(msg) };

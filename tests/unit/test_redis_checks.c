@@ -29,7 +29,7 @@
 #include "lib/redis.h"
 #include "lib/workpool.h"
 #include "policy/engine.h"
-#include "policy/account.h"
+#include "policy/account_breaker.h"
 #include "policy/bounce_refs.h"
 #include "policy/greylist_admin.h"
 #include "policy/greylist_key.h"

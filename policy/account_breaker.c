@@ -1,7 +1,7 @@
 /*
- * account.c - the compromised-account breaker's Redis side (see account.h).
+ * account_breaker.c - the compromised-account breaker's Redis side (see account_breaker.h).
  */
-#include "policy/account.h"
+#include "policy/account_breaker.h"
 
 #include "lib/redis.h"
 #include "lib/xalloc.h"

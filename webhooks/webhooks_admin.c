@@ -1,5 +1,5 @@
 /*
- * admin.c - "posternctl webhooks" (list endpoints with outbox counts) and
+ * webhooks_admin.c - "posternctl webhooks" (list endpoints with outbox counts) and
  * "posternctl webhooks test [ENDPOINT]" (drop a webhook.test event into outbox_dir/new/).
  *
  * Reads the outbox directory directly, so it works whether the daemon runs or not; the

@@ -1,5 +1,5 @@
 /*
- * account.h - the compromised-account breaker: one suspension mechanism for every sign
+ * account_breaker.h - the compromised-account breaker: one suspension mechanism for every sign
  * that a login is abused (spam or viruses refused from it, a newsletter sender's bounce
  * or complaint rate), shared by every node through Redis.
  *
@@ -12,8 +12,8 @@
  * LOGIN is the canonical login (auth_login_canonical), lower-case, %-escaped in keys.
  * Threading: the async calls on the loop thread; the admin calls block (CLI only).
  */
-#ifndef POSTERN_POLICY_ACCOUNT_H
-#define POSTERN_POLICY_ACCOUNT_H
+#ifndef POSTERN_POLICY_ACCOUNT_BREAKER_H
+#define POSTERN_POLICY_ACCOUNT_BREAKER_H
 
 #include <stdbool.h>
 #include <stdio.h>
