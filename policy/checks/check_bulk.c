@@ -3,7 +3,7 @@
  * (content/spam_bulk.h) counted in Redis across every recipient and node over a sliding
  * window. A body seen by more than `recipients` distinct recipients is bulk:
  *   BULK_SOLICITED  the sender's mail carries List-Unsubscribe and a valid DKIM signature
- *                   of its From domain (the "dkim.domains" fact of the DKIM check)
+ *                   of its From domain or a parent (the "dkim.pass_domains" fact of dkim)
  *   BULK            else, from `senders` or more unrelated sender domains (a campaign)
  *   BULK_SINGLE     else (one sender, no unsubscribe or no DKIM)
  * Keys: pt:bulk:{FP}:r (recipients, hashed) and pt:bulk:{FP}:s (sender domains), sorted
