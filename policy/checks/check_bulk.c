@@ -15,6 +15,7 @@
 #include "content/spam_tok.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
+#include "policy/checks/check_spam.h"
 #include "policy/checks/checks.h"
 #include "policy/outage.h"
 
@@ -277,7 +278,7 @@ static enum call_status bulk_run(struct check_call *c)
     if (m == NULL || m->fd < 0 || check_call_nrcpt(c) == 0)
         return CALL_DONE;
     j = xcalloc(1, sizeof(*j));
-    j->fd = dup(m->fd);
+    j->fd = check_spam_reader_fd(m->fd);
     j->offset = m->offset;
     j->size = m->size < BULK_READ_MAX ? m->size : BULK_READ_MAX;
     j->rcpt0 = xstrdup(check_call_rcpt(c, 0));

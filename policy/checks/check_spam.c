@@ -14,6 +14,7 @@
 #include "policy/checks/checks.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,18 @@ void check_spam_symbols(const struct spam_score *sc,
 
 /* ---- the job ---------------------------------------------------------------------------- */
 
+int check_spam_reader_fd(int fd)
+{
+    char path[64];
+    int r;
+
+    /* the spool hands checks its file as written (O_WRONLY): a new open file description
+       of the same file, for reading; else a duplicate (a readable fd stays readable) */
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    r = open(path, O_RDONLY | O_CLOEXEC);
+    return r >= 0 ? r : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 struct spam_job {
     int fd;                        /* dup of the queue file */
     unsigned long long offset, size;
@@ -184,7 +197,7 @@ static enum call_status spam_run(struct check_call *c)
     if (m == NULL || m->fd < 0)
         return CALL_DONE;
     j = xcalloc(1, sizeof(*j));
-    j->fd = dup(m->fd);
+    j->fd = check_spam_reader_fd(m->fd);
     j->offset = m->offset;
     j->size = m->size < (unsigned long long)ss->max_size ? m->size
                                                          : (unsigned long long)ss->max_size;
