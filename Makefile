@@ -21,7 +21,7 @@ WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2
 CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS   += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 PYTHON   ?= /usr/bin/python3
 
 LAYER_SRC  = $(wildcard lib/*.c) $(wildcard content/*.c) $(wildcard mailauth/*.c) \
@@ -46,7 +46,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsa
            libpsl-dev publicsuffix man-db groff-base
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
-        demo-setup bench clean man install uninstall
+        demo-setup bench clean man install uninstall spam-eval
 all: bin/postern $(if $(wildcard tools/posternctl.c),bin/posternctl) bin/postern-scan
 
 $(BUILD)/%.o: %.c
@@ -72,7 +72,8 @@ $(BUILD)/relay/main-test.o: relay/main.c
 $(BUILD)/postern-test: $(BUILD)/relay/main-test.o $(TESTCHECK_OBJ) $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/posternctl: $(BUILD)/tools/posternctl.o $(BUILD)/libpostern.a
+CTL_OBJ    = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/posternctl*.c))
+$(BUILD)/posternctl: $(CTL_OBJ) $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The virus scanner program (content/scanner/): the only binary linked with libclamav.
@@ -204,7 +205,12 @@ run: demo-setup
 bench: all
 	@sh bench/run.sh
 
+# 10-fold cross-validation of the spam classifier on the training corpus (prepare.sh).
+SPAM_CORPUS ?= $(firstword $(wildcard ../shared/spam-corpus /work/shared/spam-corpus) ../shared/spam-corpus)
+spam-eval: $(BUILD)/bench/spam_eval
+	@$(BUILD)/bench/spam_eval $(SPAM_CORPUS)
+
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include $(SCANNER_OBJ:.o=.d) $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/tools/posternctl.d
+-include $(SCANNER_OBJ:.o=.d) $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(CTL_OBJ:.o=.d)

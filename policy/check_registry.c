@@ -36,6 +36,8 @@ static const struct check_def *const shipped[] = {
     &check_early_talker,
     &check_virus,
     &check_filetype,
+    &check_spam,
+    &check_bulk,
     NULL
 };
 

@@ -43,6 +43,7 @@
 #include "relay/admin.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
+#include "tools/posternctl_spam.h"
 #include "webhooks/webhooks.h"
 
 #include <dirent.h>
@@ -1320,6 +1321,13 @@ static int cmd_scan(struct ctl *ctl, int argc, char **argv)
     return scan_cmd(argc, argv, stdout);
 }
 
+static int cmd_spam(struct ctl *ctl, int argc, char **argv)
+{
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    return posternctl_spam(&ctl->c, argc - 1, argv + 1);
+}
+
 static const struct ctl_cmd ctl_commands[] = {
     { "queue",   0, 1, cmd_queue,  "queue [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
@@ -1374,6 +1382,9 @@ static const struct ctl_cmd ctl_commands[] = {
     { "mime",    1, 1, cmd_mime,   "mime FILE",
       "the MIME part tree of a message file: types, names, detected types, zip contents, "
       "blocked files (default lists) and malformations" },
+    { "spam", 1, 4096, cmd_spam, POSTERNCTL_SPAM_USAGE,
+      "the spam classifier's model in Redis: learn messages as spam or ham, forget it, "
+      "show its size; score messages offline as the daemon would: SCORE ACTION PATH" },
     { "help",    0, 0, cmd_help,   "help", "this list" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };

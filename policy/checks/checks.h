@@ -31,5 +31,7 @@ extern const struct check_def check_sender_domain; /* check_sender_domain.c */
 extern const struct check_def check_early_talker; /* check_early_talker.c */
 extern const struct check_def check_virus;        /* check_virus.c */
 extern const struct check_def check_filetype;     /* check_filetype.c */
+extern const struct check_def check_spam;             /* check_spam.c */
+extern const struct check_def check_bulk;             /* check_bulk.c */
 
 #endif

@@ -1,0 +1,238 @@
+/*
+ * check_spam.c - the spam check: at END, on the bounded check pool, the message's spam
+ * score (content/spam_score.h: naive Bayes classifier + rules) from this node's snapshot
+ * of the model in Redis (content/spam_snapshot.h), given to the engine as symbols:
+ * BAYES_SPAM / BAYES_HAM weighted by the classifier's points, and one symbol per rule.
+ * The engine turns the sum into the recipient's action by its protection level.
+ *
+ * One snapshot refresher per process, shared by every profile that runs the check.
+ */
+#include "policy/checks/check_spam.h"
+
+#include "content/spam_snapshot.h"
+#include "lib/xalloc.h"
+#include "policy/checks/checks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct symbol_def spam_symbols[] = {
+    { "BAYES_SPAM", 1.0, "classifier says spam; weight: its points, 0 .. 10 by probability" },
+    { "BAYES_HAM", 1.0, "classifier says ham; weight: its points, -3 .. 0 by probability" },
+#define SPAM_RULE(NAME, SCORE, DESC, COND) { #NAME, SCORE, DESC },
+#include "content/spam_rules_list.h"
+#undef SPAM_RULE
+    { NULL, 0, NULL }
+};
+
+struct spam_settings {
+    long long refresh_ms;
+    long long max_size;
+};
+
+#define SS(f) offsetof(struct spam_settings, f)
+static const struct conf_key spam_keys[] = {
+    { .name = "refresh", .type = CONF_DURATION, .offset = SS(refresh_ms), .def = "5s",
+      .min = 100, .max = 3600000,
+      .help = "how often this node checks Redis for a newer classifier model" },
+    { .name = "max_size", .type = CONF_SIZE, .offset = SS(max_size), .def = "1M",
+      .min = 4096, .max = 64 << 20,
+      .help = "bytes of a message that are scored (the rest is not looked at)" },
+    { .name = NULL }
+};
+static const struct conf_section spam_section = { .name = "spam check", .keys = spam_keys };
+
+/* ---- the shared snapshot --------------------------------------------------------------- */
+
+static struct spam_snapshot *shared;
+static int shared_users;
+static struct spam_snap *test_model;
+
+void check_spam_use_model(struct spam_snap *snap)
+{
+    spam_snap_unref(test_model);
+    test_model = spam_snap_ref(snap);
+}
+
+struct spam_state {
+    const struct engine_env *env;
+    bool uses_shared;
+};
+
+static int spam_init(const struct engine_env *env, const void *settings, void **state)
+{
+    const struct spam_settings *ss = settings;
+    struct spam_state *st = xcalloc(1, sizeof(*st));
+
+    st->env = env;
+    if (env->redis != NULL && env->base != NULL) {
+        if (shared == NULL)
+            shared = spam_snapshot_new(env->base, env->redis, env->check_pool,
+                                       ss->refresh_ms);
+        shared_users++;
+        st->uses_shared = true;
+    }
+    *state = st;
+    return 0;
+}
+
+static void spam_free(void *state)
+{
+    struct spam_state *st = state;
+
+    if (st->uses_shared && --shared_users == 0) {
+        spam_snapshot_free(shared);
+        shared = NULL;
+    }
+    free(st);
+}
+
+/* ---- symbols ------------------------------------------------------------------------------ */
+
+void check_spam_symbols(const struct spam_score *sc,
+                        void (*emit)(void *ctx, const char *name, double weight,
+                                     const char *text),
+                        void *ctx)
+{
+    char text[32];
+    size_t i;
+
+    if (sc->bayes_symbol != NULL) {
+        snprintf(text, sizeof(text), "p=%.4f", sc->bayes_prob);
+        emit(ctx, sc->bayes_symbol, sc->bayes_points, text);
+    }
+    for (i = 0; i < sc->nrules; i++)
+        emit(ctx, sc->rules[i]->name, 1.0, NULL);
+}
+
+/* ---- the job ---------------------------------------------------------------------------- */
+
+int check_spam_reader_fd(int fd)
+{
+    char path[64];
+    int r;
+
+    /* the spool hands checks its file as written (O_WRONLY): a new open file description
+       of the same file, for reading; else a duplicate (a readable fd stays readable) */
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    r = open(path, O_RDONLY | O_CLOEXEC);
+    return r >= 0 ? r : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+struct spam_job {
+    int fd;                        /* dup of the queue file */
+    unsigned long long offset, size;
+    struct spam_snap *snap;
+    struct spam_score score;
+    bool read_failed;
+};
+
+static void job_work(void *arg)
+{
+    struct spam_job *j = arg;
+    char *buf = malloc(j->size + 1);
+    size_t got = 0;
+
+    if (buf == NULL) {
+        j->read_failed = true;
+        return;
+    }
+    while (got < j->size) {
+        ssize_t n = pread(j->fd, buf + got, j->size - got, (off_t)(j->offset + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got == 0 && j->size > 0) {
+        j->read_failed = true;
+        free(buf);
+        return;
+    }
+    spam_score_message(j->snap ? spam_snap_model(j->snap) : NULL, buf, got, &j->score);
+    free(buf);
+}
+
+static void emit_symbol(void *ctx, const char *name, double weight, const char *text)
+{
+    check_symbol(ctx, CHECK_ALL, name, weight, text);
+}
+
+static void job_done(struct check_call *c, void *arg)
+{
+    struct spam_job *j = arg;
+
+    if (j->read_failed) {
+        check_unsure(c, CHECK_ALL, NULL);
+    } else {
+        check_spam_symbols(&j->score, emit_symbol, c);
+        if (j->score.bayes_prob >= 0)
+            check_fact_set(c, FACT_TX, "spam.bayes", json_real(j->score.bayes_prob));
+    }
+    check_done(c);
+}
+
+static void job_free(void *arg)
+{
+    struct spam_job *j = arg;
+
+    if (j->fd >= 0)
+        close(j->fd);
+    spam_snap_unref(j->snap);
+    free(j);
+}
+
+static enum call_status spam_run(struct check_call *c)
+{
+    const struct spam_settings *ss = check_call_settings(c);
+    const struct engine_message *m = check_call_message(c);
+    struct spam_job *j;
+
+    if (m == NULL || m->fd < 0)
+        return CALL_DONE;
+    j = xcalloc(1, sizeof(*j));
+    j->fd = check_spam_reader_fd(m->fd);
+    j->offset = m->offset;
+    j->size = m->size < (unsigned long long)ss->max_size ? m->size
+                                                         : (unsigned long long)ss->max_size;
+    j->snap = test_model ? spam_snap_ref(test_model)
+                         : shared ? spam_snapshot_get(shared) : NULL;
+    if (j->fd < 0) {
+        job_free(j);
+        check_unsure(c, CHECK_ALL, NULL);
+        return CALL_DONE;
+    }
+    return check_work_submit(c, j, job_work, job_done, job_free) == 0 ? CALL_PENDING
+                                                                      : CALL_DONE;
+}
+
+static void spam_cancel(struct check_call *c)
+{
+    (void)c;      /* the job, if any, is detached by the engine: only job_free runs */
+}
+
+const struct check_def check_spam = {
+    .name = "spam",
+    .description = "statistical classifier (naive Bayes, model shared through Redis) and "
+                   "content rules",
+    .stages = STAGE_BIT(STAGE_END),
+    .directions = DIR_ALL,
+    .group = 80,
+    .async = true,
+    .flags = 0,
+    .unsure = UNSURE_ACCEPT,
+    .reason = "spam",
+    .symbols = spam_symbols,
+    .settings = &spam_section,
+    .settings_size = sizeof(struct spam_settings),
+    .init = spam_init,
+    .free = spam_free,
+    .run = spam_run,
+    .cancel = spam_cancel,
+};
