@@ -186,6 +186,7 @@ void smtp_tx_free(struct smtp_session *s)
     for (i = 0; i < tx->nrcpt; i++)
         free(tx->rcpts[i]);
     free(tx->rcpts);
+    free(tx->end_head);
     free(tx);
     s->tx = NULL;
     if (s->es)

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DATA_CHUNK 65536
 
@@ -179,6 +180,28 @@ static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
     if (m->received >= (unsigned long long)c->limits.hop_count)
         policy_verdict_set(v, POLICY_REFUSE, "limits", R_TOO_MANY_HOPS, m->received,
                            c->limits.hop_count);
+}
+
+#define END_HEAD_MAX (64 * 1024)  /* header bytes given to END checks, at most */
+
+/* The message header (to its blank line, at most END_HEAD_MAX bytes) for the END checks
+ * that need it, read back from the spool file: it was just written, so this is a copy
+ * from the page cache, not a disk read. */
+static void data_read_header(struct smtp_tx *tx, struct engine_message *m)
+{
+    size_t want = m->size < END_HEAD_MAX ? (size_t)m->size : END_HEAD_MAX, got = 0;
+    const char *eoh;
+    ssize_t n;
+
+    free(tx->end_head);
+    tx->end_head = xmalloc(want + 1);
+    while (got < want &&
+           (n = pread(m->fd, tx->end_head + got, want - got, (off_t)(m->offset + got))) > 0)
+        got += (size_t)n;
+    tx->end_head[got] = '\0';
+    eoh = memmem(tx->end_head, got, "\r\n\r\n", 4);
+    m->head = tx->end_head;
+    m->head_len = eoh ? (size_t)(eoh - tx->end_head) + 2 : got;
 }
 
 /* What the header showed, for the END checks: message.from_count (From: fields) and
@@ -329,6 +352,8 @@ static void data_end(struct smtp_session *s)
         if (spool_file_readable(tx->file, &m.fd, &off) < 0)
             m.fd = -1; /* the write error is reported by the commit */
         m.offset = off;
+        if (s->needs_header && m.fd >= 0)
+            data_read_header(tx, &m);
         engine_set_message(s->es, &m);
         data_header_facts(s);
     }

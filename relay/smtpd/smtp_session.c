@@ -133,6 +133,7 @@ static void session_engine_start(struct smtp_session *s, const char *listener)
     }
     s->es = engine_session_new(s->cf->engine, p, listener, s->client_ip);
     s->submission = engine_profile_submission(p);
+    s->needs_header = engine_profile_needs_header(p);
     engine_fact_set(s->es, FACT_SESSION, "smtpd.auth",
                     json_string(listener_auth_names[s->auth_mode]));
     if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0 &&

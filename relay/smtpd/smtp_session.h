@@ -50,6 +50,7 @@ enum smtp_state {
 /* The transaction: from MAIL to the end of DATA or RSET. */
 struct smtp_tx {
     struct spool_file *file;
+    char *end_head;             /* END: the message header for checks that need it */
     char qid[QID_MAX];
     struct smtp_addr sender;
     char **rcpts;
@@ -82,6 +83,7 @@ struct smtp_session {
     char listener[64];
     char profile[64];                  /* the listener's policy profile */
     bool submission;                   /* ... whose direction is submission */
+    bool needs_header;          /* a check of the profile reads the header at END */
     int tls_mode;                      /* enum listener_tls */
     int auth_mode;                     /* enum listener_auth */
     int fd;

@@ -85,3 +85,35 @@ def test_a_bounce_for_mail_never_sent_from_here_is_refused(tmp_path, redis_serve
         assert rcpt(p, "bob@example.test", data="Subject: hi\n\nhello")[0] == 250
     finally:
         p.stop()
+
+
+def test_a_newsletter_without_one_click_unsubscribe_is_refused(tmp_path, test_ca, redis_server):
+    # the END checks get the message header: the newsletter rules read it
+    from test_ratelimit_smtp import PASSWORD, USER, login
+    from test_submission_auth import make_sasldb
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    sub = {"direction": "submission",
+           "checks": {"submission_auth": {}, "sender_owner": {}, "relay_access": {},
+                      "newsletter": {}}}
+    over = {"redis": {"socket": redis_server.socket}, "auth": {"sasldb": db, "senders": {}},
+            "policy": {"profiles": {"submissions": sub}}}
+    p = Postern(tmp_path, test_ca, overrides=over).start()
+    try:
+        def send(extra):
+            r = login(p.ports["submissions"])
+            assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
+            assert r.cmd("RCPT TO:<reader@elsewhere.example>")[0] == 250
+            assert r.cmd("DATA")[0] == 354
+            r.send("From: %s\r\nTo: reader@elsewhere.example\r\nSubject: news\r\n%s\r\n"
+                   "hello\r\n.\r\n" % (USER, extra))
+            code, lines = r.reply()
+            r.close()
+            return code, " ".join(lines)
+        code, text = send("")
+        assert code == 550 and "Newsletter rule unsubscribe" in text
+        code, text = send("List-Unsubscribe: <https://example.test/u/1>\r\n"
+                          "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        assert code == 250, text
+    finally:
+        p.stop()
