@@ -22,10 +22,6 @@
 #define SERIES_DEFAULT  64
 #define OTHER_VALUE     "other"
 
-/* Latency buckets in seconds: 0.5 ms .. 10 s. */
-#define LATENCY_BUCKETS { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, \
-                          1, 2.5, 5, 10 }, 14
-
 /* The daemon's metrics, in enum metric_id order. Names follow Prometheus conventions:
  * the postern_ prefix is added, counters end in _total, units are base units. */
 static const struct metric_def metrics_table[M__COUNT] = {
@@ -53,10 +49,9 @@ static const struct metric_def metrics_table[M__COUNT] = {
     [M_REDIS_ERRORS] = { "redis_errors_total", METRIC_COUNTER,
         "Redis requests that failed, by kind (error reply, timeout, connection)",
         { "kind" }, 8, { 0 }, 0 },
-    [M_REDIS_SECONDS] = { "redis_request_duration_seconds", METRIC_HISTOGRAM,
-        "time from sending a Redis request to its answer", { NULL }, 0, LATENCY_BUCKETS },
     [M_RATELIMIT_REFUSED] = { "ratelimit_refused_total", METRIC_COUNTER,
-        "recipients refused because the sender's rate limit was reached", { NULL }, 0,
+        "commands refused because the sender's rate limit was reached: MAIL (message "
+        "limit, or no recipient left) and RCPT (one per recipient)", { "stage" }, 4,
         { 0 }, 0 },
     [M_WEBHOOK_DELIVERIES] = { "webhook_deliveries_total", METRIC_COUNTER,
         "webhook (event, endpoint) pairs by outcome: delivered (2xx), failed (retries "

@@ -20,6 +20,7 @@
 #include "lib/redis_sentinel.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
@@ -130,6 +131,7 @@ static void redis_req_finish(struct redis_req *q, enum redis_result res,
     redis_reply_fn cb = q->cb;
 
     if (cb != NULL) {
+        if (res != REDIS_RESULT_OK) metrics_inc1(M_REDIS_ERRORS, res == REDIS_RESULT_TIMEOUT ? "timeout" : res == REDIS_RESULT_REPLY_ERROR ? "error_reply" : "unavailable");
         q->cb = NULL;
         event_del(q->timer);
         cb(res, reply, q->arg);
@@ -222,6 +224,7 @@ static int redis_req_send(struct redis_req *q, int argc, const char **argv,
         return -1;
     q->in_hiredis = 1;
     q->replies_at_send = r->replies;
+    metrics_inc(M_REDIS_REQUESTS);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "policy/ratelimit.h"
+#include "lib/metrics.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -85,6 +86,7 @@ static void mail_done(const struct rl_result *res, void *arg)
             }
         } else if (res->granted == 0) {
             rl_reply_refused(&rep, res, ctx->auth_login, RL_STAGE_MAIL);
+            metrics_inc1(M_RATELIMIT_REFUSED, "mail");
             refuse(v, &rep);
             if (res->first_refusal)
                 raise_event(w->p, ctx, res);
@@ -111,6 +113,7 @@ static void rcpt_done(const struct rl_result *res, void *arg)
             rl_reply_refused(&rep, res, ctx->auth_login, RL_STAGE_RCPT);
         for (i = ok; i < w->k; i++)
             refuse(&out->verdicts[w->idx[i]], &rep);
+        if (res->error == RL_OK && ok < w->k) metrics_add1(M_RATELIMIT_REFUSED, "rcpt", (long long)(w->k - ok));
         if (res->error == RL_OK) {
             rl_quota_text(out->note, sizeof(out->note), &res->rcpt);
             out->quota_left = res->rcpt.remaining;

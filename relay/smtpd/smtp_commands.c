@@ -12,6 +12,7 @@
 #include "auth/sasl_server.h"
 #include "auth/sender_owner.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "relay/deliver/backup_probe.h"
 #include "relay/relay_conf.h"
@@ -282,6 +283,7 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
     set_helo(s, cmd, true);
     /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
      * lengths of the hostname and the mechanism list */
+    metrics_inc1(M_SMTP_REPLIES, "2xx");
     evbuffer_add_printf(bufferevent_get_output(s->bev),
                         "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
                         "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",

@@ -16,6 +16,7 @@
 
 #include "auth/sender_owner.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
@@ -223,6 +224,7 @@ static void commit_done(void *arg, int err, const char *qid)
         log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
         smtp_reply(s, R_QUEUED, qid, tx->quota_note);
+        metrics_inc(M_MESSAGES_ACCEPTED);
     }
     smtp_tx_free(s);
     smtp_resume(s);
