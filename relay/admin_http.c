@@ -157,7 +157,7 @@ static void serve_metrics(struct admin_http *h, struct evhttp_request *req)
                       "text/plain; version=0.0.4; charset=utf-8");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
     if (b)
-        evbuffer_add_reference(b, text, len, NULL, NULL);
+        evbuffer_add(b, text, len);
     evhttp_send_reply(req, HTTP_OK, "OK", b);
     if (b)
         evbuffer_free(b);
