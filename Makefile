@@ -63,6 +63,15 @@ $(BUILD)/libpostern.a: $(LAYER_OBJ)
 $(BUILD)/postern: $(BUILD)/relay/main.o $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# The daemon with the test-only policy checks of tests/checks/ registered (integration
+# tests of the policy engine); never installed.
+$(BUILD)/relay/main-test.o: relay/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DPOSTERN_TEST_CHECKS -MMD -MP -c $< -o $@
+
+$(BUILD)/postern-test: $(BUILD)/relay/main-test.o $(TESTCHECK_OBJ) $(BUILD)/libpostern.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/posternctl: $(BUILD)/tools/posternctl.o $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -95,7 +104,7 @@ check: deps
 
 # Everything the suites need, for one BUILD directory.
 .PHONY: all-tests
-all-tests: $(BUILD)/postern $(if $(wildcard tools/posternctl.c),$(BUILD)/posternctl) \
+all-tests: $(BUILD)/postern $(BUILD)/postern-test $(if $(wildcard tools/posternctl.c),$(BUILD)/posternctl) \
            $(UNIT_BIN) $(HELPER_BIN)
 
 check-unit: $(UNIT_BIN)

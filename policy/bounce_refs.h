@@ -1,6 +1,6 @@
 /*
  * bounce_refs.h - what a bounce refers to, pure (bytes in, no I/O): for backscatter
- * protection (policy/checks/backscatter.c).
+ * protection (policy/checks/check_backscatter.c).
  *
  * A real bounce or auto-reply to one of our users quotes the message it answers: DSNs
  * (RFC 3464) attach its header (text/rfc822-headers or message/rfc822), auto-replies set

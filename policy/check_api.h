@@ -43,6 +43,10 @@ struct dns;
 struct redis;
 struct outage;
 struct json_t;
+struct policy_conf;
+struct domain_conf;
+struct auth_conf;
+struct rl_conf;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
  * whole message (the reply after the final dot). */
@@ -85,6 +89,15 @@ struct engine_env {
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);
     void *event_arg;
+    /* Parts of the loaded config that rule checks read (borrowed; NULL in unit tests and
+     * in `posternctl check` unless given): what the server serves and who may relay
+     * (relay_access, submission_auth), the logins' senders (sender_owner), the rate
+     * limits (ratelimit). */
+    const struct policy_conf *relay;            /* "relay" (policy/policy.h) */
+    const struct conf_array *domains;           /* "domains": struct domain_conf */
+    const struct domain_conf *domain_defaults;  /* "domain_defaults" */
+    const struct auth_conf *auth;               /* "auth" (auth/auth_conf.h) */
+    const struct rl_conf *ratelimit;            /* "ratelimit" (policy/ratelimit.h) */
 };
 
 /* One row of a check's symbol table (terminated by a row with name NULL). */

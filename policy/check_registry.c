@@ -15,7 +15,7 @@
 #define ADDED_MAX      32
 
 /* The shipped checks, in no particular order (the order that matters is each check's
- * group). Phase 2 adds the rows. */
+ * group). */
 static const struct check_def *const shipped[] = {
     &check_greylist,
     &check_spf,
@@ -25,6 +25,10 @@ static const struct check_def *const shipped[] = {
     &check_backscatter,
     &check_account,
     &check_newsletter,
+    &check_relay_access,
+    &check_submission_auth,
+    &check_sender_owner,
+    &check_ratelimit,
     NULL
 };
 

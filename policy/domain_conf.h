@@ -76,10 +76,10 @@ struct domain_conf {
     struct conf_strlist blacklist;
     struct conf_strlist exclusions;
     int message_changes;    /* enum message_changes */
-    char *recipients_file;  /* valid recipients, or NULL (policy/checks/rcpt_verify.c) */
+    char *recipients_file;  /* valid recipients, or NULL (policy/checks/check_rcpt_verify.c) */
     bool recipients_learned;
     int recipients_unsure;  /* 0 defer, 1 accept */
-    bool backscatter_protection;  /* policy/checks/backscatter.c */
+    bool backscatter_protection;  /* policy/checks/check_backscatter.c */
 };
 
 /* "defer", "accept": recipients_unsure's words. */

@@ -235,6 +235,11 @@ const struct symtab *engine_symbols(const struct engine *e)
     return e->symbols;
 }
 
+bool engine_session_runs(const struct engine_session *s, enum engine_stage stage)
+{
+    return (s->p->stages & STAGE_BIT(stage)) != 0;
+}
+
 /* ---- sessions and transactions ------------------------------------------------------- */
 
 struct engine_session *engine_session_new(struct engine *e, const struct engine_profile *p,

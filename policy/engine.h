@@ -162,6 +162,10 @@ bool engine_profile_needs_header(const struct engine_profile *p);
 
 const struct symtab *engine_symbols(const struct engine *e);
 
+/* Does a check of the session's profile run at this stage? (The session prepares what
+ * only such a check needs: the message readable at END.) */
+bool engine_session_runs(const struct engine_session *s, enum engine_stage stage);
+
 /* ---- sessions ------------------------------------------------------------------------ */
 
 struct engine_session *engine_session_new(struct engine *e, const struct engine_profile *p,

@@ -1,6 +1,6 @@
 /*
  * greylist_admin.h - "posternctl greylist show|allow|forget IP|NETWORK": the greylisting
- * state of a client network in Redis (keys in policy/checks/greylist.c).
+ * state of a client network in Redis (keys in policy/checks/check_greylist.c).
  *
  * TARGET is an address (grouped as the shipped defaults do: IPv4 /24, IPv6 /64) or a
  * network in CIDR form (for profiles with other prefixes: 192.0.2.0/24, 2001:db8::/48).

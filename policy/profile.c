@@ -11,12 +11,21 @@
 
 static const char *const direction_names[] = { "inbound", "submission", NULL };
 
-/* The shipped profiles. Phase 2 fills their "checks" with the checks that today's
- * pipeline runs (relay_access, submission_auth, ratelimit, sender_owner). */
+/* The shipped profiles: the rules every listener had before the engine (relay access,
+ * and on submission: AUTH, sender ownership, rate limits), and the checks that act only
+ * where a domain's settings turn them on (greylisting, recipient verification,
+ * backscatter protection) or only for a login the breaker suspended. A check added to a
+ * shipped profile is one more entry here (with its settings, or {} for its defaults). */
+#define SUBMISSION_CHECKS                                                                  \
+    "   \"checks\": {\"submission_auth\": {}, \"sender_owner\": {}, \"relay_access\": {},"     \
+    "               \"account\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"                 \
+    "               \"backscatter\": {}}}"
 const char profile_builtin_json[] =
-    "{\"inbound\": {\"direction\": \"inbound\"},"
-    " \"submission\": {\"direction\": \"submission\"},"
-    " \"submissions\": {\"direction\": \"submission\"}}";
+    "{\"inbound\": {\"direction\": \"inbound\","
+    "   \"checks\": {\"relay_access\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"
+    "               \"greylist\": {}, \"backscatter\": {}}},"
+    " \"submission\": {\"direction\": \"submission\"," SUBMISSION_CHECKS ","
+    " \"submissions\": {\"direction\": \"submission\"," SUBMISSION_CHECKS "}";
 
 static int profile_validate(void *obj, const char *pointer, struct conf_errors *errs);
 

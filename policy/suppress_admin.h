@@ -1,7 +1,7 @@
 /*
  * suppress_admin.h - "posternctl suppress list|add|remove LOGIN [ADDRESS]": a newsletter
  * sender's suppression list in Redis (pt:sup:{LOGIN}: address -> "hard|complaint|manual:
- * UNTIL_MS", 0 = no expiry; written by policy/checks/newsletter.c). Blocking hiredis
+ * UNTIL_MS", 0 = no expiry; written by policy/checks/check_newsletter.c). Blocking hiredis
  * calls: for the admin CLI only.
  */
 #ifndef POSTERN_POLICY_SUPPRESS_ADMIN_H

@@ -15,6 +15,9 @@
 #include "lib/log.h"
 #include "lib/sd_notify.h"
 #include "relay/relay_conf.h"
+#ifdef POSTERN_TEST_CHECKS
+#include "tests/checks/check_test.h"
+#endif
 #include "relay/server.h"
 #include "relay/spool/spool.h"
 
@@ -114,6 +117,9 @@ int main(int argc, char **argv)
     if (optind != argc)
         usage();
     log_init("postern", check || to_stderr ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose);
+#ifdef POSTERN_TEST_CHECKS
+    test_checks_register(); /* build/postern-test: the checks of tests/checks/ */
+#endif
     cf = config_load(path);
     if (cf == NULL)
         return EX_CONFIG;

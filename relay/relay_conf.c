@@ -4,6 +4,8 @@
 #include "relay/relay_conf.h"
 
 #include "lib/dns_wire.h"
+#include "policy/engine.h"
+#include "policy/profile.h"
 #include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
 #include "lib/tls.h"
@@ -16,6 +18,8 @@
 #include <unistd.h>
 
 const char *const listener_profile_names[] = { "inbound", "submission", "submissions", NULL };
+static const char *const listener_tls_names[] = { "auto", "none", "starttls", "implicit", NULL };
+const char *const listener_auth_names[] = { "auto", "off", "optional", "required", NULL };
 static const char *const bare_lf_names[] = { "reject", "normalize", NULL };
 static const char *const long_lines_names[] = { "break", "reject", NULL };
 
@@ -102,8 +106,16 @@ static const struct conf_key listener_keys[] = {
       "name used in logs and metrics" },
     { "address", CONF_STRING, LI(address), NULL, 0, 0, NULL, NULL, 0, CONF_REQUIRED,
       "IP:port to listen on: \"127.0.0.1:25\", \"[::1]:25\", \"*:25\"" },
-    { "profile", CONF_ENUM, LI(profile), NULL, 0, 0, listener_profile_names, NULL, 0, CONF_REQUIRED,
-      "inbound (MX), submission (STARTTLS, AUTH) or submissions (implicit TLS, AUTH)" },
+    { "profile", CONF_STRING, LI(profile), NULL, 0, 0, NULL, NULL, 0, CONF_REQUIRED,
+      "the policy profile: a name in policy.profiles (shipped: inbound for MX and backup "
+      "MX, submission, submissions; or your own)" },
+    { "tls", CONF_ENUM, LI(tls), "auto", 0, 0, listener_tls_names, NULL, 0, 0,
+      "none, starttls (offered when tls.cert is set) or implicit (TLS from the first byte, "
+      "port 465); auto: implicit for the profile named submissions, else starttls" },
+    { "auth", CONF_ENUM, LI(auth), "auto", 0, 0, listener_auth_names, NULL, 0, 0,
+      "off, optional (AUTH offered, MAIL without it allowed) or required (MAIL needs AUTH "
+      "unless the client is in relay.trusted_networks); auto: required when the profile's "
+      "direction is submission, else off" },
     { "backlog", CONF_INT, LI(backlog), "1024", 16, 65535, NULL, NULL, 0, 0,
       "listen(2) backlog" },
     { .name = "connections", .type = CONF_INT, .offset = LI(connections), .def = "0",
@@ -235,6 +247,28 @@ static bool hostname_valid(const char *h)
            dns_name_normalize(h, norm, sizeof(norm)) == 0;
 }
 
+/* Every policy profile of the daemon runs relay_access: without it a listener would be
+ * an open relay. */
+static int profiles_relay_checked(const struct engine_conf *pc, struct conf_errors *errs)
+{
+    const struct profile_conf *p = pc->profiles.items;
+    int bad = 0;
+    size_t i, k;
+
+    for (i = 0; i < pc->profiles.n; i++) {
+        const struct conf_named *c = p[i].checks.items;
+        char at[160];
+        for (k = 0; k < p[i].checks.n && strcmp(c[k].name, "relay_access") != 0; k++)
+            ;
+        if (k < p[i].checks.n)
+            continue;
+        snprintf(at, sizeof(at), "/policy/profiles/%s/checks", p[i].name);
+        bad += conf_error(errs, at, "every profile must run relay_access (or it would be "
+                          "an open relay): add \"relay_access\": {}");
+    }
+    return bad;
+}
+
 static int root_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     struct relay_conf *c = obj;
@@ -243,17 +277,32 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
     size_t i;
 
     for (i = 0; i < c->listeners.n; i++) {
-        char at[64];
-        snprintf(at, sizeof(at), "%s/listeners/%zu", pointer, i);
-        if (ls[i].profile != PROFILE_INBOUND && (c->tls.cert == NULL || c->tls.key == NULL))
-            bad += conf_error(errs, at, "profile %s needs tls.cert and tls.key",
-                              listener_profile_names[ls[i].profile]);
+        struct listener_conf *l = (struct listener_conf *)&ls[i];
+        const struct profile_conf *p = profile_find(&c->policy.profiles, l->profile);
+        char at[80];
+        snprintf(at, sizeof(at), "%s/listeners/%zu/profile", pointer, i);
+        if (p == NULL) {
+            bad += conf_error(errs, at, "profile %s is not in policy.profiles (shipped: "
+                              "inbound, submission, submissions)", l->profile);
+            continue;
+        }
+        l->submission = p->direction == DIRECTION_SUBMISSION;
+        if (l->tls == LISTENER_TLS_AUTO)
+            l->tls = strcmp(l->profile, "submissions") == 0 ? LISTENER_TLS_IMPLICIT
+                                                            : LISTENER_TLS_STARTTLS;
+        if (l->auth == LISTENER_AUTH_AUTO)
+            l->auth = l->submission ? LISTENER_AUTH_REQUIRED : LISTENER_AUTH_OFF;
+        if ((l->tls == LISTENER_TLS_IMPLICIT || l->auth != LISTENER_AUTH_OFF) &&
+            (c->tls.cert == NULL || c->tls.key == NULL))
+            bad += conf_error(errs, at, "profile %s: %s needs tls.cert and tls.key", l->profile,
+                              l->tls == LISTENER_TLS_IMPLICIT ? "tls implicit" : "auth");
     }
     bad += domains_validate(c, pointer, errs);
     if (c->domain_defaults.allow_routing_characters) /* it depends on each domain's route */
         bad += conf_error(errs, "/domain_defaults/allow_routing_characters",
                           "set it per domain, for domains delivered to maildir or lmtp");
     bad += engine_conf_check_refs(&c->policy, &c->domains, &c->domain_defaults, pointer, errs);
+    bad += profiles_relay_checked(&c->policy, errs);
     if (c->hostname != NULL && !hostname_valid(c->hostname)) {
         char at[64];
         snprintf(at, sizeof(at), "%s/hostname", pointer);
@@ -292,19 +341,29 @@ struct config *config_load(const char *path)
     return cf;
 }
 
-void config_activate(struct config *cf, struct redis *redis, policy_event_fn event,
-                     void *event_arg)
+int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
+                    struct user_store *store)
 {
-    struct policy_deps deps = { .event = event, .event_arg = event_arg,
-                                .domains = &cf->c.domains,
-                                .domain_defaults = &cf->c.domain_defaults };
-    if (redis) {
-        cf->rl = rl_new(&cf->c.ratelimit, redis);
+    struct engine_inputs in = {
+        .conf = &cf->c.policy, .domains = &cf->c.domains,
+        .domain_defaults = &cf->c.domain_defaults,
+        .local_domains = &cf->c.relay.local_domains,
+        .backup_domains = &cf->c.relay.backup_domains,
+    };
+    struct engine_env e = *env;
+
+    e.hostname = cf->c.hostname;
+    e.relay = &cf->c.relay;
+    e.domains = &cf->c.domains;
+    e.domain_defaults = &cf->c.domain_defaults;
+    e.auth = &cf->c.auth;
+    e.ratelimit = &cf->c.ratelimit;
+    cf->engine = engine_new(&in, &e, store);
+    if (cf->engine == NULL)
+        return -1;
+    if (redis)
         cf->af = authfail_new(&cf->c.authfail, redis);
-        deps.rl = cf->rl;
-        deps.rl_conf = &cf->c.ratelimit;
-    }
-    cf->policy = policy_new(&cf->c.relay, &deps);
+    return 0;
 }
 
 struct config *config_ref(struct config *cf)
@@ -319,10 +378,7 @@ void config_unref(struct config *cf)
         return;
     if (cf->tls)
         tls_ctx_free(cf->tls);
-    if (cf->policy)
-        policy_free(cf->policy);
-    if (cf->rl)
-        rl_free(cf->rl);
+    engine_free(cf->engine);
     if (cf->af)
         authfail_free(cf->af);
     conf_free(&relay_conf_root, &cf->c);

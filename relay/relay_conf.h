@@ -29,13 +29,27 @@
 enum bare_lf_mode { BARE_LF_REJECT, BARE_LF_NORMALIZE };
 enum long_lines_mode { LONG_LINES_BREAK, LONG_LINES_REJECT };  /* over 998 octets */
 
-/* "inbound", "submission", "submissions": by enum policy_profile (config, spool envelope) */
+/* "inbound", "submission", "submissions": by enum policy_profile; the envelope's
+ * "profile" line holds the first two (the direction of the listener's policy profile),
+ * files written before that may hold the third. */
 extern const char *const listener_profile_names[];
+
+/* A listener's transport and AUTH (LISTENER_*_AUTO is resolved when the config is
+ * loaded: implicit TLS for the profile named "submissions", else STARTTLS; AUTH required
+ * on submission profiles, off on inbound ones). */
+enum listener_tls { LISTENER_TLS_AUTO, LISTENER_TLS_NONE, LISTENER_TLS_STARTTLS,
+                    LISTENER_TLS_IMPLICIT };
+enum listener_auth { LISTENER_AUTH_AUTO, LISTENER_AUTH_OFF, LISTENER_AUTH_OPTIONAL,
+                     LISTENER_AUTH_REQUIRED };
+extern const char *const listener_auth_names[];
 
 struct listener_conf {
     char *name;
     char *address;        /* "127.0.0.1:2525", "[::1]:25", "*:25" */
-    int profile;          /* enum policy_profile */
+    char *profile;        /* a policy profile: a name in policy.profiles */
+    int tls;              /* enum listener_tls */
+    int auth;             /* enum listener_auth */
+    bool submission;      /* its profile's direction is submission (set at load) */
     long long backlog;
     long long connections; /* sessions on this listener; 0: only limits.connections */
 };
@@ -106,18 +120,22 @@ struct config {
     char *path;
     struct relay_conf c;
     struct ssl_ctx_st *tls;          /* server SSL_CTX, NULL without certificates */
-    struct policy *policy;           /* the pipeline built from this config */
-    struct rl *rl;                   /* rate limiter over this config (NULL: none) */
     struct authfail *af;             /* login throttling over this config (NULL: none) */
+    struct engine *engine;           /* the policy engine built from this config */
 };
 
 /* Load and validate path. Prints errors; returns NULL when invalid. */
 struct config *config_load(const char *path);
 
-/* Build the runtime objects that live as long as this config: the policy pipeline and,
- * when redis is given, the rate limiter and login throttling on top of it. */
-void config_activate(struct config *cf, struct redis *redis, policy_event_fn event,
-                     void *event_arg);
+/* Build the runtime objects that live as long as this config: the policy engine over
+ * env (borrowed: the daemon's loop, resolver, Redis, check pool, outage tracker and
+ * event sink; the config parts the rule checks read are added here) with per-user
+ * settings in store (NULL: domain settings only), and, when redis is given, login
+ * throttling. 0, or -1 after logging (a check cannot start). */
+struct engine_env;
+struct user_store;
+int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
+                    struct user_store *store);
 struct config *config_ref(struct config *cf);
 void config_unref(struct config *cf);
 

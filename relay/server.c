@@ -10,6 +10,9 @@
 #include "lib/redis.h"
 #include "lib/sd_notify.h"
 #include "lib/workpool.h"
+#include "policy/check_api.h"
+#include "policy/outage.h"
+#include "policy/user_store.h"
 #include "relay/admin.h"
 #include "relay/deliver/backup_probe.h"
 #include "relay/smtpd/listener.h"
@@ -81,9 +84,20 @@ static bool config_needs_redis(const struct config *cf)
     const struct listener_conf *l = cf->c.listeners.items;
     size_t i;
     for (i = 0; i < cf->c.listeners.n; i++)
-        if (l[i].profile != PROFILE_INBOUND)
+        if (l[i].auth != LISTENER_AUTH_OFF)
             return true;
     return false;
+}
+
+/* The config's runtime objects over the daemon's services (config_activate). */
+static int server_activate(struct server *srv, struct config *cf)
+{
+    struct engine_env env = {
+        .base = srv->base, .dns = srv->dns, .redis = srv->redis, .check_pool = srv->checkwp,
+        .outages = srv->outages, .event = server_event, .event_arg = srv,
+    };
+
+    return config_activate(cf, srv->redis, &env, srv->users);
 }
 
 /* Raise the soft limit on open files to the hard one, and say so when even that is below
@@ -165,7 +179,17 @@ int server_start(struct server *srv, struct config *cf)
         srv->sasl = true;
         log_info("master", "SMTP AUTH mechanisms: %s", sasl_server_mechanisms());
     }
-    config_activate(cf, srv->redis, server_event, srv);
+    srv->checkwp = workpool_new_bounded(srv->base, (int)cf->c.policy.check_workers,
+                                        (unsigned)cf->c.policy.check_queue);
+    srv->outages = outage_new(server_event, srv);
+    if (srv->checkwp == NULL || srv->outages == NULL) {
+        log_error("master", "cannot start the policy check pool");
+        return -1;
+    }
+    if (srv->redis)
+        srv->users = user_store_redis_new(srv->redis);
+    if (server_activate(srv, cf) < 0)
+        return -1;
     srv->queue = queue_new(srv);
     if (srv->queue == NULL)
         return -1;
@@ -204,7 +228,8 @@ void server_reload(struct server *srv)
     a = srv->cf->c.listeners.items;
     b = cf->c.listeners.items;
     for (i = 0; i < cf->c.listeners.n && cf->c.listeners.n == srv->cf->c.listeners.n; i++)
-        if (strcmp(a[i].address, b[i].address) != 0 || a[i].profile != b[i].profile)
+        if (strcmp(a[i].address, b[i].address) != 0 || strcmp(a[i].profile, b[i].profile) != 0 ||
+            a[i].tls != b[i].tls || a[i].auth != b[i].auth)
             break;
     if (i != cf->c.listeners.n || cf->c.listeners.n != srv->cf->c.listeners.n)
         log_warn("master", "listener changes need a restart; keeping the current listeners");
@@ -213,7 +238,14 @@ void server_reload(struct server *srv)
     if (cf->c.workers != srv->cf->c.workers || cf->c.sync_workers != srv->cf->c.sync_workers)
         log_warn("master", "workers and sync_workers changes need a restart; keeping %lld and "
                  "%lld threads", srv->cf->c.workers, srv->cf->c.sync_workers);
-    config_activate(cf, srv->redis, server_event, srv);
+    if (server_activate(srv, cf) < 0) {
+        log_error("master", "reload of %s failed: the policy engine cannot start; keeping "
+                  "the running configuration", cf->path);
+        config_unref(cf);
+        (void)sd_notify_send("READY=1\nSTATUS=reload failed; running the previous "
+                             "configuration");
+        return;
+    }
     webhooks_reload(srv->webhooks, &cf->c.webhooks);
     config_unref(srv->cf);
     srv->cf = cf;
@@ -317,6 +349,11 @@ void server_stop(struct server *srv)
     free(srv->ip_counts);
     if (srv->cf)
         config_unref(srv->cf);
+    if (srv->checkwp)
+        workpool_free(srv->checkwp);
+    if (srv->users)
+        user_store_free(srv->users);
+    outage_free(srv->outages);
     if (srv->redis)
         redis_free(srv->redis);
     if (srv->dns)

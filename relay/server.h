@@ -32,6 +32,9 @@ struct server {
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     struct queue *queue;             /* the queue runner (relay/queue/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */
+    struct workpool *checkwp;        /* bounded pool of CPU-heavy policy checks */
+    struct outage *outages;          /* policy.check_unavailable, once per outage */
+    struct user_store *users;        /* per-user policy settings (Redis), or NULL */
     long long redis_down_since;      /* monotonic s when Redis went down; -1 while up */
     bool sasl;                       /* Cyrus SASL was set up */
     struct listener *listeners;

@@ -44,6 +44,8 @@ static void health_collect(void *arg)
         metrics_set1(M_WORKPOOL_QUEUED, "workers", (long long)workpool_pending(srv->wp));
     if (srv->syncwp)
         metrics_set1(M_WORKPOOL_QUEUED, "sync", (long long)workpool_pending(srv->syncwp));
+    if (srv->checkwp)
+        metrics_set1(M_WORKPOOL_QUEUED, "checks", (long long)workpool_pending(srv->checkwp));
     metrics_set(M_UP_SECONDS, now - health_started);
 }
 

@@ -37,7 +37,9 @@ struct listener {
     struct server *srv;
     struct evconnlistener *ev;       /* NULL once closed */
     char name[64];
-    enum policy_profile profile;
+    char profile[64];                /* its policy profile */
+    int tls;                         /* enum listener_tls */
+    int auth;                        /* enum listener_auth */
     long long max_sessions;          /* listeners[].connections; 0: no limit of its own */
     unsigned nsessions;
 };
@@ -143,8 +145,9 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
         ip_release(srv, ipc);
         ipc = NULL;
     }
-    if (reject == NULL || l->profile != PROFILE_SUBMISSIONS) {
-        struct smtp_session *s = smtp_session_new(srv, fd, sa, l->name, l->profile, reject);
+    if (reject == NULL || l->tls != LISTENER_TLS_IMPLICIT) {
+        struct smtp_session *s = smtp_session_new(srv, fd, sa, l->name, l->profile,
+                                                  l->tls, l->auth, reject);
         s->lst = l;
         s->ip_count = ipc;
         l->nsessions++;
@@ -176,7 +179,9 @@ static int listener_bind(struct server *srv, const struct listener_conf *lc)
     }
     l = xcalloc(1, sizeof(*l));
     l->srv = srv;
-    l->profile = lc->profile;
+    snprintf(l->profile, sizeof(l->profile), "%s", lc->profile);
+    l->tls = lc->tls;
+    l->auth = lc->auth;
     l->max_sessions = lc->connections;
     snprintf(l->name, sizeof(l->name), "%s", lc->name);
     l->ev = evconnlistener_new_bind(srv->base, listener_on_accept, l,
@@ -190,9 +195,7 @@ static int listener_bind(struct server *srv, const struct listener_conf *lc)
     }
     l->next = srv->listeners;
     srv->listeners = l;
-    log_info("master", "listening on %s (%s, %s)", lc->address, lc->name,
-             lc->profile == PROFILE_INBOUND ? "inbound" :
-             lc->profile == PROFILE_SUBMISSION ? "submission" : "submissions");
+    log_info("master", "listening on %s (%s, %s)", lc->address, lc->name, lc->profile);
     return 0;
 }
 

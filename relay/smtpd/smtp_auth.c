@@ -141,6 +141,28 @@ static void authfail_crossed(struct smtp_session *s, const struct authfail_resul
     }
 }
 
+/* The engine's AUTH stage is over: its refusal of the login (the session stays
+ * unauthenticated), or 235. */
+static void auth_then(struct smtp_session *s)
+{
+    const struct engine_reply *r = smtp_engine_reply(s);
+
+    if (r == NULL) {
+        smtp_reply(s, R_AUTH_OK);
+        return;
+    }
+    smtp_log_reject_engine(s, "AUTH", r, NULL, NULL);
+    free(s->auth_login);
+    s->auth_login = NULL;
+    engine_session_set_login(s->es, NULL);
+    s->cmd_ok[SMTP_VERB_AUTH]--;
+    smtp_reply(s, r->code, r->ecode, "%s", r->text);
+    if (r->disconnect)
+        smtp_close(s);
+    else
+        smtp_error(s);
+}
+
 static void auth_accept(struct smtp_session *s, const char *login)
 {
     free(s->auth_login);
@@ -149,7 +171,9 @@ static void auth_accept(struct smtp_session *s, const char *login)
     s->cmd_ok[SMTP_VERB_AUTH]++;
     log_info("smtpd", "%s[%s]: sasl_method=%s, sasl_username=%s", s->client_name,
              s->client_ip, s->auth_mech, s->auth_login);
-    smtp_reply(s, R_AUTH_OK);
+    if (s->es)
+        engine_session_set_login(s->es, s->auth_login);
+    smtp_engine_run(s, STAGE_AUTH, auth_then);
 }
 
 /* The throttle refuses this AUTH: blocked (421 and close), or Redis failed with
@@ -445,7 +469,7 @@ void smtp_auth_session_start(struct smtp_session *s, int fd)
     char lip[INET6_ADDRSTRLEN] = "127.0.0.1", local[80], remote[80];
     unsigned lport = 0;
 
-    if (s->profile == PROFILE_INBOUND || s->cf->tls == NULL)
+    if (s->auth_mode == LISTENER_AUTH_OFF || s->cf->tls == NULL)
         return;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) {

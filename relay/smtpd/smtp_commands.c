@@ -3,9 +3,10 @@
  *
  * Each row of the table names a verb, the states in which it is allowed, whether it takes
  * an argument, and its handler, so the ordering rules of SMTP are visible in one place.
- * Handlers parse with lib/smtp_parse.c, ask the policy pipeline (policy/) at the MAIL and
- * RCPT stages, and reply from the table in smtp_replies.h. Pipelined RCPT commands that
- * are already buffered are collected into one batch and checked with one pipeline run.
+ * Handlers parse with lib/smtp_parse.c, run the policy engine's stage of the command
+ * (policy/engine.h: HELO, MAIL, RCPT, DATA; CONNECT and AUTH in their files), and reply
+ * from the table in smtp_replies.h. Pipelined RCPT commands that are already buffered
+ * are collected into one batch and checked with one engine run.
  */
 #include "relay/smtpd/smtp_session.h"
 
@@ -189,22 +190,20 @@ void smtp_tx_free(struct smtp_session *s)
     free(tx->rcpts);
     free(tx);
     s->tx = NULL;
+    if (s->es)
+        engine_tx_end(s->es);
     if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA)
         s->state = ST_READY;
 }
 
-/* The reason category of a refusal, from the check that decided it (docs/webhooks.md). */
+/* The reason category (docs/webhooks.md) of the session's own refusals (protocol limits:
+ * "limits", "smuggling"); the policy engine's carry theirs (check_def.reason). */
 static const char *reject_reason(const char *check)
 {
-    static const struct { const char *check, *reason; } map[] = {
-        { "relay_access", "relay" }, { "submission_auth", "auth" },
-        { "sender_owner", "auth" }, { "ratelimit", "rate_limited" },
-        { "limits", "size" }, { "smuggling", "policy" },
-    };
-    size_t i;
-    for (i = 0; check && i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].check, check) == 0)
-            return map[i].reason;
+    if (check != NULL && strcmp(check, "limits") == 0)
+        return "size";
+    if (check != NULL && strcmp(check, "smuggling") == 0)
+        return "policy";
     return "other";
 }
 
@@ -224,8 +223,8 @@ static json_t *reject_rcpts(const struct smtp_tx *tx, const char *rcpt)
     return a;
 }
 
-void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
-                     const char *rcpt)
+static void log_reject(struct smtp_session *s, const char *cmd, int code, const char *ecode,
+                       const char *text, const char *reason, const char *rcpt, json_t *symbols)
 {
     const char *qid = s->tx && s->tx->qid[0] ? s->tx->qid : NULL;
     char stage[16];
@@ -233,27 +232,46 @@ void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct polic
 
     log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s>%s%s%s proto=%s helo=<%s>",
              qid ? qid : "NOQUEUE", cmd, s->client_name, s->client_ip,
-             v->code, v->ecode, v->text, s->tx ? s->tx->sender.addr : "",
+             code, ecode, text, s->tx ? s->tx->sender.addr : "",
              rcpt ? " to=<" : "", rcpt ? rcpt : "", rcpt ? ">" : "", smtp_proto(s), s->helo);
     for (i = 0; cmd[i] && i < sizeof(stage) - 1; i++)
         stage[i] = (char)(cmd[i] >= 'A' && cmd[i] <= 'Z' ? cmd[i] - 'A' + 'a' : cmd[i]);
     stage[i] = '\0';
     if (strcmp(stage, "end-of-message") == 0)
         snprintf(stage, sizeof(stage), "data");
+    if (symbols != NULL && json_object_size(symbols) == 0) {
+        json_decref(symbols);
+        symbols = NULL;
+    }
     server_event(s->srv, "message.rejected",
-                 wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*}",
-                           "stage", stage, "code", v->code, "enhanced_code", v->ecode,
-                           "text", v->text, "reason", reject_reason(v->check),
+                 wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*, s:o*}",
+                           "stage", stage, "code", code, "enhanced_code", ecode,
+                           "text", text, "reason", reason,
                            "client_ip", s->client_ip, "helo", s->helo, "login", s->auth_login,
                            "listener", s->listener,
                            "sender", s->tx ? s->tx->sender.addr : NULL,
-                           "recipients", reject_rcpts(s->tx, rcpt), "queue_id", qid));
+                           "recipients", reject_rcpts(s->tx, rcpt), "queue_id", qid,
+                           "symbols", symbols));
 }
 
-static void reply_verdict(struct smtp_session *s, const struct policy_verdict *v)
+void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
+                     const char *rcpt)
 {
-    smtp_reply(s, v->code, v->ecode, "%s", v->text);
-    if (v->action == POLICY_DISCONNECT)
+    log_reject(s, cmd, v->code, v->ecode, v->text, reject_reason(v->check), rcpt, NULL);
+}
+
+void smtp_log_reject_engine(struct smtp_session *s, const char *cmd,
+                            const struct engine_reply *r, const char *rcpt, json_t *symbols)
+{
+    log_reject(s, cmd, r->code, r->ecode, r->text, r->reason ? r->reason : "other", rcpt,
+               symbols);
+}
+
+/* Reply with the engine's refusal of the current command. */
+static void reply_engine(struct smtp_session *s, const struct engine_reply *r)
+{
+    smtp_reply(s, r->code, r->ecode, "%s", r->text);
+    if (r->disconnect)
         smtp_close(s);
     else
         smtp_error(s);
@@ -268,19 +286,31 @@ static void set_helo(struct smtp_session *s, const struct smtp_cmd *cmd, bool es
     s->esmtp = esmtp;
     s->state = ST_READY;
     s->cmd_ok[esmtp ? SMTP_VERB_EHLO : SMTP_VERB_HELO]++;
+    if (s->es)
+        engine_session_set_helo(s->es, s->helo);
 }
 
-static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+/* The HELO stage is over: the engine's refusal (the client must say HELO again), or
+ * the greeting. */
+static void helo_then(struct smtp_session *s)
 {
-    set_helo(s, cmd, false);
-    smtp_reply(s, R_HELO, s->cf->c.hostname);
-}
+    const struct engine_reply *r = smtp_engine_reply(s);
+    const char *mechs;
 
-static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
-{
-    const char *mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
-
-    set_helo(s, cmd, true);
+    if (r != NULL) {
+        smtp_log_reject_engine(s, s->esmtp ? "EHLO" : "HELO", r, NULL, NULL);
+        s->cmd_ok[s->esmtp ? SMTP_VERB_EHLO : SMTP_VERB_HELO]--;
+        s->state = ST_INIT;
+        s->helo[0] = '\0';
+        engine_session_set_helo(s->es, NULL);
+        reply_engine(s, r);
+        return;
+    }
+    if (!s->esmtp) {
+        smtp_reply(s, R_HELO, s->cf->c.hostname);
+        return;
+    }
+    mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
     /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
      * lengths of the hostname and the mechanism list */
     metrics_inc1(M_SMTP_REPLIES, "2xx");
@@ -289,8 +319,21 @@ static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
                         "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
                         s->cf->c.hostname, s->cf->c.limits.message_size,
                         s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
-                        s->ssl == NULL && s->cf->tls ? "250-STARTTLS\r\n" : "",
+                        s->ssl == NULL && s->cf->tls && s->tls_mode == LISTENER_TLS_STARTTLS
+                            ? "250-STARTTLS\r\n" : "",
                         *mechs ? "250-AUTH " : "", mechs, *mechs ? "\r\n" : "");
+}
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    set_helo(s, cmd, false);
+    smtp_engine_run(s, STAGE_HELO, helo_then);
+}
+
+static void cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    set_helo(s, cmd, true);
+    smtp_engine_run(s, STAGE_HELO, helo_then);
 }
 
 /* ---- MAIL -------------------------------------------------------------------------- */
@@ -338,43 +381,17 @@ static int mail_refuse_utf8(struct smtp_session *s)
     return -1;
 }
 
-/* Submission: an authenticated login may only use the senders it owns (553 5.7.1), and
- * the null sender (an application's bounces, vacation replies, read receipts). */
-static bool mail_refuse_not_owned(struct smtp_session *s, const struct smtp_addr *from)
+/* The MAIL stage of the engine is over: its refusal, or the queue file and 250. A refusal
+ * decided for the recipients (VERDICT_REFUSE) waits for RCPT. */
+static void mail_then(struct smtp_session *s)
 {
-    struct policy_verdict v;
-    if (from->null_path || sender_owned(&s->cf->c.auth, s->auth_login, from->addr))
-        return false;
-    policy_verdict_set(&v, POLICY_REFUSE, "sender_owner", R_SENDER_NOT_OWNED, from->addr,
-                       s->auth_login);
-    smtp_log_reject(s, "MAIL", &v, NULL);
-    smtp_reply(s, v.code, v.ecode, "%s", v.text);
-    return true;
-}
-
-static struct policy_ctx policy_ctx_for(struct smtp_session *s, enum policy_stage stage)
-{
-    struct policy_ctx ctx = {
-        .stage = stage, .profile = s->profile, .listener = s->listener,
-        .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
-        .auth_login = s->auth_login, .tls = s->ssl != NULL, .quota_left = s->quota_left,
-    };
-    if (s->tx) {
-        ctx.queue_id = s->tx->qid[0] ? s->tx->qid : NULL;
-        ctx.sender = &s->tx->sender;
-        ctx.rcpts_accepted = s->tx->nrcpt;
-    }
-    return ctx;
-}
-
-static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
-{
+    const struct engine_reply *r = smtp_engine_reply(s);
     struct smtp_tx *tx = s->tx;
 
-    if (v->action != POLICY_PASS) {
-        smtp_log_reject(s, "MAIL", v, NULL);
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "MAIL", r, NULL, NULL);
         smtp_tx_free(s);
-        reply_verdict(s, v);
+        reply_engine(s, r);
         return;
     }
     tx->file = spool_file_new(s->srv->spool);
@@ -385,6 +402,8 @@ static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
         return;
     }
     snprintf(tx->qid, sizeof(tx->qid), "%s", spool_file_qid(tx->file));
+    if (s->es)
+        engine_tx_set_queue_id(s->es, tx->qid);
     if (s->auth_login)
         log_info("smtpd", "%s: client=%s[%s], sasl_method=%s, sasl_username=%s", tx->qid,
                  s->client_name, s->client_ip, s->auth_mech, s->auth_login);
@@ -393,15 +412,6 @@ static void mail_verdict(struct smtp_session *s, const struct policy_verdict *v)
     s->state = ST_MAIL;
     s->cmd_ok[SMTP_VERB_MAIL]++;
     smtp_reply(s, R_SENDER_OK);
-}
-
-static void mail_policy_done(void *arg, struct policy_result *res)
-{
-    struct smtp_session *s = arg;
-    s->preq = NULL;
-    if (!s->closing)
-        mail_verdict(s, &res->verdicts[0]);
-    smtp_resume(s);
 }
 
 static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -441,29 +451,24 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
         smtp_error(s);
         return;
     }
-    if (s->profile != PROFILE_INBOUND && s->auth_login && mail_refuse_not_owned(s, &a.path)) {
-        smtp_tx_free(s);
-        smtp_error(s);
-        return;
-    }
     if (!smtp_spool_has_room(s, "MAIL", tx->declared_size)) {
         smtp_tx_free(s);
         return;
     }
-    s->pctx = policy_ctx_for(s, POLICY_MAIL);
-    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
-    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, mail_policy_done, s);
-    if (s->preq) {
-        s->busy = true;
-        bufferevent_disable(s->bev, EV_READ);
-        return;
-    }
-    mail_verdict(s, &s->verdict);
+    engine_tx_begin(s->es, tx->sender.addr, "");
+    smtp_engine_run(s, STAGE_MAIL, mail_then);
 }
 
 /* ---- RCPT -------------------------------------------------------------------------- */
 
-/* Accept a recipient; a bare <postmaster> becomes postmaster@ a domain we deliver. */
+/* A recipient as it is kept: a bare <postmaster> becomes postmaster@ a domain we deliver. */
+static char *rcpt_address(const struct smtp_session *s, const struct smtp_addr *a)
+{
+    return a->domain[0] ? xstrdup(a->addr) :
+        xasprintf("postmaster@%s", policy_postmaster_domain(&s->cf->c.relay, s->cf->c.hostname));
+}
+
+/* Accept a recipient. */
 static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
 {
     struct smtp_tx *tx = s->tx;
@@ -472,42 +477,30 @@ static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
         tx->rcpt_cap = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
         tx->rcpts = xrealloc(tx->rcpts, tx->rcpt_cap * sizeof(char *));
     }
-    tx->rcpts[tx->nrcpt++] = a->domain[0] ? xstrdup(a->addr) :
-        xasprintf("postmaster@%s", policy_postmaster_domain(&s->cf->c.relay, s->cf->c.hostname));
+    tx->rcpts[tx->nrcpt++] = rcpt_address(s, a);
 }
 
-static void rcpt_batch_reply(struct smtp_session *s)
+/* The engine's RCPT stage is over: one reply per recipient of the batch, in order. */
+static void rcpt_then(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
     size_t i;
 
     for (i = 0; i < tx->nbatch && !s->closing; i++) {
-        const struct policy_verdict *v = &tx->verdicts[i];
-        if (v->action == POLICY_PASS) {
+        const struct engine_reply *r = engine_rcpt_reply(s->es, tx->eng_idx[i]);
+        if (r != NULL) {
+            smtp_log_reject_engine(s, "RCPT", r, tx->batch[i].addr,
+                                   engine_refusal_symbols(s->es, tx->eng_idx[i]));
+            reply_engine(s, r);
+        } else {
             rcpt_add(s, &tx->batch[i]);
             s->cmd_ok[SMTP_VERB_RCPT]++;
             smtp_reply(s, R_RCPT_OK);
-        } else {
-            smtp_log_reject(s, "RCPT", v, tx->batch[i].addr);
-            reply_verdict(s, v);
         }
     }
     tx->nbatch = 0;
-    if (s->pres.note[0])
-        snprintf(tx->quota_note, sizeof(tx->quota_note), " %s", s->pres.note);
-    s->quota_left = s->pres.quota_left;
     if (tx->nrcpt > 0)
         s->state = ST_RCPT;
-}
-
-static void rcpt_policy_done(void *arg, struct policy_result *res)
-{
-    struct smtp_session *s = arg;
-    (void)res;
-    s->preq = NULL;
-    if (!s->closing)
-        rcpt_batch_reply(s);
-    smtp_resume(s);
 }
 
 /* Parse one RCPT argument; replies and returns -1 when it is refused before policy. */
@@ -565,7 +558,7 @@ static void rcpt_collect(struct smtp_session *s, size_t room)
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     struct smtp_tx *tx = s->tx;
-    size_t limit = (size_t)s->cf->c.limits.recipients, room;
+    size_t limit = (size_t)s->cf->c.limits.recipients, room, i;
 
     if (tx->nrcpt >= limit) {
         smtp_reply(s, R_TOO_MANY_RCPT, s->cf->c.limits.recipients);
@@ -579,28 +572,37 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
     room = limit - tx->nrcpt < RCPT_BATCH_MAX ? limit - tx->nrcpt : RCPT_BATCH_MAX;
     rcpt_collect(s, room);
 
-    s->pctx = policy_ctx_for(s, POLICY_RCPT);
-    s->pctx.rcpts = tx->batch;
-    s->pctx.nrcpt = tx->nbatch;
-    s->pres = (struct policy_result){ .verdicts = tx->verdicts, .n = tx->nbatch };
-    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, rcpt_policy_done, s);
-    if (s->preq) {
-        s->busy = true;
-        bufferevent_disable(s->bev, EV_READ);
-        return;
+    for (i = 0; i < tx->nbatch; i++) {
+        char *addr = rcpt_address(s, &tx->batch[i]);
+        tx->eng_idx[i] = engine_rcpt_add(s->es, addr);
+        free(addr);
     }
-    rcpt_batch_reply(s);
+    smtp_engine_run(s, STAGE_RCPT, rcpt_then);
 }
 
 /* ---- the rest ---------------------------------------------------------------------- */
+
+/* The engine's DATA stage is over: its refusal (every recipient refused), or the 354. */
+static void data_then(struct smtp_session *s)
+{
+    const struct engine_reply *r = smtp_engine_reply(s);
+
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "DATA", r, NULL,
+                               engine_refusal_symbols(s->es, ENGINE_MESSAGE));
+        reply_engine(s, r);
+        return;
+    }
+    s->cmd_ok[SMTP_VERB_DATA]++;
+    smtp_data_start(s);
+}
 
 static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
     (void)cmd;
     if (!smtp_spool_has_room(s, "DATA", s->tx->declared_size))
         return;
-    s->cmd_ok[SMTP_VERB_DATA]++;
-    smtp_data_start(s);
+    smtp_engine_run(s, STAGE_DATA, data_then);
 }
 
 static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -651,7 +653,7 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
         smtp_error(s);
         return;
     }
-    if (s->cf->tls == NULL) {
+    if (s->cf->tls == NULL || s->tls_mode != LISTENER_TLS_STARTTLS) {
         smtp_reply(s, R_TLS_UNAVAIL);
         return;
     }

@@ -17,6 +17,7 @@
 #include "auth/sender_owner.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include <jansson.h>
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
@@ -39,6 +40,7 @@
 static char data_out[2 * DATA_CHUNK];
 
 static void data_refuse(struct smtp_session *s, const struct policy_verdict *v);
+static void end_then(struct smtp_session *s);
 
 /* Text from the client or SASL for our own header: printable ASCII only, so that it can
  * neither break the header nor make an ASCII message need SMTPUTF8. */
@@ -109,7 +111,7 @@ static void data_spool_out(void *arg, const char *p, size_t n)
 static void data_stream_start(struct smtp_session *s, const struct tm *tm)
 {
     struct smtp_tx *tx = s->tx;
-    bool submission = s->profile != PROFILE_INBOUND;
+    bool submission = s->submission;
     struct msg_stream_opts o = {
         .break_long_lines = s->cf->c.smtp.long_lines == LONG_LINES_BREAK,
         .seal_header = submission,
@@ -144,7 +146,7 @@ void smtp_data_start(struct smtp_session *s)
     env.client_name = s->client_name;
     env.helo = s->helo;
     env.listener = s->listener;
-    env.profile = listener_profile_names[s->profile];
+    env.profile = listener_profile_names[s->submission ? PROFILE_SUBMISSION : PROFILE_INBOUND];
     env.proto = smtp_proto(s);
     env.auth_login = s->auth_login;
     env.body = tx->body_8bit ? "8BITMIME" : NULL;
@@ -169,14 +171,7 @@ void smtp_data_start(struct smtp_session *s)
     smtp_reply(s, R_START_DATA);
 }
 
-/* Must the From: header be an address of the login (auth.header_from_must_match)? */
-static bool data_checks_from(const struct smtp_session *s)
-{
-    return s->auth_login && s->profile != PROFILE_INBOUND && s->cf->c.auth.header_from_must_match;
-}
-
-/* What the header says against the message: a mail loop, or a From: the login does not
- * own (exactly one From: field, unfolded in full, bounded). */
+/* What the header says against the message: a mail loop. */
 static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
 {
     const struct msg_stream *m = &s->tx->msg;
@@ -185,14 +180,23 @@ static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
     if (m->received >= (unsigned long long)c->limits.hop_count)
         policy_verdict_set(v, POLICY_REFUSE, "limits", R_TOO_MANY_HOPS, m->received,
                            c->limits.hop_count);
-    else if (!data_checks_from(s))
-        return;
-    else if (m->from > 1)
-        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_MANY, m->from);
-    else if (m->from == 0 || m->from_cut ||
-             !sender_header_from_matches(&c->auth, s->auth_login, m->from_value, m->from_len))
-        policy_verdict_set(v, POLICY_REFUSE, "sender_owner", R_HEADER_FROM_NOT_OWNED,
-                           s->auth_login);
+}
+
+/* What the header showed, for the END checks: message.from_count (From: fields) and
+ * message.from (the address of the only one, when it holds exactly one and was not cut
+ * at its bound). */
+static void data_header_facts(struct smtp_session *s)
+{
+    const struct msg_stream *m = &s->tx->msg;
+    char addr[SMTP_ADDR_MAX + 1];
+
+    engine_fact_set(s->es, FACT_TX, "message.from_count", json_integer((json_int_t)m->from));
+    if (m->from == 1 && !m->from_cut &&
+        sender_from_address(m->from_value, m->from_len, addr, sizeof(addr)) == SENDER_FROM_OK) {
+        json_t *v = json_string(addr);
+        if (v != NULL)
+            engine_fact_set(s->es, FACT_TX, "message.from", v);
+    }
 }
 
 /* The message is accepted: note in the envelope and the log what its header showed. */
@@ -223,7 +227,8 @@ static void commit_done(void *arg, int err, const char *qid)
     } else {
         log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
-        smtp_reply(s, R_QUEUED, qid, tx->quota_note);
+        engine_log_results(s->es, qid);
+        smtp_reply(s, R_QUEUED, qid, engine_note(s->es));
         metrics_inc(M_MESSAGES_ACCEPTED);
     }
     smtp_tx_free(s);
@@ -243,18 +248,39 @@ static void data_commit(struct smtp_session *s)
     tx->commit = spool_file_commit(f, commit_done, s);
 }
 
-static void data_policy_done(void *arg, struct policy_result *res)
+/* Does any accepted recipient's result ask for something (a record to write)? */
+static bool results_matter(const struct engine_session *es)
 {
-    struct smtp_session *s = arg;
-    s->preq = NULL;
-    if (s->dead) {
-        smtp_resume(s); /* the client is gone: it was never told "queued", keep nothing */
+    size_t i, n = engine_accepted(es);
+
+    for (i = 0; i < n; i++) {
+        const struct rcpt_result *r = engine_result(es, i);
+        if (r != NULL && (r->disp != DISP_PASS || r->headers || r->nadd > 0 || r->nsyms > 0))
+            return true;
+    }
+    return false;
+}
+
+/* The engine's END stage is over: refuse what every recipient refuses, else write each
+ * recipient's result after the message (one write and fsync with it) and commit. */
+static void end_then(struct smtp_session *s)
+{
+    const struct engine_reply *r = smtp_engine_reply(s);
+    char *rec;
+
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "END-OF-MESSAGE", r, NULL,
+                               engine_refusal_symbols(s->es, ENGINE_MESSAGE));
+        smtp_reply(s, r->code, r->ecode, "%s", r->text);
+        smtp_tx_free(s);
+        if (r->disconnect)
+            smtp_close(s);
         return;
     }
-    if (res->verdicts[0].action != POLICY_PASS) {
-        data_refuse(s, &res->verdicts[0]);
-        smtp_resume(s);
-        return;
+    if (results_matter(s->es)) {
+        rec = engine_records(s->es);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
     }
     data_commit(s);
 }
@@ -298,25 +324,17 @@ static void data_end(struct smtp_session *s)
         data_refuse(s, &v);
         return;
     }
-    s->pctx = (struct policy_ctx){
-        .stage = POLICY_DATA_END, .profile = s->profile, .listener = s->listener,
-        .client_ip = s->client_ip, .client_name = s->client_name, .helo = s->helo,
-        .auth_login = s->auth_login, .tls = s->ssl != NULL, .queue_id = tx->qid,
-        .sender = &tx->sender, .rcpts_accepted = tx->nrcpt,
-        .message_size = tx->scan.out_total, .quota_left = s->quota_left,
-    };
-    s->pres = (struct policy_result){ .verdicts = &s->verdict, .n = 1 };
-    s->preq = policy_run(s->cf->policy, &s->pctx, &s->pres, data_policy_done, s);
-    if (s->preq) {
-        s->busy = true;
-        bufferevent_disable(s->bev, EV_READ);
-        return;
+    spool_file_end_message(tx->file);
+    if (engine_session_runs(s->es, STAGE_END)) {
+        struct engine_message m = { .fd = -1, .size = spool_file_size(tx->file) };
+        uint64_t off = 0;
+        if (spool_file_readable(tx->file, &m.fd, &off) < 0)
+            m.fd = -1; /* the write error is reported by the commit */
+        m.offset = off;
+        engine_set_message(s->es, &m);
+        data_header_facts(s);
     }
-    if (s->verdict.action != POLICY_PASS) {
-        data_refuse(s, &s->verdict);
-        return;
-    }
-    data_commit(s);
+    smtp_engine_run(s, STAGE_END, end_then);
 }
 
 /* Feed one contiguous piece of input; returns bytes consumed, sets *done at the end. */

@@ -35,6 +35,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,10 +86,21 @@ static void session_setup_bev(struct smtp_session *s, struct bufferevent *bev)
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-static void session_greet(struct smtp_session *s)
+/* The CONNECT stage is over: take what the checks learned, then the banner (or the
+ * engine's refusal of the connection, and close). */
+static void session_greet_after(struct smtp_session *s)
 {
-    if (s->reject_greeting) {
-        smtp_reply_raw(s, s->reject_greeting, strlen(s->reject_greeting));
+    const struct engine_reply *r = smtp_engine_reply(s);
+    json_t *name = s->es ? engine_fact(s->es, "rdns.name") : NULL;
+
+    if (json_is_string(name) && json_string_length(name) > 0) {
+        log_sanitize(s->client_name, sizeof(s->client_name), json_string_value(name),
+                     json_string_length(name));
+        engine_session_set_client_name(s->es, s->client_name);
+    }
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "CONNECT", r, NULL, NULL);
+        smtp_reply(s, r->code, r->ecode, "%s", r->text);
         smtp_close(s);
         return;
     }
@@ -96,8 +108,79 @@ static void session_greet(struct smtp_session *s)
     smtp_reply(s, R_GREETING, s->cf->c.hostname);
 }
 
+static void session_greet(struct smtp_session *s)
+{
+    if (s->reject_greeting) {
+        smtp_reply_raw(s, s->reject_greeting, strlen(s->reject_greeting));
+        smtp_close(s);
+        return;
+    }
+    smtp_engine_run(s, STAGE_CONNECT, session_greet_after);
+}
+
+/* What the session knows that checks may read: the local address. */
+static void session_engine_start(struct smtp_session *s, const char *listener)
+{
+    const struct engine_profile *p;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN];
+
+    p = engine_profile_find(s->cf->engine, s->profile);
+    if (p == NULL) { /* config validation makes this impossible; never run unchecked */
+        log_error("smtpd", "listener %s: no policy profile %s", listener, s->profile);
+        s->reject_greeting = "421 4.3.0 Service not available: no policy\r\n";
+        p = engine_profile_find(s->cf->engine, "inbound");
+    }
+    s->es = engine_session_new(s->cf->engine, p, listener, s->client_ip);
+    s->submission = engine_profile_submission(p);
+    engine_fact_set(s->es, FACT_SESSION, "smtpd.auth",
+                    json_string(listener_auth_names[s->auth_mode]));
+    if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0 &&
+        ((ss.ss_family == AF_INET &&
+          inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip))) ||
+         (ss.ss_family == AF_INET6 &&
+          inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip)))))
+        engine_fact_set(s->es, FACT_SESSION, "smtpd.local_ip", json_string(ip));
+    engine_fact_set(s->es, FACT_SESSION, "smtpd.early_talk", json_false());
+}
+
+static void session_engine_done(void *arg)
+{
+    struct smtp_session *s = arg;
+    void (*then)(struct smtp_session *s) = s->eng_then;
+
+    s->eng_pending = false;
+    s->eng_then = NULL;
+    if (!s->dead && !s->closing)
+        then(s);
+    smtp_resume(s);
+}
+
+void smtp_engine_run(struct smtp_session *s, enum engine_stage stage,
+                     void (*then)(struct smtp_session *s))
+{
+    if (s->es == NULL || engine_run(s->es, stage, session_engine_done, s) == ENGINE_DONE) {
+        then(s);
+        return;
+    }
+    s->eng_pending = true;
+    s->eng_then = then;
+    s->busy = true;
+    /* Before the banner, input stays readable: what a client sends then marks it as an
+     * early talker (smtpd.early_talk), and waits in the buffer until the banner. */
+    if (stage != STAGE_CONNECT)
+        bufferevent_disable(s->bev, EV_READ);
+}
+
+const struct engine_reply *smtp_engine_reply(const struct smtp_session *s)
+{
+    return s->es ? engine_reply(s->es) : NULL;
+}
+
 struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct sockaddr *sa,
-                                      const char *listener, enum policy_profile profile,
+                                      const char *listener, const char *profile,
+                                      int tls_mode, int auth_mode,
                                       const char *reject_greeting)
 {
     struct smtp_session *s = xcalloc(1, sizeof(*s));
@@ -106,7 +189,9 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
     s->srv = srv;
     s->cf = config_ref(srv->cf);
     s->fd = fd;
-    s->profile = profile;
+    snprintf(s->profile, sizeof(s->profile), "%s", profile);
+    s->tls_mode = tls_mode;
+    s->auth_mode = auth_mode;
     s->reject_greeting = reject_greeting;
     snprintf(s->listener, sizeof(s->listener), "%s", listener);
     snprintf(s->client_name, sizeof(s->client_name), "unknown");
@@ -120,13 +205,13 @@ struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct s
         s->client_port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
     }
     s->rd.max = (size_t)s->cf->c.limits.command_line;
-    s->quota_left = -1;
     s->close_timer = evtimer_new(srv->base, session_on_close_timer, s);
     if (s->close_timer == NULL)
         abort(); /* out of memory */
     smtp_auth_session_start(s, fd);
+    session_engine_start(s, listener);
 
-    if (profile == PROFILE_SUBMISSIONS) {
+    if (tls_mode == LISTENER_TLS_IMPLICIT) {
         s->ssl = SSL_new(s->cf->tls);
         bev = bufferevent_openssl_socket_new(srv->base, fd, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
                                              BEV_OPT_CLOSE_ON_FREE);
@@ -227,11 +312,11 @@ static void session_log_disconnect(struct smtp_session *s)
 
 void smtp_session_free(struct smtp_session *s)
 {
-    if (s->preq)
-        policy_cancel(s->preq);
     smtp_etrn_cancel(s);
     smtp_auth_session_end(s);
     smtp_tx_free(s);
+    engine_session_free(s->es); /* cancels a stage still running */
+    s->es = NULL;
     session_log_disconnect(s);
     if (s->bev) {
         if (s->ssl && s->fd_owned_by_bev)
@@ -318,6 +403,8 @@ void smtp_error(struct smtp_session *s)
 
 void smtp_resume(struct smtp_session *s)
 {
+    if (s->eng_pending && !s->dead)
+        return; /* an engine stage still runs: its end resumes */
     s->busy = false;
     if (s->dead) {
         session_free_later(s);
@@ -400,6 +487,8 @@ static void session_tls_ready(struct smtp_session *s)
              s->client_ip, s->tls_info);
     smtp_set_data_timeouts(s, false);
     smtp_auth_tls_ready(s);
+    if (s->es)
+        engine_session_set_tls(s->es, true);
     if (s->state == ST_GREETING) {
         session_greet(s);
         return;
@@ -408,6 +497,8 @@ static void session_tls_ready(struct smtp_session *s)
     s->state = ST_INIT;
     s->esmtp = false;
     s->helo[0] = '\0';
+    if (s->es)
+        engine_session_set_helo(s->es, NULL);
 }
 
 static void session_on_event(struct bufferevent *bev, short what, void *arg)
@@ -467,8 +558,12 @@ static void session_on_event(struct bufferevent *bev, short what, void *arg)
 
 static void session_on_read(struct bufferevent *bev, void *arg)
 {
+    struct smtp_session *s = arg;
+
     (void)bev;
-    session_process(arg);
+    if (s->state == ST_GREETING && s->eng_pending)
+        engine_fact_set(s->es, FACT_SESSION, "smtpd.early_talk", json_true());
+    session_process(s);
 }
 
 /* Frame and dispatch complete command lines until input runs out or we must wait. */

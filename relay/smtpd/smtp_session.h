@@ -19,6 +19,7 @@
 #include "lib/msg_stream.h"
 #include "lib/qid.h"
 #include "lib/smtp_parse.h"
+#include "policy/engine.h"
 #include "policy/policy.h"
 
 struct server;
@@ -61,14 +62,13 @@ struct smtp_tx {
     unsigned long long size;         /* message bytes in the queue file, Received: included */
     unsigned long long declared_size;/* SIZE= of MAIL (RFC 1870), 0 when not given */
     struct spool_commit *commit;
-    char quota_note[72];             /* " (quota: 37/60 left)" from the last RCPT batch */
     char message_id[QID_MAX + 300];  /* what msg_stream inserts when the message has none */
     char date[64];                   /* arrival, RFC 5322 form (Received:, Date:) */
     /* Not zeroed at MAIL: keep these members last (see cmd_mail). The RCPT batch being
-     * checked by the policy pipeline, written before it is read; the message as it
+     * checked by the policy engine, written before it is read; the message as it
      * streams to the spool, initialised at DATA. */
     struct smtp_addr batch[RCPT_BATCH_MAX];
-    struct policy_verdict verdicts[RCPT_BATCH_MAX];
+    size_t eng_idx[RCPT_BATCH_MAX];  /* the engine's index of each */
     size_t nbatch;
     struct msg_stream msg;
 };
@@ -80,7 +80,10 @@ struct smtp_session {
     struct server *srv;
     struct config *cf;                 /* reference held for the session's life */
     char listener[64];
-    enum policy_profile profile;
+    char profile[64];                  /* the listener's policy profile */
+    bool submission;                   /* ... whose direction is submission */
+    int tls_mode;                      /* enum listener_tls */
+    int auth_mode;                     /* enum listener_auth */
     int fd;
     bool fd_owned_by_bev;
     struct bufferevent *bev;
@@ -114,17 +117,16 @@ struct smtp_session {
     unsigned errors;
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
     struct smtp_tx *tx;
-    struct policy_req *preq;
     struct etrn_req *etrn;             /* ETRN waiting for the queue scan */
-    struct policy_ctx pctx;            /* what the pending policy run reads */
-    struct policy_result pres;         /* where it writes */
-    struct policy_verdict verdict;     /* single-verdict stages */
-    long long quota_left;              /* from the last RCPT batch; -1 unknown */
+    struct engine_session *es;         /* the policy engine's side of the session */
+    bool eng_pending;                  /* an engine stage runs: reading waits for it */
+    void (*eng_then)(struct smtp_session *s);  /* what to do when it is over */
 };
 
 /* smtp_session.c */
 struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct sockaddr *sa,
-                                      const char *listener, enum policy_profile profile,
+                                      const char *listener, const char *profile,
+                                      int tls_mode, int auth_mode,
                                       const char *reject_greeting);
 void smtp_session_shutdown(struct smtp_session *s);  /* SIGTERM: 421 now, or after the command */
 void smtp_session_free(struct smtp_session *s);      /* server shutdown only */
@@ -141,11 +143,24 @@ void smtp_set_data_timeouts(struct smtp_session *s, bool data);
 bool smtp_spool_has_room(struct smtp_session *s, const char *cmd, unsigned long long size);
 const char *smtp_proto(const struct smtp_session *s);
 
+/* Run an engine stage, then then(s) (at once when the stage completes synchronously;
+ * else later, with reading stopped meanwhile, and not at all when the session closes or
+ * goes away first). Without an engine session, then(s) runs at once. */
+void smtp_engine_run(struct smtp_session *s, enum engine_stage stage,
+                     void (*then)(struct smtp_session *s));
+/* The engine's reply to the command of the last stage, or NULL to go on. */
+const struct engine_reply *smtp_engine_reply(const struct smtp_session *s);
+
 /* smtp_commands.c */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_tx_free(struct smtp_session *s);
 void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,
                      const char *rcpt);
+/* The same for a refusal of the policy engine: its reason, and its symbols (a new
+ * reference or NULL) for message.rejected. */
+void smtp_log_reject_engine(struct smtp_session *s, const char *cmd,
+                            const struct engine_reply *r, const char *rcpt,
+                            struct json_t *symbols);
 void smtp_etrn_cancel(struct smtp_session *s);      /* a pending ETRN will not answer */
 
 /* smtp_auth.c */

@@ -47,6 +47,8 @@ struct spool_file {
     bool utf8_needed;            /* patch it to 1 at commit */
     uint64_t header_len;         /* bytes of the envelope block */
     uint64_t written;            /* bytes written in total */
+    uint64_t msg_end;            /* where the message ended (spool_file_end_message) */
+    bool msg_ended;
     int error;                   /* first write error (errno), 0 if none */
     size_t wlen;
     char wbuf[SPOOL_WBUF];
@@ -283,7 +285,24 @@ void spool_file_smtputf8_needed(struct spool_file *f)
 
 uint64_t spool_file_size(const struct spool_file *f)
 {
-    return f->written - f->header_len;
+    return (f->msg_ended ? f->msg_end : f->written) - f->header_len;
+}
+
+void spool_file_end_message(struct spool_file *f)
+{
+    f->msg_end = f->written;
+    f->msg_ended = true;
+}
+
+int spool_file_readable(struct spool_file *f, int *fd, uint64_t *msg_offset)
+{
+    if (spool_flush(f) < 0) {
+        errno = f->error;
+        return -1;
+    }
+    *fd = f->fd;
+    *msg_offset = f->header_len;
+    return 0;
 }
 
 static void spool_file_release(struct spool_file *f, bool unlink_tmp)

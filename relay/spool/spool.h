@@ -81,8 +81,16 @@ int spool_file_write(struct spool_file *f, const void *data, size_t len);
  * "smtputf8 1" (patched in place at commit). */
 void spool_file_smtputf8_needed(struct spool_file *f);
 
-/* Message bytes written so far (after the envelope). */
+/* Message bytes written so far (after the envelope), or its size once ended. */
 uint64_t spool_file_size(const struct spool_file *f);
+
+/* The message is complete: its size is fixed now, and what is written after it are
+ * records (docs/spool.md, "Status records": the policy results), committed with it. */
+void spool_file_end_message(struct spool_file *f);
+
+/* Write out what is buffered, so that the file can be read (pread) from fd: 0, or -1
+ * with errno. *msg_offset is where the message starts. */
+int spool_file_readable(struct spool_file *f, int *fd, uint64_t *msg_offset);
 
 /* Throw the file away (unlink, close, free). */
 void spool_file_abort(struct spool_file *f);

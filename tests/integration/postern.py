@@ -33,7 +33,8 @@ RUNNING = []
 
 
 class Postern:
-    def __init__(self, tmp_path, ca=None, overrides=None, name="postern"):
+    def __init__(self, tmp_path, ca=None, overrides=None, name="postern", binary="postern"):
+        self.binary = binary  # "postern-test": with the test-only policy checks
         self.dir = str(tmp_path / name)
         os.makedirs(self.dir, exist_ok=True)
         self.ports = {"mx": free_port(), "submission": free_port(), "submissions": free_port()}
@@ -58,9 +59,9 @@ class Postern:
             cfg["tls"] = {"cert": ca.cert, "key": ca.key}
             cfg["listeners"] += [
                 {"name": "submission", "address": "127.0.0.1:%d" % self.ports["submission"],
-                 "profile": "submission"},
+                 "profile": "submission", "tls": "starttls", "auth": "required"},
                 {"name": "submissions", "address": "127.0.0.1:%d" % self.ports["submissions"],
-                 "profile": "submissions"},
+                 "profile": "submissions", "tls": "implicit", "auth": "required"},
             ]
         self.config = deep_merge(cfg, copy.deepcopy(overrides or {}))
         self.proc = None
@@ -79,7 +80,7 @@ class Postern:
     def start(self, wait=True, preexec_fn=None):
         before = self.log().count("disconnect from") if os.path.exists(self.log_path) else 0
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(BUILD, "postern"), "-d", "-f",
+        self.proc = subprocess.Popen([os.path.join(BUILD, self.binary), "-d", "-f",
                                       self.config_path], stdout=self.logf,
                                      stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         RUNNING.append(self)
@@ -189,6 +190,14 @@ class Postern:
                 env[key] = value
         size = int(env["size"])
         return env, data[pos:pos + size]
+
+    def records(self, qid):
+        """The records after the message (docs/spool.md, "Status records"), as lines."""
+        with open(os.path.join(self.spool, "queue", qid), "rb") as f:
+            data = f.read()
+        start = data.index(b"\ndata\n") + len(b"\ndata\n")
+        size = int(data.split(b"\n", 2)[1].split()[1])
+        return data[start + size:].decode().splitlines()
 
 
 class Raw:

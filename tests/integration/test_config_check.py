@@ -55,7 +55,16 @@ def test_unknown_key_and_bad_values_report_json_pointers(tmp_path):
     assert rc == 78
     assert "FILE: error: /limits/recipent: unknown key" in err and '"recipients"' in err
     assert "FILE: error: /limits/message_size:" in err
-    assert "FILE: error: /listeners/0/profile:" in err
+    assert "FILE: error: /listeners/0: address:" in err
+
+
+def test_unknown_profile_names_the_key(tmp_path):
+    # a listener's profile is a name in policy.profiles, checked once the rest is valid
+    rc, _, err = check(tmp_path, """{
+      "listeners": [ { "name": "mx", "address": "127.0.0.1:2525", "profile": "smtp" } ]
+    }""")
+    assert rc == 78
+    assert "FILE: error: /listeners/0/profile: profile smtp is not in policy.profiles" in err
 
 
 def test_submission_without_certificate_is_an_error(tmp_path):

@@ -1,5 +1,5 @@
 /*
- * greylist.c - the greylisting check: first contact of a (client network, sender,
+ * check_greylist.c - the greylisting check: first contact of a (client network, sender,
  * recipient) triplet is deferred; a retry after the delay passes, and the triplet passes
  * from then on. State in Redis, shared by every node.
  *

@@ -1,5 +1,5 @@
 /*
- * account.c - the account check: a suspended login (policy/account_breaker.h, the compromised-
+ * check_account.c - the account check: a suspended login (policy/account_breaker.h, the compromised-
  * account breaker) cannot send: 450 4.7.1 at MAIL, temporary so its mail client keeps the
  * messages until an admin has looked (`posternctl account release LOGIN`).
  * One HGET per transaction of an authenticated session; Redis down: the unsure rule

@@ -1,5 +1,5 @@
 /*
- * rcpt_verify.c - recipient verification: is there such a user? Refuse unknown recipients
+ * check_rcpt_verify.c - recipient verification: is there such a user? Refuse unknown recipients
  * at RCPT (550 5.1.1) instead of accepting mail that can only bounce later (backscatter),
  * and stop clients that harvest addresses.
  *

@@ -1,13 +1,14 @@
 /*
- * backscatter.c - refuse bounces to our users for mail they never sent through us, and
+ * check_backscatter.c - refuse bounces to our users for mail they never sent through us, and
  * block the hosts that send many of them.
  *
  * Backscatter is the flood of DSNs and auto-replies that a spam run with forged senders
  * causes: the forged addresses are ours, the bounces come back to us. Per served domain
  * and opt-in (domains.D.backscatter_protection: users who also send through other
  * servers would lose their real bounces):
- *   - submission, END: the Message-ID of every submitted message is remembered in Redis
- *     (pt:msgid:{ID}, `remember` long, default 30 days);
+ *   - submission, END: the Message-ID of every message submitted by a sender of a
+ *     protected domain is remembered in Redis (pt:msgid:{ID}, `remember` long, default
+ *     30 days);
  *   - inbound, END: a bounce (null sender, or a header that says report/auto-reply:
  *     policy/bounce_refs.h) to a protected recipient must quote one of those Message-IDs
  *     (the quoted header of a DSN, In-Reply-To, References); if none is known it is
@@ -352,7 +353,9 @@ static enum call_status remember(struct check_call *c)
     char id[BOUNCE_ID_MAX + 1], ms[24], *tag, *key;
     const char *argv[5];
 
-    if (env->redis == NULL || m == NULL || m->head == NULL ||
+    /* on submission the settings are the sender's: only a protected domain's mail is
+       remembered (its bounces are the ones checked) */
+    if (env->redis == NULL || m == NULL || m->head == NULL || !any_protected(c) ||
         !bounce_own_id(m->head, m->head_len, id))
         return CALL_DONE;
     tag = redis_key_escape(id);

@@ -1,5 +1,5 @@
 /*
- * newsletter.c - the newsletter endpoint: bulk-sender rules, signed per-recipient bounce
+ * check_newsletter.c - the newsletter endpoint: bulk-sender rules, signed per-recipient bounce
  * addresses (VERP), bounce and complaint intake, a suppression list per sending login,
  * and sender health feeding the compromised-account breaker (policy/account_breaker.h).
  *
