@@ -20,6 +20,10 @@
 #include <string.h>
 
 #define SERIES_DEFAULT  64
+
+/* Latency buckets in seconds: 0.25 ms .. 5 s. */
+#define LATENCY_BUCKETS { 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, \
+                          0.25, 0.5, 1, 2.5, 5 }, 14
 #define OTHER_VALUE     "other"
 
 /* The daemon's metrics, in enum metric_id order. Names follow Prometheus conventions:
@@ -49,6 +53,9 @@ static const struct metric_def metrics_table[M__COUNT] = {
     [M_REDIS_ERRORS] = { "redis_errors_total", METRIC_COUNTER,
         "Redis requests that failed, by kind (error reply, timeout, connection)",
         { "kind" }, 8, { 0 }, 0 },
+    [M_REDIS_SECONDS] = { "redis_request_duration_seconds", METRIC_HISTOGRAM,
+        "time from sending a Redis request to its answer (error replies included)",
+        { NULL }, 0, LATENCY_BUCKETS },
     [M_RATELIMIT_REFUSED] = { "ratelimit_refused_total", METRIC_COUNTER,
         "commands refused because the sender's rate limit was reached: MAIL (message "
         "limit, or no recipient left) and RCPT (one per recipient)", { "stage" }, 4,

@@ -55,6 +55,7 @@ enum metric_id {
     M_QUEUE_OLDEST,         /* gauge seconds, set at scrape */
     M_REDIS_REQUESTS,       /* counter */
     M_REDIS_ERRORS,         /* counter {kind} */
+    M_REDIS_SECONDS,        /* histogram */
     M_RATELIMIT_REFUSED,    /* counter {stage} mail|rcpt */
     M_WEBHOOK_DELIVERIES,   /* counter {result} delivered|failed|refused, set at scrape */
     M_WEBHOOK_OUTBOX,       /* gauge, set at scrape */
