@@ -7,6 +7,7 @@
 #include "relay/admin_http.h"
 
 #include "lib/log.h"
+#include "lib/tls.h"
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
 
@@ -15,7 +16,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +40,12 @@ static const struct conf_key admin_http_keys[] = {
               "\"127.0.0.1:8026\" (null: none); anything but loopback needs a token" },
     { .name = "token", .type = CONF_STRING, .offset = AH(token), .flags = CONF_SECRET,
       .help = "bearer token every request must carry (Authorization: Bearer TOKEN); at "
-              "least 16 characters; required unless the address is loopback" },
+              "least 16 characters; off loopback a token or client_ca is required" },
+    { .name = "tls", .type = CONF_BOOL, .offset = AH(tls), .def = "false",
+      .help = "serve HTTPS with the server certificate (tls.cert and tls.key)" },
+    { .name = "client_ca", .type = CONF_PATH, .offset = AH(client_ca),
+      .help = "PEM file of the CA that signs admin client certificates: the TLS handshake "
+              "then requires one (implies tls)" },
     { NULL }
 };
 const struct conf_section admin_http_conf_section = { "http", admin_http_keys,
@@ -44,6 +53,7 @@ const struct conf_section admin_http_conf_section = { "http", admin_http_keys,
 
 struct admin_http {
     struct evhttp *http;
+    SSL_CTX *ssl;                 /* HTTPS; NULL: plain HTTP */
     struct admin_http_deps deps;
     char *token;
 };
@@ -108,9 +118,10 @@ static int admin_http_validate(void *obj, const char *pointer, struct conf_error
     snprintf(at, sizeof(at), "%s/token", pointer);
     if (c->token != NULL && strlen(c->token) < TOKEN_MIN)
         return conf_error(errs, at, "at least %d characters", TOKEN_MIN);
-    if (c->token == NULL && !admin_http_address_is_loopback(c->address))
+    if (c->token == NULL && c->client_ca == NULL &&
+        !admin_http_address_is_loopback(c->address))
         return conf_error(errs, at, "the admin listener on %s (not loopback) needs a "
-                          "bearer token", c->address);
+                          "bearer token or client_ca", c->address);
     return 0;
 }
 
@@ -211,6 +222,42 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_readyz(h, req);
 }
 
+/* evhttp asks for each accepted connection's bufferevent: a TLS one when configured. */
+static struct bufferevent *ssl_bevcb(struct event_base *base, void *arg)
+{
+    struct admin_http *h = arg;
+    SSL *ssl = SSL_new(h->ssl);
+    if (ssl == NULL)
+        return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+static int ssl_setup(struct admin_http *h, const struct admin_http_conf *c,
+                     const struct admin_http_deps *deps)
+{
+    if (deps->cert == NULL || deps->key == NULL) {
+        log_error(HTTP_LOG, "admin.http.tls needs tls.cert and tls.key");
+        return -1;
+    }
+    if ((h->ssl = tls_server_ctx_new(deps->cert, deps->key)) == NULL)
+        return -1;
+    if (c->client_ca) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->client_ca);
+        if (names == NULL || SSL_CTX_load_verify_locations(h->ssl, c->client_ca, NULL) != 1) {
+            log_error(HTTP_LOG, "admin.http.client_ca: cannot load CA certificates from %s",
+                      c->client_ca);
+            if (names)
+                sk_X509_NAME_pop_free(names, X509_NAME_free);
+            return -1;
+        }
+        SSL_CTX_set_client_CA_list(h->ssl, names);
+        SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    evhttp_set_bevcb(h->http, ssl_bevcb, h);
+    return 0;
+}
+
 struct admin_http *admin_http_new(const struct admin_http_conf *c,
                                   const struct admin_http_deps *deps, int *failed)
 {
@@ -229,6 +276,11 @@ struct admin_http *admin_http_new(const struct admin_http_conf *c,
     h->deps = *deps;
     h->token = c->token ? xstrdup(c->token) : NULL;
     h->http = evhttp_new(deps->base);
+    if (h->http != NULL && (c->tls || c->client_ca) && ssl_setup(h, c, deps) < 0) {
+        admin_http_free(h);
+        *failed = 1;
+        return NULL;
+    }
     if (h->http == NULL || evhttp_bind_socket(h->http, host, (ev_uint16_t)port) != 0) {
         log_error(HTTP_LOG, "cannot listen on %s for the admin HTTP listener", c->address);
         admin_http_free(h);
@@ -241,8 +293,10 @@ struct admin_http *admin_http_new(const struct admin_http_conf *c,
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_gencb(h->http, on_request, h);
-    log_info(HTTP_LOG, "admin HTTP listener on %s (/metrics, /livez, /readyz)%s", c->address,
-             h->token ? ", bearer token required" : "");
+    log_info(HTTP_LOG, "admin HTTP listener on %s%s (/metrics, /livez, /readyz)%s%s",
+             h->ssl ? "https://" : "http://", c->address,
+             h->token ? ", bearer token required" : "",
+             c->client_ca ? ", client certificate required" : "");
     return h;
 }
 
@@ -252,6 +306,8 @@ void admin_http_free(struct admin_http *h)
         return;
     if (h->http)
         evhttp_free(h->http);
+    if (h->ssl)
+        tls_ctx_free(h->ssl);
     if (h->token) {
         OPENSSL_cleanse(h->token, strlen(h->token));
         free(h->token);

@@ -72,7 +72,8 @@ static int health_ready(void *arg, char *why, size_t len)
 int server_health_start(struct server *srv)
 {
     struct admin_http_deps deps = { .base = srv->base, .collect = health_collect,
-                                    .ready = health_ready, .arg = srv };
+                                    .ready = health_ready, .arg = srv,
+                                    .cert = srv->cf->c.tls.cert, .key = srv->cf->c.tls.key };
     int failed;
 
     health_started = (long long)time(NULL);

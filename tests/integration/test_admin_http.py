@@ -8,6 +8,7 @@ parser of the Prometheus exposition format (Debian's prometheus package, for pro
 import math
 import os
 import re
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -123,7 +124,7 @@ def check_config(tmp_path, admin_http):
 def test_non_loopback_address_needs_a_token(tmp_path):
     r = check_config(tmp_path, {"address": "0.0.0.0:%d" % free_port()})
     assert r.returncode == 78
-    assert "/admin/http/token" in r.stderr and "needs a bearer token" in r.stderr
+    assert "/admin/http/token" in r.stderr and "needs a bearer token or client_ca" in r.stderr
     r = check_config(tmp_path, {"address": "0.0.0.0:8026", "token": "short"})
     assert r.returncode == 78 and "at least 16 characters" in r.stderr
     r = check_config(tmp_path, {"address": "bad"})
@@ -255,3 +256,56 @@ def test_readyz_follows_redis(tmp_path, test_ca):
         assert answered is not None and answered <= value(s, "postern_redis_requests_total")
     finally:
         redis.stop()
+
+
+def client_cert(ca, directory, cn="admin"):
+    """A client certificate signed by the test CA: (cert, key) paths."""
+    key, csr, cert = (os.path.join(directory, cn + x) for x in (".key", ".csr", ".pem"))
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + cn],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca.ca_cert, "-CAkey",
+                    ca.ca_key, "-CAcreateserial", "-out", cert, "-days", "1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def https_get(port, path, ca, cert=None):
+    ctx = ssl.create_default_context(cafile=ca.ca_cert)
+    if cert:
+        ctx.load_cert_chain(*cert)
+    with urllib.request.urlopen("https://127.0.0.1:%d%s" % (port, path), context=ctx,
+                                timeout=5) as r:
+        return r.status, r.read().decode()
+
+
+def test_https_and_client_certificates(tmp_path, test_ca):
+    tls = {"cert": test_ca.cert, "key": test_ca.key}
+    port = free_port()
+    start(tmp_path, {"tls": tls, "admin": {"http": {"address": "127.0.0.1:%d" % port,
+                                                    "tls": True}}})
+    assert https_get(port, "/livez", test_ca) == (200, "ok\n")
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        get(port, "/livez")                      # plain HTTP on the HTTPS port
+    # off loopback, a client CA stands in for the token
+    r = check_config(tmp_path, {"address": "0.0.0.0:8026", "client_ca": test_ca.ca_cert})
+    assert r.returncode == 0, r.stderr
+    port2 = free_port()
+    start(tmp_path, {"tls": tls, "admin": {"http": {"address": "127.0.0.1:%d" % port2,
+                                                    "client_ca": test_ca.ca_cert}}},
+          name="mtls")
+    with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError, OSError)):
+        https_get(port2, "/metrics", test_ca)    # no client certificate
+    cert = client_cert(test_ca, str(tmp_path))
+    code, body = https_get(port2, "/metrics", test_ca, cert=cert)
+    assert code == 200 and "# TYPE postern_connections_total counter" in body
+    parse_prometheus(body)
+
+
+def test_tls_without_a_certificate_does_not_start(tmp_path):
+    p = Postern(tmp_path, None, {"admin": {"http": {"address": "127.0.0.1:%d" % free_port(),
+                                                     "tls": True}}})
+    _started.append(p)
+    p.start(wait=False)
+    assert p.proc.wait(10) != 0
+    assert "admin.http.tls needs tls.cert and tls.key" in p.log()
