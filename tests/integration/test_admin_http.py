@@ -230,6 +230,7 @@ def test_counters_after_a_scripted_run(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         assert e.value.code == 405
+        assert p.stop() == 0        # a clean stop (and no sanitizer report)
     finally:
         sink.stop()
 
@@ -300,6 +301,8 @@ def test_https_and_client_certificates(tmp_path, test_ca):
     code, body = https_get(port2, "/metrics", test_ca, cert=cert)
     assert code == 200 and "# TYPE postern_connections_total counter" in body
     parse_prometheus(body)
+    for p in list(_started):
+        assert p.stop() == 0
 
 
 def test_tls_without_a_certificate_does_not_start(tmp_path):
