@@ -7,9 +7,22 @@
 #include "lib/xalloc.h"
 
 #include <hiredis/hiredis.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+static const struct conf_key account_keys[] = {
+    { .name = "strikes", .type = CONF_INT, .offset = offsetof(struct account_conf, strikes),
+      .def = "3", .min = 0, .max = 1000,
+      .help = "refusals of a login's mail as spam or virus within window that suspend it "
+              "(450 4.7.1 until posternctl account release); 0: never" },
+    { .name = "window", .type = CONF_DURATION,
+      .offset = offsetof(struct account_conf, window_ms), .def = "10m", .min = 1000,
+      .max = 7 * 86400000LL, .help = "the window of strikes" },
+    { .name = NULL }
+};
+const struct conf_section account_conf_section = { .name = "account", .keys = account_keys };
 
 /* KEYS[1] pt:acct:{L}, KEYS[2] pt:acct:{L}:strikes; ARGV mode ("strike"|"suspend"),
  * reason, limit, window (ms). Returns 1 when this call suspended the login, else 0. */

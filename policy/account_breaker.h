@@ -18,9 +18,18 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "lib/conf.h"
 #include "lib/redis.h"
 
 struct redisContext;
+
+/* The "account" config section: how many refusals of a login's mail as spam or virus
+ * within window suspend it (the daemon counts them from message.rejected). */
+struct account_conf {
+    long long strikes;      /* 0: the breaker never suspends on refusals */
+    long long window_ms;
+};
+extern const struct conf_section account_conf_section;
 
 /* The breaker's script, registered once with the Redis client (owned by it). */
 struct redis_script *account_script(struct redis *r);

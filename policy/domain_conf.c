@@ -39,6 +39,9 @@ static const struct conf_key domain_keys[] = {
       .help = "protection level of the domain's users (a name in policy.levels)" },
     { .name = "greylisting", .type = CONF_BOOL, .offset = D(greylisting), .def = "false",
       .help = "greylist first contacts to the domain's users" },
+    { .name = "greylist_delay", .type = CONF_DURATION, .offset = D(greylist_delay_ms),
+      .def = "0", .min = 0, .max = 86400000LL,
+      .help = "the domain's own greylisting delay; 0: the profile's (greylist.delay, 5m)" },
     { .name = "strict_dns", .type = CONF_BOOL, .offset = D(strict_dns), .def = "false",
       .help = "refuse clients without valid reverse DNS, dynamic hosts and bad HELO names "
               "instead of only scoring them" },

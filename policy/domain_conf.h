@@ -67,6 +67,7 @@ struct domain_conf {
     bool allow_routing_characters;  /* %, ! or a quoted @ in local parts from anyone */
     char *level;            /* protection level, a name in policy.levels */
     bool greylisting;
+    long long greylist_delay_ms;    /* 0: the greylist check's delay */
     bool strict_dns;
     int virus_action;       /* enum content_action */
     int file_action;        /* enum content_action */

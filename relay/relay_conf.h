@@ -16,6 +16,7 @@
 #include "lib/conf.h"
 #include "lib/dns.h"
 #include "lib/redis.h"
+#include "policy/account_breaker.h"
 #include "policy/ratelimit.h"
 #include "webhooks/webhooks.h"
 #include "policy/domain_conf.h"
@@ -102,6 +103,7 @@ struct relay_conf {
     struct engine_conf policy;       /* the policy engine: levels, profiles, symbols */
     struct dns_conf dns;
     struct redis_conf redis;
+    struct account_conf account;     /* the compromised-account breaker */
     struct rl_conf ratelimit;
     struct authfail_conf authfail;
     struct auth_conf auth;

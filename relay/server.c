@@ -4,12 +4,16 @@
 #include "relay/server.h"
 #include "relay/server_health.h"
 
+#include "policy/account_breaker.h"
+
 #include "auth/sasl_server.h"
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 #include "lib/sd_notify.h"
 #include "lib/workpool.h"
+#include "lib/xalloc.h"
+#include "policy/account_breaker.h"
 #include "policy/check_api.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
@@ -44,6 +48,52 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         server_shutdown(srv);
 }
 
+struct strike {
+    struct server *srv;
+    char *login;
+    char reason[16];
+};
+
+/* The breaker answered a strike: one account.suspended event when it suspended. */
+static void on_strike(enum redis_result res, const struct redisReply *reply, void *arg)
+{
+    struct strike *st = arg;
+
+    if (account_reply(res, reply) == 1) {
+        log_warn("master", "login %s suspended: %lld refusals as %s within %llds",
+                 st->login, st->srv->cf->c.account.strikes, st->reason,
+                 st->srv->cf->c.account.window_ms / 1000);
+        server_event(st->srv, "account.suspended",
+                     json_pack("{s:s, s:s, s:I, s:I}", "login", st->login, "reason", st->reason,
+                               "strikes", (json_int_t)st->srv->cf->c.account.strikes,
+                               "window_s",
+                               (json_int_t)(st->srv->cf->c.account.window_ms / 1000)));
+    }
+    free(st->login);
+    free(st);
+}
+
+/* An authenticated user's mail refused as spam or virus is a strike against the login
+ * (policy/account_breaker.h): enough of them suspend it. */
+static void count_strike(struct server *srv, json_t *data)
+{
+    const char *login = json_string_value(json_object_get(data, "login"));
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    json_int_t code = json_integer_value(json_object_get(data, "code"));
+    struct strike *st;
+
+    if (login == NULL || reason == NULL || code < 500 || srv->redis == NULL ||
+        srv->account_script == NULL || srv->cf->c.account.strikes == 0 ||
+        (strcmp(reason, "spam") != 0 && strcmp(reason, "virus") != 0))
+        return;
+    st = xcalloc(1, sizeof(*st));
+    st->srv = srv;
+    st->login = xstrdup(login);
+    snprintf(st->reason, sizeof(st->reason), "%s", reason);
+    account_strike(srv->redis, srv->account_script, login, st->reason,
+                   srv->cf->c.account.strikes, srv->cf->c.account.window_ms, on_strike, st);
+}
+
 void server_event(void *arg, const char *type, struct json_t *data)
 {
     struct server *srv = arg;
@@ -52,6 +102,8 @@ void server_event(void *arg, const char *type, struct json_t *data)
     free(text);
     if (data == NULL)
         data = json_object();
+    if (strcmp(type, "message.rejected") == 0)
+        count_strike(srv, data);
     webhook_emit(srv->webhooks, type, data); /* takes the reference; NULL wh is fine */
 }
 
@@ -78,15 +130,27 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
     }
 }
 
-/* Redis is needed as soon as a listener may see authenticated users. */
+/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
+ * backscatter memory)? */
+static bool domain_needs_redis(const struct domain_conf *d)
+{
+    return d->greylisting || d->recipients_learned || d->backscatter_protection;
+}
+
+/* Redis is needed as soon as a listener may see authenticated users, or a served domain
+ * turns on a check that keeps its state there. */
 static bool config_needs_redis(const struct config *cf)
 {
     const struct listener_conf *l = cf->c.listeners.items;
+    const struct domain_conf *d = cf->c.domains.items;
     size_t i;
     for (i = 0; i < cf->c.listeners.n; i++)
         if (l[i].auth != LISTENER_AUTH_OFF)
             return true;
-    return false;
+    for (i = 0; i < cf->c.domains.n; i++)
+        if (domain_needs_redis(&d[i]))
+            return true;
+    return domain_needs_redis(&cf->c.domain_defaults);
 }
 
 /* The config's runtime objects over the daemon's services (config_activate). */
@@ -172,6 +236,7 @@ int server_start(struct server *srv, struct config *cf)
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
             return -1;
+        srv->account_script = account_script(srv->redis);
     }
     if (config_needs_redis(cf)) {
         if (sasl_server_setup(&cf->c.auth) < 0)

@@ -107,16 +107,17 @@ static const struct symbol_def greylist_symbols[] = {
 
 /* ---- the Redis side ------------------------------------------------------------------ */
 
-/* KEYS[1] the network's AWL hash, KEYS[2..] triplets; ARGV delay, retry window, pass ttl
- * (milliseconds), awl_after. Returns {"allowed"} (posternctl greylist allow), {"awl"}, or
+/* KEYS[1] the network's AWL hash, KEYS[2..] triplets; ARGV retry window, pass ttl
+ * (milliseconds), awl_after, then the delay (ms) of each triplet in KEYS order (the
+ * recipient's domain may have its own). Returns {"allowed"} (posternctl greylist allow), {"awl"}, or
  * {"ok", r2, r3, ...} with each triplet's
  * "known", "passed", "new:SECONDS" or "early:SECONDS" (seconds still to wait, rounded up).
  * Times in milliseconds of the server's clock; one AWL count per triplet per hour. */
 static const char greylist_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local delay, retry = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-    "local ttl, awl_after = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local retry, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local awl_after = tonumber(ARGV[3])\n"
     "local function wait(ms) return math.max(1, math.ceil(ms / 1000)) end\n"
     "if redis.call('HGET', KEYS[1], 'allow') == '1' then return {'allowed'} end\n"
     "if awl_after > 0 and tonumber(redis.call('HGET', KEYS[1], 'n') or '0') >= awl_after then\n"
@@ -133,7 +134,7 @@ static const char greylist_lua[] =
     "end\n"
     "local out = {'ok'}\n"
     "for i = 2, #KEYS do\n"
-    "  local k = KEYS[i]\n"
+    "  local k, delay = KEYS[i], tonumber(ARGV[i + 2])\n"
     "  local first = tonumber(redis.call('HGET', k, 'first') or '-1')\n"
     "  if redis.call('HEXISTS', k, 'passed') == 1 then\n"
     "    redis.call('PEXPIRE', k, ttl)\n"
@@ -290,6 +291,15 @@ done:
     check_done(c);
 }
 
+static void free_vec(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 static enum call_status greylist_run(struct check_call *c)
 {
     const struct greylist_settings *gs = check_call_settings(c);
@@ -297,9 +307,8 @@ static enum call_status greylist_run(struct check_call *c)
     const struct engine_env *env = check_call_env(c);
     size_t i, n = check_call_nrcpt(c), nkeys = 0;
     const char *skip = n ? session_skip(c, gs) : NULL;
-    char net[64], sender[320], **keys;
-    char *tag, args[4][24];
-    const char *argv[4];
+    char net[64], sender[320], **keys, **args;
+    char *tag;
     struct greylist_wait *w;
 
     if (n == 0)
@@ -310,6 +319,7 @@ static enum call_status greylist_run(struct check_call *c)
     greylist_sender(check_call_sender(c), sender, sizeof(sender));
     tag = redis_key_escape(net);
     keys = xcalloc(n + 1, sizeof(*keys));
+    args = xcalloc(n + 3, sizeof(*args));
     w = xcalloc(1, sizeof(*w));
     w->idx = xcalloc(n, sizeof(*w->idx));
     for (i = 0; i < n; i++) {
@@ -330,7 +340,11 @@ static enum call_status greylist_run(struct check_call *c)
         if (nkeys == 0)
             keys[nkeys++] = xasprintf("pt:awl:{%s}", tag);
         char *r = redis_key_escape(check_call_rcpt(c, i));
-        keys[nkeys++] = xasprintf("pt:gl:{%s}:%s:%s", tag, sender, r);
+        keys[nkeys] = xasprintf("pt:gl:{%s}:%s:%s", tag, sender, r);
+        args[nkeys + 2] = xasprintf("%lld", s->domain != NULL && s->domain->greylist_delay_ms > 0
+                                                 ? s->domain->greylist_delay_ms
+                                                 : gs->delay_ms);
+        nkeys++;
         free(r);
         w->idx[w->n++] = i;
     }
@@ -341,25 +355,20 @@ static enum call_status greylist_run(struct check_call *c)
         w->n = 0;
     }
     if (w->n == 0) {
-        for (i = 0; i < nkeys; i++)
-            free(keys[i]);
-        free(keys);
+        free_vec(keys, nkeys);
+        free_vec(args, n + 3);
         free(w->idx);
         free(w);
         return CALL_DONE;
     }
-    snprintf(args[0], sizeof(args[0]), "%lld", gs->delay_ms);
-    snprintf(args[1], sizeof(args[1]), "%lld", gs->retry_window_ms);
-    snprintf(args[2], sizeof(args[2]), "%lld", gs->pass_ttl_ms);
-    snprintf(args[3], sizeof(args[3]), "%lld", gs->awl_after);
-    for (i = 0; i < 4; i++)
-        argv[i] = args[i];
+    args[0] = xasprintf("%lld", gs->retry_window_ms);
+    args[1] = xasprintf("%lld", gs->pass_ttl_ms);
+    args[2] = xasprintf("%lld", gs->awl_after);
     check_call_set_priv(c, w);
     w->req = redis_script_call(env->redis, st->script, (int)nkeys, (const char *const *)keys,
-                               4, argv, on_reply, c);
-    for (i = 0; i < nkeys; i++)
-        free(keys[i]);
-    free(keys);
+                               (int)nkeys + 2, (const char *const *)args, on_reply, c);
+    free_vec(keys, nkeys);
+    free_vec(args, n + 3);
     return CALL_PENDING;
 }
 

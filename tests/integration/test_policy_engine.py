@@ -271,3 +271,42 @@ def test_old_listener_configs_keep_working(tmp_path, test_ca):
     assert [(l["profile"], l["tls"], l["auth"]) for l in ls] == [
         ("inbound", "starttls", "off"), ("submission", "starttls", "required"),
         ("submissions", "implicit", "required")]
+
+
+def test_a_login_whose_mail_is_refused_as_spam_again_and_again_is_suspended(
+        tmp_path, test_ca, redis_server):
+    from test_ratelimit_smtp import PASSWORD, USER, login
+    from test_submission_auth import make_sasldb
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    sub = {"direction": "submission",
+           "checks": {"submission_auth": {}, "sender_owner": {}, "relay_access": {},
+                      "account": {}, "testsym": {"emit": ["TEST_SCORE*50"]}}}
+    over = {"redis": {"socket": redis_server.socket}, "auth": {"sasldb": db, "senders": {}},
+            "account": {"strikes": 2, "window": "1m"},
+            "policy": {"profiles": {"submissions": sub}}}
+    p = Postern(tmp_path, test_ca, overrides=over, binary="postern-test").start()
+    try:
+        def send():
+            r = login(p.ports["submissions"])
+            code = r.cmd("MAIL FROM:<%s>" % USER)[0]
+            if code == 250:
+                assert r.cmd("RCPT TO:<x@elsewhere.example>")[0] == 250
+                assert r.cmd("DATA")[0] == 354
+                r.send("From: %s\r\nTo: x@elsewhere.example\r\nSubject: buy\r\n\r\n"
+                       "cheap\r\n.\r\n" % USER)
+                code = r.reply()[0]
+            r.close()
+            return code
+        assert send() == 550            # refused as spam: strike 1
+        assert p.events("account.suspended") == []
+        assert send() == 550            # strike 2: suspended
+        assert len(p.events("account.suspended")) == 1
+        assert send() == 450            # 450 4.7.1 at MAIL from now on
+        # what posternctl account release does (its own config would not know testsym)
+        assert "suspended" in redis_server.cli("HGET", "pt:acct:{%s}" % USER, "reason") \
+            or redis_server.cli("HGET", "pt:acct:{%s}" % USER, "reason") == "spam"
+        redis_server.cli("DEL", "pt:acct:{%s}" % USER, "pt:acct:{%s}:strikes" % USER)
+        assert send() == 550            # may send again (and is refused as spam again)
+    finally:
+        p.stop()

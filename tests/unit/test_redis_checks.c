@@ -264,7 +264,8 @@ static void start_profiles(const char *checks, const char *sub_checks)
         " \"domains\": {\"a.test\": {\"greylisting\": true, \"whitelist\": [\"@friend.test\"],"
         "                             \"recipients_file\": \"%s/a.list\","
         "                             \"backscatter_protection\": true},"
-        "               \"b.test\": {\"greylisting\": true, \"recipients_learned\": true},"
+        "               \"b.test\": {\"greylisting\": true, \"greylist_delay\": \"3s\","
+        "                          \"recipients_learned\": true},"
         "               \"plain.test\": {\"recipients_learned\": true,"
         "                              \"recipients_unsure\": \"accept\"}},"
         " \"policy\": {\"profiles\": {\"p\": {\"checks\": {%s}},"
@@ -385,11 +386,11 @@ static void first_contact_waits_then_the_retry_passes_for_good(void **state)
     assert_string_equal(attempt("192.0.2.10", NULL, "s+x@sender.test", "u@a.test",
                                 "GREYLIST_KNOWN", &has), "");
     assert_true(has);
-    /* another network, another recipient, the backup domain: new triplets */
+    /* another network, another recipient, the backup domain (its own delay): new triplets */
     assert_string_equal(attempt("198.51.100.1", NULL, "s@sender.test", "u@a.test", NULL, NULL),
                         "451 4.7.1 Greylisted, try again in 1 seconds");
     assert_string_equal(attempt("192.0.2.10", NULL, "s@sender.test", "v@b.test", NULL, NULL),
-                        "451 4.7.1 Greylisted, try again in 1 seconds");
+                        "451 4.7.1 Greylisted, try again in 3 seconds");
 }
 
 static void a_network_that_passed_often_is_allowlisted(void **state)
