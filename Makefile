@@ -40,14 +40,14 @@ FUZZ_TIME ?= 30
 
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsasl2-modules \
            libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
-           libcmocka-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
+           libcmocka-dev libclamav-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
            clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim \
            libpsl-dev publicsuffix
 
 .PHONY: all deps check check-unit check-integration check-asan check-layers fuzz run \
         demo-setup bench clean
-all: bin/postern $(if $(wildcard tools/posternctl.c),bin/posternctl)
+all: bin/postern $(if $(wildcard tools/posternctl.c),bin/posternctl) bin/postern-scan
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,6 +74,17 @@ $(BUILD)/postern-test: $(BUILD)/relay/main-test.o $(TESTCHECK_OBJ) $(BUILD)/libp
 
 $(BUILD)/posternctl: $(BUILD)/tools/posternctl.o $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The virus scanner program (content/scanner/): the only binary linked with libclamav.
+SCANNER_SRC = $(wildcard content/scanner/*.c)
+SCANNER_OBJ = $(SCANNER_SRC:%.c=$(BUILD)/%.o)
+$(SCANNER_OBJ): CFLAGS += $(shell pkg-config --cflags libclamav 2>/dev/null)
+$(BUILD)/postern-scan: $(SCANNER_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(SAN) $(shell pkg-config --libs libclamav 2>/dev/null) -lpthread
+
+bin/postern-scan: $(BUILD)/postern-scan
+	@mkdir -p bin
+	cp $< $@
 
 bin/postern: $(BUILD)/postern
 	@mkdir -p bin
@@ -104,7 +115,7 @@ check: deps
 
 # Everything the suites need, for one BUILD directory.
 .PHONY: all-tests
-all-tests: $(BUILD)/postern $(BUILD)/postern-test $(if $(wildcard tools/posternctl.c),$(BUILD)/posternctl) \
+all-tests: $(BUILD)/postern $(BUILD)/postern-test $(BUILD)/postern-scan $(if $(wildcard tools/posternctl.c),$(BUILD)/posternctl) \
            $(UNIT_BIN) $(HELPER_BIN)
 
 check-unit: $(UNIT_BIN)
@@ -137,4 +148,4 @@ bench: all
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/tools/posternctl.d
+-include $(SCANNER_OBJ:.o=.d) $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/tools/posternctl.d

@@ -20,6 +20,13 @@ trap "cleanup" EXIT
 echo "== DKIM =="
 make -s build/bench/dkim_bench >/dev/null && build/bench/dkim_bench
 
+# the inbound DNS checks through the engine against a loopback DNS server in the process
+# (bench/dnschecks_bench.c; needs no Postfix)
+echo "== DNS checks =="
+make -s build/bench/dnschecks_bench >/dev/null && build/bench/dnschecks_bench
+# Virus scanning throughput with the test signature database (bench/scan_bench.sh)
+sh bench/scan_bench.sh
+
 if ! command -v smtp-source >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-source ]; then
     echo "bench: smtp-source not found. It comes with Postfix: apt-get install postfix"
     echo "bench: (not installed automatically: the package replaces the system MTA)"

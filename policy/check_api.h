@@ -47,6 +47,7 @@ struct policy_conf;
 struct domain_conf;
 struct auth_conf;
 struct rl_conf;
+struct scan_client;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
  * whole message (the reply after the final dot). */
@@ -85,6 +86,8 @@ struct engine_env {
     struct redis *redis;
     struct workpool *check_pool;    /* bounded pool for CPU-heavy checks */
     struct outage *outages;         /* backing-service outage tracker (outage.h) */
+    struct scan_client *scanner;    /* the virus scanner (content/scan_client.h); NULL
+                                       when virus.enabled is false */
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);

@@ -29,6 +29,12 @@ static const struct check_def *const shipped[] = {
     &check_submission_auth,
     &check_sender_owner,
     &check_ratelimit,
+    &check_rdns,
+    &check_helo,
+    &check_dnsbl,
+    &check_sender_domain,
+    &check_early_talker,
+    &check_virus,
     NULL
 };
 

@@ -88,31 +88,26 @@
  * freed first (then never). One stage at a time per session. What the session alone
  * knows (TLS version, an early talker) it gives as facts: engine_fact_set().
  *
- * PHASE 2 (how relay/ plugs this in; today relay/ still runs policy/policy.c)
- *   - config: a listener's "profile" becomes a name in policy.profiles, with its own
- *     "tls" (none | starttls | implicit; "submissions" implies implicit) and "auth"
- *     keys; relay's root validate checks the name with profile_find().
- *   - config_activate: cf->engine = engine_new() with an env the daemon owns for its
- *     lifetime (loop, resolver, Redis, the bounded check pool of policy.check_workers /
- *     check_queue, one outage tracker, the webhook sink) and user_store_redis_new(redis).
- *   - the session owns one engine_session and calls the stages as above; its
- *     "s->profile == PROFILE_*" branches become the listener's tls/auth keys and
- *     engine_profile_submission(); protocol limits (size, bare LF, NUL, long lines) stay
- *     in smtpd; message.rejected takes reply->check, reply->reason and
- *     engine_refusal_symbols(); relay's reject_reason map goes away.
- *   - checks moved into policy/checks/: relay_access and submission_auth (MAIL/RCPT,
- *     group 10), ratelimit (MAIL/RCPT, group 20, async, quota note via check_note),
- *     sender_owner (MAIL, and END with CHECK_NEEDS_HEADER for the header From),
- *     login_throttle (AUTH); the shipped profiles list them; policy.c and check.h go.
- *   - the records (engine_records) are written after the message before the commit;
- *     queue_file.c hands "policy ..." lines to result_record_parse(); delivery groups
- *     recipients with identical results into one transaction and applies them: the
- *     X-Spam-* fields (spam_headers_format) and add_headers after our Received:, the
- *     Subject prefix for mark, discard (done, logged), quarantine (held per recipient
- *     until the quarantine store exists), wrap (issue 12).
- *   - posternctl policy set|show|unset (user_prefs_key, user_prefs_field_check over a
- *     blocking Redis connection) and posternctl check (an engine and a session run
- *     offline over a message file, printing spam_log_format per recipient).
+ * HOW relay/smtpd USES IT (phase 2, done)
+ *   - config: a listener's "profile" names a profile of policy.profiles; its "tls" and
+ *     "auth" keys are separate (relay/relay_conf.c resolves "auto"); postern -n refuses a
+ *     profile without relay_access.
+ *   - config_activate: cf->engine = engine_new() over an env the daemon owns (loop,
+ *     resolver, Redis, the bounded check pool, one outage tracker, the webhook sink) plus
+ *     the config parts rule checks read (env.relay, domains, auth, ratelimit), and
+ *     user_store_redis_new(redis) when Redis is configured.
+ *   - the session owns one engine_session (smtp_session.c) and runs each stage through
+ *     smtp_engine_run(); protocol limits (size, bare LF, NUL, long lines, hop count) stay
+ *     in smtpd; message.rejected takes reply->reason and engine_refusal_symbols().
+ *   - session facts: smtpd.local_ip, smtpd.early_talk (input before the banner, set while
+ *     CONNECT runs), smtpd.auth (the listener's auth key); at END message.from_count and
+ *     message.from (the address of the only From:). A fact rdns.name set at CONNECT
+ *     becomes the client name of logs, the envelope and Received:.
+ *   - END accepted: when some recipient's result asks for anything, engine_records() are
+ *     written after the message (spool_file_end_message fixes its size first) and
+ *     committed with it.
+ *   - delivery (branch apply): queue_file.c hands "policy ..." lines to
+ *     result_record_parse() and applies them; posternctl policy and posternctl check.
  *
  * Threading: loop thread only. Ownership: the engine borrows its config inputs and env
  * (they outlive it); a session borrows the engine (the config reference the session

@@ -153,6 +153,58 @@ static bool config_needs_redis(const struct config *cf)
     return domain_needs_redis(&cf->c.domain_defaults);
 }
 
+/* ---- the hooks smtpd/ is given (ETRN: relay/smtpd/smtpd.h) ---- */
+
+static int hook_etrn_flush(void *arg, const char *domain, bool subdomains, unsigned *count)
+{
+    struct server *srv = arg;
+
+    return srv->queue ? queue_etrn(srv->queue, domain, subdomains, count) : -1;
+}
+
+struct etrn_check {
+    struct backup_check *bc;
+    smtpd_etrn_check_fn cb;
+    void *arg;
+};
+
+static void hook_etrn_checked(void *arg, enum backup_check_result r)
+{
+    struct etrn_check *c = arg;
+    smtpd_etrn_check_fn cb = c->cb;
+    void *cb_arg = c->arg;
+
+    free(c);
+    cb(cb_arg, r == BACKUP_CHECK_PRIMARY ? ETRN_CHECK_PRIMARY
+               : r == BACKUP_CHECK_OTHER ? ETRN_CHECK_OTHER : ETRN_CHECK_UNKNOWN);
+}
+
+static void *hook_etrn_check(void *arg, const char *domain, const char *client_ip,
+                             smtpd_etrn_check_fn cb, void *cb_arg)
+{
+    struct server *srv = arg;
+    struct etrn_check *c;
+
+    if (srv->probe == NULL)
+        return NULL;
+    c = xcalloc(1, sizeof(*c));
+    c->cb = cb;
+    c->arg = cb_arg;
+    c->bc = backup_probe_check(srv->probe, domain, client_ip, hook_etrn_checked, c);
+    return c;
+}
+
+static void hook_etrn_check_cancel(void *arg, void *handle)
+{
+    struct etrn_check *c = handle;
+
+    (void)arg;
+    if (c != NULL) {
+        backup_check_cancel(c->bc);
+        free(c);
+    }
+}
+
 /* The config's runtime objects over the daemon's services (config_activate). */
 static int server_activate(struct server *srv, struct config *cf)
 {
@@ -206,10 +258,19 @@ int server_start(struct server *srv, struct config *cf)
         return -1;
     signal(SIGPIPE, SIG_IGN);
     /* Bind first: a start that cannot get its ports touches nothing in the spool. */
-    if (listeners_open(srv) < 0)
+    srv->smtpd.base = srv->base;
+    srv->smtpd.cf = cf;
+    srv->smtpd.event = server_event;
+    srv->smtpd.event_arg = srv;
+    srv->smtpd.etrn_flush = hook_etrn_flush;
+    srv->smtpd.etrn_check = hook_etrn_check;
+    srv->smtpd.etrn_check_cancel = hook_etrn_check_cancel;
+    srv->smtpd.hook_arg = srv;
+    if (listeners_open(&srv->smtpd) < 0)
         return -1;
     srv->wp = workpool_new(srv->base, (int)cf->c.workers);
     srv->syncwp = workpool_new(srv->base, (int)cf->c.sync_workers);
+    srv->smtpd.wp = srv->wp;
     if (srv->wp == NULL || srv->syncwp == NULL) {
         log_error("master", "cannot start worker threads");
         return -1;
@@ -219,6 +280,7 @@ int server_start(struct server *srv, struct config *cf)
         log_error("master", "cannot open spool %s: %s", cf->c.spool_dir, strerror(errno));
         return -1;
     }
+    srv->smtpd.spool = srv->spool;
     if (spool_recover(srv->spool, &queued, &removed) < 0) {
         log_error("master", "cannot recover spool %s: %s", cf->c.spool_dir, strerror(errno));
         return -1;
@@ -314,13 +376,14 @@ void server_reload(struct server *srv)
     webhooks_reload(srv->webhooks, &cf->c.webhooks);
     config_unref(srv->cf);
     srv->cf = cf;
+    srv->smtpd.cf = cf;
     log_info("master", "reloaded configuration from %s", cf->path);
     (void)sd_notify_send("READY=1\nSTATUS=accepting mail");
 }
 
 static void server_maybe_done(struct server *srv)
 {
-    if (srv->nsessions == 0 && spool_commits_pending(srv->spool) == 0 && queue_idle(srv->queue))
+    if (srv->smtpd.nsessions == 0 && spool_commits_pending(srv->spool) == 0 && queue_idle(srv->queue))
         event_base_loopexit(srv->base, NULL);
 }
 
@@ -336,7 +399,7 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
     struct server *srv = arg;
     (void)fd;
     (void)what;
-    log_warn("master", "shutdown timeout: closing %u sessions", srv->nsessions);
+    log_warn("master", "shutdown timeout: closing %u sessions", srv->smtpd.nsessions);
     if (spool_commits_pending(srv->spool) == 0)
         event_base_loopexit(srv->base, NULL);
 }
@@ -352,11 +415,13 @@ void server_shutdown(struct server *srv)
         return;
     }
     srv->shutting_down = true;
+    srv->smtpd.shutting_down = true;
     (void)sd_notify_send("STOPPING=1");
-    log_info("master", "stopping: no new connections, %u sessions finishing", srv->nsessions);
-    listeners_close(srv);
+    log_info("master", "stopping: no new connections, %u sessions finishing",
+             srv->smtpd.nsessions);
+    listeners_close(&srv->smtpd);
     queue_shutdown(srv->queue);
-    for (s = srv->sessions; s; s = s->next)
+    for (s = srv->smtpd.sessions; s; s = s->next)
         smtp_session_shutdown(s);
     tv.tv_sec = 0;
     tv.tv_usec = DRAIN_CHECK_MS * 1000;
@@ -368,18 +433,6 @@ void server_shutdown(struct server *srv)
     evtimer_add(srv->shutdown_timer, &tv);
 }
 
-void server_session_gone(struct server *srv, struct smtp_session *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        srv->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    srv->nsessions--;
-    listener_session_gone(srv, s);
-}
-
 static void event_free_opt(struct event *ev)
 {
     if (ev)
@@ -388,9 +441,9 @@ static void event_free_opt(struct event *ev)
 
 void server_stop(struct server *srv)
 {
-    while (srv->sessions)
-        smtp_session_free(srv->sessions);
-    listeners_free(srv);
+    while (srv->smtpd.sessions)
+        smtp_session_free(srv->smtpd.sessions);
+    listeners_free(&srv->smtpd);
     queue_watch_free(srv->watch);
     backup_probe_free(srv->probe);
     srv->probe = NULL;
@@ -411,7 +464,7 @@ void server_stop(struct server *srv)
     event_free_opt(srv->sig_hup);
     event_free_opt(srv->drain_timer);
     event_free_opt(srv->shutdown_timer);
-    free(srv->ip_counts);
+    free(srv->smtpd.ip_counts);
     if (srv->cf)
         config_unref(srv->cf);
     if (srv->checkwp)

@@ -1,8 +1,10 @@
 /*
  * server.h - the running daemon: event loop, current config, listeners, sessions, spool.
  *
- * One struct server per process. main.c creates it, runs the loop and tears it down;
- * listener.c adds sessions; sessions remove themselves. SIGHUP swaps the config (new
+ * One struct server per process: the composition root. main.c creates it, runs the loop
+ * and tears it down. It builds each part with the services that part needs (smtpd/ gets
+ * struct smtpd: loop, spool, config, event sink, ETRN hooks) and wires the parts
+ * together; only main.c and server.c include this header among the SMTP side. SIGHUP swaps the config (new
  * sessions get the new one, running sessions keep theirs); SIGTERM stops the listeners,
  * tells sessions to finish, and ends the loop when the last session and commit are gone.
  */
@@ -10,6 +12,8 @@
 #define POSTERN_SERVER_H
 
 #include <stdbool.h>
+
+#include "relay/smtpd/smtpd.h"
 
 struct event_base;
 struct event;
@@ -38,10 +42,7 @@ struct server {
     struct user_store *users;        /* per-user policy settings (Redis), or NULL */
     long long redis_down_since;      /* monotonic s when Redis went down; -1 while up */
     bool sasl;                       /* Cyrus SASL was set up */
-    struct listener *listeners;
-    struct smtp_session *sessions;   /* doubly linked */
-    unsigned nsessions;
-    void *ip_counts;                 /* sessions per client IP (listener.c) */
+    struct smtpd smtpd;              /* listeners and sessions, with what they are given */
     bool shutting_down;
     struct event *shutdown_timer;    /* forced end of a graceful shutdown */
     struct event *drain_timer;       /* checks whether the shutdown may finish */
@@ -60,9 +61,6 @@ void server_shutdown(struct server *srv);
 /* Raise an alert event (takes the reference of data): logged, and sent as a webhook. */
 struct json_t;
 void server_event(void *srv, const char *type, struct json_t *data);
-
-/* A session ended (called by the session when it is freed). */
-void server_session_gone(struct server *srv, struct smtp_session *s);
 
 /* Release everything after the loop has ended. */
 void server_stop(struct server *srv);

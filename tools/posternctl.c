@@ -14,6 +14,7 @@
  * 66 the spool cannot be read, 69 the daemon is not reachable, 75 temporary failure
  * (try again), 78 bad configuration.
  */
+#include "content/scan_cmd.h"
 #include "lib/conf.h"
 #include "lib/dns.h"
 #include "lib/redis.h"
@@ -1087,6 +1088,13 @@ out:
     return rc;
 }
 
+/* scan [--db DIR] FILE...: through the daemon's own scanner path (content/scan_cmd.c). */
+static int cmd_scan(struct ctl *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    return scan_cmd(argc, argv, stdout);
+}
+
 static const struct ctl_cmd ctl_commands[] = {
     { "queue",   0, 1, cmd_queue,  "queue [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
@@ -1125,6 +1133,11 @@ static const struct ctl_cmd ctl_commands[] = {
       "[--sample N] MESSAGE|FROMDOMAIN",
       "evaluate DMARC as the daemon would (a message's From, its DKIM signatures verified); "
       "prints the result first" },
+    { "scan", 1, 1000, cmd_scan,
+      "scan [--db DIR] [--conf JSON] [--offset N] [--no-cache] [--repeat N] [--parallel N] "
+      "FILE...",
+      "scan files for viruses with the daemon's scanner program; prints RESULT NAME PATH "
+      "(clean, virus, unscanned, encrypted, error, unavailable)" },
     { "help",    0, 0, cmd_help,   "help", "this list" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };

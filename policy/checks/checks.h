@@ -24,5 +24,11 @@ extern const struct check_def check_relay_access;     /* check_relay_access.c */
 extern const struct check_def check_submission_auth;  /* check_submission_auth.c */
 extern const struct check_def check_sender_owner;     /* check_sender_owner.c */
 extern const struct check_def check_ratelimit;        /* check_ratelimit.c */
+extern const struct check_def check_rdns;         /* check_rdns.c */
+extern const struct check_def check_helo;         /* check_helo.c */
+extern const struct check_def check_dnsbl;        /* check_dnsbl.c */
+extern const struct check_def check_sender_domain; /* check_sender_domain.c */
+extern const struct check_def check_early_talker; /* check_early_talker.c */
+extern const struct check_def check_virus;        /* check_virus.c */
 
 #endif

@@ -9,11 +9,12 @@
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
+#include "relay/smtpd/smtpd.h"
 #include "relay/smtpd/smtp_session.h"
 
 #include <arpa/inet.h>
 #include <event2/listener.h>
+#include <jansson.h>
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,7 +35,7 @@ struct ip_count {
 
 struct listener {
     struct listener *next;
-    struct server *srv;
+    struct smtpd *srv;
     struct evconnlistener *ev;       /* NULL once closed */
     char name[64];
     char profile[64];                /* its policy profile */
@@ -52,7 +53,7 @@ static unsigned ip_hash(const char *ip)
     return h % IP_BUCKETS;
 }
 
-static struct ip_count **ip_slot(struct server *srv, const char *ip)
+static struct ip_count **ip_slot(struct smtpd *srv, const char *ip)
 {
     struct ip_count **p;
     if (srv->ip_counts == NULL)
@@ -64,7 +65,7 @@ static struct ip_count **ip_slot(struct server *srv, const char *ip)
 }
 
 /* Count one more session of this client (key: an address or a network). */
-static struct ip_count *ip_acquire(struct server *srv, const char *key)
+static struct ip_count *ip_acquire(struct smtpd *srv, const char *key)
 {
     struct ip_count **p = ip_slot(srv, key);
     if (*p == NULL) {
@@ -75,7 +76,7 @@ static struct ip_count *ip_acquire(struct server *srv, const char *key)
     return *p;
 }
 
-static void ip_release(struct server *srv, struct ip_count *e)
+static void ip_release(struct smtpd *srv, struct ip_count *e)
 {
     struct ip_count **p = ip_slot(srv, e->ip);
     if (--e->n == 0) {
@@ -84,13 +85,33 @@ static void ip_release(struct server *srv, struct ip_count *e)
     }
 }
 
-void listener_session_gone(struct server *srv, struct smtp_session *s)
+void listener_session_gone(struct smtpd *srv, struct smtp_session *s)
 {
     if (s->ip_count)
         ip_release(srv, s->ip_count);
     s->ip_count = NULL;
     s->lst->nsessions--;
     metrics_add1(M_CONN_OPEN, s->lst->name, -1);
+}
+
+void smtpd_event(struct smtpd *d, const char *type, struct json_t *data)
+{
+    if (d->event != NULL)
+        d->event(d->event_arg, type, data);
+    else
+        json_decref(data);
+}
+
+void smtpd_session_gone(struct smtpd *d, struct smtp_session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        d->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    d->nsessions--;
+    listener_session_gone(d, s);
 }
 
 static void sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
@@ -105,7 +126,7 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
                                struct sockaddr *sa, int salen, void *arg)
 {
     struct listener *l = arg;
-    struct server *srv = l->srv;
+    struct smtpd *srv = l->srv;
     const struct limits_conf *lim = &srv->cf->c.limits;
     char ip[INET6_ADDRSTRLEN], key[IP_KEY_MAX];
     struct ip_count *ipc = NULL;
@@ -162,7 +183,7 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
     }
 }
 
-static int listener_bind(struct server *srv, const struct listener_conf *lc)
+static int listener_bind(struct smtpd *srv, const struct listener_conf *lc)
 {
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
@@ -199,7 +220,7 @@ static int listener_bind(struct server *srv, const struct listener_conf *lc)
     return 0;
 }
 
-int listeners_open(struct server *srv)
+int listeners_open(struct smtpd *srv)
 {
     const struct listener_conf *lc = srv->cf->c.listeners.items;
     size_t i;
@@ -212,7 +233,7 @@ int listeners_open(struct server *srv)
     return 0;
 }
 
-void listeners_close(struct server *srv)
+void listeners_close(struct smtpd *srv)
 {
     struct listener *l;
     for (l = srv->listeners; l; l = l->next) {
@@ -222,7 +243,7 @@ void listeners_close(struct server *srv)
     }
 }
 
-void listeners_free(struct server *srv)
+void listeners_free(struct smtpd *srv)
 {
     struct listener *l, *next;
     listeners_close(srv);

@@ -10,21 +10,21 @@
 #ifndef POSTERN_LISTENER_H
 #define POSTERN_LISTENER_H
 
-struct server;
+struct smtpd;
 struct listener_conf;
 struct smtp_session;
 
 /* Bind every configured listener. 0, or -1 after logging (nothing is left bound). */
-int listeners_open(struct server *srv);
+int listeners_open(struct smtpd *srv);
 
 /* Stop accepting (SIGTERM). The listeners stay until listeners_free(): sessions still
  * count against them. */
-void listeners_close(struct server *srv);
+void listeners_close(struct smtpd *srv);
 
 /* Release them, once every session is gone (server_stop). */
-void listeners_free(struct server *srv);
+void listeners_free(struct smtpd *srv);
 
 /* A session ended: give back its places in its listener's and its client's counts. */
-void listener_session_gone(struct server *srv, struct smtp_session *s);
+void listener_session_gone(struct smtpd *srv, struct smtp_session *s);
 
 #endif

@@ -24,7 +24,7 @@
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
+#include "relay/smtpd/smtpd.h"
 #include "webhooks/event.h"
 
 #include <arpa/inet.h>
@@ -114,7 +114,7 @@ static void authfail_event(struct smtp_session *s, enum authfail_scope scope,
                                 conf, c->count) / AUTH_MS_PER_S));
     else if (data)
         json_object_set_new(data, "blocked_for_s", json_integer((json_int_t)c->left_s));
-    server_event(s->srv, "auth.bruteforce", data);
+    smtpd_event(s->srv, "auth.bruteforce", data);
 }
 
 /* Log and raise the counters this verdict made reach their thresholds. */

@@ -15,9 +15,8 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
-#include "relay/deliver/backup_probe.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
+#include "relay/smtpd/smtpd.h"
 #include "lib/smtp_replies.h"
 #include "relay/spool/spool.h"
 #include "webhooks/event.h"
@@ -243,7 +242,11 @@ static void log_reject(struct smtp_session *s, const char *cmd, int code, const 
         json_decref(symbols);
         symbols = NULL;
     }
-    server_event(s->srv, "message.rejected",
+    if (strcmp(reason, "greylisted") == 0) { /* expected by every sender: not an alert */
+        json_decref(symbols);
+        return;
+    }
+    smtpd_event(s->srv, "message.rejected",
                  wh_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s*, s:o*, s:s*, s:o*}",
                            "stage", stage, "code", code, "enhanced_code", ecode,
                            "text", text, "reason", reason,
@@ -672,7 +675,7 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 /* ---- ETRN ---------------------------------------------------------------------------- */
 
 struct etrn_req {
-    struct backup_check *check;        /* while the primaries are resolved */
+    void *check;                       /* while the primaries are resolved */
     char node[256];                    /* as given, sanitised: for logs and replies */
     char domain[256];
     bool subdomains;
@@ -683,7 +686,7 @@ static void etrn_flush(struct smtp_session *s, const struct etrn_req *e)
 {
     unsigned n = 0;
 
-    if (queue_etrn(s->srv->queue, e->domain, e->subdomains, &n) == 1)
+    if (s->srv->etrn_flush(s->srv->hook_arg, e->domain, e->subdomains, &n) == 1)
         smtp_reply(s, R_ETRN_QUEUED, e->node); /* one ran lately; the next at its end */
     else if (n == 0)
         smtp_reply(s, R_ETRN_NONE, e->node);
@@ -692,7 +695,7 @@ static void etrn_flush(struct smtp_session *s, const struct etrn_req *e)
     s->cmd_ok[SMTP_VERB_ETRN]++;
 }
 
-static void etrn_checked(void *arg, enum backup_check_result r)
+static void etrn_checked(void *arg, enum smtpd_etrn_check r)
 {
     struct smtp_session *s = arg;
     struct etrn_req *e = s->etrn;
@@ -700,13 +703,13 @@ static void etrn_checked(void *arg, enum backup_check_result r)
     e->check = NULL;
     s->etrn = NULL;
     if (!s->dead) {
-        if (r == BACKUP_CHECK_PRIMARY) {
+        if (r == ETRN_CHECK_PRIMARY) {
             etrn_flush(s, e);
         } else {
             log_info("smtpd", "%s[%s]: ETRN %s refused: %s", s->client_name, s->client_ip,
-                     e->node, r == BACKUP_CHECK_UNKNOWN ? "its primary MX cannot be resolved now"
+                     e->node, r == ETRN_CHECK_UNKNOWN ? "its primary MX cannot be resolved now"
                                                         : "not a primary MX of the domain");
-            if (r == BACKUP_CHECK_UNKNOWN)
+            if (r == ETRN_CHECK_UNKNOWN)
                 smtp_reply(s, R_ETRN_UNABLE, e->node);
             else
                 smtp_reply(s, R_ETRN_NOT_PRIMARY, e->node);
@@ -720,7 +723,7 @@ static void etrn_checked(void *arg, enum backup_check_result r)
 void smtp_etrn_cancel(struct smtp_session *s)
 {
     if (s->etrn) {
-        backup_check_cancel(s->etrn->check);
+        s->srv->etrn_check_cancel(s->srv->hook_arg, s->etrn->check);
         free(s->etrn);
     }
     s->etrn = NULL;
@@ -752,7 +755,7 @@ static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd)
     for (i = 0; i < b->n; i++)
         if (strcasecmp(b->v[i], name) == 0)
             break;
-    if (i == b->n || s->srv->queue == NULL) {
+    if (i == b->n || s->srv->etrn_flush == NULL) {
         char shown[256];
         log_sanitize(shown, sizeof(shown), node, len);
         smtp_reply(s, R_ETRN_DENIED, shown);
@@ -772,7 +775,17 @@ static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd)
     s->etrn = e;
     s->busy = true;
     bufferevent_disable(s->bev, EV_READ);
-    e->check = backup_probe_check(s->srv->probe, name, s->client_ip, etrn_checked, s);
+    e->check = s->srv->etrn_check(s->srv->hook_arg, name, s->client_ip, etrn_checked, s);
+    if (e->check == NULL) {
+        s->etrn = NULL;
+        s->busy = false;
+        bufferevent_enable(s->bev, EV_READ);
+        log_info("smtpd", "%s[%s]: ETRN %s refused: its primary MX cannot be resolved now",
+                 s->client_name, s->client_ip, e->node);
+        smtp_reply(s, R_ETRN_UNABLE, e->node);
+        smtp_error(s);
+        free(e);
+    }
 }
 
 static int refuse_etrn(struct smtp_session *s)

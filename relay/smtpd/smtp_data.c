@@ -21,7 +21,7 @@
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
+#include "relay/smtpd/smtpd.h"
 #include "lib/smtp_replies.h"
 #include "relay/spool/spool.h"
 

@@ -25,7 +25,7 @@
 #include "lib/xalloc.h"
 #include "relay/smtpd/listener.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
+#include "relay/smtpd/smtpd.h"
 #include "lib/smtp_replies.h"
 #include "relay/spool/spool.h"
 #include "lib/tls.h"
@@ -178,7 +178,7 @@ const struct engine_reply *smtp_engine_reply(const struct smtp_session *s)
     return s->es ? engine_reply(s->es) : NULL;
 }
 
-struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct sockaddr *sa,
+struct smtp_session *smtp_session_new(struct smtpd *srv, int fd, const struct sockaddr *sa,
                                       const char *listener, const char *profile,
                                       int tls_mode, int auth_mode,
                                       const char *reject_greeting)
@@ -326,7 +326,7 @@ void smtp_session_free(struct smtp_session *s)
     if (!s->fd_owned_by_bev)
         close(s->fd);
     event_free(s->close_timer);
-    server_session_gone(s->srv, s);
+    smtpd_session_gone(s->srv, s);
     config_unref(s->cf);
     free(s->auth_login);
     free(s);

@@ -22,7 +22,7 @@
 #include "policy/engine.h"
 #include "policy/policy.h"
 
-struct server;
+struct smtpd;
 struct config;
 struct bufferevent;
 struct spool_file;
@@ -77,7 +77,7 @@ enum auth_pending { AUTH_IDLE, AUTH_RUNNING, AUTH_WAIT_LINE };
 
 struct smtp_session {
     struct smtp_session *prev, *next;  /* server's list */
-    struct server *srv;
+    struct smtpd *srv;
     struct config *cf;                 /* reference held for the session's life */
     char listener[64];
     char profile[64];                  /* the listener's policy profile */
@@ -124,7 +124,7 @@ struct smtp_session {
 };
 
 /* smtp_session.c */
-struct smtp_session *smtp_session_new(struct server *srv, int fd, const struct sockaddr *sa,
+struct smtp_session *smtp_session_new(struct smtpd *srv, int fd, const struct sockaddr *sa,
                                       const char *listener, const char *profile,
                                       int tls_mode, int auth_mode,
                                       const char *reject_greeting);

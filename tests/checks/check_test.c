@@ -35,7 +35,9 @@ struct test_settings {
     char *action_reason;
     bool unsure;
     char *fact;
+    char *session_fact;
     char *read_fact;
+    struct conf_strlist emit_if;
 };
 
 #define TS(f) offsetof(struct test_settings, f)
@@ -68,6 +70,11 @@ static const struct conf_key test_keys[] = {
       .help = "KEY=VALUE: a transaction fact to set" },
     { .name = "read_fact", .type = CONF_STRING, .offset = TS(read_fact),
       .help = "a fact to read into the stats" },
+    { .name = "session_fact", .type = CONF_STRING, .offset = TS(session_fact),
+      .help = "KEY=VALUE: a session fact to set" },
+    { .name = "emit_if", .type = CONF_STRLIST, .offset = TS(emit_if),
+      .help = "\"KEY NAME[*WEIGHT]\": the symbol for everyone when fact KEY is true or a "
+              "non-empty string" },
     { .name = NULL }
 };
 static const struct conf_section test_section = { .name = "test check", .keys = test_keys };
@@ -182,6 +189,23 @@ static void act(struct check_call *c)
         say_verdict(c, ts);
     if (ts->action != NULL)
         check_disposition(c, CHECK_ALL, disposition_from_name(ts->action), ts->action_reason);
+    for (k = 0; k < ts->emit_if.n; k++) {
+        const char *sp = strchr(ts->emit_if.v[k], ' ');
+        char key[64];
+        json_t *f;
+        if (sp == NULL)
+            continue;
+        snprintf(key, sizeof(key), "%.*s", (int)(sp - ts->emit_if.v[k]), ts->emit_if.v[k]);
+        f = check_fact(c, key);
+        if (json_is_true(f) || (json_is_string(f) && json_string_length(f) > 0))
+            emit_one(c, CHECK_ALL, sp + 1);
+    }
+    if (ts->session_fact != NULL && strchr(ts->session_fact, '=') != NULL) {
+        char key[64];
+        const char *eq = strchr(ts->session_fact, '=');
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - ts->session_fact), ts->session_fact);
+        check_fact_set(c, FACT_SESSION, key, json_string(eq + 1));
+    }
     if (ts->fact != NULL && strchr(ts->fact, '=') != NULL) {
         char key[64];
         const char *eq = strchr(ts->fact, '=');

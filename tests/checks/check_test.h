@@ -23,6 +23,9 @@
  *                with action_reason
  *   unsure       say "cannot decide" (symbol TEST_UNSURE) instead of the above
  *   fact         "KEY=VALUE": set a transaction fact; read_fact: KEY, recorded in the stats
+ *   session_fact "KEY=VALUE": set a session fact
+ *   emit_if      "KEY SYMBOL[*W]": the symbol for everyone when fact KEY is true or a
+ *                non-empty string (facts the session gives: smtpd.early_talk, ...)
  * Symbols: TEST_A 1, TEST_B 2.5, TEST_C 4, TEST_POINT 0.1, TEST_SCORE 1, TEST_NEG -2,
  * TEST_UNSURE 0.
  */

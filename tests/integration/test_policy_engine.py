@@ -16,13 +16,13 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, free_port
+from conftest import BUILD, free_port, wait_for
 from postern import Postern, Raw, message, queued_id
 
 HIGH = "strict.example.test"
 
 
-def engine(tmp_path, checks, deadline=None, policy=None, domains=None):
+def engine(tmp_path, checks, deadline=None, policy=None, domains=None, extra=None):
     prof = {"direction": "inbound", "checks": dict({"relay_access": {}}, **checks)}
     if deadline:
         prof["deadline"] = deadline
@@ -34,6 +34,7 @@ def engine(tmp_path, checks, deadline=None, policy=None, domains=None):
     over = {"relay": {"local_domains": ["example.test", HIGH],
                       "backup_domains": ["backup.test"]},
             "policy": pol, "domains": dom}
+    over.update(extra or {})
     return Postern(tmp_path, overrides=over, binary="postern-test").start()
 
 
@@ -310,3 +311,56 @@ def test_a_login_whose_mail_is_refused_as_spam_again_and_again_is_suspended(
         assert send() == 550            # may send again (and is refused as spam again)
     finally:
         p.stop()
+
+
+def test_session_facts_for_the_dns_checks(tmp_path):
+    # a CONNECT check that names the client (as rdns will): logs and Received: use it;
+    # one that waits sees an early talker; HELO checks see the HELO name
+    p = engine(tmp_path, {
+        "testrule": {"stages": ["connect"], "session_fact": "rdns.name=client.example.net"},
+        "testsym": {"stages": ["connect", "end"], "delay": "300ms",
+                    "emit_if": ["smtpd.early_talk TEST_C", "smtpd.local_ip TEST_POINT"]}})
+    r = Raw(p.port)
+    r.send(b"EHLO early.example\r\n")  # before the banner
+    assert r.reply()[0] == 220
+    assert r.reply()[0] == 250
+    assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    assert r.cmd("RCPT TO:<b@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(message().encode() + b".\r\n")
+    code, lines = r.reply()
+    r.close()
+    assert code == 250
+    qid = queued_id(lines)
+    rec = records(p, qid)[0]
+    assert "TEST_C" in rec["syms"] and "TEST_POINT" in rec["syms"]
+    env, msg = p.read_queue_file(qid)
+    assert env["client_name"] == "client.example.net"
+    assert b"from early.example (client.example.net [127.0.0.1])" in msg
+    assert "%s: client=client.example.net[127.0.0.1]" % qid in p.log()
+    p.stop()
+
+
+def test_a_session_that_goes_away_cancels_its_pending_checks(tmp_path):
+    p = engine(tmp_path, {"testrule": {"stages": ["rcpt"], "hang": True},
+                          "testsym": {"stages": ["connect"], "delay": "1500ms"}},
+               deadline="3s", extra={"timeouts": {"close": "1s"}})
+    # (a busy session reads nothing: it sees its client gone when the stage ends, here at
+    # the deadline; one that is gone before the banner is freed by timeouts.close, which
+    # cancels the CONNECT check)
+    # gone while RCPT waits for a check
+    r = Raw(p.port)
+    r.reply()
+    r.cmd("EHLO client.example")
+    r.cmd("MAIL FROM:<a@example.org>")
+    r.send(b"RCPT TO:<b@example.test>\r\n")
+    r.close()
+    # gone before the banner (CONNECT still running)
+    Raw(p.port).close()
+    wait_for(lambda: p.log().count("disconnect from") >= 3, timeout=15,
+             what="both sessions ended")
+    # the daemon goes on serving
+    r = Raw(p.port)
+    assert r.reply()[0] == 220
+    r.close()
+    p.stop()

@@ -1,0 +1,28 @@
+/*
+ * virus_conf.h - the "virus" configuration section: the scanner program, its database and
+ * limits (declared once, in virus_conf.c). relay/ hooks it into the root table as
+ * { "virus", CONF_SECTION, offsetof(root, virus), .sub = &virus_conf_section }.
+ */
+#ifndef POSTERN_CONTENT_VIRUS_CONF_H
+#define POSTERN_CONTENT_VIRUS_CONF_H
+
+#include <stdbool.h>
+
+#include "lib/conf.h"
+
+struct virus_conf {
+    bool enabled;
+    char *scanner;                 /* path of postern-scan */
+    char *database;                /* libclamav database directory */
+    long long threads;
+    unsigned long long max_scansize, max_filesize, max_memory;
+    long long max_recursion, max_files;
+    long long max_scantime_ms;     /* libclamav's own limit, per message */
+    long long timeout_ms;          /* the daemon's limit: no reply by then = unavailable */
+    long long check_interval_ms;   /* database change check */
+    long long restart_min_ms, restart_max_ms;
+};
+
+extern const struct conf_section virus_conf_section;
+
+#endif
