@@ -19,11 +19,11 @@ static const char *const direction_names[] = { "inbound", "submission", NULL };
 #define SUBMISSION_CHECKS                                                                  \
     "   \"checks\": {\"submission_auth\": {}, \"sender_owner\": {}, \"relay_access\": {},"     \
     "               \"account\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"                 \
-    "               \"backscatter\": {}}}"
+    "               \"backscatter\": {}, \"virus\": {}}}"
 const char profile_builtin_json[] =
     "{\"inbound\": {\"direction\": \"inbound\","
     "   \"checks\": {\"relay_access\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"
-    "               \"greylist\": {}, \"backscatter\": {}}},"
+    "               \"greylist\": {}, \"backscatter\": {}, \"virus\": {}}},"
     " \"submission\": {\"direction\": \"submission\"," SUBMISSION_CHECKS ","
     " \"submissions\": {\"direction\": \"submission\"," SUBMISSION_CHECKS "}";
 

@@ -163,6 +163,8 @@ static const struct conf_key root_keys[] = {
       "asynchronous DNS resolver (c-ares) and its cache" },
     { "redis", CONF_SECTION, R(redis), NULL, 0, 0, NULL, &redis_conf_section, 0, 0,
       "shared state for rate limits and login throttling" },
+    { "virus", CONF_SECTION, R(virus), NULL, 0, 0, NULL, &virus_conf_section, 0, 0,
+      "virus scanning with libclamav in Postern's own confined scanner process" },
     { "account", CONF_SECTION, R(account), NULL, 0, 0, NULL, &account_conf_section, 0, 0,
       "the compromised-account breaker: refusals of a login's mail that suspend it" },
     { "ratelimit", CONF_SECTION, R(ratelimit), NULL, 0, 0, NULL, &rl_conf_section, 0, 0,

@@ -13,6 +13,7 @@
 
 #include "auth/auth_conf.h"
 #include "auth/authfail.h"
+#include "content/virus_conf.h"
 #include "lib/conf.h"
 #include "lib/dns.h"
 #include "lib/redis.h"
@@ -104,6 +105,7 @@ struct relay_conf {
     struct dns_conf dns;
     struct redis_conf redis;
     struct account_conf account;     /* the compromised-account breaker */
+    struct virus_conf virus;         /* the virus scanner (content/virus_conf.h) */
     struct rl_conf ratelimit;
     struct authfail_conf authfail;
     struct auth_conf auth;

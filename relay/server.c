@@ -7,6 +7,7 @@
 #include "policy/account_breaker.h"
 
 #include "auth/sasl_server.h"
+#include "content/scan_client.h"
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/redis.h"
@@ -205,12 +206,25 @@ static void hook_etrn_check_cancel(void *arg, void *handle)
     }
 }
 
+/* The virus scanner became usable or not: the outage tracker raises
+ * policy.check_unavailable once per outage, and logs the recovery. */
+static void on_scanner(bool available, const char *why, void *arg)
+{
+    struct server *srv = arg;
+
+    if (available)
+        outage_up(srv->outages, "virus");
+    else
+        outage_down(srv->outages, "virus", "virus", why);
+}
+
 /* The config's runtime objects over the daemon's services (config_activate). */
 static int server_activate(struct server *srv, struct config *cf)
 {
     struct engine_env env = {
         .base = srv->base, .dns = srv->dns, .redis = srv->redis, .check_pool = srv->checkwp,
         .outages = srv->outages, .event = server_event, .event_arg = srv,
+        .scanner = srv->scanner,
     };
 
     return config_activate(cf, srv->redis, &env, srv->users);
@@ -315,6 +329,11 @@ int server_start(struct server *srv, struct config *cf)
     }
     if (srv->redis)
         srv->users = user_store_redis_new(srv->redis);
+    if (cf->c.virus.enabled) {
+        srv->scanner = scan_client_new(srv->base, &cf->c.virus, NULL, on_scanner, srv);
+        if (srv->scanner == NULL)
+            return -1;
+    }
     if (server_activate(srv, cf) < 0)
         return -1;
     srv->queue = queue_new(srv);
@@ -374,6 +393,10 @@ void server_reload(struct server *srv)
         return;
     }
     webhooks_reload(srv->webhooks, &cf->c.webhooks);
+    if (srv->scanner != NULL)
+        scan_client_reload(srv->scanner);   /* the database may have changed */
+    if (cf->c.virus.enabled != srv->cf->c.virus.enabled)
+        log_warn("master", "virus.enabled changes need a restart");
     config_unref(srv->cf);
     srv->cf = cf;
     srv->smtpd.cf = cf;
@@ -467,6 +490,8 @@ void server_stop(struct server *srv)
     free(srv->smtpd.ip_counts);
     if (srv->cf)
         config_unref(srv->cf);
+    if (srv->scanner)
+        scan_client_free(srv->scanner);
     if (srv->checkwp)
         workpool_free(srv->checkwp);
     if (srv->users)

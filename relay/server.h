@@ -31,6 +31,7 @@ struct server {
     struct spool *spool;
     struct dns *dns;                 /* shared resolver */
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
+    struct scan_client *scanner;     /* the virus scanner process (content/scan_client.h) */
     struct redis_script *account_script; /* the account breaker's (policy/account_breaker.h) */
     struct queue_watch *watch;
     struct backup_probe *probe;      /* backup.primary_down/up (relay/deliver/backup_probe.c) */       /* queue.stuck alerts */

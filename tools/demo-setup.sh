@@ -1,6 +1,7 @@
 #!/bin/sh
 # make demo-setup: create everything the demo config needs under run/, idempotently:
-# directories, a self-signed certificate for the demo host name. Never starts anything.
+# directories, a self-signed certificate for the demo host name, the demo login, a test
+# virus signature database. Never starts anything.
 set -e
 mkdir -p run/tls run/spool run/maildir run/outbound
 chmod 700 run/spool
@@ -14,5 +15,11 @@ fi
 if ! sasldblistusers2 -f run/sasldb2 2>/dev/null | grep -q '^demo@example.test:'; then
     printf '%s' 'demo-password' | saslpasswd2 -f run/sasldb2 -p -c -u example.test demo
     echo "demo-setup: created login demo@example.test (password demo-password) in run/sasldb2"
+fi
+# a test signature database for the virus scanner (EICAR and a marker; nothing is
+# downloaded: with clamav-freshclam's real database, point virus.database at it)
+if [ ! -s run/clamav/test.ndb ]; then
+    python3 -c 'import sys; sys.path.insert(0, "tests/integration"); import virusdb; virusdb.write_db("run/clamav")'
+    echo "demo-setup: wrote the test virus signatures to run/clamav/"
 fi
 echo "demo-setup: run/ is ready"

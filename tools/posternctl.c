@@ -11,6 +11,7 @@
  * ctl_commands[] below; the help text comes from that table.
  *
  * Exit codes (sysexits(3)): 0 ok, 1 the daemon refused (e.g. no such message), 64 usage,
+ * 65 a value refused before it was stored (policy set),
  * 66 the spool cannot be read, 69 the daemon is not reachable, 75 temporary failure
  * (try again), 78 bad configuration.
  */
@@ -33,6 +34,7 @@
 #include "policy/header_from.h"
 #include "policy/ratelimit.h"
 #include "policy/suppress_admin.h"
+#include "policy/user_prefs_admin.h"
 #include "relay/admin.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
@@ -201,6 +203,8 @@ static const char *state_name(const struct qf_rcpt *r)
         return "delivered";
     if (r->state == QF_BOUNCED)
         return "bounced";
+    if (queue_file_rcpt_held(r))
+        return "held";
     return r->deferred ? "deferred" : "pending";
 }
 
@@ -348,6 +352,56 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv)
     return EX_OK;
 }
 
+/* held list | release ID | delete ID: recipients the policy held (quarantine, wrap). The
+ * list reads the spool; release and delete go to the daemon. */
+static int cmd_held(struct ctl *ctl, int argc, char **argv)
+{
+    char *qdir;
+    struct dirent *e;
+    DIR *d;
+    int dfd;
+    size_t count = 0;
+
+    if (strcmp(argv[1], "release") == 0 || strcmp(argv[1], "delete") == 0)
+        return argc == 3 ? ctl_daemon(ctl, argc, argv) : EX_USAGE;
+    if (strcmp(argv[1], "list") != 0 || argc != 2)
+        return EX_USAGE;
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    qdir = xasprintf("%s/queue", ctl->c.spool_dir);
+    dfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || (d = fdopendir(dup(dfd))) == NULL) {
+        fprintf(stderr, "posternctl: cannot read %s: %s\n", qdir, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        free(qdir);
+        return EX_NOINPUT;
+    }
+    while ((e = readdir(d)) != NULL) {
+        struct queue_file *qf;
+        size_t i;
+        if (!qid_valid(e->d_name) || (qf = queue_file_load(dfd, e->d_name, NULL)) == NULL)
+            continue;
+        for (i = 0; i < qf->nrcpt; i++) {
+            const struct qf_rcpt *r = &qf->rcpts[i];
+            if (!queue_file_rcpt_held(r))
+                continue;
+            printf("%s <%s> -> <%s> %s score=%.1f level=%s reason=%s\n", qf->qid, qf->sender,
+                   r->addr, disposition_name(r->policy->disp), r->policy->score,
+                   r->policy->level ? r->policy->level : "-",
+                   r->policy->reason ? r->policy->reason : "-");
+            count++;
+        }
+        queue_file_free(qf);
+    }
+    closedir(d);
+    close(dfd);
+    free(qdir);
+    if (count == 0)
+        printf("No held recipients\n");
+    return EX_OK;
+}
+
 /* ---- commands ------------------------------------------------------------------------- */
 
 static int cmd_daemon(struct ctl *ctl, int argc, char **argv)
@@ -425,7 +479,7 @@ static int cmd_greylist(struct ctl *ctl, int argc, char **argv)
     }
     rc = greylist_admin(c, argv[1], argv[2], stdout);
     redisFree(c);
-    return rc == 0 ? 0 : rc > 0 ? EX_USAGE : EX_TEMPFAIL;
+    return rc == 0 ? 0 : rc > 0 ? EX_DATAERR : EX_TEMPFAIL;
 }
 
 /* A blocking Redis connection from the config, or NULL after saying why. */
@@ -477,6 +531,20 @@ static int cmd_suppress(struct ctl *ctl, int argc, char **argv)
     rc = suppress_admin(c, argv[1], argv[2], list ? NULL : argv[3], stdout);
     redisFree(c);
     return rc == 0 ? 0 : EX_TEMPFAIL;
+}
+
+/* policy set ADDRESS KEY VALUE | show ADDRESS | unset ADDRESS KEY: per-user overrides. */
+static int cmd_policy(struct ctl *ctl, int argc, char **argv)
+{
+    redisContext *c;
+    int rc = 0;
+
+    if ((c = ctl_redis(ctl, &rc)) == NULL)
+        return rc;
+    rc = user_prefs_admin(c, argv[1], argv[2], argc > 3 ? argv[3] : NULL,
+                          argc > 4 ? argv[4] : NULL, stdout);
+    redisFree(c);
+    return rc == 0 ? 0 : rc > 0 ? EX_DATAERR : EX_TEMPFAIL;
 }
 
 /* webhooks [--json] lists endpoints with pending/failed counts; webhooks test [EP] queues a
@@ -1104,6 +1172,9 @@ static const struct ctl_cmd ctl_commands[] = {
     { "hold",    1, 1, cmd_daemon, "hold ID", "keep a message in the queue, undelivered" },
     { "release", 1, 1, cmd_daemon, "release ID", "let a held message be delivered again" },
     { "delete",  1, 1, cmd_daemon, "delete ID", "remove a message from the queue (no DSN)" },
+    { "held",    1, 2, cmd_held,   "held list | held release|delete ID",
+      "recipients the policy held (quarantine; wrap until it exists): list them, deliver "
+      "them as they are (release), or drop them (delete)" },
     { "status",  0, 0, cmd_daemon, "status",
       "what the daemon's queue runner is doing: ID, state, tries, next try" },
     { "ping",    0, 0, cmd_daemon, "ping", "check that the daemon answers" },
@@ -1115,6 +1186,11 @@ static const struct ctl_cmd ctl_commands[] = {
     { "account", 2, 2, cmd_account, "account show|release LOGIN",
       "the compromised-account breaker: whether a login is suspended and why; release lets "
       "it send again" },
+    { "policy",  2, 4, cmd_policy, "policy set ADDRESS KEY VALUE | policy show ADDRESS | "
+      "policy unset ADDRESS KEY|all",
+      "a user's overrides of their domain's policy settings in Redis (level, tag, spam, "
+      "kill, greylisting, strict_dns, virus_action, file_action, whitelist, blacklist, "
+      "exclusions), seen by every node" },
     { "suppress", 2, 3, cmd_suppress, "suppress list LOGIN | suppress add|remove LOGIN ADDRESS",
       "a newsletter sender's suppression list (hard bounces, complaints, manual entries)" },
     { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",

@@ -234,11 +234,12 @@ static void format_result(cl_error_t rc, const char *virname, bool truncated, ch
 struct msg_handle {
     int fd;
     uint64_t offset, length;
+    bool read_failed;          /* a read failed or came short: never "clean" then */
 };
 
 static off_t msg_pread(void *handle, void *buf, size_t count, off_t off)
 {
-    const struct msg_handle *h = handle;
+    struct msg_handle *h = handle;
     ssize_t n;
 
     if (off < 0 || (uint64_t)off >= h->length)
@@ -248,12 +249,14 @@ static off_t msg_pread(void *handle, void *buf, size_t count, off_t off)
     do
         n = pread(h->fd, buf, count, (off_t)(h->offset + (uint64_t)off));
     while (n < 0 && errno == EINTR);
+    if (n < 0 || (count > 0 && n == 0))
+        h->read_failed = true;
     return n;
 }
 
 void scan_engine_scan(int fd, uint64_t offset, uint64_t length, char *out, size_t outlen)
 {
-    struct msg_handle h = { fd, offset, length };
+    struct msg_handle h = { fd, offset, length, false };
     struct cl_scan_options so;
     struct scan_ctx sc = { false };
     struct engine_ref *e;
@@ -284,7 +287,10 @@ void scan_engine_scan(int fd, uint64_t offset, uint64_t length, char *out, size_
                    CL_SCAN_HEURISTIC_ENCRYPTED_DOC | CL_SCAN_HEURISTIC_BROKEN;
     rc = cl_scanmap_callback(map, "message", &virname, &scanned, e->cl, &so, &sc);
     cl_fmap_close(map);
-    format_result(rc, virname, sc.truncated, out, outlen);
+    if (h.read_failed && rc != CL_VIRUS)
+        snprintf(out, outlen, "error cannot read the message");
+    else
+        format_result(rc, virname, sc.truncated, out, outlen);
     engine_unref(e);          /* last: virname points into the engine */
 }
 

@@ -248,6 +248,7 @@ void qmsg_attempt_clear(struct qmsg *m)
     free(m->head);
     m->head = NULL;
     m->head_len = 0;
+    qpolicy_free(&m->pol);
     qsb_free(&m->recs);
     if (m->cf)
         config_unref(m->cf);
@@ -363,6 +364,8 @@ struct load_job {
     bool quarantined;             /* unparsable: moved to corrupt/ */
     char *head;
     size_t head_len;
+    struct qpolicy pol;
+    char hostname[256];
 };
 
 static void load_work(void *arg)
@@ -393,6 +396,7 @@ static void load_work(void *arg)
         r = pread(lj->fd, lj->head, n, (off_t)lj->qf->msg_offset);
         lj->head_len = r > 0 ? (size_t)r : 0;
     }
+    qpolicy_build(&lj->pol, lj->qf, lj->fd, lj->hostname);
 }
 
 void qmsg_attempt_route(struct qmsg *m);
@@ -407,7 +411,7 @@ void qmsg_attempt_close(struct qmsg *m)
     q->nactive--;
     if (m->delete_ops) {
         qmsg_delete_now(m);
-    } else if (!m->held && !q->stopping) {
+    } else if (!m->held && !m->parked && !q->stopping) {
         qmsg_schedule(m, m->next_try);
     }
     queue_pump(q);
@@ -444,9 +448,12 @@ static void load_done(void *arg)
             close(lj->fd);
         queue_file_free(lj->qf);
         free(lj->head);
+        qpolicy_free(&lj->pol);
         free(lj);
         return;
     }
+    qpolicy_free(&m->pol);
+    m->pol = lj->pol;
     m->qf = lj->qf;
     m->fd = lj->fd;
     m->head = lj->head;
@@ -498,6 +505,7 @@ static void qmsg_attempt_start(struct qmsg *m)
     lj->corrupt_fd = q->corrupt_fd;
     snprintf(lj->qid, sizeof(lj->qid), "%s", m->qid);
     lj->head_max = (size_t)m->cf->c.queue.bounce_headers_max;
+    snprintf(lj->hostname, sizeof(lj->hostname), "%s", m->cf->c.hostname);
     qmsg_busy(m);
     workpool_submit(q->srv->wp, load_work, load_done, lj);
 }
@@ -553,8 +561,8 @@ void qmsg_attempt_end(struct qmsg *m)
     m->warn_dsn_ok = false;
     for (i = 0; i < qf->nrcpt; i++) {
         struct qres *qr = &m->res[i];
-        if (qf->rcpts[i].state != QF_PENDING)
-            continue;
+        if (qf->rcpts[i].state != QF_PENDING || queue_file_rcpt_held(&qf->rcpts[i]))
+            continue; /* held: never expires, no delay warning (queue_policy.h) */
         if (qr->have && !qr->bounce && qr->r.status == SMTP_TEMPFAIL &&
             age >= qmsg_lifetime_s(m, qf->rcpts[i].addr)) {
             qr->bounce = qr->expired = true;
@@ -689,12 +697,14 @@ void qmsg_attempt_write(struct qmsg *m)
     struct write_job *w = xcalloc(1, sizeof(*w));
     long long now = (long long)queue_now();
     long long next_try = now + (backoff_ms(&m->cf->c.queue, qf->tries + 1) + 999) / 1000;
-    size_t i, pending = 0;
+    size_t i, pending = 0, held = 0;
 
     for (i = 0; i < qf->nrcpt; i++) {
         struct qres *qr = &m->res[i];
         if (qf->rcpts[i].state != QF_PENDING)
             continue;
+        if (queue_file_rcpt_held(&qf->rcpts[i]))
+            held++;
         if (qr->bounce && !m->bounce_dsn_failed) {
             qsb_take(&m->recs, qres_record("bounced", i, now, &qr->r, qr->relay));
             w->keep_records = true;
@@ -715,7 +725,9 @@ void qmsg_attempt_write(struct qmsg *m)
         qindex_clear(m);
     if (m->warn_dsn_ok)
         qsb_take(&m->recs, queue_file_rec_mark("warned", now));
-    if (pending) {
+    m->parked = pending > 0 && pending == held && !m->unpark;
+    m->unpark = false;
+    if (pending && !m->parked) {
         m->tries = qf->tries + 1;
         m->next_try = next_try;
         qsb_take(&m->recs, queue_file_rec_try(m->tries, m->next_try));

@@ -9,6 +9,7 @@
 #include "relay/queue/queue_file.h"
 
 #include "lib/xalloc.h"
+#include "policy/result_record.h"
 #include "relay/spool/spool.h"
 
 #include <errno.h>
@@ -214,6 +215,26 @@ static bool apply_line(struct queue_file *qf, const char *line, size_t n)
         return apply_rcpt(qf, QF_BOUNCED, false, p, end);
     if (IS("deferred"))
         return apply_rcpt(qf, QF_PENDING, true, p, end);
+    if (IS("policy")) {
+        struct rcpt_result *res = xcalloc(1, sizeof(*res));
+        if (result_record_parse(line, n, res) < 0 || res->rcpt >= qf->nrcpt) {
+            rcpt_result_clear(res);
+            free(res);
+            return false;
+        }
+        if (qf->rcpts[res->rcpt].policy) {
+            rcpt_result_clear(qf->rcpts[res->rcpt].policy);
+            free(qf->rcpts[res->rcpt].policy);
+        }
+        qf->rcpts[res->rcpt].policy = res;
+        return true;
+    }
+    if (IS("released")) {
+        if (!word_num(&p, end, &a) || !word_num(&p, end, &b) || a >= qf->nrcpt)
+            return false;
+        qf->rcpts[a].released = true;
+        return true;
+    }
     if (IS("try")) {
         if (!word_num(&p, end, &a) || !word_num(&p, end, &b))
             return false;
@@ -247,6 +268,19 @@ void queue_file_apply_records(struct queue_file *qf, const char *buf, size_t len
             qf->bad_records++;
         pos += n + 1;
     }
+}
+
+bool queue_file_rcpt_held(const struct qf_rcpt *r)
+{
+    return r->state == QF_PENDING && r->policy && !r->released &&
+           r->policy->disp == DISP_QUARANTINE;
+}
+
+char *queue_file_rec_released(size_t idx, long long t)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "released %zu %lld\n", idx, t);
+    return xstrdup(buf);
 }
 
 size_t queue_file_pending(const struct queue_file *qf)
@@ -298,6 +332,10 @@ void queue_file_free(struct queue_file *qf)
         free(qf->rcpts[i].addr);
         free(qf->rcpts[i].relay);
         free(qf->rcpts[i].text);
+        if (qf->rcpts[i].policy) {
+            rcpt_result_clear(qf->rcpts[i].policy);
+            free(qf->rcpts[i].policy);
+        }
     }
     free(qf->rcpts);
     free(qf->client);

@@ -13,6 +13,9 @@
  *   try COUNT NEXT                     COUNT attempts made so far; next one at NEXT
  *   hold TIME / release TIME           the admin held / released the message
  *   warned TIME                        the delay warning was sent
+ *   policy IDX DISP ...                the policy result of recipient IDX, written at
+ *                                      acceptance (policy/result_record.h)
+ *   released IDX TIME                  the admin released held recipient IDX
  *
  * IDX is the recipient's position among the "rcpt" lines (from 0), TIME and NEXT unix
  * seconds, DSN an RFC 3463 code, RELAY "host[ip]:port" or a word such as "none", TEXT the
@@ -31,6 +34,7 @@
 #include <stdint.h>
 
 #include "lib/qid.h"
+#include "policy/result.h"
 
 #define QF_DSN_MAX   12
 #define QF_TEXT_MAX  600
@@ -49,6 +53,8 @@ struct qf_rcpt {
     char *relay;                 /* ditto; NULL when none */
     char *text;                  /* ditto (the reply or our reason); NULL when none */
     bool deferred;               /* the last record was "deferred" */
+    struct rcpt_result *policy;  /* its "policy" record (the last one), or NULL */
+    bool released;               /* "released": a held recipient goes out as is */
 };
 
 struct queue_file {
@@ -99,6 +105,14 @@ char *queue_file_rec_try(unsigned count, long long next);
 char *queue_file_rec_mark(const char *kind, long long t);   /* hold, release, warned */
 
 void queue_file_free(struct queue_file *qf);
+
+/* Is recipient r held (pending, its policy says quarantine, and the admin has not
+ * released it)? Held recipients are not delivered and never expire; posternctl held
+ * release|delete decides. */
+bool queue_file_rcpt_held(const struct qf_rcpt *r);
+
+/* "released IDX TIME\n", malloc'd. */
+char *queue_file_rec_released(size_t idx, long long t);
 
 /* ---- blocking I/O ---------------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@
 #include "lib/qid.h"
 #include "relay/deliver/deliver.h"
 #include "relay/queue/queue.h"
+#include "relay/queue/queue_policy.h"
 #include "relay/queue/route.h"
 
 #include <stdbool.h>
@@ -78,6 +79,10 @@ struct qmsg {
     char qid[QID_MAX];
     enum qm_state state;
     bool held;
+    bool parked;                  /* only held recipients are pending: no retries until
+                                     posternctl held release|delete (queue_policy.c) */
+    bool unpark;                  /* such an admin change came during an attempt: the
+                                     attempt's view is stale, so do not park after it */
     bool gone;                    /* removed or being removed: no new work */
     bool removing;                /* delivered: its file is being unlinked or recycled */
     bool forgotten;               /* out of the table; freed when busy drops to 0 */
@@ -92,6 +97,7 @@ struct qmsg {
     int fd;
     char *head;
     size_t head_len;
+    struct qpolicy pol;           /* the recipients' copies (queue_policy.c) */
     struct qjob *jobs;
     unsigned jobs_pending;
     struct qres *res;

@@ -257,7 +257,8 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action)
         struct qres *qr = &m->res[i];
         const struct qf_rcpt *fr = &qf->rcpts[i];
         char buf[QF_DSN_MAX], text[QUEUE_LOG_TEXT];
-        if (action == DSN_FAILED ? !qr->bounce : (fr->state != QF_PENDING || qr->bounce))
+        if (action == DSN_FAILED ? !qr->bounce : (fr->state != QF_PENDING || qr->bounce ||
+                                                  queue_file_rcpt_held(fr)))
             continue;
         if ((quiet_rule[nquiet] = dsn_rule(m, fr->addr)) != BOUNCES_ALWAYS) {
             quiet[nquiet++] = fr->addr;

@@ -87,6 +87,7 @@ static void fail_group_now(struct qmsg *m, const size_t *idx, size_t n, const ch
 
 struct group {
     char key[QUEUE_DEST_MAX];
+    int variant;                  /* the recipients' copy (m->pol), -1: the stored bytes */
     struct route route;
     const char *domain;
     size_t *idx;
@@ -114,8 +115,23 @@ void qmsg_attempt_route(struct qmsg *m)
         char key[QUEUE_DEST_MAX], err[200];
         bool bad = false;
 
-        if (qf->rcpts[i].state != QF_PENDING)
+        if (qf->rcpts[i].state != QF_PENDING || queue_file_rcpt_held(&qf->rcpts[i]))
             continue;
+        if (qpolicy_discard(qf, i)) {
+            const char *why = qf->rcpts[i].policy->reason;
+            char *dtext = xasprintf("discarded: %s", why ? why : "policy");
+            log_info("qmgr", "%s: to=<%s>, status=discarded (%s)", m->qid,
+                     qf->rcpts[i].addr, why ? why : "policy");
+            qsb_take(&m->recs, queue_file_rec_rcpt("done", i, (long long)queue_now(), "2.0.0",
+                                                   "none", dtext));
+            free(dtext);
+            qf->rcpts[i].state = QF_DONE;
+            continue;
+        }
+        if (qf->rcpts[i].policy && m->pol.err[0]) {
+            fail_group_now(m, &i, 1, m->pol.err);
+            continue;
+        }
         domain = qres_domain(qf->rcpts[i].addr);
         text = transport_route_for(tc, domain);
         if (route_parse(text, &r, err, sizeof(err)) < 0) {
@@ -127,7 +143,7 @@ void qmsg_attempt_route(struct qmsg *m)
             snprintf(key, sizeof(key), "%s", text);
         }
         for (k = 0; k < ng; k++)
-            if (strcasecmp(g[k].key, key) == 0)
+            if (strcasecmp(g[k].key, key) == 0 && g[k].variant == m->pol.rcpt_variant[i])
                 break;
         if (k == ng) {
             g = xrealloc(g, (ng + 1) * sizeof(*g));
@@ -136,6 +152,7 @@ void qmsg_attempt_route(struct qmsg *m)
             g[ng].route = r;
             g[ng].domain = domain;
             g[ng].bad = bad;
+            g[ng].variant = m->pol.rcpt_variant[i];
             if (bad)
                 snprintf(g[ng].why, sizeof(g[ng].why), "bad route \"%.60s\": %.100s", text,
                          err);
@@ -175,9 +192,15 @@ void qmsg_attempt_route(struct qmsg *m)
             dm.sender = qf->sender;
             dm.rcpts = j->rcpts;
             dm.nrcpts = n;
-            dm.fd = m->fd;
-            dm.offset = (off_t)qf->msg_offset;
-            dm.length = (size_t)qf->msg_size;
+            if (g[k].variant >= 0) {
+                dm.fd = m->pol.v[g[k].variant].fd;
+                dm.offset = 0;
+                dm.length = m->pol.v[g[k].variant].len;
+            } else {
+                dm.fd = m->fd;
+                dm.offset = (off_t)qf->msg_offset;
+                dm.length = (size_t)qf->msg_size;
+            }
             dm.flags = flags;
             j->next = m->jobs;
             m->jobs = j;

@@ -36,7 +36,7 @@ static int spare_create(const struct spool *sp, unsigned long seq, struct spool_
 {
     struct stat st;
     snprintf(out->name, sizeof(out->name), "%ld.%lu", (long)getpid(), seq);
-    out->fd = openat(sp->tmp_fd, out->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    out->fd = openat(sp->tmp_fd, out->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out->fd < 0)
         return -1;
     if (fstat(out->fd, &st) < 0) {
@@ -134,7 +134,7 @@ int spool_recycle_file(const struct spool *sp, const char *qid, struct spool_spa
         return unlinkat(sp->queue_fd, qid, 0) < 0 && errno != ENOENT ? -1 : 0;
     }
     snprintf(out->name, sizeof(out->name), "%s", qid);
-    out->fd = openat(sp->tmp_fd, qid, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    out->fd = openat(sp->tmp_fd, qid, O_RDWR | O_TRUNC | O_CLOEXEC);
     if (out->fd < 0 || fstat(out->fd, &st) < 0) {
         if (out->fd >= 0)
             close(out->fd);

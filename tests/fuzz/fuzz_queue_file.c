@@ -1,4 +1,4 @@
-// fuzz-sources: relay/queue/queue_file.c lib/dsn.c lib/utf8.c lib/xalloc.c
+// fuzz-sources: relay/queue/queue_file.c policy/result_record.c policy/result.c lib/dsn.c lib/utf8.c lib/xalloc.c
 /*
  * fuzz_queue_file.c - libFuzzer target for the queue file parser (relay/queue/queue_file.c) and
  * the DSN builder that consumes what it reads (lib/dsn.c).
@@ -10,7 +10,7 @@
  * the message's header bytes ends with its closing boundary, which does not occur earlier
  * in the attached headers.
  * Build: clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -I. THIS relay/queue/queue_file.c
- *        lib/dsn.c lib/utf8.c lib/xalloc.c
+ *        policy/result_record.c policy/result.c lib/dsn.c lib/utf8.c lib/xalloc.c
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -85,6 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (qf->rcpts[i].state > QF_BOUNCED)
                 abort();
             pending += qf->rcpts[i].state == QF_PENDING;
+            if (queue_file_rcpt_held(&qf->rcpts[i]) &&
+                (qf->rcpts[i].policy == NULL || qf->rcpts[i].policy->rcpt != i))
+                abort();
         }
         if (pending != queue_file_pending(qf))
             abort();

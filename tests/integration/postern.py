@@ -50,6 +50,9 @@ class Postern:
             # turns delivery on: test_delivery.py sets {"queue": {"paused": False}}; the
             # primary MX of backup.test is probed only by the tests that ask for it
             "queue": {"paused": True, "backup_probe_interval": "0"},
+            # no signature database on a test machine: the virus tests turn scanning on
+            # with their own (virusdb.py)
+            "virus": {"enabled": False},
             "listeners": [
                 {"name": "mx", "address": "127.0.0.1:%d" % self.ports["mx"],
                  "profile": "inbound"},
