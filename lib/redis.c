@@ -20,6 +20,7 @@
 #include "lib/redis_sentinel.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
@@ -61,6 +62,7 @@ struct redis_req {
     const struct redis_script *script;/* script calls: retried as EVAL on NOSCRIPT */
     int argc;                         /* script calls: the command vector; strings */
     const char **argv;                /* from REDIS_SCRIPT_BORROWED on are owned */
+    double sent_at;                   /* monotonic s of the last send (metrics) */
 };
 
 struct redis {
@@ -124,12 +126,34 @@ static void redis_req_free(struct redis_req *q)
 }
 
 /* Hand the result to the owner (once), then free the request if hiredis is done too. */
+static double redis_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Metrics of a finished request: errors by kind, the round trip of an answered one. */
+static void redis_req_count(const struct redis_req *q, enum redis_result res)
+{
+    if (res == REDIS_RESULT_OK || res == REDIS_RESULT_REPLY_ERROR) {
+        if (q->sent_at > 0)
+            metrics_observe(M_REDIS_SECONDS, redis_mono_s() - q->sent_at);
+        if (res == REDIS_RESULT_OK)
+            return;
+    }
+    metrics_inc1(M_REDIS_ERRORS, res == REDIS_RESULT_TIMEOUT ? "timeout"
+                                 : res == REDIS_RESULT_REPLY_ERROR ? "error_reply"
+                                 : "unavailable");
+}
+
 static void redis_req_finish(struct redis_req *q, enum redis_result res,
                              const redisReply *reply)
 {
     redis_reply_fn cb = q->cb;
 
     if (cb != NULL) {
+        redis_req_count(q, res);
         q->cb = NULL;
         event_del(q->timer);
         cb(res, reply, q->arg);
@@ -222,6 +246,8 @@ static int redis_req_send(struct redis_req *q, int argc, const char **argv,
         return -1;
     q->in_hiredis = 1;
     q->replies_at_send = r->replies;
+    q->sent_at = redis_mono_s();
+    metrics_inc(M_REDIS_REQUESTS);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "policy/engine_int.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "policy/check_registry.h"
 #include "policy/result_record.h"
@@ -37,6 +38,7 @@ void hits_add(struct hits *h, const struct symbol *sym, double weight, const cha
         h->cap = h->cap ? h->cap * 2 : 8;
         h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
     }
+    metrics_inc1(M_POLICY_SYMBOLS, sym->name);
     h->v[h->n++] = (struct hit){ sym, weight, text ? xstrdup(text) : NULL };
 }
 

@@ -38,6 +38,7 @@
 static const struct conf_key admin_keys[] = {
     { .name = "socket", .type = CONF_PATH, .offset = AC(socket),
       .help = "unix socket for posternctl (mode 0600; default: SPOOL_DIR/admin.sock)" },
+    { .name = "http", .type = CONF_SECTION, .offset = AC(http), .sub = &admin_http_conf_section, .help = "admin HTTP listener: Prometheus /metrics, /livez, /readyz" },
     { NULL }
 };
 const struct conf_section admin_conf_section = { "admin", admin_keys, NULL };

@@ -17,6 +17,7 @@
 #define POSTERN_ADMIN_H
 
 #include "lib/conf.h"
+#include "relay/admin_http.h"
 
 struct server;
 struct relay_conf;
@@ -26,6 +27,7 @@ struct admin_req;
 /* The "admin" config section (keys in admin.c). */
 struct admin_conf {
     char *socket;                /* NULL: SPOOL_DIR/admin.sock */
+    struct admin_http_conf http; /* /metrics, /livez, /readyz (relay/admin_http.c) */
 };
 extern const struct conf_section admin_conf_section;
 

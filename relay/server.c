@@ -2,6 +2,7 @@
  * server.c - start, reload and graceful stop of the daemon (see server.h).
  */
 #include "relay/server.h"
+#include "relay/server_health.h"
 
 #include "policy/account_breaker.h"
 
@@ -345,6 +346,7 @@ int server_start(struct server *srv, struct config *cf)
     srv->admin = admin_new(srv);
     if (srv->admin == NULL)
         return -1;
+    if (server_health_start(srv) < 0) return -1; /* admin HTTP: /metrics, /readyz */
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
     srv->sig_hup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
@@ -475,6 +477,7 @@ void server_stop(struct server *srv)
     workpool_free(srv->syncwp); /* finishes pending commits; their callbacks may use wp */
     workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
+    server_health_stop();
     admin_free(srv->admin);
     spool_close(srv->spool);
     if (srv->sasl)

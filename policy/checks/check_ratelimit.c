@@ -21,6 +21,7 @@
 #include "policy/checks/checks.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "policy/outage.h"
 #include "policy/ratelimit.h"
@@ -125,6 +126,7 @@ static void mail_done(const struct rl_result *res, void *arg)
     } else if (res->granted == 0) {
         (void)error_allows(c, res);
         rl_reply_refused(&rep, res, check_call_login(c), RL_STAGE_MAIL);
+        metrics_inc1(M_RATELIMIT_REFUSED, "mail");
         refuse(c, CHECK_ALL, VERDICT_REFUSE_NOW, &rep);
         if (res->first_refusal)
             raise_event(c, res);
@@ -151,6 +153,7 @@ static void rcpt_done(const struct rl_result *res, void *arg)
     }
     for (i = ok; i < w->k; i++)
         refuse(c, (ssize_t)i, VERDICT_REFUSE, &rep);
+    if (res->error == RL_OK && ok < w->k) metrics_add1(M_RATELIMIT_REFUSED, "rcpt", (long long)(w->k - ok));
     if (res->error == RL_OK) {
         rl_quota_text(note, sizeof(note), &res->rcpt);
         check_note(c, note);

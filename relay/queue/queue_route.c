@@ -10,6 +10,7 @@
 #include "relay/queue/queue_int.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
@@ -40,6 +41,7 @@ static void qmsg_job_done(void *arg, const struct deliver_report *rep)
         free(qr->remote_host);
         qr->remote_host = !r->local && rep->remote_host ? xstrdup(rep->remote_host) : NULL;
         qres_log(m, qres_component(j->kind), j->rcpts[i], rep, r, status);
+        metrics_inc1(M_DELIVERIES, r->status == SMTP_SENT ? "delivered" : status);
         if (r->status == SMTP_SENT) {
             qsb_take(&m->recs, qres_record("done", idx, t, r, rep->relay));
             m->qf->rcpts[idx].state = QF_DONE;

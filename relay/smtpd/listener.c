@@ -5,6 +5,7 @@
 
 #include "auth/authfail.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
@@ -90,6 +91,7 @@ void listener_session_gone(struct smtpd *srv, struct smtp_session *s)
         ip_release(srv, s->ip_count);
     s->ip_count = NULL;
     s->lst->nsessions--;
+    metrics_add1(M_CONN_OPEN, s->lst->name, -1);
 }
 
 void smtpd_event(struct smtpd *d, const char *type, struct json_t *data)
@@ -136,6 +138,7 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sockaddr_ip(sa, ip, sizeof(ip));
+    metrics_inc1(M_CONN_TOTAL, l->name);
     if (srv->shutting_down) {
         close(fd);
         return;
@@ -146,17 +149,20 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
         smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
         reject = reject_buf;
         log_warn("smtpd", "connection limit %lld reached; refusing %s", lim->connections, ip);
+        metrics_inc2(M_CONN_REFUSED, l->name, "connections");
     } else if (l->max_sessions > 0 && l->nsessions >= (unsigned long long)l->max_sessions) {
         smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
         reject = reject_buf;
         log_warn("smtpd", "connection limit %lld of listener %s reached; refusing %s",
                  l->max_sessions, l->name, ip);
+        metrics_inc2(M_CONN_REFUSED, l->name, "listener_connections");
     } else if ((ipc = ip_acquire(srv, key))->n > (unsigned)lim->connections_per_ip) {
         smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_FROM, srv->cf->c.hostname,
                           key);
         reject = reject_buf;
         log_warn("smtpd", "per-IP connection limit %lld reached for %s", lim->connections_per_ip,
                  key);
+        metrics_inc2(M_CONN_REFUSED, l->name, "connections_per_ip");
         ip_release(srv, ipc);
         ipc = NULL;
     }
@@ -166,6 +172,7 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
         s->lst = l;
         s->ip_count = ipc;
         l->nsessions++;
+        metrics_add1(M_CONN_OPEN, l->name, 1);
         s->next = srv->sessions;
         if (srv->sessions)
             srv->sessions->prev = s;

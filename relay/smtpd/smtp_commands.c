@@ -13,6 +13,7 @@
 #include "auth/sasl_server.h"
 #include "auth/sender_owner.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/smtpd/smtpd.h"
@@ -316,6 +317,7 @@ static void helo_then(struct smtp_session *s)
     mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
     /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
      * lengths of the hostname and the mechanism list */
+    metrics_inc1(M_SMTP_REPLIES, "2xx");
     evbuffer_add_printf(bufferevent_get_output(s->bev),
                         "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
                         "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",

@@ -16,6 +16,7 @@
 
 #include "auth/sender_owner.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include <jansson.h>
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
@@ -251,6 +252,7 @@ static void commit_done(void *arg, int err, const char *qid)
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
         engine_log_results(s->es, qid);
         smtp_reply(s, R_QUEUED, qid, engine_note(s->es));
+        metrics_inc(M_MESSAGES_ACCEPTED);
     }
     smtp_tx_free(s);
     smtp_resume(s);

@@ -21,6 +21,7 @@
 #include "relay/smtpd/smtp_session.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "relay/smtpd/listener.h"
 #include "relay/relay_conf.h"
@@ -233,6 +234,7 @@ struct smtp_session *smtp_session_new(struct smtpd *srv, int fd, const struct so
 void smtp_reply_raw(struct smtp_session *s, const char *text, size_t len)
 {
     evbuffer_add(bufferevent_get_output(s->bev), text, len);
+    if (len >= 4 && (text[3] == ' ' || text[3] == '-')) metrics_inc1(M_SMTP_REPLIES, metrics_reply_class(atoi(text)));
 }
 
 void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char *fmt, ...)

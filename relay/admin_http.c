@@ -1,0 +1,316 @@
+/*
+ * admin_http.c - the admin HTTP listener: /metrics, /livez, /readyz (see admin_http.h).
+ *
+ * libevent's evhttp parses the requests; this file only routes them. A scrape renders the
+ * metric registry (a snapshot of atomics, no lock on the loop) into one evbuffer.
+ */
+#include "relay/admin_http.h"
+
+#include "lib/log.h"
+#include "lib/tls.h"
+#include "lib/metrics.h"
+#include "lib/xalloc.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HTTP_LOG         "admin"
+#define HTTP_TIMEOUT_S   10
+#define HTTP_BODY_MAX    4096     /* requests carry no body worth reading */
+#define HTTP_HEADERS_MAX 8192
+#define TOKEN_MIN        16
+
+static int admin_http_validate(void *obj, const char *pointer, struct conf_errors *errs);
+
+#define AH(f) offsetof(struct admin_http_conf, f)
+static const struct conf_key admin_http_keys[] = {
+    { .name = "address", .type = CONF_STRING, .offset = AH(address),
+      .help = "address of the HTTP listener for /metrics, /livez and /readyz, e.g. "
+              "\"127.0.0.1:8026\" (null: none); anything but loopback needs a token" },
+    { .name = "token", .type = CONF_STRING, .offset = AH(token), .flags = CONF_SECRET,
+      .help = "bearer token every request must carry (Authorization: Bearer TOKEN); at "
+              "least 16 characters; off loopback a token or client_ca is required" },
+    { .name = "tls", .type = CONF_BOOL, .offset = AH(tls), .def = "false",
+      .help = "serve HTTPS with the server certificate (tls.cert and tls.key)" },
+    { .name = "client_ca", .type = CONF_PATH, .offset = AH(client_ca),
+      .help = "PEM file of the CA that signs admin client certificates: the TLS handshake "
+              "then requires one (implies tls)" },
+    { NULL }
+};
+const struct conf_section admin_http_conf_section = { "http", admin_http_keys,
+                                                      admin_http_validate };
+
+struct admin_http {
+    struct evhttp *http;
+    SSL_CTX *ssl;                 /* HTTPS; NULL: plain HTTP */
+    struct admin_http_deps deps;
+    char *token;
+};
+
+/* Split "IP:port" / "[IPv6]:port" into host and port; -1 when malformed. */
+static int split_address(const char *text, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(text, ':'), *h = text;
+    size_t n;
+    char *end;
+    long p;
+
+    if (colon == NULL)
+        return -1;
+    n = (size_t)(colon - text);
+    if (text[0] == '[') {
+        if (n < 2 || text[n - 1] != ']')
+            return -1;
+        h = text + 1;
+        n -= 2;
+    }
+    if (n == 0 || n >= hostlen)
+        return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || colon[1] == '\0' || p <= 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+int admin_http_address_is_loopback(const char *text)
+{
+    char host[64];
+    unsigned char a[16];
+    int port;
+
+    if (split_address(text, host, sizeof(host), &port) < 0)
+        return 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) == 1)
+        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+    return 0;
+}
+
+static int admin_http_validate(void *obj, const char *pointer, struct conf_errors *errs)
+{
+    const struct admin_http_conf *c = obj;
+    char host[64], at[128];
+    int port;
+
+    if (c->address == NULL)
+        return 0;
+    snprintf(at, sizeof(at), "%s/address", pointer);
+    if (split_address(c->address, host, sizeof(host), &port) < 0)
+        return conf_error(errs, at, "expected IP:port or [IPv6]:port, got \"%s\"",
+                          c->address);
+    snprintf(at, sizeof(at), "%s/token", pointer);
+    if (c->token != NULL && strlen(c->token) < TOKEN_MIN)
+        return conf_error(errs, at, "at least %d characters", TOKEN_MIN);
+    if (c->token == NULL && c->client_ca == NULL &&
+        !admin_http_address_is_loopback(c->address))
+        return conf_error(errs, at, "the admin listener on %s (not loopback) needs a "
+                          "bearer token or client_ca", c->address);
+    return 0;
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason,
+                       const char *type, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    if (b && text)
+        evbuffer_add(b, text, strlen(text));
+    evhttp_send_reply(req, code, reason, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+static int authorized(const struct admin_http *h, struct evhttp_request *req)
+{
+    const char *auth;
+    size_t n;
+
+    if (h->token == NULL)
+        return 1;
+    auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    auth += 7;
+    n = strlen(h->token);
+    return strlen(auth) == n && CRYPTO_memcmp(auth, h->token, n) == 0;
+}
+
+static void serve_metrics(struct admin_http *h, struct evhttp_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+    size_t len;
+    char *text;
+
+    if (h->deps.collect)
+        h->deps.collect(h->deps.arg);
+    text = metrics_render(metrics_default(), &len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    if (b)
+        evbuffer_add(b, text, len);
+    evhttp_send_reply(req, HTTP_OK, "OK", b);
+    if (b)
+        evbuffer_free(b);
+    free(text);
+}
+
+static void serve_readyz(struct admin_http *h, struct evhttp_request *req)
+{
+    char why[256] = "not ready", body[300];
+
+    if (h->deps.ready == NULL || h->deps.ready(h->deps.arg, why, sizeof(why))) {
+        reply_text(req, HTTP_OK, "OK", "text/plain; charset=utf-8", "ready\n");
+        return;
+    }
+    snprintf(body, sizeof(body), "not ready: %s\n", why);
+    reply_text(req, 503, "Service Unavailable", "text/plain; charset=utf-8", body);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct admin_http *h = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+    if (!authorized(h, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"postern\"");
+        reply_text(req, 401, "Unauthorized", "text/plain; charset=utf-8",
+                   "a bearer token is required\n");
+        return;
+    }
+    if (path == NULL)
+        path = "/";
+    if (strcmp(path, "/metrics") != 0 && strcmp(path, "/livez") != 0 &&
+        strcmp(path, "/readyz") != 0) {
+        reply_text(req, HTTP_NOTFOUND, "Not Found", "text/plain; charset=utf-8",
+                   "not found (try /metrics, /livez, /readyz)\n");
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_text(req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
+                   "GET or HEAD only\n");
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0)
+        serve_metrics(h, req);
+    else if (strcmp(path, "/livez") == 0)
+        reply_text(req, HTTP_OK, "OK", "text/plain; charset=utf-8", "ok\n");
+    else
+        serve_readyz(h, req);
+}
+
+/* evhttp asks for each accepted connection's bufferevent: a TLS one when configured. */
+static struct bufferevent *ssl_bevcb(struct event_base *base, void *arg)
+{
+    struct admin_http *h = arg;
+    SSL *ssl = SSL_new(h->ssl);
+    if (ssl == NULL)
+        return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+static int ssl_setup(struct admin_http *h, const struct admin_http_conf *c,
+                     const struct admin_http_deps *deps)
+{
+    if (deps->cert == NULL || deps->key == NULL) {
+        log_error(HTTP_LOG, "admin.http.tls needs tls.cert and tls.key");
+        return -1;
+    }
+    if ((h->ssl = tls_server_ctx_new(deps->cert, deps->key)) == NULL)
+        return -1;
+    if (c->client_ca) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->client_ca);
+        if (names == NULL || SSL_CTX_load_verify_locations(h->ssl, c->client_ca, NULL) != 1) {
+            log_error(HTTP_LOG, "admin.http.client_ca: cannot load CA certificates from %s",
+                      c->client_ca);
+            if (names)
+                sk_X509_NAME_pop_free(names, X509_NAME_free);
+            return -1;
+        }
+        SSL_CTX_set_client_CA_list(h->ssl, names);
+        SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    evhttp_set_bevcb(h->http, ssl_bevcb, h);
+    return 0;
+}
+
+struct admin_http *admin_http_new(const struct admin_http_conf *c,
+                                  const struct admin_http_deps *deps, int *failed)
+{
+    struct admin_http *h;
+    char host[64];
+    int port;
+
+    *failed = 0;
+    if (c->address == NULL)
+        return NULL;
+    if (split_address(c->address, host, sizeof(host), &port) < 0) { /* validated before */
+        *failed = 1;
+        return NULL;
+    }
+    h = xcalloc(1, sizeof(*h));
+    h->deps = *deps;
+    h->token = c->token ? xstrdup(c->token) : NULL;
+    h->http = evhttp_new(deps->base);
+    if (h->http != NULL && (c->tls || c->client_ca) && ssl_setup(h, c, deps) < 0) {
+        admin_http_free(h);
+        *failed = 1;
+        return NULL;
+    }
+    if (h->http == NULL || evhttp_bind_socket(h->http, host, (ev_uint16_t)port) != 0) {
+        log_error(HTTP_LOG, "cannot listen on %s for the admin HTTP listener", c->address);
+        admin_http_free(h);
+        *failed = 1;
+        return NULL;
+    }
+    evhttp_set_timeout(h->http, HTTP_TIMEOUT_S);
+    evhttp_set_max_body_size(h->http, HTTP_BODY_MAX);
+    evhttp_set_max_headers_size(h->http, HTTP_HEADERS_MAX);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+    evhttp_set_gencb(h->http, on_request, h);
+    log_info(HTTP_LOG, "admin HTTP listener on %s%s (/metrics, /livez, /readyz)%s%s",
+             h->ssl ? "https://" : "http://", c->address,
+             h->token ? ", bearer token required" : "",
+             c->client_ca ? ", client certificate required" : "");
+    return h;
+}
+
+void admin_http_free(struct admin_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->http)
+        evhttp_free(h->http);
+    if (h->ssl)
+        tls_ctx_free(h->ssl);
+    if (h->token) {
+        OPENSSL_cleanse(h->token, strlen(h->token));
+        free(h->token);
+    }
+    free(h);
+}
