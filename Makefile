@@ -213,4 +213,4 @@ spam-eval: $(BUILD)/bench/spam_eval
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include $(SCANNER_OBJ:.o=.d) $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(CTL_OBJ:.o=.d)
+-include $(SCANNER_OBJ:.o=.d) $(LAYER_OBJ:.o=.d) $(TESTCHECK_OBJ:.o=.d) $(BUILD)/relay/main.d $(BUILD)/relay/main-test.d $(CTL_OBJ:.o=.d)

@@ -240,8 +240,13 @@ static int ssl_setup(struct admin_http *h, const struct admin_http_conf *c,
         log_error(HTTP_LOG, "admin.http.tls needs tls.cert and tls.key");
         return -1;
     }
-    if ((h->ssl = tls_server_ctx_new(deps->cert, deps->key)) == NULL)
+    struct tls_load_error te;
+
+    if ((h->ssl = tls_server_ctx_new(deps->cert, deps->key, &te)) == NULL) {
+        log_error(HTTP_LOG, "admin.http.tls: %s: cannot load %s: %s", te.key, te.path,
+                  te.reason);
         return -1;
+    }
     if (c->client_ca) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->client_ca);
         if (names == NULL || SSL_CTX_load_verify_locations(h->ssl, c->client_ca, NULL) != 1) {
