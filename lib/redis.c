@@ -516,13 +516,17 @@ static void redis_handshake(struct redis *r)
 static void redis_connect(struct redis *r);
 
 /* The sentinels answered (host NULL: none knew). Loop thread. */
-static void redis_on_master(const char *host, int port, const char *why, void *arg)
+static void redis_on_master(const char *host_in, int port, const char *why_in, void *arg)
 {
     struct redis *r = arg;
+    char host[INET6_ADDRSTRLEN], why[128];
 
+    /* both point into the query, which is freed here */
+    snprintf(host, sizeof(host), "%s", host_in ? host_in : "");
+    snprintf(why, sizeof(why), "%s", why_in ? why_in : "");
     sentinel_cancel(r->sq);
     r->sq = NULL;
-    if (host == NULL) {
+    if (host_in == NULL) {
         redis_went_down(r, why);
         return;
     }

@@ -18,7 +18,8 @@ struct event_base;
 struct sentinel_query;
 
 /* host is the master's IP literal and port its port; host NULL: no sentinel knew (why
- * says what happened to the last one asked). Loop thread, never inside sentinel_ask. */
+ * says what happened to the last one asked). Both strings belong to the query: copy them
+ * before sentinel_cancel. Loop thread, never inside sentinel_ask. */
 typedef void (*sentinel_fn)(const char *host, int port, const char *why, void *arg);
 
 /* Ask sentinels[0..n) ("IP:PORT") for master. Free with sentinel_cancel (not after cb). */
