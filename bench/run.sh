@@ -116,6 +116,7 @@ make -s all >/dev/null || exit 1
 port=$(free_port)
 cat > "$work/postern.json" <<EOF
 { "hostname": "bench.example.test", "spool_dir": "$work/spool", "workers": 4,
+  "privileges": { "run_as_root": true }, "virus": { "enabled": false },
   "limits": { "connections": 5000, "connections_per_ip": 5000 },
   "relay": { "local_domains": ["example.test"] },
   "queue": { "paused": true },
@@ -132,10 +133,24 @@ pt_idle=$(idle_rss "$postern_pid" "$port")
 echo "memory: $pt_idle KB RSS per idle connection ($IDLE held)"
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
 
+# the same acceptance with virus scanning on (Postern's scanner, the test signatures)
+python3 -c 'import sys; sys.path.insert(0, "tests/integration"); import virusdb; virusdb.write_db(sys.argv[1])' "$work/clamav"
+port=$(free_port)
+sed -e "s|\"virus\": { \"enabled\": false }|\"virus\": { \"scanner\": \"$PWD/bin/postern-scan\", \"database\": \"$work/clamav\" }|" \
+    -e "s|$work/spool\"|$work/spool-virus\"|" -e "s|127.0.0.1:[0-9]*|127.0.0.1:$port|" \
+    "$work/postern.json" > "$work/postern-virus.json"
+bin/postern -d -f "$work/postern-virus.json" 2>"$work/postern-virus.log" &
+postern_pid=$!
+sleep 1.5
+pv_rate=$(acceptance "$port")
+echo "acceptance with virus scanning on: $pv_rate messages/s (scanning off: $pt_rate)"
+kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
+
 sport=$(free_port); start_sink "$sport" "$work/sink-postern.log"
 port=$(free_port)
 printf '%s\n' "{ \"hostname\": \"bench.example.test\", \"spool_dir\": \"$work/spool-relay\",
   \"workers\": 4, \"limits\": { \"connections\": 5000, \"connections_per_ip\": 5000 },
+  \"privileges\": { \"run_as_root\": true }, \"virus\": { \"enabled\": false },
   \"relay\": { \"local_domains\": [\"example.test\"] },
   \"transport\": { \"default\": \"relay:[127.0.0.1]:$sport\" },
   \"listeners\": [ { \"name\": \"mx\", \"address\": \"127.0.0.1:$port\", \"profile\": \"inbound\" } ] }" \

@@ -51,6 +51,7 @@ def run(work, ca, redis, enabled, n, data=True):
     cfg = {
         "hostname": "bench.example.test", "spool_dir": os.path.join(work, "spool-%d-%d" % (enabled, n)),
         "queue": {"paused": True},
+        "privileges": {"run_as_root": True}, "virus": {"enabled": False},
         "tls": {"cert": ca.cert, "key": ca.key},
         "redis": {"socket": redis_sock},
         "auth": {"sasldb": os.path.join(work, "sasldb2")},
