@@ -7,6 +7,7 @@
 #define POSTERN_TESTS_REDIS_TESTSERVER_H
 
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -55,7 +56,18 @@ static inline int redis_testserver_start(struct redis_testserver *t)
     }
     for (i = 0; i < 500 && stat(t->sock, &st) != 0; i++)
         usleep(10000);
-    return stat(t->sock, &st) == 0 ? 0 : -1;
+    /* the socket file appears at bind(), before listen(): wait for a PING answer */
+    for (i = 0; i < 500; i++) {
+        redisContext *c = redisConnectUnix(t->sock);
+        redisReply *r = c != NULL && c->err == 0 ? redisCommand(c, "PING") : NULL;
+        int up = r != NULL && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        redisFree(c);
+        if (up)
+            return 0;
+        usleep(10000);
+    }
+    return -1;
 }
 
 static inline void redis_testserver_stop(struct redis_testserver *t)
