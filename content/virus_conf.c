@@ -3,6 +3,10 @@
  */
 #include "content/virus_conf.h"
 
+#include <string.h>
+
+#include <dirent.h>
+
 #include <stddef.h>
 
 #define V(f) offsetof(struct virus_conf, f)
@@ -62,3 +66,24 @@ static int virus_conf_validate(void *obj, const char *pointer, struct conf_error
 const struct conf_section virus_conf_section = {
     .name = "virus", .keys = virus_keys, .validate = virus_conf_validate
 };
+
+bool virus_database_present(const char *dir)
+{
+    static const char *const ext[] = { ".cvd", ".cld", ".cud", ".ndb", ".hdb", ".hsb",
+                                       ".mdb", ".ldb", ".ndu", ".ign2", NULL };
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+
+    while (d != NULL && !found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name), i;
+        for (i = 0; ext[i] != NULL && !found; i++) {
+            size_t k = strlen(ext[i]);
+            found = n > k && strcmp(e->d_name + n - k, ext[i]) == 0 &&
+                    strcmp(ext[i], ".ign2") != 0;
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}

@@ -25,4 +25,8 @@ struct virus_conf {
 
 extern const struct conf_section virus_conf_section;
 
+/* Does dir hold ClamAV signature files (*.cvd, *.cld, *.cud, *.ndb, *.hdb, ...)? For the
+ * warning of `postern -n`; the scanner itself says what it loaded. */
+bool virus_database_present(const char *dir);
+
 #endif

@@ -13,6 +13,7 @@
  * daemon already runs on this spool (one daemon per spool: relay/spool/spool_lock.c; the check
  * of a configuration takes no lock).
  */
+#include "content/virus_conf.h"
 #include "lib/conf.h"
 #include "lib/version.h"
 #include "lib/log.h"
@@ -161,6 +162,10 @@ int main(int argc, char **argv)
             conf_show_changed(stdout, &cf->c);
         else if (verbose)
             conf_print(stdout, &relay_conf_root, &cf->c);
+        if (cf->c.virus.enabled && !virus_database_present(cf->c.virus.database))
+            fprintf(stderr, "postern: warning: virus.database %s has no signatures: mail "
+                    "will be deferred (451 4.3.0) until clamav-freshclam provides them; "
+                    "virus.enabled: false accepts mail unscanned\n", cf->c.virus.database);
         fprintf(verbose || changed ? stderr : stdout, "postern: configuration OK (%s)\n",
                 path);
         config_unref(cf);

@@ -80,3 +80,18 @@ def test_a_dead_scanner_defers_mail_and_comes_back(tmp_path):
         r.close()
     finally:
         p.stop()
+
+
+def test_check_warns_about_a_missing_signature_database(tmp_path):
+    p = Postern(tmp_path, overrides={"virus": {"enabled": True,
+                                               "database": str(tmp_path / "empty")}})
+    os.makedirs(str(tmp_path / "empty"))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", p.config_path],
+                       capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "warning: virus.database %s has no signatures: mail will be deferred (451 4.3.0)" \
+        % (tmp_path / "empty") in r.stderr
+    virusdb.write_db(str(tmp_path / "empty"))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", p.config_path],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "warning" not in r.stderr
