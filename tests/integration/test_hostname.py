@@ -14,8 +14,9 @@ LONGEST = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
 
 def check(tmp_path, hostname):
     f = tmp_path / "postern.conf"
-    f.write_text('{"hostname": "%s", "spool_dir": "/tmp/x", "listeners": [{"name": "mx", '
-                 '"address": "127.0.0.1:2525", "profile": "inbound"}]}' % hostname)
+    f.write_text('{"hostname": "%s", "spool_dir": "/tmp/x", "virus": {"enabled": false}, '
+                 '"listeners": [{"name": "mx", "address": "127.0.0.1:2525", '
+                 '"profile": "inbound"}]}' % hostname)
     r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(f)],
                        capture_output=True, text=True)
     return r.returncode, r.stderr.replace(str(f), "FILE")
