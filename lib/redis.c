@@ -291,6 +291,13 @@ struct redis_req *redis_command_argv(struct redis *r, int argc, const char *cons
     return redis_req_start(q, argc, (const char **)argv, argvlen);
 }
 
+void redis_reply_ignore(enum redis_result res, const redisReply *reply, void *arg)
+{
+    (void)res;
+    (void)reply;
+    (void)arg;
+}
+
 void redis_cancel(struct redis_req *q)
 {
     if (q == NULL || q->cb == NULL)

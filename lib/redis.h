@@ -111,6 +111,9 @@ struct redis_req *redis_script_call(struct redis *r, const struct redis_script *
                                     int nargs, const char *const *args,
                                     redis_reply_fn cb, void *arg);
 
+/* A callback for fire-and-forget commands (a lost update is acceptable to the caller). */
+void redis_reply_ignore(enum redis_result res, const struct redisReply *reply, void *arg);
+
 /* Forget a pending request: its callback will never run and the handle is freed. It is an
  * error to cancel a handle whose callback has already started; doing so from inside that
  * very callback is harmless. */

@@ -23,6 +23,7 @@
  */
 #include "policy/checks/checks.h"
 
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
@@ -103,13 +104,6 @@ static int bs_init(const struct engine_env *env, const void *settings, void **st
 static void bs_free(void *state)
 {
     free(state);
-}
-
-static void ignore_reply(enum redis_result res, const redisReply *reply, void *arg)
-{
-    (void)res;
-    (void)reply;
-    (void)arg;
 }
 
 static bool protected_rcpt(const struct check_call *c, size_t i)
@@ -298,14 +292,9 @@ static void job_work(void *p)
 {
     struct bs_job *j = p;
     char *buf = xmalloc(j->size ? j->size : 1);
-    size_t got = 0;
+    size_t got;
 
-    while (got < j->size) {
-        ssize_t n = pread(j->fd, buf + got, j->size - got, (off_t)(j->offset + got));
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    got = pread_all(j->fd, buf, j->size, j->offset);
     j->nids = bounce_quoted_ids(buf, got, j->ids, BOUNCE_IDS_MAX);
     free(buf);
 }
@@ -366,7 +355,7 @@ static enum call_status remember(struct check_call *c)
     argv[2] = "1";
     argv[3] = "PX";
     argv[4] = ms;
-    redis_command_argv(env->redis, 5, argv, NULL, ignore_reply, NULL);
+    redis_command_argv(env->redis, 5, argv, NULL, redis_reply_ignore, NULL);
     free(key);
     free(tag);
     return CALL_DONE;

@@ -11,6 +11,7 @@
  * Fingerprints are computed on the check pool; the counting is one Lua call per
  * fingerprint (its two keys share a hash tag, so it runs on a Redis Cluster too).
  */
+#include "lib/fileio.h"
 #include "content/spam_bulk.h"
 #include "content/spam_tok.h"
 #include "lib/redis.h"
@@ -123,20 +124,13 @@ static void job_work(void *arg)
 {
     struct bulk_job *j = arg;
     char *buf = malloc(j->size + 1);
-    size_t got = 0;
+    size_t got;
 
     if (buf == NULL) {
         j->read_failed = true;
         return;
     }
-    while (got < j->size) {
-        ssize_t n = pread(j->fd, buf + got, j->size - got, (off_t)(j->offset + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    got = pread_all(j->fd, buf, j->size, j->offset);
     spam_bulk_analyze(buf, got, j->rcpt0, &j->info);
     free(buf);
 }

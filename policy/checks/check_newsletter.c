@@ -30,6 +30,7 @@
  */
 #include "policy/checks/checks.h"
 
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
@@ -155,13 +156,6 @@ static int nl_init(const struct engine_env *env, const void *settings, void **st
 static void nl_free(void *state)
 {
     free(state);
-}
-
-static void ignore_reply(enum redis_result res, const redisReply *reply, void *arg)
-{
-    (void)res;
-    (void)reply;
-    (void)arg;
 }
 
 static char *tagged(const char *prefix, const char *name)
@@ -422,7 +416,7 @@ static enum call_status submission_end(struct check_call *c, const struct nl_set
         argv[2] = val;
         argv[3] = "PX";
         argv[4] = ttl;
-        redis_command_argv(env->redis, 5, argv, NULL, ignore_reply, NULL);
+        redis_command_argv(env->redis, 5, argv, NULL, redis_reply_ignore, NULL);
         addr = xasprintf(VERP_PREFIX "%s@%s", token, ns->bounce_domain);
         json_object_set_new(verp, check_call_rcpt(c, i), json_string(addr));
         free(addr);
@@ -438,7 +432,7 @@ static enum call_status submission_end(struct check_call *c, const struct nl_set
         snprintf(mn, sizeof(mn), "%lld", ns->min_messages);
         snprintf(mb, sizeof(mb), "%.6f", ns->max_bounce_rate);
         snprintf(mc, sizeof(mc), "%.6f", ns->max_complaint_rate);
-        redis_script_call(env->redis, st->health, 1, keys, 6, args, ignore_reply, NULL);
+        redis_script_call(env->redis, st->health, 1, keys, 6, args, redis_reply_ignore, NULL);
         free(key);
     }
     return CALL_DONE;
@@ -540,7 +534,7 @@ static void record_outcome(struct check_call *c, struct nl_wait *w)
         argv[1] = key;
         argv[2] = member;
         argv[3] = val;
-        redis_command_argv(r, 4, argv, NULL, ignore_reply, NULL);
+        redis_command_argv(r, 4, argv, NULL, redis_reply_ignore, NULL);
         free(val);
         free(member);
         free(key);
@@ -599,14 +593,9 @@ static void job_work(void *p)
 {
     struct intake_job *j = p;
     char *buf = xmalloc(j->size ? j->size : 1);
-    size_t got = 0;
+    size_t got;
 
-    while (got < j->size) {
-        ssize_t n = pread(j->fd, buf + got, j->size - got, (off_t)(j->offset + got));
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    got = pread_all(j->fd, buf, j->size, j->offset);
     report_parse(buf, got, &j->report);
     free(buf);
 }

@@ -357,13 +357,6 @@ static enum call_status verify_run(struct check_call *c)
     return CALL_DONE;
 }
 
-static void ignore_reply(enum redis_result res, const redisReply *reply, void *arg)
-{
-    (void)res;
-    (void)reply;
-    (void)arg;
-}
-
 /* END of a submitted message: its sender becomes a known recipient of its domain. */
 static enum call_status learn_sender(struct check_call *c)
 {
@@ -385,7 +378,7 @@ static enum call_status learn_sender(struct check_call *c)
     argv[1] = key;
     argv[2] = member;
     /* fire and forget: a lost update only means one address less learned */
-    redis_command_argv(env->redis, 3, argv, NULL, ignore_reply, NULL);
+    redis_command_argv(env->redis, 3, argv, NULL, redis_reply_ignore, NULL);
     free(member);
     free(key);
     free(tag);

@@ -13,6 +13,7 @@
 #include "lib/xalloc.h"
 #include "policy/checks/checks.h"
 
+#include "lib/fileio.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -136,20 +137,13 @@ static void job_work(void *arg)
 {
     struct spam_job *j = arg;
     char *buf = malloc(j->size + 1);
-    size_t got = 0;
+    size_t got;
 
     if (buf == NULL) {
         j->read_failed = true;
         return;
     }
-    while (got < j->size) {
-        ssize_t n = pread(j->fd, buf + got, j->size - got, (off_t)(j->offset + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    got = pread_all(j->fd, buf, j->size, j->offset);
     if (got == 0 && j->size > 0) {
         j->read_failed = true;
         free(buf);

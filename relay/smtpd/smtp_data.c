@@ -15,6 +15,7 @@
 #include "relay/smtpd/smtp_session.h"
 
 #include "auth/sender_owner.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include <jansson.h>
@@ -33,7 +34,6 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #define DATA_CHUNK 65536
 
@@ -190,15 +190,12 @@ static void data_check_header(struct smtp_session *s, struct policy_verdict *v)
  * from the page cache, not a disk read. */
 static void data_read_header(struct smtp_tx *tx, struct engine_message *m)
 {
-    size_t want = m->size < END_HEAD_MAX ? (size_t)m->size : END_HEAD_MAX, got = 0;
+    size_t want = m->size < END_HEAD_MAX ? (size_t)m->size : END_HEAD_MAX, got;
     const char *eoh;
-    ssize_t n;
 
     free(tx->end_head);
     tx->end_head = xmalloc(want + 1);
-    while (got < want &&
-           (n = pread(m->fd, tx->end_head + got, want - got, (off_t)(m->offset + got))) > 0)
-        got += (size_t)n;
+    got = pread_all(m->fd, tx->end_head, want, m->offset);
     tx->end_head[got] = '\0';
     eoh = memmem(tx->end_head, got, "\r\n\r\n", 4);
     m->head = tx->end_head;
