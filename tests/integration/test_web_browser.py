@@ -1,0 +1,150 @@
+"""The web page in a real browser: Debian's chromium, headless, driven over the DevTools
+protocol (cdp.py, Python's standard library). One browser for the module; each test
+starts from no cookies. Log in through the form, change the protection level and see it
+used for the next message, a CSRF attempt from another page fails, markup stored in a
+user's data is shown as text."""
+import http.server
+import threading
+
+import pytest
+
+from cdp import Browser, chromium_path
+from conftest import free_port
+from postern import Raw, queued_id, send_raw_message
+from webclient import ADMIN, ADMIN_PASSWORD, PASSWORD, USER, start_web_server
+
+pytestmark = pytest.mark.skipif(chromium_path() is None,
+                                reason="chromium is not installed (make deps)")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    b = Browser(tmp_path_factory.mktemp("chromium"))
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser):
+    p = browser.page()
+    p.call("Network.enable")
+    p.call("Network.clearBrowserCookies")
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def web(tmp_path, test_ca, redis_server):
+    p = start_web_server(tmp_path, test_ca, redis_server)
+    yield p
+    p.stop()
+
+
+def base(web):
+    return "http://127.0.0.1:%d/ui/" % web.web_port
+
+
+def login(page, web, user, password):
+    page.goto(base(web))
+    assert "Log in" in page.text()
+    page.fill("input[name=login]", user)
+    page.fill("input[name=password]", password)
+    page.submit("form.login")
+
+
+def level_of_next_message(web, rcpt):
+    """Send one message to rcpt and return the level the engine applied to it (its
+    policy record in the queue file)."""
+    r = Raw(web.port)
+    assert r.reply()[0] == 220
+    code, lines = send_raw_message(r, rcpts=[rcpt])
+    assert code == 250, lines
+    r.close()
+    qid = queued_id(lines)
+    recs = [ln for ln in web.records(qid) if ln.startswith("policy ")]
+    assert recs, web.records(qid)
+    return recs[-1].split()[7]
+
+
+def test_web_browser_login_and_change_level_used_for_next_message(web, page):
+    assert level_of_next_message(web, USER) == "medium"
+    login(page, web, USER, "wrong password")
+    assert "Wrong login or password" in page.text()
+    login(page, web, USER, PASSWORD)
+    assert page.url() == base(web)
+    text = page.text()
+    assert "Settings of " + USER in text and "Log out" in text
+    # the session cookie is invisible to scripts (HttpOnly)
+    assert "postern_session" not in page.eval("document.cookie")
+    # the custom scores are hidden by the script until "custom" is chosen
+    assert page.eval("document.getElementById('scores').classList.contains('hidden')")
+    page.eval("var s = document.getElementById('level'); s.value = 'high';"
+              "s.dispatchEvent(new Event('change'))")
+    page.submit("#settings-form")
+    assert "Saved." in page.text()
+    assert page.eval("document.getElementById('level').value") == "high"
+    assert web.redis.cli("HGET", "pt:pol:{%s}" % USER, "level") == "high"
+    assert level_of_next_message(web, USER) == "high"
+    # custom scores through the same form
+    page.eval("var s = document.getElementById('level'); s.value = 'custom';"
+              "s.dispatchEvent(new Event('change'))")
+    assert not page.eval("document.getElementById('scores').classList.contains('hidden')")
+    page.fill("input[name=spam]", "4.5")
+    page.submit("#settings-form")
+    assert "Saved." in page.text()
+    assert web.redis.cli("HGET", "pt:pol:{%s}" % USER, "spam") == "4.5"
+    assert page.console_errors() == []
+
+
+class AttackPage(http.server.BaseHTTPRequestHandler):
+    """Another site's page that posts the settings form to the web page on load."""
+    target = None
+
+    def do_GET(self):
+        body = ("<!DOCTYPE html><form method=post action='%ssettings'>"
+                "<input name=user value='%s'><input name=level value=low>"
+                "<input name=csrf value='guess'></form>"
+                "<script>document.forms[0].submit()</script>" % (self.target, USER)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_web_browser_csrf_attempt_fails(web, page):
+    login(page, web, USER, PASSWORD)
+    assert "Settings of" in page.text()
+    AttackPage.target = base(web)
+    # threads: the browser may keep an idle (pre)connection open, which must not hold up
+    # the shutdown
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), AttackPage)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        page.call("Page.navigate", url="http://127.0.0.1:%d/" % srv.server_address[1])
+        page.wait_until("location.pathname === '/ui/settings' && "
+                        "document.readyState === 'complete'")   # the form's answer
+        text = page.text()
+        assert "CSRF" in text or "not logged in" in text, text
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert web.redis.cli("HGET", "pt:pol:{%s}" % USER, "level") == ""
+    # and the real form of the logged-in user still works
+    page.goto(base(web))
+    assert "Settings of" in page.text()
+
+
+def test_web_browser_markup_in_stored_data_is_shown_as_text(web, page):
+    evil = "<script>window.pwned=1</script><img src=x onerror=window.pwned=2>@example.test"
+    web.redis.cli("HSET", "pt:pol:{%s}" % evil.lower(), "level", "high")
+    login(page, web, ADMIN, ADMIN_PASSWORD)
+    assert "Users of example.test" in page.text()
+    assert evil.lower() in page.text()                  # shown, as text
+    assert page.eval("window.pwned === undefined")
+    assert page.eval("document.querySelectorAll('main script, main img').length") == 0
