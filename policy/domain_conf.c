@@ -93,6 +93,9 @@ static const struct conf_key domain_keys[] = {
       .def = "auto", .choices = changes_names,
       .help = "changes allowed to delivered mail: auto (full for local domains, header "
               "fields only for backup domains), full, or headers" },
+    { .name = "admins", .type = CONF_STRLIST, .offset = D(admins),
+      .help = "mail logins (\"admin@example.test\") that are this domain's admins on the "
+              "web page: they see and change the settings of every address of the domain" },
     { .name = NULL }
 };
 

@@ -81,6 +81,8 @@ struct domain_conf {
     bool recipients_learned;
     int recipients_unsure;  /* 0 defer, 1 accept */
     bool backscatter_protection;  /* policy/checks/check_backscatter.c */
+    struct conf_strlist admins;   /* logins that see and change every user's settings
+                                     on the web page (admin/web.h) */
 };
 
 /* "defer", "accept": recipients_unsure's words. */

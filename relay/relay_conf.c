@@ -183,6 +183,8 @@ static const struct conf_key root_keys[] = {
       "queue runner: retries, lifetime, concurrency, bounces" },
     { "admin", CONF_SECTION, R(admin), NULL, 0, 0, NULL, &admin_conf_section, 0, 0,
       "local admin socket for posternctl" },
+    { "web", CONF_SECTION, R(web), NULL, 0, 0, NULL, &web_conf_section, 0, 0,
+      "the users' web page under /ui/: quarantine and protection settings" },
     { "privileges", CONF_SECTION, R(privileges), NULL, 0, 0, NULL, &privileges_conf_section,
       0, 0, "the account the daemon runs as once its listeners are bound" },
     { NULL }

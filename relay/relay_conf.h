@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "admin/web.h"
 #include "auth/auth_conf.h"
 #include "auth/authfail.h"
 #include "content/virus_conf.h"
@@ -115,6 +116,7 @@ struct relay_conf {
     struct transport_conf transport;
     struct queue_conf queue;
     struct admin_conf admin;
+    struct web_conf web;             /* the users' web page (admin/web.h) */
     struct privileges_conf privileges;
 };
 

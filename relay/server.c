@@ -3,6 +3,7 @@
  */
 #include "relay/server.h"
 #include "relay/server_health.h"
+#include "relay/server_web.h"
 
 #include "policy/account_breaker.h"
 
@@ -145,6 +146,8 @@ static bool config_needs_redis(const struct config *cf)
     const struct listener_conf *l = cf->c.listeners.items;
     const struct domain_conf *d = cf->c.domains.items;
     size_t i;
+    if (cf->c.web.enabled)                /* sessions, and logins through SASL */
+        return true;
     for (i = 0; i < cf->c.listeners.n; i++)
         if (l[i].auth != LISTENER_AUTH_OFF)
             return true;
@@ -347,6 +350,8 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->admin == NULL)
         return -1;
     if (server_health_start(srv) < 0) return -1; /* admin HTTP: /metrics, /readyz */
+    if (server_web_start(srv) < 0)
+        return -1;
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
     srv->sig_hup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
@@ -478,6 +483,8 @@ void server_stop(struct server *srv)
     workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
     server_health_stop();
+    web_free(srv->web);
+    srv->web = NULL;
     admin_free(srv->admin);
     spool_close(srv->spool);
     if (srv->sasl)

@@ -38,6 +38,7 @@ struct server {
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     struct queue *queue;             /* the queue runner (relay/queue/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */
+    struct web *web;                 /* the users' web page (admin/web.h), or NULL */
     struct workpool *checkwp;        /* bounded pool of CPU-heavy policy checks */
     struct outage *outages;          /* policy.check_unavailable, once per outage */
     struct user_store *users;        /* per-user policy settings (Redis), or NULL */
