@@ -163,3 +163,31 @@ def test_check_config_refuses_a_missing_or_unreadable_key(tmp_path, test_ca, key
     r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", p.config_path],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_newsletter_with_one_click_unsubscribe_arrives_signed_with_it_in_h(
+        tmp_path, test_ca, redis_server, keys):
+    # issue 19: refused without List-Unsubscribe, passes with it, and the signature
+    # Postern adds covers List-Unsubscribe and List-Unsubscribe-Post
+    sink = SmtpSink(tmp_path / "sink").start()
+    sub = {"direction": "submission",
+           "checks": {"submission_auth": {}, "sender_owner": {}, "relay_access": {},
+                      "newsletter": {"dkim_domain": DOMAIN}}}
+    p = node(tmp_path, test_ca, redis_server, sink, signing(keys, ("rsa",)),
+             profiles={"submissions": sub})
+    try:
+        code, lines = submit(p, "news\r\n")
+        assert code == 550 and "Newsletter rule unsubscribe" in " ".join(lines)
+        code, lines = submit(p, "news\r\n", headers=(
+            "List-Unsubscribe: <https://example.test/u/1>\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"))
+        assert code == 250, lines
+        m = sink.wait_messages(1)[0]
+        sig = signatures(m.data)[0]
+        h = re.search(rb"h=([^;]*);", sig).group(1).replace(b"\r\n", b"").replace(b"\t", b"")
+        fields = [f.strip().lower() for f in h.split(b":")]
+        assert b"list-unsubscribe" in fields and b"list-unsubscribe-post" in fields, h
+        assert dkim.DKIM(m.data).verify(dnsfunc=dnsfunc(keys["zone"]))
+    finally:
+        p.stop()
+        sink.stop()
