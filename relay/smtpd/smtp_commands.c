@@ -182,6 +182,7 @@ void smtp_tx_free(struct smtp_session *s)
         return;
     if (tx->commit)
         spool_commit_cancel(tx->commit);
+    smtp_sign_cancel(tx);
     if (tx->file)
         spool_file_abort(tx->file);
     for (i = 0; i < tx->nrcpt; i++)

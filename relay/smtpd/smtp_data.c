@@ -87,6 +87,7 @@ static int write_received(struct smtp_session *s)
                  s->cf->c.hostname, received_proto(s), tx->qid, rcpt, tx->date);
     if (n < 0 || (size_t)n >= sizeof(hdr))
         return -1;
+    tx->received_len = (size_t)n;
     return spool_file_write(tx->file, hdr, (size_t)n);
 }
 
@@ -101,11 +102,15 @@ static bool envelope_utf8(const struct smtp_tx *tx)
     return tx->sender.utf8;
 }
 
-/* The message as it comes out of msg_stream: into the spool file. A write error (disk
- * full) is sticky in the file and reported by the commit. */
+/* The message as it comes out of msg_stream: into the spool file, and its body into the
+ * DKIM body hash when it is to be signed. A write error (disk full) is sticky in the file
+ * and reported by the commit. */
 static void data_spool_out(void *arg, const char *p, size_t n)
 {
-    (void)spool_file_write(arg, p, n);
+    struct smtp_session *s = arg;
+
+    (void)spool_file_write(s->tx->file, p, n);
+    smtp_sign_out(s, p, n);
 }
 
 /* Message-ID and Date for a message that lacks them (RFC 6409 8.3: submission only). */
@@ -127,7 +132,8 @@ static void data_stream_start(struct smtp_session *s, const struct tm *tm)
         o.message_id = n > 0 && (size_t)n < sizeof(tx->message_id) ? tx->message_id : NULL;
         o.date = tx->date;
     }
-    msg_stream_init(&tx->msg, &o, data_spool_out, tx->file);
+    smtp_sign_start(s);
+    msg_stream_init(&tx->msg, &o, data_spool_out, s);
 }
 
 void smtp_data_start(struct smtp_session *s)
@@ -281,12 +287,25 @@ static bool results_matter(const struct engine_session *es)
     return false;
 }
 
-/* The engine's END stage is over: refuse what every recipient refuses, else write each
- * recipient's result after the message (one write and fsync with it) and commit. */
+/* Accepted (and signed): write each recipient's result after the message (one write and
+ * fsync with it) and commit. */
+static void end_commit(struct smtp_session *s)
+{
+    char *rec;
+
+    if (results_matter(s->es)) {
+        rec = engine_records(s->es);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
+    }
+    data_commit(s);
+}
+
+/* The engine's END stage is over: refuse what every recipient refuses, else sign the
+ * message when it is to be signed, and commit. */
 static void end_then(struct smtp_session *s)
 {
     const struct engine_reply *r = smtp_engine_reply(s);
-    char *rec;
 
     if (r != NULL) {
         smtp_log_reject_engine(s, "END-OF-MESSAGE", r, NULL,
@@ -297,12 +316,7 @@ static void end_then(struct smtp_session *s)
             smtp_close(s);
         return;
     }
-    if (results_matter(s->es)) {
-        rec = engine_records(s->es);
-        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
-        free(rec);
-    }
-    data_commit(s);
+    smtp_sign_run(s, end_commit);
 }
 
 static void data_refuse(struct smtp_session *s, const struct policy_verdict *v)
