@@ -139,6 +139,8 @@ struct check_def {
                                   accepted for another recipient: DISP_NONE = quarantine
                                   (see engine.h, "the multi-recipient rule") */
     const char *reason;        /* the "reason" of message.rejected for its refusals */
+    const char *unsure_reason; /* the reason when it defers because it cannot say (a store
+                                  it needs is down: "redis_unavailable"); NULL: reason */
     const struct symbol_def *symbols;       /* NULL or a table ending with name NULL */
     const struct conf_section *settings;    /* its keys inside a profile; NULL: none */
     size_t settings_size;                   /* sizeof the struct settings fills */
@@ -227,6 +229,12 @@ enum verdict_kind {
 void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int code,
                    const char *ecode, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* The same with another message.rejected reason than the check's own (a refusal because a
+ * service it needs is down: "redis_unavailable"). reason must outlive the session (a
+ * string literal). */
+void check_verdict_reason(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                          const char *reason, int code, const char *ecode, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
 /* END: an action after acceptance for recipient i (or all): DISP_WRAP, DISP_QUARANTINE,
  * DISP_DISCARD, DISP_MARK, DISP_TAG; why is the short reason kept with it ("virus Eicar").

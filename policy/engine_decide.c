@@ -40,6 +40,8 @@ void unsure_reply(struct engine_reply *out, const struct engine_session *s,
                   by->unsure_reply->text);
     else
         reply_set(out, by, R_POLICY_UNSURE, by->name, reference(s));
+    if (by->unsure_reason != NULL)
+        out->reason = by->unsure_reason;
 }
 
 void decide_unsure(struct engine_session *s, struct eng_rcpt *r, const struct check_def *by)

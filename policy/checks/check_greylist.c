@@ -395,6 +395,7 @@ const struct check_def check_greylist = {
     .flags = CHECK_ROLE_BYPASS | CHECK_USES_SETTINGS,
     .unsure = UNSURE_ACCEPT,
     .reason = "greylisted",
+    .unsure_reason = "redis_unavailable",  /* its store is in Redis */
     .symbols = greylist_symbols,
     .settings = &greylist_section,
     .settings_size = sizeof(struct greylist_settings),
