@@ -4,7 +4,7 @@
  *
  * The session is split by job: smtp_session.c (connection lifecycle, input framing, replies,
  * TLS, closing), smtp_commands.c (the command table and the command handlers), smtp_data.c
- * (DATA: streaming to the spool, end detection, commit). Only relay/ includes this.
+ * (DATA and BDAT chunks: streaming to the spool, end detection, commit). Only relay/ includes this.
  * Everything here runs on the event loop thread.
  */
 #ifndef POSTERN_SMTP_SESSION_H
@@ -46,6 +46,8 @@ enum smtp_state {
     ST_MAIL,       /* MAIL accepted, no recipient yet */
     ST_RCPT,       /* at least one recipient */
     ST_DATA,       /* receiving message data */
+    ST_BDAT,       /* BDAT chunks received, the last not yet: BDAT, RSET, QUIT, NOOP, HELO */
+    ST_CHUNK,      /* receiving the bytes of one BDAT chunk (counted, not parsed) */
     ST_STARTTLS,   /* 220 sent, switching to TLS */
 };
 
@@ -130,6 +132,11 @@ struct smtp_session {
     unsigned errors;
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
     struct smtp_tx *tx;
+    /* the BDAT chunk being read (ST_CHUNK) */
+    unsigned long long chunk_size, chunk_left;
+    bool chunk_last;
+    bool chunk_discard;                /* refused: its bytes are read and dropped */
+    enum smtp_state chunk_ret;         /* the state after it */
     struct etrn_req *etrn;             /* ETRN waiting for the queue scan */
     struct engine_session *es;         /* the policy engine's side of the session */
     bool eng_pending;                  /* an engine stage runs: reading waits for it */
@@ -193,5 +200,12 @@ void smtp_sign_cancel(struct smtp_tx *tx);
 /* smtp_data.c */
 void smtp_data_start(struct smtp_session *s);
 bool smtp_data_process(struct smtp_session *s);     /* false: wait for more input */
+/* BDAT: open the message of the transaction (envelope, Received:) for chunks; false
+ * after replying when it cannot be written (the transaction is gone). */
+bool smtp_bdat_open(struct smtp_session *s);
+/* Read the chunk of s->chunk_size bytes (chunk_last, chunk_discard set by the caller),
+ * then go to state ret; a kept chunk goes into the message, the last one ends it. */
+void smtp_chunk_start(struct smtp_session *s, bool discard, enum smtp_state ret);
+bool smtp_chunk_process(struct smtp_session *s);    /* false: wait for more input */
 
 #endif
