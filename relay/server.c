@@ -311,6 +311,7 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->webhooks == NULL)
         return -1;
     srv->redis_down_since = -1;
+    srv->started = (long long)time(NULL);
     if (config_needs_redis(cf)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)

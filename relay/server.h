@@ -43,6 +43,7 @@ struct server {
     struct outage *outages;          /* policy.check_unavailable, once per outage */
     struct user_store *users;        /* per-user policy settings (Redis), or NULL */
     long long redis_down_since;      /* monotonic s when Redis went down; -1 while up */
+    long long started;               /* unix s when server_start ran (posternctl status) */
     bool sasl;                       /* Cyrus SASL was set up */
     struct smtpd smtpd;              /* listeners and sessions, with what they are given */
     bool shutting_down;

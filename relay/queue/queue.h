@@ -106,6 +106,27 @@ void queue_hold(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
 void queue_release(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
 void queue_delete(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
 
+/* What the runner holds, for posternctl status: messages known, being delivered (loaded
+ * or in an attempt), deferred (tried before, waiting for their next try), held (by an
+ * admin, or only policy-held recipients left), and the oldest arrival (unix s, -1 when
+ * empty). One walk over the in-memory table, no I/O. */
+struct queue_counts {
+    unsigned messages, active, deferred, held;
+    long long oldest_arrival;
+};
+void queue_counts_get(const struct queue *q, struct queue_counts *out);
+
+/* Files moved to SPOOL/corrupt because they could not be parsed (a directory read). */
+unsigned queue_corrupt_count(const struct queue *q);
+
+/* Delivery paused at run time (posternctl pause; resume starts what is due). Mail is still
+ * accepted and queued. Not kept across a restart: queue.paused in the config is. */
+void queue_set_paused(struct queue *q, bool paused);
+
+/* Why delivery is paused: QUEUE_RUNNING, QUEUE_PAUSED_ADMIN or QUEUE_PAUSED_CONFIG. */
+enum queue_pause { QUEUE_RUNNING, QUEUE_PAUSED_ADMIN, QUEUE_PAUSED_CONFIG };
+enum queue_pause queue_paused(const struct queue *q);
+
 /* Call line() once per message known to the runner with "QID STATE TRIES NEXT" (state:
  * idle, active or held; NEXT unix time, 0 when none), for posternctl's view of what the
  * daemon is doing right now. */

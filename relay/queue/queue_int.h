@@ -121,6 +121,7 @@ struct queue {
     struct qmsg *ready_head, **ready_tail;
     unsigned nactive;
     struct event *wake;           /* while paused: look again for a reload */
+    bool admin_paused;            /* posternctl pause (until resume) */
     unsigned busy;                /* sum of every m->busy, plus the start-up scan */
     bool stopping;                /* SIGTERM: nothing new */
     bool final;                   /* the loop is gone: drop, never submit */
