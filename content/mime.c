@@ -35,7 +35,9 @@
 
 enum fstate { FS_HEADER, FS_LEAF, FS_UUE, FS_PREAMBLE, FS_INPART, FS_EPILOGUE, FS_MESSAGE };
 
-enum field_kind { FK_NONE, FK_TYPE, FK_ENCODING, FK_DISPOSITION };
+enum field_kind { FK_NONE, FK_TYPE, FK_ENCODING, FK_DISPOSITION, FK_OTHER };
+
+#define FNAME_MAX     128    /* bytes of a reported field name */
 
 struct frame {
     struct mime_part p;
@@ -76,6 +78,8 @@ struct mime_parser {
     size_t field_len;
     enum field_kind field_kind;
     bool field_cut;
+    char fname[FNAME_MAX];      /* its name, for cb.header_field */
+    size_t fname_len;
 };
 
 static void dispatch(struct mime_parser *m, const char *s, size_t len, bool complete,
@@ -282,8 +286,10 @@ static void finish_field(struct mime_parser *m, struct frame *f)
     if (m->field_kind == FK_NONE)
         return;
     m->field[m->field_len] = '\0';
-    if (m->field_cut)
+    if (m->field_cut && m->field_kind != FK_OTHER)
         flag(m, f, MIME_F_HEADER_TOO_LONG);
+    if (m->cb.header_field != NULL && f->reported)
+        m->cb.header_field(m->arg, &f->p, m->fname, m->fname_len, m->field, m->field_len);
     switch (m->field_kind) {
     case FK_TYPE:
         if (f->seen_type) {
@@ -323,6 +329,7 @@ static void finish_field(struct mime_parser *m, struct frame *f)
             break;
         }
         f->seen_enc = true;
+        f->p.encoding_declared = true;
         mime_hdr_token(m->field, tok, sizeof(tok));
         f->p.encoding = encoding_of(tok);
         if (f->p.encoding == MIME_ENC_UNKNOWN)
@@ -340,6 +347,7 @@ static void finish_field(struct mime_parser *m, struct frame *f)
                        &fl);
         break;
     case FK_NONE:
+    case FK_OTHER:
         break;
     }
     if (fl != 0)
@@ -463,8 +471,13 @@ static void header_line(struct mime_parser *m, struct frame *f, const char *s, s
         m->field_kind = FK_ENCODING;
     else if (colon == 19 && strncasecmp(s, "content-disposition", 19) == 0)
         m->field_kind = FK_DISPOSITION;
+    else if (m->cb.header_field != NULL && f->reported)
+        m->field_kind = FK_OTHER;
     else
         return;
+    m->fname_len = colon < FNAME_MAX ? colon : FNAME_MAX - 1;
+    memcpy(m->fname, s, m->fname_len);
+    m->fname[m->fname_len] = '\0';
     field_append(m, s + colon + 1, len - colon - 1);
 }
 

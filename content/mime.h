@@ -72,6 +72,7 @@ struct mime_part {
     unsigned depth;                 /* 0 = the message */
     enum mime_kind kind;
     enum mime_encoding encoding;
+    bool encoding_declared;         /* a Content-Transfer-Encoding field was there */
     char type[MIME_TYPE_MAX];       /* declared type, or the default (text/plain,
                                        message/rfc822 in a digest, application/octet-stream
                                        for a uuencoded file) */
@@ -98,6 +99,12 @@ struct mime_callbacks {
     void (*part_data)(void *arg, const struct mime_part *p, const unsigned char *data,
                       size_t len);                                                /* optional */
     void (*part_end)(void *arg, const struct mime_part *p);                      /* optional */
+    /* Each header field of a reported part, before its part_begin: the name as written,
+     * the value unfolded (the line ends of folds removed, nothing else), both bounded
+     * (a value is cut at 8 KiB; fields past max_header are not reported). Optional: a
+     * parser without it keeps only the Content-* fields. */
+    void (*header_field)(void *arg, const struct mime_part *p, const char *name,
+                         size_t name_len, const char *value, size_t value_len);
 };
 
 struct mime_limits {

@@ -81,7 +81,7 @@ static void on_end(void *arg, const struct mime_part *p)
         assert_memory_equal(p->head, q->data, p->head_len);
 }
 
-static const struct mime_callbacks cbs = { on_begin, on_data, on_end };
+static const struct mime_callbacks cbs = { on_begin, on_data, on_end, NULL };
 
 static void rec_free(struct rec *r)
 {
