@@ -83,6 +83,13 @@ struct mime_part {
     bool attachment;                /* Content-Disposition: attachment */
     bool uuencoded;                 /* a "begin" file inside a text part */
     unsigned flags;                 /* MIME_F_* seen in this part */
+    /* Where the part is in the input, as byte offsets from the first byte fed: its header
+     * begins at off_begin (after the boundary line that opens it; a uuencoded file: its
+     * "begin" line), its body at off_body (after the empty line), and it ends at off_end
+     * (set at part_end: before the line end that belongs to the next boundary, after the
+     * "end" line of a uuencoded file, or the end of the input). A multipart's range holds
+     * its preamble, children and epilogue. For rewriting a message (content/wrap.c). */
+    unsigned long long off_begin, off_body, off_end;
     /* at part_end (growing during part_data): */
     unsigned long long size;        /* decoded bytes */
     unsigned char head[MIME_HEAD_MAX];
