@@ -1096,7 +1096,7 @@ static int cmd_mime(struct ctl *ctl, int argc, char **argv)
 {
     static const char *const enc[] = { "7bit", "8bit", "binary", "base64", "quoted-printable",
                                        "uuencode", "unknown" };
-    struct mime_callbacks cb = { mime_tree_begin, mime_tree_data, mime_tree_end };
+    struct mime_callbacks cb = { mime_tree_begin, mime_tree_data, mime_tree_end, NULL };
     struct mime_tree t = { NULL, 0 };
     struct mime_parser *m;
     unsigned char buf[65536];
