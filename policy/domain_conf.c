@@ -80,10 +80,17 @@ static const struct conf_key domain_keys[] = {
       .def = "false",
       .help = "addresses that sent mail through submission are valid recipients (kept in "
               "Redis); with recipients_file, either source makes an address valid" },
+    { .name = "recipients_callout", .type = CONF_BOOL, .offset = D(recipients_callout),
+      .def = "false",
+      .help = "ask the domain's next hop (its transport route; for a backup domain the "
+              "primary MX) with a RCPT probe whether a recipient no other source knows "
+              "exists; answers are cached in Redis (rcpt_verify.callout_valid_ttl, "
+              "callout_invalid_ttl); a failed or slow callout defers (recipients_unsure)" },
     { .name = "recipients_unsure", .type = CONF_ENUM, .offset = D(recipients_unsure),
       .def = "defer", .choices = recipients_unsure_names,
       .help = "a recipient no source knows when a source could not answer (Redis down), "
-              "or only learned recipients are known: defer (450 4.1.1) or accept" },
+              "or only learned recipients are known, or a callout failed temporarily: defer "
+              "(450 4.1.1) or accept" },
     { .name = "backscatter_protection", .type = CONF_BOOL,
       .offset = D(backscatter_protection), .def = "false",
       .help = "refuse bounces to the domain's users that reference no message sent through "

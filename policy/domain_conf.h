@@ -79,6 +79,7 @@ struct domain_conf {
     int message_changes;    /* enum message_changes */
     char *recipients_file;  /* valid recipients, or NULL (policy/checks/check_rcpt_verify.c) */
     bool recipients_learned;
+    bool recipients_callout;  /* ask the next hop (RCPT probe) about unknown recipients */
     int recipients_unsure;  /* 0 defer, 1 accept */
     bool backscatter_protection;  /* policy/checks/check_backscatter.c */
 };

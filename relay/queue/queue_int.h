@@ -166,6 +166,7 @@ const char *qres_domain(const char *addr);
 /* The DSN status of a result ("4.4.1"); buf (QF_DSN_MAX) is used when it is derived. */
 const char *qres_dsn(const struct smtp_result *r, char *buf, size_t len);
 /* The text of a log line's parentheses and of a record: Postfix's wording. */
+void qres_learn(const struct qmsg *m, const char *rcpt);  /* delivered: a known recipient */
 void qres_log_text(char *buf, size_t len, const struct smtp_result *r, const char *relay);
 /* The record line ("done", "deferred", "bounced") for recipient idx and result r. */
 char *qres_record(const char *kind, size_t idx, long long t, const struct smtp_result *r,
