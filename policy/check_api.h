@@ -91,6 +91,10 @@ struct engine_env {
                                        when virus.enabled is false */
     /* recipient probes to the next hop (policy/callout.h); NULL: no callouts */
     const struct callout_service *callout;
+    /* the queued backlog of a recipient domain (relay/queue/queue.h); NULL: unknown */
+    void (*backlog)(void *arg, const char *domain, unsigned long long *msgs,
+                    unsigned long long *bytes);
+    void *backlog_arg;
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);

@@ -96,6 +96,13 @@ static const struct conf_key domain_keys[] = {
       .help = "refuse bounces to the domain's users that reference no message sent through "
               "Postern (550 5.7.1); off by default: users who also send through other "
               "servers would lose their real bounces" },
+    { .name = "backlog_max_messages", .type = CONF_INT, .offset = D(backlog_max_messages),
+      .def = "0", .min = 0, .max = 100000000LL,
+      .help = "backup domains: while this many messages for the domain are queued, new "
+              "mail for it gets 452 4.3.1 (the backlog check); 0: no cap" },
+    { .name = "backlog_max_bytes", .type = CONF_SIZE, .offset = D(backlog_max_bytes),
+      .def = "0",
+      .help = "the same cap on the bytes of those messages; 0: no cap" },
     { .name = "message_changes", .type = CONF_ENUM, .offset = D(message_changes),
       .def = "auto", .choices = changes_names,
       .help = "changes allowed to delivered mail: auto (full for local domains, header "

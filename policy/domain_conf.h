@@ -82,6 +82,8 @@ struct domain_conf {
     bool recipients_callout;  /* ask the next hop (RCPT probe) about unknown recipients */
     int recipients_unsure;  /* 0 defer, 1 accept */
     bool backscatter_protection;  /* policy/checks/check_backscatter.c */
+    long long backlog_max_messages;   /* backup domains: queued mail cap (check_backlog.c) */
+    unsigned long long backlog_max_bytes;
 };
 
 /* "defer", "accept": recipients_unsure's words. */

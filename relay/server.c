@@ -231,6 +231,18 @@ static bool callout_primary_down(void *arg, const char *domain)
     return backup_probe_down(((struct server *)arg)->probe, domain);
 }
 
+/* The queued backlog of a domain, for the backup-domain cap (before the queue runner
+ * exists: nothing). */
+static void server_backlog(void *arg, const char *domain, unsigned long long *msgs,
+                           unsigned long long *bytes)
+{
+    struct server *srv = arg;
+
+    *msgs = *bytes = 0;
+    if (srv->queue != NULL)
+        queue_backlog(srv->queue, domain, msgs, bytes);
+}
+
 /* The config's runtime objects over the daemon's services (config_activate). */
 static int server_activate(struct server *srv, struct config *cf)
 {
@@ -239,6 +251,7 @@ static int server_activate(struct server *srv, struct config *cf)
         .outages = srv->outages, .event = server_event, .event_arg = srv,
         .scanner = srv->scanner,
         .callout = srv->callout ? callout_service(srv->callout) : NULL,
+        .backlog = server_backlog, .backlog_arg = srv,
     };
 
     return config_activate(cf, srv->redis, &env, srv->users);

@@ -188,7 +188,8 @@ void qetrn_free(struct queue *q);                        /* the ETRN limits (que
 
 /* File m under these domains (its pending recipients'; duplicates and "" are skipped),
  * instead of the ones it had. */
-void qindex_set(struct qmsg *m, const char *const *domains, size_t n);
+void qindex_set(struct qmsg *m, const char *const *domains, size_t n,
+                unsigned long long bytes);
 /* The same with the domains of the recipients of qf still pending. */
 void qindex_set_file(struct qmsg *m, const struct queue_file *qf);
 void qindex_clear(struct qmsg *m);                       /* out of the index */
