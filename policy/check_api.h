@@ -192,6 +192,9 @@ size_t check_call_nrcpt(const struct check_call *c);
 const char *check_call_rcpt(const struct check_call *c, size_t i);
 const struct policy_settings *check_call_rcpt_settings(const struct check_call *c, size_t i);
 bool check_call_rcpt_whitelisted(const struct check_call *c, size_t i);
+/* Recipient i's score so far: the symbols of earlier stages and groups (checks of the
+ * same group may still add theirs). */
+double check_call_rcpt_score(const struct check_call *c, size_t i);
 
 /* END: the spooled message, from the start of our Received: header. */
 struct engine_message {

@@ -17,6 +17,7 @@ const char *const content_action_names[] = { "reject", "quarantine", "wrap", "ma
                                              "off", NULL };
 static const char *const changes_names[] = { "auto", "full", "headers", NULL };
 const char *const recipients_unsure_names[] = { "defer", "accept", NULL };
+const char *const greylist_stage_names[] = { "rcpt", "data", NULL };
 
 static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs);
 
@@ -42,6 +43,11 @@ static const struct conf_key domain_keys[] = {
     { .name = "greylist_delay", .type = CONF_DURATION, .offset = D(greylist_delay_ms),
       .def = "0", .min = 0, .max = 86400000LL,
       .help = "the domain's own greylisting delay; 0: the profile's (greylist.delay, 5m)" },
+    { .name = "greylist_stage", .type = CONF_ENUM, .offset = D(greylist_stage),
+      .def = "rcpt", .choices = greylist_stage_names,
+      .help = "when greylisting decides: rcpt (each recipient at RCPT) or data (after the "
+              "message, with its whole score: with the level's greylist_score, only mail "
+              "that also looks suspicious is delayed)" },
     { .name = "strict_dns", .type = CONF_BOOL, .offset = D(strict_dns), .def = "false",
       .help = "refuse clients without valid reverse DNS, dynamic hosts and bad HELO names "
               "instead of only scoring them" },

@@ -68,6 +68,7 @@ struct domain_conf {
     char *level;            /* protection level, a name in policy.levels */
     bool greylisting;
     long long greylist_delay_ms;    /* 0: the greylist check's delay */
+    int greylist_stage;             /* enum greylist_stage */
     bool strict_dns;
     int virus_action;       /* enum content_action */
     int file_action;        /* enum content_action */
@@ -85,6 +86,10 @@ struct domain_conf {
     long long backlog_max_messages;   /* backup domains: queued mail cap (check_backlog.c) */
     unsigned long long backlog_max_bytes;
 };
+
+/* When greylisting decides: at RCPT, or after DATA (the whole message scored once). */
+enum greylist_stage { GREYLIST_AT_RCPT, GREYLIST_AFTER_DATA };
+extern const char *const greylist_stage_names[];   /* "rcpt", "data" */
 
 /* "defer", "accept": recipients_unsure's words. */
 extern const char *const recipients_unsure_names[];
