@@ -48,6 +48,7 @@ struct domain_conf;
 struct auth_conf;
 struct rl_conf;
 struct scan_client;
+struct callout_service;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
  * whole message (the reply after the final dot). */
@@ -88,6 +89,12 @@ struct engine_env {
     struct outage *outages;         /* backing-service outage tracker (outage.h) */
     struct scan_client *scanner;    /* the virus scanner (content/scan_client.h); NULL
                                        when virus.enabled is false */
+    /* recipient probes to the next hop (policy/callout.h); NULL: no callouts */
+    const struct callout_service *callout;
+    /* the queued backlog of a recipient domain (relay/queue/queue.h); NULL: unknown */
+    void (*backlog)(void *arg, const char *domain, unsigned long long *msgs,
+                    unsigned long long *bytes);
+    void *backlog_arg;
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);
@@ -187,6 +194,9 @@ size_t check_call_nrcpt(const struct check_call *c);
 const char *check_call_rcpt(const struct check_call *c, size_t i);
 const struct policy_settings *check_call_rcpt_settings(const struct check_call *c, size_t i);
 bool check_call_rcpt_whitelisted(const struct check_call *c, size_t i);
+/* Recipient i's score so far: the symbols of earlier stages and groups (checks of the
+ * same group may still add theirs). */
+double check_call_rcpt_score(const struct check_call *c, size_t i);
 
 /* END: the spooled message, from the start of our Received: header. */
 struct engine_message {

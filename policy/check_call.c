@@ -84,6 +84,13 @@ const struct policy_settings *check_call_rcpt_settings(const struct check_call *
     return r ? r->settings : NULL;
 }
 
+double check_call_rcpt_score(const struct check_call *c, size_t i)
+{
+    struct eng_rcpt *r = rcpt_of(c, i);
+
+    return r != NULL ? decide_rcpt_score(sess(c), r) : 0;
+}
+
 bool check_call_rcpt_whitelisted(const struct check_call *c, size_t i)
 {
     struct eng_rcpt *r = rcpt_of(c, i);

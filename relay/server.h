@@ -35,6 +35,7 @@ struct server {
     struct redis_script *account_script; /* the account breaker's (policy/account_breaker.h) */
     struct queue_watch *watch;
     struct backup_probe *probe;      /* backup.primary_down/up (relay/deliver/backup_probe.c) */       /* queue.stuck alerts */
+    struct callout *callout;         /* recipient probes (relay/deliver/callout.c) */
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     struct queue *queue;             /* the queue runner (relay/queue/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */

@@ -848,7 +848,8 @@ static void scan_done(void *arg)
             m->tries = s->items[i].tries;
             m->next_try = s->items[i].next_try;
             m->held = s->items[i].held;
-            qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains);
+            qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains,
+                       0);      /* its size is counted when it is first loaded */
             held += m->held;
             qmsg_schedule(m, m->next_try);
         }

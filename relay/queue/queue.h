@@ -65,6 +65,13 @@ void queue_add(struct queue *q, const char *qid);
 /* The same, shaped as a spool_queued_fn: spool_set_queued_hook(sp, queue_queued_hook, q). */
 void queue_queued_hook(void *q, const char *qid);
 
+/* The queued backlog of a recipient domain: messages with a recipient of it still pending
+ * that the runner has read (at start-up, or since they were queued), and their sizes
+ * (messages known only from the start-up scan count 0 bytes until their first attempt).
+ * The backup-domain cap (policy/checks/check_backlog.c) reads it. */
+void queue_backlog(struct queue *q, const char *domain, unsigned long long *msgs,
+                   unsigned long long *bytes);
+
 /* SIGTERM: start nothing new, cancel deliveries in progress (their recipients stay
  * pending), and let what was already decided reach the disk. */
 void queue_shutdown(struct queue *q);
