@@ -84,6 +84,13 @@ const struct policy_settings *check_call_rcpt_settings(const struct check_call *
     return r ? r->settings : NULL;
 }
 
+double check_call_rcpt_score(const struct check_call *c, size_t i)
+{
+    struct eng_rcpt *r = rcpt_of(c, i);
+
+    return r != NULL ? decide_rcpt_score(sess(c), r) : 0;
+}
+
 bool check_call_rcpt_whitelisted(const struct check_call *c, size_t i)
 {
     struct eng_rcpt *r = rcpt_of(c, i);
@@ -194,26 +201,26 @@ static void add_later(struct scope *sc, enum disposition d, const struct check_d
     verdict_merge(&sc->later[sc->nlater++], d, by->mixed, by, reply, NULL);
 }
 
-void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int code,
-                   const char *ecode, const char *fmt, ...)
+static void verdict_v(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                      const char *reason, int code, const char *ecode, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 7, 0)));
+
+static void verdict_v(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                      const char *reason, int code, const char *ecode, const char *fmt,
+                      va_list ap)
 {
     struct engine_session *s = sess(c);
     const struct check_def *d = c->inst->def;
     enum disposition disp = code >= 500 ? DISP_REFUSE : DISP_DEFER;
     struct engine_reply reply;
     size_t first, n, k;
-    va_list ap;
 
-    if (c->state != CALL_RUNNING)
-        return;
     memset(&reply, 0, sizeof(reply));
     reply.code = code;
     snprintf(reply.ecode, sizeof(reply.ecode), "%s", ecode ? ecode : "");
-    va_start(ap, fmt);
     vsnprintf(reply.text, sizeof(reply.text), fmt, ap);
-    va_end(ap);
     reply.check = d->name;
-    reply.reason = d->reason ? d->reason : "other";
+    reply.reason = reason ? reason : d->reason ? d->reason : "other";
     reply.disconnect = kind == VERDICT_DISCONNECT;
     if (kind == VERDICT_DISCONNECT ||
         (kind == VERDICT_REFUSE_NOW && c->run->stage != STAGE_RCPT && c->run->stage != STAGE_END)) {
@@ -227,6 +234,30 @@ void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int 
     }
     for (n = pick(c, i, &first), k = first; k < first + n; k++)
         rcpt_verdict(c, k, disp, d->mixed, &reply, NULL);
+}
+
+void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int code,
+                   const char *ecode, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->state != CALL_RUNNING)
+        return;
+    va_start(ap, fmt);
+    verdict_v(c, i, kind, NULL, code, ecode, fmt, ap);
+    va_end(ap);
+}
+
+void check_verdict_reason(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                          const char *reason, int code, const char *ecode, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->state != CALL_RUNNING)
+        return;
+    va_start(ap, fmt);
+    verdict_v(c, i, kind, reason, code, ecode, fmt, ap);
+    va_end(ap);
 }
 
 void check_disposition(struct check_call *c, ssize_t i, enum disposition d, const char *why)

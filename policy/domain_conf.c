@@ -17,6 +17,7 @@ const char *const content_action_names[] = { "reject", "quarantine", "wrap", "ma
                                              "off", NULL };
 static const char *const changes_names[] = { "auto", "full", "headers", NULL };
 const char *const recipients_unsure_names[] = { "defer", "accept", NULL };
+const char *const greylist_stage_names[] = { "rcpt", "data", NULL };
 
 static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs);
 
@@ -42,6 +43,11 @@ static const struct conf_key domain_keys[] = {
     { .name = "greylist_delay", .type = CONF_DURATION, .offset = D(greylist_delay_ms),
       .def = "0", .min = 0, .max = 86400000LL,
       .help = "the domain's own greylisting delay; 0: the profile's (greylist.delay, 5m)" },
+    { .name = "greylist_stage", .type = CONF_ENUM, .offset = D(greylist_stage),
+      .def = "rcpt", .choices = greylist_stage_names,
+      .help = "when greylisting decides: rcpt (each recipient at RCPT) or data (after the "
+              "message, with its whole score: with the level's greylist_score, only mail "
+              "that also looks suspicious is delayed)" },
     { .name = "strict_dns", .type = CONF_BOOL, .offset = D(strict_dns), .def = "false",
       .help = "refuse clients without valid reverse DNS, dynamic hosts and bad HELO names "
               "instead of only scoring them" },
@@ -80,15 +86,29 @@ static const struct conf_key domain_keys[] = {
       .def = "false",
       .help = "addresses that sent mail through submission are valid recipients (kept in "
               "Redis); with recipients_file, either source makes an address valid" },
+    { .name = "recipients_callout", .type = CONF_BOOL, .offset = D(recipients_callout),
+      .def = "false",
+      .help = "ask the domain's next hop (its transport route; for a backup domain the "
+              "primary MX) with a RCPT probe whether a recipient no other source knows "
+              "exists; answers are cached in Redis (rcpt_verify.callout_valid_ttl, "
+              "callout_invalid_ttl); a failed or slow callout defers (recipients_unsure)" },
     { .name = "recipients_unsure", .type = CONF_ENUM, .offset = D(recipients_unsure),
       .def = "defer", .choices = recipients_unsure_names,
       .help = "a recipient no source knows when a source could not answer (Redis down), "
-              "or only learned recipients are known: defer (450 4.1.1) or accept" },
+              "or only learned recipients are known, or a callout failed temporarily: defer "
+              "(450 4.1.1) or accept" },
     { .name = "backscatter_protection", .type = CONF_BOOL,
       .offset = D(backscatter_protection), .def = "false",
       .help = "refuse bounces to the domain's users that reference no message sent through "
               "Postern (550 5.7.1); off by default: users who also send through other "
               "servers would lose their real bounces" },
+    { .name = "backlog_max_messages", .type = CONF_INT, .offset = D(backlog_max_messages),
+      .def = "0", .min = 0, .max = 100000000LL,
+      .help = "backup domains: while this many messages for the domain are queued, new "
+              "mail for it gets 452 4.3.1 (the backlog check); 0: no cap" },
+    { .name = "backlog_max_bytes", .type = CONF_SIZE, .offset = D(backlog_max_bytes),
+      .def = "0",
+      .help = "the same cap on the bytes of those messages; 0: no cap" },
     { .name = "message_changes", .type = CONF_ENUM, .offset = D(message_changes),
       .def = "auto", .choices = changes_names,
       .help = "changes allowed to delivered mail: auto (full for local domains, header "

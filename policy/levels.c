@@ -46,6 +46,11 @@ static const struct conf_key level_keys[] = {
     { .name = "unsure_defer", .type = CONF_STRLIST, .offset = LV(unsure_defer),
       .help = "checks whose unsure outcome (timeout, service down) defers mail (4xx) at "
               "this level" },
+    { .name = "greylist_score", .type = CONF_NUMBER, .offset = LV(greylist_score),
+      .def = "-1000", .min = -1000, .max = 1000,
+      .help = "where greylisting is on, defer only recipients whose score at that point is "
+              "at least this (the greylist check runs after the other checks of its stage); "
+              "-1000: whatever the score" },
     { .name = "unsure_accept", .type = CONF_STRLIST, .offset = LV(unsure_accept),
       .help = "checks whose unsure outcome lets mail through at this level" },
     { .name = NULL }

@@ -23,7 +23,8 @@ static const char *const direction_names[] = { "inbound", "submission", NULL };
 const char profile_builtin_json[] =
     "{\"inbound\": {\"direction\": \"inbound\","
     "   \"checks\": {\"relay_access\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"
-    "               \"greylist\": {}, \"backscatter\": {}, \"virus\": {}}},"
+    "               \"greylist\": {}, \"backscatter\": {}, \"backlog\": {},"
+    "               \"virus\": {}}},"
     " \"submission\": {\"direction\": \"submission\"," SUBMISSION_CHECKS ","
     " \"submissions\": {\"direction\": \"submission\"," SUBMISSION_CHECKS "}";
 

@@ -3,6 +3,8 @@
  */
 #include "relay/relay_conf.h"
 
+#include "mailauth/dkim_sign.h"
+
 #include "lib/dns_wire.h"
 #include "policy/engine.h"
 #include "policy/profile.h"
@@ -187,6 +189,8 @@ static const struct conf_key root_keys[] = {
       "the users' web page under /ui/: quarantine and protection settings" },
     { "privileges", CONF_SECTION, R(privileges), NULL, 0, 0, NULL, &privileges_conf_section,
       0, 0, "the account the daemon runs as once its listeners are bound" },
+    { "dkim", CONF_SECTION, R(dkim), NULL, 0, 0, NULL, &dkim_conf_section, 0, 0,
+      "DKIM: verification limits, and the signing keys of mail from logged-in senders" },
     { NULL }
 };
 
@@ -347,6 +351,15 @@ struct config *config_load(const char *path)
             return NULL;
         }
     }
+    if (cf->c.dkim.sign.n > 0) {
+        char err[512];
+        cf->signers = dkim_signers_load(&cf->c.dkim, err, sizeof(err));
+        if (cf->signers == NULL) {
+            fprintf(stderr, "%s: dkim.sign: %s\n", path, err);
+            config_unref(cf);
+            return NULL;
+        }
+    }
     return cf;
 }
 
@@ -388,6 +401,7 @@ void config_unref(struct config *cf)
     if (cf->tls)
         tls_ctx_free(cf->tls);
     engine_free(cf->engine);
+    dkim_signers_free(cf->signers);
     if (cf->af)
         authfail_free(cf->af);
     conf_free(&relay_conf_root, &cf->c);

@@ -18,6 +18,7 @@
 #include "lib/conf.h"
 #include "lib/dns.h"
 #include "lib/redis.h"
+#include "mailauth/dkim_conf.h"
 #include "policy/account_breaker.h"
 #include "policy/ratelimit.h"
 #include "webhooks/webhooks.h"
@@ -118,6 +119,7 @@ struct relay_conf {
     struct admin_conf admin;
     struct web_conf web;             /* the users' web page (admin/web.h) */
     struct privileges_conf privileges;
+    struct dkim_conf dkim;           /* DKIM verification limits and signing keys */
 };
 
 extern const struct conf_section relay_conf_root;
@@ -130,6 +132,7 @@ struct config {
     struct ssl_ctx_st *tls;          /* server SSL_CTX, NULL without certificates */
     struct authfail *af;             /* login throttling over this config (NULL: none) */
     struct engine *engine;           /* the policy engine built from this config */
+    struct dkim_signers *signers;    /* the keys of dkim.sign, loaded (read-only) */
 };
 
 /* Load and validate path. Prints errors; returns NULL when invalid. */

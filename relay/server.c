@@ -21,6 +21,7 @@
 #include "policy/user_store.h"
 #include "relay/admin.h"
 #include "relay/deliver/backup_probe.h"
+#include "relay/deliver/callout.h"
 #include "relay/smtpd/listener.h"
 #include "relay/queue/queue.h"
 #include "relay/relay_conf.h"
@@ -136,7 +137,8 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
  * backscatter memory)? */
 static bool domain_needs_redis(const struct domain_conf *d)
 {
-    return d->greylisting || d->recipients_learned || d->backscatter_protection;
+    return d->greylisting || d->recipients_learned || d->recipients_callout ||
+           d->backscatter_protection;
 }
 
 /* Redis is needed as soon as a listener may see authenticated users, or a served domain
@@ -221,6 +223,29 @@ static void on_scanner(bool available, const char *why, void *arg)
         outage_down(srv->outages, "virus", "virus", why);
 }
 
+/* The callout service's view of the daemon: the current config, the primaries' state. */
+static struct config *callout_config(void *arg)
+{
+    return ((struct server *)arg)->cf;
+}
+
+static bool callout_primary_down(void *arg, const char *domain)
+{
+    return backup_probe_down(((struct server *)arg)->probe, domain);
+}
+
+/* The queued backlog of a domain, for the backup-domain cap (before the queue runner
+ * exists: nothing). */
+static void server_backlog(void *arg, const char *domain, unsigned long long *msgs,
+                           unsigned long long *bytes)
+{
+    struct server *srv = arg;
+
+    *msgs = *bytes = 0;
+    if (srv->queue != NULL)
+        queue_backlog(srv->queue, domain, msgs, bytes);
+}
+
 /* The config's runtime objects over the daemon's services (config_activate). */
 static int server_activate(struct server *srv, struct config *cf)
 {
@@ -228,6 +253,8 @@ static int server_activate(struct server *srv, struct config *cf)
         .base = srv->base, .dns = srv->dns, .redis = srv->redis, .check_pool = srv->checkwp,
         .outages = srv->outages, .event = server_event, .event_arg = srv,
         .scanner = srv->scanner,
+        .callout = srv->callout ? callout_service(srv->callout) : NULL,
+        .backlog = server_backlog, .backlog_arg = srv,
     };
 
     return config_activate(cf, srv->redis, &env, srv->users);
@@ -311,6 +338,7 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->webhooks == NULL)
         return -1;
     srv->redis_down_since = -1;
+    srv->started = (long long)time(NULL);
     if (config_needs_redis(cf)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
@@ -336,6 +364,12 @@ int server_start(struct server *srv, struct config *cf)
         srv->scanner = scan_client_new(srv->base, &cf->c.virus, NULL, on_scanner, srv);
         if (srv->scanner == NULL)
             return -1;
+    }
+    {
+        struct callout_deps cd = { .base = srv->base, .dns = srv->dns,
+                                   .config = callout_config,
+                                   .primary_down = callout_primary_down, .arg = srv };
+        srv->callout = callout_new(&cd);
     }
     if (server_activate(srv, cf) < 0)
         return -1;
@@ -475,6 +509,8 @@ void server_stop(struct server *srv)
     queue_watch_free(srv->watch);
     backup_probe_free(srv->probe);
     srv->probe = NULL;
+    callout_free(srv->callout);     /* sessions are gone: no request is left; connections */
+    srv->callout = NULL;
     if (srv->webhooks)
         webhooks_free(srv->webhooks);
     srv->webhooks = NULL; /* events raised while stopping are only logged */

@@ -35,6 +35,7 @@ struct server {
     struct redis_script *account_script; /* the account breaker's (policy/account_breaker.h) */
     struct queue_watch *watch;
     struct backup_probe *probe;      /* backup.primary_down/up (relay/deliver/backup_probe.c) */       /* queue.stuck alerts */
+    struct callout *callout;         /* recipient probes (relay/deliver/callout.c) */
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     struct queue *queue;             /* the queue runner (relay/queue/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */
@@ -43,6 +44,7 @@ struct server {
     struct outage *outages;          /* policy.check_unavailable, once per outage */
     struct user_store *users;        /* per-user policy settings (Redis), or NULL */
     long long redis_down_since;      /* monotonic s when Redis went down; -1 while up */
+    long long started;               /* unix s when server_start ran (posternctl status) */
     bool sasl;                       /* Cyrus SASL was set up */
     struct smtpd smtpd;              /* listeners and sessions, with what they are given */
     bool shutting_down;

@@ -588,6 +588,8 @@ static int cmd_webhooks(struct ctl *ctl, int argc, char **argv)
 {
     argc--, argv++; /* past the command name */
     bool test = argc >= 1 && strcmp(argv[0], "test") == 0;
+    if (argc == 1 && strcmp(argv[0], "retry") == 0)
+        return ctl_daemon(ctl, argc + 1, argv - 1); /* "webhooks retry" */
     if (!test && (argc > 1 || (argc == 1 && strcmp(argv[0], "--json") != 0)))
         return EX_USAGE;
     if (ctl_load(ctl) < 0)
@@ -1094,7 +1096,7 @@ static int cmd_mime(struct ctl *ctl, int argc, char **argv)
 {
     static const char *const enc[] = { "7bit", "8bit", "binary", "base64", "quoted-printable",
                                        "uuencode", "unknown" };
-    struct mime_callbacks cb = { mime_tree_begin, mime_tree_data, mime_tree_end };
+    struct mime_callbacks cb = { mime_tree_begin, mime_tree_data, mime_tree_end, NULL };
     struct mime_tree t = { NULL, 0 };
     struct mime_parser *m;
     unsigned char buf[65536];
@@ -1341,7 +1343,12 @@ static const struct ctl_cmd ctl_commands[] = {
       "recipients the policy held (quarantine; wrap until it exists): list them, deliver "
       "them as they are (release), or drop them (delete)" },
     { "status",  0, 0, cmd_daemon, "status",
-      "what the daemon's queue runner is doing: ID, state, tries, next try" },
+      "the daemon at a glance: pid, uptime, config file, listeners, queue counts (active, "
+      "deferred, held, corrupt), whether delivery is paused, Redis, webhook backlog; then "
+      "each queued message's state, tries and next try" },
+    { "pause",   0, 0, cmd_daemon, "pause",
+      "stop delivering (mail is still accepted and queued) until resume or a restart" },
+    { "resume",  0, 0, cmd_daemon, "resume", "deliver again after pause" },
     { "ping",    0, 0, cmd_daemon, "ping", "check that the daemon answers" },
     { "ratelimit", 2, 3, cmd_ratelimit, "ratelimit show|reset USER [--json]",
       "a user's rate-limit class, use in the current window and retry time; reset clears it" },
@@ -1358,8 +1365,10 @@ static const struct ctl_cmd ctl_commands[] = {
       "exclusions), seen by every node" },
     { "suppress", 2, 3, cmd_suppress, "suppress list LOGIN | suppress add|remove LOGIN ADDRESS",
       "a newsletter sender's suppression list (hard bounces, complaints, manual entries)" },
-    { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",
-      "endpoints with pending and failed event counts; test queues a webhook.test event" },
+    { "webhooks", 0, 2, cmd_webhooks,
+      "webhooks [--json] | webhooks test [ENDPOINT] | webhooks retry",
+      "endpoints (URL with its path) with pending and failed event counts; test queues a "
+      "webhook.test event; retry makes the daemon send the outbox now" },
     { "spf",     2, 5, cmd_spf,    "spf [--dns HOST:PORT] IP SENDER [HELO]",
       "evaluate SPF for one client as the daemon would; prints the result first "
       "(SENDER \"\": the null sender, HELO is checked)" },

@@ -189,7 +189,7 @@ static void ft_end(void *arg, const struct mime_part *p)
 static void job_work(void *arg)
 {
     struct ft_job *j = arg;
-    struct mime_callbacks cb = { ft_begin, ft_data, ft_end };
+    struct mime_callbacks cb = { ft_begin, ft_data, ft_end, NULL };
     struct mime_parser *m = mime_new(&j->lim, &cb, j);
     unsigned char *buf = xmalloc(FT_READ_CHUNK);
     unsigned long long done = 0;

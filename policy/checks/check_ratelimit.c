@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define RL_REASON_UNAVAILABLE "redis_unavailable"
+
 struct rl_state {
     const struct engine_env *env;
     struct rl *rl;
@@ -111,6 +113,15 @@ static void refuse(struct check_call *c, ssize_t i, enum verdict_kind kind,
     check_verdict(c, i, kind, rep->code, rep->ecode, "%s", rep->text);
 }
 
+/* Redis could not say (down, timeout, script error): message.rejected says so, not
+ * rate_limited, so an alert on it is not mistaken for a user over their limit. */
+static void refuse_unavailable(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                               const struct rl_reply *rep)
+{
+    check_verdict_reason(c, i, kind, RL_REASON_UNAVAILABLE, rep->code, rep->ecode, "%s",
+                         rep->text);
+}
+
 static void mail_done(const struct rl_result *res, void *arg)
 {
     struct check_call *c = arg;
@@ -121,7 +132,7 @@ static void mail_done(const struct rl_result *res, void *arg)
     if (res->error != RL_OK) {
         if (!error_allows(c, res)) {
             rl_reply_tempfail(&rep);
-            refuse(c, CHECK_ALL, VERDICT_REFUSE_NOW, &rep);
+            refuse_unavailable(c, CHECK_ALL, VERDICT_REFUSE_NOW, &rep);
         }
     } else if (res->granted == 0) {
         (void)error_allows(c, res);
@@ -152,7 +163,7 @@ static void rcpt_done(const struct rl_result *res, void *arg)
         rl_reply_refused(&rep, res, check_call_login(c), RL_STAGE_RCPT);
     }
     for (i = ok; i < w->k; i++)
-        refuse(c, (ssize_t)i, VERDICT_REFUSE, &rep);
+        (res->error != RL_OK ? refuse_unavailable : refuse)(c, (ssize_t)i, VERDICT_REFUSE, &rep);
     if (res->error == RL_OK && ok < w->k) metrics_add1(M_RATELIMIT_REFUSED, "rcpt", (long long)(w->k - ok));
     if (res->error == RL_OK) {
         rl_quota_text(note, sizeof(note), &res->rcpt);
@@ -234,6 +245,7 @@ const struct check_def check_ratelimit = {
     .async = true,
     .unsure = UNSURE_DEFER,
     .reason = "rate_limited",
+    .unsure_reason = RL_REASON_UNAVAILABLE,
     .init = ratelimit_init,
     .free = ratelimit_free,
     .run = ratelimit_run,

@@ -8,14 +8,23 @@
  *                       activated (at start and on SIGHUP), each file once; definite: a
  *                       recipient it lacks is unknown (550 5.1.1) unless learned
  *   recipients_learned  addresses that sent mail through submission (SADD at END of a
- *                       submitted message), in the Redis set pt:rcpt:{DOMAIN}:learned;
- *                       not definite: a recipient it lacks gets recipients_unsure
+ *                       submitted message) or that received a successful delivery (the
+ *                       queue, relay/queue/queue_result.c), in the Redis set
+ *                       pt:rcpt:{DOMAIN}:learned; not definite: a recipient it lacks gets
+ *                       recipients_unsure
+ *   recipients_callout  the next hop (policy/callout.h: MAIL FROM:<callout_sender>, RCPT,
+ *                       never DATA), asked when no other source knows the recipient; its
+ *                       answers cached in pt:rcpt:{DOMAIN}:co:ADDR ("1" for
+ *                       callout_valid_ttl, "0" for callout_invalid_ttl); a 5xx to RCPT is
+ *                       definite (550 5.1.1), anything else (4xx, no connection, no answer
+ *                       within callout_timeout, a backup domain's primary known down) is
+ *                       recipients_unsure and never cached. With a callout, a static list's
+ *                       "no" is not definite: the next hop decides.
  * recipients_unsure (defer: 450 4.1.1; accept) also applies when Redis does not answer.
  * The harvest guard: each unknown recipient counts for the client address in
  * pt:dha:{IP} over `harvest_window`; past `harvest_limit` the session is closed with
  * 421 4.7.0 and one `recipient.harvest` event fires per window and address.
  * postmaster@ and abuse@ are never refused (RFC 5321 4.5.1, RFC 2142).
- * Not yet: callouts to the next hop (RCPT probes) and learning from successful deliveries.
  */
 #include "policy/checks/checks.h"
 
@@ -23,6 +32,7 @@
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
+#include "policy/callout.h"
 #include "policy/outage.h"
 #include "policy/rcpt_list.h"
 
@@ -42,6 +52,10 @@
 struct verify_settings {
     long long harvest_limit;
     long long harvest_window_ms;
+    long long callout_timeout_ms;
+    long long callout_valid_ttl_ms;
+    long long callout_invalid_ttl_ms;
+    char *callout_sender;
 };
 
 #define VS(f) offsetof(struct verify_settings, f)
@@ -53,6 +67,19 @@ static const struct conf_key verify_keys[] = {
     { .name = "harvest_window", .type = CONF_DURATION, .offset = VS(harvest_window_ms),
       .def = "10m", .min = 1000, .max = 86400000LL,
       .help = "the window of harvest_limit" },
+    { .name = "callout_timeout", .type = CONF_DURATION, .offset = VS(callout_timeout_ms),
+      .def = "8s", .min = 100, .max = 300000,
+      .help = "a callout (recipients_callout) not answered within this is a temporary "
+              "failure (450 4.1.1 or accept, per recipients_unsure); keep it below the "
+              "profile's deadline" },
+    { .name = "callout_valid_ttl", .type = CONF_DURATION, .offset = VS(callout_valid_ttl_ms),
+      .def = "7d", .min = 1000, .max = 365 * 86400000LL,
+      .help = "how long a recipient the next hop accepted is remembered as valid" },
+    { .name = "callout_invalid_ttl", .type = CONF_DURATION,
+      .offset = VS(callout_invalid_ttl_ms), .def = "3h", .min = 1000, .max = 30 * 86400000LL,
+      .help = "how long a recipient the next hop refused (5xx) is remembered as unknown" },
+    { .name = "callout_sender", .type = CONF_STRING, .offset = VS(callout_sender), .def = "",
+      .help = "the MAIL FROM of callouts; empty: the null sender <> (RFC 5321 4.5.5)" },
     { .name = NULL }
 };
 static const struct conf_section verify_section = { .name = "rcpt_verify",
@@ -157,45 +184,73 @@ static const struct rcpt_list *list_for(struct verify_state *st, const char *pat
 
 /* ---- one RCPT batch ------------------------------------------------------------------ */
 
-enum rcpt_state { R_SKIP, R_KNOWN, R_UNKNOWN, R_ASK };
+/* A recipient goes through the sources in order: the static list (in memory), then one
+ * Redis round trip (the learned set and the callout cache, asked together), then, when
+ * its domain has recipients_callout and nothing knew it yet, a callout to the next hop
+ * (all the recipients of one domain in one probe). */
+enum rcpt_state { R_SKIP, R_KNOWN, R_UNKNOWN };
 
-/* One SISMEMBER in flight: for which recipient of which call. */
+struct verify_wait;
+
+/* One Redis command in flight: for which recipient, and what it asks. */
 struct verify_ask {
     struct check_call *c;
     size_t i;
+    bool cache;                 /* GET of the callout cache (else SISMEMBER learned) */
     struct redis_req *req;
+};
+
+/* One callout in flight: a domain's recipients. */
+struct verify_probe {
+    struct check_call *c;
+    size_t *idx;
+    size_t n;
+    struct callout_req *req;
+};
+
+struct verify_rcpt {
+    enum rcpt_state state;
+    bool definite;              /* unknown for sure: a static list alone, or the next hop */
+    bool callout;               /* ask the next hop when nothing else knows it */
+    bool answered;              /* the callout cache had an answer */
+    const char *source;         /* what made it known or unknown (for the symbol) */
+    struct verify_ask ask[2];   /* learned, cache */
 };
 
 struct verify_wait {
     size_t n;                   /* recipients of the call */
-    enum rcpt_state *state;
-    bool *definite;             /* a static list already said no */
-    struct verify_ask *asks;    /* per recipient; req NULL when none is in flight */
-    size_t pending;
+    struct verify_rcpt *r;
+    size_t pending;             /* Redis commands, then callouts, in flight */
+    bool probing;               /* the callout step has started */
+    struct verify_probe *probes;
+    size_t nprobes;
     size_t unknown;             /* unknown recipients to count for the harvest guard */
     struct redis_req *harvest;
 };
 
 static void wait_free(struct check_call *c, struct verify_wait *w)
 {
-    free(w->state);
-    free(w->definite);
-    free(w->asks);
+    size_t k;
+
+    for (k = 0; k < w->nprobes; k++)
+        free(w->probes[k].idx);
+    free(w->probes);
+    free(w->r);
     free(w);
     check_call_set_priv(c, NULL);
 }
 
-static void refuse_unknown(struct check_call *c, size_t i)
+static void refuse_unknown(struct check_call *c, size_t i, const char *source)
 {
-    check_symbol(c, (ssize_t)i, "RCPT_UNKNOWN", 1.0, NULL);
+    check_symbol(c, (ssize_t)i, "RCPT_UNKNOWN", 1.0, source);
     check_verdict(c, (ssize_t)i, VERDICT_REFUSE, R_RCPT_UNKNOWN, check_call_rcpt(c, i));
 }
 
-static void unverified(struct check_call *c, size_t i)
+static void unverified(struct check_call *c, size_t i, const char *source)
 {
     const struct policy_settings *s = check_call_rcpt_settings(c, i);
 
-    check_symbol(c, (ssize_t)i, "RCPT_UNVERIFIED", 1.0, NULL);
+    check_symbol(c, (ssize_t)i, "RCPT_UNVERIFIED", 1.0, source);
     if (s->domain == NULL || s->domain->recipients_unsure == 0)
         check_verdict(c, (ssize_t)i, VERDICT_REFUSE, R_RCPT_UNVERIFIED, check_call_rcpt(c, i));
 }
@@ -260,43 +315,183 @@ static void finish(struct check_call *c, struct verify_wait *w)
     size_t i;
 
     for (i = 0; i < w->n; i++) {
-        if (w->state[i] == R_KNOWN) {
-            check_symbol(c, (ssize_t)i, "RCPT_VERIFIED", 1.0, NULL);
-        } else if (w->state[i] == R_UNKNOWN) {
-            if (w->definite[i]) {
-                refuse_unknown(c, i);
+        const struct verify_rcpt *r = &w->r[i];
+        if (r->state == R_KNOWN) {
+            check_symbol(c, (ssize_t)i, "RCPT_VERIFIED", 1.0, r->source);
+        } else if (r->state == R_UNKNOWN) {
+            if (r->definite) {
+                refuse_unknown(c, i, r->source);
                 w->unknown++;
             } else {
-                unverified(c, i);
+                unverified(c, i, r->source);
             }
         }
     }
 }
 
-static void on_member(enum redis_result res, const redisReply *reply, void *arg)
+/* Every answer is in: decide, count for the harvest guard, done. Returns CALL_PENDING
+ * while the harvest count is in flight (it ends the call). */
+static enum call_status conclude(struct check_call *c, struct verify_wait *w)
+{
+    finish(c, w);
+    if (count_harvest(c, w))
+        return CALL_PENDING;
+    wait_free(c, w);
+    return CALL_DONE;
+}
+
+/* Remember a callout's answer (fire and forget: a lost write costs one more callout). */
+static void cache_answer(struct check_call *c, const char *addr, bool valid)
+{
+    const struct engine_env *env = check_call_env(c);
+    const struct verify_settings *vs = check_call_settings(c);
+    char *key, ttl[24];
+    const char *argv[5];
+
+    if (env->redis == NULL)
+        return;
+    key = rcpt_callout_key(addr);
+    snprintf(ttl, sizeof(ttl), "%lld", valid ? vs->callout_valid_ttl_ms
+                                             : vs->callout_invalid_ttl_ms);
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = valid ? "1" : "0";
+    argv[3] = "PX";
+    argv[4] = ttl;
+    redis_command_argv(env->redis, 5, argv, NULL, redis_reply_ignore, NULL);
+    free(key);
+}
+
+static void on_callout(void *arg, const struct callout_result *res, size_t n)
+{
+    struct verify_probe *p = arg;
+    struct check_call *c = p->c;
+    struct verify_wait *w = check_call_priv(c);
+    size_t k;
+
+    p->req = NULL;
+    for (k = 0; k < n && k < p->n; k++) {
+        struct verify_rcpt *r = &w->r[p->idx[k]];
+        const char *addr = check_call_rcpt(c, p->idx[k]);
+        if (res[k].answer == CALLOUT_VALID) {
+            r->state = R_KNOWN;
+            r->source = "callout";
+            cache_answer(c, addr, true);
+        } else if (res[k].answer == CALLOUT_INVALID) {
+            r->definite = true;     /* the next hop said no: 550, never guessed */
+            r->source = "callout";
+            cache_answer(c, addr, false);
+        } else {
+            r->definite = false;    /* a temporary failure never turns into a 5xx */
+            r->source = "callout_tempfail";
+        }
+    }
+    if (--w->pending > 0)
+        return;
+    if (conclude(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+/* The recipients nothing knew yet whose domain asks its next hop: one probe per domain.
+ * Returns true when a callout is in flight. */
+static bool start_callouts(struct check_call *c, struct verify_wait *w)
+{
+    const struct engine_env *env = check_call_env(c);
+    const struct verify_settings *vs = check_call_settings(c);
+    size_t i, j, k;
+
+    w->probing = true;
+    if (env->callout == NULL)
+        return false;
+    w->probes = xcalloc(w->n, sizeof(*w->probes));
+    for (i = 0; i < w->n; i++) {
+        const char *d, *at;
+        if (w->r[i].state != R_UNKNOWN || !w->r[i].callout || w->r[i].answered)
+            continue;
+        at = strrchr(check_call_rcpt(c, i), '@');
+        d = at ? at + 1 : "";
+        for (k = 0; k < w->nprobes; k++) {
+            const char *o = strrchr(check_call_rcpt(c, w->probes[k].idx[0]), '@');
+            if (o != NULL && strcasecmp(o + 1, d) == 0)
+                break;
+        }
+        if (k == w->nprobes) {
+            w->probes[k].c = c;
+            w->probes[k].idx = xcalloc(w->n, sizeof(size_t));
+            w->nprobes++;
+        }
+        w->probes[k].idx[w->probes[k].n++] = i;
+    }
+    /* pending first: a callback never runs inside start */
+    w->pending = w->nprobes;
+    for (k = 0; k < w->nprobes; k++) {
+        struct verify_probe *p = &w->probes[k];
+        const char **rcpts = xcalloc(p->n, sizeof(*rcpts));
+        const char *at = strrchr(check_call_rcpt(c, p->idx[0]), '@');
+        for (j = 0; j < p->n; j++)
+            rcpts[j] = check_call_rcpt(c, p->idx[j]);
+        p->req = env->callout->start(env->callout->svc, at + 1, vs->callout_sender, rcpts,
+                                     p->n, vs->callout_timeout_ms, on_callout, p);
+        free(rcpts);
+    }
+    return w->nprobes > 0;
+}
+
+static void on_lookup(enum redis_result res, const redisReply *reply, void *arg)
 {
     struct verify_ask *ask = arg;
     struct check_call *c = ask->c;
     struct verify_wait *w = check_call_priv(c);
+    struct verify_rcpt *r = &w->r[ask->i];
     const struct engine_env *env = check_call_env(c);
 
     ask->req = NULL;
-    if (res == REDIS_RESULT_OK && reply->type == REDIS_REPLY_INTEGER) {
+    if (res == REDIS_RESULT_OK && reply->type != REDIS_REPLY_ERROR) {
         outage_up(env->outages, "redis");
-        w->state[ask->i] = reply->integer == 1 ? R_KNOWN : R_UNKNOWN;
+        if (ask->cache && reply->type == REDIS_REPLY_STRING && r->state != R_KNOWN) {
+            r->answered = true;
+            r->source = "callout_cache";
+            if (reply->str[0] == '1')
+                r->state = R_KNOWN;
+            else
+                r->definite = true;
+        } else if (!ask->cache && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+            r->state = R_KNOWN;
+            r->source = "learned";
+        }
     } else {
         outage_down(env->outages, "redis", "rcpt_verify",
                     res == REDIS_RESULT_TIMEOUT ? "timeout" : "down");
-        w->state[ask->i] = R_UNKNOWN;
-        w->definite[ask->i] = false;
+        if (!ask->cache)
+            r->definite = false;        /* it may be a learned address: never a 5xx */
     }
     if (--w->pending > 0)
         return;
-    finish(c, w);
-    if (count_harvest(c, w))
+    if (start_callouts(c, w))
         return;
-    wait_free(c, w);
-    check_done(c);
+    if (conclude(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+static void ask_redis(struct check_call *c, struct verify_wait *w, size_t i, bool cache)
+{
+    const struct engine_env *env = check_call_env(c);
+    const char *addr = check_call_rcpt(c, i);
+    char *member = redis_key_escape(addr);
+    struct verify_ask *ask = &w->r[i].ask[cache ? 1 : 0];
+    char *key = cache ? rcpt_callout_key(addr) : rcpt_learned_key(addr);
+
+    *ask = (struct verify_ask){ .c = c, .i = i, .cache = cache };
+    if (cache) {
+        const char *argv[2] = { "GET", key };
+        ask->req = redis_command_argv(env->redis, 2, argv, NULL, on_lookup, ask);
+    } else {
+        const char *argv[3] = { "SISMEMBER", key, member };
+        ask->req = redis_command_argv(env->redis, 3, argv, NULL, on_lookup, ask);
+    }
+    w->pending++;
+    free(key);
+    free(member);
 }
 
 static enum call_status verify_run(struct check_call *c)
@@ -310,51 +505,43 @@ static enum call_status verify_run(struct check_call *c)
         return CALL_DONE;
     w = xcalloc(1, sizeof(*w));
     w->n = n;
-    w->state = xcalloc(n, sizeof(*w->state));
-    w->definite = xcalloc(n, sizeof(*w->definite));
-    w->asks = xcalloc(n, sizeof(*w->asks));
+    w->r = xcalloc(n, sizeof(*w->r));
     check_call_set_priv(c, w);
     for (i = 0; i < n; i++) {
         const struct policy_settings *s = check_call_rcpt_settings(c, i);
         const struct domain_conf *d = s->domain;
         const char *addr = check_call_rcpt(c, i);
+        struct verify_rcpt *r = &w->r[i];
         const struct rcpt_list *l;
 
-        w->state[i] = R_SKIP;
+        r->state = R_SKIP;
         if (d == NULL || s->kind == DOMAIN_OTHER ||
-            (d->recipients_file == NULL && !d->recipients_learned))
+            (d->recipients_file == NULL && !d->recipients_learned && !d->recipients_callout))
             continue;
+        r->state = R_UNKNOWN;
+        r->callout = d->recipients_callout;
         if (d->recipients_file != NULL && (l = list_for(st, d->recipients_file)) != NULL) {
             if (rcpt_list_has(l, addr)) {
-                w->state[i] = R_KNOWN;
+                r->state = R_KNOWN;
+                r->source = "list";
                 continue;
             }
-            w->definite[i] = true;
+            /* the list is the whole truth unless the next hop is asked too */
+            r->definite = !r->callout;
+            r->source = "list";
         }
-        w->state[i] = R_UNKNOWN;
-        if (d->recipients_learned && env->redis != NULL) {
-            const char *at = strrchr(addr, '@');
-            char *tag = redis_key_escape(at ? at + 1 : "");
-            char *key = xasprintf("pt:rcpt:{%s}:learned", tag);
-            char *member = redis_key_escape(addr);
-            const char *argv[3] = { "SISMEMBER", key, member };
-            w->state[i] = R_ASK;
-            w->asks[i] = (struct verify_ask){ .c = c, .i = i };
-            w->asks[i].req = redis_command_argv(env->redis, 3, argv, NULL, on_member,
-                                                &w->asks[i]);
-            w->pending++;
-            free(member);
-            free(key);
-            free(tag);
-        }
+        if (env->redis == NULL)
+            continue;
+        if (d->recipients_learned)
+            ask_redis(c, w, i, false);
+        if (r->callout)
+            ask_redis(c, w, i, true);
     }
     if (w->pending > 0)
         return CALL_PENDING;
-    finish(c, w);
-    if (count_harvest(c, w))
+    if (start_callouts(c, w))
         return CALL_PENDING;
-    wait_free(c, w);
-    return CALL_DONE;
+    return conclude(c, w);
 }
 
 /* END of a submitted message: its sender becomes a known recipient of its domain. */
@@ -364,15 +551,14 @@ static enum call_status learn_sender(struct check_call *c)
     const char *sender = check_call_sender(c), *at;
     const struct policy_settings *s = check_call_nrcpt(c) ? check_call_rcpt_settings(c, 0)
                                                           : NULL;
-    char *tag, *key, *member;
+    char *key, *member;
     const char *argv[3];
 
     if (env->redis == NULL || sender == NULL || (at = strrchr(sender, '@')) == NULL ||
         s == NULL || s->domain == NULL || !s->domain->recipients_learned ||
         s->kind == DOMAIN_OTHER)
         return CALL_DONE;
-    tag = redis_key_escape(at + 1);
-    key = xasprintf("pt:rcpt:{%s}:learned", tag);
+    key = rcpt_learned_key(sender);
     member = redis_key_escape(sender);
     argv[0] = "SADD";
     argv[1] = key;
@@ -381,7 +567,6 @@ static enum call_status learn_sender(struct check_call *c)
     redis_command_argv(env->redis, 3, argv, NULL, redis_reply_ignore, NULL);
     free(member);
     free(key);
-    free(tag);
     return CALL_DONE;
 }
 
@@ -395,13 +580,18 @@ static enum call_status verify_dispatch(struct check_call *c)
 static void verify_cancel(struct check_call *c)
 {
     struct verify_wait *w = check_call_priv(c);
-    size_t i;
+    const struct engine_env *env = check_call_env(c);
+    size_t i, k;
 
     if (w == NULL)
         return;
     for (i = 0; i < w->n; i++)
-        if (w->asks[i].req != NULL)
-            redis_cancel(w->asks[i].req);
+        for (k = 0; k < 2; k++)
+            if (w->r[i].ask[k].req != NULL)
+                redis_cancel(w->r[i].ask[k].req);
+    for (k = 0; k < w->nprobes; k++)
+        if (w->probes[k].req != NULL)
+            env->callout->cancel(w->probes[k].req);
     if (w->harvest != NULL)
         redis_cancel(w->harvest);
     wait_free(c, w);

@@ -510,9 +510,26 @@ static void qmsg_attempt_start(struct qmsg *m)
     workpool_submit(q->srv->wp, load_work, load_done, lj);
 }
 
+enum queue_pause queue_paused(const struct queue *q)
+{
+    if (queue_conf_now(q)->paused)
+        return QUEUE_PAUSED_CONFIG;
+    return q->admin_paused ? QUEUE_PAUSED_ADMIN : QUEUE_RUNNING;
+}
+
+void queue_set_paused(struct queue *q, bool paused)
+{
+    if (q->admin_paused == paused)
+        return;
+    q->admin_paused = paused;
+    log_info("qmgr", "delivery %s by the admin", paused ? "paused" : "resumed");
+    if (!paused)
+        queue_pump(q);
+}
+
 void queue_pump(struct queue *q)
 {
-    if (queue_conf_now(q)->paused) {
+    if (queue_paused(q) != QUEUE_RUNNING) {
         struct timeval tv = { QUEUE_PAUSE_CHECK_S, 0 };
         if (q->ready_head && !q->stopping && !evtimer_pending(q->wake, NULL))
             evtimer_add(q->wake, &tv);
@@ -831,7 +848,8 @@ static void scan_done(void *arg)
             m->tries = s->items[i].tries;
             m->next_try = s->items[i].next_try;
             m->held = s->items[i].held;
-            qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains);
+            qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains,
+                       0);      /* its size is counted when it is first loaded */
             held += m->held;
             qmsg_schedule(m, m->next_try);
         }

@@ -43,6 +43,7 @@ static void qmsg_job_done(void *arg, const struct deliver_report *rep)
         qres_log(m, qres_component(j->kind), j->rcpts[i], rep, r, status);
         metrics_inc1(M_DELIVERIES, r->status == SMTP_SENT ? "delivered" : status);
         if (r->status == SMTP_SENT) {
+            qres_learn(m, j->rcpts[i]);
             qsb_take(&m->recs, qres_record("done", idx, t, r, rep->relay));
             m->qf->rcpts[idx].state = QF_DONE;
         } else if (r->status == SMTP_PERMFAIL) {

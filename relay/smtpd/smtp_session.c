@@ -449,7 +449,8 @@ static bool session_output_full(struct smtp_session *s)
 
 void smtp_session_shutdown(struct smtp_session *s)
 {
-    if (s->closing || s->busy || s->state == ST_DATA || s->state == ST_STARTTLS)
+    if (s->closing || s->busy || s->state == ST_DATA || s->state == ST_CHUNK ||
+        s->state == ST_STARTTLS)
         return; /* finishes its current command first, then gets 421 */
     smtp_reply(s, R_SHUTDOWN, s->cf->c.hostname);
     smtp_close(s);
@@ -525,7 +526,8 @@ static void session_on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         log_info("smtpd", "timeout after %s from %s[%s]",
-                 s->state == ST_DATA ? "DATA" : "command", s->client_name, s->client_ip);
+                 s->state == ST_DATA ? "DATA" : s->state == ST_CHUNK ? "BDAT" : "command",
+                 s->client_name, s->client_ip);
         if (s->state != ST_GREETING && s->state != ST_STARTTLS)
             smtp_reply(s, R_TIMEOUT, s->cf->c.hostname);
         smtp_close(s);
@@ -539,12 +541,15 @@ static void session_on_event(struct bufferevent *bev, short what, void *arg)
             log_info("smtpd", "SSL error from %s[%s]: %s", s->client_name, s->client_ip, buf);
         }
     }
-    if (s->state != ST_DATA && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+    if (s->state != ST_DATA && s->state != ST_CHUNK &&
+        evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         session_process(s); /* the EOF may arrive with the last commands */
     if (!s->closing) {
         if (s->state == ST_DATA || s->tx)
             log_info("smtpd", "lost connection after %s from %s[%s]",
-                     s->state == ST_DATA ? "DATA" : "RCPT", s->client_name, s->client_ip);
+                     s->state == ST_DATA ? "DATA" :
+                     s->state == ST_CHUNK || s->state == ST_BDAT ? "BDAT" : "RCPT",
+                     s->client_name, s->client_ip);
         if (s->busy) {
             s->closing = s->dead = true; /* smtp_resume() frees it, or the close timer */
             bufferevent_disable(s->bev, EV_READ | EV_WRITE);
@@ -579,6 +584,11 @@ static void session_process(struct smtp_session *s)
 
         if (s->state == ST_DATA) {
             if (!smtp_data_process(s))
+                return;
+            continue;
+        }
+        if (s->state == ST_CHUNK) {
+            if (!smtp_chunk_process(s))
                 return;
             continue;
         }

@@ -305,6 +305,19 @@ int spool_file_readable(struct spool_file *f, int *fd, uint64_t *msg_offset)
     return 0;
 }
 
+int spool_file_inserted(struct spool_file *f, size_t len)
+{
+    f->written += len;
+    f->sp->written_since += len;
+    if (f->msg_ended)
+        f->msg_end += len;
+    if (lseek(f->fd, (off_t)f->written, SEEK_SET) < 0) {
+        f->error = f->error ? f->error : errno;
+        return -1;
+    }
+    return 0;
+}
+
 static void spool_file_release(struct spool_file *f, bool unlink_tmp)
 {
     if (f->fd >= 0)

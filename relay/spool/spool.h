@@ -92,6 +92,12 @@ void spool_file_end_message(struct spool_file *f);
  * with errno. *msg_offset is where the message starts. */
 int spool_file_readable(struct spool_file *f, int *fd, uint64_t *msg_offset);
 
+/* Someone else (a worker, after spool_file_readable and before any further write) inserted
+ * len bytes inside the message with pread/pwrite on fd, moving the rest of the file up
+ * (DKIM signing, relay/smtpd/smtp_sign.c): the message and the file are len bytes longer.
+ * Further writes go after the new end. 0, or -1 with errno. */
+int spool_file_inserted(struct spool_file *f, size_t len);
+
 /* Throw the file away (unlink, close, free). */
 void spool_file_abort(struct spool_file *f);
 

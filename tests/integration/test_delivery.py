@@ -731,6 +731,9 @@ def test_mx_failover_to_the_second_mx(tmp_path, zone, sink):
     wait_log(p, r"%s: to=<b@failover\.test>, relay=live\.failover\.test\[127\.0\.0\.1\]:%d, .*"
                 r"status=sent" % (qid, sink.port))
     assert len(re.findall(r"%s: to=" % qid, p.log())) == 1  # one attempt, no deferral
+    # the preferred MX that refused leaves its own line (Postfix's shape)
+    assert re.search(r"postern/smtp\[\d+\]: connect to dead\.failover\.test\[127\.0\.0\.\d+\]"
+                     r":\d+: Connection refused", p.log()), p.log()
     p.stop()
 
 
@@ -770,6 +773,8 @@ def test_mx_failover_after_a_4xx_greeting(tmp_path, zone, sink):
                     r"status=sent" % qid)
         assert busy.count == 1
         assert len(re.findall(r"%s: to=" % qid, p.log())) == 1
+        assert re.search(r"%s: busy\.greet\.test\[127\.0\.0\.3\]:\d+: 421 4\.3\.2 " % qid,
+                         p.log()), p.log()
         p.stop()
     finally:
         busy.stop()
