@@ -11,6 +11,7 @@
 
 #include "admin/web_assets.h"
 #include "auth/sasl_server.h"
+#include "content/quar.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 #include "lib/tls.h"
@@ -71,6 +72,10 @@ static void req_cancel_pending(struct web_req *r)
     if (r->timer) {
         event_free(r->timer);
         r->timer = NULL;
+    }
+    if (r->qop) {
+        quar_cancel(r->qop);
+        r->qop = NULL;
     }
 }
 
@@ -139,7 +144,7 @@ void web_send(struct web_req *r, int code, const char *content_type, struct wstr
         { "200", "OK" }, { "303", "See Other" }, { "400", "Bad Request" },
         { "401", "Unauthorized" }, { "403", "Forbidden" }, { "404", "Not Found" },
         { "405", "Method Not Allowed" }, { "413", "Payload Too Large" },
-        { "415", "Unsupported Media Type" }, { "429", "Too Many Requests" },
+        { "410", "Gone" }, { "415", "Unsupported Media Type" }, { "429", "Too Many Requests" },
         { "500", "Internal Server Error" }, { "503", "Service Unavailable" },
     };
     const char *reason = "OK";
@@ -350,6 +355,10 @@ static const struct route routes[] = {
     { "/ui/api/me",       EVHTTP_REQ_GET, web_route_api_me },
     { "/ui/api/settings", EVHTTP_REQ_GET | EVHTTP_REQ_PUT, web_route_api_settings },
     { "/ui/api/users",    EVHTTP_REQ_GET, web_route_api_users },
+    { "/ui/quarantine",   EVHTTP_REQ_POST, web_route_quar_post },
+    { "/ui/api/quarantine", EVHTTP_REQ_GET, web_route_api_quar },
+    { "/ui/api/quarantine/release", EVHTTP_REQ_POST, web_route_api_quar_act },
+    { "/ui/api/quarantine/delete", EVHTTP_REQ_POST, web_route_api_quar_act },
     { NULL, 0, NULL }
 };
 
@@ -398,6 +407,14 @@ static void on_request(struct evhttp_request *req, void *arg)
             return;
         }
         serve_static(r, path + 11);
+        return;
+    }
+    if (strncmp(path, "/ui/q/", 6) == 0) {
+        if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD && cmd != EVHTTP_REQ_POST) {
+            web_error(r, 405, "GET or POST only");
+            return;
+        }
+        web_route_link(r, path + 6);
         return;
     }
     for (rt = routes; rt->path; rt++)

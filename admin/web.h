@@ -38,6 +38,7 @@ struct auth_conf;
 struct conf_array;
 struct domain_conf;
 struct json_t;
+struct quar;
 
 /* The "web" config section (keys in web_conf.c). */
 struct web_conf {
@@ -62,12 +63,15 @@ struct web_view {
     const struct domain_conf *domain_defaults;
     const struct conf_array *levels;       /* struct level_conf */
     const struct conf_strlist *local_domains;
+    const char *quar_key;                  /* the digest links' HMAC key (quar_token.h);
+                                              NULL: /ui/q/ links are not served */
 };
 
 struct web_deps {
     struct event_base *base;
     struct redis *redis;
     struct workpool *wp;                   /* blocking SASL runs here */
+    struct quar *quar;                     /* the quarantine index (content/quar.h) */
     void (*view_get)(void *arg, struct web_view *out);
     void (*view_release)(void *handle);
     void (*event)(void *arg, const char *type, struct json_t *data);  /* takes data */

@@ -58,6 +58,7 @@ struct web_req {
     struct authfail_req *afreq;
     struct auth_sess *asess;
     struct event *timer;
+    struct quar_op *qop;
     /* handler state */
     void (*cont)(struct web_req *r);
     char *target;                  /* the address whose settings are shown or changed */
@@ -93,6 +94,9 @@ void web_random_hex(char *out, size_t digits);                    /* out: digits
 bool web_is_admin_of(const struct web_req *r, const char *login, const char *domain);
 /* May r->login see and change address's settings? Sets *why for the 403. */
 bool web_may_edit(const struct web_req *r, const char *address);
+/* Set r->target to the address given (NULL: the login) when r->login may edit it; else
+ * answer 400 or 403 and return false. */
+bool web_pick_target(struct web_req *r, const char *given);
 /* Canonical address (lower-case, trimmed) or NULL when it is not user@domain. */
 char *web_address(const char *text);
 
@@ -117,5 +121,12 @@ void web_route_settings_post(struct web_req *r);/* POST /ui/settings */
 void web_route_api_me(struct web_req *r);       /* GET /ui/api/me */
 void web_route_api_settings(struct web_req *r); /* GET/PUT /ui/api/settings */
 void web_route_api_users(struct web_req *r);    /* GET /ui/api/users */
+void web_route_quar_post(struct web_req *r);    /* POST /ui/quarantine */
+void web_route_api_quar(struct web_req *r);     /* GET /ui/api/quarantine */
+void web_route_api_quar_act(struct web_req *r); /* POST /ui/api/quarantine/{release,delete} */
+void web_route_link(struct web_req *r, const char *token);  /* GET/POST /ui/q/TOKEN */
+/* The quarantine section of the settings page for r->target, then cont(r) with the HTML
+ * in r->scratch (web_quar.c). */
+void web_quar_section(struct web_req *r, void (*cont)(struct web_req *r));
 
 #endif

@@ -255,7 +255,7 @@ static int value_text(const char *name, json_t *v, char **out)
 
 /* ---- the target of a request: ?user= (or the form's user), default the login ---- */
 
-static bool pick_target(struct web_req *r, const char *given)
+bool web_pick_target(struct web_req *r, const char *given)
 {
     free(r->target);
     r->target = web_address(given ? given : r->login);
@@ -290,7 +290,7 @@ static void api_settings_session(struct web_req *r)
         return;
     }
     user = web_query_get(r, "user");
-    ok = pick_target(r, user);
+    ok = web_pick_target(r, user);
     free(user);
     if (!ok)
         return;
@@ -557,7 +557,7 @@ static void page_render(struct web_req *r)
             { "level_options", lv.p }, { "tag", t }, { "spam", s }, { "kill", k },
             { "grey_options", gv.p }, { "virus_options", vv.p }, { "file_options", fv.p },
             { "whitelist", wl.p }, { "blacklist", bl.p }, { "exclusions", ex.p },
-            { "users", users.p }, { "quarantine", "" },
+            { "users", users.p }, { "quarantine", r->scratch.p },
         };
         web_page(r, 200, "Protection settings", "settings.html", vars,
                  sizeof(vars) / sizeof(vars[0]));
@@ -567,9 +567,14 @@ static void page_render(struct web_req *r)
 }
 
 /* A domain admin's page lists the domain's users first, then reads the settings. */
+static void page_quar(struct web_req *r)
+{
+    web_quar_section(r, page_render);
+}
+
 static void page_after_users(struct web_req *r)
 {
-    prefs_load(r, page_render);
+    prefs_load(r, page_quar);
 }
 
 static void home_session(struct web_req *r)
@@ -582,7 +587,7 @@ static void home_session(struct web_req *r)
         return;
     }
     user = web_query_get(r, "user");
-    ok = pick_target(r, user);
+    ok = web_pick_target(r, user);
     free(user);
     if (!ok)
         return;
@@ -590,7 +595,7 @@ static void home_session(struct web_req *r)
         users_list(r, page_after_users);
         return;
     }
-    prefs_load(r, page_render);
+    prefs_load(r, page_quar);
 }
 
 void web_route_home(struct web_req *r)
@@ -651,7 +656,7 @@ static void form_session(struct web_req *r)
         return;
     }
     user = web_body_get(r, "user");
-    ok = pick_target(r, user);
+    ok = web_pick_target(r, user);
     free(user);
     if (!ok)
         return;

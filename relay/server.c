@@ -519,8 +519,7 @@ void server_stop(struct server *srv)
     workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
     server_health_stop();
-    web_free(srv->web);
-    srv->web = NULL;
+    server_web_stop(srv);
     admin_free(srv->admin);
     spool_close(srv->spool);
     if (srv->sasl)

@@ -6,6 +6,7 @@
 #include "relay/server_web.h"
 
 #include "admin/web.h"
+#include "content/quar.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 
@@ -23,12 +24,17 @@ static void web_view_get(void *arg, struct web_view *out)
     out->domain_defaults = &cf->c.domain_defaults;
     out->levels = &cf->c.policy.levels;
     out->local_domains = &cf->c.relay.local_domains;
+    out->quar_key = NULL;       /* digest links: once the quarantine's token key is in the
+                                   config (issue 17's quarantine half) */
 }
 
 static void web_view_release(void *handle)
 {
     config_unref(handle);
 }
+
+/* The quarantine index client of the web page (until the daemon has one of its own). */
+static struct quar *web_quar;
 
 int server_web_start(struct server *srv)
 {
@@ -39,6 +45,16 @@ int server_web_start(struct server *srv)
     };
     int failed;
 
+    if (srv->cf->c.web.enabled && srv->redis != NULL)
+        deps.quar = web_quar = quar_new(srv->base, srv->redis, srv->cf->c.hostname);
     srv->web = web_new(&srv->cf->c.web, &deps, &failed);
     return failed ? -1 : 0;
+}
+
+void server_web_stop(struct server *srv)
+{
+    web_free(srv->web);
+    srv->web = NULL;
+    quar_free(web_quar);
+    web_quar = NULL;
 }

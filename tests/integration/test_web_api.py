@@ -176,3 +176,57 @@ def test_web_form_login_needs_its_csrf_token(web):
     assert r.status == 303 and r.header("location") == "/ui/"
     page = c.get("/ui/")
     assert page.status == 200 and "Settings of" in page.text and USER in page.text
+
+
+def test_web_quarantine_api_list_release_delete(web):
+    from webclient import add_quarantine_entry
+    add_quarantine_entry(web.redis, "AAA1.0", USER, subject="first", score=9.0, date=1700000001)
+    add_quarantine_entry(web.redis, "AAA2.0", USER, subject="second", score=7.0,
+                         date=1700000002)
+    add_quarantine_entry(web.redis, "AAA3.0", BOB, subject="bob's", date=1700000003)
+    add_quarantine_entry(web.redis, "AAA4.0", USER, subject="virus", reason="virus",
+                         date=1700000004)
+    c = Client(web.web_port)
+    c.login(USER, PASSWORD)
+    r = c.get("/ui/api/quarantine")
+    assert r.status == 200, r.text
+    assert [e["id"] for e in r.json()["entries"]] == ["AAA4.0", "AAA2.0", "AAA1.0"]
+    assert r.json()["total"] == 3
+    r = c.get("/ui/api/quarantine?sort=score&order=asc&search=SEC")
+    assert [e["subject"] for e in r.json()["entries"]] == ["second"]
+    assert c.get("/ui/api/quarantine?sort=colour").status == 400
+    assert c.get("/ui/api/quarantine?limit=0").status == 400
+    assert c.get("/ui/api/quarantine?user=" + BOB).status == 403
+    assert c.get("/ui/api/quarantine?domain=example.test").status == 403
+    # release: once; the second time is harmless
+    rel = "/ui/api/quarantine/release"
+    assert c.request("POST", rel, json_body={"id": "AAA1.0"}, csrf=False).status == 403
+    r = c.request("POST", rel, json_body={"id": "AAA1.0", "learn": True})
+    assert r.status == 200 and r.json()["done"], r.text
+    r = c.request("POST", rel, json_body={"id": "AAA1.0"})
+    assert r.status == 200 and r.json()["already"], r.text
+    jobs = web.redis.cli("LRANGE", "pt:qj:{mx.test.example}", "0", "-1")
+    assert jobs.count("release AAA1.0") == 1, jobs
+    assert [e["id"] for e in c.get("/ui/api/quarantine").json()["entries"]] == ["AAA4.0",
+                                                                                 "AAA2.0"]
+    # another user's entry, a virus, an unknown one, a bad ID
+    assert c.request("POST", rel, json_body={"id": "AAA3.0"}).status == 403
+    assert c.request("POST", rel, json_body={"id": "AAA4.0"}).status == 403
+    assert c.request("POST", rel, json_body={"id": "NOPE9.0"}).status == 404
+    assert c.request("POST", rel, json_body={"id": "../x"}).status == 400
+    assert c.request("POST", rel, json_body={"nothing": 1}).status == 400
+    # delete (virus entries too)
+    r = c.request("POST", "/ui/api/quarantine/delete", json_body={"id": "AAA4.0"})
+    assert r.status == 200, r.text
+    # the domain admin sees the whole domain and acts for its users
+    a = Client(web.web_port)
+    a.login(ADMIN, ADMIN_PASSWORD)
+    ids = [e["id"] for e in a.get("/ui/api/quarantine?domain=example.test").json()["entries"]]
+    assert ids == ["AAA3.0", "AAA2.0"]
+    r = a.request("POST", rel, json_body={"id": "AAA3.0", "user": BOB})
+    assert r.status == 200, r.text
+    assert a.get("/ui/api/quarantine?domain=other.test").status == 403
+
+
+def test_web_digest_links_are_off_without_a_key(web):
+    assert Client(web.web_port).get("/ui/q/abc.def").status == 404

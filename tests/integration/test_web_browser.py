@@ -148,3 +148,34 @@ def test_web_browser_markup_in_stored_data_is_shown_as_text(web, page):
     assert evil.lower() in page.text()                  # shown, as text
     assert page.eval("window.pwned === undefined")
     assert page.eval("document.querySelectorAll('main script, main img').length") == 0
+
+
+def test_web_browser_quarantine_release_and_script_subject_escaped(web, page):
+    from webclient import add_quarantine_entry
+    add_quarantine_entry(web.redis, "QQQ1.0", USER, subject="<script>window.pwned=1</script>",
+                         score=9.5, date=1700000001)
+    add_quarantine_entry(web.redis, "QQQ2.0", USER, subject="Cheap pills", score=7.5,
+                         date=1700000002)
+    login(page, web, USER, PASSWORD)
+    assert page.eval("document.querySelectorAll('#quarantine-table tbody tr').length") == 2
+    subjects = page.eval("Array.from(document.querySelectorAll('td.subject'))"
+                         ".map(td => td.textContent)")
+    assert "<script>window.pwned=1</script>" in subjects       # shown as text
+    assert page.eval("window.pwned === undefined")
+    assert page.eval("document.querySelectorAll('main script').length") == 0
+    # sort by score in the page (app.js), then filter
+    page.eval("document.querySelector('th[data-sort=score] button').click()")
+    assert page.eval("document.querySelector('#quarantine-table tbody tr').dataset.id") == \
+        "QQQ2.0"
+    page.fill("#quarantine-search", "pills")
+    page.eval("document.getElementById('quarantine-search')"
+              ".dispatchEvent(new Event('input'))")
+    assert page.eval("document.querySelectorAll('#quarantine-table tbody tr:not(.hidden)')"
+                     ".length") == 1
+    # release one entry
+    page.events.clear()
+    page.eval("document.querySelector('tr[data-id=\"QQQ2.0\"] button[value=release]').click()")
+    page._wait_event("Page.loadEventFired")
+    assert "The message was released" in page.text()
+    assert page.eval("document.querySelectorAll('#quarantine-table tbody tr').length") == 1
+    assert "release QQQ2.0 0" in web.redis.cli("LRANGE", "pt:qj:{mx.test.example}", "0", "-1")

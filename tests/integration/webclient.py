@@ -118,3 +118,17 @@ class Client:
         r = self.get(path)
         m = re.search(r'name="csrf" value="([0-9a-f]+)"', r.text)
         return m.group(1) if m else None
+
+
+def add_quarantine_entry(redis, entry_id, rcpt, subject="Cheap pills", sender="s@spam.example",
+                         score=9.5, reason="spam", date=1700000000, node="mx.test.example"):
+    """Index a quarantine entry the way content/quar.c's quar_index_add does (the web page
+    only reads the index and asks for releases; the store itself is not needed here)."""
+    key = "pt:q:{%s}" % entry_id
+    redis.cli("HSET", key, "rcpt", rcpt, "sender", sender, "from", "Spammer <%s>" % sender,
+              "subject", subject, "reason", reason, "detail", "spam score %.1f" % score,
+              "symbols", "TEST(%.1f)" % score, "node", node, "qid", entry_id.split(".")[0],
+              "score", "%.2f" % score, "date", str(date), "size", "1234")
+    for z in ("pt:qr:{%s}" % rcpt.lower(), "pt:qd:{%s}" % rcpt.split("@")[1].lower(),
+              "pt:qa:{all}"):
+        redis.cli("ZADD", z, str(date), entry_id)
