@@ -506,6 +506,7 @@ void server_stop(struct server *srv)
     while (srv->smtpd.sessions)
         smtp_session_free(srv->smtpd.sessions);
     listeners_free(&srv->smtpd);
+    server_web_stop(srv);    /* before the worker pool: its SASL steps are cancelled */
     queue_watch_free(srv->watch);
     backup_probe_free(srv->probe);
     srv->probe = NULL;
@@ -519,7 +520,6 @@ void server_stop(struct server *srv)
     workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
     server_health_stop();
-    server_web_stop(srv);
     admin_free(srv->admin);
     spool_close(srv->spool);
     if (srv->sasl)
