@@ -74,6 +74,7 @@ struct web_req {
     char **users;                  /* users listed (SCAN) */
     size_t nusers;
     char cursor[32];
+    char *scan_pattern;            /* SCAN MATCH pattern of the users listing */
 };
 
 /* ---- replies (web.c): each ends the request and frees r ---- */

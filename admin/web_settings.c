@@ -342,6 +342,17 @@ static json_t *admin_domains(const struct web_req *r)
     return a;
 }
 
+static bool is_any_admin(const struct web_req *r)
+{
+    const struct conf_strlist *l = r->view.local_domains;
+    size_t i;
+
+    for (i = 0; l && i < l->n; i++)
+        if (web_is_admin_of(r, r->login, l->v[i]))
+            return true;
+    return false;
+}
+
 static void api_me_session(struct web_req *r)
 {
     if (r->login == NULL) {
@@ -379,10 +390,16 @@ static void on_scan(enum redis_result res, const struct redisReply *reply, void 
     for (i = 0; i < keys->elements && r->nusers < USERS_MAX; i++) {
         const char *k = keys->element[i]->str;
         size_t n = keys->element[i]->len;
+        char *address;
         if (keys->element[i]->type != REDIS_REPLY_STRING || n <= plen || k[n - 1] != '}')
             continue;
+        address = xstrndup(k + plen, n - plen - 1);
+        if (!web_is_admin_of(r, r->login, domain_of(address))) {
+            free(address);                /* a domain this login does not administer */
+            continue;
+        }
         r->users = xrealloc(r->users, (r->nusers + 1) * sizeof(*r->users));
-        r->users[r->nusers++] = xstrndup(k + plen, n - plen - 1);
+        r->users[r->nusers++] = address;
     }
     snprintf(r->cursor, sizeof(r->cursor), "%s", reply->element[0]->str);
     if (strcmp(r->cursor, "0") == 0 || ++r->step >= SCAN_ROUNDS || r->nusers >= USERS_MAX) {
@@ -399,16 +416,19 @@ static int cmp_str(const void *a, const void *b)
 
 static void users_scan(struct web_req *r)
 {
-    char *pattern = xasprintf(USER_PREFS_PREFIX "{*@%s}", domain_of(r->target));
-    const char *argv[] = { "SCAN", r->cursor, "MATCH", pattern, "COUNT", "1000" };
+    const char *argv[] = { "SCAN", r->cursor, "MATCH", r->scan_pattern, "COUNT", "1000" };
 
     r->rreq = redis_command_argv(r->w->deps.redis, 6, argv, NULL, on_scan, r);
-    free(pattern);
 }
 
-/* List the users of r->target's domain, then cont(r) with r->users sorted. */
-static void users_list(struct web_req *r, void (*cont)(struct web_req *r))
+/* List the users with settings of domain (NULL: of every domain r->login administers),
+ * then cont(r) with r->users. */
+static void users_list(struct web_req *r, const char *domain,
+                       void (*cont)(struct web_req *r))
 {
+    free(r->scan_pattern);
+    r->scan_pattern = domain ? xasprintf(USER_PREFS_PREFIX "{*@%s}", domain)
+                             : xstrdup(USER_PREFS_PREFIX "{*@*}");
     r->cont = cont;
     r->step = 0;
     snprintf(r->cursor, sizeof(r->cursor), "0");
@@ -446,8 +466,8 @@ static void api_users_session(struct web_req *r)
         return;
     }
     r->target = xasprintf("*@%s", domain);
+    users_list(r, domain, api_users_answer);
     free(domain);
-    users_list(r, api_users_answer);
 }
 
 void web_route_api_users(struct web_req *r)
@@ -533,11 +553,16 @@ static void page_render(struct web_req *r)
     if (saved && strcmp(saved, "1") == 0)
         wstr_adds(&notice, "<p class=\"notice\" role=\"status\">Saved.</p>");
     free(saved);
-    if (web_is_admin_of(r, r->login, domain_of(r->target))) {
+    if (r->scan_pattern != NULL) {
         qsort(r->users, r->nusers, sizeof(*r->users), cmp_str);
-        wstr_adds(&users, "<section class=\"users\"><h2>Users of ");
-        wstr_add_html(&users, domain_of(r->target));
-        wstr_adds(&users, "</h2><form method=\"get\" action=\"/ui/\"><label>Address "
+        wstr_adds(&users, "<section class=\"users\"><h2>Users of your domains</h2>"
+                          "<p class=\"hint\">");
+        for (i = 0; r->view.local_domains && i < r->view.local_domains->n; i++)
+            if (web_is_admin_of(r, r->login, r->view.local_domains->v[i])) {
+                wstr_add_html(&users, r->view.local_domains->v[i]);
+                wstr_adds(&users, " ");
+            }
+        wstr_adds(&users, "</p><form method=\"get\" action=\"/ui/\"><label>Address "
                           "<input name=\"user\" type=\"email\" required></label> "
                           "<button type=\"submit\">Open</button></form><ul>");
         for (i = 0; i < r->nusers; i++) {
@@ -591,8 +616,8 @@ static void home_session(struct web_req *r)
     free(user);
     if (!ok)
         return;
-    if (web_is_admin_of(r, r->login, domain_of(r->target))) {
-        users_list(r, page_after_users);
+    if (is_any_admin(r)) {
+        users_list(r, NULL, page_after_users);
         return;
     }
     prefs_load(r, page_quar);

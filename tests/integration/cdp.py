@@ -182,6 +182,9 @@ class Browser:
             raise RuntimeError("chromium is not installed (Debian package chromium)")
         self.profile = os.path.join(str(tmpdir), "chromium-profile")
         os.makedirs(self.profile, exist_ok=True)
+        port_file = os.path.join(self.profile, "DevToolsActivePort")
+        if os.path.exists(port_file):        # a profile used before: not this browser's
+            os.unlink(port_file)
         self.log = open(os.path.join(str(tmpdir), "chromium.log"), "w+b")
         self.proc = subprocess.Popen(
             [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -191,7 +194,6 @@ class Browser:
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
              "--user-data-dir=" + self.profile, "about:blank"],
             stdout=self.log, stderr=self.log)
-        port_file = os.path.join(self.profile, "DevToolsActivePort")
         deadline = time.time() + 30
         while not (os.path.exists(port_file) and open(port_file).read().count("\n") >= 1):
             if self.proc.poll() is not None or time.time() > deadline:
