@@ -230,3 +230,67 @@ def test_web_quarantine_api_list_release_delete(web):
 
 def test_web_digest_links_are_off_without_a_key(web):
     assert Client(web.web_port).get("/ui/q/abc.def").status == 404
+
+
+@pytest.mark.parametrize("web_conf, message", [
+    ({"enabled": True, "address": "0.0.0.0:8025"}, "needs HTTPS"),
+    ({"enabled": True, "address": "192.0.2.1:8025"}, "needs HTTPS"),
+    ({"enabled": True, "address": "localhost"}, "expected IP:port"),
+    ({"enabled": True, "cert": "/etc/hostname"}, "cert and key go together"),
+    ({"base_url": "ftp://x/"}, "http:// or https://"),
+    ({"session_ttl": "1s"}, "session_ttl"),
+])
+def test_web_config_check_refuses(tmp_path, web_conf, message):
+    import os
+    import subprocess
+    from conftest import BUILD
+    cfg = {"hostname": "mx.test.example", "spool_dir": str(tmp_path / "spool"),
+           "relay": {"local_domains": ["example.test"]},
+           "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+           "web": web_conf}
+    f = tmp_path / "postern.json"
+    f.write_text(json.dumps(cfg))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(f)],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert message in r.stderr + r.stdout, r.stderr
+
+
+def test_web_https_listener_off_loopback_config_passes(tmp_path, test_ca):
+    import os
+    import subprocess
+    from conftest import BUILD
+    cfg = {"hostname": "mx.test.example", "spool_dir": str(tmp_path / "spool"),
+           "relay": {"local_domains": ["example.test"]},
+           "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+           "web": {"enabled": True, "address": "0.0.0.0:8025", "cert": test_ca.cert,
+                   "key": test_ca.key, "base_url": "https://mail.example.test/ui/"}}
+    f = tmp_path / "postern.json"
+    f.write_text(json.dumps(cfg))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(f)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_web_serves_https_with_its_certificate(tmp_path, test_ca, redis_server):
+    import http.client
+    import ssl
+    from conftest import free_port
+    port = free_port()
+    p = start_web_server(tmp_path, test_ca, redis_server, overrides={
+        "web": {"enabled": True, "address": "127.0.0.1:%d" % port, "cert": test_ca.cert,
+                "key": test_ca.key}})
+    try:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection("127.0.0.1", p.web_port, context=ctx, timeout=10)
+        c.request("POST", "/ui/api/login", body=json.dumps({"login": USER,
+                                                            "password": PASSWORD}),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        assert "max-age" in r.getheader("Strict-Transport-Security")
+        c.close()
+    finally:
+        p.stop()

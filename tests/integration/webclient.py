@@ -44,6 +44,7 @@ def start_web_server(tmp_path, ca, redis_server, overrides=None):
     for k, v in (overrides or {}).items():
         cfg[k] = v
     p = Postern(tmp_path, ca, overrides=cfg)
+    port = int(cfg["web"]["address"].rsplit(":", 1)[1])
     p.web_port = port
     p.redis = redis_server
     p.start()
