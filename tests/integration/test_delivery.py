@@ -1263,6 +1263,7 @@ def test_delivered_files_are_recycled_without_old_bytes(tmp_path, sink):
     wait_gone(p, first)
     wait_for(lambda: first in p.spare_files(), what="the delivered file back in tmp/")
     assert p.tmp_files() == []  # emptied: no message bytes left in tmp/
+    p.wait_spares_settled()  # a refill pushing fresh spares above it would take its turn
     send(p, ["b@remote.test"], data=message("short", "short\r\n"))
     sink.wait_messages(2)
     assert first not in p.spare_files()  # it carried the short message
