@@ -235,6 +235,15 @@ static bool apply_line(struct queue_file *qf, const char *line, size_t n)
         qf->rcpts[a].released = true;
         return true;
     }
+    if (IS("sender_auth")) {
+        const char *how;
+        size_t hlen;
+        if (!word(&p, end, &how, &hlen) || hlen >= sizeof(qf->sender_auth))
+            return false;
+        memcpy(qf->sender_auth, how, hlen);
+        qf->sender_auth[hlen] = '\0';
+        return true;
+    }
     if (IS("try")) {
         if (!word_num(&p, end, &a) || !word_num(&p, end, &b))
             return false;
@@ -321,6 +330,13 @@ char *queue_file_rec_try(unsigned count, long long next)
 char *queue_file_rec_mark(const char *kind, long long t)
 {
     return xasprintf("%s %lld\n", kind, t);
+}
+
+char *queue_file_rec_sender_auth(const char *how)
+{
+    char h[16];
+    clean(h, sizeof(h), how, false);
+    return xasprintf("sender_auth %s\n", h);
 }
 
 void queue_file_free(struct queue_file *qf)

@@ -74,6 +74,8 @@ struct queue_file {
     long long next_try;          /* 0: never scheduled */
     bool held;
     bool warned;
+    char sender_auth[16];        /* how the sender was authenticated at receipt ("spf",
+                                    "dkim", "spf+dkim"), "" when it was not */
     unsigned bad_records;        /* lines skipped as malformed (not counting a cut tail) */
 };
 
@@ -103,6 +105,9 @@ char *queue_file_rec_rcpt(const char *kind, size_t idx, long long t, const char 
                           const char *relay, const char *text);
 char *queue_file_rec_try(unsigned count, long long next);
 char *queue_file_rec_mark(const char *kind, long long t);   /* hold, release, warned */
+/* "sender_auth HOW": written with the message at receipt when SPF passed for the MAIL FROM
+ * domain or a DKIM signature aligned with it passed (how: "spf", "dkim", "spf+dkim"). */
+char *queue_file_rec_sender_auth(const char *how);
 
 void queue_file_free(struct queue_file *qf);
 

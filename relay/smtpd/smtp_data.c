@@ -24,6 +24,7 @@
 #include "relay/relay_conf.h"
 #include "relay/smtpd/smtpd.h"
 #include "lib/smtp_replies.h"
+#include "relay/queue/queue_file.h"
 #include "relay/spool/spool.h"
 
 #include <errno.h>
@@ -287,12 +288,35 @@ static bool results_matter(const struct engine_session *es)
     return false;
 }
 
+/* How the checks authenticated the envelope sender, for the bounce decision of delivery
+ * (domains.D.bounces "authenticated"): "spf" (SPF pass for the MAIL FROM domain), "dkim"
+ * (a DKIM pass aligned with it), both, or NULL. */
+static const char *sender_authenticated(const struct smtp_session *s)
+{
+    json_t *spf = s->es ? engine_fact(s->es, "spf.result") : NULL;
+    json_t *id = s->es ? engine_fact(s->es, "spf.identity") : NULL;
+    json_t *dkim = s->es ? engine_fact(s->es, "dkim.sender_aligned") : NULL;
+    bool by_spf = json_is_string(spf) && strcmp(json_string_value(spf), "pass") == 0 &&
+                  json_is_string(id) && strcmp(json_string_value(id), "mailfrom") == 0;
+    bool by_dkim = json_is_true(dkim);
+
+    if (s->tx->sender.addr[0] == '\0')
+        return NULL;                  /* the null sender never gets a DSN */
+    return by_spf && by_dkim ? "spf+dkim" : by_spf ? "spf" : by_dkim ? "dkim" : NULL;
+}
+
 /* Accepted (and signed): write each recipient's result after the message (one write and
  * fsync with it) and commit. */
 static void end_commit(struct smtp_session *s)
 {
+    const char *how = sender_authenticated(s);
     char *rec;
 
+    if (how != NULL) {
+        rec = queue_file_rec_sender_auth(how);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec));
+        free(rec);
+    }
     if (results_matter(s->es)) {
         rec = engine_records(s->es);
         (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */

@@ -208,6 +208,26 @@ static void malformed_records_are_counted_and_skipped(void **state)
     queue_file_free(qf);
 }
 
+static void the_sender_auth_record_is_read_and_written(void **state)
+{
+    struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
+    char *rec = queue_file_rec_sender_auth("spf+dkim");
+    static const char bad[] = "sender_auth\nsender_auth far-too-long-to-be-a-method\n";
+    (void)state;
+    assert_string_equal(qf->sender_auth, "");
+    assert_string_equal(rec, "sender_auth spf+dkim\n");
+    queue_file_apply_records(qf, bad, strlen(bad));
+    assert_int_equal(qf->bad_records, 2);
+    assert_string_equal(qf->sender_auth, "");
+    queue_file_apply_records(qf, rec, strlen(rec));
+    assert_string_equal(qf->sender_auth, "spf+dkim");
+    free(rec);
+    rec = queue_file_rec_sender_auth("dk im\n");
+    assert_string_equal(rec, "sender_auth dk?im?\n");
+    free(rec);
+    queue_file_free(qf);
+}
+
 static void record_writers_round_trip_and_sanitise(void **state)
 {
     struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
@@ -340,6 +360,7 @@ int main(void)
         cmocka_unit_test(later_records_win_and_final_states_stay_final),
         cmocka_unit_test(a_record_cut_by_a_crash_is_ignored),
         cmocka_unit_test(malformed_records_are_counted_and_skipped),
+        cmocka_unit_test(the_sender_auth_record_is_read_and_written),
         cmocka_unit_test(record_writers_round_trip_and_sanitise),
         cmocka_unit_test_setup_teardown(load_append_remove, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(big_envelope_and_truncated_files, setup_dir,
