@@ -235,6 +235,15 @@ static bool apply_line(struct queue_file *qf, const char *line, size_t n)
         qf->rcpts[a].released = true;
         return true;
     }
+    if (IS("verp")) {
+        const char *addr;
+        size_t alen;
+        if (!word_num(&p, end, &a) || a >= qf->nrcpt || !word(&p, end, &addr, &alen) ||
+            p != end)
+            return false;
+        set_str(&qf->rcpts[a].verp, addr, alen);
+        return true;
+    }
     if (IS("sender_auth")) {
         const char *how;
         size_t hlen;
@@ -332,6 +341,23 @@ char *queue_file_rec_mark(const char *kind, long long t)
     return xasprintf("%s %lld\n", kind, t);
 }
 
+char *queue_file_rec_verp(size_t idx, const char *address)
+{
+    const unsigned char *c;
+
+    if (address == NULL || *address == '\0')
+        return NULL;
+    for (c = (const unsigned char *)address; *c; c++)
+        if (*c <= ' ' || *c == 0x7f)
+            return NULL;
+    return xasprintf("verp %zu %s\n", idx, address);
+}
+
+const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx)
+{
+    return qf->rcpts[idx].verp ? qf->rcpts[idx].verp : qf->sender;
+}
+
 char *queue_file_rec_sender_auth(const char *how)
 {
     char h[16];
@@ -348,6 +374,7 @@ void queue_file_free(struct queue_file *qf)
         free(qf->rcpts[i].addr);
         free(qf->rcpts[i].relay);
         free(qf->rcpts[i].text);
+        free(qf->rcpts[i].verp);
         if (qf->rcpts[i].policy) {
             rcpt_result_clear(qf->rcpts[i].policy);
             free(qf->rcpts[i].policy);

@@ -55,6 +55,8 @@ struct qf_rcpt {
     bool deferred;               /* the last record was "deferred" */
     struct rcpt_result *policy;  /* its "policy" record (the last one), or NULL */
     bool released;               /* "released": a held recipient goes out as is */
+    char *verp;                  /* its "verp" record: the envelope sender of its copy
+                                    (a per-recipient bounce address), or NULL */
 };
 
 struct queue_file {
@@ -108,6 +110,12 @@ char *queue_file_rec_mark(const char *kind, long long t);   /* hold, release, wa
 /* "sender_auth HOW": written with the message at receipt when SPF passed for the MAIL FROM
  * domain or a DKIM signature aligned with it passed (how: "spf", "dkim", "spf+dkim"). */
 char *queue_file_rec_sender_auth(const char *how);
+/* "verp IDX ADDRESS": written with the message at receipt (the newsletter check's
+ * per-recipient bounce address): recipient IDX is sent with ADDRESS as envelope sender.
+ * NULL when address cannot be a record word (empty, spaces or control characters). */
+char *queue_file_rec_verp(size_t idx, const char *address);
+/* The envelope sender for recipient idx: its verp address, else the file's sender. */
+const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx);
 
 void queue_file_free(struct queue_file *qf);
 

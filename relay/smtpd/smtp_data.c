@@ -305,6 +305,26 @@ static const char *sender_authenticated(const struct smtp_session *s)
     return by_spf && by_dkim ? "spf+dkim" : by_spf ? "spf" : by_dkim ? "dkim" : NULL;
 }
 
+/* The newsletter check's per-recipient bounce addresses (the fact newsletter.verp,
+ * {"rcpt": "bounces+TOKEN@domain"}): one "verp IDX ADDRESS" record each, which delivery
+ * uses as that recipient's envelope sender. */
+static void write_verp(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    json_t *verp = s->es ? engine_fact(s->es, "newsletter.verp") : NULL;
+    size_t i;
+
+    if (!json_is_object(verp))
+        return;
+    for (i = 0; i < tx->nrcpt; i++) {
+        json_t *a = json_object_get(verp, tx->rcpts[i]);
+        char *rec = json_is_string(a) ? queue_file_rec_verp(i, json_string_value(a)) : NULL;
+        if (rec != NULL)
+            (void)spool_file_write(tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
+    }
+}
+
 /* Accepted (and signed): write each recipient's result after the message (one write and
  * fsync with it) and commit. */
 static void end_commit(struct smtp_session *s)
@@ -317,6 +337,7 @@ static void end_commit(struct smtp_session *s)
         (void)spool_file_write(s->tx->file, rec, strlen(rec));
         free(rec);
     }
+    write_verp(s);
     if (results_matter(s->es)) {
         rec = engine_records(s->es);
         (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
