@@ -56,6 +56,8 @@ struct listener_conf {
     bool submission;      /* its profile's direction is submission (set at load) */
     long long backlog;
     long long connections; /* sessions on this listener; 0: only limits.connections */
+    char *rate_class;     /* the rate-limit class of logins on it, unless ratelimit.users
+                             names theirs (a newsletter endpoint's); NULL: default_class */
 };
 
 struct limits_conf {

@@ -116,3 +116,49 @@ def test_each_recipient_leaves_with_its_own_bounce_address_and_a_dsn_to_it_suppr
     finally:
         p.stop()
         sink.stop()
+
+
+def test_a_listener_chooses_the_rate_class_of_its_logins(tmp_path, test_ca, redis_server):
+    """listeners[].rate_class: the same login is in the listener's class on the newsletter
+    endpoint and in the default class elsewhere; ratelimit.users still wins."""
+    from conftest import free_port
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD), ("fixed@example.test", PASSWORD)])
+    over = {"redis": {"socket": redis_server.socket}, "auth": {"sasldb": db, "senders": {}},
+            "ratelimit": {"classes": {"default": {"recipients": 2, "window": "1h"},
+                                      "newsletter": {"recipients": 5, "window": "1h"}},
+                          "users": {"fixed@example.test": {"class": "default"}}}}
+    p = Postern(tmp_path, test_ca, overrides=over)
+    news_port = free_port()
+    p.config["listeners"].append({"name": "news", "address": "127.0.0.1:%d" % news_port,
+                                  "profile": "submissions", "tls": "implicit",
+                                  "auth": "required", "rate_class": "newsletter"})
+    p.write_config()
+    p.start()
+    try:
+        def granted(port, user=USER):
+            r = login(port, user)
+            assert r.cmd("MAIL FROM:<%s>" % user)[0] == 250
+            r.send("".join("RCPT TO:<r%d@far.example>\r\n" % i for i in range(6)))
+            codes = [r.reply()[0] for _ in range(6)]
+            r.close()
+            return codes.count(250)
+        assert granted(news_port) == 5
+        assert "pt:rl:{%s}:newsletter" % USER in redis_server.cli("KEYS", "pt:rl:*")
+        assert granted(news_port, "fixed@example.test") == 2
+        r = login(p.ports["submissions"])
+        assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
+        assert r.cmd("RCPT TO:<x@far.example>")[0] == 250   # its default bucket: 1 of 2
+        r.close()
+        # a class that does not exist is refused by postern -n
+        import os
+        import subprocess
+        from conftest import BUILD
+        p.config["listeners"][-1]["rate_class"] = "nosuch"
+        p.write_config()
+        c = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", p.config_path],
+                           capture_output=True, text=True)
+        assert c.returncode != 0 and "rate_class" in c.stderr and "nosuch" in c.stderr, \
+            c.stderr
+    finally:
+        p.stop()
