@@ -341,29 +341,11 @@ char *queue_file_rec_mark(const char *kind, long long t)
     return xasprintf("%s %lld\n", kind, t);
 }
 
-char *queue_file_rec_verp(size_t idx, const char *address)
-{
-    const unsigned char *c;
-
-    if (address == NULL || *address == '\0')
-        return NULL;
-    for (c = (const unsigned char *)address; *c; c++)
-        if (*c <= ' ' || *c == 0x7f)
-            return NULL;
-    return xasprintf("verp %zu %s\n", idx, address);
-}
-
 const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx)
 {
     return qf->rcpts[idx].verp ? qf->rcpts[idx].verp : qf->sender;
 }
 
-char *queue_file_rec_sender_auth(const char *how)
-{
-    char h[16];
-    clean(h, sizeof(h), how, false);
-    return xasprintf("sender_auth %s\n", h);
-}
 
 void queue_file_free(struct queue_file *qf)
 {

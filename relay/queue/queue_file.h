@@ -107,13 +107,8 @@ char *queue_file_rec_rcpt(const char *kind, size_t idx, long long t, const char 
                           const char *relay, const char *text);
 char *queue_file_rec_try(unsigned count, long long next);
 char *queue_file_rec_mark(const char *kind, long long t);   /* hold, release, warned */
-/* "sender_auth HOW": written with the message at receipt when SPF passed for the MAIL FROM
- * domain or a DKIM signature aligned with it passed (how: "spf", "dkim", "spf+dkim"). */
-char *queue_file_rec_sender_auth(const char *how);
-/* "verp IDX ADDRESS": written with the message at receipt (the newsletter check's
- * per-recipient bounce address): recipient IDX is sent with ADDRESS as envelope sender.
- * NULL when address cannot be a record word (empty, spaces or control characters). */
-char *queue_file_rec_verp(size_t idx, const char *address);
+/* (The records written at receipt, "sender_auth" and "verp", are made by
+ * relay/spool/spool.h: spool_rec_sender_auth(), spool_rec_verp().) */
 /* The envelope sender for recipient idx: its verp address, else the file's sender. */
 const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx);
 

@@ -24,7 +24,6 @@
 #include "relay/relay_conf.h"
 #include "relay/smtpd/smtpd.h"
 #include "lib/smtp_replies.h"
-#include "relay/queue/queue_file.h"
 #include "relay/spool/spool.h"
 
 #include <errno.h>
@@ -318,7 +317,7 @@ static void write_verp(struct smtp_session *s)
         return;
     for (i = 0; i < tx->nrcpt; i++) {
         json_t *a = json_object_get(verp, tx->rcpts[i]);
-        char *rec = json_is_string(a) ? queue_file_rec_verp(i, json_string_value(a)) : NULL;
+        char *rec = json_is_string(a) ? spool_rec_verp(i, json_string_value(a)) : NULL;
         if (rec != NULL)
             (void)spool_file_write(tx->file, rec, strlen(rec)); /* errors: at the commit */
         free(rec);
@@ -333,7 +332,7 @@ static void end_commit(struct smtp_session *s)
     char *rec;
 
     if (how != NULL) {
-        rec = queue_file_rec_sender_auth(how);
+        rec = spool_rec_sender_auth(how);
         (void)spool_file_write(s->tx->file, rec, strlen(rec));
         free(rec);
     }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "relay/queue/queue_file.h"
+#include "relay/spool/spool.h"
 
 #define ENVELOPE \
     "POSTERN-QUEUE 1\n" \
@@ -211,7 +212,7 @@ static void malformed_records_are_counted_and_skipped(void **state)
 static void the_sender_auth_record_is_read_and_written(void **state)
 {
     struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
-    char *rec = queue_file_rec_sender_auth("spf+dkim");
+    char *rec = spool_rec_sender_auth("spf+dkim");
     static const char bad[] = "sender_auth\nsender_auth far-too-long-to-be-a-method\n";
     (void)state;
     assert_string_equal(qf->sender_auth, "");
@@ -222,7 +223,7 @@ static void the_sender_auth_record_is_read_and_written(void **state)
     queue_file_apply_records(qf, rec, strlen(rec));
     assert_string_equal(qf->sender_auth, "spf+dkim");
     free(rec);
-    rec = queue_file_rec_sender_auth("dk im\n");
+    rec = spool_rec_sender_auth("dk im\n");
     assert_string_equal(rec, "sender_auth dk?im?\n");
     free(rec);
     queue_file_free(qf);
@@ -231,7 +232,7 @@ static void the_sender_auth_record_is_read_and_written(void **state)
 static void verp_records_give_a_recipient_its_own_envelope_sender(void **state)
 {
     struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
-    char *rec = queue_file_rec_verp(1, "bounces+abc@bounce.test");
+    char *rec = spool_rec_verp(1, "bounces+abc@bounce.test");
     static const char bad[] = "verp 9 x@y\nverp 0\nverp 0 a@b c\nverp x a@b\n";
     (void)state;
     assert_string_equal(rec, "verp 1 bounces+abc@bounce.test\n");
@@ -240,9 +241,9 @@ static void verp_records_give_a_recipient_its_own_envelope_sender(void **state)
     assert_int_equal(qf->bad_records, 4);
     assert_string_equal(queue_file_rcpt_sender(qf, 1), "bounces+abc@bounce.test");
     assert_string_equal(queue_file_rcpt_sender(qf, 0), qf->sender);
-    assert_null(queue_file_rec_verp(0, "a b@c"));
-    assert_null(queue_file_rec_verp(0, ""));
-    assert_null(queue_file_rec_verp(0, "a\r\n@c"));
+    assert_null(spool_rec_verp(0, "a b@c"));
+    assert_null(spool_rec_verp(0, ""));
+    assert_null(spool_rec_verp(0, "a\r\n@c"));
     free(rec);
     queue_file_free(qf);
 }
