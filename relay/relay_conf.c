@@ -191,8 +191,8 @@ static const struct conf_key root_keys[] = {
       "local admin socket for posternctl" },
     { "privileges", CONF_SECTION, R(privileges), NULL, 0, 0, NULL, &privileges_conf_section,
       0, 0, "the account the daemon runs as once its listeners are bound" },
-    { "dkim", CONF_SECTION, R(dkim), NULL, 0, 0, NULL, &dkim_conf_section, 0, 0,
-      "DKIM: verification limits, and the signing keys of mail from logged-in senders" },
+    { "dkim", CONF_SECTION, R(dkim), NULL, 0, 0, NULL, &dkim_daemon_conf_section, 0, 0,
+      "DKIM signing keys of mail from logged-in senders (dkim.sign)" },
     { NULL }
 };
 

@@ -119,7 +119,7 @@ struct relay_conf {
     struct queue_conf queue;
     struct admin_conf admin;
     struct privileges_conf privileges;
-    struct dkim_conf dkim;           /* DKIM verification limits and signing keys */
+    struct dkim_conf dkim;           /* DKIM signing keys (its verify part is unused here) */
 };
 
 extern const struct conf_section relay_conf_root;
