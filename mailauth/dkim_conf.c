@@ -113,7 +113,15 @@ static const struct conf_key dkim_keys[] = {
 const struct conf_section dkim_conf_section = { "dkim", dkim_keys, NULL };
 
 /* The daemon's "dkim" section: verification is set per profile (checks.dkim). */
-static const struct conf_key dkim_daemon_keys[] = { SIGN_KEY, { .name = NULL } };
+static const struct conf_key dkim_daemon_keys[] = {
+    SIGN_KEY,
+    { .name = "warn_unsigned", .type = CONF_BOOL,
+      .offset = offsetof(struct dkim_conf, warn_unsigned), .def = "true",
+      .help = "When mail of logged-in senders leaves unsigned (no key for its From domain), "
+              "look up that domain's DMARC policy once a day and log a warning when it is "
+              "reject or quarantine" },
+    { .name = NULL }
+};
 const struct conf_section dkim_daemon_conf_section = { "dkim", dkim_daemon_keys, NULL };
 
 /* The key file must load, match its algorithm, and (RSA) be long enough. */

@@ -52,10 +52,11 @@ struct dkim_domain_conf {
 struct dkim_conf {
     struct dkim_verify_conf verify;
     struct conf_array sign;         /* struct dkim_domain_conf, by domain */
+    bool warn_unsigned;             /* the daemon's: DMARC of domains signed for by no key */
 };
 
 extern const struct conf_section dkim_conf_section;
-/* The daemon's root "dkim" section: "sign" only (relay/relay_conf.c; the DKIM check's
+/* The daemon's root "dkim" section: "sign" and "warn_unsigned" (relay/relay_conf.c; the DKIM check's
  * verification settings are per profile, policy.profiles.NAME.checks.dkim). */
 extern const struct conf_section dkim_daemon_conf_section;
 /* Its "verify" part alone (struct dkim_verify_conf): also the settings of the DKIM

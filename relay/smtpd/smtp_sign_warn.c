@@ -11,7 +11,7 @@
  *   dkim: warning: mail from logged-in senders at DOMAIN leaves unsigned (no key in
  *   dkim.sign), but DOMAIN publishes DMARC p=reject: receivers may refuse it unless SPF
  *   aligns; add a key (posternctl dkim keygen DOMAIN SELECTOR)
- * At most SIGN_WARN_DOMAINS domains are remembered (the oldest is forgotten first).
+ * dkim.warn_unsigned: false turns it off. At most SIGN_WARN_DOMAINS domains are remembered (the oldest is forgotten first).
  * Lookups still pending when the server stops are cancelled (smtp_sign_warn_stop).
  * Loop thread only.
  */
@@ -21,6 +21,7 @@
 #include "lib/xalloc.h"
 #include "mailauth/dkim_dns.h"
 #include "mailauth/dmarc.h"
+#include "relay/relay_conf.h"
 #include "relay/smtpd/smtpd.h"
 
 #include <stdio.h>
@@ -102,7 +103,7 @@ void smtp_sign_warn_unsigned(struct smtp_session *s, const char *domain)
     struct dmarc_input in;
     struct dkim_dns dns;
 
-    if (d->dns == NULL || strlen(domain) > DMARC_DOMAIN_MAX)
+    if (!s->cf->c.dkim.warn_unsigned || d->dns == NULL || strlen(domain) > DMARC_DOMAIN_MAX)
         return;
     if (d->sign_warn == NULL) {
         d->sign_warn = xcalloc(1, sizeof(*d->sign_warn));

@@ -51,6 +51,7 @@ def node(tmp_path, test_ca, redis_server, sink, dkim_conf, profiles=None, paused
         over["policy"] = {"profiles": profiles}
     if dns is not None:
         over["dns"] = {"servers": [dns.address], "timeout": "1s", "tries": 1}
+        over["dkim"] = dict(dkim_conf, warn_unsigned=True)
     return Postern(tmp_path, test_ca, overrides=over).start()
 
 
