@@ -124,6 +124,10 @@ static const struct conf_key listener_keys[] = {
       .min = 0, .max = 1000000,
       .help = "concurrent sessions on this listener, so that one port cannot take every "
               "slot of limits.connections (0: only limits.connections); more get 421 4.7.0" },
+    { .name = "rate_class", .type = CONF_STRING, .offset = LI(rate_class),
+      .help = "rate-limit class (a key of ratelimit.classes) of the logins that send through "
+              "this listener, such as a newsletter endpoint's; ratelimit.users still wins "
+              "for the logins it names (null: ratelimit.default_class)" },
     { NULL }
 };
 static const struct conf_section listener_section = { "listener", listener_keys,
@@ -189,8 +193,8 @@ static const struct conf_key root_keys[] = {
       "the users' web page under /ui/: quarantine and protection settings" },
     { "privileges", CONF_SECTION, R(privileges), NULL, 0, 0, NULL, &privileges_conf_section,
       0, 0, "the account the daemon runs as once its listeners are bound" },
-    { "dkim", CONF_SECTION, R(dkim), NULL, 0, 0, NULL, &dkim_conf_section, 0, 0,
-      "DKIM: verification limits, and the signing keys of mail from logged-in senders" },
+    { "dkim", CONF_SECTION, R(dkim), NULL, 0, 0, NULL, &dkim_daemon_conf_section, 0, 0,
+      "DKIM signing keys of mail from logged-in senders (dkim.sign)" },
     { NULL }
 };
 
@@ -299,6 +303,11 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
             continue;
         }
         l->submission = p->direction == DIRECTION_SUBMISSION;
+        if (l->rate_class != NULL && rl_class_find(&c->ratelimit, l->rate_class) == NULL) {
+            snprintf(at, sizeof(at), "%s/listeners/%zu/rate_class", pointer, i);
+            bad += conf_error(errs, at, "no class \"%s\" in ratelimit.classes",
+                              l->rate_class);
+        }
         if (l->tls == LISTENER_TLS_AUTO)
             l->tls = strcmp(l->profile, "submissions") == 0 ? LISTENER_TLS_IMPLICIT
                                                             : LISTENER_TLS_STARTTLS;

@@ -57,6 +57,8 @@ struct listener_conf {
     bool submission;      /* its profile's direction is submission (set at load) */
     long long backlog;
     long long connections; /* sessions on this listener; 0: only limits.connections */
+    char *rate_class;     /* the rate-limit class of logins on it, unless ratelimit.users
+                             names theirs (a newsletter endpoint's); NULL: default_class */
 };
 
 struct limits_conf {
@@ -119,7 +121,7 @@ struct relay_conf {
     struct admin_conf admin;
     struct web_conf web;             /* the users' web page (admin/web.h) */
     struct privileges_conf privileges;
-    struct dkim_conf dkim;           /* DKIM verification limits and signing keys */
+    struct dkim_conf dkim;           /* DKIM signing keys (its verify part is unused here) */
 };
 
 extern const struct conf_section relay_conf_root;

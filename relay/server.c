@@ -332,6 +332,7 @@ int server_start(struct server *srv, struct config *cf)
     log_info("master", "spool %s: %u queued messages, %u partial files removed",
              cf->c.spool_dir, queued, removed);
     srv->dns = dns_new(srv->base, &cf->c.dns);
+    srv->smtpd.dns = srv->dns;
     if (srv->dns == NULL)
         return -1;
     srv->webhooks = webhooks_new(srv->base, srv->wp, srv->dns, &cf->c.webhooks);
@@ -505,6 +506,7 @@ void server_stop(struct server *srv)
 {
     while (srv->smtpd.sessions)
         smtp_session_free(srv->smtpd.sessions);
+    smtp_sign_warn_stop(&srv->smtpd);
     listeners_free(&srv->smtpd);
     server_web_stop(srv);    /* before the worker pool: its SASL steps are cancelled */
     queue_watch_free(srv->watch);

@@ -14,6 +14,7 @@
 #include "lib/qid.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
+#include "mailauth/authres.h"
 #include "policy/result_record.h"
 #include "policy/spam_report.h"
 #include "relay/queue/queue_file.h"
@@ -29,13 +30,21 @@
 #include <unistd.h>
 
 char *qpolicy_header(const char *fields, size_t len, const struct rcpt_result *r,
-                     bool released, size_t *out_len)
+                     bool released, const char *authserv_id, size_t *out_len)
 {
     struct hdr_edit h;
     char *spam;
     size_t i;
 
     hdr_init(&h, fields, len);
+    /* RFC 8601 5: only we write Authentication-Results with our authserv-id; copies that
+     * came from outside go before ours (a hdr= field of the record) is added */
+    if (authserv_id != NULL)
+        h.len = authres_strip_forged(h.p, h.len, authserv_id);
+    if (r == NULL) {
+        *out_len = h.len;
+        return h.p;
+    }
     hdr_remove_prefix(&h, "X-Spam-"); /* never trust the ones that came from outside */
     if (r->disp == DISP_MARK && !released && r->subject_prefix && r->subject_prefix[0])
         hdr_subject_prefix(&h, r->subject_prefix);
@@ -56,12 +65,16 @@ bool qpolicy_discard(const struct queue_file *qf, size_t idx)
 }
 
 /* The record text that decides a copy: the record without its IDX, plus "released"; a
- * wrapped copy is the recipient's own (its To:). */
+ * wrapped copy is the recipient's own (its To:). Recipients without a record share the
+ * copy "-" (the stored header without forged Authentication-Results). */
 static char *variant_key(const struct qf_rcpt *r)
 {
-    struct rcpt_result k = *r->policy;
+    struct rcpt_result k;
     char *rec, *key;
 
+    if (r->policy == NULL)
+        return xstrdup("-");
+    k = *r->policy;
     k.rcpt = 0;
     rec = result_record_format(&k);
     key = xasprintf("%d %s %s", r->released ? 1 : 0,
@@ -169,7 +182,7 @@ static int wrap_copy(const struct queue_file *qf, int fd, const struct qf_rcpt *
     w = wrap_message(msg, n, &wp, &wlen, NULL);
     free(msg);
     hdr_split(w, wlen, &flen, &body);
-    h = qpolicy_header(w, flen, r->policy, false, &hlen);
+    h = qpolicy_header(w, flen, r->policy, false, NULL, &hlen);
     cfd = make_copy2(h, hlen, w + flen, wlen - flen);
     *len = hlen + wlen - flen;
     free(h);
@@ -182,7 +195,7 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
 {
     char **keys = NULL, *head = NULL;
     size_t i, k, flen = 0, body = 0, n = 0;
-    bool have_head = false;
+    bool have_head = false, head_long = false, forged = false;
 
     memset(p, 0, sizeof(*p));
     p->nrcpt = qf->nrcpt;
@@ -192,12 +205,13 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
         char *key;
 
         p->rcpt_variant[i] = -1;
-        if (r->state != QF_PENDING || r->policy == NULL || queue_file_rcpt_held(r) ||
-            r->policy->disp == DISP_DISCARD || p->err[0])
+        if (r->state != QF_PENDING || queue_file_rcpt_held(r) ||
+            (r->policy != NULL && r->policy->disp == DISP_DISCARD) || p->err[0])
             continue;
-        if (!have_head) {
+        if (!have_head && !head_long) {
             ssize_t got;
             n = qf->msg_size < QPOLICY_HEADER_MAX ? (size_t)qf->msg_size : QPOLICY_HEADER_MAX;
+            free(head);
             head = xmalloc(n + 1);
             got = pread(fd, head, n, (off_t)qf->msg_offset);
             if (got < 0 || (size_t)got != n) {
@@ -206,13 +220,19 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
                 continue;
             }
             hdr_split(head, n, &flen, &body);
-            if (flen == n && n < qf->msg_size) {
+            head_long = flen == n && n < qf->msg_size;
+            have_head = !head_long;
+            forged = have_head && hostname != NULL &&
+                     authres_find_forged(head, flen, hostname, NULL, 0) > 0;
+        }
+        if (head_long) {              /* too long to edit: only the stored bytes can go */
+            if (r->policy != NULL)
                 snprintf(p->err, sizeof(p->err), "header section over %d bytes",
                          QPOLICY_HEADER_MAX);
-                continue;
-            }
-            have_head = true;
+            continue;
         }
+        if (r->policy == NULL && !forged)
+            continue;                 /* the stored bytes as they are */
         key = variant_key(r);
         for (k = 0; k < p->nv; k++)
             if (strcmp(keys[k], key) == 0)
@@ -220,10 +240,11 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
         if (k == p->nv) {
             size_t hlen, clen;
             int cfd;
-            if (r->policy->disp == DISP_WRAP) {
+            if (r->policy != NULL && r->policy->disp == DISP_WRAP) {
                 cfd = wrap_copy(qf, fd, r, hostname, &clen);
             } else {
-                char *h = qpolicy_header(head, flen, r->policy, r->released, &hlen);
+                char *h = qpolicy_header(head, flen, r->policy, r->released,
+                                         forged ? hostname : NULL, &hlen);
                 cfd = make_copy(h, hlen, fd, (off_t)(qf->msg_offset + flen),
                                 (size_t)qf->msg_size - flen);
                 clen = hlen + (size_t)qf->msg_size - flen;

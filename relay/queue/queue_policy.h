@@ -4,8 +4,11 @@
  * held release|delete.
  *
  * A loaded message's pending recipients are sorted by what their record asks for:
- *   no record            the stored bytes as they are (files from before the engine, DSNs)
- *   pass, tag, mark      a copy: X-Spam-* fields from outside removed, the record's X-Spam-*
+ *   no record            the stored bytes as they are (files from before the engine, DSNs),
+ *                        or, when the header holds Authentication-Results fields that claim
+ *                        our authserv-id (the host name), a copy without them
+ *   pass, tag, mark      a copy: X-Spam-* fields and forged Authentication-Results (RFC
+ *                        8601 5) from outside removed, the record's X-Spam-*
  *                        fields (when its flags say H) and hdr= fields added below our
  *                        Received:,
  *                        and for mark the Subject prefix (prefix=) once
@@ -50,10 +53,11 @@ struct qpolicy {
                                      the attempt is deferred), "" when fine */
 };
 
-/* The header section fields[0..len) edited for result r (released: no Subject prefix).
- * malloc'd, *out_len its length. Pure. */
+/* The header section fields[0..len) edited for result r (released: no Subject prefix;
+ * r NULL: no record) with the Authentication-Results fields claiming authserv_id removed
+ * (NULL: none removed). malloc'd, *out_len its length. Pure. */
 char *qpolicy_header(const char *fields, size_t len, const struct rcpt_result *r,
-                     bool released, size_t *out_len);
+                     bool released, const char *authserv_id, size_t *out_len);
 
 /* Make the copies for qf's pending, deliverable recipients from the message in fd
  * (hostname: for wrapped messages' From and Message-ID). Blocking: worker pool. */
