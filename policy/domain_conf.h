@@ -81,6 +81,10 @@ struct domain_conf {
     bool recipients_learned;
     int recipients_unsure;  /* 0 defer, 1 accept */
     bool backscatter_protection;  /* policy/checks/check_backscatter.c */
+    long long quarantine_retention_ms;  /* entries older are deleted (relay/quar/) */
+    unsigned long long quarantine_max_size;  /* bytes of entries kept; 0: no cap */
+    long long digest_interval_ms;   /* quarantine digests at most this often; 0: none */
+    char *digest_address;   /* also gets a digest of all the domain's entries, or NULL */
 };
 
 /* "defer", "accept": recipients_unsure's words. */

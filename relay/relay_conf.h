@@ -25,6 +25,7 @@
 #include "policy/policy.h"
 #include "relay/admin.h"
 #include "relay/privileges.h"
+#include "relay/quar/quar_conf.h"
 #include "relay/queue/queue.h"
 #include "relay/queue/route.h"
 #include "relay/deliver/smtp_client.h"
@@ -115,6 +116,7 @@ struct relay_conf {
     struct transport_conf transport;
     struct queue_conf queue;
     struct admin_conf admin;
+    struct quar_conf quarantine;     /* relay/quar/quar_conf.h */
     struct privileges_conf privileges;
 };
 
