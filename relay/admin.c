@@ -13,7 +13,6 @@
 #include "lib/version.h"
 #include "lib/xalloc.h"
 #include "relay/queue/queue.h"
-#include "relay/queue/queue_policy.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 #include "webhooks/webhooks.h"
@@ -196,24 +195,6 @@ static void cmd_delete(struct admin_req *req, int argc, char **argv)
     queue_delete(admin_req_server(req)->queue, argv[0], op_answer, req);
 }
 
-static void held_answer(void *arg, int err, const char *text)
-{
-    struct admin_req *req = arg;
-    admin_req_done(req, err == ENOENT ? ADMIN_ERROR : err ? ADMIN_TEMPFAIL : ADMIN_OK, "%s",
-                   text);
-}
-
-/* held release|delete ID: the recipients the policy held (relay/queue/queue_policy.h). */
-static void cmd_held(struct admin_req *req, int argc, char **argv)
-{
-    (void)argc;
-    if (strcmp(argv[0], "release") != 0 && strcmp(argv[0], "delete") != 0) {
-        admin_req_done(req, ADMIN_ERROR, "usage: held release|delete ID");
-        return;
-    }
-    queue_held_op(admin_req_server(req)->queue, argv[1], argv[0][0] == 'r', held_answer, req);
-}
-
 static void status_line(void *arg, const char *text)
 {
     admin_req_line(arg, "%s", text);
@@ -325,7 +306,6 @@ static const struct admin_cmd admin_commands[] = {
     { "release", 1, 1, cmd_release, "release ID" },
     { "delete",  1, 1, cmd_delete,  "delete ID" },
     { "status",  0, 0, cmd_status,  "status" },
-    { "held",    2, 2, cmd_held,    "held release|delete ID" },
     { "pause",   0, 0, cmd_pause,   "pause" },
     { "resume",  0, 0, cmd_resume,  "resume" },
     { "webhooks", 1, 1, cmd_webhooks, "webhooks retry" },

@@ -27,6 +27,7 @@
 #include "policy/policy.h"
 #include "relay/admin.h"
 #include "relay/privileges.h"
+#include "relay/quar/quar_conf.h"
 #include "relay/queue/queue.h"
 #include "relay/queue/route.h"
 #include "relay/deliver/smtp_client.h"
@@ -120,6 +121,7 @@ struct relay_conf {
     struct queue_conf queue;
     struct admin_conf admin;
     struct web_conf web;             /* the users' web page (admin/web.h) */
+    struct quar_conf quarantine;     /* relay/quar/quar_conf.h */
     struct privileges_conf privileges;
     struct dkim_conf dkim;           /* DKIM signing keys (its verify part is unused here) */
 };

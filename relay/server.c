@@ -12,6 +12,8 @@
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/redis.h"
+#include "policy/levels.h"
+#include "relay/quar/quar_runner.h"
 #include "lib/sd_notify.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
@@ -138,11 +140,27 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
 static bool domain_needs_redis(const struct domain_conf *d)
 {
     return d->greylisting || d->recipients_learned || d->recipients_callout ||
-           d->backscatter_protection;
+           d->backscatter_protection ||
+           d->virus_action == CONTENT_QUARANTINE || d->file_action == CONTENT_QUARANTINE;
 }
 
-/* Redis is needed as soon as a listener may see authenticated users, or a served domain
- * turns on a check that keeps its state there. */
+/* The quarantine's index is in Redis: needed when a level can quarantine spam, or the
+ * quarantine section is configured (digest links). */
+static bool quarantine_needs_redis(const struct config *cf)
+{
+    const struct level_conf *lv = cf->c.policy.levels.items;
+    size_t i;
+
+    if (cf->c.quarantine.token_key || cf->c.quarantine.node)
+        return true;
+    for (i = 0; i < cf->c.policy.levels.n; i++)
+        if (level_spam_disposition(&lv[i]) == DISP_QUARANTINE)
+            return true;
+    return false;
+}
+
+/* Redis is needed as soon as a listener may see authenticated users, a served domain
+ * turns on a check that keeps its state there, or mail can be quarantined. */
 static bool config_needs_redis(const struct config *cf)
 {
     const struct listener_conf *l = cf->c.listeners.items;
@@ -156,7 +174,7 @@ static bool config_needs_redis(const struct config *cf)
     for (i = 0; i < cf->c.domains.n; i++)
         if (domain_needs_redis(&d[i]))
             return true;
-    return domain_needs_redis(&cf->c.domain_defaults);
+    return domain_needs_redis(&cf->c.domain_defaults) || quarantine_needs_redis(cf);
 }
 
 /* ---- the hooks smtpd/ is given (ETRN: relay/smtpd/smtpd.h) ---- */
@@ -378,6 +396,14 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->queue == NULL)
         return -1;
     spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
+    {
+        struct quar_env qe = { .base = srv->base, .wp = srv->wp, .redis = srv->redis,
+                               .spool = srv->spool, .queue = srv->queue, .cf = &srv->cf };
+        srv->quarrun = quar_runner_new(&qe);
+        if (srv->quarrun == NULL)
+            return -1;
+        srv->quar = quar_runner_index(srv->quarrun);
+    }
     queue_start(srv->queue);
     srv->watch = queue_watch_new(srv);
     srv->probe = backup_probe_new(srv);
@@ -518,9 +544,13 @@ void server_stop(struct server *srv)
         webhooks_free(srv->webhooks);
     srv->webhooks = NULL; /* events raised while stopping are only logged */
     queue_stop(srv->queue);  /* cancels deliveries; its pending writes finish below */
+    quar_runner_stop(srv->quarrun);
     workpool_free(srv->syncwp); /* finishes pending commits; their callbacks may use wp */
     workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
+    quar_runner_free(srv->quarrun);  /* and srv->quar, before Redis */
+    srv->quarrun = NULL;
+    srv->quar = NULL;
     server_health_stop();
     admin_free(srv->admin);
     spool_close(srv->spool);

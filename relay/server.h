@@ -40,6 +40,9 @@ struct server {
     struct queue *queue;             /* the queue runner (relay/queue/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */
     struct web *web;                 /* the users' web page (admin/web.h), or NULL */
+    struct quar *quar;               /* the quarantine index and API (content/quar.h), for
+                                        the web page too; NULL without Redis */
+    struct quar_runner *quarrun;     /* this node's quarantine (relay/quar/quar_runner.h) */
     struct workpool *checkwp;        /* bounded pool of CPU-heavy policy checks */
     struct outage *outages;          /* policy.check_unavailable, once per outage */
     struct user_store *users;        /* per-user policy settings (Redis), or NULL */

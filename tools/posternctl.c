@@ -43,6 +43,7 @@
 #include "relay/admin.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
+#include "tools/posternctl_quar.h"
 #include "tools/posternctl_spam.h"
 #include "webhooks/webhooks.h"
 
@@ -359,54 +360,20 @@ static int cmd_queue(struct ctl *ctl, int argc, char **argv)
     return EX_OK;
 }
 
-/* held list | release ID | delete ID: recipients the policy held (quarantine, wrap). The
- * list reads the spool; release and delete go to the daemon. */
+/* held: the old name of "quarantine" (recipients the policy quarantined were "held" in the
+ * queue before the quarantine store existed): held list | held release|delete ID. */
 static int cmd_held(struct ctl *ctl, int argc, char **argv)
 {
-    char *qdir;
-    struct dirent *e;
-    DIR *d;
-    int dfd;
-    size_t count = 0;
-
-    if (strcmp(argv[1], "release") == 0 || strcmp(argv[1], "delete") == 0)
-        return argc == 3 ? ctl_daemon(ctl, argc, argv) : EX_USAGE;
-    if (strcmp(argv[1], "list") != 0 || argc != 2)
-        return EX_USAGE;
     if (ctl_load(ctl) < 0)
         return EX_CONFIG;
-    qdir = xasprintf("%s/queue", ctl->c.spool_dir);
-    dfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (d = fdopendir(dup(dfd))) == NULL) {
-        fprintf(stderr, "posternctl: cannot read %s: %s\n", qdir, strerror(errno));
-        if (dfd >= 0)
-            close(dfd);
-        free(qdir);
-        return EX_NOINPUT;
-    }
-    while ((e = readdir(d)) != NULL) {
-        struct queue_file *qf;
-        size_t i;
-        if (!qid_valid(e->d_name) || (qf = queue_file_load(dfd, e->d_name, NULL)) == NULL)
-            continue;
-        for (i = 0; i < qf->nrcpt; i++) {
-            const struct qf_rcpt *r = &qf->rcpts[i];
-            if (!queue_file_rcpt_held(r))
-                continue;
-            printf("%s <%s> -> <%s> %s score=%.1f level=%s reason=%s\n", qf->qid, qf->sender,
-                   r->addr, disposition_name(r->policy->disp), r->policy->score,
-                   r->policy->level ? r->policy->level : "-",
-                   r->policy->reason ? r->policy->reason : "-");
-            count++;
-        }
-        queue_file_free(qf);
-    }
-    closedir(d);
-    close(dfd);
-    free(qdir);
-    if (count == 0)
-        printf("No held recipients\n");
-    return EX_OK;
+    return posternctl_quar(&ctl->c, argc - 1, argv + 1);
+}
+
+static int cmd_quarantine(struct ctl *ctl, int argc, char **argv)
+{
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    return posternctl_quar(&ctl->c, argc - 1, argv + 1);
 }
 
 /* ---- commands ------------------------------------------------------------------------- */
@@ -1339,9 +1306,12 @@ static const struct ctl_cmd ctl_commands[] = {
     { "hold",    1, 1, cmd_daemon, "hold ID", "keep a message in the queue, undelivered" },
     { "release", 1, 1, cmd_daemon, "release ID", "let a held message be delivered again" },
     { "delete",  1, 1, cmd_daemon, "delete ID", "remove a message from the queue (no DSN)" },
-    { "held",    1, 2, cmd_held,   "held list | held release|delete ID",
-      "recipients the policy held (quarantine; wrap until it exists): list them, deliver "
-      "them as they are (release), or drop them (delete)" },
+    { "quarantine", 1, 6, cmd_quarantine, POSTERNCTL_QUAR_USAGE,
+      "messages the policy quarantined, on every node (shared index in Redis): list them, "
+      "show one, release one to its recipient as it arrived (--learn-ham: and train the "
+      "classifier), or delete one" },
+    { "held",    1, 3, cmd_held,   "held list | held release|delete ID",
+      "the old name of quarantine (same subcommands)" },
     { "status",  0, 0, cmd_daemon, "status",
       "the daemon at a glance: pid, uptime, config file, listeners, queue counts (active, "
       "deferred, held, corrupt), whether delivery is paused, Redis, webhook backlog; then "

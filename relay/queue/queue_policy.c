@@ -1,10 +1,10 @@
 /*
  * queue_policy.c - the delivery side of the policy engine (see queue_policy.h): the
- * per-recipient copies made from the "policy" records, discard, and the admin's release
- * or delete of held recipients.
+ * per-recipient copies made from the "policy" records, and discard (quarantined recipients
+ * go to the quarantine store: queue_quar.c).
  *
- * Called by queue.c (qpolicy_build on the worker pool while loading a file), by
- * queue_route.c (which copy each recipient gets; discard), and by relay/admin.c (held).
+ * Called by queue.c (qpolicy_build on the worker pool while loading a file) and by
+ * queue_route.c (which copy each recipient gets; discard).
  */
 #include "relay/queue/queue_policy.h"
 
@@ -282,93 +282,4 @@ void qpolicy_free(struct qpolicy *p)
     free(p->v);
     free(p->rcpt_variant);
     memset(p, 0, sizeof(*p));
-}
-
-/* ---- posternctl held release|delete ----------------------------------------------------- */
-
-struct held_job {
-    struct qmsg *m;
-    int dirfd;
-    char qid[QID_MAX];
-    bool release;
-    size_t count;                 /* held recipients changed */
-    int err;
-    qpolicy_op_fn cb;
-    void *arg;
-};
-
-static void held_work(void *arg)
-{
-    struct held_job *j = arg;
-    struct queue_file *qf = queue_file_load(j->dirfd, j->qid, NULL);
-    struct sbuf recs = { 0 };
-    long long now = (long long)queue_now();
-    size_t i;
-
-    if (qf == NULL) {
-        j->err = errno;
-        return;
-    }
-    for (i = 0; i < qf->nrcpt; i++) {
-        if (!queue_file_rcpt_held(&qf->rcpts[i]))
-            continue;
-        qsb_take(&recs, j->release ? queue_file_rec_released(i, now)
-                                   : queue_file_rec_rcpt("done", i, now, "2.0.0", "none",
-                                                         "deleted from the held queue"));
-        j->count++;
-    }
-    if (recs.len && queue_file_append(j->dirfd, j->qid, recs.p, recs.len) < 0)
-        j->err = errno;
-    qsb_free(&recs);
-    queue_file_free(qf);
-}
-
-static void held_done(void *arg)
-{
-    struct held_job *j = arg;
-    struct qmsg *m = j->m;
-    char text[120];
-
-    if (qmsg_unbusy(m) && j->err == 0 && j->count > 0) {
-        log_info("qmgr", "%s: %zu held recipient%s %s by the admin", m->qid, j->count,
-                 j->count == 1 ? "" : "s", j->release ? "released" : "deleted");
-        m->parked = false;
-        m->unpark = m->state != QM_IDLE; /* an attempt in flight read the file before */
-        if (m->state == QM_IDLE && !m->held && !m->gone && !m->in_ready) {
-            evtimer_del(m->timer);
-            qmsg_ready(m);
-            queue_pump(m->q);
-        }
-    }
-    if (j->err)
-        j->cb(j->arg, j->err, strerror(j->err));
-    else if (j->count == 0)
-        j->cb(j->arg, ENOENT, "no held recipients");
-    else {
-        snprintf(text, sizeof(text), "%zu recipient%s %s", j->count, j->count == 1 ? "" : "s",
-                 j->release ? "released" : "deleted");
-        j->cb(j->arg, 0, text);
-    }
-    free(j);
-}
-
-void queue_held_op(struct queue *q, const char *qid, bool release, qpolicy_op_fn cb,
-                   void *arg)
-{
-    struct qmsg *m = qid_valid(qid) ? qmsg_get(q, qid) : NULL;
-    struct held_job *j;
-
-    if (m == NULL || m->gone || m->removing) {
-        cb(arg, ENOENT, "no such message");
-        return;
-    }
-    j = xcalloc(1, sizeof(*j));
-    j->m = m;
-    j->dirfd = q->dirfd;
-    snprintf(j->qid, sizeof(j->qid), "%s", qid);
-    j->release = release;
-    j->cb = cb;
-    j->arg = arg;
-    qmsg_busy(m);
-    workpool_submit(q->srv->wp, held_work, held_done, j);
 }
