@@ -4,6 +4,7 @@
 #include "relay/relay_conf.h"
 
 #include "lib/dns_wire.h"
+#include "lib/netaddr.h"
 #include "policy/engine.h"
 #include "policy/profile.h"
 #include "lib/smtp_parse.h"
@@ -122,6 +123,20 @@ static const struct conf_key listener_keys[] = {
       .min = 0, .max = 1000000,
       .help = "concurrent sessions on this listener, so that one port cannot take every "
               "slot of limits.connections (0: only limits.connections); more get 421 4.7.0" },
+    { .name = "proxy_protocol", .type = CONF_BOOL, .offset = LI(proxy_protocol),
+      .def = "false",
+      .help = "every connection starts with a PROXY protocol header (v1 or v2, as HAProxy "
+              "or a cloud load balancer sends it) from an address in proxy_networks; the "
+              "client address it carries is the one logs, Received:, policy and the "
+              "connection limits see. Connections from elsewhere, and missing, malformed "
+              "or slow headers, are closed without a reply" },
+    { .name = "proxy_networks", .type = CONF_STRLIST, .offset = LI(proxy_networks),
+      .def = "[]",
+      .help = "the load balancers (addresses or CIDR networks) allowed to connect to a "
+              "proxy_protocol listener; required when it is on" },
+    { .name = "proxy_timeout", .type = CONF_DURATION, .offset = LI(proxy_timeout_ms),
+      .def = "5s", .min = 100, .max = 600000,
+      .help = "time a balancer's connection has to deliver its whole PROXY header" },
     { NULL }
 };
 static const struct conf_section listener_section = { "listener", listener_keys,
@@ -194,9 +209,22 @@ static int listener_validate(void *obj, const char *pointer, struct conf_errors 
 {
     const struct listener_conf *l = obj;
     const char *colon = l->address ? strrchr(l->address, ':') : NULL;
+    struct netaddr n;
+    int bad = 0;
+    size_t i;
+
     if (l->address && (colon == NULL || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535))
         return conf_error(errs, pointer, "address: expected IP:port, got \"%s\"", l->address);
-    return 0;
+    for (i = 0; i < l->proxy_networks.n; i++) {
+        char at[128];
+        snprintf(at, sizeof(at), "%s/proxy_networks/%zu", pointer, i);
+        if (netaddr_parse(l->proxy_networks.v[i], &n) < 0)
+            bad += conf_error(errs, at, "bad network \"%s\"", l->proxy_networks.v[i]);
+    }
+    if (l->proxy_protocol && l->proxy_networks.n == 0)
+        bad += conf_error(errs, pointer, "proxy_protocol: needs proxy_networks (the load "
+                          "balancers allowed to send the header)");
+    return bad;
 }
 
 /* Routing characters are plain characters only for a final delivery: a next-hop SMTP

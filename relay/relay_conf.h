@@ -55,6 +55,9 @@ struct listener_conf {
     bool submission;      /* its profile's direction is submission (set at load) */
     long long backlog;
     long long connections; /* sessions on this listener; 0: only limits.connections */
+    bool proxy_protocol;  /* a PROXY v1/v2 header comes first (relay/smtpd/proxy_wait.c) */
+    struct conf_strlist proxy_networks;  /* the balancers allowed to send one */
+    long long proxy_timeout_ms;
 };
 
 struct limits_conf {
