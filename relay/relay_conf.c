@@ -6,6 +6,7 @@
 #include "mailauth/dkim_sign.h"
 
 #include "lib/dns_wire.h"
+#include "lib/netaddr.h"
 #include "policy/engine.h"
 #include "policy/profile.h"
 #include "lib/smtp_parse.h"
@@ -128,6 +129,20 @@ static const struct conf_key listener_keys[] = {
       .help = "rate-limit class (a key of ratelimit.classes) of the logins that send through "
               "this listener, such as a newsletter endpoint's; ratelimit.users still wins "
               "for the logins it names (null: ratelimit.default_class)" },
+    { .name = "proxy_protocol", .type = CONF_BOOL, .offset = LI(proxy_protocol),
+      .def = "false",
+      .help = "every connection starts with a PROXY protocol header (v1 or v2, as HAProxy "
+              "or a cloud load balancer sends it) from an address in proxy_networks; the "
+              "client address it carries is the one logs, Received:, policy and the "
+              "connection limits see. Connections from elsewhere, and missing, malformed "
+              "or slow headers, are closed without a reply" },
+    { .name = "proxy_networks", .type = CONF_STRLIST, .offset = LI(proxy_networks),
+      .def = "[]",
+      .help = "the load balancers (addresses or CIDR networks) allowed to connect to a "
+              "proxy_protocol listener; required when it is on" },
+    { .name = "proxy_timeout", .type = CONF_DURATION, .offset = LI(proxy_timeout_ms),
+      .def = "5s", .min = 100, .max = 600000,
+      .help = "time a balancer's connection has to deliver its whole PROXY header" },
     { NULL }
 };
 static const struct conf_section listener_section = { "listener", listener_keys,
@@ -207,9 +222,22 @@ static int listener_validate(void *obj, const char *pointer, struct conf_errors 
 {
     const struct listener_conf *l = obj;
     const char *colon = l->address ? strrchr(l->address, ':') : NULL;
+    struct netaddr n;
+    int bad = 0;
+    size_t i;
+
     if (l->address && (colon == NULL || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535))
         return conf_error(errs, pointer, "address: expected IP:port, got \"%s\"", l->address);
-    return 0;
+    for (i = 0; i < l->proxy_networks.n; i++) {
+        char at[128];
+        snprintf(at, sizeof(at), "%s/proxy_networks/%zu", pointer, i);
+        if (netaddr_parse(l->proxy_networks.v[i], &n) < 0)
+            bad += conf_error(errs, at, "bad network \"%s\"", l->proxy_networks.v[i]);
+    }
+    if (l->proxy_protocol && l->proxy_networks.n == 0)
+        bad += conf_error(errs, pointer, "proxy_protocol: needs proxy_networks (the load "
+                          "balancers allowed to send the header)");
+    return bad;
 }
 
 /* Routing characters are plain characters only for a final delivery: a next-hop SMTP

@@ -60,6 +60,9 @@ struct listener_conf {
     long long connections; /* sessions on this listener; 0: only limits.connections */
     char *rate_class;     /* the rate-limit class of logins on it, unless ratelimit.users
                              names theirs (a newsletter endpoint's); NULL: default_class */
+    bool proxy_protocol;  /* a PROXY v1/v2 header comes first (relay/smtpd/proxy_wait.c) */
+    struct conf_strlist proxy_networks;  /* the balancers allowed to send one */
+    long long proxy_timeout_ms;
 };
 
 struct limits_conf {
