@@ -77,6 +77,8 @@ const char *engine_stage_name(enum engine_stage s);
 #define CHECK_USES_SETTINGS    0x4u /* reads per-recipient settings: user overrides are
                                        fetched for profiles that run it */
 #define CHECK_NEEDS_HEADER     0x8u /* END: needs the message header in memory */
+#define CHECK_NEEDS_REDIS      0x10u /* keeps or reads its state in Redis: a profile that
+                                        runs it makes the daemon connect to Redis */
 
 /* The services every check may use (borrowed from the daemon; any may be NULL in tests
  * and in `posternctl check`). */

@@ -255,10 +255,11 @@ static void job_done(struct check_call *c, void *arg, bool read_ok)
 
 static enum call_status bulk_run(struct check_call *c)
 {
+    const struct bulk_state *st = check_call_state(c);
     struct bulk_job *j;
 
-    if (check_call_nrcpt(c) == 0)
-        return CALL_DONE;
+    if (check_call_nrcpt(c) == 0 || st->script == NULL)
+        return CALL_DONE;       /* no Redis (tests, posternctl check): nothing to count */
     j = xcalloc(1, sizeof(*j));
     j->rcpt0 = xstrdup(check_call_rcpt(c, 0));
     return check_message_submit(c, BULK_READ_MAX, j, job_work, job_done, job_free);
@@ -286,7 +287,7 @@ const struct check_def check_bulk = {
     .directions = DIR_ALL,
     .group = 80,          /* after the dkim check (60): it reads dkim.pass_domains */
     .async = true,
-    .flags = 0,
+    .flags = CHECK_NEEDS_REDIS,
     .unsure = UNSURE_ACCEPT,
     .reason = "bulk",
     .symbols = bulk_symbols,
