@@ -19,6 +19,8 @@
 #include "lib/xalloc.h"
 #include "policy/account_breaker.h"
 #include "policy/check_api.h"
+#include "policy/check_registry.h"
+#include "policy/profile.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
 #include "relay/admin.h"
@@ -165,12 +167,25 @@ static bool config_needs_redis(const struct config *cf)
 {
     const struct listener_conf *l = cf->c.listeners.items;
     const struct domain_conf *d = cf->c.domains.items;
-    size_t i;
+    const struct profile_conf *p = cf->c.policy.profiles.items;
+    const struct conf_strlist *off = &cf->c.policy.disabled_checks;
+    size_t i, k, j;
     if (cf->c.web.enabled)                /* sessions, and logins through SASL */
         return true;
     for (i = 0; i < cf->c.listeners.n; i++)
         if (l[i].auth != LISTENER_AUTH_OFF)
             return true;
+    /* a profile runs a check that keeps its state there (spam model, bulk counts) */
+    for (i = 0; i < cf->c.policy.profiles.n; i++) {
+        const struct conf_named *c = p[i].checks.items;
+        for (k = 0; k < p[i].checks.n; k++) {
+            const struct check_def *def = check_registry_find(c[k].name);
+            for (j = 0; j < off->n && strcmp(off->v[j], c[k].name) != 0; j++)
+                ;
+            if (def != NULL && (def->flags & CHECK_NEEDS_REDIS) && j == off->n)
+                return true;
+        }
+    }
     for (i = 0; i < cf->c.domains.n; i++)
         if (domain_needs_redis(&d[i]))
             return true;
