@@ -48,6 +48,7 @@ struct domain_conf;
 struct auth_conf;
 struct rl_conf;
 struct scan_client;
+struct account_cache;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
  * whole message (the reply after the final dot). */
@@ -88,6 +89,8 @@ struct engine_env {
     struct outage *outages;         /* backing-service outage tracker (outage.h) */
     struct scan_client *scanner;    /* the virus scanner (content/scan_client.h); NULL
                                        when virus.enabled is false */
+    struct account_cache *accounts; /* logins' suspension states (account_cache.h); NULL:
+                                       the account check asks Redis every time */
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);

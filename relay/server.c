@@ -5,6 +5,7 @@
 #include "relay/server_health.h"
 
 #include "policy/account_breaker.h"
+#include "policy/account_cache.h"
 
 #include "auth/sasl_server.h"
 #include "content/scan_client.h"
@@ -224,8 +225,11 @@ static int server_activate(struct server *srv, struct config *cf)
     struct engine_env env = {
         .base = srv->base, .dns = srv->dns, .redis = srv->redis, .check_pool = srv->checkwp,
         .outages = srv->outages, .event = server_event, .event_arg = srv,
-        .scanner = srv->scanner,
+        .scanner = srv->scanner, .accounts = srv->accounts,
     };
+
+    if (srv->accounts != NULL)
+        account_cache_set_max_age(srv->accounts, cf->c.account.cache_ms);
 
     return config_activate(cf, srv->redis, &env, srv->users);
 }
@@ -313,6 +317,9 @@ int server_start(struct server *srv, struct config *cf)
         if (srv->redis == NULL)
             return -1;
         srv->account_script = account_script(srv->redis);
+        srv->accounts = account_cache_new(cf->c.account.cache_ms);
+        if (account_cache_watch(srv->accounts, srv->base, &cf->c.redis) < 0)
+            return -1;
     }
     if (config_needs_redis(cf)) {
         if (sasl_server_setup(&cf->c.auth) < 0)
@@ -497,6 +504,7 @@ void server_stop(struct server *srv)
     if (srv->users)
         user_store_free(srv->users);
     outage_free(srv->outages);
+    account_cache_free(srv->accounts);
     if (srv->redis)
         redis_free(srv->redis);
     if (srv->dns)
