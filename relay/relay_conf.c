@@ -348,24 +348,52 @@ struct config *config_load(const char *path)
     return cf;
 }
 
-int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
-                    struct user_store *store)
+/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
+ * backscatter memory)? */
+static bool domain_needs_redis(const struct domain_conf *d)
+{
+    return d->greylisting || d->recipients_learned || d->backscatter_protection;
+}
+
+bool relay_conf_needs_redis(const struct relay_conf *c)
+{
+    const struct listener_conf *l = c->listeners.items;
+    const struct domain_conf *d = c->domains.items;
+    size_t i;
+
+    for (i = 0; i < c->listeners.n; i++)
+        if (l[i].auth != LISTENER_AUTH_OFF)
+            return true;
+    for (i = 0; i < c->domains.n; i++)
+        if (domain_needs_redis(&d[i]))
+            return true;
+    return domain_needs_redis(&c->domain_defaults);
+}
+
+struct engine *config_engine_new(const struct relay_conf *c, const struct engine_env *env,
+                                 struct user_store *store)
 {
     struct engine_inputs in = {
-        .conf = &cf->c.policy, .domains = &cf->c.domains,
-        .domain_defaults = &cf->c.domain_defaults,
-        .local_domains = &cf->c.relay.local_domains,
-        .backup_domains = &cf->c.relay.backup_domains,
+        .conf = &c->policy, .domains = &c->domains,
+        .domain_defaults = &c->domain_defaults,
+        .local_domains = &c->relay.local_domains,
+        .backup_domains = &c->relay.backup_domains,
     };
     struct engine_env e = *env;
 
-    e.hostname = cf->c.hostname;
-    e.relay = &cf->c.relay;
-    e.domains = &cf->c.domains;
-    e.domain_defaults = &cf->c.domain_defaults;
-    e.auth = &cf->c.auth;
-    e.ratelimit = &cf->c.ratelimit;
-    cf->engine = engine_new(&in, &e, store);
+    e.hostname = c->hostname;
+    e.relay = &c->relay;
+    e.domains = &c->domains;
+    e.domain_defaults = &c->domain_defaults;
+    e.auth = &c->auth;
+    e.ratelimit = &c->ratelimit;
+    return engine_new(&in, &e, store);
+}
+
+int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
+                    struct user_store *store)
+{
+    cf->engine = config_engine_new(&cf->c, env, store);
     if (cf->engine == NULL)
         return -1;
     if (redis)

@@ -132,29 +132,6 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
     }
 }
 
-/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
- * backscatter memory)? */
-static bool domain_needs_redis(const struct domain_conf *d)
-{
-    return d->greylisting || d->recipients_learned || d->backscatter_protection;
-}
-
-/* Redis is needed as soon as a listener may see authenticated users, or a served domain
- * turns on a check that keeps its state there. */
-static bool config_needs_redis(const struct config *cf)
-{
-    const struct listener_conf *l = cf->c.listeners.items;
-    const struct domain_conf *d = cf->c.domains.items;
-    size_t i;
-    for (i = 0; i < cf->c.listeners.n; i++)
-        if (l[i].auth != LISTENER_AUTH_OFF)
-            return true;
-    for (i = 0; i < cf->c.domains.n; i++)
-        if (domain_needs_redis(&d[i]))
-            return true;
-    return domain_needs_redis(&cf->c.domain_defaults);
-}
-
 /* ---- the hooks smtpd/ is given (ETRN: relay/smtpd/smtpd.h) ---- */
 
 static int hook_etrn_flush(void *arg, const char *domain, bool subdomains, unsigned *count)
@@ -312,7 +289,7 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->webhooks == NULL)
         return -1;
     srv->redis_down_since = -1;
-    if (config_needs_redis(cf)) {
+    if (relay_conf_needs_redis(&cf->c)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
             return -1;
@@ -321,7 +298,7 @@ int server_start(struct server *srv, struct config *cf)
         if (account_cache_watch(srv->accounts, srv->base, &cf->c.redis) < 0)
             return -1;
     }
-    if (config_needs_redis(cf)) {
+    if (relay_conf_needs_redis(&cf->c)) {
         if (sasl_server_setup(&cf->c.auth) < 0)
             return -1;
         srv->sasl = true;
