@@ -30,7 +30,7 @@
 #include "policy/engine.h"
 #include "policy/outage.h"
 #include "tests/unit/dns_testserver.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 struct fx {
     struct event_base *base;
@@ -133,39 +133,16 @@ static void start(const char *checks)
         .base = fx->base, .dns = fx->dns, .check_pool = fx->pool, .outages = fx->outages,
         .hostname = "mx.test", .event = on_event, .event_arg = fx,
     };
-    struct engine_inputs in;
-    char *msg = NULL;
 
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, NULL);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, NULL);
-    assert_non_null(fx->e);
     fx->s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"), "mx", "192.0.2.10");
     engine_session_set_helo(fx->s, "client.sender.test");
 }
 
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
-}
-
 static void run(enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(fx->s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 5000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, fx->s, st);
 }
 
 static const char *fact(const char *key)
@@ -448,7 +425,7 @@ static void session_end_cancels_pending_lookups(void **state)
     tds_mode(&fx->tds, "slow.test", PKT_T_TXT, TDS_DROP);
     start("{\"spf\": {}}");
     engine_tx_begin(fx->s, "x@slow.test", "Q1");
-    assert_int_equal(engine_run(fx->s, STAGE_MAIL, on_done, &called), ENGINE_PENDING);
+    assert_int_equal(engine_run(fx->s, STAGE_MAIL, eh_on_done, &called), ENGINE_PENDING);
     for (spins = 0; spins < 3 && fx->tds.queries == 0; spins++)
         event_base_loop(fx->base, EVLOOP_ONCE);
     engine_session_free(fx->s);
