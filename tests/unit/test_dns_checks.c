@@ -1,7 +1,7 @@
 /*
  * test_dns_checks.c - the inbound DNS checks (rdns, helo, dnsbl, sender_domain,
  * early_talker) driven through the policy engine, with lib/dns asking a DNS server inside
- * the test process (dns_testserver.h) on loopback: each symbol, strict refusals (5xx on
+ * the test process (dns_zone_server.h) on loopback: each symbol, strict refusals (5xx on
  * definite answers, 4xx on temporary ones), role bypass, DNSBL refusal codes, IPv6,
  * deadlines (a server that never answers gives NAME_TIMEOUT and accept), and that a
  * stage's lookups all go out before any answer comes back.
