@@ -34,6 +34,8 @@ from conftest import RedisServer, TestCA, free_port, wait_for  # noqa: E402
 
 THREADS, MESSAGES, RCPTS = 4, int(os.environ.get("BENCH_SUB_MESSAGES", "4000")), 10
 USER, PASSWORD = "bench@example.test", "bench-password"
+# BENCH_POSTERN: another daemon binary to measure (an A/B against an older build)
+POSTERN = os.environ.get("BENCH_POSTERN", os.path.join(ROOT, "bin", "postern"))
 
 
 def cpu_s(pid):
@@ -72,7 +74,7 @@ def run(work, ca, redis, enabled, n, data=True, sign_key=None):
     with open(path, "w") as f:
         json.dump(cfg, f)
     log = open(os.path.join(work, "p%d-%d.log" % (enabled, n)), "wb")
-    proc = subprocess.Popen([os.path.join(ROOT, "bin", "postern"), "-d", "-f", path],
+    proc = subprocess.Popen([POSTERN, "-d", "-f", path],
                             stderr=log)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False

@@ -49,6 +49,7 @@ struct auth_conf;
 struct rl_conf;
 struct scan_client;
 struct callout_service;
+struct account_cache;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
  * whole message (the reply after the final dot). */
@@ -97,6 +98,8 @@ struct engine_env {
     void (*backlog)(void *arg, const char *domain, unsigned long long *msgs,
                     unsigned long long *bytes);
     void *backlog_arg;
+    struct account_cache *accounts; /* logins' suspension states (account_cache.h); NULL:
+                                       the account check asks Redis every time */
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);

@@ -497,6 +497,20 @@ const char *engine_note(const struct engine_session *s)
     return s->tx ? s->tx->note : "";
 }
 
+struct json_t *engine_facts(const struct engine_session *s)
+{
+    json_t *all = json_deep_copy(s->facts);
+
+    if (s->tx != NULL)
+        json_object_update(all, s->tx->facts);
+    return all;
+}
+
+const char *engine_result_addr(const struct engine_session *s, size_t i)
+{
+    return s->tx ? result_addr(s->tx, i) : "";
+}
+
 struct json_t *engine_fact(const struct engine_session *s, const char *key)
 {
     json_t *v = s->tx ? json_object_get(s->tx->facts, key) : NULL;

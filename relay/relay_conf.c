@@ -7,7 +7,10 @@
 
 #include "lib/dns_wire.h"
 #include "lib/netaddr.h"
+#include "policy/check_api.h"
+#include "policy/check_registry.h"
 #include "policy/engine.h"
+#include "policy/levels.h"
 #include "policy/profile.h"
 #include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
@@ -403,24 +406,88 @@ struct config *config_load(const char *path)
     return cf;
 }
 
-int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
-                    struct user_store *store)
+/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
+ * backscatter memory)? */
+/* Does a domain's setting keep state in Redis (greylisting, learned recipients, callout
+ * answers, backscatter memory, the quarantine index)? */
+static bool domain_needs_redis(const struct domain_conf *d)
+{
+    return d->greylisting || d->recipients_learned || d->recipients_callout ||
+           d->backscatter_protection ||
+           d->virus_action == CONTENT_QUARANTINE || d->file_action == CONTENT_QUARANTINE;
+}
+
+/* The quarantine's index is in Redis: needed when a level can quarantine spam, or the
+ * quarantine section is configured (digest links). */
+static bool quarantine_needs_redis(const struct relay_conf *c)
+{
+    const struct level_conf *lv = c->policy.levels.items;
+    size_t i;
+
+    if (c->quarantine.token_key || c->quarantine.node)
+        return true;
+    for (i = 0; i < c->policy.levels.n; i++)
+        if (level_spam_disposition(&lv[i]) == DISP_QUARANTINE)
+            return true;
+    return false;
+}
+
+/* Redis is needed as soon as a listener may see authenticated users, the web page is on, a
+ * profile runs a check that keeps its state there, a served domain turns on such a
+ * setting, or mail can be quarantined. */
+bool relay_conf_needs_redis(const struct relay_conf *c)
+{
+    const struct listener_conf *l = c->listeners.items;
+    const struct domain_conf *d = c->domains.items;
+    const struct profile_conf *p = c->policy.profiles.items;
+    const struct conf_strlist *off = &c->policy.disabled_checks;
+    size_t i, k, j;
+
+    if (c->web.enabled)                /* sessions, and logins through SASL */
+        return true;
+    for (i = 0; i < c->listeners.n; i++)
+        if (l[i].auth != LISTENER_AUTH_OFF)
+            return true;
+    for (i = 0; i < c->policy.profiles.n; i++) {
+        const struct conf_named *ck = p[i].checks.items;
+        for (k = 0; k < p[i].checks.n; k++) {
+            const struct check_def *def = check_registry_find(ck[k].name);
+            for (j = 0; j < off->n && strcmp(off->v[j], ck[k].name) != 0; j++)
+                ;
+            if (def != NULL && (def->flags & CHECK_NEEDS_REDIS) && j == off->n)
+                return true;
+        }
+    }
+    for (i = 0; i < c->domains.n; i++)
+        if (domain_needs_redis(&d[i]))
+            return true;
+    return domain_needs_redis(&c->domain_defaults) || quarantine_needs_redis(c);
+}
+
+struct engine *config_engine_new(const struct relay_conf *c, const struct engine_env *env,
+                                 struct user_store *store)
 {
     struct engine_inputs in = {
-        .conf = &cf->c.policy, .domains = &cf->c.domains,
-        .domain_defaults = &cf->c.domain_defaults,
-        .local_domains = &cf->c.relay.local_domains,
-        .backup_domains = &cf->c.relay.backup_domains,
+        .conf = &c->policy, .domains = &c->domains,
+        .domain_defaults = &c->domain_defaults,
+        .local_domains = &c->relay.local_domains,
+        .backup_domains = &c->relay.backup_domains,
     };
     struct engine_env e = *env;
 
-    e.hostname = cf->c.hostname;
-    e.relay = &cf->c.relay;
-    e.domains = &cf->c.domains;
-    e.domain_defaults = &cf->c.domain_defaults;
-    e.auth = &cf->c.auth;
-    e.ratelimit = &cf->c.ratelimit;
-    cf->engine = engine_new(&in, &e, store);
+    e.hostname = c->hostname;
+    e.relay = &c->relay;
+    e.domains = &c->domains;
+    e.domain_defaults = &c->domain_defaults;
+    e.auth = &c->auth;
+    e.ratelimit = &c->ratelimit;
+    return engine_new(&in, &e, store);
+}
+
+int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
+                    struct user_store *store)
+{
+    cf->engine = config_engine_new(&cf->c, env, store);
     if (cf->engine == NULL)
         return -1;
     if (redis)

@@ -154,6 +154,14 @@ struct engine_env;
 struct user_store;
 int config_activate(struct config *cf, struct redis *redis, const struct engine_env *env,
                     struct user_store *store);
+/* Redis is needed as soon as a listener may see authenticated users, or a served domain
+ * turns on a check that keeps its state there. */
+bool relay_conf_needs_redis(const struct relay_conf *c);
+
+/* The policy engine over a loaded config's sections and env (config_activate's, and
+ * posternctl check's offline one). NULL after logging. */
+struct engine *config_engine_new(const struct relay_conf *c, const struct engine_env *env,
+                                 struct user_store *store);
 struct config *config_ref(struct config *cf);
 void config_unref(struct config *cf);
 

@@ -6,6 +6,7 @@
 #include "relay/server_web.h"
 
 #include "policy/account_breaker.h"
+#include "policy/account_cache.h"
 
 #include "auth/sasl_server.h"
 #include "content/scan_client.h"
@@ -137,61 +138,6 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
     }
 }
 
-/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
- * backscatter memory)? */
-static bool domain_needs_redis(const struct domain_conf *d)
-{
-    return d->greylisting || d->recipients_learned || d->recipients_callout ||
-           d->backscatter_protection ||
-           d->virus_action == CONTENT_QUARANTINE || d->file_action == CONTENT_QUARANTINE;
-}
-
-/* The quarantine's index is in Redis: needed when a level can quarantine spam, or the
- * quarantine section is configured (digest links). */
-static bool quarantine_needs_redis(const struct config *cf)
-{
-    const struct level_conf *lv = cf->c.policy.levels.items;
-    size_t i;
-
-    if (cf->c.quarantine.token_key || cf->c.quarantine.node)
-        return true;
-    for (i = 0; i < cf->c.policy.levels.n; i++)
-        if (level_spam_disposition(&lv[i]) == DISP_QUARANTINE)
-            return true;
-    return false;
-}
-
-/* Redis is needed as soon as a listener may see authenticated users, a served domain
- * turns on a check that keeps its state there, or mail can be quarantined. */
-static bool config_needs_redis(const struct config *cf)
-{
-    const struct listener_conf *l = cf->c.listeners.items;
-    const struct domain_conf *d = cf->c.domains.items;
-    const struct profile_conf *p = cf->c.policy.profiles.items;
-    const struct conf_strlist *off = &cf->c.policy.disabled_checks;
-    size_t i, k, j;
-    if (cf->c.web.enabled)                /* sessions, and logins through SASL */
-        return true;
-    for (i = 0; i < cf->c.listeners.n; i++)
-        if (l[i].auth != LISTENER_AUTH_OFF)
-            return true;
-    /* a profile runs a check that keeps its state there (spam model, bulk counts) */
-    for (i = 0; i < cf->c.policy.profiles.n; i++) {
-        const struct conf_named *c = p[i].checks.items;
-        for (k = 0; k < p[i].checks.n; k++) {
-            const struct check_def *def = check_registry_find(c[k].name);
-            for (j = 0; j < off->n && strcmp(off->v[j], c[k].name) != 0; j++)
-                ;
-            if (def != NULL && (def->flags & CHECK_NEEDS_REDIS) && j == off->n)
-                return true;
-        }
-    }
-    for (i = 0; i < cf->c.domains.n; i++)
-        if (domain_needs_redis(&d[i]))
-            return true;
-    return domain_needs_redis(&cf->c.domain_defaults) || quarantine_needs_redis(cf);
-}
-
 /* ---- the hooks smtpd/ is given (ETRN: relay/smtpd/smtpd.h) ---- */
 
 static int hook_etrn_flush(void *arg, const char *domain, bool subdomains, unsigned *count)
@@ -285,10 +231,13 @@ static int server_activate(struct server *srv, struct config *cf)
     struct engine_env env = {
         .base = srv->base, .dns = srv->dns, .redis = srv->redis, .check_pool = srv->checkwp,
         .outages = srv->outages, .event = server_event, .event_arg = srv,
-        .scanner = srv->scanner,
+        .scanner = srv->scanner, .accounts = srv->accounts,
         .callout = srv->callout ? callout_service(srv->callout) : NULL,
         .backlog = server_backlog, .backlog_arg = srv,
     };
+
+    if (srv->accounts != NULL)
+        account_cache_set_max_age(srv->accounts, cf->c.account.cache_ms);
 
     return config_activate(cf, srv->redis, &env, srv->users);
 }
@@ -373,13 +322,16 @@ int server_start(struct server *srv, struct config *cf)
         return -1;
     srv->redis_down_since = -1;
     srv->started = (long long)time(NULL);
-    if (config_needs_redis(cf)) {
+    if (relay_conf_needs_redis(&cf->c)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
             return -1;
         srv->account_script = account_script(srv->redis);
+        srv->accounts = account_cache_new(cf->c.account.cache_ms);
+        if (account_cache_watch(srv->accounts, srv->base, &cf->c.redis) < 0)
+            return -1;
     }
-    if (config_needs_redis(cf)) {
+    if (relay_conf_needs_redis(&cf->c)) {
         if (sasl_server_setup(&cf->c.auth) < 0)
             return -1;
         srv->sasl = true;
@@ -586,6 +538,7 @@ void server_stop(struct server *srv)
     if (srv->users)
         user_store_free(srv->users);
     outage_free(srv->outages);
+    account_cache_free(srv->accounts);
     if (srv->redis)
         redis_free(srv->redis);
     if (srv->dns)

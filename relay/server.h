@@ -33,6 +33,7 @@ struct server {
     struct redis *redis;             /* shared Redis client (NULL when nothing needs it) */
     struct scan_client *scanner;     /* the virus scanner process (content/scan_client.h) */
     struct redis_script *account_script; /* the account breaker's (policy/account_breaker.h) */
+    struct account_cache *accounts;  /* logins' suspension states (policy/account_cache.h) */
     struct queue_watch *watch;
     struct backup_probe *probe;      /* backup.primary_down/up (relay/deliver/backup_probe.c) */       /* queue.stuck alerts */
     struct callout *callout;         /* recipient probes (relay/deliver/callout.c) */

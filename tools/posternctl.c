@@ -45,6 +45,7 @@
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
 #include "tools/posternctl_quar.h"
+#include "tools/posternctl_check.h"
 #include "tools/posternctl_spam.h"
 #include "webhooks/webhooks.h"
 
@@ -1261,6 +1262,13 @@ static int cmd_spam(struct ctl *ctl, int argc, char **argv)
     return posternctl_spam(&ctl->c, argc - 1, argv + 1);
 }
 
+static int cmd_check(struct ctl *ctl, int argc, char **argv)
+{
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    return posternctl_check(&ctl->c, argc - 1, argv + 1);
+}
+
 static const struct ctl_cmd ctl_commands[] = {
     { "queue",   0, 3, cmd_op,     "queue [--json] | queue show ID [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
@@ -1328,6 +1336,10 @@ static const struct ctl_cmd ctl_commands[] = {
     { "spam", 1, 4096, cmd_spam, POSTERNCTL_SPAM_USAGE,
       "the spam classifier's model in Redis: learn messages as spam or ham, forget it, "
       "show its size; score messages offline as the daemon would: SCORE ACTION PATH" },
+    { "check", 3, 4096, cmd_check, POSTERNCTL_CHECK_USAGE,
+      "run a message through a profile's policy checks offline, as the daemon would (real "
+      "DNS, Redis and scanner when configured; nothing is queued): each stage's reply, "
+      "each recipient's action, score, symbols and headers, the facts" },
     { "help",    0, 0, cmd_help,   "help", "this list" },
     { NULL, 0, 0, NULL, NULL, NULL }
 };
