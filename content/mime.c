@@ -247,10 +247,13 @@ static void b64_flush(struct mime_parser *m, struct frame *f)
 static void close_top(struct mime_parser *m)
 {
     struct frame *f = top(m);
+    /* a part opened by a boundary line and closed by the next one ends where it began
+     * (the line end before the second boundary is the first one's) */
+    unsigned long long end = m->close_at > f->p.off_begin ? m->close_at : f->p.off_begin;
 
     if (f->st == FS_HEADER) {
         finish_field(m, f);
-        m->body_at = m->close_at;
+        m->body_at = end;
         end_headers(m, f, true);
     }
     if (f->st == FS_LEAF || f->st == FS_UUE) {
@@ -266,7 +269,7 @@ static void close_top(struct mime_parser *m)
     }
     if (f->p.kind == MIME_KIND_MULTIPART && f->st != FS_EPILOGUE)
         flag(m, f, MIME_F_NO_CLOSE_BOUNDARY);
-    f->p.off_end = m->close_at > f->p.off_body ? m->close_at : f->p.off_body;
+    f->p.off_end = end > f->p.off_body ? end : f->p.off_body;
     if (f->reported && m->cb.part_end != NULL)
         m->cb.part_end(m->arg, &f->p);
     m->sp--;

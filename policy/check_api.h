@@ -49,6 +49,7 @@ struct auth_conf;
 struct rl_conf;
 struct scan_client;
 struct callout_service;
+struct account_cache;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
  * whole message (the reply after the final dot). */
@@ -78,6 +79,8 @@ const char *engine_stage_name(enum engine_stage s);
 #define CHECK_USES_SETTINGS    0x4u /* reads per-recipient settings: user overrides are
                                        fetched for profiles that run it */
 #define CHECK_NEEDS_HEADER     0x8u /* END: needs the message header in memory */
+#define CHECK_NEEDS_REDIS      0x10u /* keeps or reads its state in Redis: a profile that
+                                        runs it makes the daemon connect to Redis */
 
 /* The services every check may use (borrowed from the daemon; any may be NULL in tests
  * and in `posternctl check`). */
@@ -95,6 +98,8 @@ struct engine_env {
     void (*backlog)(void *arg, const char *domain, unsigned long long *msgs,
                     unsigned long long *bytes);
     void *backlog_arg;
+    struct account_cache *accounts; /* logins' suspension states (account_cache.h); NULL:
+                                       the account check asks Redis every time */
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);
@@ -283,5 +288,20 @@ void check_done(struct check_call *c);
 int check_work_submit(struct check_call *c, void *job, void (*work)(void *job),
                       void (*done)(struct check_call *c, void *job),
                       void (*job_free)(void *job));
+
+/* The same for work on the message itself (the shared way of every check that reads the
+ * spooled message on the pool): the first `max` bytes of the call's message are read on
+ * the worker, then work(job, msg, len) runs with them (msg NUL-terminated, freed when
+ * work returns; NULL when nothing could be read), then done(c, job, read_ok) on the loop
+ * thread (read_ok false: the check should apply the unsure rule), then job_free(job).
+ * Returns CALL_PENDING; or CALL_DONE, with job_free(job) already called, when the call
+ * has no message, when it cannot be read (the unsure rule was applied for every
+ * recipient), or when the pool is full (see check_work_submit). */
+enum call_status check_message_submit(struct check_call *c, unsigned long long max,
+                                      void *job,
+                                      void (*work)(void *job, const char *msg, size_t len),
+                                      void (*done)(struct check_call *c, void *job,
+                                                   bool read_ok),
+                                      void (*job_free)(void *job));
 
 #endif

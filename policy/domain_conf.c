@@ -109,6 +109,20 @@ static const struct conf_key domain_keys[] = {
     { .name = "backlog_max_bytes", .type = CONF_SIZE, .offset = D(backlog_max_bytes),
       .def = "0",
       .help = "the same cap on the bytes of those messages; 0: no cap" },
+    { .name = "quarantine_retention", .type = CONF_DURATION,
+      .offset = D(quarantine_retention_ms), .def = "30d", .min = 1000, .max = 3650LL * 86400000,
+      .help = "quarantined messages older than this are deleted by the queue runner" },
+    { .name = "quarantine_max_size", .type = CONF_SIZE, .offset = D(quarantine_max_size),
+      .def = "0",
+      .help = "bytes of quarantined messages kept for the domain on each node; over it "
+              "the oldest are deleted first (logged); 0: no cap" },
+    { .name = "digest_interval", .type = CONF_DURATION, .offset = D(digest_interval_ms),
+      .def = "1440m", .min = 0, .max = 366LL * 86400000,
+      .help = "each recipient with new quarantine entries gets a digest mail at most this "
+              "often (at multiples of it since midnight UTC); 0: no digests" },
+    { .name = "digest_address", .type = CONF_STRING, .offset = D(digest_address),
+      .help = "an address that also gets a digest of all the domain's new quarantine "
+              "entries (the admin's report), or null" },
     { .name = "message_changes", .type = CONF_ENUM, .offset = D(message_changes),
       .def = "auto", .choices = changes_names,
       .help = "changes allowed to delivered mail: auto (full for local domains, header "

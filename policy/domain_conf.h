@@ -87,6 +87,10 @@ struct domain_conf {
                                      on the web page (admin/web.h) */
     long long backlog_max_messages;   /* backup domains: queued mail cap (check_backlog.c) */
     unsigned long long backlog_max_bytes;
+    long long quarantine_retention_ms;  /* entries older are deleted (relay/quar/) */
+    unsigned long long quarantine_max_size;  /* bytes of entries kept; 0: no cap */
+    long long digest_interval_ms;   /* quarantine digests at most this often; 0: none */
+    char *digest_address;   /* also gets a digest of all the domain's entries, or NULL */
 };
 
 /* When greylisting decides: at RCPT, or after DATA (the whole message scored once). */

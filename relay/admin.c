@@ -8,12 +8,14 @@
  */
 #include "relay/admin.h"
 
+#include "lib/errout.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 #include "lib/version.h"
+#include "lib/workpool.h"
 #include "lib/xalloc.h"
+#include "relay/admin_ops.h"
 #include "relay/queue/queue.h"
-#include "relay/queue/queue_policy.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 #include "webhooks/webhooks.h"
@@ -26,6 +28,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,7 +70,9 @@ struct admin_conn {
 };
 
 struct admin_req {
-    struct admin_conn *conn;      /* NULL once the client went away */
+    struct admin_conn *conn;      /* socket: NULL once the client went away */
+    admin_answer_fn answer;       /* admin_command(): called instead of a socket write */
+    void *answer_arg;
     struct server *srv;
     struct evbuffer *body;
 };
@@ -196,24 +201,6 @@ static void cmd_delete(struct admin_req *req, int argc, char **argv)
     queue_delete(admin_req_server(req)->queue, argv[0], op_answer, req);
 }
 
-static void held_answer(void *arg, int err, const char *text)
-{
-    struct admin_req *req = arg;
-    admin_req_done(req, err == ENOENT ? ADMIN_ERROR : err ? ADMIN_TEMPFAIL : ADMIN_OK, "%s",
-                   text);
-}
-
-/* held release|delete ID: the recipients the policy held (relay/queue/queue_policy.h). */
-static void cmd_held(struct admin_req *req, int argc, char **argv)
-{
-    (void)argc;
-    if (strcmp(argv[0], "release") != 0 && strcmp(argv[0], "delete") != 0) {
-        admin_req_done(req, ADMIN_ERROR, "usage: held release|delete ID");
-        return;
-    }
-    queue_held_op(admin_req_server(req)->queue, argv[1], argv[0][0] == 'r', held_answer, req);
-}
-
 static void status_line(void *arg, const char *text)
 {
     admin_req_line(arg, "%s", text);
@@ -325,7 +312,6 @@ static const struct admin_cmd admin_commands[] = {
     { "release", 1, 1, cmd_release, "release ID" },
     { "delete",  1, 1, cmd_delete,  "delete ID" },
     { "status",  0, 0, cmd_status,  "status" },
-    { "held",    2, 2, cmd_held,    "held release|delete ID" },
     { "pause",   0, 0, cmd_pause,   "pause" },
     { "resume",  0, 0, cmd_resume,  "resume" },
     { "webhooks", 1, 1, cmd_webhooks, "webhooks retry" },
@@ -376,16 +362,20 @@ void admin_req_done(struct admin_req *req, enum admin_status st, const char *fmt
 {
     static const char *const words[] = { "ok", "error", "tempfail" };
     struct admin_conn *c = req->conn;
+    char text[512] = "";
 
-    if (c) {
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+    }
+    if (req->answer) {
+        size_t len = evbuffer_get_length(req->body);
+        req->answer(req->answer_arg, st, text, (const char *)evbuffer_pullup(req->body, -1),
+                    len);
+    } else if (c) {
         struct evbuffer *out = bufferevent_get_output(c->bev);
-        char text[512] = "";
-        if (fmt) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(text, sizeof(text), fmt, ap);
-            va_end(ap);
-        }
         evbuffer_add_printf(out, "%s%s%s\n", words[st], text[0] ? " " : "", text);
         evbuffer_add_buffer(out, req->body);
         c->req = NULL;
@@ -399,22 +389,97 @@ void admin_req_done(struct admin_req *req, enum admin_status st, const char *fmt
     free(req);
 }
 
-static void dispatch(struct admin_conn *c, char *line)
-{
-    char *argv[ADMIN_ARGS_MAX], *save = NULL, *w;
-    const struct admin_cmd *cmd;
-    struct admin_req *req = xcalloc(1, sizeof(*req));
-    int argc = 0;
+/* ---- the commands of relay/admin_ops.c, on the worker pool ----------------------------- */
 
-    req->conn = c;
-    req->srv = c->a->srv;
-    req->body = evbuffer_new();
-    c->req = req;
-    for (w = strtok_r(line, " ", &save); w && argc < ADMIN_ARGS_MAX;
-         w = strtok_r(NULL, " ", &save))
-        argv[argc++] = w;
+struct op_job {
+    struct admin_req *req;
+    struct config *cf;            /* a reference: a reload may swap srv->cf meanwhile */
+    int argc;
+    char **argv;
+    char *out, *err;
+    size_t out_len, err_len;
+    int rc;
+};
+
+/* Worker thread: the op writes to memory, its error reasons too (errout). */
+static void op_work(void *arg)
+{
+    struct op_job *j = arg;
+    FILE *out = open_memstream(&j->out, &j->out_len);
+    FILE *err = open_memstream(&j->err, &j->err_len);
+
+    if (out == NULL || err == NULL) {
+        j->rc = EX_OSERR;
+    } else {
+        errout_set(err);
+        j->rc = admin_ops_run(&j->cf->c, j->argc, j->argv, out);
+        errout_set(NULL);
+    }
+    if (out)
+        fclose(out);
+    if (err)
+        fclose(err);
+}
+
+static void op_done(void *arg)
+{
+    struct op_job *j = arg;
+    char *text = j->err ? j->err : "";
+    size_t n = strcspn(text, "\n");
+    int i;
+
+    text[n] = '\0';
+    if (j->out && j->out_len)
+        evbuffer_add(j->req->body, j->out, j->out_len);
+    if (j->rc == 0)
+        admin_req_done(j->req, ADMIN_OK, NULL);
+    else if (j->rc == EX_TEMPFAIL || j->rc == EX_UNAVAILABLE || j->rc == EX_OSERR)
+        admin_req_done(j->req, ADMIN_TEMPFAIL, "%s", *text ? text : "temporary failure");
+    else if (j->rc == EX_USAGE)
+        admin_req_done(j->req, ADMIN_ERROR, "usage error%s%s", *text ? ": " : "", text);
+    else
+        admin_req_done(j->req, ADMIN_ERROR, "%s", *text ? text : "failed");
+    config_unref(j->cf);
+    for (i = 0; i < j->argc; i++)
+        free(j->argv[i]);
+    free(j->argv);
+    free(j->out);
+    free(j->err);
+    free(j);
+}
+
+static void op_submit(struct admin_req *req, int argc, char **argv)
+{
+    struct op_job *j = xcalloc(1, sizeof(*j));
+    int i;
+
+    j->req = req;
+    j->cf = config_ref(req->srv->cf);
+    j->argc = argc;
+    j->argv = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (i = 0; i < argc; i++)
+        j->argv[i] = xstrdup(argv[i]);
+    workpool_submit(req->srv->wp, op_work, op_done, j);
+}
+
+static void run_command(struct admin_req *req, int argc, char **argv)
+{
+    const struct admin_cmd *cmd;
+    const struct admin_op *op;
+
     if (argc == 0) {
         admin_req_done(req, ADMIN_ERROR, "empty command");
+        return;
+    }
+    if ((op = admin_op_find(argc, argv)) != NULL) {
+        if (argc - 1 < op->min_args || argc - 1 > op->max_args) {
+            admin_req_done(req, ADMIN_ERROR, "usage error: wrong number of arguments for "
+                           "%s", argv[0]);
+            return;
+        }
+        log_info("admin", "command: %s%s%s", argv[0], argc > 1 ? " " : "",
+                 argc > 1 ? argv[1] : "");
+        op_submit(req, argc, argv);
         return;
     }
     for (cmd = admin_commands; cmd->name; cmd++)
@@ -430,6 +495,34 @@ static void dispatch(struct admin_conn *c, char *line)
     }
     log_info("admin", "command: %s%s%s", argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
     cmd->fn(req, argc - 1, argv + 1);
+}
+
+void admin_command(struct server *srv, int argc, char **argv, admin_answer_fn answer,
+                   void *arg)
+{
+    struct admin_req *req = xcalloc(1, sizeof(*req));
+
+    req->answer = answer;
+    req->answer_arg = arg;
+    req->srv = srv;
+    req->body = evbuffer_new();
+    run_command(req, argc, argv);
+}
+
+static void dispatch(struct admin_conn *c, char *line)
+{
+    char *argv[ADMIN_ARGS_MAX], *save = NULL, *w;
+    struct admin_req *req = xcalloc(1, sizeof(*req));
+    int argc = 0;
+
+    req->conn = c;
+    req->srv = c->a->srv;
+    req->body = evbuffer_new();
+    c->req = req;
+    for (w = strtok_r(line, " ", &save); w && argc < ADMIN_ARGS_MAX;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    run_command(req, argc, argv);
 }
 
 static void on_conn_read(struct bufferevent *bev, void *arg)

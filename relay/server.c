@@ -6,17 +6,22 @@
 #include "relay/server_web.h"
 
 #include "policy/account_breaker.h"
+#include "policy/account_cache.h"
 
 #include "auth/sasl_server.h"
 #include "content/scan_client.h"
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/redis.h"
+#include "policy/levels.h"
+#include "relay/quar/quar_runner.h"
 #include "lib/sd_notify.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 #include "policy/account_breaker.h"
 #include "policy/check_api.h"
+#include "policy/check_registry.h"
+#include "policy/profile.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
 #include "relay/admin.h"
@@ -133,32 +138,6 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
     }
 }
 
-/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
- * backscatter memory)? */
-static bool domain_needs_redis(const struct domain_conf *d)
-{
-    return d->greylisting || d->recipients_learned || d->recipients_callout ||
-           d->backscatter_protection;
-}
-
-/* Redis is needed as soon as a listener may see authenticated users, or a served domain
- * turns on a check that keeps its state there. */
-static bool config_needs_redis(const struct config *cf)
-{
-    const struct listener_conf *l = cf->c.listeners.items;
-    const struct domain_conf *d = cf->c.domains.items;
-    size_t i;
-    if (cf->c.web.enabled)                /* sessions, and logins through SASL */
-        return true;
-    for (i = 0; i < cf->c.listeners.n; i++)
-        if (l[i].auth != LISTENER_AUTH_OFF)
-            return true;
-    for (i = 0; i < cf->c.domains.n; i++)
-        if (domain_needs_redis(&d[i]))
-            return true;
-    return domain_needs_redis(&cf->c.domain_defaults);
-}
-
 /* ---- the hooks smtpd/ is given (ETRN: relay/smtpd/smtpd.h) ---- */
 
 static int hook_etrn_flush(void *arg, const char *domain, bool subdomains, unsigned *count)
@@ -252,10 +231,13 @@ static int server_activate(struct server *srv, struct config *cf)
     struct engine_env env = {
         .base = srv->base, .dns = srv->dns, .redis = srv->redis, .check_pool = srv->checkwp,
         .outages = srv->outages, .event = server_event, .event_arg = srv,
-        .scanner = srv->scanner,
+        .scanner = srv->scanner, .accounts = srv->accounts,
         .callout = srv->callout ? callout_service(srv->callout) : NULL,
         .backlog = server_backlog, .backlog_arg = srv,
     };
+
+    if (srv->accounts != NULL)
+        account_cache_set_max_age(srv->accounts, cf->c.account.cache_ms);
 
     return config_activate(cf, srv->redis, &env, srv->users);
 }
@@ -332,6 +314,7 @@ int server_start(struct server *srv, struct config *cf)
     log_info("master", "spool %s: %u queued messages, %u partial files removed",
              cf->c.spool_dir, queued, removed);
     srv->dns = dns_new(srv->base, &cf->c.dns);
+    srv->smtpd.dns = srv->dns;
     if (srv->dns == NULL)
         return -1;
     srv->webhooks = webhooks_new(srv->base, srv->wp, srv->dns, &cf->c.webhooks);
@@ -339,13 +322,16 @@ int server_start(struct server *srv, struct config *cf)
         return -1;
     srv->redis_down_since = -1;
     srv->started = (long long)time(NULL);
-    if (config_needs_redis(cf)) {
+    if (relay_conf_needs_redis(&cf->c)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
             return -1;
         srv->account_script = account_script(srv->redis);
+        srv->accounts = account_cache_new(cf->c.account.cache_ms);
+        if (account_cache_watch(srv->accounts, srv->base, &cf->c.redis) < 0)
+            return -1;
     }
-    if (config_needs_redis(cf)) {
+    if (relay_conf_needs_redis(&cf->c)) {
         if (sasl_server_setup(&cf->c.auth) < 0)
             return -1;
         srv->sasl = true;
@@ -377,6 +363,14 @@ int server_start(struct server *srv, struct config *cf)
     if (srv->queue == NULL)
         return -1;
     spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
+    {
+        struct quar_env qe = { .base = srv->base, .wp = srv->wp, .redis = srv->redis,
+                               .spool = srv->spool, .queue = srv->queue, .cf = &srv->cf };
+        srv->quarrun = quar_runner_new(&qe);
+        if (srv->quarrun == NULL)
+            return -1;
+        srv->quar = quar_runner_index(srv->quarrun);
+    }
     queue_start(srv->queue);
     srv->watch = queue_watch_new(srv);
     srv->probe = backup_probe_new(srv);
@@ -505,6 +499,7 @@ void server_stop(struct server *srv)
 {
     while (srv->smtpd.sessions)
         smtp_session_free(srv->smtpd.sessions);
+    smtp_sign_warn_stop(&srv->smtpd);
     listeners_free(&srv->smtpd);
     server_web_stop(srv);    /* before the worker pool: its SASL steps are cancelled */
     queue_watch_free(srv->watch);
@@ -516,9 +511,13 @@ void server_stop(struct server *srv)
         webhooks_free(srv->webhooks);
     srv->webhooks = NULL; /* events raised while stopping are only logged */
     queue_stop(srv->queue);  /* cancels deliveries; its pending writes finish below */
+    quar_runner_stop(srv->quarrun);
     workpool_free(srv->syncwp); /* finishes pending commits; their callbacks may use wp */
     workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
+    quar_runner_free(srv->quarrun);  /* and srv->quar, before Redis */
+    srv->quarrun = NULL;
+    srv->quar = NULL;
     server_health_stop();
     admin_free(srv->admin);
     spool_close(srv->spool);
@@ -539,6 +538,7 @@ void server_stop(struct server *srv)
     if (srv->users)
         user_store_free(srv->users);
     outage_free(srv->outages);
+    account_cache_free(srv->accounts);
     if (srv->redis)
         redis_free(srv->redis);
     if (srv->dns)

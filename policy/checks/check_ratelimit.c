@@ -3,7 +3,9 @@
  * group 20: after relay access, so refused recipients spend nothing).
  *
  * Applies to authenticated sessions only (inbound sessions are not authenticated, so it
- * never costs them a Redis round trip). The limiter and its config are policy/ratelimit.h
+ * never costs them a Redis round trip). The class: the login's in ratelimit.users, else
+ * the listener's rate_class (session fact ratelimit.endpoint_class: a newsletter
+ * endpoint's), else ratelimit.default_class. The limiter and its config are policy/ratelimit.h
  * (the "ratelimit" section); this file is its place in the engine.
  *   MAIL  rl_check_mail: refuse (450 4.7.1 with the retry time, as the answer to MAIL)
  *         when the user's recipient quota is already spent, and spend one message token
@@ -186,11 +188,13 @@ static enum call_status ratelimit_run(struct check_call *c)
     struct rl_wait *w;
     struct rl_req *req;
     struct rl_reply cap;
+    const char *endpoint;
     size_t i, n;
 
     if (st == NULL || st->rl == NULL || login == NULL)
         return CALL_DONE;
-    cls = rl_class_for_user(st->env->ratelimit, login);
+    endpoint = json_string_value(check_fact(c, "ratelimit.endpoint_class"));
+    cls = rl_class_for(st->env->ratelimit, login, endpoint);
     w = xcalloc(1, sizeof(*w));
     check_call_set_priv(c, w);
     if (check_call_stage(c) == STAGE_MAIL) {
@@ -203,7 +207,7 @@ static enum call_status ratelimit_run(struct check_call *c)
             check_call_set_priv(c, NULL);
             return CALL_DONE;
         }
-        req = rl_check_mail(st->rl, login, mail_done, c);
+        req = rl_check_mail_at(st->rl, login, endpoint, mail_done, c);
         if ((w = check_call_priv(c)) != NULL) /* NULL: it answered at once */
             w->req = req;
         return CALL_PENDING;
@@ -219,7 +223,7 @@ static enum call_status ratelimit_run(struct check_call *c)
         check_call_set_priv(c, NULL);
         return CALL_DONE;
     }
-    req = rl_take_rcpt(st->rl, login, w->k, rcpt_done, c);
+    req = rl_take_rcpt_at(st->rl, login, endpoint, w->k, rcpt_done, c);
     if ((w = check_call_priv(c)) != NULL)
         w->req = req;
     return CALL_PENDING;

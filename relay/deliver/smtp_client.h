@@ -80,6 +80,7 @@ struct smtp_client_conf {
     long long reply_line_max;  /* longest reply line accepted, CRLF excluded */
     long long reply_lines_max; /* most lines in one reply (EHLO lists) */
     unsigned long long data_chunk; /* bytes read from the spool file per read */
+    bool chunking;             /* send with BDAT when the server offers CHUNKING */
 };
 
 extern const struct conf_section smtp_client_conf_section;

@@ -182,10 +182,12 @@ static enum domain_bounces dsn_rule(const struct qmsg *m, const char *rcpt)
         !qmsg_domain_listed(&c->relay.backup_domains, domain))
         return BOUNCES_ALWAYS;
     rule = domain_conf_find(&c->domains, &c->domain_defaults, domain)->bounces;
-    /* "authenticated" needs the sender authentication (SPF, aligned DKIM) that does not
-     * exist yet: no sender is authenticated, so it stops the DSN as "never" does */
-    return rule == BOUNCES_ALWAYS ? BOUNCES_ALWAYS
-           : rule == BOUNCES_AUTHENTICATED ? BOUNCES_AUTHENTICATED : BOUNCES_NEVER;
+    /* "authenticated": the DSN goes when the sender was authenticated at receipt (SPF
+     * pass for the MAIL FROM domain, or a DKIM pass aligned with it: the queue file's
+     * sender_auth record) */
+    if (rule == BOUNCES_AUTHENTICATED)
+        return qf->sender_auth[0] ? BOUNCES_ALWAYS : BOUNCES_AUTHENTICATED;
+    return rule == BOUNCES_ALWAYS ? BOUNCES_ALWAYS : BOUNCES_NEVER;
 }
 
 /* Log and raise message.bounce_suppressed for the n recipients whose DSN rule[i] stopped:

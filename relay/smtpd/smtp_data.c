@@ -301,12 +301,56 @@ static bool results_matter(const struct engine_session *es)
     return false;
 }
 
+/* How the checks authenticated the envelope sender, for the bounce decision of delivery
+ * (domains.D.bounces "authenticated"): "spf" (SPF pass for the MAIL FROM domain), "dkim"
+ * (a DKIM pass aligned with it), both, or NULL. */
+static const char *sender_authenticated(const struct smtp_session *s)
+{
+    json_t *spf = s->es ? engine_fact(s->es, "spf.result") : NULL;
+    json_t *id = s->es ? engine_fact(s->es, "spf.identity") : NULL;
+    json_t *dkim = s->es ? engine_fact(s->es, "dkim.sender_aligned") : NULL;
+    bool by_spf = json_is_string(spf) && strcmp(json_string_value(spf), "pass") == 0 &&
+                  json_is_string(id) && strcmp(json_string_value(id), "mailfrom") == 0;
+    bool by_dkim = json_is_true(dkim);
+
+    if (s->tx->sender.addr[0] == '\0')
+        return NULL;                  /* the null sender never gets a DSN */
+    return by_spf && by_dkim ? "spf+dkim" : by_spf ? "spf" : by_dkim ? "dkim" : NULL;
+}
+
+/* The newsletter check's per-recipient bounce addresses (the fact newsletter.verp,
+ * {"rcpt": "bounces+TOKEN@domain"}): one "verp IDX ADDRESS" record each, which delivery
+ * uses as that recipient's envelope sender. */
+static void write_verp(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    json_t *verp = s->es ? engine_fact(s->es, "newsletter.verp") : NULL;
+    size_t i;
+
+    if (!json_is_object(verp))
+        return;
+    for (i = 0; i < tx->nrcpt; i++) {
+        json_t *a = json_object_get(verp, tx->rcpts[i]);
+        char *rec = json_is_string(a) ? spool_rec_verp(i, json_string_value(a)) : NULL;
+        if (rec != NULL)
+            (void)spool_file_write(tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
+    }
+}
+
 /* Accepted (and signed): write each recipient's result after the message (one write and
  * fsync with it) and commit. */
 static void end_commit(struct smtp_session *s)
 {
+    const char *how = sender_authenticated(s);
     char *rec;
 
+    if (how != NULL) {
+        rec = spool_rec_sender_auth(how);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec));
+        free(rec);
+    }
+    write_verp(s);
     if (results_matter(s->es)) {
         rec = engine_records(s->es);
         (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */

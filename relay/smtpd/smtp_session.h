@@ -197,6 +197,9 @@ void smtp_sign_start(struct smtp_session *s);
 void smtp_sign_out(struct smtp_session *s, const char *p, size_t n);
 void smtp_sign_run(struct smtp_session *s, void (*then)(struct smtp_session *s));
 void smtp_sign_cancel(struct smtp_tx *tx);
+/* smtp_sign_warn.c: a logged-in sender's mail from domain leaves unsigned (no key): warn
+ * once per domain and day when its DMARC policy is reject or quarantine. */
+void smtp_sign_warn_unsigned(struct smtp_session *s, const char *domain);
 /* smtp_data.c */
 void smtp_data_start(struct smtp_session *s);
 bool smtp_data_process(struct smtp_session *s);     /* false: wait for more input */

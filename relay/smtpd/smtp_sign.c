@@ -101,9 +101,11 @@ static void sign_choose(struct smtp_session *s)
         log_info("dkim", "%s: not signed: the header has no single From: address", tx->qid);
         return;
     }
-    signer = sign_find(s->cf->signers, at + 1);
-    if (signer == NULL)
+    signer = s->cf->signers ? sign_find(s->cf->signers, at + 1) : NULL;
+    if (signer == NULL) {
+        smtp_sign_warn_unsigned(s, at + 1);
         return;
+    }
     tx->dkim = dkim_sign_new(signer);
     snprintf(tx->sign_domain, sizeof(tx->sign_domain), "%s", dkim_signer_domain(signer));
 }
@@ -112,7 +114,7 @@ void smtp_sign_start(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
 
-    tx->sign_scan = s->auth_login != NULL && s->cf->signers != NULL;
+    tx->sign_scan = s->auth_login != NULL; /* unsigned: smtp_sign_warn.c looks at DMARC */
     tx->sign_eoh = 2;            /* as if after a CRLF: a message may start with its end */
     tx->sign_decided = false;
     tx->sign_head = 0;

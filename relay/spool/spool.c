@@ -305,6 +305,29 @@ int spool_file_readable(struct spool_file *f, int *fd, uint64_t *msg_offset)
     return 0;
 }
 
+char *spool_rec_sender_auth(const char *how)
+{
+    char h[16];
+    size_t i;
+
+    for (i = 0; how[i] && i + 1 < sizeof(h); i++)
+        h[i] = how[i] > ' ' && how[i] < 0x7f ? how[i] : '?';
+    h[i] = '\0';
+    return xasprintf("sender_auth %s\n", h);
+}
+
+char *spool_rec_verp(size_t idx, const char *address)
+{
+    const unsigned char *c;
+
+    if (address == NULL || *address == '\0')
+        return NULL;
+    for (c = (const unsigned char *)address; *c; c++)
+        if (*c <= ' ' || *c == 0x7f)
+            return NULL;
+    return xasprintf("verp %zu %s\n", idx, address);
+}
+
 int spool_file_inserted(struct spool_file *f, size_t len)
 {
     f->written += len;

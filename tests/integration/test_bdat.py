@@ -6,6 +6,7 @@ length) apply, smuggling through BDAT is impossible, and the message is kept byt
 import pytest
 
 from postern import Postern, Raw, message, queued_id
+from smtp_sink import SmtpSink
 
 
 @pytest.fixture
@@ -206,3 +207,41 @@ def test_bdat_rset_abandons_the_transfer(server):
     assert code == 503
     assert server.queue_files() == []
     assert r.cmd("QUIT")[0] == 221
+
+
+# ---- end to end: BDAT in, BDAT (or DATA) out ---------------------------------------------------
+
+def relay_postern(tmp_path, sink, client=None):
+    p = Postern(tmp_path, overrides={
+        "relay": {"trusted_networks": ["127.0.0.1/32"]},
+        "queue": {"retry_min": "1s", "retry_max": "2s", "paused": False},
+        "transport": {"default": "relay:[127.0.0.1]:%d" % sink.port},
+        "smtp_client": client or {}})
+    return p.start()
+
+
+@pytest.mark.parametrize("chunking", [True, False])
+def test_bdat_message_is_byte_exact_at_the_sink(tmp_path, chunking):
+    sink = SmtpSink(tmp_path / "sink", chunking=True).start()
+    p = relay_postern(tmp_path, sink, {"chunking": chunking})
+    try:
+        r = Raw(p.port)
+        envelope(r, rcpts=("b@remote.test",))
+        parts = [b"From: a@example.org\r\nTo: b@remote.test\r\nSubject: exact\r\n"
+                 b"Message-ID: <exact@client.test>\r\n\r\n",
+                 b".leading dot\r\n..two\r\n.\r\n", b"\r\n.\r\nQUIT\r\n", b"tail \xc3\xa9\r\n"]
+        wire = b"".join(b"BDAT %d\r\n" % len(x) + x for x in parts) + b"BDAT 0 LAST\r\n"
+        r.send(wire)
+        for _ in parts:
+            assert r.reply()[0] == 250
+        code, lines = r.reply()
+        assert code == 250 and "queued as" in lines[0]
+        (m,) = sink.wait_messages(1)
+        sent = b"".join(parts)
+        assert m.data.endswith(sent)
+        assert m.data[:len(m.data) - len(sent)].startswith(b"Received: from client.example")
+        assert m.data.count(b"\r\n\r\n") == sent.count(b"\r\n\r\n")   # only our Received: added
+        assert m.chunks == ([len(m.data)] if chunking else None)
+    finally:
+        p.stop()
+        sink.stop()

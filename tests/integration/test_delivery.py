@@ -371,8 +371,8 @@ def test_inbound_mail_for_a_served_domain_bounces_only_when_the_domain_says_alwa
         tmp_path, sink, bounces):
     """The MX accepts any local part of example.test; when the mailbox server then refuses
     one (unknown user), the envelope sender (anyone can claim one) gets no DSN unless the
-    domain's "bounces" is "always". "authenticated" acts as "never" until sender
-    authentication exists. The recipient still bounces: message.bounced, a record, gone."""
+    domain's "bounces" is "always". "authenticated" acts as "never" here: no SPF or DKIM
+    check runs, so the sender is not authenticated (test_sender_auth_delivery.py). The recipient still bounces: message.bounced, a record, gone."""
     md = str(tmp_path / "maildir")
     sink.opt["rcpt_replies"] = {"bad@example.test": "550 5.1.1 <bad@example.test>: no such user"}
     p = postern(tmp_path, inbound_config(sink, md, **({"bounces": bounces} if bounces else {})))

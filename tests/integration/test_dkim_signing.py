@@ -39,7 +39,7 @@ def signing(keys, which=("rsa", "ed")):
 
 
 def node(tmp_path, test_ca, redis_server, sink, dkim_conf, profiles=None, paused=False,
-         senders=None):
+         senders=None, dns=None):
     db = str(tmp_path / "sasldb2")
     make_sasldb(db, [(USER, PASSWORD)])
     over = {"redis": {"socket": redis_server.socket},
@@ -49,6 +49,9 @@ def node(tmp_path, test_ca, redis_server, sink, dkim_conf, profiles=None, paused
         over["transport"] = {"default": "relay:[127.0.0.1]:%d" % sink.port}
     if profiles:
         over["policy"] = {"profiles": profiles}
+    if dns is not None:
+        over["dns"] = {"servers": [dns.address], "timeout": "1s", "tries": 1}
+        over["dkim"] = dict(dkim_conf, warn_unsigned=True)
     return Postern(tmp_path, test_ca, overrides=over).start()
 
 
@@ -191,3 +194,37 @@ def test_a_newsletter_with_one_click_unsubscribe_arrives_signed_with_it_in_h(
     finally:
         p.stop()
         sink.stop()
+
+
+def test_unsigned_mail_from_a_domain_with_dmarc_reject_is_warned_once(
+        tmp_path, test_ca, redis_server, keys):
+    import time
+    z = zone_with(tmp_path, [("_dmarc.reject.example", "TXT", "v=DMARC1; p=reject"),
+                             ("_dmarc.relaxed.example", "TXT", "v=DMARC1; p=none")])
+    p = node(tmp_path, test_ca, redis_server, None, signing(keys, ("ed",)), paused=True,
+             senders={USER: {"addresses": [USER, "@reject.example", "@relaxed.example"]}},
+             dns=z)
+    try:
+        for sender in ("a@reject.example", "b@reject.example", "a@relaxed.example", USER):
+            code, lines = submit(p, "hi\r\n", sender=sender)
+            assert code == 250, lines
+        rx = re.compile(r"postern/dkim\[\d+\]: warning: mail from logged-in senders at "
+                        r"(\S+) leaves unsigned \(no key in dkim\.sign\), but \S+ publishes "
+                        r"DMARC p=reject")
+        for _ in range(100):
+            if rx.search(p.log()):
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)    # the relaxed.example lookup has had its time too
+        assert rx.findall(p.log()) == ["reject.example"], p.log()[-2000:]
+        assert z.query_count("_dmarc.reject.example") == 1
+    finally:
+        p.stop()
+        z.stop()
+
+
+def zone_with(tmp_path, records):
+    d = tmp_path / "dns2"
+    d.mkdir()
+    from dns_zone import DnsZone
+    return DnsZone(d, records=records).start()

@@ -25,7 +25,7 @@
 #include "policy/outage.h"
 #include "policy/user_store.h"
 #include "tests/checks/check_test.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 struct fx {
     struct event_base *base;
@@ -47,9 +47,8 @@ static void on_event(void *arg, const char *type, json_t *data)
 
 static int setup(void **state)
 {
-    char *json = NULL, *msg = NULL;
+    char *json = NULL;
     struct engine_env env;
-    struct engine_inputs in;
 
     (void)state;
     fx = calloc(1, sizeof(*fx));
@@ -71,18 +70,8 @@ static int setup(void **state)
         "   \"pdf.test\": {\"blocked_extensions\": [\"pdf\"], \"blocked_types\": []}},"
         " \"policy\": {\"profiles\": {\"p\": {\"checks\": {\"filetype\": {}}},"
         "   \"sub\": {\"direction\": \"submission\", \"checks\": {\"filetype\": {}}}}}}") > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, fx->store);
-    assert_non_null(fx->e);
     return 0;
 }
 
@@ -99,20 +88,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
-}
-
 static void run(struct engine_session *s, enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 50000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, s, st);
 }
 
 struct outcome {
