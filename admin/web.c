@@ -106,6 +106,7 @@ static void req_free(struct web_req *r)
     free(r->target);
     free(r->try_login);
     free(r->scan_pattern);
+    free(r->quar_domain);
     free(r->scratch.p);
     json_decref(r->json);
     for (i = 0; i < r->nfields; i++) {

@@ -75,6 +75,7 @@ struct web_req {
     size_t nusers;
     char cursor[32];
     char *scan_pattern;            /* SCAN MATCH pattern of the users listing */
+    char *quar_domain;             /* the page shows this domain's whole quarantine */
 };
 
 /* ---- replies (web.c): each ends the request and frees r ---- */

@@ -104,15 +104,22 @@ static void on_section_list(void *arg, int err, const struct quar_entry *e, size
     int k;
 
     r->qop = NULL;
-    wstr_adds(s, "<section class=\"quarantine\" id=\"quarantine\"><h2>Quarantine</h2>");
+    wstr_adds(s, "<section class=\"quarantine\" id=\"quarantine\"><h2>Quarantine");
+    if (r->quar_domain) {
+        wstr_adds(s, " of ");
+        wstr_add_html(s, r->quar_domain);
+    }
+    wstr_adds(s, "</h2>");
     if (note) {
         wstr_adds(s, "<p class=\"notice\" role=\"status\">");
         wstr_add_html(s, note);
         wstr_adds(s, "</p>");
     }
     wstr_adds(s, "<form method=\"get\" action=\"/ui/\" class=\"search\">"
-                 "<input type=\"hidden\" name=\"user\" value=\"");
-    wstr_add_html(s, r->target);
+                 "<input type=\"hidden\" name=\"");
+    wstr_adds(s, r->quar_domain ? "domain" : "user");
+    wstr_adds(s, "\" value=\"");
+    wstr_add_html(s, r->quar_domain ? r->quar_domain : r->target);
     wstr_adds(s, "\"><label>Search <input name=\"q\" type=\"search\" value=\"");
     wstr_add_html(s, q);
     wstr_adds(s, "\"></label> <label>Sort by <select name=\"sort\">");
@@ -134,7 +141,10 @@ static void on_section_list(void *arg, int err, const struct quar_entry *e, size
                      "type=\"search\" placeholder=\"Filter\" aria-label=\"Filter\">", total,
                   total == 1 ? "" : "s");
         wstr_adds(s, "<table id=\"quarantine-table\"><thead><tr>"
-                     "<th data-sort=\"date\">Date</th><th data-sort=\"sender\">From</th>"
+                     "<th data-sort=\"date\">Date</th>");
+        if (r->quar_domain)
+            wstr_adds(s, "<th data-sort=\"rcpt\">Recipient</th>");
+        wstr_adds(s, "<th data-sort=\"sender\">From</th>"
                      "<th data-sort=\"subject\">Subject</th><th data-sort=\"score\">Score"
                      "</th><th data-sort=\"reason\">Reason</th><th>Action</th></tr>"
                      "</thead><tbody>");
@@ -143,6 +153,10 @@ static void on_section_list(void *arg, int err, const struct quar_entry *e, size
             wstr_add_html(s, e[i].id);
             wstr_addf(s, "\"><td data-value=\"%lld\">", e[i].date);
             add_date(s, e[i].date);
+            if (r->quar_domain) {
+                wstr_adds(s, "</td><td>");
+                wstr_add_html(s, e[i].rcpt);
+            }
             wstr_adds(s, "</td><td>");
             wstr_add_html(s, e[i].from[0] ? e[i].from : e[i].sender);
             if (e[i].from[0] && e[i].sender[0]) {
@@ -161,7 +175,11 @@ static void on_section_list(void *arg, int err, const struct quar_entry *e, size
                          "<input type=\"hidden\" name=\"csrf\" value=\"");
             wstr_add_html(s, r->csrf);
             wstr_adds(s, "\"><input type=\"hidden\" name=\"user\" value=\"");
-            wstr_add_html(s, r->target);
+            wstr_add_html(s, r->quar_domain ? e[i].rcpt : r->target);
+            if (r->quar_domain) {
+                wstr_adds(s, "\"><input type=\"hidden\" name=\"domain\" value=\"");
+                wstr_add_html(s, r->quar_domain);
+            }
             wstr_adds(s, "\"><input type=\"hidden\" name=\"id\" value=\"");
             wstr_add_html(s, e[i].id);
             wstr_adds(s, "\">");
@@ -184,7 +202,7 @@ void web_quar_section(struct web_req *r, void (*cont)(struct web_req *r))
 {
     char *q = web_query_get(r, "q"), *sort = web_query_get(r, "sort");
     struct quar_query query = {
-        .rcpt = r->target, .search = q && q[0] ? q : NULL, .sort = sort_of(sort),
+        .rcpt = r->quar_domain ? NULL : r->target, .domain = r->quar_domain, .search = q && q[0] ? q : NULL, .sort = sort_of(sort),
         .ascending = sort_of(sort) >= QUAR_SORT_SENDER, .limit = QUAR_PAGE_ROWS,
     };
 
@@ -229,8 +247,9 @@ static void on_form_done(void *arg, int err, const char *text)
         web_error(r, 503, "the quarantine cannot be reached now; try again later");
         return;
     }
-    q = evhttp_encode_uri(r->target);
-    loc = xasprintf("/ui/?user=%s&done=%s#quarantine", q, word);
+    q = evhttp_encode_uri(r->quar_domain ? r->quar_domain : r->target);
+    loc = xasprintf("/ui/?%s=%s&done=%s#quarantine", r->quar_domain ? "domain" : "user", q,
+                    word);
     web_redirect(r, loc);
     free(q);
     free(loc);
@@ -302,6 +321,11 @@ static void form_session(struct web_req *r)
     free(user);
     if (!ok)
         return;
+    r->quar_domain = web_body_get(r, "domain");
+    if (r->quar_domain && !web_is_admin_of(r, r->login, r->quar_domain)) {
+        free(r->quar_domain);
+        r->quar_domain = NULL;
+    }
     action = web_body_get(r, "action");
     r->step = action == NULL ? -1 : strcmp(action, "release") == 0 ? 0
               : strcmp(action, "learn") == 0 ? 1 : strcmp(action, "delete") == 0 ? 2 : -1;

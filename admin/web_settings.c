@@ -556,11 +556,16 @@ static void page_render(struct web_req *r)
     if (r->scan_pattern != NULL) {
         qsort(r->users, r->nusers, sizeof(*r->users), cmp_str);
         wstr_adds(&users, "<section class=\"users\"><h2>Users of your domains</h2>"
-                          "<p class=\"hint\">");
+                          "<p>Whole quarantine of ");
         for (i = 0; r->view.local_domains && i < r->view.local_domains->n; i++)
             if (web_is_admin_of(r, r->login, r->view.local_domains->v[i])) {
+                char *q = evhttp_encode_uri(r->view.local_domains->v[i]);
+                wstr_adds(&users, "<a class=\"domain-quarantine\" href=\"/ui/?domain=");
+                wstr_add_html(&users, q);
+                wstr_adds(&users, "#quarantine\">");
                 wstr_add_html(&users, r->view.local_domains->v[i]);
-                wstr_adds(&users, " ");
+                wstr_adds(&users, "</a> ");
+                free(q);
             }
         wstr_adds(&users, "</p><form method=\"get\" action=\"/ui/\"><label>Address "
                           "<input name=\"user\" type=\"email\" required></label> "
@@ -604,12 +609,21 @@ static void page_after_users(struct web_req *r)
 
 static void home_session(struct web_req *r)
 {
-    char *user;
+    char *user, *domain;
     bool ok;
 
     if (r->login == NULL) {
         web_login_page(r, NULL);
         return;
+    }
+    domain = web_query_get(r, "domain");
+    if (domain != NULL) {
+        if (!web_is_admin_of(r, r->login, domain)) {
+            free(domain);
+            web_error(r, 403, "only an admin of the domain may see its whole quarantine");
+            return;
+        }
+        r->quar_domain = domain;
     }
     user = web_query_get(r, "user");
     ok = web_pick_target(r, user);

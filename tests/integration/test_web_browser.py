@@ -179,3 +179,28 @@ def test_web_browser_quarantine_release_and_script_subject_escaped(web, page):
     assert "The message was released" in page.text()
     assert page.eval("document.querySelectorAll('#quarantine-table tbody tr').length") == 1
     assert "release QQQ2.0 0" in web.redis.cli("LRANGE", "pt:qj:{mx.test.example}", "0", "-1")
+
+
+def test_web_browser_domain_admin_releases_from_the_domain_quarantine(web, page):
+    from webclient import BOB, add_quarantine_entry
+    add_quarantine_entry(web.redis, "DOM1.0", USER, subject="for alice", date=1700000001)
+    add_quarantine_entry(web.redis, "DOM2.0", BOB, subject="for bob", date=1700000002)
+    add_quarantine_entry(web.redis, "DOM3.0", "carol@other.test", subject="elsewhere",
+                         date=1700000003)
+    login(page, web, ADMIN, ADMIN_PASSWORD)
+    page.events.clear()
+    page.eval("document.querySelector('a.domain-quarantine').click()")
+    page._wait_event("Page.loadEventFired")
+    assert "Quarantine of example.test" in page.text()
+    rows = page.eval("Array.from(document.querySelectorAll('#quarantine-table tbody tr'))"
+                     ".map(r => r.dataset.id)")
+    assert rows == ["DOM2.0", "DOM1.0"]
+    page.events.clear()
+    page.eval("document.querySelector('tr[data-id=\"DOM2.0\"] button[value=release]').click()")
+    page._wait_event("Page.loadEventFired")
+    assert "The message was released" in page.text()
+    assert "Quarantine of example.test" in page.text()
+    assert "release DOM2.0 0" in web.redis.cli("LRANGE", "pt:qj:{mx.test.example}", "0", "-1")
+    # a domain it does not administer
+    page.goto(base(web) + "?domain=other.test")
+    assert "only an admin of the domain" in page.text()
