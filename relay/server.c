@@ -132,12 +132,12 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
     }
 }
 
-/* Does a domain's setting keep state in Redis (greylisting, learned recipients,
- * backscatter memory)? */
+/* Does a domain's setting keep state in Redis (greylisting, learned recipients, the
+ * callout cache, the harvest guard's counts of any verified domain, backscatter memory)? */
 static bool domain_needs_redis(const struct domain_conf *d)
 {
     return d->greylisting || d->recipients_learned || d->recipients_callout ||
-           d->backscatter_protection;
+           d->recipients_file != NULL || d->backscatter_protection;
 }
 
 /* Redis is needed as soon as a listener may see authenticated users, or a served domain
