@@ -45,6 +45,8 @@ struct level_conf {
     int blacklist;                 /* enum blacklist_mode */
     struct conf_strlist unsure_defer;
     struct conf_strlist unsure_accept;
+    struct conf_strlist blocked_extensions;   /* file types (check_filetype.c) */
+    struct conf_strlist blocked_types;
 };
 
 /* The level map's key table (for "policy": {"levels": ...}) and its shipped entries. */
