@@ -350,6 +350,12 @@ static void act_done(void *arg)
             }
         } else if (j->err == 0) {
             log_info("quarantine", "%s: to=<%s>, deleted", j->id, j->rcpt ? j->rcpt : "?");
+            if (r->env.redis) {
+                char *k = xasprintf("pt:qres:{%s}", j->id);
+                const char *argv[] = { "SET", k, "deleted", "EX", "3600" };
+                redis_command_argv(r->env.redis, 5, argv, NULL, redis_reply_ignore, NULL);
+                free(k);
+            }
         } else {
             log_warn("quarantine", "%s: no such entry on this node", j->id);
         }
