@@ -16,6 +16,7 @@
  *     a callback never runs inside the call that issued the request.
  * Threading: loop thread only.
  */
+#include "lib/errout.h"
 #include "lib/redis.h"
 #include "lib/redis_sentinel.h"
 
@@ -31,6 +32,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,9 @@ struct redis {
     int resolved;                     /* sentinel mode: host/port is the current master */
     struct event *drop_ev;            /* drops the connection outside hiredis */
     const char *drop_why;
+    char *watch_prefix;               /* a key watch (redis_watch_new), else NULL */
+    redis_watch_fn watch_cb;
+    void *watch_arg;
 };
 
 static int sentinel_mode(const struct redis *r)
@@ -493,12 +498,100 @@ static void redis_role_cb(enum redis_result res, const redisReply *reply, void *
     redis_drop_soon(r, "not the master");
 }
 
+/* ---- key watch: CLIENT TRACKING BCAST redirected to itself, SUBSCRIBE ---- */
+
+#define REDIS_INVALIDATE "__redis__:invalidate"
+
+/* Every reply of the subscription (hiredis keeps this callback for the channel): the
+ * subscribe confirmation makes the watch UP; each message names the keys that changed
+ * (a nil payload: Redis flushed). reply NULL: the connection is gone (the disconnect
+ * callback reports DOWN). Loop thread, inside hiredis. */
+static void redis_watch_msg_cb(redisAsyncContext *ac, void *reply_p, void *priv)
+{
+    struct redis *r = priv;
+    const redisReply *reply = reply_p, *kind, *data;
+    size_t i;
+
+    if (reply == NULL || r->ac != ac || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    r->replies++;
+    kind = reply->element[0];
+    data = reply->element[2];
+    if (strcmp(kind->str, "subscribe") == 0) {
+        r->backoff_ms = r->conf->reconnect_min_ms;
+        r->watch_cb(NULL, 0, r->watch_arg);  /* what was learned before may be stale */
+        redis_report(r, REDIS_STATE_UP, "watching");
+    } else if (strcmp(kind->str, "message") == 0) {
+        if (data->type != REDIS_REPLY_ARRAY) {
+            r->watch_cb(NULL, 0, r->watch_arg);
+            return;
+        }
+        for (i = 0; i < data->elements; i++)
+            if (data->element[i]->type == REDIS_REPLY_STRING)
+                r->watch_cb(data->element[i]->str, data->element[i]->len, r->watch_arg);
+    }
+}
+
+/* Answer to CLIENT TRACKING: subscribe to the invalidation channel. */
+static void redis_watch_tracking_cb(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct redis *r = arg;
+
+    if (res == REDIS_RESULT_REPLY_ERROR) {
+        log_error(REDIS_LOG, "%s: CLIENT TRACKING refused (Redis 6 or later is needed to "
+                  "watch keys; every lookup goes to Redis): %s", r->where, reply->str);
+        redis_drop_soon(r, "CLIENT TRACKING refused");
+        return;
+    }
+    if (res != REDIS_RESULT_OK || r->ac == NULL)
+        return;
+    if (redisAsyncCommand(r->ac, redis_watch_msg_cb, r, "SUBSCRIBE " REDIS_INVALIDATE) !=
+        REDIS_OK)
+        redis_drop_soon(r, "SUBSCRIBE failed");
+}
+
+/* Answer to CLIENT ID: turn tracking on, redirected to this very connection. */
+static void redis_watch_id_cb(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct redis *r = arg;
+    char id[REDIS_NUM_MAX];
+
+    if (res == REDIS_RESULT_REPLY_ERROR || (res == REDIS_RESULT_OK &&
+                                            reply->type != REDIS_REPLY_INTEGER)) {
+        redis_drop_soon(r, "CLIENT ID failed");
+        return;
+    }
+    if (res != REDIS_RESULT_OK)
+        return;
+    snprintf(id, sizeof(id), "%lld", reply->integer);
+    {
+        const char *argv[] = { "CLIENT", "TRACKING", "on", "REDIRECT", id, "BCAST",
+                               "PREFIX", r->watch_prefix };
+        redis_req_start(redis_req_new(r, redis_watch_tracking_cb, r),
+                        (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    }
+}
+
+/* Sentinel mode: a watch follows the master too. */
+static void redis_watch_role_cb(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct redis *r = arg;
+
+    if (res == REDIS_RESULT_OK && !(reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                                    reply->element[0]->type == REDIS_REPLY_STRING &&
+                                    strcmp(reply->element[0]->str, "master") == 0))
+        redis_drop_soon(r, "not the master");
+}
+
 /* Queue the handshake: AUTH, every script, the eviction check, then PING or ROLE
- * (commands may precede the connect; the state is UP only after the last answer). */
+ * (commands may precede the connect; the state is UP only after the last answer).
+ * A watch: AUTH, ROLE (sentinel mode), CLIENT ID, then the replies chain to SUBSCRIBE. */
 static void redis_handshake(struct redis *r)
 {
     static const char *ping[] = { "PING" }, *role[] = { "ROLE" };
     static const char *policy[] = { "CONFIG", "GET", "maxmemory-policy" };
+    static const char *client_id[] = { "CLIENT", "ID" };
     struct redis_script *s;
 
     if (r->conf->password != NULL) {
@@ -507,6 +600,12 @@ static void redis_handshake(struct redis *r)
                                r->conf->password };
         redis_req_start(redis_req_new(r, redis_auth_cb, r), r->conf->username ? 3 : 2, auth,
                         NULL);
+    }
+    if (r->watch_prefix != NULL) {
+        if (sentinel_mode(r))
+            redis_req_start(redis_req_new(r, redis_watch_role_cb, r), 1, role, NULL);
+        redis_req_start(redis_req_new(r, redis_watch_id_cb, r), 2, client_id, NULL);
+        return;
     }
     for (s = r->scripts; s; s = s->next) {
         const char *load[] = { "SCRIPT", "LOAD", s->source };
@@ -632,6 +731,31 @@ struct redis *redis_new(struct event_base *base, const struct redis_conf *conf,
     return r;
 }
 
+void redis_watch_sync(struct redis *r)
+{
+    struct pollfd p;
+
+    if (r == NULL || r->ac == NULL || r->watch_prefix == NULL)
+        return;
+    p.fd = r->ac->c.fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+        redisAsyncHandleRead(r->ac);   /* may report DOWN (the watch is lost) */
+}
+
+struct redis *redis_watch_new(struct event_base *base, const struct redis_conf *conf,
+                              const char *prefix, redis_watch_fn cb,
+                              redis_state_fn state_fn, void *arg)
+{
+    struct redis *r = redis_new(base, conf, state_fn, arg);
+
+    r->watch_prefix = xstrdup(prefix);
+    r->watch_cb = cb;
+    r->watch_arg = arg;
+    return r;
+}
+
 void redis_free(struct redis *r)
 {
     struct redis_req *q, *next;
@@ -657,6 +781,7 @@ void redis_free(struct redis *r)
         free(s);
     }
     free(r->where);
+    free(r->watch_prefix);
     free(r);
 }
 
@@ -752,18 +877,18 @@ struct redisContext *redis_connect_blocking(const struct redis_conf *conf)
              redis_parse_address(conf->address, host, sizeof(host), &port) == 0)
         c = redisConnectWithTimeout(host, port, tv);
     else {
-        fprintf(stderr, "redis: address is not an IP literal with a port\n");
+        fprintf(errout(), "redis: address is not an IP literal with a port\n");
         return NULL;
     }
     if (c == NULL || c->err) {
-        fprintf(stderr, "redis: cannot connect to %s: %s\n",
+        fprintf(errout(), "redis: cannot connect to %s: %s\n",
                 conf->socket ? conf->socket : conf->address,
                 c ? c->errstr : "out of memory");
         redisFree(c);
         return NULL;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK) {
-        fprintf(stderr, "redis: cannot set the I/O timeout\n");
+        fprintf(errout(), "redis: cannot set the I/O timeout\n");
         redisFree(c);
         return NULL;
     }
@@ -773,7 +898,7 @@ struct redisContext *redis_connect_blocking(const struct redis_conf *conf)
                             : redisCommand(c, "AUTH %s", conf->password);
         int ok = a != NULL && a->type != REDIS_REPLY_ERROR;
         if (!ok)
-            fprintf(stderr, "redis: AUTH refused: %s\n", a ? a->str : c->errstr);
+            fprintf(errout(), "redis: AUTH refused: %s\n", a ? a->str : c->errstr);
         freeReplyObject(a);
         if (!ok) {
             redisFree(c);

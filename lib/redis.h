@@ -80,6 +80,25 @@ typedef void (*redis_state_fn)(enum redis_state state, const char *why, void *ar
 struct redis *redis_new(struct event_base *base, const struct redis_conf *conf,
                         redis_state_fn state_fn, void *state_arg);
 
+/* A key watch (Redis >= 6 client-side caching): a connection of its own that turns on
+ * CLIENT TRACKING ... BCAST PREFIX prefix redirected to itself and subscribes to
+ * __redis__:invalidate, so Redis tells it about every write, deletion or expiry of a key
+ * under prefix, by any client (a script, another node, redis-cli). cb(key, len, arg) per
+ * changed key; key NULL: anything under the prefix may have changed (the watch has just
+ * (re)started, or Redis was flushed). state_fn(UP): subscribed; DOWN: not, and changes may
+ * be missed until the next UP (which calls cb(NULL) first). Same reconnects, AUTH and
+ * sentinels as redis_new; it sends no other commands. Free with redis_free. Loop thread. */
+typedef void (*redis_watch_fn)(const char *key, size_t len, void *arg);
+struct redis *redis_watch_new(struct event_base *base, const struct redis_conf *conf,
+                              const char *prefix, redis_watch_fn cb,
+                              redis_state_fn state_fn, void *arg);
+
+/* Apply what the watch has already received, without waiting: a change that Redis
+ * announced before this call is reported (cb) before it returns, so a cache checked right
+ * after it is not older than the caller's own view of time. One poll(2). Never from
+ * inside this watch's own callbacks. */
+void redis_watch_sync(struct redis *r);
+
 /* Close the connection and free everything. Pending requests are dropped WITHOUT their
  * callbacks (cancel them first if their owners need to know). Call before event_base_free,
  * and never from inside one of this client's callbacks. */

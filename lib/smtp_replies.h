@@ -129,5 +129,6 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_AUTH_REQUIRED   530, "5.7.0", "Authentication required"
 #define R_LOCAL_ERROR     451, "4.3.0", "Error: temporary local problem, please try again later"
 #define R_SPOOL_FULL      452, "4.3.1", "Insufficient system storage"
+#define R_BACKLOG_FULL    452, "4.3.1", "<%s>: Insufficient system storage: too much mail queued for %s, try again later"
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "policy/account_breaker.h"
 
+#include "lib/errout.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
 
@@ -20,6 +21,13 @@ static const struct conf_key account_keys[] = {
     { .name = "window", .type = CONF_DURATION,
       .offset = offsetof(struct account_conf, window_ms), .def = "10m", .min = 1000,
       .max = 7 * 86400000LL, .help = "the window of strikes" },
+    { .name = "cache", .type = CONF_DURATION,
+      .offset = offsetof(struct account_conf, cache_ms), .def = "10s", .min = 0,
+      .max = 3600000LL,
+      .help = "how long a node remembers a login's suspension state between transactions; "
+              "a change in Redis (by any node or posternctl) is seen at once through a key "
+              "watch (Redis 6 or later), this bounds it when the watch itself is stale; "
+              "0: ask Redis at every MAIL" },
     { .name = NULL }
 };
 const struct conf_section account_conf_section = { .name = "account", .keys = account_keys };
@@ -100,7 +108,7 @@ struct redis_req *account_suspend(struct redis *r, struct redis_script *script,
 
 static int redis_failed(redisContext *c, redisReply *r)
 {
-    fprintf(stderr, "posternctl: Redis: %s\n",
+    fprintf(errout(), "posternctl: Redis: %s\n",
             r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
             : c->err                                  ? c->errstr
                                                       : "unexpected reply");

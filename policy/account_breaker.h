@@ -28,6 +28,7 @@ struct redisContext;
 struct account_conf {
     long long strikes;      /* 0: the breaker never suspends on refusals */
     long long window_ms;
+    long long cache_ms;     /* how long a node trusts a login's state (account_cache.h) */
 };
 extern const struct conf_section account_conf_section;
 

@@ -125,6 +125,11 @@ static int profile_build(struct engine *e, struct engine_profile *p, const struc
     for (i = 0; i < pc->checks.n; i++) {
         struct check_inst *in = &p->insts[p->ninsts];
         const struct check_def *d = check_registry_find(c[i].name);
+        const struct conf_strlist *off = &e->in.conf->disabled_checks;
+        for (j = 0; j < off->n && strcmp(off->v[j], c[i].name) != 0; j++)
+            ;
+        if (j < off->n)
+            continue;           /* policy.disabled_checks */
         if (d == NULL) {
             log_error("policy", "profile %s: unknown check %s", pc->name, c[i].name);
             return -1;
@@ -490,6 +495,20 @@ void engine_log_results(const struct engine_session *s, const char *queue_id)
 const char *engine_note(const struct engine_session *s)
 {
     return s->tx ? s->tx->note : "";
+}
+
+struct json_t *engine_facts(const struct engine_session *s)
+{
+    json_t *all = json_deep_copy(s->facts);
+
+    if (s->tx != NULL)
+        json_object_update(all, s->tx->facts);
+    return all;
+}
+
+const char *engine_result_addr(const struct engine_session *s, size_t i)
+{
+    return s->tx ? result_addr(s->tx, i) : "";
 }
 
 struct json_t *engine_fact(const struct engine_session *s, const char *key)

@@ -241,6 +241,13 @@ const char *engine_note(const struct engine_session *s);
 #define ENGINE_MESSAGE ((size_t)-1)
 struct json_t *engine_refusal_symbols(const struct engine_session *s, size_t i);
 
+/* Every fact of the session and the transaction (a transaction fact hides a session
+ * fact of the same key), as a new object (posternctl check prints them). */
+struct json_t *engine_facts(const struct engine_session *s);
+
+/* The address of the i-th accepted recipient ("" when none). */
+const char *engine_result_addr(const struct engine_session *s, size_t i);
+
 /* The session's and transaction's fact for key (transaction first), or NULL. Borrowed. */
 struct json_t *engine_fact(const struct engine_session *s, const char *key);
 

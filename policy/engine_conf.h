@@ -31,6 +31,7 @@ struct engine_conf {
     struct conf_strlist whitelist;
     struct conf_strlist blacklist;
     struct conf_strlist exclusions;
+    struct conf_strlist disabled_checks;
     long long user_settings_ttl_ms;
     long long user_settings_cache;
     long long check_workers;

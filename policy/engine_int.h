@@ -178,6 +178,8 @@ void reply_set(struct engine_reply *r, const struct check_def *by, int code, con
 /* Does recipient ri bypass check `by` (role address, whitelisted sender)? */
 bool rcpt_bypasses(const struct engine_session *s, const struct eng_rcpt *r,
                    const struct check_def *by);
+/* The score recipient r has so far (session, transaction and its own symbols). */
+double decide_rcpt_score(const struct engine_session *s, const struct eng_rcpt *r);
 /* Before the RCPT checks: settings, lists, and what CONNECT/HELO/AUTH/MAIL left. */
 void decide_rcpt_prepare(struct engine_session *s, struct stage_run *run);
 /* A check was unsure for recipient r (the level's rule) or for a whole scope. */

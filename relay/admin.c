@@ -8,12 +8,17 @@
  */
 #include "relay/admin.h"
 
+#include "lib/errout.h"
 #include "lib/log.h"
+#include "lib/redis.h"
+#include "lib/version.h"
+#include "lib/workpool.h"
 #include "lib/xalloc.h"
+#include "relay/admin_ops.h"
 #include "relay/queue/queue.h"
-#include "relay/queue/queue_policy.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
+#include "webhooks/webhooks.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -23,10 +28,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ADMIN_LINE_MAX   1024
@@ -63,7 +70,9 @@ struct admin_conn {
 };
 
 struct admin_req {
-    struct admin_conn *conn;      /* NULL once the client went away */
+    struct admin_conn *conn;      /* socket: NULL once the client went away */
+    admin_answer_fn answer;       /* admin_command(): called instead of a socket write */
+    void *answer_arg;
     struct server *srv;
     struct evbuffer *body;
 };
@@ -75,6 +84,19 @@ static void cmd_ping(struct admin_req *req, int argc, char **argv)
     (void)argc;
     (void)argv;
     admin_req_done(req, ADMIN_OK, "pong");
+}
+
+/* " (delivery is paused: ...)" when flushing would schedule nothing right now. */
+static const char *paused_note(struct server *srv)
+{
+    switch (queue_paused(srv->queue)) {
+    case QUEUE_PAUSED_ADMIN:
+        return " (delivery is paused: posternctl resume)";
+    case QUEUE_PAUSED_CONFIG:
+        return " (delivery is paused by queue.paused in the configuration)";
+    default:
+        return "";
+    }
 }
 
 static void cmd_flush(struct admin_req *req, int argc, char **argv)
@@ -93,8 +115,8 @@ static void cmd_flush(struct admin_req *req, int argc, char **argv)
             return;
         }
         n = queue_flush_domain(srv->queue, d, argv[1][0] == '@');
-        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery", n,
-                       n == 1 ? "" : "s");
+        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery%s", n,
+                       n == 1 ? "" : "s", paused_note(srv));
         return;
     }
     if (argc > 1) {
@@ -107,8 +129,47 @@ static void cmd_flush(struct admin_req *req, int argc, char **argv)
     else if (err == EPERM)
         admin_req_done(req, ADMIN_ERROR, "%s: message is on hold (release it first)", argv[0]);
     else
-        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery", n,
-                       n == 1 ? "" : "s");
+        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery%s", n,
+                       n == 1 ? "" : "s", paused_note(srv));
+}
+
+static void cmd_pause(struct admin_req *req, int argc, char **argv)
+{
+    struct server *srv = admin_req_server(req);
+    (void)argc;
+    (void)argv;
+    queue_set_paused(srv->queue, true);
+    admin_req_done(req, ADMIN_OK, "delivery paused: mail is still accepted and queued "
+                   "(posternctl resume)");
+}
+
+static void cmd_resume(struct admin_req *req, int argc, char **argv)
+{
+    struct server *srv = admin_req_server(req);
+    (void)argc;
+    (void)argv;
+    queue_set_paused(srv->queue, false);
+    if (queue_paused(srv->queue) == QUEUE_PAUSED_CONFIG)
+        admin_req_done(req, ADMIN_OK, "delivery stays paused: queue.paused is true in the "
+                       "configuration (set it to false and reload)");
+    else
+        admin_req_done(req, ADMIN_OK, "delivery resumed");
+}
+
+/* webhooks retry: the outbox now, not on the retry schedule. */
+static void cmd_webhooks(struct admin_req *req, int argc, char **argv)
+{
+    struct server *srv = admin_req_server(req);
+    unsigned n;
+
+    (void)argc;
+    if (strcmp(argv[0], "retry") != 0) {
+        admin_req_done(req, ADMIN_ERROR, "usage: webhooks retry");
+        return;
+    }
+    n = webhooks_retry_now(srv->webhooks);
+    admin_req_done(req, ADMIN_OK, "%u webhook deliver%s sent now; outbox rescanned", n,
+                   n == 1 ? "y" : "ies");
 }
 
 static void op_answer(void *arg, int err, const char *text)
@@ -140,34 +201,107 @@ static void cmd_delete(struct admin_req *req, int argc, char **argv)
     queue_delete(admin_req_server(req)->queue, argv[0], op_answer, req);
 }
 
-static void held_answer(void *arg, int err, const char *text)
-{
-    struct admin_req *req = arg;
-    admin_req_done(req, err == ENOENT ? ADMIN_ERROR : err ? ADMIN_TEMPFAIL : ADMIN_OK, "%s",
-                   text);
-}
-
-/* held release|delete ID: the recipients the policy held (relay/queue/queue_policy.h). */
-static void cmd_held(struct admin_req *req, int argc, char **argv)
-{
-    (void)argc;
-    if (strcmp(argv[0], "release") != 0 && strcmp(argv[0], "delete") != 0) {
-        admin_req_done(req, ADMIN_ERROR, "usage: held release|delete ID");
-        return;
-    }
-    queue_held_op(admin_req_server(req)->queue, argv[1], argv[0][0] == 'r', held_answer, req);
-}
-
 static void status_line(void *arg, const char *text)
 {
     admin_req_line(arg, "%s", text);
 }
 
+static void fmt_duration(char *buf, size_t len, long long s)
+{
+    if (s < 0)
+        s = 0;
+    if (s >= 86400)
+        snprintf(buf, len, "%lldd %lldh %lldm", s / 86400, s % 86400 / 3600, s % 3600 / 60);
+    else if (s >= 3600)
+        snprintf(buf, len, "%lldh %lldm %llds", s / 3600, s % 3600 / 60, s % 60);
+    else if (s >= 60)
+        snprintf(buf, len, "%lldm %llds", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%llds", s);
+}
+
+static struct timespec mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts;
+}
+
+/* status: an overview like smtpctl show status, then what the runner holds per message
+ * ("QID STATE TRIES NEXT", under a header). One "key: value" line each. */
 static void cmd_status(struct admin_req *req, int argc, char **argv)
 {
+    struct server *srv = admin_req_server(req);
+    const struct relay_conf *c = &srv->cf->c;
+    const struct listener_conf *l = c->listeners.items;
+    long long now = (long long)time(NULL);
+    struct queue_counts qc;
+    struct webhooks_stats ws;
+    char up[64], started[64], oldest[64];
+    struct tm tm;
+    time_t t = (time_t)srv->started;
+    size_t i;
+    char *sock;
+
     (void)argc;
     (void)argv;
-    queue_dump(admin_req_server(req)->queue, status_line, req);
+    gmtime_r(&t, &tm);
+    strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    fmt_duration(up, sizeof(up), now - srv->started);
+    admin_req_line(req, "pid: %ld", (long)getpid());
+    admin_req_line(req, "version: %s", POSTERN_VERSION);
+    admin_req_line(req, "uptime: %s (since %s)", up, started);
+    admin_req_line(req, "config: %s", srv->cf->path ? srv->cf->path : "-");
+    admin_req_line(req, "spool: %s", c->spool_dir);
+    for (i = 0; i < c->listeners.n; i++)
+        admin_req_line(req, "listener: %s %s (%s)%s", l[i].name, l[i].address, l[i].profile,
+                       srv->shutting_down ? " closed" : "");
+    sock = admin_socket_path(c);
+    admin_req_line(req, "admin: socket %s%s%s", sock, c->admin.http.address ? ", http " : "",
+                   c->admin.http.address ? c->admin.http.address : "");
+    free(sock);
+    queue_counts_get(srv->queue, &qc);
+    if (qc.oldest_arrival >= 0)
+        fmt_duration(oldest, sizeof(oldest), now - qc.oldest_arrival);
+    admin_req_line(req, "queue: %u message%s (active %u, deferred %u, held %u, corrupt %u)%s%s",
+                   qc.messages, qc.messages == 1 ? "" : "s", qc.active, qc.deferred, qc.held,
+                   queue_corrupt_count(srv->queue), qc.oldest_arrival >= 0 ? ", oldest " : "",
+                   qc.oldest_arrival >= 0 ? oldest : "");
+    switch (queue_paused(srv->queue)) {
+    case QUEUE_PAUSED_ADMIN:
+        admin_req_line(req, "delivery: paused (posternctl resume)");
+        break;
+    case QUEUE_PAUSED_CONFIG:
+        admin_req_line(req, "delivery: paused (queue.paused in the configuration)");
+        break;
+    default:
+        admin_req_line(req, "delivery: running%s", srv->shutting_down ? ", shutting down" : "");
+    }
+    if (srv->redis == NULL) {
+        admin_req_line(req, "redis: not used by this configuration");
+    } else if (redis_state(srv->redis) == REDIS_STATE_UP) {
+        admin_req_line(req, "redis: up (%s)", redis_where(srv->redis));
+    } else {
+        char down[64] = "?";
+        if (srv->redis_down_since >= 0)
+            fmt_duration(down, sizeof(down), (long long)mono_now().tv_sec -
+                         srv->redis_down_since);
+        admin_req_line(req, "redis: DOWN for %s (%s)", down, redis_where(srv->redis));
+    }
+    if (srv->webhooks != NULL && c->webhooks.endpoints.n > 0) {
+        webhooks_get_stats(srv->webhooks, &ws);
+        admin_req_line(req, "webhooks: %zu endpoint%s, %u pending, %llu delivered, "
+                       "%llu failed, %llu refused", c->webhooks.endpoints.n,
+                       c->webhooks.endpoints.n == 1 ? "" : "s", ws.pending, ws.delivered,
+                       ws.failed, ws.refused);
+    } else {
+        admin_req_line(req, "webhooks: no endpoints");
+    }
+    if (qc.messages > 0) {
+        admin_req_line(req, "%s", "");
+        admin_req_line(req, "QUEUE ID STATE TRIES NEXT_TRY");
+        queue_dump(srv->queue, status_line, req);
+    }
     admin_req_done(req, ADMIN_OK, NULL);
 }
 
@@ -178,7 +312,9 @@ static const struct admin_cmd admin_commands[] = {
     { "release", 1, 1, cmd_release, "release ID" },
     { "delete",  1, 1, cmd_delete,  "delete ID" },
     { "status",  0, 0, cmd_status,  "status" },
-    { "held",    2, 2, cmd_held,    "held release|delete ID" },
+    { "pause",   0, 0, cmd_pause,   "pause" },
+    { "resume",  0, 0, cmd_resume,  "resume" },
+    { "webhooks", 1, 1, cmd_webhooks, "webhooks retry" },
     /* More daemon commands (ratelimit, webhooks, ...) go here: one row each. */
     { NULL, 0, 0, NULL, NULL }
 };
@@ -226,16 +362,20 @@ void admin_req_done(struct admin_req *req, enum admin_status st, const char *fmt
 {
     static const char *const words[] = { "ok", "error", "tempfail" };
     struct admin_conn *c = req->conn;
+    char text[512] = "";
 
-    if (c) {
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+    }
+    if (req->answer) {
+        size_t len = evbuffer_get_length(req->body);
+        req->answer(req->answer_arg, st, text, (const char *)evbuffer_pullup(req->body, -1),
+                    len);
+    } else if (c) {
         struct evbuffer *out = bufferevent_get_output(c->bev);
-        char text[512] = "";
-        if (fmt) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(text, sizeof(text), fmt, ap);
-            va_end(ap);
-        }
         evbuffer_add_printf(out, "%s%s%s\n", words[st], text[0] ? " " : "", text);
         evbuffer_add_buffer(out, req->body);
         c->req = NULL;
@@ -249,22 +389,97 @@ void admin_req_done(struct admin_req *req, enum admin_status st, const char *fmt
     free(req);
 }
 
-static void dispatch(struct admin_conn *c, char *line)
-{
-    char *argv[ADMIN_ARGS_MAX], *save = NULL, *w;
-    const struct admin_cmd *cmd;
-    struct admin_req *req = xcalloc(1, sizeof(*req));
-    int argc = 0;
+/* ---- the commands of relay/admin_ops.c, on the worker pool ----------------------------- */
 
-    req->conn = c;
-    req->srv = c->a->srv;
-    req->body = evbuffer_new();
-    c->req = req;
-    for (w = strtok_r(line, " ", &save); w && argc < ADMIN_ARGS_MAX;
-         w = strtok_r(NULL, " ", &save))
-        argv[argc++] = w;
+struct op_job {
+    struct admin_req *req;
+    struct config *cf;            /* a reference: a reload may swap srv->cf meanwhile */
+    int argc;
+    char **argv;
+    char *out, *err;
+    size_t out_len, err_len;
+    int rc;
+};
+
+/* Worker thread: the op writes to memory, its error reasons too (errout). */
+static void op_work(void *arg)
+{
+    struct op_job *j = arg;
+    FILE *out = open_memstream(&j->out, &j->out_len);
+    FILE *err = open_memstream(&j->err, &j->err_len);
+
+    if (out == NULL || err == NULL) {
+        j->rc = EX_OSERR;
+    } else {
+        errout_set(err);
+        j->rc = admin_ops_run(&j->cf->c, j->argc, j->argv, out);
+        errout_set(NULL);
+    }
+    if (out)
+        fclose(out);
+    if (err)
+        fclose(err);
+}
+
+static void op_done(void *arg)
+{
+    struct op_job *j = arg;
+    char *text = j->err ? j->err : "";
+    size_t n = strcspn(text, "\n");
+    int i;
+
+    text[n] = '\0';
+    if (j->out && j->out_len)
+        evbuffer_add(j->req->body, j->out, j->out_len);
+    if (j->rc == 0)
+        admin_req_done(j->req, ADMIN_OK, NULL);
+    else if (j->rc == EX_TEMPFAIL || j->rc == EX_UNAVAILABLE || j->rc == EX_OSERR)
+        admin_req_done(j->req, ADMIN_TEMPFAIL, "%s", *text ? text : "temporary failure");
+    else if (j->rc == EX_USAGE)
+        admin_req_done(j->req, ADMIN_ERROR, "usage error%s%s", *text ? ": " : "", text);
+    else
+        admin_req_done(j->req, ADMIN_ERROR, "%s", *text ? text : "failed");
+    config_unref(j->cf);
+    for (i = 0; i < j->argc; i++)
+        free(j->argv[i]);
+    free(j->argv);
+    free(j->out);
+    free(j->err);
+    free(j);
+}
+
+static void op_submit(struct admin_req *req, int argc, char **argv)
+{
+    struct op_job *j = xcalloc(1, sizeof(*j));
+    int i;
+
+    j->req = req;
+    j->cf = config_ref(req->srv->cf);
+    j->argc = argc;
+    j->argv = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (i = 0; i < argc; i++)
+        j->argv[i] = xstrdup(argv[i]);
+    workpool_submit(req->srv->wp, op_work, op_done, j);
+}
+
+static void run_command(struct admin_req *req, int argc, char **argv)
+{
+    const struct admin_cmd *cmd;
+    const struct admin_op *op;
+
     if (argc == 0) {
         admin_req_done(req, ADMIN_ERROR, "empty command");
+        return;
+    }
+    if ((op = admin_op_find(argc, argv)) != NULL) {
+        if (argc - 1 < op->min_args || argc - 1 > op->max_args) {
+            admin_req_done(req, ADMIN_ERROR, "usage error: wrong number of arguments for "
+                           "%s", argv[0]);
+            return;
+        }
+        log_info("admin", "command: %s%s%s", argv[0], argc > 1 ? " " : "",
+                 argc > 1 ? argv[1] : "");
+        op_submit(req, argc, argv);
         return;
     }
     for (cmd = admin_commands; cmd->name; cmd++)
@@ -280,6 +495,34 @@ static void dispatch(struct admin_conn *c, char *line)
     }
     log_info("admin", "command: %s%s%s", argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
     cmd->fn(req, argc - 1, argv + 1);
+}
+
+void admin_command(struct server *srv, int argc, char **argv, admin_answer_fn answer,
+                   void *arg)
+{
+    struct admin_req *req = xcalloc(1, sizeof(*req));
+
+    req->answer = answer;
+    req->answer_arg = arg;
+    req->srv = srv;
+    req->body = evbuffer_new();
+    run_command(req, argc, argv);
+}
+
+static void dispatch(struct admin_conn *c, char *line)
+{
+    char *argv[ADMIN_ARGS_MAX], *save = NULL, *w;
+    struct admin_req *req = xcalloc(1, sizeof(*req));
+    int argc = 0;
+
+    req->conn = c;
+    req->srv = c->a->srv;
+    req->body = evbuffer_new();
+    c->req = req;
+    for (w = strtok_r(line, " ", &save); w && argc < ADMIN_ARGS_MAX;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    run_command(req, argc, argv);
 }
 
 static void on_conn_read(struct bufferevent *bev, void *arg)

@@ -42,7 +42,14 @@ void admin_free(struct admin *a);
 
 /* ---- for command handlers --------------------------------------------------------- */
 
-enum admin_status { ADMIN_OK, ADMIN_ERROR, ADMIN_TEMPFAIL };
+/* enum admin_status and admin_answer_fn are in admin_http.h (the HTTP API uses them). */
+
+/* Run one command line (the admin socket's commands and those of relay/admin_ops.c, which
+ * go to the worker pool) for another front end, the HTTP API: answer() runs once, on the
+ * loop thread, maybe before admin_command returns; body (len bytes, NULL when empty) is
+ * the output. argv is copied where needed. */
+void admin_command(struct server *srv, int argc, char **argv, admin_answer_fn answer,
+                   void *arg);
 
 typedef void (*admin_cmd_fn)(struct admin_req *req, int argc, char **argv);
 

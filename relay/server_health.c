@@ -11,6 +11,7 @@
 #include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/workpool.h"
+#include "relay/admin.h"
 #include "relay/admin_http.h"
 #include "relay/queue/queue_metrics.h"
 #include "relay/relay_conf.h"
@@ -69,10 +70,17 @@ static int health_ready(void *arg, char *why, size_t len)
     return 1;
 }
 
+static void health_command(void *arg, int argc, char **argv, admin_answer_fn answer,
+                           void *answer_arg)
+{
+    admin_command(arg, argc, argv, answer, answer_arg);
+}
+
 int server_health_start(struct server *srv)
 {
     struct admin_http_deps deps = { .base = srv->base, .collect = health_collect,
-                                    .ready = health_ready, .arg = srv,
+                                    .ready = health_ready, .command = health_command,
+                                    .arg = srv,
                                     .cert = srv->cf->c.tls.cert, .key = srv->cf->c.tls.key };
     int failed;
 

@@ -4,7 +4,12 @@
  * from then on. State in Redis, shared by every node.
  *
  * Runs at RCPT, for recipients whose settings turn greylisting on (domain_defaults,
- * domains.D.greylisting, or the user's override), on inbound and backup profiles.
+ * domains.D.greylisting, or the user's override), on inbound and backup profiles; or,
+ * for domains with greylist_stage "data", after the message (END: the whole message's
+ * score is known; a deferral there defers the message when every recipient would be
+ * deferred, otherwise the others' acceptance delivers it to the greylisted ones too). It
+ * runs last in its stage (group 90): with the recipient's level's greylist_score, only
+ * recipients scoring at least that much are greylisted (GREYLIST_SKIP_SCORE otherwise).
  * One Redis round trip (one Lua script) decides every recipient of a pipelined batch.
  * Keys (DESIGN.md), all in the client network's hash slot:
  *   pt:gl:{NET}:SENDER:RCPT  hash first, passed, awl (ms times), ttl: the retry
@@ -101,6 +106,7 @@ static const struct symbol_def greylist_symbols[] = {
     { "GREYLIST_SKIP_SPF", 0, "SPF pass for an allowlisted sender domain: not greylisted" },
     { "GREYLIST_SKIP_DNSWL", 0, "listed on a DNS allowlist: not greylisted" },
     { "GREYLIST_SKIP_USER", 0, "the recipient turned greylisting off" },
+    { "GREYLIST_SKIP_SCORE", 0, "the score is below the level's greylist_score: not greylisted" },
     { "GREYLIST_UNAVAILABLE", 0, "Redis did not answer: greylisting could not decide" },
     { NULL, 0, NULL }
 };
@@ -324,6 +330,9 @@ static enum call_status greylist_run(struct check_call *c)
     w->idx = xcalloc(n, sizeof(*w->idx));
     for (i = 0; i < n; i++) {
         const struct policy_settings *s = check_call_rcpt_settings(c, i);
+        int when = s->domain != NULL ? s->domain->greylist_stage : GREYLIST_AT_RCPT;
+        if (when != (check_call_stage(c) == STAGE_END ? GREYLIST_AFTER_DATA : GREYLIST_AT_RCPT))
+            continue;               /* decided at the other stage */
         if (!s->greylisting) {
             if (s->domain != NULL && s->domain->greylisting)
                 check_symbol(c, (ssize_t)i, "GREYLIST_SKIP_USER", 1.0, NULL);
@@ -335,6 +344,10 @@ static enum call_status greylist_run(struct check_call *c)
         }
         if (check_call_rcpt_whitelisted(c, i)) {
             check_symbol(c, (ssize_t)i, "GREYLIST_SKIP_WHITELIST", 1.0, NULL);
+            continue;
+        }
+        if (s->level != NULL && check_call_rcpt_score(c, i) < s->level->greylist_score) {
+            check_symbol(c, (ssize_t)i, "GREYLIST_SKIP_SCORE", 1.0, NULL);
             continue;
         }
         if (nkeys == 0)
@@ -388,13 +401,15 @@ static void greylist_cancel(struct check_call *c)
 const struct check_def check_greylist = {
     .name = "greylist",
     .description = "defer the first contact of a client network, sender and recipient",
-    .stages = STAGE_BIT(STAGE_RCPT),
+    .stages = STAGE_BIT(STAGE_RCPT) | STAGE_BIT(STAGE_END),
     .directions = DIR_INBOUND | DIR_BACKUP,
-    .group = 60,
+    .group = 90,          /* after every other check of the stage: their scores count */
     .async = true,
     .flags = CHECK_ROLE_BYPASS | CHECK_USES_SETTINGS,
     .unsure = UNSURE_ACCEPT,
     .reason = "greylisted",
+    .unsure_reason = "redis_unavailable",  /* its store is in Redis */
+    .mixed = DISP_PASS,   /* after DATA, a message others take is delivered to it too */
     .symbols = greylist_symbols,
     .settings = &greylist_section,
     .settings_size = sizeof(struct greylist_settings),

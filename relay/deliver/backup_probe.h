@@ -15,11 +15,17 @@
 #ifndef POSTERN_BACKUP_PROBE_H
 #define POSTERN_BACKUP_PROBE_H
 
+#include <stdbool.h>
+
 struct server;
 struct backup_probe;
 
 struct backup_probe *backup_probe_new(struct server *srv);
 void backup_probe_free(struct backup_probe *bp);   /* before the resolver is freed */
+
+/* Did the last probes find the primary of domain down (two failures in a row, not up
+ * again since)? False when it is up, not probed yet, or not a backup domain. */
+bool backup_probe_down(const struct backup_probe *bp, const char *domain);
 
 enum backup_check_result {
     BACKUP_CHECK_PRIMARY,   /* ip is an address of a primary MX of the domain */

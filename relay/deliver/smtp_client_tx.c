@@ -289,7 +289,7 @@ static void sc_tx_add_mail(struct smtp_client *c, struct evbuffer *b)
     const struct smtp_client_msg *m = tx->msg;
 
     evbuffer_add_printf(b, "MAIL FROM:<%s>", m->sender);
-    if (c->ext.ext & SMTP_EXT_SIZE)
+    if ((c->ext.ext & SMTP_EXT_SIZE) && !(m->flags & SMTP_MSG_PROBE))
         evbuffer_add_printf(b, " SIZE=%llu", sc_tx_total(m));
     if (tx->body_8bitmime)
         evbuffer_add_printf(b, " BODY=8BITMIME");
@@ -323,7 +323,7 @@ static void sc_tx_mail(struct smtp_client *c)
     if (tx->pipelined) {
         for (i = 0; i < tx->msg->nrcpts; i++)
             evbuffer_add_printf(b, "RCPT TO:<%s>\r\n", tx->msg->rcpts[i]);
-        if (!tx->bdat)
+        if (!(tx->msg->flags & SMTP_MSG_PROBE) && !tx->bdat)
             evbuffer_add(b, "DATA\r\n", 6);
     }
     sc_write_batch(c, b);
@@ -468,6 +468,12 @@ static void sc_tx_on_rcpt(struct sc_tx *tx, size_t i, const struct sc_reply *r)
 {
     if (tx->mail_failed)
         return;                    /* "503 need MAIL" after a refused MAIL: already decided */
+    if (r->code / 100 == 2 && (tx->msg->flags & SMTP_MSG_PROBE)) {
+        sc_result_reply(&tx->res[i], SMTP_STAGE_RCPT, r);   /* the probe's answer */
+        tx->rs[i] = RS_DONE;
+        tx->accepted++;
+        return;
+    }
     if (r->code / 100 == 2) {
         tx->rs[i] = RS_ACCEPTED;
         tx->accepted++;
@@ -518,6 +524,10 @@ static void sc_tx_on_reply(struct smtp_client *c, const struct sc_reply *r)
         sc_tx_on_mail(tx, r);
     else
         sc_tx_on_rcpt(tx, k - 1, r);
+    if ((tx->msg->flags & SMTP_MSG_PROBE) && (k == n || (tx->mail_failed && !tx->pipelined))) {
+        sc_tx_report(c);           /* a probe ends after the RCPTs; RSET comes next time */
+        return;
+    }
     if (tx->bdat && k == n) {      /* the last RCPT reply: no DATA, the chunk or nothing */
         if (tx->mail_failed || tx->accepted == 0)
             sc_tx_report(c);       /* RSET before the next MAIL */

@@ -89,6 +89,7 @@ static int write_received(struct smtp_session *s)
                  s->cf->c.hostname, received_proto(s), tx->qid, rcpt, tx->date);
     if (n < 0 || (size_t)n >= sizeof(hdr))
         return -1;
+    tx->received_len = (size_t)n;
     return spool_file_write(tx->file, hdr, (size_t)n);
 }
 
@@ -103,11 +104,15 @@ static bool envelope_utf8(const struct smtp_tx *tx)
     return tx->sender.utf8;
 }
 
-/* The message as it comes out of msg_stream: into the spool file. A write error (disk
- * full) is sticky in the file and reported by the commit. */
+/* The message as it comes out of msg_stream: into the spool file, and its body into the
+ * DKIM body hash when it is to be signed. A write error (disk full) is sticky in the file
+ * and reported by the commit. */
 static void data_spool_out(void *arg, const char *p, size_t n)
 {
-    (void)spool_file_write(arg, p, n);
+    struct smtp_session *s = arg;
+
+    (void)spool_file_write(s->tx->file, p, n);
+    smtp_sign_out(s, p, n);
 }
 
 /* Message-ID and Date for a message that lacks them (RFC 6409 8.3: submission only). */
@@ -129,7 +134,8 @@ static void data_stream_start(struct smtp_session *s, const struct tm *tm)
         o.message_id = n > 0 && (size_t)n < sizeof(tx->message_id) ? tx->message_id : NULL;
         o.date = tx->date;
     }
-    msg_stream_init(&tx->msg, &o, data_spool_out, tx->file);
+    smtp_sign_start(s);
+    msg_stream_init(&tx->msg, &o, data_spool_out, s);
 }
 
 /* Write the envelope and our Received: field, and start the message stream: what DATA and
@@ -295,12 +301,69 @@ static bool results_matter(const struct engine_session *es)
     return false;
 }
 
-/* The engine's END stage is over: refuse what every recipient refuses, else write each
- * recipient's result after the message (one write and fsync with it) and commit. */
+/* How the checks authenticated the envelope sender, for the bounce decision of delivery
+ * (domains.D.bounces "authenticated"): "spf" (SPF pass for the MAIL FROM domain), "dkim"
+ * (a DKIM pass aligned with it), both, or NULL. */
+static const char *sender_authenticated(const struct smtp_session *s)
+{
+    json_t *spf = s->es ? engine_fact(s->es, "spf.result") : NULL;
+    json_t *id = s->es ? engine_fact(s->es, "spf.identity") : NULL;
+    json_t *dkim = s->es ? engine_fact(s->es, "dkim.sender_aligned") : NULL;
+    bool by_spf = json_is_string(spf) && strcmp(json_string_value(spf), "pass") == 0 &&
+                  json_is_string(id) && strcmp(json_string_value(id), "mailfrom") == 0;
+    bool by_dkim = json_is_true(dkim);
+
+    if (s->tx->sender.addr[0] == '\0')
+        return NULL;                  /* the null sender never gets a DSN */
+    return by_spf && by_dkim ? "spf+dkim" : by_spf ? "spf" : by_dkim ? "dkim" : NULL;
+}
+
+/* The newsletter check's per-recipient bounce addresses (the fact newsletter.verp,
+ * {"rcpt": "bounces+TOKEN@domain"}): one "verp IDX ADDRESS" record each, which delivery
+ * uses as that recipient's envelope sender. */
+static void write_verp(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    json_t *verp = s->es ? engine_fact(s->es, "newsletter.verp") : NULL;
+    size_t i;
+
+    if (!json_is_object(verp))
+        return;
+    for (i = 0; i < tx->nrcpt; i++) {
+        json_t *a = json_object_get(verp, tx->rcpts[i]);
+        char *rec = json_is_string(a) ? spool_rec_verp(i, json_string_value(a)) : NULL;
+        if (rec != NULL)
+            (void)spool_file_write(tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
+    }
+}
+
+/* Accepted (and signed): write each recipient's result after the message (one write and
+ * fsync with it) and commit. */
+static void end_commit(struct smtp_session *s)
+{
+    const char *how = sender_authenticated(s);
+    char *rec;
+
+    if (how != NULL) {
+        rec = spool_rec_sender_auth(how);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec));
+        free(rec);
+    }
+    write_verp(s);
+    if (results_matter(s->es)) {
+        rec = engine_records(s->es);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
+    }
+    data_commit(s);
+}
+
+/* The engine's END stage is over: refuse what every recipient refuses, else sign the
+ * message when it is to be signed, and commit. */
 static void end_then(struct smtp_session *s)
 {
     const struct engine_reply *r = smtp_engine_reply(s);
-    char *rec;
 
     if (r != NULL) {
         smtp_log_reject_engine(s, "END-OF-MESSAGE", r, NULL,
@@ -311,12 +374,7 @@ static void end_then(struct smtp_session *s)
             smtp_close(s);
         return;
     }
-    if (results_matter(s->es)) {
-        rec = engine_records(s->es);
-        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
-        free(rec);
-    }
-    data_commit(s);
+    smtp_sign_run(s, end_commit);
 }
 
 static void data_refuse(struct smtp_session *s, const struct policy_verdict *v)

@@ -118,6 +118,20 @@ static void session_greet(struct smtp_session *s)
     smtp_engine_run(s, STAGE_CONNECT, session_greet_after);
 }
 
+/* The listener's rate-limit class (listeners[].rate_class), for the ratelimit check. */
+static void session_rate_class(struct smtp_session *s, const char *listener)
+{
+    const struct listener_conf *l = s->cf->c.listeners.items;
+    size_t i;
+
+    for (i = 0; i < s->cf->c.listeners.n; i++)
+        if (strcmp(l[i].name, listener) == 0 && l[i].rate_class != NULL) {
+            engine_fact_set(s->es, FACT_SESSION, "ratelimit.endpoint_class",
+                            json_string(l[i].rate_class));
+            return;
+        }
+}
+
 /* What the session knows that checks may read: the local address. */
 static void session_engine_start(struct smtp_session *s, const char *listener)
 {
@@ -144,6 +158,7 @@ static void session_engine_start(struct smtp_session *s, const char *listener)
           inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip)))))
         engine_fact_set(s->es, FACT_SESSION, "smtpd.local_ip", json_string(ip));
     engine_fact_set(s->es, FACT_SESSION, "smtpd.early_talk", json_false());
+    session_rate_class(s, listener);
 }
 
 static void session_engine_done(void *arg)

@@ -37,7 +37,8 @@ Options (all keyword arguments, all optional):
   hangup_after_data  close the connection right after answering the end of DATA (a
                   server whose idle timeout is shorter than the client's cache time)
   mail_reply      the reply to MAIL (default "250 2.1.0 Ok")
-  rcpt_replies    {address: reply} for RCPT (default "250 2.1.5 Ok")
+  rcpt_replies    {address: reply} for RCPT (default: rcpt_default)
+  rcpt_default    the reply to a RCPT rcpt_replies does not name (default "250 2.1.5 Ok")
   data_replies    replies after the final dot, one per message in order (then the default
                   "250 2.0.0 Ok: queued as N")
   lmtp_replies    {address: reply} after the dot in LMTP mode (default "250 2.0.0 Ok")
@@ -374,7 +375,7 @@ class _Session:
             self.send("501 5.5.4 Syntax: RCPT TO:<address>")
             return
         self.stall("rcpt")
-        reply = self.opt["rcpt_replies"].get(addr, "250 2.1.5 Ok")
+        reply = self.opt["rcpt_replies"].get(addr, self.opt["rcpt_default"])
         if reply.startswith("2"):
             self.rcpts.append(addr)
         self.send(reply)
@@ -489,7 +490,7 @@ class SmtpSink:
         "pipelining": True, "eightbitmime": True, "smtputf8": False, "chunking": False,
         "size": None, "starttls": None, "tls": None, "starttls_inject": None,
         "auth_users": None, "auth_mechs": "PLAIN LOGIN", "auth_requires_tls": True,
-        "mail_reply": "250 2.1.0 Ok", "rcpt_replies": {}, "data_replies": [],
+        "mail_reply": "250 2.1.0 Ok", "rcpt_replies": {}, "rcpt_default": "250 2.1.5 Ok", "data_replies": [],
         "lmtp_replies": {}, "stall": None, "hangup_after_data": False,
     }
 

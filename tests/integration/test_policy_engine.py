@@ -313,6 +313,41 @@ def test_a_login_whose_mail_is_refused_as_spam_again_and_again_is_suspended(
         p.stop()
 
 
+def test_a_suspension_written_by_another_node_stops_the_next_mail_at_once(
+        tmp_path, test_ca, redis_server):
+    # the node remembers that the login is active (no HGET per transaction), and the Redis
+    # key watch makes a write by anyone else count from the next MAIL on, in the same session
+    from test_ratelimit_smtp import PASSWORD, USER, login
+    from test_submission_auth import make_sasldb
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    sub = {"direction": "submission",
+           "checks": {"submission_auth": {}, "sender_owner": {}, "relay_access": {},
+                      "account": {}}}
+    over = {"redis": {"socket": redis_server.socket}, "auth": {"sasldb": db, "senders": {}},
+            "policy": {"profiles": {"submissions": sub}}}
+    key = "pt:acct:{%s}" % USER
+    p = Postern(tmp_path, test_ca, overrides=over).start()
+    try:
+        r = login(p.ports["submissions"])
+        redis_server.cli("CONFIG", "RESETSTAT")
+        for _ in range(5):
+            assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
+            assert r.cmd("RSET")[0] == 250
+        stats = redis_server.cli("INFO", "commandstats")
+        hgets = [int(re.search(r"calls=(\d+)", l).group(1)) for l in stats.splitlines()
+                 if l.startswith("cmdstat_hget:")]
+        assert sum(hgets) < 5, stats                          # asked, then remembered
+        redis_server.cli("HSET", key, "suspended", "1", "reason", "spam", "since", "1")
+        code, text = r.cmd("MAIL FROM:<%s>" % USER)
+        assert code == 450 and "suspended" in text[0], text
+        redis_server.cli("DEL", key)                            # posternctl account release
+        assert r.cmd("MAIL FROM:<%s>" % USER)[0] == 250
+        r.close()
+    finally:
+        p.stop()
+
+
 def test_session_facts_for_the_dns_checks(tmp_path):
     # a CONNECT check that names the client (as rdns will): logs and Received: use it;
     # one that waits sees an early talker; HELO checks see the HELO name

@@ -10,8 +10,10 @@
  *     moment of release (the concurrency test: a stage that sends its lookups one after
  *     the other never gets there).
  * Records: { "name", "A", "192.0.2.1" }, AAAA, PTR ("host.name"), MX ("10 mx.name", or
- * "0 ." for a null MX); type "HANG" (the name is never answered), "SERVFAIL", and
- * "NONE" (the name exists with no record: NODATA). Header-only; include once per test file.
+ * "0 ." for a null MX), TXT (one record per row: SPF, DKIM keys, DMARC); type "HANG" (the
+ * name is never answered), "SERVFAIL", and "NONE" (the name exists with no record:
+ * NODATA). dts_resolver gives a resolver that asks only this server. Header-only; include
+ * once per test file. Never leaves loopback.
  */
 #ifndef POSTERN_DNS_ZONE_SERVER_H
 #define POSTERN_DNS_ZONE_SERVER_H
@@ -26,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/dns.h"
 #include "tests/unit/dns_testpkt.h"
 
 #define DTS_RECORDS_MAX 128
@@ -64,7 +67,8 @@ static inline void dts_add(struct dns_testserver *s, const char *name, const cha
 static inline unsigned dts_qtype(const char *t)
 {
     return strcmp(t, "A") == 0 ? PKT_T_A : strcmp(t, "AAAA") == 0 ? PKT_T_AAAA
-         : strcmp(t, "PTR") == 0 ? PKT_T_PTR : strcmp(t, "MX") == 0 ? PKT_T_MX : 0;
+         : strcmp(t, "PTR") == 0 ? PKT_T_PTR : strcmp(t, "MX") == 0 ? PKT_T_MX
+         : strcmp(t, "TXT") == 0 ? PKT_T_TXT : 0;
 }
 
 static inline int dts_ends_with(const char *s, const char *suffix)
@@ -139,6 +143,9 @@ static inline void dts_answer(struct dns_testserver *s, const unsigned char *q, 
             pkt_bytes(&p, b, 16);
         } else if (qtype == PKT_T_PTR) {
             pkt_name_rr(&p, name, PKT_T_PTR, 60, r->data);
+        } else if (qtype == PKT_T_TXT) {
+            const char *one[2] = { r->data, NULL };
+            pkt_txt(&p, name, 60, one);
         } else {
             unsigned pref = (unsigned)atoi(r->data);
             const char *host = strchr(r->data, ' ') + 1;
@@ -202,6 +209,21 @@ static inline void dts_stop(struct dns_testserver *s)
         event_free(s->ev);
     if (s->fd > 0)
         close(s->fd);
+    s->ev = NULL;
+    s->fd = -1;
+}
+
+/* A resolver on base asking only s, no cache, short timeouts. */
+static inline struct dns *dts_resolver(struct dns_testserver *s, struct event_base *base)
+{
+    static char *servers[1];
+    struct dns_conf conf = { .timeout_ms = 300, .tries = 1, .max_ttl_ms = 0,
+                             .negative_ttl_ms = 0, .cache_size = 0, .cache_memory = 0 };
+
+    servers[0] = s->addr;
+    conf.servers.v = servers;
+    conf.servers.n = 1;
+    return dns_new(base, &conf);
 }
 
 #endif

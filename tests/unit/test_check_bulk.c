@@ -24,7 +24,7 @@
 #include "policy/engine.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 #include "tests/unit/redis_testserver.h"
 
 /* ---- fingerprints --------------------------------------------------------------------- */
@@ -130,8 +130,6 @@ static int setup(void **state)
             .base = fx->base, .outages = fx->outages, .check_pool = fx->pool,
             .hostname = "mx.test", .event = on_event, .event_arg = fx,
         };
-        struct engine_inputs in;
-        char *msg = NULL;
 
         fx->n[k].rconf = (struct redis_conf){ .socket = fx->srv.sock, .timeout_ms = 1000,
                                               .reconnect_min_ms = 50, .reconnect_max_ms = 200 };
@@ -139,20 +137,10 @@ static int setup(void **state)
         for (i = 0; i < 200 && redis_state(fx->n[k].redis) != REDIS_STATE_UP; i++)
             loop_ms(10);
         env.redis = fx->n[k].redis;
-        if (pt_load("{\"relay\": {\"local_domains\": [\"a.test\"]},"
+        fx->n[k].e = eh_engine_new("{\"relay\": {\"local_domains\": [\"a.test\"]},"
                     " \"policy\": {\"profiles\": {\"p\": {\"checks\": {\"bulk\":"
                     "   {\"recipients\": 3, \"senders\": 2, \"window\": \"1m\"}}}}}}",
-                    &fx->n[k].cfg, &msg) != 0)
-            fail_msg("config: %s", msg);
-        free(msg);
-        in = (struct engine_inputs){
-            .conf = &fx->n[k].cfg.policy, .domains = &fx->n[k].cfg.domains,
-            .domain_defaults = &fx->n[k].cfg.domain_defaults,
-            .local_domains = &fx->n[k].cfg.relay.local_domains,
-            .backup_domains = &fx->n[k].cfg.relay.backup_domains,
-        };
-        fx->n[k].e = engine_new(&in, &env, fx->store);
-        assert_non_null(fx->n[k].e);
+                                   &fx->n[k].cfg, &env, fx->store);
     }
     return 0;
 }
@@ -188,20 +176,9 @@ static int teardown(void **state)
             skip();                                                               \
     } while (0)
 
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
-}
-
 static void run(struct engine_session *s, enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 5000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, s, st);
 }
 
 /* One message through node k; returns the bulk symbol it got ("" if none). */

@@ -25,7 +25,7 @@
 #include "policy/outage.h"
 #include "policy/user_store.h"
 #include "tests/checks/check_test.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 struct fx {
     struct event_base *base;
@@ -47,9 +47,8 @@ static void on_event(void *arg, const char *type, json_t *data)
 
 static int setup(void **state)
 {
-    char *json = NULL, *msg = NULL;
+    char *json = NULL;
     struct engine_env env;
-    struct engine_inputs in;
 
     (void)state;
     fx = calloc(1, sizeof(*fx));
@@ -63,26 +62,19 @@ static int setup(void **state)
     };
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"strict.test\", \"rej.test\","
-        "                                 \"pdf.test\", \"off.test\", \"mark.test\"]},"
+        "                                 \"pdf.test\", \"off.test\", \"mark.test\","
+        "                                 \"lvl.test\"]},"
         " \"domains\": {\"strict.test\": {\"level\": \"high\"},"
+        "   \"lvl.test\": {\"level\": \"pdfonly\"},"
         "   \"rej.test\": {\"file_action\": \"reject\"},"
         "   \"off.test\": {\"file_action\": \"off\"},"
         "   \"mark.test\": {\"file_action\": \"mark\"},"
         "   \"pdf.test\": {\"blocked_extensions\": [\"pdf\"], \"blocked_types\": []}},"
-        " \"policy\": {\"profiles\": {\"p\": {\"checks\": {\"filetype\": {}}},"
+        " \"policy\": {\"levels\": {\"pdfonly\": {\"blocked_extensions\": [\"pdf\"]}},"
+        "   \"profiles\": {\"p\": {\"checks\": {\"filetype\": {}}},"
         "   \"sub\": {\"direction\": \"submission\", \"checks\": {\"filetype\": {}}}}}}") > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, fx->store);
-    assert_non_null(fx->e);
     return 0;
 }
 
@@ -99,20 +91,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
-}
-
 static void run(struct engine_session *s, enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 50000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, s, st);
 }
 
 struct outcome {
@@ -270,7 +251,7 @@ static void harmless_attachments_pass(void **state)
     }
 }
 
-static void a_domain_file_action_and_lists_apply(void **state)
+static void a_domain_file_action_and_lists_and_level_lists_apply(void **state)
 {
     struct outcome o;
     const char *msg = ATTACH("report.pdf", "application/pdf", PDF_B64);
@@ -292,6 +273,12 @@ static void a_domain_file_action_and_lists_apply(void **state)
     assert_true(o.blocked);
     assert_int_equal(o.disp, DISP_WRAP);
     deliver("p", "x@a.test", msg, false, &o);
+    assert_false(o.blocked);
+    /* lvl.test names no list: its level's applies (pdf only, not exe) */
+    deliver("p", "x@lvl.test", msg, false, &o);
+    assert_true(o.blocked);
+    deliver("p", "x@lvl.test", ATTACH("run.exe", "application/octet-stream", PE_B64), false,
+            &o);
     assert_false(o.blocked);
 }
 
@@ -368,7 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(submission_blocked_attachment_is_refused_naming_the_file,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(harmless_attachments_pass, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_domain_file_action_and_lists_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_domain_file_action_and_lists_and_level_lists_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(names_inside_a_zip_and_renamed_executables_are_blocked,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(blocked_mime_type_and_uuencoded_file_are_found,

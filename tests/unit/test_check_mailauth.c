@@ -2,7 +2,7 @@
  * test_check_mailauth.c - the SPF, DKIM and DMARC checks (policy/checks/check_spf.c,
  * check_dkim.c, check_dmarc.c) driven through the policy engine on a real libevent loop,
  * with the daemon's resolver (lib/dns) asking a loopback DNS server
- * (dns_testserver.h): SPF facts, symbols and the refusals given at RCPT (fail 550 5.7.23,
+ * (dns_zone_server.h): SPF facts, symbols and the refusals given at RCPT (fail 550 5.7.23,
  * temperror 451 4.7.24, postmaster@ still reachable), the null sender checked by HELO;
  * DKIM on the spooled message (Ed25519 signature made here) hashed on the check pool;
  * DMARC pass through aligned DKIM, reject refused (550 5.7.1), quarantine marked, the
@@ -29,12 +29,12 @@
 #include "mailauth/dkim_sign.h"
 #include "policy/engine.h"
 #include "policy/outage.h"
-#include "tests/unit/dns_testserver.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/dns_zone_server.h"
+#include "tests/unit/engine_testharness.h"
 
 struct fx {
     struct event_base *base;
-    struct tds tds;
+    struct dns_testserver dts;
     struct dns *dns;
     struct pt_root cfg;
     struct outage *outages;
@@ -86,9 +86,9 @@ static int setup(void **state)
     fx = xcalloc(1, sizeof(*fx));
     fx->msg_fd = -1;
     fx->base = event_base_new();
-    fx->tds.fd = -1;
-    assert_int_equal(tds_start(&fx->tds, fx->base), 0);
-    fx->dns = tds_resolver(&fx->tds, fx->base);
+    fx->dts.fd = -1;
+    assert_int_equal(dts_start(&fx->dts, fx->base), 0);
+    fx->dns = dts_resolver(&fx->dts, fx->base);
     assert_non_null(fx->dns);
     fx->outages = outage_new(on_event, fx);
     fx->pool = workpool_new_bounded(fx->base, 1, 4);
@@ -108,7 +108,7 @@ static int teardown(void **state)
     workpool_free(fx->pool);
     outage_free(fx->outages);
     dns_free(fx->dns);
-    tds_stop(&fx->tds);
+    dts_stop(&fx->dts);
     event_base_free(fx->base);
     if (fx->msg_fd >= 0)
         close(fx->msg_fd);
@@ -133,39 +133,16 @@ static void start(const char *checks)
         .base = fx->base, .dns = fx->dns, .check_pool = fx->pool, .outages = fx->outages,
         .hostname = "mx.test", .event = on_event, .event_arg = fx,
     };
-    struct engine_inputs in;
-    char *msg = NULL;
 
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, NULL);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, NULL);
-    assert_non_null(fx->e);
     fx->s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"), "mx", "192.0.2.10");
     engine_session_set_helo(fx->s, "client.sender.test");
 }
 
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
-}
-
 static void run(enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(fx->s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 5000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, fx->s, st);
 }
 
 static const char *fact(const char *key)
@@ -256,7 +233,7 @@ static const char *const one_rcpt[] = { "u@a.test", NULL };
 static void spf_pass_gives_facts_and_symbol(void **state)
 {
     (void)state;
-    tds_txt(&fx->tds, "sender.test", "v=spf1 ip4:192.0.2.0/24 -all", NULL);
+    dts_add(&fx->dts, "sender.test", "TXT", "v=spf1 ip4:192.0.2.0/24 -all");
     start("{\"spf\": {}}");
     mail_rcpt("bob@sender.test", one_rcpt);
     assert_string_equal(fact("spf.result"), "pass");
@@ -274,7 +251,7 @@ static void spf_fail_is_refused_at_rcpt_when_asked(void **state)
     static const char *const rc[] = { "u@a.test", "postmaster@a.test", NULL };
     const struct engine_reply *r;
     (void)state;
-    tds_txt(&fx->tds, "forged.test", "v=spf1 ip4:198.51.100.1 -all", NULL);
+    dts_add(&fx->dts, "forged.test", "TXT", "v=spf1 ip4:198.51.100.1 -all");
     start("{\"spf\": {\"refuse_fail\": true}}");
     mail_rcpt("x@forged.test", rc);
     assert_null(engine_reply(fx->s));           /* MAIL itself goes on */
@@ -290,7 +267,7 @@ static void spf_fail_is_refused_at_rcpt_when_asked(void **state)
 static void spf_fail_is_only_scored_by_default(void **state)
 {
     (void)state;
-    tds_txt(&fx->tds, "forged.test", "v=spf1 -all", NULL);
+    dts_add(&fx->dts, "forged.test", "TXT", "v=spf1 -all");
     start("{\"spf\": {}}");
     mail_rcpt("x@forged.test", one_rcpt);
     assert_null(engine_rcpt_reply(fx->s, 0));
@@ -302,7 +279,7 @@ static void spf_temperror_is_deferred_when_asked(void **state)
 {
     const struct engine_reply *r;
     (void)state;
-    tds_mode(&fx->tds, "broken.test", PKT_T_TXT, TDS_SERVFAIL);
+    dts_add(&fx->dts, "broken.test", "SERVFAIL", "");
     start("{\"spf\": {\"defer_temperror\": true}}");
     mail_rcpt("x@broken.test", one_rcpt);
     r = engine_rcpt_reply(fx->s, 0);
@@ -315,7 +292,7 @@ static void spf_temperror_is_deferred_when_asked(void **state)
 static void spf_null_sender_checks_helo(void **state)
 {
     (void)state;
-    tds_txt(&fx->tds, "client.sender.test", "v=spf1 ip4:192.0.2.10 -all", NULL);
+    dts_add(&fx->dts, "client.sender.test", "TXT", "v=spf1 ip4:192.0.2.10 -all");
     start("{\"spf\": {}}");
     mail_rcpt("", one_rcpt);
     assert_string_equal(fact("spf.result"), "pass");
@@ -331,9 +308,9 @@ static void signed_mail_passes_dkim_and_dmarc_with_one_header(void **state)
 {
     const char *ar;
     (void)state;
-    tds_txt(&fx->tds, "e1._domainkey.example.org", fx->key_record, NULL);
-    tds_txt(&fx->tds, "_dmarc.example.org", "v=DMARC1; p=reject", NULL);
-    tds_txt(&fx->tds, "list.test", "v=spf1 ip4:192.0.2.10 -all", NULL);
+    dts_add(&fx->dts, "e1._domainkey.example.org", "TXT", fx->key_record);
+    dts_add(&fx->dts, "_dmarc.example.org", "TXT", "v=DMARC1; p=reject");
+    dts_add(&fx->dts, "list.test", "TXT", "v=spf1 ip4:192.0.2.10 -all");
     start(ALL);
     mail_rcpt("bounce@list.test", one_rcpt);
     message("From: Ann <ann@example.org>\r\nTo: u@a.test\r\nSubject: signed\r\n",
@@ -358,7 +335,7 @@ static void signed_mail_passes_dkim_and_dmarc_with_one_header(void **state)
 static void dkim_pass_aligned_with_the_envelope_sender(void **state)
 {
     (void)state;
-    tds_txt(&fx->tds, "e1._domainkey.example.org", fx->key_record, NULL);
+    dts_add(&fx->dts, "e1._domainkey.example.org", "TXT", fx->key_record);
     start("{\"dkim\": {}}");
     mail_rcpt("bounces@mail.example.org", one_rcpt);
     message("From: ann@example.org\r\n", "x\r\n", true, NULL);
@@ -370,9 +347,8 @@ static void changed_body_fails_and_dmarc_reject_is_refused(void **state)
 {
     const struct engine_reply *r;
     (void)state;
-    tds_txt(&fx->tds, "e1._domainkey.example.org", fx->key_record, NULL);
-    tds_txt(&fx->tds, "_dmarc.example.org", "v=DMARC1; p=reject; rua=mailto:d@example.org",
-            NULL);
+    dts_add(&fx->dts, "e1._domainkey.example.org", "TXT", fx->key_record);
+    dts_add(&fx->dts, "_dmarc.example.org", "TXT", "v=DMARC1; p=reject; rua=mailto:d@example.org");
     start(ALL);
     mail_rcpt("x@elsewhere.test", one_rcpt);
     message("From: ann@example.org\r\nSubject: x\r\n", "original\r\n", true,
@@ -391,7 +367,7 @@ static void dmarc_reject_with_postmaster_accepts_and_marks_the_others(void **sta
 {
     static const char *const rc[] = { "u@a.test", "postmaster@a.test", NULL };
     (void)state;
-    tds_txt(&fx->tds, "_dmarc.example.org", "v=DMARC1; p=reject", NULL);
+    dts_add(&fx->dts, "_dmarc.example.org", "TXT", "v=DMARC1; p=reject");
     start(ALL);
     mail_rcpt("x@elsewhere.test", rc);
     message("From: ann@example.org\r\n", "unsigned\r\n", false, NULL);
@@ -404,7 +380,7 @@ static void dmarc_reject_with_postmaster_accepts_and_marks_the_others(void **sta
 static void dmarc_quarantine_marks_the_message(void **state)
 {
     (void)state;
-    tds_txt(&fx->tds, "_dmarc.example.org", "v=DMARC1; p=quarantine", NULL);
+    dts_add(&fx->dts, "_dmarc.example.org", "TXT", "v=DMARC1; p=quarantine");
     start(ALL);
     mail_rcpt("x@elsewhere.test", one_rcpt);
     message("From: ann@example.org\r\n", "unsigned\r\n", false, NULL);
@@ -417,7 +393,7 @@ static void dmarc_quarantine_marks_the_message(void **state)
 static void dmarc_falls_back_to_the_org_domain(void **state)
 {
     (void)state;
-    tds_txt(&fx->tds, "_dmarc.example.org", "v=DMARC1; p=reject; sp=none", NULL);
+    dts_add(&fx->dts, "_dmarc.example.org", "TXT", "v=DMARC1; p=reject; sp=none");
     start(ALL);
     mail_rcpt("x@elsewhere.test", one_rcpt);
     message("From: news@news.example.org\r\n", "unsigned\r\n", false, NULL);
@@ -445,11 +421,11 @@ static void session_end_cancels_pending_lookups(void **state)
 {
     int called = 0, spins;
     (void)state;
-    tds_mode(&fx->tds, "slow.test", PKT_T_TXT, TDS_DROP);
+    dts_add(&fx->dts, "slow.test", "HANG", "");
     start("{\"spf\": {}}");
     engine_tx_begin(fx->s, "x@slow.test", "Q1");
-    assert_int_equal(engine_run(fx->s, STAGE_MAIL, on_done, &called), ENGINE_PENDING);
-    for (spins = 0; spins < 3 && fx->tds.queries == 0; spins++)
+    assert_int_equal(engine_run(fx->s, STAGE_MAIL, eh_on_done, &called), ENGINE_PENDING);
+    for (spins = 0; spins < 3 && fx->dts.received == 0; spins++)
         event_base_loop(fx->base, EVLOOP_ONCE);
     engine_session_free(fx->s);
     fx->s = NULL;

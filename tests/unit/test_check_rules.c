@@ -20,7 +20,7 @@
 #include "auth/auth_conf.h"
 #include "auth/sender_owner.h"
 #include "policy/engine.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 struct fx {
     struct event_base *base;
@@ -56,9 +56,8 @@ static int teardown(void **state)
 /* An engine whose profile "p" runs checks (JSON), a session from ip. */
 static void start(const char *direction, const char *checks, const char *ip)
 {
-    char *json = NULL, *msg = NULL;
+    char *json = NULL;
     struct engine_env env = { .base = fx->base, .hostname = "mx.test" };
-    struct engine_inputs in;
 
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\"], \"backup_domains\": [\"b.test\"],"
@@ -66,10 +65,6 @@ static void start(const char *direction, const char *checks, const char *ip)
         " \"domains\": {\"a.test\": {\"allow_routing_characters\": true}},"
         " \"policy\": {\"profiles\": {\"p\": {\"direction\": \"%s\", \"checks\": %s}}}}",
         direction, checks) > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
-    free(json);
     /* alice owns alice@a.test only; header From: must match */
     fx->addrs[0] = "alice@a.test";
     fx->sender = (struct auth_sender){ .login = "alice",
@@ -80,14 +75,8 @@ static void start(const char *direction, const char *checks, const char *ip)
     env.domains = &fx->cfg.domains;
     env.domain_defaults = &fx->cfg.domain_defaults;
     env.auth = &fx->auth;
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, NULL);
-    assert_non_null(fx->e);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, NULL);
+    free(json);
     fx->s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"), "l", ip);
 }
 

@@ -24,7 +24,7 @@
 #include "policy/engine.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 #define GTUBE_BODY "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 #define HEAD "From: Alice <alice@sender.test>\r\nTo: bob@a.test\r\n" \
@@ -80,12 +80,11 @@ static int teardown(void **state)
 
 static void start(const char *policy_extra)
 {
-    char *json = NULL, *msg = NULL;
+    char *json = NULL;
     struct engine_env env = {
         .base = fx->base, .check_pool = fx->pool, .outages = fx->outages,
         .hostname = "mx.test", .event = on_event, .event_arg = fx,
     };
-    struct engine_inputs in;
 
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"never.test\"]},"
@@ -93,35 +92,14 @@ static void start(const char *policy_extra)
         " \"policy\": {\"levels\": {\"never\": {\"tag\": 999, \"spam\": 999, \"kill\": 999}},"
         "   \"profiles\": {\"p\": {\"checks\": {\"spam\": {}}}}%s%s}}",
         policy_extra ? ", " : "", policy_extra ? policy_extra : "") > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, fx->store);
-    assert_non_null(fx->e);
     fx->s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"), "mx", "192.0.2.10");
-}
-
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
 }
 
 static void run(enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(fx->s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 5000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, fx->s, st);
 }
 
 /* One transaction to rcpts (NULL-terminated) carrying body; runs to END. */

@@ -1,7 +1,7 @@
 /*
  * test_dns_checks.c - the inbound DNS checks (rdns, helo, dnsbl, sender_domain,
  * early_talker) driven through the policy engine, with lib/dns asking a DNS server inside
- * the test process (dns_testserver.h) on loopback: each symbol, strict refusals (5xx on
+ * the test process (dns_zone_server.h) on loopback: each symbol, strict refusals (5xx on
  * definite answers, 4xx on temporary ones), role bypass, DNSBL refusal codes, IPv6,
  * deadlines (a server that never answers gives NAME_TIMEOUT and accept), and that a
  * stage's lookups all go out before any answer comes back.
@@ -23,7 +23,7 @@
 #include "policy/outage.h"
 #include "policy/user_store.h"
 #include "tests/unit/dns_zone_server.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 struct fx {
     struct event_base *base;
@@ -128,46 +128,24 @@ static int teardown(void **state)
 /* The engine with profile "p" (inbound) running these checks (JSON object members). */
 static void start(const char *checks)
 {
-    char *json = NULL, *msg = NULL;
+    char *json = NULL;
     struct engine_env env = {
         .base = fx->base, .dns = fx->dns, .outages = fx->outages, .hostname = "mx.test",
         .event = on_event, .event_arg = fx,
     };
-    struct engine_inputs in;
 
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"strict.test\"]},"
         " \"domains\": {\"strict.test\": {\"strict_dns\": true}},"
         " \"policy\": {\"profiles\": {\"p\": {\"deadline\": \"400ms\", \"checks\": {%s}}}}}",
         checks) > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, fx->store);
-    assert_non_null(fx->e);
-}
-
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
 }
 
 static void run(struct engine_session *s, enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 5000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, s, st);
 }
 
 static void add_syms(json_t *obj)

@@ -23,7 +23,7 @@
 #include "policy/outage.h"
 #include "policy/user_store.h"
 #include "tests/checks/check_test.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 struct fx {
     struct event_base *base;
@@ -82,8 +82,6 @@ static void start(const char *profile, const char *policy_extra)
         .base = fx->base, .check_pool = fx->pool, .outages = fx->outages,
         .hostname = "mx.test", .event = on_event, .event_arg = fx,
     };
-    struct engine_inputs in;
-    char *msg = NULL;
 
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"strict.test\", \"lax.test\"],"
@@ -95,40 +93,15 @@ static void start(const char *profile, const char *policy_extra)
         "                                       \"blacklist\": \"refuse\"}},"
         "   \"profiles\": {\"p\": %s}%s%s}}",
         profile, policy_extra ? ", " : "", policy_extra ? policy_extra : "") > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, fx->store);
-    assert_non_null(fx->e);
     fx->s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"), "mx", "192.0.2.10");
-}
-
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
 }
 
 /* Run a stage to its end; returns whether it went asynchronous. */
 static bool run(enum engine_stage st)
 {
-    int called = 0, spins;
-    enum engine_status r = engine_run(fx->s, st, on_done, &called);
-
-    if (r == ENGINE_DONE) {
-        assert_int_equal(called, 0);
-        return false;
-    }
-    for (spins = 0; called == 0 && spins < 5000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
-    return true;
+    return eh_run(fx->base, fx->s, st);
 }
 
 /* MAIL from sender, then one RCPT batch of the recipients (NULL-terminated). */
@@ -148,7 +121,7 @@ static void rcpt_pending(const char *rcpt, int *called)
     engine_tx_begin(fx->s, "s@sender.test", "QID1");
     run(STAGE_MAIL);
     engine_rcpt_add(fx->s, rcpt);
-    assert_int_equal(engine_run(fx->s, STAGE_RCPT, on_done, called), ENGINE_PENDING);
+    assert_int_equal(engine_run(fx->s, STAGE_RCPT, eh_on_done, called), ENGINE_PENDING);
 }
 
 static const struct rcpt_result *result(size_t i)
@@ -549,7 +522,7 @@ static void a_session_dying_mid_stage_cancels_everything_and_never_calls_back(vo
     start("{\"checks\": {\"testsym\": {\"delay\": \"50ms\"}, \"testpeer\": {\"hang\": true}}}",
           NULL);
     transaction("s@sender.test", rc);
-    assert_int_equal(engine_run(fx->s, STAGE_END, on_done, &called), ENGINE_PENDING);
+    assert_int_equal(engine_run(fx->s, STAGE_END, eh_on_done, &called), ENGINE_PENDING);
     assert_int_equal(test_check_stats.runs, 2);
     engine_session_free(fx->s);
     fx->s = NULL;
@@ -643,7 +616,7 @@ static void a_worker_job_of_a_dead_session_is_freed_without_its_done(void **stat
     (void)state;
     start("{\"checks\": {\"testsym\": {\"worker\": true, \"delay\": \"30ms\"}}}", NULL);
     transaction("s@sender.test", rc);
-    assert_int_equal(engine_run(fx->s, STAGE_END, on_done, &called), ENGINE_PENDING);
+    assert_int_equal(engine_run(fx->s, STAGE_END, eh_on_done, &called), ENGINE_PENDING);
     engine_session_free(fx->s);
     fx->s = NULL;
     for (spins = 0; test_check_stats.jobs_freed == 0 && spins < 5000; spins++)

@@ -38,7 +38,7 @@
 #include "policy/verp.h"
 #include "policy/suppress_admin.h"
 #include "policy/user_store.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 #include "tests/unit/redis_testserver.h"
 
 /* ---- the triplet's parts ------------------------------------------------------------- */
@@ -251,12 +251,11 @@ static int teardown(void **state)
  * (JSON object members). */
 static void start_profiles(const char *checks, const char *sub_checks)
 {
-    char *json = NULL, *msg = NULL;
+    char *json = NULL;
     struct engine_env env = {
         .base = fx->base, .redis = fx->redis, .outages = fx->outages,
         .check_pool = fx->pool, .hostname = "mx.test", .event = on_event, .event_arg = fx,
     };
-    struct engine_inputs in;
 
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"plain.test\", \"bounce.a.test\"],"
@@ -272,18 +271,8 @@ static void start_profiles(const char *checks, const char *sub_checks)
         "                           \"sub\": {\"direction\": \"submission\","
         "                                     \"checks\": {%s}}}}}",
         fx->srv.dir, checks, sub_checks) > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, fx->store);
-    assert_non_null(fx->e);
 }
 
 static void start_checks(const char *checks)
@@ -301,20 +290,9 @@ static void start(const char *greylist_settings)
     free(checks);
 }
 
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
-}
-
 static void run(struct engine_session *s, enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 5000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, s, st);
 }
 
 /* One session from ip: MAIL from sender, RCPT rcpt. Returns the RCPT reply text ("" when

@@ -36,7 +36,7 @@
 #include "policy/engine.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
-#include "tests/unit/policy_testconf.h"
+#include "tests/unit/engine_testharness.h"
 
 static char scanner_path[PATH_MAX];
 static char dir[] = "/tmp/test_virus.XXXXXX";
@@ -378,13 +378,12 @@ static void reload_swaps_without_failed_scans(void **state)
 
 static void start_engine(const char *profile, bool with_scanner)
 {
-    char *json = NULL, *msg = NULL;
+    char *json = NULL;
     struct engine_env env = {
         .base = fx->base, .check_pool = fx->pool, .outages = fx->outages,
         .hostname = "mx.test", .event = on_event, .event_arg = fx,
         .scanner = with_scanner ? fx->sc : NULL,
     };
-    struct engine_inputs in;
 
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"mark.test\", \"del.test\", \"q.test\"]},"
@@ -393,35 +392,14 @@ static void start_engine(const char *profile, bool with_scanner)
         "   \"q.test\": {\"virus_action\": \"quarantine\"},"
         "   \"a.test\": {\"whitelist\": [\"@friend.test\"]}},"
         " \"policy\": {\"profiles\": {\"p\": %s}}}", profile) > 0);
-    if (pt_load(json, &fx->cfg, &msg) != 0)
-        fail_msg("config: %s", msg);
-    free(msg);
+    fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
-    in = (struct engine_inputs){
-        .conf = &fx->cfg.policy, .domains = &fx->cfg.domains,
-        .domain_defaults = &fx->cfg.domain_defaults,
-        .local_domains = &fx->cfg.relay.local_domains,
-        .backup_domains = &fx->cfg.relay.backup_domains,
-    };
-    fx->e = engine_new(&in, &env, fx->store);
-    assert_non_null(fx->e);
     fx->s = engine_session_new(fx->e, engine_profile_find(fx->e, "p"), "mx", "192.0.2.10");
-}
-
-static void on_done(void *arg)
-{
-    (*(int *)arg)++;
 }
 
 static void run(enum engine_stage st)
 {
-    int called = 0, spins;
-
-    if (engine_run(fx->s, st, on_done, &called) == ENGINE_DONE)
-        return;
-    for (spins = 0; called == 0 && spins < 50000; spins++)
-        event_base_loop(fx->base, EVLOOP_ONCE);
-    assert_int_equal(called, 1);
+    eh_run(fx->base, fx->s, st);
 }
 
 /* One transaction from sender to rcpts, message fd; returns the END reply text or NULL. */
