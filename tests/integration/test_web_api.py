@@ -331,3 +331,17 @@ def test_web_serves_https_with_its_certificate(tmp_path, test_ca, redis_server):
         c.close()
     finally:
         p.stop()
+
+
+def test_web_writes_from_another_origin_are_refused(web):
+    c = Client(web.web_port)
+    c.login(USER, PASSWORD)
+    put = lambda origin: c.request("PUT", "/ui/api/settings", json_body={"level": "high"},
+                                   headers={"Origin": origin})
+    assert put("http://evil.example").status == 403
+    assert put("http://127.0.0.1:%d" % (web.web_port + 1)).status == 403
+    assert web.redis.cli("EXISTS", "pt:pol:{%s}" % USER) == "0"
+    assert put("http://127.0.0.1:%d" % web.web_port).status == 200
+    r = Client(web.web_port).request("POST", "/ui/api/login", headers={"Origin": "null"},
+                                     json_body={"login": USER, "password": PASSWORD})
+    assert r.status == 403
