@@ -119,6 +119,7 @@ cat > "$work/postern.json" <<EOF
   "privileges": { "run_as_root": true }, "virus": { "enabled": false },
   "limits": { "connections": 5000, "connections_per_ip": 5000 },
   "relay": { "local_domains": ["example.test"] },
+  "policy": { "dns_skip_networks": ["127.0.0.0/8"] },
   "queue": { "paused": true },
   "listeners": [ { "name": "mx", "address": "127.0.0.1:$port", "profile": "inbound" } ] }
 EOF
@@ -152,6 +153,7 @@ printf '%s\n' "{ \"hostname\": \"bench.example.test\", \"spool_dir\": \"$work/sp
   \"workers\": 4, \"limits\": { \"connections\": 5000, \"connections_per_ip\": 5000 },
   \"privileges\": { \"run_as_root\": true }, \"virus\": { \"enabled\": false },
   \"relay\": { \"local_domains\": [\"example.test\"] },
+  \"policy\": { \"dns_skip_networks\": [\"127.0.0.0/8\"] },
   \"transport\": { \"default\": \"relay:[127.0.0.1]:$sport\" },
   \"listeners\": [ { \"name\": \"mx\", \"address\": \"127.0.0.1:$port\", \"profile\": \"inbound\" } ] }" \
   > "$work/postern-relay.json"

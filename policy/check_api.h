@@ -95,6 +95,8 @@ struct engine_env {
     void (*backlog)(void *arg, const char *domain, unsigned long long *msgs,
                     unsigned long long *bytes);
     void *backlog_arg;
+    /* policy.dns_skip_networks: clients the inbound DNS checks skip (NULL: none) */
+    const struct conf_strlist *dns_skip_networks;
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);

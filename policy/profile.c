@@ -12,9 +12,13 @@
 static const char *const direction_names[] = { "inbound", "submission", NULL };
 
 /* The shipped profiles: the rules every listener had before the engine (relay access,
- * and on submission: AUTH, sender ownership, rate limits), and the checks that act only
+ * and on submission: AUTH, sender ownership, rate limits), the checks that act only
  * where a domain's settings turn them on (greylisting, recipient verification,
- * backscatter protection) or only for a login the breaker suspended. A check added to a
+ * backscatter protection, the backup-domain backlog cap) or only for a login the breaker
+ * suspended, and on inbound the DNS checks of the client and envelope (rdns, helo, dnsbl,
+ * sender_domain, early_talker): scored evidence for everyone, refusals only where a
+ * domain says strict_dns (and for a HELO that claims to be us); dnsbl queries no zone and
+ * early_talker waits for nothing until configured. A check added to a
  * shipped profile is one more entry here (with its settings, or {} for its defaults). */
 #define SUBMISSION_CHECKS                                                                  \
     "   \"checks\": {\"submission_auth\": {}, \"sender_owner\": {}, \"relay_access\": {},"     \
@@ -24,7 +28,8 @@ const char profile_builtin_json[] =
     "{\"inbound\": {\"direction\": \"inbound\","
     "   \"checks\": {\"relay_access\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"
     "               \"greylist\": {}, \"backscatter\": {}, \"backlog\": {},"
-    "               \"virus\": {}}},"
+    "               \"rdns\": {}, \"helo\": {}, \"dnsbl\": {}, \"sender_domain\": {},"
+    "               \"early_talker\": {}, \"virus\": {}}},"
     " \"submission\": {\"direction\": \"submission\"," SUBMISSION_CHECKS ","
     " \"submissions\": {\"direction\": \"submission\"," SUBMISSION_CHECKS "}";
 

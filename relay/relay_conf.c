@@ -365,6 +365,7 @@ int config_activate(struct config *cf, struct redis *redis, const struct engine_
     e.domain_defaults = &cf->c.domain_defaults;
     e.auth = &cf->c.auth;
     e.ratelimit = &cf->c.ratelimit;
+    e.dns_skip_networks = &cf->c.policy.dns_skip_networks;
     cf->engine = engine_new(&in, &e, store);
     if (cf->engine == NULL)
         return -1;
