@@ -162,7 +162,8 @@ void web_send(struct web_req *r, int code, const char *content_type, struct wstr
     evhttp_add_header(h, "Content-Security-Policy", WEB_CSP);
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
-    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Referrer-Policy", "same-origin");  /* "no-referrer" makes a
+                                       browser send "Origin: null" on its own forms */
     evhttp_add_header(h, "Cache-Control", "no-store");
     if (r->w->ssl)
         evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
@@ -325,6 +326,30 @@ char *web_address(const char *text)
 
 /* ---- routing ---------------------------------------------------------------------- */
 
+/* A browser's write from another origin is refused before anything else (defence in
+ * depth: the CSRF token alone already refuses it). Origin is absent from scripts (curl)
+ * and accepted when it is the origin of web.base_url or of the Host the client used. */
+static bool origin_ok(const struct web_req *r)
+{
+    const char *origin = web_header(r, "Origin"), *host = web_header(r, "Host");
+    const char *base = r->w->base_url, *p;
+    size_t n;
+
+    if (origin == NULL)
+        return true;
+    p = strstr(base, "://");
+    n = p ? (size_t)(strchrnul(p + 3, '/') - base) : strlen(base);
+    if (strlen(origin) == n && strncasecmp(origin, base, n) == 0)
+        return true;
+    if (host != NULL) {
+        const char *scheme = r->w->ssl ? "https://" : "http://";
+        size_t sl = strlen(scheme);
+        if (strncasecmp(origin, scheme, sl) == 0 && strcasecmp(origin + sl, host) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void serve_static(struct web_req *r, const char *name)
 {
     const struct web_asset *a = web_asset_find(name);
@@ -401,6 +426,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     w->deps.view_get(w->deps.arg, &r->view);
     if (strcmp(path, "/") == 0 || strcmp(path, "/ui") == 0) {
         web_redirect(r, "/ui/");
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD && !origin_ok(r)) {
+        web_error(r, 403, "a request from another site was refused (Origin; CSRF protection)");
         return;
     }
     if (strncmp(path, "/ui/static/", 11) == 0) {

@@ -44,8 +44,9 @@ struct quar;
 struct web_conf {
     bool enabled;
     char *address;              /* "127.0.0.1:8025" */
-    char *base_url;             /* how users reach it ("https://mail.example.net/ui/"),
-                                   for links in mail; NULL: http://ADDRESS/ui/ */
+    char *base_url;             /* how users reach it ("https://mail.example.net/ui/"):
+                                   browser writes must come from its origin (or from the
+                                   Host they name); NULL: http://ADDRESS/ui/ */
     char *cert, *key;           /* PEM files: serve HTTPS (required off loopback) */
     long long session_ttl_ms;   /* idle time after which a login must log in again */
 };

@@ -23,8 +23,8 @@ static const struct conf_key web_keys[] = {
       .help = "IP:port of the web page's own listener (never the admin listener's); "
               "anything but loopback needs cert and key" },
     { .name = "base_url", .type = CONF_STRING, .offset = W(base_url),
-      .help = "the page's public URL, e.g. \"https://mail.example.net/ui/\" (links in "
-              "digest mail); null: http://ADDRESS/ui/" },
+      .help = "the page's public URL, e.g. \"https://mail.example.net/ui/\": forms posted "
+              "from another origin are refused; null: http://ADDRESS/ui/" },
     { .name = "cert", .type = CONF_PATH, .offset = W(cert),
       .help = "PEM certificate chain: serve HTTPS (required off loopback)" },
     { .name = "key", .type = CONF_PATH, .offset = W(key), .flags = CONF_SECRET,

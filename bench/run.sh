@@ -122,6 +122,7 @@ cat > "$work/postern.json" <<EOF
   "policy": { "disabled_checks": ["spam", "bulk", "filetype"] },
   "limits": { "connections": 5000, "connections_per_ip": 5000 },
   "relay": { "local_domains": ["example.test"] },
+  "policy": { "dns_skip_networks": ["127.0.0.0/8"] },
   "queue": { "paused": true },
   "listeners": [ { "name": "mx", "address": "127.0.0.1:$port", "profile": "inbound" } ] }
 EOF
@@ -184,6 +185,7 @@ printf '%s\n' "{ \"hostname\": \"bench.example.test\", \"spool_dir\": \"$work/sp
   \"privileges\": { \"run_as_root\": true }, \"virus\": { \"enabled\": false },
   \"policy\": { \"disabled_checks\": [\"spam\", \"bulk\", \"filetype\"] },
   \"relay\": { \"local_domains\": [\"example.test\"] },
+  \"policy\": { \"dns_skip_networks\": [\"127.0.0.0/8\"] },
   \"transport\": { \"default\": \"relay:[127.0.0.1]:$sport\" },
   \"listeners\": [ { \"name\": \"mx\", \"address\": \"127.0.0.1:$port\", \"profile\": \"inbound\" } ] }" \
   > "$work/postern-relay.json"

@@ -592,7 +592,14 @@ static void act_on_entry(struct quar_op *op, const redisReply *r)
     char *k, val[64];
 
     if (!entry_from_hash(r, op->id, &op->one, &job)) {
-        op_done(op, ENOENT, "no such quarantine entry");
+        /* gone: released or deleted already (the holder leaves pt:qres for a while)? */
+        op->stage = 3;
+        k = xasprintf("pt:qres:{%s}", op->id);
+        {
+            const char *argv[] = { "GET", k };
+            op_send(op, 0, 2, argv);
+        }
+        free(k);
         return;
     }
     if (!owner_matches(op->owner, op->one.rcpt)) {
@@ -787,7 +794,7 @@ static void on_reply(enum redis_result res, const struct redisReply *reply, void
         return;
     case OP_RELEASE:
     case OP_DELETE:
-        if (err && op->stage < 2) {
+        if (err && op->stage != 2) {
             op_done(op, EIO, "the quarantine index is unavailable");
             return;
         }
@@ -795,8 +802,13 @@ static void on_reply(enum redis_result res, const struct redisReply *reply, void
             act_on_entry(op, reply);
         else if (op->stage == 1)
             act_on_claim(op, reply);
-        else
+        else if (op->stage == 2)
             act_on_queued(op, err);
+        else if (!err && reply->type == REDIS_REPLY_STRING)
+            op_done(op, EALREADY, strncmp(reply->str, "released", 8) == 0
+                                      ? "already released" : "already deleted");
+        else
+            op_done(op, ENOENT, "no such quarantine entry");
         return;
     case OP_ADD:
     case OP_REMOVE:

@@ -12,9 +12,11 @@
  *   pt:qd:{DOMAIN}      zset: the recipient domain's entries
  *   pt:qa:{all}         zset: every entry (posternctl quarantine list)
  *   pt:qj:{NODE}        list: jobs for NODE, "release ENTRY FLAGS" or "delete ENTRY"
+ *   pt:qres:{ENTRY}     "released NEWQID" or "deleted", for an hour after the holder did it
  * A release or delete first sets the entry's "job" field with HSETNX: only the first one asked
  * is carried out, so a link used twice (or two admins at once) releases the mail once; the
- * entry leaves the listings at once and its hash goes when the holder has done the job.
+ * entry leaves the listings at once and its hash goes when the holder has done the job
+ * (a request after that finds pt:qres and answers EALREADY too).
  *
  * Threading: loop thread only; every callback runs on the loop thread, later, never inside
  * the call that started it. Each call returns a handle; quar_cancel() guarantees that the

@@ -100,6 +100,8 @@ struct engine_env {
     void *backlog_arg;
     struct account_cache *accounts; /* logins' suspension states (account_cache.h); NULL:
                                        the account check asks Redis every time */
+    /* policy.dns_skip_networks: clients the inbound DNS checks skip (NULL: none) */
+    const struct conf_strlist *dns_skip_networks;
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);

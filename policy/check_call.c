@@ -6,6 +6,7 @@
 
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const stage_names[STAGE_COUNT] = {
@@ -347,10 +349,22 @@ void check_event(struct check_call *c, const char *type, json_t *data)
         json_decref(data);
 }
 
+void check_call_observe(const struct check_call *c)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    metrics_robserve(metrics_default(), M_CHECK_SECONDS,
+                     (const char *const[]){ c->inst->def->name, NULL },
+                     (double)(now.tv_sec - c->started.tv_sec) +
+                         (double)(now.tv_nsec - c->started.tv_nsec) / 1e9);
+}
+
 void check_done(struct check_call *c)
 {
     if (c->state != CALL_RUNNING)
         return; /* cancelled: the engine no longer waits (a check bug, but harmless) */
+    check_call_observe(c);
     c->state = CALL_FINISHED;
     if (!c->in_run)
         stage_run_call_done(c->run);

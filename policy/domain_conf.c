@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 const char *const domain_bounces_names[] = { "never", "authenticated", "always", NULL };
@@ -114,7 +115,10 @@ static const struct conf_key domain_keys[] = {
     { .name = "digest_interval", .type = CONF_DURATION, .offset = D(digest_interval_ms),
       .def = "1440m", .min = 0, .max = 366LL * 86400000,
       .help = "each recipient with new quarantine entries gets a digest mail at most this "
-              "often (at multiples of it since midnight UTC); 0: no digests" },
+              "often (periods start at digest_time); 0: no digests" },
+    { .name = "digest_time", .type = CONF_STRING, .offset = D(digest_time), .def = "00:00",
+      .help = "time of day (HH:MM, UTC) the digest periods start from: with the default "
+              "interval, when the daily digest goes out" },
     { .name = "digest_address", .type = CONF_STRING, .offset = D(digest_address),
       .help = "an address that also gets a digest of all the domain's new quarantine "
               "entries (the admin's report), or null" },
@@ -134,11 +138,28 @@ const struct conf_section domain_conf_section = {
 
 /* The level name is checked against policy.levels by the engine's config check, which
  * sees both (engine_conf_check_refs). */
+long long domain_digest_offset(const char *hhmm)
+{
+    int h, m;
+    char end;
+
+    if (hhmm == NULL || sscanf(hhmm, "%2d:%2d%c", &h, &m, &end) != 2 || h < 0 || h > 23 ||
+        m < 0 || m > 59 || strlen(hhmm) != 5)
+        return -1;
+    return h * 3600LL + m * 60LL;
+}
+
 static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     const struct domain_conf *d = obj;
+    int bad = 0;
 
-    return addr_list_validate(&d->whitelist, pointer, "whitelist", errs) +
+    if (d->digest_time && domain_digest_offset(d->digest_time) < 0) {
+        char at[256];
+        snprintf(at, sizeof(at), "%s/digest_time", pointer);
+        bad += conf_error(errs, at, "expected HH:MM (UTC), such as \"07:30\"");
+    }
+    return bad + addr_list_validate(&d->whitelist, pointer, "whitelist", errs) +
            addr_list_validate(&d->blacklist, pointer, "blacklist", errs) +
            addr_list_validate(&d->exclusions, pointer, "exclusions", errs);
 }

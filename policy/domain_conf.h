@@ -90,6 +90,7 @@ struct domain_conf {
     long long quarantine_retention_ms;  /* entries older are deleted (relay/quar/) */
     unsigned long long quarantine_max_size;  /* bytes of entries kept; 0: no cap */
     long long digest_interval_ms;   /* quarantine digests at most this often; 0: none */
+    char *digest_time;      /* "HH:MM" UTC: where the digest periods start */
     char *digest_address;   /* also gets a digest of all the domain's entries, or NULL */
 };
 
@@ -101,6 +102,9 @@ extern const char *const greylist_stage_names[];   /* "rcpt", "data" */
 extern const char *const recipients_unsure_names[];
 
 extern const struct conf_section domain_conf_section;
+
+/* Seconds after midnight UTC of a digest_time "HH:MM"; -1 when it is not one. */
+long long domain_digest_offset(const char *hhmm);
 
 /* The settings of domain (case-insensitive), or defaults (domain_defaults) when the map
  * has no entry for it. Never NULL when defaults is not NULL. */

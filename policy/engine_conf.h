@@ -36,6 +36,7 @@ struct engine_conf {
     long long user_settings_cache;
     long long check_workers;
     long long check_queue;
+    struct conf_strlist dns_skip_networks;  /* engine_env.dns_skip_networks */
 };
 
 extern const struct conf_section engine_conf_section;

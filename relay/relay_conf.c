@@ -482,6 +482,7 @@ struct engine *config_engine_new(const struct relay_conf *c, const struct engine
     e.domain_defaults = &c->domain_defaults;
     e.auth = &c->auth;
     e.ratelimit = &c->ratelimit;
+    e.dns_skip_networks = &c->policy.dns_skip_networks;
     return engine_new(&in, &e, store);
 }
 

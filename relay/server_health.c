@@ -8,6 +8,7 @@
  */
 #include "relay/server_health.h"
 
+#include "lib/dns.h"
 #include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/workpool.h"
@@ -48,6 +49,12 @@ static void health_collect(void *arg)
     if (srv->checkwp)
         metrics_set1(M_WORKPOOL_QUEUED, "checks", (long long)workpool_pending(srv->checkwp));
     metrics_set(M_UP_SECONDS, now - health_started);
+    if (srv->dns) {
+        struct dns_stats ds;
+        dns_get_stats(srv->dns, &ds);
+        metrics_set1(M_DNS_CACHE, "hit", (long long)ds.cache_hits);
+        metrics_set1(M_DNS_CACHE, "miss", (long long)(ds.sent + ds.coalesced));
+    }
 }
 
 static int health_ready(void *arg, char *why, size_t len)

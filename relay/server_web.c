@@ -6,7 +6,6 @@
 #include "relay/server_web.h"
 
 #include "admin/web.h"
-#include "content/quar.h"
 #include "relay/relay_conf.h"
 #include "relay/server.h"
 
@@ -24,8 +23,7 @@ static void web_view_get(void *arg, struct web_view *out)
     out->domain_defaults = &cf->c.domain_defaults;
     out->levels = &cf->c.policy.levels;
     out->local_domains = &cf->c.relay.local_domains;
-    out->quar_key = NULL;       /* digest links: once the quarantine's token key is in the
-                                   config (issue 17's quarantine half) */
+    out->quar_key = cf->c.quarantine.token_key;    /* NULL: no /ui/q/ links */
 }
 
 static void web_view_release(void *handle)
@@ -33,20 +31,15 @@ static void web_view_release(void *handle)
     config_unref(handle);
 }
 
-/* The quarantine index client of the web page (until the daemon has one of its own). */
-static struct quar *web_quar;
-
 int server_web_start(struct server *srv)
 {
     struct web_deps deps = {
-        .base = srv->base, .redis = srv->redis, .wp = srv->wp,
+        .base = srv->base, .redis = srv->redis, .wp = srv->wp, .quar = srv->quar,
         .view_get = web_view_get, .view_release = web_view_release,
         .event = server_event, .arg = srv,
     };
     int failed;
 
-    if (srv->cf->c.web.enabled && srv->redis != NULL)
-        deps.quar = web_quar = quar_new(srv->base, srv->redis, srv->cf->c.hostname);
     srv->web = web_new(&srv->cf->c.web, &deps, &failed);
     return failed ? -1 : 0;
 }
@@ -55,6 +48,4 @@ void server_web_stop(struct server *srv)
 {
     web_free(srv->web);
     srv->web = NULL;
-    quar_free(web_quar);
-    web_quar = NULL;
 }

@@ -12,7 +12,7 @@ struct server;
 /* Start the web page when web.enabled. 0, or -1 after logging. */
 int server_web_start(struct server *srv);
 
-/* Close it and free what it was given (server_stop, before Redis goes). */
+/* Close it (server_stop, before the worker pool and the quarantine go). */
 void server_web_stop(struct server *srv);
 
 #endif

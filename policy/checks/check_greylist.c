@@ -31,6 +31,7 @@
 #include "policy/checks/checks.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
@@ -252,6 +253,7 @@ static void on_reply(enum redis_result res, const redisReply *reply, void *arg)
         if (res == REDIS_RESULT_REPLY_ERROR)
             log_warn("greylist", "redis error: %s", reply->str);
         outage_down(env->outages, "redis", "greylist", why);
+        metrics_add1(M_GREYLIST_RESULTS, "unavailable", (long long)w->n);
         for (k = 0; k < w->n; k++)
             check_unsure(c, (ssize_t)w->idx[k], "GREYLIST_UNAVAILABLE");
         goto done;
@@ -260,6 +262,7 @@ static void on_reply(enum redis_result res, const redisReply *reply, void *arg)
     if (strcmp(reply->element[0]->str, "ok") != 0) {
         const char *sym = strcmp(reply->element[0]->str, "awl") == 0 ? "GREYLIST_AWL"
                                                                      : "GREYLIST_ALLOWED";
+        metrics_add1(M_GREYLIST_RESULTS, "known", (long long)w->n);
         for (k = 0; k < w->n; k++)
             check_symbol(c, (ssize_t)w->idx[k], sym, 1.0, NULL);
         goto done;
@@ -270,12 +273,16 @@ static void on_reply(enum redis_result res, const redisReply *reply, void *arg)
         long wait;
 
         if (e == NULL || e->type != REDIS_REPLY_STRING) {
+            metrics_inc1(M_GREYLIST_RESULTS, "unavailable");
             check_unsure(c, i, "GREYLIST_UNAVAILABLE");
         } else if (strcmp(e->str, "known") == 0) {
+            metrics_inc1(M_GREYLIST_RESULTS, "known");
             check_symbol(c, i, "GREYLIST_KNOWN", 1.0, NULL);
         } else if (strcmp(e->str, "passed") == 0) {
+            metrics_inc1(M_GREYLIST_RESULTS, "passed");
             check_symbol(c, i, "GREYLIST_PASSED", 1.0, NULL);
         } else {
+            metrics_inc1(M_GREYLIST_RESULTS, "greylisted");
             bool first = strncmp(e->str, "new:", 4) == 0;
             wait = strtol(strchr(e->str, ':') ? strchr(e->str, ':') + 1 : "0", NULL, 10);
             if (wait < 1)
@@ -339,10 +346,12 @@ static enum call_status greylist_run(struct check_call *c)
             continue;
         }
         if (skip != NULL) {
+            metrics_inc1(M_GREYLIST_RESULTS, "skipped");
             check_symbol(c, (ssize_t)i, skip, 1.0, NULL);
             continue;
         }
         if (check_call_rcpt_whitelisted(c, i)) {
+            metrics_inc1(M_GREYLIST_RESULTS, "skipped");
             check_symbol(c, (ssize_t)i, "GREYLIST_SKIP_WHITELIST", 1.0, NULL);
             continue;
         }

@@ -5,7 +5,8 @@
  *
  * Which recipients have new entries is the zset pt:qn:{all} (member: the recipient or
  * "@DOMAIN", score: the date of its oldest entry not yet in a digest; written by every node
- * when it indexes a new entry). A digest for WHO in period P (now / interval) is sent by the
+ * when it indexes a new entry). A digest for WHO in period P ((now - digest_time) /
+ * interval) is sent by the
  * node that first sets pt:qdg:{WHO}:P (SET NX with a TTL): one digest per recipient and
  * period, whichever node's sweep gets there first. The entries a digest listed are kept in
  * the set pt:qds:{WHO} (TTL: the retention), so that no entry is listed twice. Called by quar_runner.c's sweep; loop
@@ -287,6 +288,7 @@ static void start_item(struct quar_runner *r, const char *who, long long since)
     struct dg_state *st = state_of(r);
     const struct domain_conf *d = dconf(r, domain_part(who));
     long long interval = d->digest_interval_ms / 1000, now = (long long)time(NULL);
+    long long offset = domain_digest_offset(d->digest_time);
     struct dg_item *it;
     char *esc, *key, ttl[24];
 
@@ -306,7 +308,7 @@ static void start_item(struct quar_runner *r, const char *who, long long since)
         st->items->prev = it;
     st->items = it;
     esc = redis_key_escape(who);
-    key = xasprintf("pt:qdg:{%s}:%lld", esc, now / interval);
+    key = xasprintf("pt:qdg:{%s}:%lld", esc, (now - (offset > 0 ? offset : 0)) / interval);
     snprintf(ttl, sizeof(ttl), "%lld", interval + 60);
     {
         const char *argv[] = { "SET", key, (*r->env.cf)->c.hostname, "NX", "EX", ttl };

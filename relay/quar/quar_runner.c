@@ -350,6 +350,12 @@ static void act_done(void *arg)
             }
         } else if (j->err == 0) {
             log_info("quarantine", "%s: to=<%s>, deleted", j->id, j->rcpt ? j->rcpt : "?");
+            if (r->env.redis) {
+                char *k = xasprintf("pt:qres:{%s}", j->id);
+                const char *argv[] = { "SET", k, "deleted", "EX", "3600" };
+                redis_command_argv(r->env.redis, 5, argv, NULL, redis_reply_ignore, NULL);
+                free(k);
+            }
         } else {
             log_warn("quarantine", "%s: no such entry on this node", j->id);
         }
@@ -482,23 +488,40 @@ static void sweep_store(struct quar_runner *r)
             v[i].busy = true;          /* counted as gone below */
         }
     }
-    /* size caps: per domain, newest kept first */
-    for (i = 0; i < n; i++) {
-        const struct domain_conf *d = dconf(r, v[i].domain);
-        unsigned long long total = 0;
-        if (d->quarantine_max_size == 0 || v[i].busy)
-            continue;
-        for (k = n; k-- > 0;)
-            if (!v[k].busy && strcasecmp(v[k].domain, v[i].domain) == 0)
-                total += v[k].size;
-        if (total > d->quarantine_max_size) {
+    /* size caps: the bytes kept per domain, then the oldest go first until under */
+    {
+        struct dom_total { const char *domain; unsigned long long total, cap; } *t = NULL;
+        size_t nt = 0;
+        for (i = 0; i < n; i++) {
+            if (v[i].busy)
+                continue;
+            for (k = 0; k < nt && strcasecmp(t[k].domain, v[i].domain) != 0; k++)
+                ;
+            if (k == nt) {
+                t = xrealloc(t, (nt + 1) * sizeof(*t));
+                t[nt].domain = v[i].domain;
+                t[nt].total = 0;
+                t[nt].cap = dconf(r, v[i].domain)->quarantine_max_size;
+                nt++;
+            }
+            t[k].total += v[i].size;
+        }
+        for (i = 0; i < n; i++) {
+            if (v[i].busy)
+                continue;
+            for (k = 0; k < nt && strcasecmp(t[k].domain, v[i].domain) != 0; k++)
+                ;
+            if (k == nt || t[k].cap == 0 || t[k].total <= t[k].cap)
+                continue;
             log_info("quarantine", "%s: %s is over its quarantine_max_size (%llu > %llu "
-                     "bytes): the oldest entry is deleted", v[i].id, v[i].domain, total,
-                     d->quarantine_max_size);
+                     "bytes): the oldest entry is deleted", v[i].id, v[i].domain, t[k].total,
+                     t[k].cap);
+            t[k].total -= v[i].size;
             del = xrealloc(del, (ndel + 1) * sizeof(*del));
             del[ndel++] = v[i].id;
             v[i].busy = true;
         }
+        free(t);
     }
     for (i = 0; i < ndel; i++)
         act_start(r, del[i], false, QUAR_F_ADMIN);

@@ -8,8 +8,10 @@
  * its output goes through lib/msg_stream.c (header fields counted, From: kept, lines over
  * 998 octets folded or broken, Message-ID and Date added on submission) and on to the
  * spool file as it arrives, so a 50 MB message never sits in memory. Every change Postern
- * makes to a message is made here, at receipt, so that anything signed later is signed as
- * it will be sent. Limits (size, line length, bare LF/CR, NUL, hop count) are noted while
+ * makes to a message is made here, at receipt, so that anything signed is signed as it will
+ * be sent; the DKIM signature of a logged-in sender's message is the last change, made
+ * once the END checks accepted it (smtp_sign.c), and the records written with the message
+ * (policy results, sender_auth, verp: docs/spool.md) follow it. Limits (size, line length, bare LF/CR, NUL, hop count) are noted while
  * streaming and answered once the data has ended, as RFC 5321 requires; nothing of a
  * refused message is kept. An accepted message is committed with group commit
  * (relay/spool/spool.c) and only then answered "250 2.0.0 Ok: queued as ID".

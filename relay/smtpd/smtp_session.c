@@ -421,6 +421,8 @@ void smtp_resume(struct smtp_session *s)
 {
     if (s->eng_pending && !s->dead)
         return; /* an engine stage still runs: its end resumes */
+    if (s->tx && (s->tx->sign_job || s->tx->commit) && !s->dead)
+        return; /* the message is being signed or committed: its reply resumes */
     s->busy = false;
     if (s->dead) {
         session_free_later(s);

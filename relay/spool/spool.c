@@ -16,6 +16,7 @@
 
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 
@@ -400,8 +401,12 @@ static void spool_dir_sync_work(void *arg)
     struct spool_commit *batch = arg, *c;
     struct spool *sp = batch->f->sp;
     bool renamed = false;
+    struct timespec t0, t1;
+    unsigned n = 0;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (c = batch; c; c = c->next) {
+        n++;
         if (renameat2(sp->tmp_fd, c->f->tmpname, sp->queue_fd, c->f->qid,
                       RENAME_NOREPLACE) < 0)
             c->err = errno;
@@ -416,6 +421,10 @@ static void spool_dir_sync_work(void *arg)
                 c->err = e;
             }
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_observe(M_SPOOL_BATCH, (double)n);     /* atomics: safe on this thread */
+    metrics_observe(M_SPOOL_FSYNC_SECONDS, (double)(t1.tv_sec - t0.tv_sec) +
+                                               (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
 static void spool_start_dir_sync(struct spool *sp);

@@ -1024,16 +1024,20 @@ def test_maildir_demo_routes(tmp_path):
     p.stop()
 
 
-def test_relative_maildir_paths_resolve_against_the_start_directory(tmp_path):
-    cfg = tmp_path / "rel.json"
-    cfg.write_text('{"spool_dir": "spool", "listeners": [{"name": "mx", "address": '
+def test_relative_paths_resolve_against_the_config_file_directory(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    cfg = tmp_path / "etc" / "rel.json"
+    cfg.write_text('{"spool_dir": "../spool", "listeners": [{"name": "mx", "address": '
                    '"127.0.0.1:2525", "profile": "inbound"}], "transport": {"default": '
-                   '"maildir:run/outbound/", "domains": {"example.test": {"route": '
+                   '"maildir:../run/outbound/", "domains": {"example.test": {"route": '
                    '"maildir:run/maildir/"}}}}')
-    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", str(cfg)],
-                       cwd=str(tmp_path), capture_output=True, text=True)
+    # started from another directory: the file's directory decides, not the start one
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", "../etc/rel.json"],
+                       cwd=str(tmp_path / "elsewhere"), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert '"maildir:%s/run/maildir/"' % tmp_path in r.stdout
+    assert '"spool_dir": "%s/spool"' % tmp_path in r.stdout
+    assert '"maildir:%s/etc/run/maildir/"' % tmp_path in r.stdout
     assert '"maildir:%s/run/outbound/"' % tmp_path in r.stdout
 
 
@@ -1041,8 +1045,17 @@ def test_demo_config_routes_are_valid():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(os.path.join(root, "etc", "postern.demo.json")) as f:
         text = f.read()
-    assert '"example.test": { "route": "maildir:run/maildir/" }' in text
-    assert '"default": "maildir:run/outbound/"' in text
+    assert '"example.test": { "route": "maildir:../run/maildir/" }' in text
+    assert '"default": "maildir:../run/outbound/"' in text
+    for cwd in (root, os.path.join(root, "etc"), "/"):
+        r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f",
+                            os.path.join(root, "etc", "postern.demo.json")],
+                           cwd=cwd, capture_output=True, text=True)
+        if r.returncode != 0:   # no `make demo-setup` here: the certificate is missing
+            assert "%s/run/tls/cert.pem" % root in r.stderr, r.stderr
+            continue
+        assert '"spool_dir": "%s/run/spool"' % root in r.stdout, r.stdout[:500] + r.stderr
+        assert '"maildir:%s/run/maildir/"' % root in r.stdout
 
 
 @pytest.mark.parametrize("route,why", [

@@ -186,3 +186,25 @@ def test_proxy_config_needs_balancers(tmp_path):
     out = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", p.config_path],
                          capture_output=True, text=True)
     assert out.returncode != 0 and "bad network" in out.stdout + out.stderr
+
+
+def test_proxy_header_before_implicit_tls(tmp_path, test_ca):
+    """The header is read exactly: the TLS ClientHello right behind it stays intact."""
+    p = Postern(tmp_path, test_ca)
+    for lst in p.config["listeners"]:
+        lst.update(proxy_listener())
+    p.write_config()
+    p.start(wait=False)
+    wait_for(lambda: p.log().count("PROXY protocol)") == 3 or p.proc.poll() is not None,
+             what="the listeners")
+    try:
+        r = Raw(p.ports["submissions"])
+        r.send(v2("192.0.2.77", "198.51.100.1", dport=465))
+        r.starttls()                          # the handshake right after the header
+        code, lines = r.reply()
+        assert code == 220
+        assert r.cmd("EHLO client.example")[0] == 250
+        wait_for(lambda: "Anonymous TLS connection established from unknown[192.0.2.77]"
+                 in p.log(), what="the TLS log line")
+    finally:
+        p.stop()

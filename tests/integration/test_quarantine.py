@@ -231,7 +231,9 @@ def test_the_digest_lists_entries_and_its_links_release_once(tmp_path, redis_ser
                            capture_output=True, text=True).stdout.strip()
     assert use(other) == "EPERM"
     assert use(token) == "OK"
-    assert use(token) == "EALREADY"                     # twice: harmless
+    assert use(token) == "EALREADY"                     # twice: harmless (before or after
+    wait_for(lambda: "released as" in p.log(), what="the holder's release")   # the holder)
+    assert use(token) == "EALREADY"
     wait_for(lambda: [m for m in sink.messages() if m.mail_from == "x@spam.example"],
              what="the released message")
     time.sleep(1)
@@ -254,3 +256,17 @@ def test_release_with_learn_ham_trains_the_classifier(tmp_path, redis_server, si
     assert stats["ham"] == 1 and stats["spam"] == 0
     assert ctl(p, "quarantine", "release", "bad/id").returncode != 0
     p.stop()
+
+
+def test_bad_quarantine_settings_are_config_errors(tmp_path):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text(json.dumps({
+        "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+        "domain_defaults": {"digest_time": "25:00"},
+        "quarantine": {"token_key": "short", "web_url": "ftp://x"}}))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    for where in ("/domain_defaults/digest_time", "/quarantine/token_key",
+                  "/quarantine/web_url"):
+        assert where in r.stderr, r.stderr

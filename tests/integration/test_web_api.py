@@ -179,7 +179,7 @@ def test_web_form_login_needs_its_csrf_token(web):
 
 
 def test_web_quarantine_api_list_release_delete(web):
-    from webclient import add_quarantine_entry
+    from webclient import add_quarantine_entry, jobs
     add_quarantine_entry(web.redis, "AAA1.0", USER, subject="first", score=9.0, date=1700000001)
     add_quarantine_entry(web.redis, "AAA2.0", USER, subject="second", score=7.0,
                          date=1700000002)
@@ -205,8 +205,8 @@ def test_web_quarantine_api_list_release_delete(web):
     assert r.status == 200 and r.json()["done"], r.text
     r = c.request("POST", rel, json_body={"id": "AAA1.0"})
     assert r.status == 200 and r.json()["already"], r.text
-    jobs = web.redis.cli("LRANGE", "pt:qj:{mx.test.example}", "0", "-1")
-    assert jobs.count("release AAA1.0") == 1, jobs
+    queued = jobs(web.redis)
+    assert [j for j in queued if j.startswith("release AAA1.0")] == [queued[0]], queued
     assert [e["id"] for e in c.get("/ui/api/quarantine").json()["entries"]] == ["AAA4.0",
                                                                                  "AAA2.0"]
     # another user's entry, a virus, an unknown one, a bad ID
@@ -228,8 +228,45 @@ def test_web_quarantine_api_list_release_delete(web):
     assert a.get("/ui/api/quarantine?domain=other.test").status == 403
 
 
-def test_web_digest_links_are_off_without_a_key(web):
-    assert Client(web.web_port).get("/ui/q/abc.def").status == 404
+def test_web_digest_link_get_confirms_post_releases_once(web):
+    from webclient import add_quarantine_entry, jobs, make_token
+    add_quarantine_entry(web.redis, "LNK1.0", USER, subject="<b>link</b> me")
+    token = make_token("LNK1.0", USER)
+    c = Client(web.web_port)
+    r = c.get("/ui/q/" + token)                 # a link scanner, or a person
+    assert r.status == 200, r.text
+    assert "Release this message?" in r.text and "&lt;b&gt;link&lt;/b&gt; me" in r.text
+    assert 'action="/ui/q/%s"' % token in r.text
+    assert jobs(web.redis) == []                 # GET changed nothing
+    r = c.request("POST", "/ui/q/" + token)
+    assert r.status == 200 and "released" in r.text.lower(), r.text
+    assert [j.split()[:2] for j in jobs(web.redis)] == [["release", "LNK1.0"]]
+    r = c.request("POST", "/ui/q/" + token)       # twice: harmless
+    assert r.status == 200 and "already" in r.text.lower(), r.text
+    assert len(jobs(web.redis)) == 1
+    assert c.get("/ui/q/" + token).status == 200  # "already released" page
+
+
+def test_web_digest_link_refusals(web):
+    import time
+    from webclient import add_quarantine_entry, jobs, make_token
+    add_quarantine_entry(web.redis, "LNK2.0", USER)
+    add_quarantine_entry(web.redis, "LNK3.0", USER, reason="virus")
+    c = Client(web.web_port)
+    good = make_token("LNK2.0", USER)
+    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    for method in ("GET", "POST"):
+        assert c.request(method, "/ui/q/" + forged).status == 400
+        assert c.request(method, "/ui/q/not-a-token").status == 400
+        expired = make_token("LNK2.0", USER, expires=int(time.time()) - 10)
+        assert c.request(method, "/ui/q/" + expired).status == 410
+    # a token made for another recipient of that entry
+    other = make_token("LNK2.0", BOB)
+    assert c.request("POST", "/ui/q/" + other).status == 403
+    # a virus entry is never released by a link
+    assert c.request("POST", "/ui/q/" + make_token("LNK3.0", USER)).status == 403
+    assert c.request("PUT", "/ui/q/" + good).status == 405
+    assert jobs(web.redis) == []
 
 
 @pytest.mark.parametrize("web_conf, message", [
@@ -294,3 +331,17 @@ def test_web_serves_https_with_its_certificate(tmp_path, test_ca, redis_server):
         c.close()
     finally:
         p.stop()
+
+
+def test_web_writes_from_another_origin_are_refused(web):
+    c = Client(web.web_port)
+    c.login(USER, PASSWORD)
+    put = lambda origin: c.request("PUT", "/ui/api/settings", json_body={"level": "high"},
+                                   headers={"Origin": origin})
+    assert put("http://evil.example").status == 403
+    assert put("http://127.0.0.1:%d" % (web.web_port + 1)).status == 403
+    assert web.redis.cli("EXISTS", "pt:pol:{%s}" % USER) == "0"
+    assert put("http://127.0.0.1:%d" % web.web_port).status == 200
+    r = Client(web.web_port).request("POST", "/ui/api/login", headers={"Origin": "null"},
+                                     json_body={"login": USER, "password": PASSWORD})
+    assert r.status == 403

@@ -151,7 +151,7 @@ def test_web_browser_markup_in_stored_data_is_shown_as_text(web, page):
 
 
 def test_web_browser_quarantine_release_and_script_subject_escaped(web, page):
-    from webclient import add_quarantine_entry
+    from webclient import add_quarantine_entry, jobs
     add_quarantine_entry(web.redis, "QQQ1.0", USER, subject="<script>window.pwned=1</script>",
                          score=9.5, date=1700000001)
     add_quarantine_entry(web.redis, "QQQ2.0", USER, subject="Cheap pills", score=7.5,
@@ -178,11 +178,11 @@ def test_web_browser_quarantine_release_and_script_subject_escaped(web, page):
     page._wait_event("Page.loadEventFired")
     assert "The message was released" in page.text()
     assert page.eval("document.querySelectorAll('#quarantine-table tbody tr').length") == 1
-    assert "release QQQ2.0 0" in web.redis.cli("LRANGE", "pt:qj:{mx.test.example}", "0", "-1")
+    assert "release QQQ2.0 0" in "\n".join(jobs(web.redis))
 
 
 def test_web_browser_domain_admin_releases_from_the_domain_quarantine(web, page):
-    from webclient import BOB, add_quarantine_entry
+    from webclient import BOB, add_quarantine_entry, jobs
     add_quarantine_entry(web.redis, "DOM1.0", USER, subject="for alice", date=1700000001)
     add_quarantine_entry(web.redis, "DOM2.0", BOB, subject="for bob", date=1700000002)
     add_quarantine_entry(web.redis, "DOM3.0", "carol@other.test", subject="elsewhere",
@@ -200,7 +200,22 @@ def test_web_browser_domain_admin_releases_from_the_domain_quarantine(web, page)
     page._wait_event("Page.loadEventFired")
     assert "The message was released" in page.text()
     assert "Quarantine of example.test" in page.text()
-    assert "release DOM2.0 0" in web.redis.cli("LRANGE", "pt:qj:{mx.test.example}", "0", "-1")
+    assert "release DOM2.0 0" in "\n".join(jobs(web.redis))
     # a domain it does not administer
     page.goto(base(web) + "?domain=other.test")
     assert "only an admin of the domain" in page.text()
+
+
+def test_web_browser_digest_link_confirms_then_releases(web, page):
+    from webclient import add_quarantine_entry, jobs, make_token
+    add_quarantine_entry(web.redis, "LNKB.0", USER, subject="<script>window.pwned=3</script>")
+    token = make_token("LNKB.0", USER, action="learn")
+    page.goto(base(web) + "q/" + token)            # no login needed
+    assert "Release this message?" in page.text()
+    assert page.eval("document.getElementById('subject').textContent") == \
+        "<script>window.pwned=3</script>"
+    assert page.eval("window.pwned === undefined")
+    assert jobs(web.redis) == []
+    page.submit("#confirm-form")
+    assert "released" in page.text().lower()
+    assert [j.split()[:2] for j in jobs(web.redis)] == [["release", "LNKB.0"]]

@@ -15,6 +15,8 @@ from postern import Postern
 USER, PASSWORD = "alice@example.test", "alice-password"
 BOB, BOB_PASSWORD = "bob@example.test", "bob-password"
 ADMIN, ADMIN_PASSWORD = "admin@example.test", "admin-password"
+NODE = "elsewhere.test"             # the holder of the test entries: no daemon pops its jobs
+TOKEN_KEY = "web-test-token-key-0123456789"
 AUTHFAIL = {"window": "1m", "ip_threshold": 20, "login_ip_threshold": 3,
             "login_threshold": 10, "login_delay": "50ms", "login_delay_max": "200ms"}
 
@@ -40,6 +42,7 @@ def start_web_server(tmp_path, ca, redis_server, overrides=None):
                     "other.test": {"level": "low"}},
         "policy": {"user_settings_ttl": "0"},
         "web": {"enabled": True, "address": "127.0.0.1:%d" % port},
+        "quarantine": {"token_key": TOKEN_KEY},
     }
     for k, v in (overrides or {}).items():
         cfg[k] = v
@@ -121,10 +124,28 @@ class Client:
         return m.group(1) if m else None
 
 
+def jobs(redis):
+    """The release / delete jobs queued for the test entries' holder."""
+    return redis.cli("LRANGE", "pt:qj:{%s}" % NODE, "0", "-1").splitlines()
+
+
+def make_token(entry, rcpt, action="release", expires=None):
+    """A digest link token, made by content/quar_token.c (tests/helpers/quarlink)."""
+    import os
+    import time
+    from conftest import helper_path
+    out = subprocess.run([helper_path("quarlink"), "make", TOKEN_KEY, entry, rcpt, action,
+                          str(expires if expires is not None else int(time.time()) + 3600)],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def add_quarantine_entry(redis, entry_id, rcpt, subject="Cheap pills", sender="s@spam.example",
-                         score=9.5, reason="spam", date=1700000000, node="mx.test.example"):
+                         score=9.5, reason="spam", date=1700000000, node=None):
     """Index a quarantine entry the way content/quar.c's quar_index_add does (the web page
-    only reads the index and asks for releases; the store itself is not needed here)."""
+    only reads the index and asks for releases). Its holder is a node that does not run
+    (NODE), so the release jobs the page queues stay in pt:qj:{NODE} to be looked at."""
+    node = node or NODE
     key = "pt:q:{%s}" % entry_id
     redis.cli("HSET", key, "rcpt", rcpt, "sender", sender, "from", "Spammer <%s>" % sender,
               "subject", subject, "reason", reason, "detail", "spam score %.1f" % score,

@@ -262,6 +262,23 @@ static void release_queues_a_job_once_for_the_holder(void **state)
     freeReplyObject(r);
 }
 
+static void a_release_after_the_holder_finished_is_already_done(void **state)
+{
+    struct fixture *f = *state;
+    struct done d = { 0 };
+    redisReply *r;
+
+    NEED_REDIS(f);
+    r = redisCommand(f->admin, "SET pt:qres:{OLD.0} %s", "released NEWQID");
+    freeReplyObject(r);
+    quar_release(f->q, "OLD.0", "bob@example.test", 0, on_done, &d);
+    wait_calls(f, &d.calls, 1);
+    assert_int_equal(d.err, EALREADY);
+    quar_delete(f->q, "NEVER.0", NULL, on_done, &d);
+    wait_calls(f, &d.calls, 2);
+    assert_int_equal(d.err, ENOENT);
+}
+
 static void release_checks_owner_and_virus(void **state)
 {
     struct fixture *f = *state;
@@ -408,6 +425,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(release_queues_a_job_once_for_the_holder, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(release_checks_owner_and_virus, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_release_after_the_holder_finished_is_already_done,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(the_holder_pops_its_jobs_and_removes_entries, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_token_releases_its_own_entry_once, setup, teardown),
