@@ -638,7 +638,8 @@ static void act_on_claim(struct quar_op *op, const redisReply *r)
     op->stage = 2;
     k = key_of("pt:qj:", op->one.node);
     if (op->kind == OP_RELEASE)
-        snprintf(job, sizeof(job), "release %s %u", op->id, op->flags & QUAR_F_LEARN);
+        snprintf(job, sizeof(job), "release %s %u", op->id,
+                 op->flags & (QUAR_F_LEARN | QUAR_F_ADMIN));
     else
         snprintf(job, sizeof(job), "delete %s", op->id);
     {

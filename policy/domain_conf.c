@@ -60,16 +60,11 @@ static const struct conf_key domain_keys[] = {
       .help = "mail with a blocked file type: reject, quarantine, wrap, mark, delete or off; "
               "submitted mail is always rejected" },
     { .name = "blocked_extensions", .type = CONF_STRLIST, .offset = D(blocked_extensions),
-      .def = "[\"ade\", \"adp\", \"app\", \"bas\", \"bat\", \"chm\", \"cmd\", \"com\", \"cpl\","
-             " \"crt\", \"exe\", \"fxp\", \"hlp\", \"hta\", \"inf\", \"ins\", \"isp\", \"js\","
-             " \"jse\", \"lnk\", \"mda\", \"mdb\", \"mde\", \"mdw\", \"mdt\", \"mdz\", \"msc\","
-             " \"msi\", \"msp\", \"mst\", \"ops\", \"pcd\", \"pif\", \"prg\", \"reg\", \"scr\","
-             " \"sct\", \"shb\", \"shs\", \"vb\", \"vbe\", \"vbs\", \"wsc\", \"wsf\", \"wsh\"]",
-      .help = "attachment file name extensions that are blocked" },
+      .help = "attachment file name extensions that are blocked; empty (the default): the "
+              "recipient's level's list (policy.levels.*.blocked_extensions)" },
     { .name = "blocked_types", .type = CONF_STRLIST, .offset = D(blocked_types),
-      .def = "[\"application/x-msdownload\", \"application/x-msdos-program\","
-             " \"application/hta\", \"message/partial\", \"message/external-body\"]",
-      .help = "declared MIME types that are blocked" },
+      .help = "declared MIME types that are blocked; empty (the default): the level's "
+              "list" },
     { .name = "whitelist", .type = CONF_STRLIST, .offset = D(whitelist),
       .help = "senders never marked as spam and not greylisted: addresses, @domain, "
               "@.domain (subdomains), local part@, client IP or CIDR" },

@@ -48,6 +48,8 @@ struct level_conf {
     struct conf_strlist unsure_defer;
     struct conf_strlist unsure_accept;
     double greylist_score;         /* greylist only recipients scoring at least this */
+    struct conf_strlist blocked_extensions;   /* file types (check_filetype.c) */
+    struct conf_strlist blocked_types;
 };
 
 /* The level map's key table (for "policy": {"levels": ...}) and its shipped entries. */

@@ -409,11 +409,12 @@ struct config *config_load(const char *path)
 /* Does a domain's setting keep state in Redis (greylisting, learned recipients,
  * backscatter memory)? */
 /* Does a domain's setting keep state in Redis (greylisting, learned recipients, callout
- * answers, backscatter memory, the quarantine index)? */
+ * answers, the harvest guard's counts of any verified domain, backscatter memory, the
+ * quarantine index)? */
 static bool domain_needs_redis(const struct domain_conf *d)
 {
     return d->greylisting || d->recipients_learned || d->recipients_callout ||
-           d->backscatter_protection ||
+           d->recipients_file != NULL || d->backscatter_protection ||
            d->virus_action == CONTENT_QUARANTINE || d->file_action == CONTENT_QUARANTINE;
 }
 

@@ -195,7 +195,12 @@ static int cmd_act(redisContext *rc, const char *id, bool release, bool learn)
         fprintf(stderr, "posternctl: quarantine: no such entry: %s\n", id);
         return EX_DATAERR;
     }
-    r = redisCommand(rc, "HSETNX pt:q:{%s} job %s", id, release ? "release 2" : "delete 2");
+    {
+        char claim[32];
+        snprintf(claim, sizeof(claim), "%s %u", release ? "release" : "delete",
+                 QUAR_F_ADMIN | (learn ? QUAR_F_LEARN : 0));
+        r = redisCommand(rc, "HSETNX pt:q:{%s} job %s", id, claim);
+    }
     if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer == 0) {
         fprintf(stderr, "posternctl: quarantine: %s: %s\n", id,
                 r && r->type == REDIS_REPLY_INTEGER ? "already released or deleted"
@@ -207,7 +212,8 @@ static int cmd_act(redisContext *rc, const char *id, bool release, bool learn)
     freeReplyObject(r);
     qkey = key_of("pt:qj:", field(o, "node"));
     {
-        char *jobtext = release ? xasprintf("release %s %u", id, learn ? QUAR_F_LEARN : 0)
+        char *jobtext = release ? xasprintf("release %s %u", id,
+                                          QUAR_F_ADMIN | (learn ? QUAR_F_LEARN : 0))
                                 : xasprintf("delete %s", id);
         freeReplyObject(redisCommand(rc, "RPUSH %s %s", qkey, jobtext));
         free(jobtext);

@@ -24,6 +24,9 @@
  * The harvest guard: each unknown recipient counts for the client address in
  * pt:dha:{IP} over `harvest_window`; past `harvest_limit` the session is closed with
  * 421 4.7.0 and one `recipient.harvest` event fires per window and address.
+ * With `harvest_tarpit`, the guard also marks the client's network (pt:tarpit:{NET}, /24
+ * or /64, for harvest_window): each RCPT batch from it then waits that long before the
+ * sources are asked (symbol RCPT_TARPIT).
  * postmaster@ and abuse@ are never refused (RFC 5321 4.5.1, RFC 2142).
  */
 #include "policy/checks/checks.h"
@@ -33,10 +36,12 @@
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "policy/callout.h"
+#include "policy/greylist_key.h"
 #include "policy/outage.h"
 #include "policy/rcpt_list.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -52,6 +57,7 @@
 struct verify_settings {
     long long harvest_limit;
     long long harvest_window_ms;
+    long long harvest_tarpit_ms;
     long long callout_timeout_ms;
     long long callout_valid_ttl_ms;
     long long callout_invalid_ttl_ms;
@@ -67,6 +73,11 @@ static const struct conf_key verify_keys[] = {
     { .name = "harvest_window", .type = CONF_DURATION, .offset = VS(harvest_window_ms),
       .def = "10m", .min = 1000, .max = 86400000LL,
       .help = "the window of harvest_limit" },
+    { .name = "harvest_tarpit", .type = CONF_DURATION, .offset = VS(harvest_tarpit_ms),
+      .def = "0", .min = 0, .max = 60000,
+      .help = "after the guard closed a client's session, every RCPT from its network "
+              "(/24, /64) waits this long for its reply for the rest of harvest_window "
+              "(a tarpit); keep it below the profile's deadline; 0: no tarpit" },
     { .name = "callout_timeout", .type = CONF_DURATION, .offset = VS(callout_timeout_ms),
       .def = "8s", .min = 100, .max = 300000,
       .help = "a callout (recipients_callout) not answered within this is a temporary "
@@ -90,6 +101,7 @@ static const struct symbol_def verify_symbols[] = {
     { "RCPT_UNKNOWN", 0, "no such recipient: refused" },
     { "RCPT_UNVERIFIED", 0, "no source could confirm the recipient" },
     { "RCPT_HARVEST", 0, "the client tried too many unknown recipients" },
+    { "RCPT_TARPIT", 0, "the client's network harvested addresses: its replies are slowed" },
     { NULL, 0, NULL }
 };
 
@@ -226,6 +238,8 @@ struct verify_wait {
     size_t nprobes;
     size_t unknown;             /* unknown recipients to count for the harvest guard */
     struct redis_req *harvest;
+    struct redis_req *tarpit;   /* is the client's network tarpitted? */
+    struct event *tarpit_timer;
 };
 
 static void wait_free(struct check_call *c, struct verify_wait *w)
@@ -234,6 +248,8 @@ static void wait_free(struct check_call *c, struct verify_wait *w)
 
     for (k = 0; k < w->nprobes; k++)
         free(w->probes[k].idx);
+    if (w->tarpit_timer != NULL)
+        event_free(w->tarpit_timer);
     free(w->probes);
     free(w->r);
     free(w);
@@ -255,6 +271,41 @@ static void unverified(struct check_call *c, size_t i, const char *source)
         check_verdict(c, (ssize_t)i, VERDICT_REFUSE, R_RCPT_UNVERIFIED, check_call_rcpt(c, i));
 }
 
+/* ---- the tarpit ------------------------------------------------------------------------ */
+
+/* pt:tarpit:{NET} of the client (the caller frees it), or NULL for a non-IP client. */
+static char *tarpit_key(const struct check_call *c)
+{
+    char net[64], *tag, *key;
+
+    if (greylist_network(check_call_client_ip(c), 24, 64, net, sizeof(net)) != 0)
+        return NULL;
+    tag = redis_key_escape(net);
+    key = xasprintf("pt:tarpit:{%s}", tag);
+    free(tag);
+    return key;
+}
+
+/* The guard closed this client's session: slow its network down for the window. */
+static void tarpit_mark(struct check_call *c)
+{
+    const struct verify_settings *vs = check_call_settings(c);
+    const struct engine_env *env = check_call_env(c);
+    char *key = tarpit_key(c), ms[24];
+    const char *argv[5];
+
+    if (key == NULL)
+        return;
+    snprintf(ms, sizeof(ms), "%lld", vs->harvest_window_ms);
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = "1";
+    argv[3] = "PX";
+    argv[4] = ms;
+    redis_command_argv(env->redis, 5, argv, NULL, redis_reply_ignore, NULL);
+    free(key);
+}
+
 static void on_harvest(enum redis_result res, const redisReply *reply, void *arg)
 {
     struct check_call *c = arg;
@@ -270,6 +321,8 @@ static void on_harvest(enum redis_result res, const redisReply *reply, void *arg
             check_symbol(c, CHECK_ALL, "RCPT_HARVEST", 1.0, NULL);
             check_verdict(c, CHECK_ALL, VERDICT_DISCONNECT, R_HARVEST,
                           env->hostname ? env->hostname : "localhost");
+            if (vs->harvest_tarpit_ms > 0)
+                tarpit_mark(c);
             if (before <= vs->harvest_limit) {
                 log_warn("rcpt_verify", "client %s tried %lld unknown recipients: closing its "
                          "sessions for the rest of the window", check_call_client_ip(c), count);
@@ -494,19 +547,13 @@ static void ask_redis(struct check_call *c, struct verify_wait *w, size_t i, boo
     free(member);
 }
 
-static enum call_status verify_run(struct check_call *c)
+/* The sources, for every recipient of the call. */
+static enum call_status verify_begin(struct check_call *c, struct verify_wait *w)
 {
     struct verify_state *st = check_call_state(c);
     const struct engine_env *env = check_call_env(c);
-    size_t i, n = check_call_nrcpt(c);
-    struct verify_wait *w;
+    size_t i, n = w->n;
 
-    if (n == 0)
-        return CALL_DONE;
-    w = xcalloc(1, sizeof(*w));
-    w->n = n;
-    w->r = xcalloc(n, sizeof(*w->r));
-    check_call_set_priv(c, w);
     for (i = 0; i < n; i++) {
         const struct policy_settings *s = check_call_rcpt_settings(c, i);
         const struct domain_conf *d = s->domain;
@@ -542,6 +589,67 @@ static enum call_status verify_run(struct check_call *c)
     if (start_callouts(c, w))
         return CALL_PENDING;
     return conclude(c, w);
+}
+
+static void on_tarpit_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct check_call *c = arg;
+    struct verify_wait *w = check_call_priv(c);
+
+    (void)fd;
+    (void)what;
+    event_free(w->tarpit_timer);
+    w->tarpit_timer = NULL;
+    if (verify_begin(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+static void on_tarpit(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct check_call *c = arg;
+    struct verify_wait *w = check_call_priv(c);
+    const struct verify_settings *vs = check_call_settings(c);
+    const struct engine_env *env = check_call_env(c);
+
+    w->tarpit = NULL;
+    if (res == REDIS_RESULT_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        struct timeval tv = { (time_t)(vs->harvest_tarpit_ms / 1000),
+                              (suseconds_t)(vs->harvest_tarpit_ms % 1000) * 1000 };
+        check_symbol(c, CHECK_ALL, "RCPT_TARPIT", 1.0, NULL);
+        log_info("rcpt_verify", "%s: client %s is in a tarpit (harvesting network): RCPT "
+                 "reply delayed %lldms", check_call_queue_id(c) ? check_call_queue_id(c)
+                                                                 : "NOQUEUE",
+                 check_call_client_ip(c), vs->harvest_tarpit_ms);
+        w->tarpit_timer = evtimer_new(env->base, on_tarpit_timer, c);
+        evtimer_add(w->tarpit_timer, &tv);
+        return;
+    }
+    if (verify_begin(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+static enum call_status verify_run(struct check_call *c)
+{
+    const struct verify_settings *vs = check_call_settings(c);
+    const struct engine_env *env = check_call_env(c);
+    size_t n = check_call_nrcpt(c);
+    struct verify_wait *w;
+    char *key;
+
+    if (n == 0)
+        return CALL_DONE;
+    w = xcalloc(1, sizeof(*w));
+    w->n = n;
+    w->r = xcalloc(n, sizeof(*w->r));
+    check_call_set_priv(c, w);
+    if (vs->harvest_tarpit_ms > 0 && env->redis != NULL && env->base != NULL &&
+        (key = tarpit_key(c)) != NULL) {
+        const char *argv[2] = { "EXISTS", key };
+        w->tarpit = redis_command_argv(env->redis, 2, argv, NULL, on_tarpit, c);
+        free(key);
+        return CALL_PENDING;
+    }
+    return verify_begin(c, w);
 }
 
 /* END of a submitted message: its sender becomes a known recipient of its domain. */
@@ -594,7 +702,9 @@ static void verify_cancel(struct check_call *c)
             env->callout->cancel(w->probes[k].req);
     if (w->harvest != NULL)
         redis_cancel(w->harvest);
-    wait_free(c, w);
+    if (w->tarpit != NULL)
+        redis_cancel(w->tarpit);
+    wait_free(c, w);   /* and the tarpit timer */
 }
 
 const struct check_def check_rcpt_verify = {

@@ -106,7 +106,7 @@ static void index_entry(struct quar_runner *r, const struct quar_entry *e)
 
 /* ---- start: recovery and re-indexing (worker) ---------------------------------------------- */
 
-static void act_start(struct quar_runner *r, const char *id, bool release, bool learn);
+static void act_start(struct quar_runner *r, const char *id, bool release, unsigned flags);
 
 struct resume {
     struct quar_runner *r;
@@ -124,7 +124,7 @@ static void on_resume(enum redis_result res, const struct redisReply *reply, voi
         sscanf(reply->str, "%15s %u", verb, &flags) >= 1 &&
         (strcmp(verb, "release") == 0 || strcmp(verb, "delete") == 0)) {
         log_info("quarantine", "%s: resuming the %s asked before the restart", rs->id, verb);
-        act_start(rs->r, rs->id, verb[0] == 'r', (flags & QUAR_F_LEARN) != 0);
+        act_start(rs->r, rs->id, verb[0] == 'r', flags);
     }
     free(rs);
 }
@@ -271,7 +271,7 @@ struct act_job {
     struct quar_runner *r;
     struct config *cf;             /* for learning (Redis settings) */
     char id[QUAR_ID_MAX];
-    bool release, learn;
+    bool release, learn, admin;
     int queue_dir;
     char newqid[QID_MAX];
     char *rcpt;
@@ -315,8 +315,8 @@ static void act_work(void *arg)
     if (j->release) {
         if (j->learn)
             j->learned = learn_ham(j);
-        if (quar_store_release(j->r->dirfd, j->queue_dir, j->id, j->learn ? "recipient" :
-                               "request", now_s(), j->newqid) < 0)
+        if (quar_store_release(j->r->dirfd, j->queue_dir, j->id,
+                               j->admin ? "an admin" : "its recipient", now_s(), j->newqid) < 0)
             j->err = errno;
     } else if (quar_store_delete(j->r->dirfd, j->id) < 0) {
         j->err = errno;
@@ -374,8 +374,9 @@ static void act_done(void *arg)
     free(j);
 }
 
-/* Start a release (learn: also as ham) or a delete of entry id. */
-static void act_start(struct quar_runner *r, const char *id, bool release, bool learn)
+/* Start a release (flags QUAR_F_LEARN: also as ham; QUAR_F_ADMIN: asked by an admin) or a
+ * delete of entry id. */
+static void act_start(struct quar_runner *r, const char *id, bool release, unsigned flags)
 {
     struct act_job *j;
     struct quar_item *it = item_find(r, id);
@@ -400,7 +401,8 @@ static void act_start(struct quar_runner *r, const char *id, bool release, bool 
     j->cf = config_ref((*r->env.cf));
     snprintf(j->id, sizeof(j->id), "%s", id);
     j->release = release;
-    j->learn = learn;
+    j->learn = (flags & QUAR_F_LEARN) != 0;
+    j->admin = (flags & QUAR_F_ADMIN) != 0;
     j->queue_dir = qd;
     r->jobs++;
     workpool_submit(r->env.wp, act_work, act_done, j);
@@ -425,7 +427,7 @@ static void on_job(void *arg, int err, const char *job)
         return;
     if (sscanf(job, "%15s %63s %u", verb, id, &flags) >= 2 && quar_id_valid(id) &&
         (strcmp(verb, "release") == 0 || strcmp(verb, "delete") == 0))
-        act_start(r, id, verb[0] == 'r', (flags & QUAR_F_LEARN) != 0);
+        act_start(r, id, verb[0] == 'r', flags);
     else
         log_warn("quarantine", "ignoring a malformed job: %.80s", job);
     pop_next(r);
@@ -499,7 +501,7 @@ static void sweep_store(struct quar_runner *r)
         }
     }
     for (i = 0; i < ndel; i++)
-        act_start(r, del[i], false, false);
+        act_start(r, del[i], false, QUAR_F_ADMIN);
     free(del);
     free(v);
 }

@@ -10,19 +10,14 @@
 
 #include "content/wrap.h"
 #include "lib/header_edit.h"
-#include "lib/log.h"
-#include "lib/qid.h"
-#include "lib/workpool.h"
 #include "lib/xalloc.h"
 #include "mailauth/authres.h"
 #include "policy/result_record.h"
 #include "policy/spam_report.h"
 #include "relay/queue/queue_file.h"
 #include "relay/queue/queue_int.h"
-#include "relay/server.h"
 
 #include <errno.h>
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -495,8 +495,16 @@ static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
 static void rcpt_then(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
+    const struct engine_reply *sr = smtp_engine_reply(s);
     size_t i;
 
+    if (sr != NULL && sr->disconnect) {
+        /* a check closes the session (the harvest guard's 421): it answers this batch */
+        smtp_log_reject_engine(s, "RCPT", sr, tx->nbatch ? tx->batch[0].addr : NULL, NULL);
+        reply_engine(s, sr);
+        tx->nbatch = 0;
+        return;
+    }
     for (i = 0; i < tx->nbatch && !s->closing; i++) {
         const struct engine_reply *r = engine_rcpt_reply(s->es, tx->eng_idx[i]);
         if (r != NULL) {

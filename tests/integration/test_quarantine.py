@@ -240,3 +240,17 @@ def test_the_digest_lists_entries_and_its_links_release_once(tmp_path, redis_ser
     assert entry_b in released[0].data.decode()
     assert qid1 and qid2
     p.stop()
+
+
+def test_release_with_learn_ham_trains_the_classifier(tmp_path, redis_server, sink):
+    p = quarantining(tmp_path, redis_server, sink).start()
+    qid = spam(p, ["b@example.test"], subject="Not spam after all")
+    wait_for(lambda: len(entries(p)) == 1, what="the entry")
+    out = ctl(p, "quarantine", "release", qid + ".0", "--learn-ham")
+    assert out.returncode == 0, out.stdout + out.stderr
+    sink.wait_messages(1)
+    assert "released as" in p.log() and "learned as ham" in p.log()
+    stats = json.loads(ctl(p, "spam", "stats", "--json").stdout)
+    assert stats["ham"] == 1 and stats["spam"] == 0
+    assert ctl(p, "quarantine", "release", "bad/id").returncode != 0
+    p.stop()

@@ -195,3 +195,49 @@ def test_primary_down_lets_cached_answers_decide_and_mx_callouts_resume(tmp_path
         p.stop()
         sink.stop()
         zone.stop()
+
+
+def test_harvest_guard_tarpits_the_network(tmp_path, redis_server):
+    """After the guard closes a harvesting client (421 4.7.0), RCPTs from its /24 are
+    slowed for the window (a log line says so; the reply still comes); another /24 is
+    not."""
+    from postern import Raw
+    (tmp_path / "users.txt").write_text("bob\n")
+    over = {
+        "redis": {"socket": redis_server.socket},
+        "domains": {"example.test": {"recipients_file": str(tmp_path / "users.txt")}},
+        "policy": {"profiles": {"inbound": {"direction": "inbound", "checks": {
+            "relay_access": {},
+            "rcpt_verify": {"harvest_limit": 2, "harvest_tarpit": "300ms"}}}}},
+    }
+    p = Postern(tmp_path, overrides=over).start()
+    try:
+        r = Raw(p.port)
+        r.reply()
+        r.cmd("EHLO harvester.example")
+        r.cmd("MAIL FROM:<x@harvester.example>")
+        codes = [r.cmd("RCPT TO:<u%d@example.test>" % k)[0] for k in range(3)]
+        assert codes == [550, 550, 421], codes
+        assert r.closed()
+        r.close()
+        tarpit = "is in a tarpit (harvesting network)"
+        assert rcpt(p, "bob@example.test")[0] == 250          # 127.0.0.1 itself
+        r = Raw(p.port, source="127.0.0.9")                     # the same /24
+        r.reply()
+        r.cmd("EHLO neighbour.example")
+        r.cmd("MAIL FROM:<y@neighbour.example>")
+        assert r.cmd("RCPT TO:<bob@example.test>")[0] == 250
+        r.close()
+        assert p.log().count(tarpit) == 2
+        r = Raw(p.port, source="127.0.1.9")                     # another /24
+        r.reply()
+        r.cmd("EHLO other.example")
+        r.cmd("MAIL FROM:<z@other.example>")
+        assert r.cmd("RCPT TO:<bob@example.test>")[0] == 250
+        r.close()
+        assert p.log().count(tarpit) == 2
+        [ev] = p.events("recipient.harvest")
+        assert ev["client_ip"] == "127.0.0.1" and ev["unknown_recipients"] == 3
+        assert "unknown event type" not in p.log()
+    finally:
+        p.stop()

@@ -10,7 +10,8 @@ import os
 import subprocess
 
 from conftest import BUILD
-from postern import Postern, Raw, message, queued_id, send_raw_message
+from postern import Postern, message, queued_id
+from test_spam_smtp import send as inbound
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 PE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48
@@ -36,15 +37,6 @@ def attachment(name, data):
             "--==b\r\nContent-Type: application/octet-stream; name=\"%s\"\r\n"
             "Content-Disposition: attachment; filename=\"%s\"\r\n"
             "Content-Transfer-Encoding: base64\r\n\r\n%s--==b--\r\n" % (name, name, b64))
-
-
-def inbound(p, data, rcpt="b@example.test"):
-    r = Raw(p.port)
-    try:
-        assert r.reply()[0] == 220
-        return send_raw_message(r, rcpts=(rcpt,), data=data)
-    finally:
-        r.close()
 
 
 def submit(p, data):
