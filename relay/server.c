@@ -329,12 +329,16 @@ int server_start(struct server *srv, struct config *cf)
     }
     if (server_activate(srv, cf) < 0)
         return -1;
-    srv->queue = queue_new(srv);
+    srv->queue = queue_new(&(struct queue_deps){
+        .base = srv->base, .wp = srv->wp, .spool = srv->spool, .dns = srv->dns,
+        .cf = &srv->cf, .event = server_event, .event_arg = srv });
     if (srv->queue == NULL)
         return -1;
     spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
     queue_start(srv->queue);
-    srv->watch = queue_watch_new(srv);
+    srv->watch = queue_watch_new(&(struct queue_watch_deps){
+        .base = srv->base, .wp = srv->wp, .spool = srv->spool, .cf = &srv->cf,
+        .webhooks = srv->webhooks });
     srv->probe = backup_probe_new(&(struct backup_probe_deps){
         .base = srv->base, .dns = srv->dns, .cf = &srv->cf,
         .shutting_down = &srv->shutting_down, .event = server_event, .event_arg = srv,

@@ -18,7 +18,6 @@
 #include "policy/spam_report.h"
 #include "relay/queue/queue_file.h"
 #include "relay/queue/queue_int.h"
-#include "relay/server.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -349,5 +348,5 @@ void queue_held_op(struct queue *q, const char *qid, bool release, qpolicy_op_fn
     j->cb = cb;
     j->arg = arg;
     qmsg_busy(m);
-    workpool_submit(q->srv->wp, held_work, held_done, j);
+    workpool_submit(q->d.wp, held_work, held_done, j);
 }

@@ -15,7 +15,6 @@
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
 #include "relay/spool/spool.h"
 #include "webhooks/event.h"
 
@@ -190,7 +189,7 @@ static void dsn_suppressed(const struct qmsg *m, enum dsn_action action,
         log_info("bounce", "%s: sender %s notification to <%s> not sent: bounces=%s for "
                  "<%s>%s (inbound mail; the sender may be forged)", m->qid, kind,
                  qf->sender, name, first, k > 1 ? " and others" : "");
-        server_event(m->q->srv, "message.bounce_suppressed",
+        queue_event(m->q, "message.bounce_suppressed",
                      wh_pack("{s:s, s:s, s:s, s:s, s:o, s:s*, s:s*, s:s*, s:s}",
                              "queue_id", m->qid, "sender", qf->sender,
                              "notification", action == DSN_FAILED ? "failed" : "delayed",
@@ -297,7 +296,7 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action)
     }
     if (n == 0)
         goto out;
-    f = spool_file_new(q->srv->spool);
+    f = spool_file_new(q->d.spool);
     if (f == NULL) {
         log_error("bounce", "%s: cannot create a notification: %s", m->qid, strerror(errno));
         goto out;
