@@ -13,7 +13,6 @@
 #include "relay/queue/queue.h"
 #include "relay/queue/queue_policy.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -46,7 +45,7 @@ const struct conf_section admin_conf_section = { "admin", admin_keys, NULL };
 struct admin_conn;
 
 struct admin {
-    struct server *srv;
+    struct admin_deps d;
     struct evconnlistener *lev;
     char *path;
     dev_t dev;                    /* the socket file we created: removed at the end only */
@@ -64,7 +63,7 @@ struct admin_conn {
 
 struct admin_req {
     struct admin_conn *conn;      /* NULL once the client went away */
-    struct server *srv;
+    struct queue *queue;
     struct evbuffer *body;
 };
 
@@ -79,7 +78,7 @@ static void cmd_ping(struct admin_req *req, int argc, char **argv)
 
 static void cmd_flush(struct admin_req *req, int argc, char **argv)
 {
-    struct server *srv = admin_req_server(req);
+    struct queue *q = admin_req_queue(req);
     unsigned n = 0;
     int err;
 
@@ -92,7 +91,7 @@ static void cmd_flush(struct admin_req *req, int argc, char **argv)
                            "with its subdomains)");
             return;
         }
-        n = queue_flush_domain(srv->queue, d, argv[1][0] == '@');
+        n = queue_flush_domain(q, d, argv[1][0] == '@');
         admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery", n,
                        n == 1 ? "" : "s");
         return;
@@ -101,7 +100,7 @@ static void cmd_flush(struct admin_req *req, int argc, char **argv)
         admin_req_done(req, ADMIN_ERROR, "usage: flush [ID | --domain DOMAIN]");
         return;
     }
-    err = queue_flush(srv->queue, argc > 0 ? argv[0] : NULL, &n);
+    err = queue_flush(q, argc > 0 ? argv[0] : NULL, &n);
     if (err == ENOENT)
         admin_req_done(req, ADMIN_ERROR, "%s: no such message", argv[0]);
     else if (err == EPERM)
@@ -125,19 +124,19 @@ static void op_answer(void *arg, int err, const char *text)
 static void cmd_hold(struct admin_req *req, int argc, char **argv)
 {
     (void)argc;
-    queue_hold(admin_req_server(req)->queue, argv[0], op_answer, req);
+    queue_hold(admin_req_queue(req), argv[0], op_answer, req);
 }
 
 static void cmd_release(struct admin_req *req, int argc, char **argv)
 {
     (void)argc;
-    queue_release(admin_req_server(req)->queue, argv[0], op_answer, req);
+    queue_release(admin_req_queue(req), argv[0], op_answer, req);
 }
 
 static void cmd_delete(struct admin_req *req, int argc, char **argv)
 {
     (void)argc;
-    queue_delete(admin_req_server(req)->queue, argv[0], op_answer, req);
+    queue_delete(admin_req_queue(req), argv[0], op_answer, req);
 }
 
 static void held_answer(void *arg, int err, const char *text)
@@ -155,7 +154,7 @@ static void cmd_held(struct admin_req *req, int argc, char **argv)
         admin_req_done(req, ADMIN_ERROR, "usage: held release|delete ID");
         return;
     }
-    queue_held_op(admin_req_server(req)->queue, argv[1], argv[0][0] == 'r', held_answer, req);
+    queue_held_op(admin_req_queue(req), argv[1], argv[0][0] == 'r', held_answer, req);
 }
 
 static void status_line(void *arg, const char *text)
@@ -167,7 +166,7 @@ static void cmd_status(struct admin_req *req, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    queue_dump(admin_req_server(req)->queue, status_line, req);
+    queue_dump(admin_req_queue(req), status_line, req);
     admin_req_done(req, ADMIN_OK, NULL);
 }
 
@@ -185,9 +184,9 @@ static const struct admin_cmd admin_commands[] = {
 
 /* ---- requests --------------------------------------------------------------------------- */
 
-struct server *admin_req_server(const struct admin_req *req)
+struct queue *admin_req_queue(const struct admin_req *req)
 {
-    return req->srv;
+    return req->queue;
 }
 
 void admin_req_line(struct admin_req *req, const char *fmt, ...)
@@ -257,7 +256,7 @@ static void dispatch(struct admin_conn *c, char *line)
     int argc = 0;
 
     req->conn = c;
-    req->srv = c->a->srv;
+    req->queue = c->a->d.queue;
     req->body = evbuffer_new();
     c->req = req;
     for (w = strtok_r(line, " ", &save); w && argc < ADMIN_ARGS_MAX;
@@ -296,7 +295,7 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
         if (evbuffer_get_length(in) > ADMIN_LINE_MAX) {
             struct admin_req *req = xcalloc(1, sizeof(*req));
             req->conn = c;
-            req->srv = c->a->srv;
+            req->queue = c->a->d.queue;
             req->body = evbuffer_new();
             c->req = req;
             admin_req_done(req, ADMIN_ERROR, "command line too long");
@@ -331,7 +330,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     (void)salen;
 
     c->a = a;
-    c->bev = bufferevent_socket_new(a->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = bufferevent_socket_new(a->d.base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->next = a->conns;
     if (a->conns)
         a->conns->prev = c;
@@ -363,7 +362,7 @@ static int admin_socket_alive(const struct sockaddr_un *un)
     return rc;
 }
 
-struct admin *admin_new(struct server *srv)
+struct admin *admin_new(const struct admin_deps *deps)
 {
     struct admin *a = xcalloc(1, sizeof(*a));
     struct sockaddr_un un;
@@ -371,8 +370,9 @@ struct admin *admin_new(struct server *srv)
     mode_t old;
     int fd;
 
-    a->srv = srv;
-    a->path = admin_socket_path(&srv->cf->c);
+    a->d = *deps;
+    a->path = admin_socket_path(a->d.conf);
+    a->d.conf = NULL;             /* read at start only: a reload frees it */
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     if (strlen(a->path) >= sizeof(un.sun_path)) {
@@ -409,7 +409,7 @@ struct admin *admin_new(struct server *srv)
         a->dev = st.st_dev;
         a->ino = st.st_ino;
     }
-    a->lev = evconnlistener_new(srv->base, on_accept, a, LEV_OPT_CLOSE_ON_FREE, ADMIN_BACKLOG, fd);
+    a->lev = evconnlistener_new(a->d.base, on_accept, a, LEV_OPT_CLOSE_ON_FREE, ADMIN_BACKLOG, fd);
     if (a->lev == NULL) {
         close(fd);
         goto fail_errno;

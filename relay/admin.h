@@ -19,7 +19,8 @@
 #include "lib/conf.h"
 #include "relay/admin_http.h"
 
-struct server;
+struct event_base;
+struct queue;
 struct relay_conf;
 struct admin;
 struct admin_req;
@@ -34,8 +35,18 @@ extern const struct conf_section admin_conf_section;
 /* The socket path for a config (malloc'd). posternctl uses the same function. */
 char *admin_socket_path(const struct relay_conf *c);
 
-/* Listen on the config's socket (a stale socket file is replaced). NULL after logging. */
-struct admin *admin_new(struct server *srv);
+/* What it is given by the composition root (relay/server.c), not the daemon: the loop,
+ * the configuration it starts with (the socket's path), and the queue runner the
+ * commands act on. */
+struct admin_deps {
+    struct event_base *base;
+    const struct relay_conf *conf;  /* read by admin_new only */
+    struct queue *queue;
+};
+
+/* Listen on the config's socket (a stale socket file is replaced). deps is copied.
+ * NULL after logging. */
+struct admin *admin_new(const struct admin_deps *deps);
 
 /* Close the socket and every connection; requests still pending answer into the void. */
 void admin_free(struct admin *a);
@@ -53,7 +64,8 @@ struct admin_cmd {
     const char *usage;           /* "flush [ID]" */
 };
 
-struct server *admin_req_server(const struct admin_req *req);
+/* The queue runner the commands act on. */
+struct queue *admin_req_queue(const struct admin_req *req);
 
 /* Add a body line (no newline in fmt). */
 void admin_req_line(struct admin_req *req, const char *fmt, ...)

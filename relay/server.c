@@ -343,7 +343,8 @@ int server_start(struct server *srv, struct config *cf)
         .base = srv->base, .dns = srv->dns, .cf = &srv->cf,
         .shutting_down = &srv->shutting_down, .event = server_event, .event_arg = srv,
         .flush_domain = hook_probe_flush, .flush_arg = srv });
-    srv->admin = admin_new(srv);
+    srv->admin = admin_new(&(struct admin_deps){
+        .base = srv->base, .conf = &cf->c, .queue = srv->queue });
     if (srv->admin == NULL)
         return -1;
     if (server_health_start(srv) < 0) return -1; /* admin HTTP: /metrics, /readyz */
