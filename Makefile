@@ -8,7 +8,7 @@
 #   make bench      throughput and memory figures (needs the postfix package; never installs it)
 #
 # Sources are found by directory: lib/ content/ mailauth/ policy/ policy/checks/ auth/
-# webhooks/ relay/ and its subfolders smtpd/ spool/ queue/ deliver/ (relay/main.c is the
+# webhooks/ admin/ relay/ and its subfolders smtpd/ spool/ queue/ deliver/ (relay/main.c is the
 # daemon's main). Each tests/unit/test_X.c becomes
 # one cmocka binary, linked with the test-only policy checks of tests/checks/ (never part
 # of the shipped library).
@@ -26,9 +26,12 @@ PYTHON   ?= /usr/bin/python3
 
 LAYER_SRC  = $(wildcard lib/*.c) $(wildcard content/*.c) $(wildcard mailauth/*.c) \
              $(wildcard policy/*.c) $(wildcard policy/checks/*.c) $(wildcard auth/*.c) \
-             $(wildcard webhooks/*.c) $(filter-out relay/main.c,$(wildcard relay/*.c)) \
-             $(wildcard relay/*/*.c)
-LAYER_OBJ  = $(LAYER_SRC:%.c=$(BUILD)/%.o)
+             $(wildcard webhooks/*.c) $(wildcard admin/*.c) \
+             $(filter-out relay/main.c,$(wildcard relay/*.c)) $(wildcard relay/*/*.c)
+# The web page's files (admin/assets/), compiled in: a C table generated into the build
+# directory (tools/embed-assets.sh), never committed.
+WEB_ASSETS = $(sort $(wildcard admin/assets/*))
+LAYER_OBJ  = $(LAYER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/admin/web_assets_gen.o
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTCHECK_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/checks/*.c))
@@ -40,7 +43,7 @@ FUZZ_TIME ?= 30
 
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libsasl2-dev libsasl2-modules \
            libsasl2-modules-db sasl2-bin libhiredis-dev libjansson-dev libc-ares-dev \
-           libcmocka-dev libclamav-dev zlib1g-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
+           libcmocka-dev libclamav-dev chromium zlib1g-dev redis-server redis-sentinel dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl \
            curl openssl python3 python3-pytest python3-redis \
            clang-14 libclang-rt-14-dev valgrind pflogsumm python3-dkim \
            libpsl-dev publicsuffix man-db groff-base
@@ -52,6 +55,13 @@ all: bin/postern $(if $(wildcard tools/posternctl.c),bin/posternctl) bin/postern
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/admin/web_assets_gen.c: $(WEB_ASSETS) tools/embed-assets.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-assets.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/admin/web_assets_gen.o: $(BUILD)/admin/web_assets_gen.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 # ar keeps members by base name: two sources with one base name would clash (checked).
 $(BUILD)/libpostern.a: $(LAYER_OBJ)

@@ -4,7 +4,9 @@
 # it would replace the system MTA). It prints figures and asserts nothing.
 #
 #   1. acceptance: smtp-source sends N messages of SIZE bytes over C connections to the
-#      inbound listener; messages/s (every message fsynced before its 250).
+#      inbound listener; messages/s (every message fsynced before its 250): content checks
+#      off, virus scanning on, and every content check on (virus, file types, spam, bulk)
+#      in the same run.
 #   2. memory: RSS growth of the daemon per idle connection, holding IDLE connections.
 # The same workload runs against a private Postfix instance (own config and queue dirs,
 # high loopback port, mail discarded after queueing) in the same run.
@@ -117,8 +119,10 @@ port=$(free_port)
 cat > "$work/postern.json" <<EOF
 { "hostname": "bench.example.test", "spool_dir": "$work/spool", "workers": 4,
   "privileges": { "run_as_root": true }, "virus": { "enabled": false },
+  "policy": { "disabled_checks": ["spam", "bulk", "filetype"] },
   "limits": { "connections": 5000, "connections_per_ip": 5000 },
   "relay": { "local_domains": ["example.test"] },
+  "policy": { "dns_skip_networks": ["127.0.0.0/8"] },
   "queue": { "paused": true },
   "listeners": [ { "name": "mx", "address": "127.0.0.1:$port", "profile": "inbound" } ] }
 EOF
@@ -128,7 +132,7 @@ postern_pid=$!
 sleep 0.5
 pt_rate=$(acceptance "$port")
 pt_queued=$(ls "$work/spool/queue" | wc -l)
-echo "acceptance: $pt_rate messages/s ($N x $SIZE bytes, $C connections; $pt_queued queued, each fsynced before 250; queue runner paused)"
+echo "acceptance: $pt_rate messages/s ($N x $SIZE bytes, $C connections; $pt_queued queued, each fsynced before 250; queue runner paused; content checks off)"
 pt_idle=$(idle_rss "$postern_pid" "$port")
 echo "memory: $pt_idle KB RSS per idle connection ($IDLE held)"
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
@@ -146,12 +150,42 @@ pv_rate=$(acceptance "$port")
 echo "acceptance with virus scanning on: $pv_rate messages/s (scanning off: $pt_rate)"
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
 
+# every content check of the shipped inbound profile on: virus (test signatures), file
+# types, spam (classifier trained on the spam corpus when it is prepared, else rules
+# only) and bulk (counts in a private Redis)
+redis_sock="$work/redis.sock"
+redis-server --port 0 --unixsocket "$redis_sock" --save "" --appendonly no \
+    --dir "$work" >"$work/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 50); do redis-cli -s "$redis_sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
+port=$(free_port)
+sed -e "s|\"policy\": { \"disabled_checks\": \[\"spam\", \"bulk\", \"filetype\"\] },|\"redis\": { \"socket\": \"$redis_sock\" },|" \
+    -e "s|$work/spool-virus\"|$work/spool-all\"|" -e "s|127.0.0.1:[0-9]*|127.0.0.1:$port|" \
+    "$work/postern-virus.json" > "$work/postern-all.json"
+corpus=$(ls -d ${SPAM_CORPUS:-../shared/spam-corpus}/corpus 2>/dev/null)
+trained="rules only, no corpus"
+if [ -n "$corpus" ]; then
+    bin/posternctl -f "$work/postern-all.json" spam learn --spam "$corpus/spam-1" >/dev/null 2>&1 &&
+    bin/posternctl -f "$work/postern-all.json" spam learn --ham "$corpus/easy-ham-1" \
+        "$corpus/hard-ham-1" >/dev/null 2>&1 && trained="trained on $corpus"
+fi
+bin/postern -d -f "$work/postern-all.json" 2>"$work/postern-all.log" &
+postern_pid=$!
+sleep 1.5
+pa_rate=$(acceptance "$port")
+echo "acceptance with every content check on (virus, file types, spam $trained, bulk): $pa_rate messages/s (content checks off: $pt_rate; on/off = $($PY -c "print('%.2f' % ($pa_rate / $pt_rate))"))"
+grep -c "BAYES_" "$work/spool-all/queue/"* 2>/dev/null | awk -F: '{n += ($2 > 0)} END {print "  (" n+0 " queued messages carry a BAYES_ symbol)"}'
+kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
+kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null
+
 sport=$(free_port); start_sink "$sport" "$work/sink-postern.log"
 port=$(free_port)
 printf '%s\n' "{ \"hostname\": \"bench.example.test\", \"spool_dir\": \"$work/spool-relay\",
   \"workers\": 4, \"limits\": { \"connections\": 5000, \"connections_per_ip\": 5000 },
   \"privileges\": { \"run_as_root\": true }, \"virus\": { \"enabled\": false },
+  \"policy\": { \"disabled_checks\": [\"spam\", \"bulk\", \"filetype\"] },
   \"relay\": { \"local_domains\": [\"example.test\"] },
+  \"policy\": { \"dns_skip_networks\": [\"127.0.0.0/8\"] },
   \"transport\": { \"default\": \"relay:[127.0.0.1]:$sport\" },
   \"listeners\": [ { \"name\": \"mx\", \"address\": \"127.0.0.1:$port\", \"profile\": \"inbound\" } ] }" \
   > "$work/postern-relay.json"

@@ -35,7 +35,9 @@
 
 enum fstate { FS_HEADER, FS_LEAF, FS_UUE, FS_PREAMBLE, FS_INPART, FS_EPILOGUE, FS_MESSAGE };
 
-enum field_kind { FK_NONE, FK_TYPE, FK_ENCODING, FK_DISPOSITION };
+enum field_kind { FK_NONE, FK_TYPE, FK_ENCODING, FK_DISPOSITION, FK_OTHER };
+
+#define FNAME_MAX     128    /* bytes of a reported field name */
 
 struct frame {
     struct mime_part p;
@@ -76,6 +78,17 @@ struct mime_parser {
     size_t field_len;
     enum field_kind field_kind;
     bool field_cut;
+    char fname[FNAME_MAX];      /* its name, for cb.header_field */
+    size_t fname_len;
+    /* input offsets (mime_part.off_*) */
+    unsigned long long fed;         /* bytes fed before the current mime_feed call */
+    unsigned long long line_off;    /* offset of m->line[0] */
+    unsigned long long cur_off;     /* of the line (piece) being handled */
+    unsigned long long cur_end;     /* after it, with its line end */
+    size_t prev_eol;                /* line end length of the line before it */
+    unsigned long long body_at;     /* off_body for the next end_headers */
+    unsigned long long open_at;     /* off_begin for the next push_frame */
+    unsigned long long close_at;    /* off_end for the next close_top */
 };
 
 static void dispatch(struct mime_parser *m, const char *s, size_t len, bool complete,
@@ -171,6 +184,7 @@ static void push_frame(struct mime_parser *m, struct frame *parent, enum fstate 
     f->p.parent = parent ? parent->p.id : 0;
     f->p.depth = parent ? parent->p.depth + 1 : 0;
     f->p.kind = MIME_KIND_LEAF;
+    f->p.off_begin = f->p.off_body = f->p.off_end = m->open_at;
     snprintf(f->p.type, sizeof(f->p.type), "%s", type);
     f->reported = f->p.id < m->lim.max_parts;
     if (!f->reported)
@@ -233,9 +247,13 @@ static void b64_flush(struct mime_parser *m, struct frame *f)
 static void close_top(struct mime_parser *m)
 {
     struct frame *f = top(m);
+    /* a part opened by a boundary line and closed by the next one ends where it began
+     * (the line end before the second boundary is the first one's) */
+    unsigned long long end = m->close_at > f->p.off_begin ? m->close_at : f->p.off_begin;
 
     if (f->st == FS_HEADER) {
         finish_field(m, f);
+        m->body_at = end;
         end_headers(m, f, true);
     }
     if (f->st == FS_LEAF || f->st == FS_UUE) {
@@ -251,6 +269,7 @@ static void close_top(struct mime_parser *m)
     }
     if (f->p.kind == MIME_KIND_MULTIPART && f->st != FS_EPILOGUE)
         flag(m, f, MIME_F_NO_CLOSE_BOUNDARY);
+    f->p.off_end = end > f->p.off_body ? end : f->p.off_body;
     if (f->reported && m->cb.part_end != NULL)
         m->cb.part_end(m->arg, &f->p);
     m->sp--;
@@ -282,8 +301,10 @@ static void finish_field(struct mime_parser *m, struct frame *f)
     if (m->field_kind == FK_NONE)
         return;
     m->field[m->field_len] = '\0';
-    if (m->field_cut)
+    if (m->field_cut && m->field_kind != FK_OTHER)
         flag(m, f, MIME_F_HEADER_TOO_LONG);
+    if (m->cb.header_field != NULL && f->reported)
+        m->cb.header_field(m->arg, &f->p, m->fname, m->fname_len, m->field, m->field_len);
     switch (m->field_kind) {
     case FK_TYPE:
         if (f->seen_type) {
@@ -323,6 +344,7 @@ static void finish_field(struct mime_parser *m, struct frame *f)
             break;
         }
         f->seen_enc = true;
+        f->p.encoding_declared = true;
         mime_hdr_token(m->field, tok, sizeof(tok));
         f->p.encoding = encoding_of(tok);
         if (f->p.encoding == MIME_ENC_UNKNOWN)
@@ -340,6 +362,7 @@ static void finish_field(struct mime_parser *m, struct frame *f)
                        &fl);
         break;
     case FK_NONE:
+    case FK_OTHER:
         break;
     }
     if (fl != 0)
@@ -381,6 +404,7 @@ static void end_headers(struct mime_parser *m, struct frame *f, bool closing)
     bool deeper_ok = f->p.depth + 1 <= m->lim.max_depth;
 
     f->st = FS_LEAF;
+    f->p.off_body = m->body_at;
     if (multi) {
         if (f->blen == 0)
             flag(m, f, MIME_F_NO_BOUNDARY);
@@ -404,8 +428,10 @@ static void end_headers(struct mime_parser *m, struct frame *f, bool closing)
         }
     }
     begin(m, f);
-    if (f->st == FS_MESSAGE && !closing)
+    if (f->st == FS_MESSAGE && !closing) {
+        m->open_at = f->p.off_body;
         push_frame(m, f, FS_HEADER, "text/plain");
+    }
 }
 
 static bool valid_field_name(const char *s, size_t len, size_t *colon)
@@ -445,12 +471,14 @@ static void header_line(struct mime_parser *m, struct frame *f, const char *s, s
     }
     finish_field(m, f);
     if (len == 0 && complete) {
+        m->body_at = m->cur_end;
         end_headers(m, f, false);
         return;
     }
     if (!valid_field_name(s, len, &colon)) {
         /* not a field: the header ended without its empty line; the line is body */
         flag(m, f, MIME_F_HEADER_NO_COLON);
+        m->body_at = m->cur_off;
         end_headers(m, f, false);
         dispatch(m, s, len, complete, at_start, eol, eol_len);
         return;
@@ -463,8 +491,13 @@ static void header_line(struct mime_parser *m, struct frame *f, const char *s, s
         m->field_kind = FK_ENCODING;
     else if (colon == 19 && strncasecmp(s, "content-disposition", 19) == 0)
         m->field_kind = FK_DISPOSITION;
+    else if (m->cb.header_field != NULL && f->reported)
+        m->field_kind = FK_OTHER;
     else
         return;
+    m->fname_len = colon < FNAME_MAX ? colon : FNAME_MAX - 1;
+    memcpy(m->fname, s, m->fname_len);
+    m->fname[m->fname_len] = '\0';
     field_append(m, s + colon + 1, len - colon - 1);
 }
 
@@ -615,8 +648,10 @@ static void leaf_line(struct mime_parser *m, struct frame *f, const char *s, siz
         uue_begin(s, len, name, sizeof(name))) {
         struct frame *u;
         emit_eol(m, f);
+        m->open_at = m->cur_off;
         push_frame(m, f, FS_UUE, "application/octet-stream");
         u = top(m);
+        u->p.off_body = m->cur_end;
         u->p.encoding = MIME_ENC_UUENCODE;
         u->p.uuencoded = true;
         u->p.attachment = true;
@@ -662,6 +697,8 @@ static void on_boundary(struct mime_parser *m, unsigned k, bool closing)
 
     if (top(m)->st == FS_HEADER && m->sp - 1 > k)
         flag(m, top(m), MIME_F_BOUNDARY_IN_HEADER);
+    /* the line end before the boundary line belongs to it */
+    m->close_at = m->cur_off - (m->prev_eol <= m->cur_off ? m->prev_eol : 0);
     while (m->sp - 1 > k)
         close_top(m);
     f = top(m);
@@ -676,6 +713,7 @@ static void on_boundary(struct mime_parser *m, unsigned k, bool closing)
         flag(m, f, MIME_F_DEPTH);
         return;
     }
+    m->open_at = m->cur_end;
     push_frame(m, f, FS_HEADER, f->digest ? "message/rfc822" : "text/plain");
 }
 
@@ -694,6 +732,7 @@ static void dispatch(struct mime_parser *m, const char *s, size_t len, bool comp
     case FS_UUE:
         if (at_start && complete && uue_end(s, len)) {
             f->uue_done = true;
+            m->close_at = m->cur_end;
             close_top(m);
         } else {
             uue_line(m, f, s, len, complete);
@@ -711,6 +750,8 @@ static void on_line(struct mime_parser *m, const char *s, size_t len, bool compl
     bool closing = false;
     int k;
 
+    m->cur_off = m->line_off;
+    m->cur_end = m->line_off + len + eol_len;
     if (m->line_total <= LINE_LIMIT && m->line_total + len > LINE_LIMIT)
         flag(m, top(m), MIME_F_LONG_LINE);
     m->line_total += len;
@@ -720,9 +761,10 @@ static void on_line(struct mime_parser *m, const char *s, size_t len, bool compl
     if (at_start && complete && len >= 2 && s[0] == '-' && s[1] == '-' &&
         (k = boundary_of(m, s, len, &closing)) >= 0) {
         on_boundary(m, (unsigned)k, closing);
-        return;
+    } else {
+        dispatch(m, s, len, complete, at_start, eol, eol_len);
     }
-    dispatch(m, s, len, complete, at_start, eol, eol_len);
+    m->prev_eol = complete ? eol_len : 0;
 }
 
 /* ---- API ----------------------------------------------------------------------------- */
@@ -777,14 +819,17 @@ void mime_feed(struct mime_parser *m, const void *data, size_t len)
                 m->line_len--;
             on_line(m, m->line, m->line_len, true, cr ? "\r\n" : "\n", cr ? 2 : 1);
             m->line_len = 0;
+            m->line_off = m->fed + (unsigned long long)(p - (const char *)data);
         } else if (m->line_len == LINE_CAP) {
             /* a piece of a long line; a CR at its end may belong to the line end */
             size_t n = m->line[LINE_CAP - 1] == '\r' ? LINE_CAP - 1 : LINE_CAP;
             on_line(m, m->line, n, false, "", 0);
             memmove(m->line, m->line + n, LINE_CAP - n);
             m->line_len = LINE_CAP - n;
+            m->line_off += n;
         }
     }
+    m->fed += len;
 }
 
 void mime_end(struct mime_parser *m)
@@ -797,6 +842,7 @@ void mime_end(struct mime_parser *m)
     /* the last line end of the message is data (no boundary follows to own it) */
     if (top(m)->st == FS_LEAF && identity_or_qp(top(m)->p.encoding))
         emit_eol(m, top(m));
+    m->close_at = m->fed;
     while (m->sp > 0)
         close_top(m);
     m->ended = true;

@@ -72,6 +72,7 @@ struct mime_part {
     unsigned depth;                 /* 0 = the message */
     enum mime_kind kind;
     enum mime_encoding encoding;
+    bool encoding_declared;         /* a Content-Transfer-Encoding field was there */
     char type[MIME_TYPE_MAX];       /* declared type, or the default (text/plain,
                                        message/rfc822 in a digest, application/octet-stream
                                        for a uuencoded file) */
@@ -82,6 +83,13 @@ struct mime_part {
     bool attachment;                /* Content-Disposition: attachment */
     bool uuencoded;                 /* a "begin" file inside a text part */
     unsigned flags;                 /* MIME_F_* seen in this part */
+    /* Where the part is in the input, as byte offsets from the first byte fed: its header
+     * begins at off_begin (after the boundary line that opens it; a uuencoded file: its
+     * "begin" line), its body at off_body (after the empty line), and it ends at off_end
+     * (set at part_end: before the line end that belongs to the next boundary, after the
+     * "end" line of a uuencoded file, or the end of the input). A multipart's range holds
+     * its preamble, children and epilogue. For rewriting a message (content/wrap.c). */
+    unsigned long long off_begin, off_body, off_end;
     /* at part_end (growing during part_data): */
     unsigned long long size;        /* decoded bytes */
     unsigned char head[MIME_HEAD_MAX];
@@ -98,6 +106,12 @@ struct mime_callbacks {
     void (*part_data)(void *arg, const struct mime_part *p, const unsigned char *data,
                       size_t len);                                                /* optional */
     void (*part_end)(void *arg, const struct mime_part *p);                      /* optional */
+    /* Each header field of a reported part, before its part_begin: the name as written,
+     * the value unfolded (the line ends of folds removed, nothing else), both bounded
+     * (a value is cut at 8 KiB; fields past max_header are not reported). Optional: a
+     * parser without it keeps only the Content-* fields. */
+    void (*header_field)(void *arg, const struct mime_part *p, const char *name,
+                         size_t name_len, const char *value, size_t value_len);
 };
 
 struct mime_limits {

@@ -9,6 +9,7 @@
  */
 #include "content/spam_tok.h"
 
+#include "content/mime_header.h"
 #include "content/spam_msg.h"
 
 #include <ctype.h>
@@ -646,7 +647,7 @@ static void addr_header(struct tok *t, const char *v, size_t vl, int name_ctx, i
                         char *first_dom, size_t fdl, bool *ok)
 {
     char dec[1024];
-    size_t n = spam_hdr_decode(v, vl, dec, sizeof(dec)), i;
+    size_t n = mime_decode_words(v, vl, dec, sizeof(dec), NULL), i;
     const char *at = memchr(dec, '@', n);
     const char *lt = memchr(dec, '<', n);
     int sc = t->seq_ctx;
@@ -753,7 +754,7 @@ static void on_header(void *arg, const char *name, size_t nl, const char *v, siz
     tok_addf(t, C_HDR, "hn:", lname);
     if (name_is(name, nl, "subject")) {
         char dec[1024];
-        size_t n = spam_hdr_decode(v, vl, dec, sizeof(dec)), up = 0, low = 0;
+        size_t n = mime_decode_words(v, vl, dec, sizeof(dec), NULL), up = 0, low = 0;
         fa->has_subject = true;
         seq_reset(t, C_SUBJ);
         text_words(t, dec, n);
@@ -849,12 +850,15 @@ static void on_header(void *arg, const char *name, size_t nl, const char *v, siz
         }
         ct[o] = '\0';
         tok_addf(t, C_HDR, "ct:", ct);
-        if (spam_hdr_param(v, vl, "boundary", b, sizeof(b), false)) {
+        if (mime_hdr_param(v, "boundary", false, b, sizeof(b), NULL)) {
             shape(b, strlen(b) < 20 ? strlen(b) : 20, sh, sizeof(sh));
             tok_addf(t, C_HDR, "bnd:", sh);
         }
-        if (spam_hdr_param(v, vl, "charset", b, sizeof(b), true))
+        if (mime_hdr_param(v, "charset", false, b, sizeof(b), NULL)) {
+            for (i = 0; b[i]; i++)
+                b[i] = (char)tolower((unsigned char)b[i]);
             tok_addf(t, C_HDR, "cs:", b);
+        }
     } else if (name_is(name, nl, "precedence") || name_is(name, nl, "x-priority") ||
                name_is(name, nl, "x-msmail-priority") || name_is(name, nl, "importance")) {
         char buf[64];

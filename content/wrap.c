@@ -1,13 +1,14 @@
 /*
  * wrap.c - the wrapped warning message (see wrap.h).
  *
- * The original is walked as raw MIME: each entity is its header and body; multiparts are
- * cut at their delimiter lines ("--BOUNDARY", RFC 2046 5.1.1: the CRLF before a
- * delimiter belongs to it), message/rfc822 bodies are entities again. Everything that is
- * not replaced is copied byte for byte.
+ * The original is parsed with content/mime.h, the parser the file-type and virus checks
+ * use, so the parts removed are the parts those checks saw: each part's input offsets
+ * (header, body, end) say what to replace. Everything that is not replaced is copied
+ * byte for byte (headers, preambles, boundaries, epilogues).
  */
 #include "content/wrap.h"
 
+#include "content/mime.h"
 #include "lib/header_edit.h"
 #include "lib/xalloc.h"
 
@@ -49,69 +50,84 @@ static void clean(char *buf, size_t len, const char *s, size_t n)
     buf[k] = '\0';
 }
 
-/* The unfolded value of the first field called name in h[0..n), into buf; false if none. */
-static bool field_value(const char *h, size_t n, const char *name, char *buf, size_t len)
-{
-    size_t nl = strlen(name), p = 0, k = 0;
+/* A part to replace: its input range, and what the notice names. */
+struct cut {
+    unsigned long long begin, body, end;
+    char type[MIME_TYPE_MAX];
+    char name[MIME_NAME_MAX];
+    bool uue;                  /* a uuencoded file inside a text part: a notice line */
+};
 
-    while (p < n) {
-        const char *e = memchr(h + p, '\n', n - p);
-        size_t end = e ? (size_t)(e - h) + 1 : n;
-        if (end - p > nl && h[p + nl] == ':' && strncasecmp(h + p, name, nl) == 0) {
-            size_t v = p + nl + 1;
-            for (;;) {
-                for (; v < end && k + 1 < len; v++)
-                    if (h[v] != '\r' && h[v] != '\n')
-                        buf[k++] = h[v] == '\t' ? ' ' : h[v];
-                if (end >= n || (h[end] != ' ' && h[end] != '\t'))
-                    break;
-                v = end;
-                e = memchr(h + v, '\n', n - v);
-                end = e ? (size_t)(e - h) + 1 : n;
-            }
-            buf[k] = '\0';
-            return true;
-        }
-        p = end;
+struct walk {
+    struct cut *cuts;
+    size_t n, cap;
+    unsigned *children;        /* children seen, by part id */
+    size_t nchildren;
+    bool virus;
+};
+
+static void w_begin(void *arg, const struct mime_part *p)
+{
+    struct walk *w = arg;
+
+    if (p->depth == 0)
+        return;
+    if (p->parent >= w->nchildren) {
+        size_t n = (p->parent + 1) * 2;
+        w->children = xrealloc(w->children, n * sizeof(w->children[0]));
+        memset(w->children + w->nchildren, 0, (n - w->nchildren) * sizeof(w->children[0]));
+        w->nchildren = n;
     }
-    buf[0] = '\0';
-    return false;
+    w->children[p->parent]++;
 }
 
-/* The value of parameter name (case-insensitive, quoted or token) in a field value. */
-static bool param(const char *v, const char *name, char *buf, size_t len)
+static void w_end(void *arg, const struct mime_part *p)
 {
-    size_t nl = strlen(name);
-    const char *p = v;
+    struct walk *w = arg;
+    const char *name = mime_part_filename(p);
+    bool text = (strcmp(p->type, "text/plain") == 0 || strcmp(p->type, "text/html") == 0) &&
+                name[0] == '\0' && !p->uuencoded;
+    bool cut;
+    struct cut *c;
 
-    while ((p = strchr(p, ';')) != NULL) {
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (strncasecmp(p, name, nl) == 0 && (p[nl] == '=' || p[nl] == '*')) {
-            const char *s = p + nl, *e;
-            size_t k = 0;
-            while (*s == '*' || (*s >= '0' && *s <= '9')) /* RFC 2231 name*0*= */
-                s++;
-            if (*s++ != '=')
-                continue;
-            if (*s == '"') {
-                e = strchr(++s, '"');
-                if (e == NULL)
-                    e = s + strlen(s);
-            } else {
-                e = s + strcspn(s, "; \t");
-            }
-            for (; s < e && k + 1 < len; s++)
-                buf[k++] = *s;
-            buf[k] = '\0';
-            return k > 0;
-        }
+    switch (p->kind) {
+    case MIME_KIND_LEAF:
+        cut = w->virus || !text;
+        break;
+    case MIME_KIND_MULTIPART:
+        /* no part in it (no delimiter line): what it holds is unknown; or a part
+         * beyond the depth limit was left in it */
+        cut = (p->flags & MIME_F_DEPTH) ||
+              p->id >= w->nchildren || w->children[p->id] == 0;
+        break;
+    default:        /* message/rfc822: its message was walked */
+        cut = false;
+        break;
     }
-    return false;
+    if (!cut)
+        return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 8;
+        w->cuts = xrealloc(w->cuts, w->cap * sizeof(w->cuts[0]));
+    }
+    c = &w->cuts[w->n++];
+    c->begin = p->off_begin;
+    c->body = p->off_body;
+    c->end = p->off_end;
+    c->uue = p->uuencoded;
+    clean(c->type, sizeof(c->type), p->type, strlen(p->type));
+    clean(c->name, sizeof(c->name), name, strlen(name));
 }
 
-static void entity(struct out *o, const char *s, size_t n, unsigned depth);
+/* Outer ranges first: by begin, then the longer one. */
+static int cut_cmp(const void *a, const void *b)
+{
+    const struct cut *x = a, *y = b;
+
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return x->end > y->end ? -1 : x->end < y->end;
+}
 
 /* Replace the entity: its non-Content-* fields, then a text/plain notice. */
 static void removed_part(struct out *o, const char *h, size_t hlen, const char *type,
@@ -132,113 +148,53 @@ static void removed_part(struct out *o, const char *h, size_t hlen, const char *
     o->removed++;
 }
 
-static bool line_is_delim(const char *l, size_t n, const char *b, size_t bl, bool *close)
+/* The original with its dangerous parts replaced, into o. */
+static void rewrite(struct out *o, const char *msg, size_t len)
 {
+    static const struct mime_callbacks cb = {
+        .part_begin = w_begin, .part_end = w_end,
+    };
+    const struct mime_limits lim = { .max_depth = WRAP_DEPTH_MAX, .max_parts = 1u << 24 };
+    struct walk w = { .virus = o->virus };
+    struct mime_parser *m = mime_new(&lim, &cb, &w);
+    unsigned long long at = 0;
     size_t i;
-    if (n < bl + 2 || l[0] != '-' || l[1] != '-' || memcmp(l + 2, b, bl) != 0)
-        return false;
-    i = bl + 2;
-    *close = n >= i + 2 && l[i] == '-' && l[i + 1] == '-';
-    if (*close)
-        i += 2;
-    while (i < n && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r' || l[i] == '\n'))
-        i++;
-    return i == n;
-}
 
-static void multipart(struct out *o, const char *s, size_t n, const char *b, unsigned depth)
-{
-    size_t bl = strlen(b), p = 0, part = 0;
-    bool in_part = false, close = false;
-
-    while (p < n) {
-        const char *e = memchr(s + p, '\n', n - p);
-        size_t end = e ? (size_t)(e - s) + 1 : n;
-        if (!close && line_is_delim(s + p, end - p, b, bl, &close)) {
-            if (in_part) {
-                size_t cend = p >= part + 2 && s[p - 2] == '\r' && s[p - 1] == '\n' ? p - 2
-                              : p >= part + 1 && s[p - 1] == '\n' ? p - 1 : p;
-                entity(o, s + part, cend - part, depth + 1);
-                put(o, s + cend, end - cend);
-            } else {
-                put(o, s, end); /* preamble and the first delimiter */
-            }
-            in_part = !close;
-            part = end;
-        } else if (!in_part && part == 0 && !close) {
-            /* still in the preamble: copied with the first delimiter */
-        } else if (!in_part) {
-            put(o, s + p, end - p); /* epilogue */
+    mime_feed(m, msg, len);
+    mime_end(m);
+    if (mime_flags(m) & MIME_F_TOO_MANY_PARTS) {
+        /* parts went unreported: the whole message body goes */
+        size_t flen, body;
+        hdr_split(msg, len, &flen, &body);
+        w.n = 0;
+        w_end(&w, &(struct mime_part){ .kind = MIME_KIND_MULTIPART, .flags = MIME_F_DEPTH,
+                                       .off_body = body, .off_end = len,
+                                       .type = "multipart/mixed" });
+    }
+    mime_free(m);
+    if (w.n > 1)
+        qsort(w.cuts, w.n, sizeof(w.cuts[0]), cut_cmp);
+    for (i = 0; i < w.n; i++) {
+        const struct cut *c = &w.cuts[i];
+        if (c->begin < at || c->body < c->begin || c->end < c->body || c->end > len)
+            continue;           /* inside one already replaced (the rest cannot be) */
+        put(o, msg + at, (size_t)(c->begin - at));
+        if (c->uue) {
+            char note[600];
+            snprintf(note, sizeof(note), "[Postern removed this part: %s (%s)]\r\n",
+                     c->name[0] ? c->name : "no name", c->type);
+            puts_(o, note);
+            o->removed++;
+        } else {
+            size_t flen, body;
+            hdr_split(msg + c->begin, (size_t)(c->body - c->begin), &flen, &body);
+            removed_part(o, msg + c->begin, flen, c->type, c->name);
         }
-        p = end;
+        at = c->end;
     }
-    if (in_part) /* no closing delimiter: the last part runs to the end */
-        entity(o, s + part, n - part, depth + 1);
-    else if (part == 0 && !close)
-        put(o, s, n); /* no delimiter at all: caught by the caller */
-}
-
-static bool has_delim(const char *s, size_t n, const char *b)
-{
-    size_t bl = strlen(b), p = 0;
-    bool close;
-    while (p < n) {
-        const char *e = memchr(s + p, '\n', n - p);
-        size_t end = e ? (size_t)(e - s) + 1 : n;
-        if (line_is_delim(s + p, end - p, b, bl, &close))
-            return true;
-        p = end;
-    }
-    return false;
-}
-
-static void entity(struct out *o, const char *s, size_t n, unsigned depth)
-{
-    size_t flen, body;
-    char ct[1024], type[128], name[256], cd[1024], raw[256];
-    bool text, named;
-
-    hdr_split(s, n, &flen, &body);
-    if (!field_value(s, flen, "Content-Type", ct, sizeof(ct)))
-        snprintf(ct, sizeof(ct), "text/plain");
-    {
-        size_t k = strcspn(ct, "; \t");
-        size_t i;
-        const char *t = ct + strspn(ct, " \t");
-        k = strcspn(t, "; \t");
-        clean(type, sizeof(type), t, k);
-        for (i = 0; type[i]; i++)
-            if (type[i] >= 'A' && type[i] <= 'Z')
-                type[i] = (char)(type[i] - 'A' + 'a');
-        if (type[0] == '\0')
-            snprintf(type, sizeof(type), "text/plain");
-    }
-    field_value(s, flen, "Content-Disposition", cd, sizeof(cd));
-    named = param(cd, "filename", raw, sizeof(raw)) || param(ct, "name", raw, sizeof(raw));
-    clean(name, sizeof(name), named ? raw : "", named ? strlen(raw) : 0);
-
-    if (strncmp(type, "multipart/", 10) == 0) {
-        char b[200];
-        if (depth < WRAP_DEPTH_MAX && param(ct, "boundary", b, sizeof(b)) &&
-            has_delim(s + body, n - body, b)) {
-            put(o, s, body);
-            multipart(o, s + body, n - body, b, depth);
-            return;
-        }
-        removed_part(o, s, flen, type, name);
-        return;
-    }
-    if (strcmp(type, "message/rfc822") == 0 && depth < WRAP_DEPTH_MAX) {
-        put(o, s, body);
-        entity(o, s + body, n - body, depth + 1);
-        return;
-    }
-    text = (strcmp(type, "text/plain") == 0 || strcmp(type, "text/html") == 0) && !named;
-    if (text && !o->virus) {
-        put(o, s, n);
-        return;
-    }
-    removed_part(o, s, flen, type, name);
+    put(o, msg + at, len - (size_t)at);
+    free(w.cuts);
+    free(w.children);
 }
 
 char *wrap_message(const char *msg, size_t len, const struct wrap_params *p, size_t *out_len,
@@ -253,7 +209,7 @@ char *wrap_message(const char *msg, size_t len, const struct wrap_params *p, siz
     unsigned n = 0;
 
     inner.virus = p->virus;
-    entity(&inner, msg, len, 0);
+    rewrite(&inner, msg, len);
     clean(reason, sizeof(reason), p->reason ? p->reason : "dangerous content",
           p->reason ? strlen(p->reason) : 17);
     /* a boundary that does not occur in what it encloses */

@@ -4,15 +4,20 @@
  * by a notice. Pure: bytes in, bytes out; no I/O, no globals.
  *
  * Which parts are dangerous is decided here, conservatively, from the message alone (the
- * policy record names what was found, not where): every attachment, that is every leaf
- * part that is not text/plain or text/html, or that has a file name, and every part of
- * a type named in the MIME filter (message/partial, message/external-body). When the
- * reason is a virus, text parts go too (a scanner finds EICAR in a plain body). Multipart
- * containers (nested up to WRAP_DEPTH_MAX) and message/rfc822 parts are walked, with
- * their preambles, boundaries and headers kept; a removed part keeps its non-Content-*
- * header fields and becomes "text/plain" with the notice
+ * policy record names what was found, not where), on the parts content/mime.h finds (the
+ * parser of the file-type and virus checks, so both see the same parts): every
+ * attachment, that is every leaf part that is not text/plain or text/html, or that has a
+ * file name (RFC 2231 and RFC 2047 names decoded), every uuencoded file inside a text
+ * part, and every part of a type named in the MIME filter (message/partial,
+ * message/external-body). When the reason is a virus, text parts go too (a scanner finds
+ * EICAR in a plain body). Multiparts and message/rfc822 parts (nested up to
+ * WRAP_DEPTH_MAX) are walked, with their preambles, boundaries, epilogues and headers
+ * kept byte for byte; a removed part keeps its non-Content-* header fields and becomes
+ * "text/plain" with the notice
  *   [Postern removed this part: NAME (TYPE)]
- * Deeper nesting, a multipart without a boundary: that whole entity is removed.
+ * (a uuencoded file: that line in place of its begin..end lines). Deeper nesting, a
+ * multipart without a boundary or without any delimiter line: that whole entity is
+ * removed.
  * Used by relay/queue/queue_policy.c for recipients whose record says wrap.
  */
 #ifndef POSTERN_CONTENT_WRAP_H

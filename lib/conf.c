@@ -391,24 +391,55 @@ static int parse_duration(const struct conf_key *k, const json_t *v, void *field
     return 0;
 }
 
-/* A relative path joined to the working directory ("./" prefixes dropped), or NULL with
- * errno set when the working directory is unknown. */
-static char *absolute_path(const char *path)
+/* The directory of the file conf_load_file() is loading (absolute), or NULL (a buffer:
+ * the working directory). Thread-local: a load runs on one thread, start to end. */
+static _Thread_local const char *load_base;
+
+/* A relative path joined to dir ("./" prefixes dropped, and each leading "../" taken off
+ * dir, so "../run/spool" next to /srv/postern/etc/x.json is /srv/postern/run/spool). */
+static char *join_path(const char *dir, const char *path)
+{
+    size_t n = strlen(dir);
+
+    for (;;) {
+        if (path[0] == '.' && path[1] == '/') {
+            path += 2 + strspn(path + 2, "/");
+        } else if (path[0] == '.' && path[1] == '.' && (path[2] == '/' || path[2] == '\0') &&
+                   n > 1) {
+            while (n > 1 && dir[n - 1] != '/')
+                n--;
+            if (n > 1)
+                n--;                  /* the slash, unless it is the root's */
+            path += 2 + (path[2] == '/' ? 1 + strspn(path + 3, "/") : 0);
+        } else {
+            break;
+        }
+    }
+    if (strcmp(path, ".") == 0)
+        path = "";
+    return xasprintf("%.*s%s%s", (int)n, dir, n == 1 && dir[0] == '/' ? "" :
+                     *path == '\0' ? "" : "/", path);
+}
+
+char *conf_path_absolute(const char *path)
 {
     char *cwd, *abs;
 
     if (path[0] == '/')
         return xstrdup(path);
-    while (path[0] == '.' && path[1] == '/')
-        path += 2 + strspn(path + 2, "/");
-    if (strcmp(path, ".") == 0)
-        path = "";
+    if (load_base != NULL)
+        return join_path(load_base, path);
     cwd = getcwd(NULL, 0);
     if (cwd == NULL)
         return NULL;
-    abs = xasprintf("%s%s%s", cwd, strcmp(cwd, "/") == 0 || *path == '\0' ? "" : "/", path);
+    abs = join_path(cwd, path);
     free(cwd);
     return abs;
+}
+
+static char *absolute_path(const char *path)
+{
+    return conf_path_absolute(path);
 }
 
 /* STRING and PATH: a string, or null (= unset) for a key that is not required. */
@@ -1009,7 +1040,17 @@ int conf_load_file(const char *path, const struct conf_section *root, void *out,
     fclose(f);
     if (text == NULL)
         return -1;
+    /* relative paths in the file are relative to the file's own directory, wherever the
+     * daemon or posternctl is started from */
+    const char *saved = load_base;
+    char *dir = NULL, *slash;
+    load_base = NULL;
+    if ((dir = conf_path_absolute(path)) != NULL && (slash = strrchr(dir, '/')) != NULL)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    load_base = dir;
     rc = load_text(text, len, root, out, errs);
+    load_base = saved;
+    free(dir);
     free(text);
     return rc;
 }

@@ -20,8 +20,9 @@
  *   CONF_DURATION  integer seconds, or string "300ms" "10s" "5m" "2h" "8d"  -> long long ms
  *                  (a string needs a unit, except "0")
  *   CONF_STRING    JSON string                                     -> char * (malloc'd)
- *   CONF_PATH      JSON string; a relative path is made absolute against the current
- *                  working directory at load time                   -> char * (malloc'd)
+ *   CONF_PATH      JSON string; a relative path is made absolute at load time against
+ *                  the directory of the configuration file (conf_load_file), or the
+ *                  working directory for conf_load_buffer           -> char * (malloc'd)
  *                  STRING and PATH keys that are not CONF_REQUIRED also accept null
  *                  (unset: NULL), which is how conf_print shows an unset string.
  *   CONF_ENUM      JSON string, one of key->choices                -> int (index in choices)
@@ -148,6 +149,11 @@ struct conf_errors {
  * "" pointer (the whole file) prints "FILE: error: message". Returns 1. */
 int conf_error(struct conf_errors *errs, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* path made absolute the way CONF_PATH values are: against the directory of the file being
+ * loaded while a conf_load_file() runs (validators use it), else against the working
+ * directory. malloc'd; NULL with errno when the working directory is unknown. */
+char *conf_path_absolute(const char *path);
 
 /*
  * Load `path` against `root` into `out` (a zeroed struct of the root section's type).

@@ -83,6 +83,7 @@ static void ds_bare_cr(struct data_scan *s, struct ds_out *o)
 /* A byte inside a line (not a held-back line-start '.'). */
 static void ds_in_line(struct data_scan *s, struct ds_out *o, char c)
 {
+    s->lf_last = c == '\n';
     s->state = c == '\r' ? DS_CR : DS_IN_LINE;
     if (c == '\r') {
         ds_put(o, '\r');
@@ -104,7 +105,7 @@ static bool ds_step(struct data_scan *s, struct ds_out *o, char c)
 {
     switch (s->state) {
     case DS_LINE_START:
-        if (c != '.')
+        if (c != '.' || s->raw)
             break;
         ds_count(s, 1);
         s->state = DS_DOT;
@@ -144,6 +145,28 @@ void data_scan_init(struct data_scan *s, size_t max_line, bool normalize)
     s->max_line = max_line;
     s->normalize = normalize;
     s->state = DS_LINE_START;
+}
+
+void data_scan_init_raw(struct data_scan *s, size_t max_line, bool normalize)
+{
+    data_scan_init(s, max_line, normalize);
+    s->raw = true;
+}
+
+void data_scan_finish(struct data_scan *s, char *out, size_t *out_len)
+{
+    struct ds_out o = { s, out, 0, 2 };
+
+    assert(s->raw && !s->has_pend);   /* raw mode never holds a byte back */
+    if (s->state == DS_CR) {
+        ds_bare_cr(s, &o);             /* normalize mode writes its LF */
+    } else if (s->state == DS_IN_LINE && !(s->normalize && s->lf_last)) {
+        ds_put(&o, '\r');
+        ds_put(&o, '\n');
+    }
+    s->state = DS_DONE;
+    *out_len = o.len;
+    s->out_total += o.len;
 }
 
 size_t data_scan_feed(struct data_scan *s, const char *in, size_t in_len,

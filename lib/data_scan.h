@@ -12,6 +12,12 @@
  *   - in DATA_NORMALIZE mode a bare LF or bare CR is written out as CR LF, but still does
  *     not count as a line break for end detection or dot-unstuffing.
  * Resumable: the state survives across feeds split at any byte. No allocation, no I/O.
+ *
+ * Raw mode (BDAT, RFC 3030) is the same scanner without the DATA framing: the caller
+ * counts the bytes, so a '.' is content wherever it is (no unstuffing, no end marker) and
+ * the data ends when the caller says so with data_scan_finish(). Bare LF, bare CR, NUL
+ * and long lines are flagged and normalized exactly as in DATA, so the spool gets the
+ * same bytes whichever command carried them.
  */
 #ifndef POSTERN_DATA_SCAN_H
 #define POSTERN_DATA_SCAN_H
@@ -28,6 +34,7 @@ struct data_scan {
     /* set by data_scan_init */
     size_t max_line;      /* 0: no limit */
     bool normalize;       /* write bare LF / bare CR as CR LF */
+    bool raw;             /* BDAT: no dot-unstuffing, no end marker (data_scan_init_raw) */
     /* results, read by the caller */
     unsigned flags;       /* DATA_* bits seen so far */
     unsigned long long out_total; /* bytes written to out so far */
@@ -36,9 +43,19 @@ struct data_scan {
     size_t line_len;      /* input bytes in the current line so far, CR LF excluded */
     char pend;            /* an output byte that did not fit the last call (see .c) */
     bool has_pend;
+    bool lf_last;         /* the last byte was a bare LF (raw mode's finish reads it) */
 };
 
 void data_scan_init(struct data_scan *s, size_t max_line, bool normalize);
+
+/* The same for BDAT content (raw mode, see above): data_scan_feed() consumes all input
+ * and never sets *done; call data_scan_finish() after the last chunk. */
+void data_scan_init_raw(struct data_scan *s, size_t max_line, bool normalize);
+
+/* Raw mode: the content has ended. Writes at most 2 bytes to out (*out_len gets the
+ * count), what the last line needs: a trailing CR is a bare CR (flagged; completed
+ * with LF in normalize mode), and a last line without CR LF gets one (a message is lines, RFC 5322 2.1; every MTA that stores lines does the same). */
+void data_scan_finish(struct data_scan *s, char *out, size_t *out_len);
 
 /*
  * Scan in[0..in_len). Unstuffed content is written to out, which must have room for

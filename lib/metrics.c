@@ -73,6 +73,24 @@ static const struct metric_def metrics_table[M__COUNT] = {
         { "symbol" }, 512, { 0 }, 0 },
     [M_UP_SECONDS] = { "uptime_seconds", METRIC_GAUGE,
         "seconds since the daemon started", { NULL }, 0, { 0 }, 0 },
+    [M_CHECK_SECONDS] = { "policy_check_duration_seconds", METRIC_HISTOGRAM,
+        "time of one policy check call, from its start to its result, by check",
+        { "check" }, 64, LATENCY_BUCKETS },
+    [M_DNS_CACHE] = { "dns_cache_lookups_total", METRIC_COUNTER,
+        "DNS lookups by where the answer came from: hit (the cache) or miss (a query, or "
+        "one already in flight)", { "result" }, 4, { 0 }, 0 },
+    [M_SPOOL_BATCH] = { "spool_fsync_batch_messages", METRIC_HISTOGRAM,
+        "messages made durable by one fsync of the queue directory (group commit)",
+        { NULL }, 0, { 1, 2, 4, 8, 16, 32, 64, 128 }, 8 },
+    [M_SPOOL_FSYNC_SECONDS] = { "spool_fsync_batch_duration_seconds", METRIC_HISTOGRAM,
+        "time of one group commit: the batch's renames into queue/ and the directory "
+        "fsync", { NULL }, 0, LATENCY_BUCKETS },
+    [M_GREYLIST_RESULTS] = { "greylist_results_total", METRIC_COUNTER,
+        "greylisting outcomes per recipient: greylisted (deferred), passed (retried after "
+        "the delay), known (triplet or network already passed), skipped (exempt), "
+        "unavailable (Redis)", { "result" }, 8, { 0 }, 0 },
+    [M_VIRUS_FOUND] = { "virus_found_total", METRIC_COUNTER,
+        "messages in which the scanner found a virus", { NULL }, 0, { 0 }, 0 },
 };
 
 struct series {

@@ -62,6 +62,12 @@ enum metric_id {
     M_WORKPOOL_QUEUED,      /* gauge {pool}, set at scrape */
     M_POLICY_SYMBOLS,       /* counter {symbol} */
     M_UP_SECONDS,           /* gauge, set at scrape */
+    M_CHECK_SECONDS,        /* histogram {check}: one policy check call, start to done */
+    M_DNS_CACHE,            /* counter {result} hit|miss, set at scrape */
+    M_SPOOL_BATCH,          /* histogram: messages made durable by one directory fsync */
+    M_SPOOL_FSYNC_SECONDS,  /* histogram: one batch's renames and directory fsync */
+    M_GREYLIST_RESULTS,     /* counter {result} greylisted|passed|known|skipped|unavailable */
+    M_VIRUS_FOUND,          /* counter: messages in which the scanner found a virus */
     M__COUNT
 };
 

@@ -16,6 +16,7 @@
  *     a callback never runs inside the call that issued the request.
  * Threading: loop thread only.
  */
+#include "lib/errout.h"
 #include "lib/redis.h"
 #include "lib/redis_sentinel.h"
 
@@ -876,18 +877,18 @@ struct redisContext *redis_connect_blocking(const struct redis_conf *conf)
              redis_parse_address(conf->address, host, sizeof(host), &port) == 0)
         c = redisConnectWithTimeout(host, port, tv);
     else {
-        fprintf(stderr, "redis: address is not an IP literal with a port\n");
+        fprintf(errout(), "redis: address is not an IP literal with a port\n");
         return NULL;
     }
     if (c == NULL || c->err) {
-        fprintf(stderr, "redis: cannot connect to %s: %s\n",
+        fprintf(errout(), "redis: cannot connect to %s: %s\n",
                 conf->socket ? conf->socket : conf->address,
                 c ? c->errstr : "out of memory");
         redisFree(c);
         return NULL;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK) {
-        fprintf(stderr, "redis: cannot set the I/O timeout\n");
+        fprintf(errout(), "redis: cannot set the I/O timeout\n");
         redisFree(c);
         return NULL;
     }
@@ -897,7 +898,7 @@ struct redisContext *redis_connect_blocking(const struct redis_conf *conf)
                             : redisCommand(c, "AUTH %s", conf->password);
         int ok = a != NULL && a->type != REDIS_REPLY_ERROR;
         if (!ok)
-            fprintf(stderr, "redis: AUTH refused: %s\n", a ? a->str : c->errstr);
+            fprintf(errout(), "redis: AUTH refused: %s\n", a ? a->str : c->errstr);
         freeReplyObject(a);
         if (!ok) {
             redisFree(c);

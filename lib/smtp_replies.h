@@ -35,7 +35,7 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_SENDER_OK       250, "2.1.0", "Ok"
 #define R_RCPT_OK         250, "2.1.5", "Ok"
 #define R_VRFY            252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"
-#define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH ETRN"
+#define R_HELP            214, "2.0.0", "See RFC 5321; commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH ETRN"
 /* ETRN (RFC 1985): start delivery of what is queued for a backup-MX domain */
 #define R_ETRN_QUEUED     250, "2.0.0", "OK, queuing for node %s started"
 #define R_ETRN_NONE       251, "2.0.0", "OK, no messages waiting for node %s"
@@ -47,6 +47,7 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_READY_TLS       220, "2.0.0", "Ready to start TLS"
 #define R_START_DATA      354, NULL,    "End data with <CR><LF>.<CR><LF>"
 #define R_QUEUED          250, "2.0.0", "Ok: queued as %s%s"  /* ID, quota note */
+#define R_CHUNK_OK        250, "2.0.0", "Ok: %llu octets received"  /* BDAT (RFC 3030) */
 
 /* syntax and sequence */
 #define R_UNKNOWN_CMD     500, "5.5.2", "Error: command not recognized"
@@ -66,6 +67,8 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_NEED_MAIL       503, "5.5.1", "Error: need MAIL command"
 #define R_NEED_RCPT       503, "5.5.1", "Error: need RCPT command"
 #define R_TX_IN_PROGRESS  503, "5.5.1", "Error: MAIL transaction in progress"
+#define R_BDAT_SYNTAX     501, "5.5.4", "Syntax: BDAT count [LAST]; closing: the chunk cannot be skipped"
+#define R_BDAT_ONLY       503, "5.5.1", "Error: %s not allowed after BDAT; send BDAT or RSET"
 #define R_TLS_ACTIVE      503, "5.5.1", "Error: TLS already active"
 #define R_TLS_UNAVAIL     454, "4.7.0", "TLS not available due to local problem"
 #define R_NEED_SMTPUTF8   553, "5.6.7", "Error: address requires SMTPUTF8"
@@ -126,5 +129,6 @@ size_t smtp_reply_vformat(char *buf, size_t len, int code, const char *ecode, co
 #define R_AUTH_REQUIRED   530, "5.7.0", "Authentication required"
 #define R_LOCAL_ERROR     451, "4.3.0", "Error: temporary local problem, please try again later"
 #define R_SPOOL_FULL      452, "4.3.1", "Insufficient system storage"
+#define R_BACKLOG_FULL    452, "4.3.1", "<%s>: Insufficient system storage: too much mail queued for %s, try again later"
 
 #endif

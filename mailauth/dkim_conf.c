@@ -98,15 +98,31 @@ static const struct conf_key domain_keys[] = {
 static const struct conf_section domain_section = { "dkim.domain", domain_keys,
                                                     domain_validate };
 
+/* The "sign" row, in both tables below. */
+#define SIGN_KEY                                                                            \
+    { .name = "sign", .type = CONF_MAP, .offset = offsetof(struct dkim_conf, sign),         \
+      .sub = &domain_section, .elem_size = sizeof(struct dkim_domain_conf),                 \
+      .help = "DKIM signing of mail from logged-in senders, per sending domain (the From "  \
+              "domain, or a parent of it)" }
 static const struct conf_key dkim_keys[] = {
     { .name = "verify", .type = CONF_SECTION, .offset = offsetof(struct dkim_conf, verify),
       .sub = &dkim_verify_conf_section, .help = "DKIM verification of inbound mail" },
-    { .name = "sign", .type = CONF_MAP, .offset = offsetof(struct dkim_conf, sign),
-      .sub = &domain_section, .elem_size = sizeof(struct dkim_domain_conf),
-      .help = "DKIM signing of outbound mail, per sending domain (the From domain)" },
+    SIGN_KEY,
     { .name = NULL }
 };
 const struct conf_section dkim_conf_section = { "dkim", dkim_keys, NULL };
+
+/* The daemon's "dkim" section: verification is set per profile (checks.dkim). */
+static const struct conf_key dkim_daemon_keys[] = {
+    SIGN_KEY,
+    { .name = "warn_unsigned", .type = CONF_BOOL,
+      .offset = offsetof(struct dkim_conf, warn_unsigned), .def = "true",
+      .help = "When mail of logged-in senders leaves unsigned (no key for its From domain), "
+              "look up that domain's DMARC policy once a day and log a warning when it is "
+              "reject or quarantine" },
+    { .name = NULL }
+};
+const struct conf_section dkim_daemon_conf_section = { "dkim", dkim_daemon_keys, NULL };
 
 /* The key file must load, match its algorithm, and (RSA) be long enough. */
 static int key_validate(void *obj, const char *pointer, struct conf_errors *errs)

@@ -16,9 +16,9 @@
  *
  * Loading checks every key: the file is readable and holds an unencrypted PEM private key
  * of the algorithm's type, and an RSA key has at least 1024 bits (a warning below 2048).
- * Hooked into the root table by relay/ as
- *   { "dkim", CONF_SECTION, offsetof(root, dkim), .sub = &dkim_conf_section }
- * (posternctl loads it on its own for dkim sign). Threading: read-only after load.
+ * Hooked into the daemon's root table by relay/ as dkim_daemon_conf_section ("sign" only;
+ * verification is set per profile); posternctl loads dkim_conf_section on its own for
+ * dkim sign. Threading: read-only after load.
  */
 #ifndef POSTERN_DKIM_CONF_H
 #define POSTERN_DKIM_CONF_H
@@ -52,9 +52,13 @@ struct dkim_domain_conf {
 struct dkim_conf {
     struct dkim_verify_conf verify;
     struct conf_array sign;         /* struct dkim_domain_conf, by domain */
+    bool warn_unsigned;             /* the daemon's: DMARC of domains signed for by no key */
 };
 
 extern const struct conf_section dkim_conf_section;
+/* The daemon's root "dkim" section: "sign" and "warn_unsigned" (relay/relay_conf.c; the DKIM check's
+ * verification settings are per profile, policy.profiles.NAME.checks.dkim). */
+extern const struct conf_section dkim_daemon_conf_section;
 /* Its "verify" part alone (struct dkim_verify_conf): also the settings of the DKIM
  * policy check (policy/checks/check_dkim.c), so the keys are declared once. */
 extern const struct conf_section dkim_verify_conf_section;

@@ -3,6 +3,7 @@
  */
 #include "policy/account_breaker.h"
 
+#include "lib/errout.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
 
@@ -107,7 +108,7 @@ struct redis_req *account_suspend(struct redis *r, struct redis_script *script,
 
 static int redis_failed(redisContext *c, redisReply *r)
 {
-    fprintf(stderr, "posternctl: Redis: %s\n",
+    fprintf(errout(), "posternctl: Redis: %s\n",
             r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
             : c->err                                  ? c->errstr
                                                       : "unexpected reply");

@@ -48,6 +48,7 @@ struct domain_conf;
 struct auth_conf;
 struct rl_conf;
 struct scan_client;
+struct callout_service;
 struct account_cache;
 
 /* The SMTP stages, in dialogue order. DATA is the DATA command before its 354; END is the
@@ -78,6 +79,8 @@ const char *engine_stage_name(enum engine_stage s);
 #define CHECK_USES_SETTINGS    0x4u /* reads per-recipient settings: user overrides are
                                        fetched for profiles that run it */
 #define CHECK_NEEDS_HEADER     0x8u /* END: needs the message header in memory */
+#define CHECK_NEEDS_REDIS      0x10u /* keeps or reads its state in Redis: a profile that
+                                        runs it makes the daemon connect to Redis */
 
 /* The services every check may use (borrowed from the daemon; any may be NULL in tests
  * and in `posternctl check`). */
@@ -89,8 +92,16 @@ struct engine_env {
     struct outage *outages;         /* backing-service outage tracker (outage.h) */
     struct scan_client *scanner;    /* the virus scanner (content/scan_client.h); NULL
                                        when virus.enabled is false */
+    /* recipient probes to the next hop (policy/callout.h); NULL: no callouts */
+    const struct callout_service *callout;
+    /* the queued backlog of a recipient domain (relay/queue/queue.h); NULL: unknown */
+    void (*backlog)(void *arg, const char *domain, unsigned long long *msgs,
+                    unsigned long long *bytes);
+    void *backlog_arg;
     struct account_cache *accounts; /* logins' suspension states (account_cache.h); NULL:
                                        the account check asks Redis every time */
+    /* policy.dns_skip_networks: clients the inbound DNS checks skip (NULL: none) */
+    const struct conf_strlist *dns_skip_networks;
     const char *hostname;           /* this server's name */
     /* events for the alert layer (webhooks); takes the reference of data */
     void (*event)(void *arg, const char *type, struct json_t *data);
@@ -142,6 +153,8 @@ struct check_def {
                                   accepted for another recipient: DISP_NONE = quarantine
                                   (see engine.h, "the multi-recipient rule") */
     const char *reason;        /* the "reason" of message.rejected for its refusals */
+    const char *unsure_reason; /* the reason when it defers because it cannot say (a store
+                                  it needs is down: "redis_unavailable"); NULL: reason */
     const struct symbol_def *symbols;       /* NULL or a table ending with name NULL */
     const struct conf_section *settings;    /* its keys inside a profile; NULL: none */
     size_t settings_size;                   /* sizeof the struct settings fills */
@@ -188,6 +201,9 @@ size_t check_call_nrcpt(const struct check_call *c);
 const char *check_call_rcpt(const struct check_call *c, size_t i);
 const struct policy_settings *check_call_rcpt_settings(const struct check_call *c, size_t i);
 bool check_call_rcpt_whitelisted(const struct check_call *c, size_t i);
+/* Recipient i's score so far: the symbols of earlier stages and groups (checks of the
+ * same group may still add theirs). */
+double check_call_rcpt_score(const struct check_call *c, size_t i);
 
 /* END: the spooled message, from the start of our Received: header. */
 struct engine_message {
@@ -230,6 +246,12 @@ enum verdict_kind {
 void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int code,
                    const char *ecode, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* The same with another message.rejected reason than the check's own (a refusal because a
+ * service it needs is down: "redis_unavailable"). reason must outlive the session (a
+ * string literal). */
+void check_verdict_reason(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                          const char *reason, int code, const char *ecode, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
 /* END: an action after acceptance for recipient i (or all): DISP_WRAP, DISP_QUARANTINE,
  * DISP_DISCARD, DISP_MARK, DISP_TAG; why is the short reason kept with it ("virus Eicar").
@@ -268,5 +290,20 @@ void check_done(struct check_call *c);
 int check_work_submit(struct check_call *c, void *job, void (*work)(void *job),
                       void (*done)(struct check_call *c, void *job),
                       void (*job_free)(void *job));
+
+/* The same for work on the message itself (the shared way of every check that reads the
+ * spooled message on the pool): the first `max` bytes of the call's message are read on
+ * the worker, then work(job, msg, len) runs with them (msg NUL-terminated, freed when
+ * work returns; NULL when nothing could be read), then done(c, job, read_ok) on the loop
+ * thread (read_ok false: the check should apply the unsure rule), then job_free(job).
+ * Returns CALL_PENDING; or CALL_DONE, with job_free(job) already called, when the call
+ * has no message, when it cannot be read (the unsure rule was applied for every
+ * recipient), or when the pool is full (see check_work_submit). */
+enum call_status check_message_submit(struct check_call *c, unsigned long long max,
+                                      void *job,
+                                      void (*work)(void *job, const char *msg, size_t len),
+                                      void (*done)(struct check_call *c, void *job,
+                                                   bool read_ok),
+                                      void (*job_free)(void *job));
 
 #endif

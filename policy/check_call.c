@@ -4,15 +4,20 @@
  */
 #include "policy/engine_int.h"
 
+#include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *const stage_names[STAGE_COUNT] = {
     "connect", "helo", "auth", "mail", "rcpt", "data", "end",
@@ -82,6 +87,13 @@ const struct policy_settings *check_call_rcpt_settings(const struct check_call *
     struct eng_rcpt *r = rcpt_of(c, i);
 
     return r ? r->settings : NULL;
+}
+
+double check_call_rcpt_score(const struct check_call *c, size_t i)
+{
+    struct eng_rcpt *r = rcpt_of(c, i);
+
+    return r != NULL ? decide_rcpt_score(sess(c), r) : 0;
 }
 
 bool check_call_rcpt_whitelisted(const struct check_call *c, size_t i)
@@ -194,26 +206,26 @@ static void add_later(struct scope *sc, enum disposition d, const struct check_d
     verdict_merge(&sc->later[sc->nlater++], d, by->mixed, by, reply, NULL);
 }
 
-void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int code,
-                   const char *ecode, const char *fmt, ...)
+static void verdict_v(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                      const char *reason, int code, const char *ecode, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 7, 0)));
+
+static void verdict_v(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                      const char *reason, int code, const char *ecode, const char *fmt,
+                      va_list ap)
 {
     struct engine_session *s = sess(c);
     const struct check_def *d = c->inst->def;
     enum disposition disp = code >= 500 ? DISP_REFUSE : DISP_DEFER;
     struct engine_reply reply;
     size_t first, n, k;
-    va_list ap;
 
-    if (c->state != CALL_RUNNING)
-        return;
     memset(&reply, 0, sizeof(reply));
     reply.code = code;
     snprintf(reply.ecode, sizeof(reply.ecode), "%s", ecode ? ecode : "");
-    va_start(ap, fmt);
     vsnprintf(reply.text, sizeof(reply.text), fmt, ap);
-    va_end(ap);
     reply.check = d->name;
-    reply.reason = d->reason ? d->reason : "other";
+    reply.reason = reason ? reason : d->reason ? d->reason : "other";
     reply.disconnect = kind == VERDICT_DISCONNECT;
     if (kind == VERDICT_DISCONNECT ||
         (kind == VERDICT_REFUSE_NOW && c->run->stage != STAGE_RCPT && c->run->stage != STAGE_END)) {
@@ -227,6 +239,30 @@ void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int 
     }
     for (n = pick(c, i, &first), k = first; k < first + n; k++)
         rcpt_verdict(c, k, disp, d->mixed, &reply, NULL);
+}
+
+void check_verdict(struct check_call *c, ssize_t i, enum verdict_kind kind, int code,
+                   const char *ecode, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->state != CALL_RUNNING)
+        return;
+    va_start(ap, fmt);
+    verdict_v(c, i, kind, NULL, code, ecode, fmt, ap);
+    va_end(ap);
+}
+
+void check_verdict_reason(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                          const char *reason, int code, const char *ecode, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->state != CALL_RUNNING)
+        return;
+    va_start(ap, fmt);
+    verdict_v(c, i, kind, reason, code, ecode, fmt, ap);
+    va_end(ap);
 }
 
 void check_disposition(struct check_call *c, ssize_t i, enum disposition d, const char *why)
@@ -313,10 +349,22 @@ void check_event(struct check_call *c, const char *type, json_t *data)
         json_decref(data);
 }
 
+void check_call_observe(const struct check_call *c)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    metrics_robserve(metrics_default(), M_CHECK_SECONDS,
+                     (const char *const[]){ c->inst->def->name, NULL },
+                     (double)(now.tv_sec - c->started.tv_sec) +
+                         (double)(now.tv_nsec - c->started.tv_nsec) / 1e9);
+}
+
 void check_done(struct check_call *c)
 {
     if (c->state != CALL_RUNNING)
         return; /* cancelled: the engine no longer waits (a check bug, but harmless) */
+    check_call_observe(c);
     c->state = CALL_FINISHED;
     if (!c->in_run)
         stage_run_call_done(c->run);
@@ -378,6 +426,81 @@ int check_work_submit(struct check_call *c, void *job, void (*work)(void *job),
     j->next = c->jobs;
     c->jobs = j;
     return 0;
+}
+
+/* ---- work on the message ----------------------------------------------------------- */
+
+struct message_job {
+    int fd;                         /* a duplicate of the queue file's descriptor */
+    unsigned long long offset, size;
+    bool read_ok;
+    void *job;
+    void (*work)(void *job, const char *msg, size_t len);
+    void (*done)(struct check_call *c, void *job, bool read_ok);
+    void (*job_free)(void *job);
+};
+
+static void message_work(void *arg)
+{
+    struct message_job *mj = arg;
+    char *buf = malloc(mj->size + 1);
+    size_t got = 0;
+
+    if (buf != NULL) {
+        got = pread_all(mj->fd, buf, (size_t)mj->size, mj->offset);
+        buf[got] = '\0';
+    }
+    mj->read_ok = buf != NULL && (got > 0 || mj->size == 0);
+    mj->work(mj->job, mj->read_ok ? buf : NULL, mj->read_ok ? got : 0);
+    free(buf);
+}
+
+static void message_done(struct check_call *c, void *arg)
+{
+    struct message_job *mj = arg;
+
+    mj->done(c, mj->job, mj->read_ok);
+}
+
+static void message_free(void *arg)
+{
+    struct message_job *mj = arg;
+
+    if (mj->fd >= 0)
+        close(mj->fd);
+    mj->job_free(mj->job);
+    free(mj);
+}
+
+enum call_status check_message_submit(struct check_call *c, unsigned long long max,
+                                      void *job,
+                                      void (*work)(void *job, const char *msg, size_t len),
+                                      void (*done)(struct check_call *c, void *job,
+                                                   bool read_ok),
+                                      void (*job_free)(void *job))
+{
+    const struct engine_message *m = check_call_message(c);
+    struct message_job *mj;
+
+    if (m == NULL || m->fd < 0) {
+        job_free(job);
+        return CALL_DONE;
+    }
+    mj = xcalloc(1, sizeof(*mj));
+    mj->fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
+    mj->offset = m->offset;
+    mj->size = m->size < max ? m->size : max;
+    mj->job = job;
+    mj->work = work;
+    mj->done = done;
+    mj->job_free = job_free;
+    if (mj->fd < 0) {
+        message_free(mj);
+        check_unsure(c, CHECK_ALL, NULL);
+        return CALL_DONE;
+    }
+    return check_work_submit(c, mj, message_work, message_done, message_free) == 0
+               ? CALL_PENDING : CALL_DONE;
 }
 
 void check_call_orphan_jobs(struct check_call *c)

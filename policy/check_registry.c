@@ -38,6 +38,7 @@ static const struct check_def *const shipped[] = {
     &check_filetype,
     &check_spam,
     &check_bulk,
+    &check_backlog,
     NULL
 };
 

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 const char *const domain_bounces_names[] = { "never", "authenticated", "always", NULL };
@@ -17,6 +18,7 @@ const char *const content_action_names[] = { "reject", "quarantine", "wrap", "ma
                                              "off", NULL };
 static const char *const changes_names[] = { "auto", "full", "headers", NULL };
 const char *const recipients_unsure_names[] = { "defer", "accept", NULL };
+const char *const greylist_stage_names[] = { "rcpt", "data", NULL };
 
 static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs);
 
@@ -42,6 +44,11 @@ static const struct conf_key domain_keys[] = {
     { .name = "greylist_delay", .type = CONF_DURATION, .offset = D(greylist_delay_ms),
       .def = "0", .min = 0, .max = 86400000LL,
       .help = "the domain's own greylisting delay; 0: the profile's (greylist.delay, 5m)" },
+    { .name = "greylist_stage", .type = CONF_ENUM, .offset = D(greylist_stage),
+      .def = "rcpt", .choices = greylist_stage_names,
+      .help = "when greylisting decides: rcpt (each recipient at RCPT) or data (after the "
+              "message, with its whole score: with the level's greylist_score, only mail "
+              "that also looks suspicious is delayed)" },
     { .name = "strict_dns", .type = CONF_BOOL, .offset = D(strict_dns), .def = "false",
       .help = "refuse clients without valid reverse DNS, dynamic hosts and bad HELO names "
               "instead of only scoring them" },
@@ -54,16 +61,11 @@ static const struct conf_key domain_keys[] = {
       .help = "mail with a blocked file type: reject, quarantine, wrap, mark, delete or off; "
               "submitted mail is always rejected" },
     { .name = "blocked_extensions", .type = CONF_STRLIST, .offset = D(blocked_extensions),
-      .def = "[\"ade\", \"adp\", \"app\", \"bas\", \"bat\", \"chm\", \"cmd\", \"com\", \"cpl\","
-             " \"crt\", \"exe\", \"fxp\", \"hlp\", \"hta\", \"inf\", \"ins\", \"isp\", \"js\","
-             " \"jse\", \"lnk\", \"mda\", \"mdb\", \"mde\", \"mdw\", \"mdt\", \"mdz\", \"msc\","
-             " \"msi\", \"msp\", \"mst\", \"ops\", \"pcd\", \"pif\", \"prg\", \"reg\", \"scr\","
-             " \"sct\", \"shb\", \"shs\", \"vb\", \"vbe\", \"vbs\", \"wsc\", \"wsf\", \"wsh\"]",
-      .help = "attachment file name extensions that are blocked" },
+      .help = "attachment file name extensions that are blocked; empty (the default): the "
+              "recipient's level's list (policy.levels.*.blocked_extensions)" },
     { .name = "blocked_types", .type = CONF_STRLIST, .offset = D(blocked_types),
-      .def = "[\"application/x-msdownload\", \"application/x-msdos-program\","
-             " \"application/hta\", \"message/partial\", \"message/external-body\"]",
-      .help = "declared MIME types that are blocked" },
+      .help = "declared MIME types that are blocked; empty (the default): the level's "
+              "list" },
     { .name = "whitelist", .type = CONF_STRLIST, .offset = D(whitelist),
       .help = "senders never marked as spam and not greylisted: addresses, @domain, "
               "@.domain (subdomains), local part@, client IP or CIDR" },
@@ -80,19 +82,53 @@ static const struct conf_key domain_keys[] = {
       .def = "false",
       .help = "addresses that sent mail through submission are valid recipients (kept in "
               "Redis); with recipients_file, either source makes an address valid" },
+    { .name = "recipients_callout", .type = CONF_BOOL, .offset = D(recipients_callout),
+      .def = "false",
+      .help = "ask the domain's next hop (its transport route; for a backup domain the "
+              "primary MX) with a RCPT probe whether a recipient no other source knows "
+              "exists; answers are cached in Redis (rcpt_verify.callout_valid_ttl, "
+              "callout_invalid_ttl); a failed or slow callout defers (recipients_unsure)" },
     { .name = "recipients_unsure", .type = CONF_ENUM, .offset = D(recipients_unsure),
       .def = "defer", .choices = recipients_unsure_names,
       .help = "a recipient no source knows when a source could not answer (Redis down), "
-              "or only learned recipients are known: defer (450 4.1.1) or accept" },
+              "or only learned recipients are known, or a callout failed temporarily: defer "
+              "(450 4.1.1) or accept" },
     { .name = "backscatter_protection", .type = CONF_BOOL,
       .offset = D(backscatter_protection), .def = "false",
       .help = "refuse bounces to the domain's users that reference no message sent through "
               "Postern (550 5.7.1); off by default: users who also send through other "
               "servers would lose their real bounces" },
+    { .name = "backlog_max_messages", .type = CONF_INT, .offset = D(backlog_max_messages),
+      .def = "0", .min = 0, .max = 100000000LL,
+      .help = "backup domains: while this many messages for the domain are queued, new "
+              "mail for it gets 452 4.3.1 (the backlog check); 0: no cap" },
+    { .name = "backlog_max_bytes", .type = CONF_SIZE, .offset = D(backlog_max_bytes),
+      .def = "0",
+      .help = "the same cap on the bytes of those messages; 0: no cap" },
+    { .name = "quarantine_retention", .type = CONF_DURATION,
+      .offset = D(quarantine_retention_ms), .def = "30d", .min = 1000, .max = 3650LL * 86400000,
+      .help = "quarantined messages older than this are deleted by the queue runner" },
+    { .name = "quarantine_max_size", .type = CONF_SIZE, .offset = D(quarantine_max_size),
+      .def = "0",
+      .help = "bytes of quarantined messages kept for the domain on each node; over it "
+              "the oldest are deleted first (logged); 0: no cap" },
+    { .name = "digest_interval", .type = CONF_DURATION, .offset = D(digest_interval_ms),
+      .def = "1440m", .min = 0, .max = 366LL * 86400000,
+      .help = "each recipient with new quarantine entries gets a digest mail at most this "
+              "often (periods start at digest_time); 0: no digests" },
+    { .name = "digest_time", .type = CONF_STRING, .offset = D(digest_time), .def = "00:00",
+      .help = "time of day (HH:MM, UTC) the digest periods start from: with the default "
+              "interval, when the daily digest goes out" },
+    { .name = "digest_address", .type = CONF_STRING, .offset = D(digest_address),
+      .help = "an address that also gets a digest of all the domain's new quarantine "
+              "entries (the admin's report), or null" },
     { .name = "message_changes", .type = CONF_ENUM, .offset = D(message_changes),
       .def = "auto", .choices = changes_names,
       .help = "changes allowed to delivered mail: auto (full for local domains, header "
               "fields only for backup domains), full, or headers" },
+    { .name = "admins", .type = CONF_STRLIST, .offset = D(admins),
+      .help = "mail logins (\"admin@example.test\") that are this domain's admins on the "
+              "web page: they see and change the settings of every address of the domain" },
     { .name = NULL }
 };
 
@@ -102,11 +138,28 @@ const struct conf_section domain_conf_section = {
 
 /* The level name is checked against policy.levels by the engine's config check, which
  * sees both (engine_conf_check_refs). */
+long long domain_digest_offset(const char *hhmm)
+{
+    int h, m;
+    char end;
+
+    if (hhmm == NULL || sscanf(hhmm, "%2d:%2d%c", &h, &m, &end) != 2 || h < 0 || h > 23 ||
+        m < 0 || m > 59 || strlen(hhmm) != 5)
+        return -1;
+    return h * 3600LL + m * 60LL;
+}
+
 static int domain_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     const struct domain_conf *d = obj;
+    int bad = 0;
 
-    return addr_list_validate(&d->whitelist, pointer, "whitelist", errs) +
+    if (d->digest_time && domain_digest_offset(d->digest_time) < 0) {
+        char at[256];
+        snprintf(at, sizeof(at), "%s/digest_time", pointer);
+        bad += conf_error(errs, at, "expected HH:MM (UTC), such as \"07:30\"");
+    }
+    return bad + addr_list_validate(&d->whitelist, pointer, "whitelist", errs) +
            addr_list_validate(&d->blacklist, pointer, "blacklist", errs) +
            addr_list_validate(&d->exclusions, pointer, "exclusions", errs);
 }

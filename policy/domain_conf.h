@@ -68,6 +68,7 @@ struct domain_conf {
     char *level;            /* protection level, a name in policy.levels */
     bool greylisting;
     long long greylist_delay_ms;    /* 0: the greylist check's delay */
+    int greylist_stage;             /* enum greylist_stage */
     bool strict_dns;
     int virus_action;       /* enum content_action */
     int file_action;        /* enum content_action */
@@ -79,14 +80,31 @@ struct domain_conf {
     int message_changes;    /* enum message_changes */
     char *recipients_file;  /* valid recipients, or NULL (policy/checks/check_rcpt_verify.c) */
     bool recipients_learned;
+    bool recipients_callout;  /* ask the next hop (RCPT probe) about unknown recipients */
     int recipients_unsure;  /* 0 defer, 1 accept */
     bool backscatter_protection;  /* policy/checks/check_backscatter.c */
+    struct conf_strlist admins;   /* logins that see and change every user's settings
+                                     on the web page (admin/web.h) */
+    long long backlog_max_messages;   /* backup domains: queued mail cap (check_backlog.c) */
+    unsigned long long backlog_max_bytes;
+    long long quarantine_retention_ms;  /* entries older are deleted (relay/quar/) */
+    unsigned long long quarantine_max_size;  /* bytes of entries kept; 0: no cap */
+    long long digest_interval_ms;   /* quarantine digests at most this often; 0: none */
+    char *digest_time;      /* "HH:MM" UTC: where the digest periods start */
+    char *digest_address;   /* also gets a digest of all the domain's entries, or NULL */
 };
+
+/* When greylisting decides: at RCPT, or after DATA (the whole message scored once). */
+enum greylist_stage { GREYLIST_AT_RCPT, GREYLIST_AFTER_DATA };
+extern const char *const greylist_stage_names[];   /* "rcpt", "data" */
 
 /* "defer", "accept": recipients_unsure's words. */
 extern const char *const recipients_unsure_names[];
 
 extern const struct conf_section domain_conf_section;
+
+/* Seconds after midnight UTC of a digest_time "HH:MM"; -1 when it is not one. */
+long long domain_digest_offset(const char *hhmm);
 
 /* The settings of domain (case-insensitive), or defaults (domain_defaults) when the map
  * has no entry for it. Never NULL when defaults is not NULL. */

@@ -125,6 +125,11 @@ static int profile_build(struct engine *e, struct engine_profile *p, const struc
     for (i = 0; i < pc->checks.n; i++) {
         struct check_inst *in = &p->insts[p->ninsts];
         const struct check_def *d = check_registry_find(c[i].name);
+        const struct conf_strlist *off = &e->in.conf->disabled_checks;
+        for (j = 0; j < off->n && strcmp(off->v[j], c[i].name) != 0; j++)
+            ;
+        if (j < off->n)
+            continue;           /* policy.disabled_checks */
         if (d == NULL) {
             log_error("policy", "profile %s: unknown check %s", pc->name, c[i].name);
             return -1;

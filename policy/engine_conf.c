@@ -3,6 +3,9 @@
  */
 #include "policy/engine_conf.h"
 
+#include "policy/check_registry.h"
+
+#include "lib/netaddr.h"
 #include "policy/levels.h"
 #include "policy/lists.h"
 #include "policy/profile.h"
@@ -36,6 +39,14 @@ static const struct conf_key engine_keys[] = {
       .help = "senders blacklisted for every recipient (same entries)" },
     { .name = "exclusions", .type = CONF_STRLIST, .offset = PC(exclusions),
       .help = "recipients never checked for spam (addresses, @domain, local part@)" },
+    { .name = "disabled_checks", .type = CONF_STRLIST, .offset = PC(disabled_checks),
+      .help = "checks that no profile runs, whatever the profiles list (for example "
+              "[\"spam\", \"bulk\"] to run the shipped profiles without spam scoring); "
+              "relay_access cannot be turned off" },
+    { .name = "dns_skip_networks", .type = CONF_STRLIST, .offset = PC(dns_skip_networks),
+      .help = "client networks the inbound DNS checks (rdns, helo, dnsbl, sender_domain, "
+              "early_talker) skip on every profile, with no lookup: your own relays, or "
+              "loopback in a test setup (\"127.0.0.0/8\", \"::1\"); default: none" },
     { .name = "user_settings_ttl", .type = CONF_DURATION, .offset = PC(user_settings_ttl_ms),
       .def = "5s", .min = 0, .max = 300000,
       .help = "how long per-user settings read from Redis are reused; a change made on "
@@ -66,6 +77,20 @@ static int engine_conf_validate(void *obj, const char *pointer, struct conf_erro
     addr_list_validate(&pc->whitelist, pointer, "whitelist", errs);
     addr_list_validate(&pc->blacklist, pointer, "blacklist", errs);
     addr_list_validate(&pc->exclusions, pointer, "exclusions", errs);
+    for (size_t i = 0; i < pc->disabled_checks.n; i++) {
+        const char *n = pc->disabled_checks.v[i];
+        if (check_registry_find(n) == NULL)
+            conf_error(errs, pointer, "disabled_checks: unknown check \"%s\"", n);
+        else if (strcmp(n, "relay_access") == 0)
+            conf_error(errs, pointer, "disabled_checks: relay_access cannot be turned off "
+                                      "(the listener would be an open relay)");
+    }
+    for (size_t i = 0; i < pc->dns_skip_networks.n; i++) {
+        struct netaddr n;
+        if (netaddr_parse(pc->dns_skip_networks.v[i], &n) < 0)
+            conf_error(errs, pointer, "dns_skip_networks: \"%s\" is not an IP network",
+                       pc->dns_skip_networks.v[i]);
+    }
     /* unknown symbol names, and two checks declaring one name with different scores */
     t = symtab_new(&pc->profiles, &pc->symbols, pointer, errs);
     symtab_free(t);

@@ -31,10 +31,12 @@ struct engine_conf {
     struct conf_strlist whitelist;
     struct conf_strlist blacklist;
     struct conf_strlist exclusions;
+    struct conf_strlist disabled_checks;
     long long user_settings_ttl_ms;
     long long user_settings_cache;
     long long check_workers;
     long long check_queue;
+    struct conf_strlist dns_skip_networks;  /* engine_env.dns_skip_networks */
 };
 
 extern const struct conf_section engine_conf_section;

@@ -40,6 +40,8 @@ void unsure_reply(struct engine_reply *out, const struct engine_session *s,
                   by->unsure_reply->text);
     else
         reply_set(out, by, R_POLICY_UNSURE, by->name, reference(s));
+    if (by->unsure_reason != NULL)
+        out->reason = by->unsure_reason;
 }
 
 void decide_unsure(struct engine_session *s, struct eng_rcpt *r, const struct check_def *by)
@@ -164,7 +166,7 @@ static double score_of(const struct hit *v, size_t n)
     return sum;
 }
 
-static double rcpt_score(const struct engine_session *s, const struct eng_rcpt *r)
+double decide_rcpt_score(const struct engine_session *s, const struct eng_rcpt *r)
 {
     struct hit *v;
     size_t n = gather(s, r, &v);
@@ -219,7 +221,7 @@ static void rcpt_end(struct engine_session *s)
         double score;
         if (r->state != RCPT_PENDING)
             continue;
-        score = rcpt_score(s, r);
+        score = decide_rcpt_score(s, r);
         rcpt_decide(s, r, score, &d);
         if (d.disp == DISP_REFUSE && d.spam_refusal) {
             struct engine_reply reply;
@@ -303,7 +305,7 @@ static void message_end(struct engine_session *s, bool build)
         if (r->state != RCPT_ACCEPTED || r->accepted_idx >= tx->naccepted)
             continue;
         who[r->accepted_idx] = r;
-        score[r->accepted_idx] = rcpt_score(s, r);
+        score[r->accepted_idx] = decide_rcpt_score(s, r);
         rcpt_decide(s, r, score[r->accepted_idx], &d[r->accepted_idx]);
     }
     mv = decide_message(d, tx->naccepted, &from);

@@ -15,6 +15,7 @@
 #include "policy/symbols.h"
 
 #include <jansson.h>
+#include <time.h>
 
 struct user_cache;
 struct user_cache_req;
@@ -141,6 +142,7 @@ struct check_call {
     void *priv;
     bool in_run;                   /* inside def->run */
     struct check_job *jobs;        /* worker jobs in flight */
+    struct timespec started;       /* for postern_policy_check_duration_seconds */
 };
 
 struct stage_run {
@@ -178,6 +180,8 @@ void reply_set(struct engine_reply *r, const struct check_def *by, int code, con
 /* Does recipient ri bypass check `by` (role address, whitelisted sender)? */
 bool rcpt_bypasses(const struct engine_session *s, const struct eng_rcpt *r,
                    const struct check_def *by);
+/* The score recipient r has so far (session, transaction and its own symbols). */
+double decide_rcpt_score(const struct engine_session *s, const struct eng_rcpt *r);
 /* Before the RCPT checks: settings, lists, and what CONNECT/HELO/AUTH/MAIL left. */
 void decide_rcpt_prepare(struct engine_session *s, struct stage_run *run);
 /* A check was unsure for recipient r (the level's rule) or for a whole scope. */
@@ -190,6 +194,8 @@ void unsure_reply(struct engine_reply *out, const struct engine_session *s,
 
 /* ---- check_call.c ---- */
 void check_call_free(struct check_call *c);
+/* Record the call's time from its start in the check-duration histogram. */
+void check_call_observe(const struct check_call *c);
 /* The deadline passed for a call (already cancelled) or a check that never started:
  * NAME_TIMEOUT and the unsure rule for the recipients it was (or would have been) about. */
 void check_call_timed_out(struct engine_session *s, const struct check_inst *inst,

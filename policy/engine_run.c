@@ -139,12 +139,16 @@ static void start_call(struct stage_run *r, const struct check_inst *in)
     }
     r->calls[r->ncalls++] = c;
     c->in_run = true;
+    clock_gettime(CLOCK_MONOTONIC, &c->started);
     st = d->run(c);
     c->in_run = false;
-    if (st == CALL_DONE || c->state != CALL_RUNNING)
+    if (st == CALL_DONE || c->state != CALL_RUNNING) {
+        if (c->state == CALL_RUNNING)
+            check_call_observe(c);    /* check_done() observed the others */
         c->state = CALL_FINISHED;
-    else
+    } else {
         r->running++;
+    }
 }
 
 /* Is there any point in starting more checks at this stage? */

@@ -3,6 +3,7 @@
  */
 #include "policy/greylist_admin.h"
 
+#include "lib/errout.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
 #include "policy/greylist_key.h"
@@ -117,7 +118,7 @@ int greylist_admin(redisContext *c, const char *verb, const char *target, FILE *
     int rc = 0;
 
     if (target_network(target, net, sizeof(net)) != 0) {
-        fprintf(stderr, "posternctl: %s: not an address or a network (CIDR)\n", target);
+        fprintf(errout(), "posternctl: %s: not an address or a network (CIDR)\n", target);
         return 1;
     }
     tag = redis_key_escape(net);
@@ -145,7 +146,7 @@ int greylist_admin(redisContext *c, const char *verb, const char *target, FILE *
         (r == NULL || r->type == REDIS_REPLY_ERROR))
         rc = -1;
     if (rc < 0)
-        fprintf(stderr, "posternctl: Redis: %s\n",
+        fprintf(errout(), "posternctl: Redis: %s\n",
                 r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
                 : c->err                                  ? c->errstr
                                                           : "unexpected reply");

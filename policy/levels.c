@@ -43,9 +43,27 @@ static const struct conf_key level_keys[] = {
     { .name = "blacklist", .type = CONF_ENUM, .offset = LV(blacklist), .def = "spam",
       .choices = blacklist_names,
       .help = "blacklisted senders: spam (the spam action) or refuse (550 5.7.1)" },
+    { .name = "blocked_extensions", .type = CONF_STRLIST, .offset = LV(blocked_extensions),
+      .def = "[\"ade\", \"adp\", \"app\", \"bas\", \"bat\", \"chm\", \"cmd\", \"com\", \"cpl\","
+             " \"crt\", \"exe\", \"fxp\", \"hlp\", \"hta\", \"inf\", \"ins\", \"isp\", \"js\","
+             " \"jse\", \"lnk\", \"mda\", \"mdb\", \"mde\", \"mdw\", \"mdt\", \"mdz\", \"msc\","
+             " \"msi\", \"msp\", \"mst\", \"ops\", \"pcd\", \"pif\", \"prg\", \"reg\", \"scr\","
+             " \"sct\", \"shb\", \"shs\", \"vb\", \"vbe\", \"vbs\", \"wsc\", \"wsf\", \"wsh\"]",
+      .help = "attachment file name extensions blocked at this level (a domain's own "
+              "blocked_extensions, when not empty, replace them)" },
+    { .name = "blocked_types", .type = CONF_STRLIST, .offset = LV(blocked_types),
+      .def = "[\"application/x-msdownload\", \"application/x-msdos-program\","
+             " \"application/hta\", \"message/partial\", \"message/external-body\"]",
+      .help = "declared MIME types blocked at this level (a domain's own blocked_types, "
+              "when not empty, replace them)" },
     { .name = "unsure_defer", .type = CONF_STRLIST, .offset = LV(unsure_defer),
       .help = "checks whose unsure outcome (timeout, service down) defers mail (4xx) at "
               "this level" },
+    { .name = "greylist_score", .type = CONF_NUMBER, .offset = LV(greylist_score),
+      .def = "-1000", .min = -1000, .max = 1000,
+      .help = "where greylisting is on, defer only recipients whose score at that point is "
+              "at least this (the greylist check runs after the other checks of its stage); "
+              "-1000: whatever the score" },
     { .name = "unsure_accept", .type = CONF_STRLIST, .offset = LV(unsure_accept),
       .help = "checks whose unsure outcome lets mail through at this level" },
     { .name = NULL }

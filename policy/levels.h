@@ -19,6 +19,8 @@
  *   blacklist         spam (blacklisted senders get the spam action) | refuse (550 5.7.1)
  *   unsure_defer, unsure_accept   checks whose unsure outcome (timeout, service down) this
  *                     level overrides; the others keep their own default
+ *   greylist_score    greylisting (where it is on) defers only recipients whose score
+ *                     so far is at least this (-1000, the default: whatever the score)
  * The arithmetic itself is in decide.h.
  *
  * Threading: read-only after config load.
@@ -45,6 +47,9 @@ struct level_conf {
     int blacklist;                 /* enum blacklist_mode */
     struct conf_strlist unsure_defer;
     struct conf_strlist unsure_accept;
+    double greylist_score;         /* greylist only recipients scoring at least this */
+    struct conf_strlist blocked_extensions;   /* file types (check_filetype.c) */
+    struct conf_strlist blocked_types;
 };
 
 /* The level map's key table (for "policy": {"levels": ...}) and its shipped entries. */

@@ -12,18 +12,28 @@
 static const char *const direction_names[] = { "inbound", "submission", NULL };
 
 /* The shipped profiles: the rules every listener had before the engine (relay access,
- * and on submission: AUTH, sender ownership, rate limits), and the checks that act only
+ * and on submission: AUTH, sender ownership, rate limits), the checks that act only
  * where a domain's settings turn them on (greylisting, recipient verification,
- * backscatter protection) or only for a login the breaker suspended. A check added to a
- * shipped profile is one more entry here (with its settings, or {} for its defaults). */
+ * backscatter protection, the backup-domain backlog cap) or only for a login the breaker
+ * suspended; on inbound the DNS checks of the client and envelope (rdns, helo, dnsbl,
+ * sender_domain, early_talker): scored evidence for everyone, refusals only where a
+ * domain says strict_dns (and for a HELO that claims to be us); dnsbl queries no zone and
+ * early_talker waits for nothing until configured; and the content checks of both
+ * directions: virus, file types, spam scoring (classifier + rules: with no trained model
+ * the classifier abstains and only the rules and GTUBE score), and on inbound bulk
+ * detection. A check added to a shipped profile is one more entry here (with its
+ * settings, or {} for its defaults); policy.disabled_checks turns any off. */
 #define SUBMISSION_CHECKS                                                                  \
     "   \"checks\": {\"submission_auth\": {}, \"sender_owner\": {}, \"relay_access\": {},"     \
     "               \"account\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"                 \
-    "               \"backscatter\": {}, \"virus\": {}}}"
+    "               \"backscatter\": {}, \"virus\": {}, \"filetype\": {}, \"spam\": {}}}"
 const char profile_builtin_json[] =
     "{\"inbound\": {\"direction\": \"inbound\","
     "   \"checks\": {\"relay_access\": {}, \"ratelimit\": {}, \"rcpt_verify\": {},"
-    "               \"greylist\": {}, \"backscatter\": {}, \"virus\": {}}},"
+    "               \"greylist\": {}, \"backscatter\": {}, \"backlog\": {},"
+    "               \"rdns\": {}, \"helo\": {}, \"dnsbl\": {}, \"sender_domain\": {},"
+    "               \"early_talker\": {}, \"virus\": {}, \"filetype\": {}, \"spam\": {},"
+    "               \"bulk\": {}}},"
     " \"submission\": {\"direction\": \"submission\"," SUBMISSION_CHECKS ","
     " \"submissions\": {\"direction\": \"submission\"," SUBMISSION_CHECKS "}";
 

@@ -84,6 +84,12 @@ const struct rl_class_conf *rl_class_find(const struct rl_conf *conf, const char
 
 const struct rl_class_conf *rl_class_for_user(const struct rl_conf *conf, const char *user)
 {
+    return rl_class_for(conf, user, NULL);
+}
+
+const struct rl_class_conf *rl_class_for(const struct rl_conf *conf, const char *user,
+                                         const char *endpoint_class)
+{
     const struct rl_user_conf *u = conf->users.items;
     const struct rl_class_conf *c = NULL;
     size_t i;
@@ -91,6 +97,8 @@ const struct rl_class_conf *rl_class_for_user(const struct rl_conf *conf, const 
     for (i = 0; i < conf->users.n && c == NULL; i++)
         if (strcasecmp(u[i].name, user) == 0)
             c = rl_class_find(conf, u[i].class_name);
+    if (c == NULL && endpoint_class != NULL)
+        c = rl_class_find(conf, endpoint_class);
     if (c == NULL && conf->default_class != NULL)
         c = rl_class_find(conf, conf->default_class);
     return c ? c : &rl_builtin_default;
@@ -397,7 +405,8 @@ static void rl_call_bucket(struct rl_call *c, const char *prefix, const char *su
 
 /* Start one script call for user: recipients bucket as rcpt_role, messages bucket too
  * when with_msg. */
-static struct rl_req *rl_start(struct rl *rl, const char *user, unsigned k,
+static struct rl_req *rl_start(struct rl *rl, const char *user,
+                               const struct rl_class_conf *cls, unsigned k,
                                const char *rcpt_role, int with_msg, rl_done_fn cb, void *arg)
 {
     struct rl_req *q = xcalloc(1, sizeof(*q));
@@ -410,7 +419,7 @@ static struct rl_req *rl_start(struct rl *rl, const char *user, unsigned k,
     q->cb = cb;
     q->arg = arg;
     q->k = k;
-    q->cls = rl_class_for_user(rl->conf, user);
+    q->cls = cls;
     q->nbuckets = with_msg ? 2 : 1;
     snprintf(kbuf, sizeof(kbuf), "%u", k);
     c.args[c.nargs++] = "";        /* now: Redis's clock */
@@ -434,15 +443,28 @@ static struct rl_req *rl_start(struct rl *rl, const char *user, unsigned k,
     return q;
 }
 
+struct rl_req *rl_take_rcpt_at(struct rl *rl, const char *user, const char *endpoint_class,
+                               unsigned k, rl_done_fn cb, void *arg)
+{
+    return rl_start(rl, user, rl_class_for(rl->conf, user, endpoint_class), k, "spend", 0, cb,
+                    arg);
+}
+
+struct rl_req *rl_check_mail_at(struct rl *rl, const char *user, const char *endpoint_class,
+                                rl_done_fn cb, void *arg)
+{
+    const struct rl_class_conf *cls = rl_class_for(rl->conf, user, endpoint_class);
+
+    return rl_start(rl, user, cls, 1, "need", cls->messages_per_hour > 0, cb, arg);
+}
+
 struct rl_req *rl_take_rcpt(struct rl *rl, const char *user, unsigned k,
                             rl_done_fn cb, void *arg)
 {
-    return rl_start(rl, user, k, "spend", 0, cb, arg);
+    return rl_take_rcpt_at(rl, user, NULL, k, cb, arg);
 }
 
 struct rl_req *rl_check_mail(struct rl *rl, const char *user, rl_done_fn cb, void *arg)
 {
-    const struct rl_class_conf *cls = rl_class_for_user(rl->conf, user);
-
-    return rl_start(rl, user, 1, "need", cls->messages_per_hour > 0, cb, arg);
+    return rl_check_mail_at(rl, user, NULL, cb, arg);
 }

@@ -132,6 +132,13 @@ struct rl_req *rl_take_rcpt(struct rl *rl, const char *user, unsigned k,
  * when the class has messages_per_hour, spend one message unit. requested is 1. */
 struct rl_req *rl_check_mail(struct rl *rl, const char *user, rl_done_fn cb, void *arg);
 
+/* The same two, for a user sending through an endpoint (a listener) whose own class is
+ * endpoint_class (NULL: none): see rl_class_for(). */
+struct rl_req *rl_take_rcpt_at(struct rl *rl, const char *user, const char *endpoint_class,
+                               unsigned k, rl_done_fn cb, void *arg);
+struct rl_req *rl_check_mail_at(struct rl *rl, const char *user, const char *endpoint_class,
+                                rl_done_fn cb, void *arg);
+
 /* Forget a pending request: its callback never runs. NULL is ignored. */
 void rl_cancel(struct rl_req *req);
 
@@ -139,6 +146,10 @@ void rl_cancel(struct rl_req *req);
 
 /* The user's class: users[] override, else default_class, else the built-in default. */
 const struct rl_class_conf *rl_class_for_user(const struct rl_conf *conf, const char *user);
+/* The same with the endpoint's class (listeners[].rate_class; NULL: none) between the
+ * users[] override and default_class. */
+const struct rl_class_conf *rl_class_for(const struct rl_conf *conf, const char *user,
+                                         const char *endpoint_class);
 
 /* The class called name (including the built-in "default"), or NULL. */
 const struct rl_class_conf *rl_class_find(const struct rl_conf *conf, const char *name);

@@ -15,6 +15,7 @@
  */
 #include "policy/ratelimit.h"
 
+#include "lib/errout.h"
 #include "lib/xalloc.h"
 
 #include <hiredis/hiredis.h>
@@ -150,13 +151,13 @@ int rl_admin_show(struct redisContext *rc, const struct rl_conf *conf, const cha
 
     free(prefix);
     if (reply == NULL)
-        fprintf(stderr, "ratelimit show: redis: %s\n", rc->errstr);
+        fprintf(errout(), "ratelimit show: redis: %s\n", rc->errstr);
     else if (reply->type == REDIS_REPLY_ERROR)
-        fprintf(stderr, "ratelimit show: redis: %s\n", reply->str);
+        fprintf(errout(), "ratelimit show: redis: %s\n", reply->str);
     else if (rl_parse_reply(reply, nb, &granted, b) < 0)
-        fprintf(stderr, "ratelimit show: unexpected reply from Redis\n");
+        fprintf(errout(), "ratelimit show: unexpected reply from Redis\n");
     else if (rl_admin_print(out, json, user, cls, lim, b, nb) < 0)
-        fprintf(stderr, "ratelimit show: the login is not valid UTF-8 (try without --json)\n");
+        fprintf(errout(), "ratelimit show: the login is not valid UTF-8 (try without --json)\n");
     else
         rc_ok = 0;
     freeReplyObject(reply);
@@ -181,9 +182,9 @@ static int rl_admin_del_class(redisContext *rc, const char *user, const char *cl
         argv[1 + i] = keys[i];
     reply = redisCommandArgv(rc, 1 + RL_ADMIN_KEYS_PER_CLASS, argv, NULL);
     if (reply == NULL)
-        fprintf(stderr, "ratelimit reset: redis: %s\n", rc->errstr);
+        fprintf(errout(), "ratelimit reset: redis: %s\n", rc->errstr);
     else if (reply->type != REDIS_REPLY_INTEGER)
-        fprintf(stderr, "ratelimit reset: redis: %s\n",
+        fprintf(errout(), "ratelimit reset: redis: %s\n",
                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
     else {
         *n += reply->integer;

@@ -4,6 +4,7 @@
  */
 #include "policy/rcpt_list.h"
 
+#include "lib/redis.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -120,4 +121,28 @@ bool rcpt_list_has(const struct rcpt_list *l, const char *addr)
 size_t rcpt_list_count(const struct rcpt_list *l)
 {
     return l->n;
+}
+
+static char *rcpt_key(const char *addr, const char *what, const char *member)
+{
+    const char *at = strrchr(addr, '@');
+    char *tag = redis_key_escape(at ? at + 1 : "");
+    char *key = xasprintf("pt:rcpt:{%s}:%s%s", tag, what, member ? member : "");
+
+    free(tag);
+    return key;
+}
+
+char *rcpt_learned_key(const char *addr)
+{
+    return rcpt_key(addr, "learned", NULL);
+}
+
+char *rcpt_callout_key(const char *addr)
+{
+    char *member = redis_key_escape(addr);
+    char *key = rcpt_key(addr, "co:", member);
+
+    free(member);
+    return key;
 }

@@ -25,4 +25,12 @@ bool rcpt_list_has(const struct rcpt_list *l, const char *addr);
 
 size_t rcpt_list_count(const struct rcpt_list *l);
 
+/* The Redis keys of the other recipient sources of addr's domain (the caller frees):
+ *   rcpt_learned_key   pt:rcpt:{DOMAIN}:learned   set of learned addresses (members:
+ *                      redis_key_escape of the address); written by the submission side
+ *                      of the check and by the queue after a successful delivery
+ *   rcpt_callout_key   pt:rcpt:{DOMAIN}:co:ADDR   "1" valid / "0" unknown, with a TTL */
+char *rcpt_learned_key(const char *addr);
+char *rcpt_callout_key(const char *addr);
+
 #endif

@@ -3,6 +3,7 @@
  */
 #include "policy/suppress_admin.h"
 
+#include "lib/errout.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
 
@@ -56,11 +57,11 @@ int suppress_admin(struct redisContext *c, const char *verb, const char *login,
             rc = -1;
     } else {
         rc = -1;
-        fprintf(stderr, "posternctl: suppress list|add|remove LOGIN [ADDRESS]\n");
+        fprintf(errout(), "posternctl: suppress list|add|remove LOGIN [ADDRESS]\n");
         goto out;
     }
     if (rc < 0)
-        fprintf(stderr, "posternctl: Redis: %s\n",
+        fprintf(errout(), "posternctl: Redis: %s\n",
                 r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
                 : c->err                                  ? c->errstr
                                                           : "unexpected reply");

@@ -3,6 +3,7 @@
  */
 #include "policy/user_prefs_admin.h"
 
+#include "lib/errout.h"
 #include "policy/user_prefs.h"
 
 #include <hiredis/hiredis.h>
@@ -17,9 +18,9 @@ static int cmp_pair(const void *a, const void *b)
 
 static int refuse(const char *fmt, const char *s)
 {
-    fprintf(stderr, "posternctl: ");
-    fprintf(stderr, fmt, s);
-    fprintf(stderr, "\n");
+    fprintf(errout(), "posternctl: ");
+    fprintf(errout(), fmt, s);
+    fprintf(errout(), "\n");
     return 1;
 }
 
@@ -87,7 +88,7 @@ int user_prefs_admin(struct redisContext *c, const char *verb, const char *addre
         }
     }
     if (rc < 0)
-        fprintf(stderr, "posternctl: Redis: %s\n",
+        fprintf(errout(), "posternctl: Redis: %s\n",
                 r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
                 : c->err                                  ? c->errstr
                                                           : "unexpected reply");

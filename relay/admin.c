@@ -8,11 +8,17 @@
  */
 #include "relay/admin.h"
 
+#include "lib/errout.h"
 #include "lib/log.h"
+#include "lib/redis.h"
+#include "lib/version.h"
+#include "lib/workpool.h"
 #include "lib/xalloc.h"
+#include "relay/admin_ops.h"
 #include "relay/queue/queue.h"
-#include "relay/queue/queue_policy.h"
 #include "relay/relay_conf.h"
+#include "relay/server.h"
+#include "webhooks/webhooks.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -22,10 +28,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ADMIN_LINE_MAX   1024
@@ -45,7 +53,7 @@ const struct conf_section admin_conf_section = { "admin", admin_keys, NULL };
 struct admin_conn;
 
 struct admin {
-    struct admin_deps d;
+    struct server *srv;
     struct evconnlistener *lev;
     char *path;
     dev_t dev;                    /* the socket file we created: removed at the end only */
@@ -62,8 +70,10 @@ struct admin_conn {
 };
 
 struct admin_req {
-    struct admin_conn *conn;      /* NULL once the client went away */
-    struct queue *queue;
+    struct admin_conn *conn;      /* socket: NULL once the client went away */
+    admin_answer_fn answer;       /* admin_command(): called instead of a socket write */
+    void *answer_arg;
+    struct server *srv;
     struct evbuffer *body;
 };
 
@@ -76,9 +86,22 @@ static void cmd_ping(struct admin_req *req, int argc, char **argv)
     admin_req_done(req, ADMIN_OK, "pong");
 }
 
+/* " (delivery is paused: ...)" when flushing would schedule nothing right now. */
+static const char *paused_note(struct server *srv)
+{
+    switch (queue_paused(srv->queue)) {
+    case QUEUE_PAUSED_ADMIN:
+        return " (delivery is paused: posternctl resume)";
+    case QUEUE_PAUSED_CONFIG:
+        return " (delivery is paused by queue.paused in the configuration)";
+    default:
+        return "";
+    }
+}
+
 static void cmd_flush(struct admin_req *req, int argc, char **argv)
 {
-    struct queue *q = admin_req_queue(req);
+    struct server *srv = admin_req_server(req);
     unsigned n = 0;
     int err;
 
@@ -91,23 +114,62 @@ static void cmd_flush(struct admin_req *req, int argc, char **argv)
                            "with its subdomains)");
             return;
         }
-        n = queue_flush_domain(q, d, argv[1][0] == '@');
-        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery", n,
-                       n == 1 ? "" : "s");
+        n = queue_flush_domain(srv->queue, d, argv[1][0] == '@');
+        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery%s", n,
+                       n == 1 ? "" : "s", paused_note(srv));
         return;
     }
     if (argc > 1) {
         admin_req_done(req, ADMIN_ERROR, "usage: flush [ID | --domain DOMAIN]");
         return;
     }
-    err = queue_flush(q, argc > 0 ? argv[0] : NULL, &n);
+    err = queue_flush(srv->queue, argc > 0 ? argv[0] : NULL, &n);
     if (err == ENOENT)
         admin_req_done(req, ADMIN_ERROR, "%s: no such message", argv[0]);
     else if (err == EPERM)
         admin_req_done(req, ADMIN_ERROR, "%s: message is on hold (release it first)", argv[0]);
     else
-        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery", n,
-                       n == 1 ? "" : "s");
+        admin_req_done(req, ADMIN_OK, "%u message%s scheduled for delivery%s", n,
+                       n == 1 ? "" : "s", paused_note(srv));
+}
+
+static void cmd_pause(struct admin_req *req, int argc, char **argv)
+{
+    struct server *srv = admin_req_server(req);
+    (void)argc;
+    (void)argv;
+    queue_set_paused(srv->queue, true);
+    admin_req_done(req, ADMIN_OK, "delivery paused: mail is still accepted and queued "
+                   "(posternctl resume)");
+}
+
+static void cmd_resume(struct admin_req *req, int argc, char **argv)
+{
+    struct server *srv = admin_req_server(req);
+    (void)argc;
+    (void)argv;
+    queue_set_paused(srv->queue, false);
+    if (queue_paused(srv->queue) == QUEUE_PAUSED_CONFIG)
+        admin_req_done(req, ADMIN_OK, "delivery stays paused: queue.paused is true in the "
+                       "configuration (set it to false and reload)");
+    else
+        admin_req_done(req, ADMIN_OK, "delivery resumed");
+}
+
+/* webhooks retry: the outbox now, not on the retry schedule. */
+static void cmd_webhooks(struct admin_req *req, int argc, char **argv)
+{
+    struct server *srv = admin_req_server(req);
+    unsigned n;
+
+    (void)argc;
+    if (strcmp(argv[0], "retry") != 0) {
+        admin_req_done(req, ADMIN_ERROR, "usage: webhooks retry");
+        return;
+    }
+    n = webhooks_retry_now(srv->webhooks);
+    admin_req_done(req, ADMIN_OK, "%u webhook deliver%s sent now; outbox rescanned", n,
+                   n == 1 ? "y" : "ies");
 }
 
 static void op_answer(void *arg, int err, const char *text)
@@ -124,37 +186,19 @@ static void op_answer(void *arg, int err, const char *text)
 static void cmd_hold(struct admin_req *req, int argc, char **argv)
 {
     (void)argc;
-    queue_hold(admin_req_queue(req), argv[0], op_answer, req);
+    queue_hold(admin_req_server(req)->queue, argv[0], op_answer, req);
 }
 
 static void cmd_release(struct admin_req *req, int argc, char **argv)
 {
     (void)argc;
-    queue_release(admin_req_queue(req), argv[0], op_answer, req);
+    queue_release(admin_req_server(req)->queue, argv[0], op_answer, req);
 }
 
 static void cmd_delete(struct admin_req *req, int argc, char **argv)
 {
     (void)argc;
-    queue_delete(admin_req_queue(req), argv[0], op_answer, req);
-}
-
-static void held_answer(void *arg, int err, const char *text)
-{
-    struct admin_req *req = arg;
-    admin_req_done(req, err == ENOENT ? ADMIN_ERROR : err ? ADMIN_TEMPFAIL : ADMIN_OK, "%s",
-                   text);
-}
-
-/* held release|delete ID: the recipients the policy held (relay/queue/queue_policy.h). */
-static void cmd_held(struct admin_req *req, int argc, char **argv)
-{
-    (void)argc;
-    if (strcmp(argv[0], "release") != 0 && strcmp(argv[0], "delete") != 0) {
-        admin_req_done(req, ADMIN_ERROR, "usage: held release|delete ID");
-        return;
-    }
-    queue_held_op(admin_req_queue(req), argv[1], argv[0][0] == 'r', held_answer, req);
+    queue_delete(admin_req_server(req)->queue, argv[0], op_answer, req);
 }
 
 static void status_line(void *arg, const char *text)
@@ -162,11 +206,102 @@ static void status_line(void *arg, const char *text)
     admin_req_line(arg, "%s", text);
 }
 
+static void fmt_duration(char *buf, size_t len, long long s)
+{
+    if (s < 0)
+        s = 0;
+    if (s >= 86400)
+        snprintf(buf, len, "%lldd %lldh %lldm", s / 86400, s % 86400 / 3600, s % 3600 / 60);
+    else if (s >= 3600)
+        snprintf(buf, len, "%lldh %lldm %llds", s / 3600, s % 3600 / 60, s % 60);
+    else if (s >= 60)
+        snprintf(buf, len, "%lldm %llds", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%llds", s);
+}
+
+static struct timespec mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts;
+}
+
+/* status: an overview like smtpctl show status, then what the runner holds per message
+ * ("QID STATE TRIES NEXT", under a header). One "key: value" line each. */
 static void cmd_status(struct admin_req *req, int argc, char **argv)
 {
+    struct server *srv = admin_req_server(req);
+    const struct relay_conf *c = &srv->cf->c;
+    const struct listener_conf *l = c->listeners.items;
+    long long now = (long long)time(NULL);
+    struct queue_counts qc;
+    struct webhooks_stats ws;
+    char up[64], started[64], oldest[64];
+    struct tm tm;
+    time_t t = (time_t)srv->started;
+    size_t i;
+    char *sock;
+
     (void)argc;
     (void)argv;
-    queue_dump(admin_req_queue(req), status_line, req);
+    gmtime_r(&t, &tm);
+    strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    fmt_duration(up, sizeof(up), now - srv->started);
+    admin_req_line(req, "pid: %ld", (long)getpid());
+    admin_req_line(req, "version: %s", POSTERN_VERSION);
+    admin_req_line(req, "uptime: %s (since %s)", up, started);
+    admin_req_line(req, "config: %s", srv->cf->path ? srv->cf->path : "-");
+    admin_req_line(req, "spool: %s", c->spool_dir);
+    for (i = 0; i < c->listeners.n; i++)
+        admin_req_line(req, "listener: %s %s (%s)%s", l[i].name, l[i].address, l[i].profile,
+                       srv->shutting_down ? " closed" : "");
+    sock = admin_socket_path(c);
+    admin_req_line(req, "admin: socket %s%s%s", sock, c->admin.http.address ? ", http " : "",
+                   c->admin.http.address ? c->admin.http.address : "");
+    free(sock);
+    queue_counts_get(srv->queue, &qc);
+    if (qc.oldest_arrival >= 0)
+        fmt_duration(oldest, sizeof(oldest), now - qc.oldest_arrival);
+    admin_req_line(req, "queue: %u message%s (active %u, deferred %u, held %u, corrupt %u)%s%s",
+                   qc.messages, qc.messages == 1 ? "" : "s", qc.active, qc.deferred, qc.held,
+                   queue_corrupt_count(srv->queue), qc.oldest_arrival >= 0 ? ", oldest " : "",
+                   qc.oldest_arrival >= 0 ? oldest : "");
+    switch (queue_paused(srv->queue)) {
+    case QUEUE_PAUSED_ADMIN:
+        admin_req_line(req, "delivery: paused (posternctl resume)");
+        break;
+    case QUEUE_PAUSED_CONFIG:
+        admin_req_line(req, "delivery: paused (queue.paused in the configuration)");
+        break;
+    default:
+        admin_req_line(req, "delivery: running%s", srv->shutting_down ? ", shutting down" : "");
+    }
+    if (srv->redis == NULL) {
+        admin_req_line(req, "redis: not used by this configuration");
+    } else if (redis_state(srv->redis) == REDIS_STATE_UP) {
+        admin_req_line(req, "redis: up (%s)", redis_where(srv->redis));
+    } else {
+        char down[64] = "?";
+        if (srv->redis_down_since >= 0)
+            fmt_duration(down, sizeof(down), (long long)mono_now().tv_sec -
+                         srv->redis_down_since);
+        admin_req_line(req, "redis: DOWN for %s (%s)", down, redis_where(srv->redis));
+    }
+    if (srv->webhooks != NULL && c->webhooks.endpoints.n > 0) {
+        webhooks_get_stats(srv->webhooks, &ws);
+        admin_req_line(req, "webhooks: %zu endpoint%s, %u pending, %llu delivered, "
+                       "%llu failed, %llu refused", c->webhooks.endpoints.n,
+                       c->webhooks.endpoints.n == 1 ? "" : "s", ws.pending, ws.delivered,
+                       ws.failed, ws.refused);
+    } else {
+        admin_req_line(req, "webhooks: no endpoints");
+    }
+    if (qc.messages > 0) {
+        admin_req_line(req, "%s", "");
+        admin_req_line(req, "QUEUE ID STATE TRIES NEXT_TRY");
+        queue_dump(srv->queue, status_line, req);
+    }
     admin_req_done(req, ADMIN_OK, NULL);
 }
 
@@ -177,16 +312,18 @@ static const struct admin_cmd admin_commands[] = {
     { "release", 1, 1, cmd_release, "release ID" },
     { "delete",  1, 1, cmd_delete,  "delete ID" },
     { "status",  0, 0, cmd_status,  "status" },
-    { "held",    2, 2, cmd_held,    "held release|delete ID" },
+    { "pause",   0, 0, cmd_pause,   "pause" },
+    { "resume",  0, 0, cmd_resume,  "resume" },
+    { "webhooks", 1, 1, cmd_webhooks, "webhooks retry" },
     /* More daemon commands (ratelimit, webhooks, ...) go here: one row each. */
     { NULL, 0, 0, NULL, NULL }
 };
 
 /* ---- requests --------------------------------------------------------------------------- */
 
-struct queue *admin_req_queue(const struct admin_req *req)
+struct server *admin_req_server(const struct admin_req *req)
 {
-    return req->queue;
+    return req->srv;
 }
 
 void admin_req_line(struct admin_req *req, const char *fmt, ...)
@@ -225,16 +362,20 @@ void admin_req_done(struct admin_req *req, enum admin_status st, const char *fmt
 {
     static const char *const words[] = { "ok", "error", "tempfail" };
     struct admin_conn *c = req->conn;
+    char text[512] = "";
 
-    if (c) {
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+    }
+    if (req->answer) {
+        size_t len = evbuffer_get_length(req->body);
+        req->answer(req->answer_arg, st, text, (const char *)evbuffer_pullup(req->body, -1),
+                    len);
+    } else if (c) {
         struct evbuffer *out = bufferevent_get_output(c->bev);
-        char text[512] = "";
-        if (fmt) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(text, sizeof(text), fmt, ap);
-            va_end(ap);
-        }
         evbuffer_add_printf(out, "%s%s%s\n", words[st], text[0] ? " " : "", text);
         evbuffer_add_buffer(out, req->body);
         c->req = NULL;
@@ -248,22 +389,97 @@ void admin_req_done(struct admin_req *req, enum admin_status st, const char *fmt
     free(req);
 }
 
-static void dispatch(struct admin_conn *c, char *line)
-{
-    char *argv[ADMIN_ARGS_MAX], *save = NULL, *w;
-    const struct admin_cmd *cmd;
-    struct admin_req *req = xcalloc(1, sizeof(*req));
-    int argc = 0;
+/* ---- the commands of relay/admin_ops.c, on the worker pool ----------------------------- */
 
-    req->conn = c;
-    req->queue = c->a->d.queue;
-    req->body = evbuffer_new();
-    c->req = req;
-    for (w = strtok_r(line, " ", &save); w && argc < ADMIN_ARGS_MAX;
-         w = strtok_r(NULL, " ", &save))
-        argv[argc++] = w;
+struct op_job {
+    struct admin_req *req;
+    struct config *cf;            /* a reference: a reload may swap srv->cf meanwhile */
+    int argc;
+    char **argv;
+    char *out, *err;
+    size_t out_len, err_len;
+    int rc;
+};
+
+/* Worker thread: the op writes to memory, its error reasons too (errout). */
+static void op_work(void *arg)
+{
+    struct op_job *j = arg;
+    FILE *out = open_memstream(&j->out, &j->out_len);
+    FILE *err = open_memstream(&j->err, &j->err_len);
+
+    if (out == NULL || err == NULL) {
+        j->rc = EX_OSERR;
+    } else {
+        errout_set(err);
+        j->rc = admin_ops_run(&j->cf->c, j->argc, j->argv, out);
+        errout_set(NULL);
+    }
+    if (out)
+        fclose(out);
+    if (err)
+        fclose(err);
+}
+
+static void op_done(void *arg)
+{
+    struct op_job *j = arg;
+    char *text = j->err ? j->err : "";
+    size_t n = strcspn(text, "\n");
+    int i;
+
+    text[n] = '\0';
+    if (j->out && j->out_len)
+        evbuffer_add(j->req->body, j->out, j->out_len);
+    if (j->rc == 0)
+        admin_req_done(j->req, ADMIN_OK, NULL);
+    else if (j->rc == EX_TEMPFAIL || j->rc == EX_UNAVAILABLE || j->rc == EX_OSERR)
+        admin_req_done(j->req, ADMIN_TEMPFAIL, "%s", *text ? text : "temporary failure");
+    else if (j->rc == EX_USAGE)
+        admin_req_done(j->req, ADMIN_ERROR, "usage error%s%s", *text ? ": " : "", text);
+    else
+        admin_req_done(j->req, ADMIN_ERROR, "%s", *text ? text : "failed");
+    config_unref(j->cf);
+    for (i = 0; i < j->argc; i++)
+        free(j->argv[i]);
+    free(j->argv);
+    free(j->out);
+    free(j->err);
+    free(j);
+}
+
+static void op_submit(struct admin_req *req, int argc, char **argv)
+{
+    struct op_job *j = xcalloc(1, sizeof(*j));
+    int i;
+
+    j->req = req;
+    j->cf = config_ref(req->srv->cf);
+    j->argc = argc;
+    j->argv = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (i = 0; i < argc; i++)
+        j->argv[i] = xstrdup(argv[i]);
+    workpool_submit(req->srv->wp, op_work, op_done, j);
+}
+
+static void run_command(struct admin_req *req, int argc, char **argv)
+{
+    const struct admin_cmd *cmd;
+    const struct admin_op *op;
+
     if (argc == 0) {
         admin_req_done(req, ADMIN_ERROR, "empty command");
+        return;
+    }
+    if ((op = admin_op_find(argc, argv)) != NULL) {
+        if (argc - 1 < op->min_args || argc - 1 > op->max_args) {
+            admin_req_done(req, ADMIN_ERROR, "usage error: wrong number of arguments for "
+                           "%s", argv[0]);
+            return;
+        }
+        log_info("admin", "command: %s%s%s", argv[0], argc > 1 ? " " : "",
+                 argc > 1 ? argv[1] : "");
+        op_submit(req, argc, argv);
         return;
     }
     for (cmd = admin_commands; cmd->name; cmd++)
@@ -281,6 +497,34 @@ static void dispatch(struct admin_conn *c, char *line)
     cmd->fn(req, argc - 1, argv + 1);
 }
 
+void admin_command(struct server *srv, int argc, char **argv, admin_answer_fn answer,
+                   void *arg)
+{
+    struct admin_req *req = xcalloc(1, sizeof(*req));
+
+    req->answer = answer;
+    req->answer_arg = arg;
+    req->srv = srv;
+    req->body = evbuffer_new();
+    run_command(req, argc, argv);
+}
+
+static void dispatch(struct admin_conn *c, char *line)
+{
+    char *argv[ADMIN_ARGS_MAX], *save = NULL, *w;
+    struct admin_req *req = xcalloc(1, sizeof(*req));
+    int argc = 0;
+
+    req->conn = c;
+    req->srv = c->a->srv;
+    req->body = evbuffer_new();
+    c->req = req;
+    for (w = strtok_r(line, " ", &save); w && argc < ADMIN_ARGS_MAX;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    run_command(req, argc, argv);
+}
+
 static void on_conn_read(struct bufferevent *bev, void *arg)
 {
     struct admin_conn *c = arg;
@@ -295,7 +539,7 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
         if (evbuffer_get_length(in) > ADMIN_LINE_MAX) {
             struct admin_req *req = xcalloc(1, sizeof(*req));
             req->conn = c;
-            req->queue = c->a->d.queue;
+            req->srv = c->a->srv;
             req->body = evbuffer_new();
             c->req = req;
             admin_req_done(req, ADMIN_ERROR, "command line too long");
@@ -330,7 +574,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     (void)salen;
 
     c->a = a;
-    c->bev = bufferevent_socket_new(a->d.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = bufferevent_socket_new(a->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->next = a->conns;
     if (a->conns)
         a->conns->prev = c;
@@ -362,7 +606,7 @@ static int admin_socket_alive(const struct sockaddr_un *un)
     return rc;
 }
 
-struct admin *admin_new(const struct admin_deps *deps)
+struct admin *admin_new(struct server *srv)
 {
     struct admin *a = xcalloc(1, sizeof(*a));
     struct sockaddr_un un;
@@ -370,9 +614,8 @@ struct admin *admin_new(const struct admin_deps *deps)
     mode_t old;
     int fd;
 
-    a->d = *deps;
-    a->path = admin_socket_path(a->d.conf);
-    a->d.conf = NULL;             /* read at start only: a reload frees it */
+    a->srv = srv;
+    a->path = admin_socket_path(&srv->cf->c);
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     if (strlen(a->path) >= sizeof(un.sun_path)) {
@@ -409,7 +652,7 @@ struct admin *admin_new(const struct admin_deps *deps)
         a->dev = st.st_dev;
         a->ino = st.st_ino;
     }
-    a->lev = evconnlistener_new(a->d.base, on_accept, a, LEV_OPT_CLOSE_ON_FREE, ADMIN_BACKLOG, fd);
+    a->lev = evconnlistener_new(srv->base, on_accept, a, LEV_OPT_CLOSE_ON_FREE, ADMIN_BACKLOG, fd);
     if (a->lev == NULL) {
         close(fd);
         goto fail_errno;

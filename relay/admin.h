@@ -19,8 +19,7 @@
 #include "lib/conf.h"
 #include "relay/admin_http.h"
 
-struct event_base;
-struct queue;
+struct server;
 struct relay_conf;
 struct admin;
 struct admin_req;
@@ -35,25 +34,22 @@ extern const struct conf_section admin_conf_section;
 /* The socket path for a config (malloc'd). posternctl uses the same function. */
 char *admin_socket_path(const struct relay_conf *c);
 
-/* What it is given by the composition root (relay/server.c), not the daemon: the loop,
- * the configuration it starts with (the socket's path), and the queue runner the
- * commands act on. */
-struct admin_deps {
-    struct event_base *base;
-    const struct relay_conf *conf;  /* read by admin_new only */
-    struct queue *queue;
-};
-
-/* Listen on the config's socket (a stale socket file is replaced). deps is copied.
- * NULL after logging. */
-struct admin *admin_new(const struct admin_deps *deps);
+/* Listen on the config's socket (a stale socket file is replaced). NULL after logging. */
+struct admin *admin_new(struct server *srv);
 
 /* Close the socket and every connection; requests still pending answer into the void. */
 void admin_free(struct admin *a);
 
 /* ---- for command handlers --------------------------------------------------------- */
 
-enum admin_status { ADMIN_OK, ADMIN_ERROR, ADMIN_TEMPFAIL };
+/* enum admin_status and admin_answer_fn are in admin_http.h (the HTTP API uses them). */
+
+/* Run one command line (the admin socket's commands and those of relay/admin_ops.c, which
+ * go to the worker pool) for another front end, the HTTP API: answer() runs once, on the
+ * loop thread, maybe before admin_command returns; body (len bytes, NULL when empty) is
+ * the output. argv is copied where needed. */
+void admin_command(struct server *srv, int argc, char **argv, admin_answer_fn answer,
+                   void *arg);
 
 typedef void (*admin_cmd_fn)(struct admin_req *req, int argc, char **argv);
 
@@ -64,8 +60,7 @@ struct admin_cmd {
     const char *usage;           /* "flush [ID]" */
 };
 
-/* The queue runner the commands act on. */
-struct queue *admin_req_queue(const struct admin_req *req);
+struct server *admin_req_server(const struct admin_req *req);
 
 /* Add a body line (no newline in fmt). */
 void admin_req_line(struct admin_req *req, const char *fmt, ...)

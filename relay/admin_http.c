@@ -1,10 +1,13 @@
 /*
- * admin_http.c - the admin HTTP listener: /metrics, /livez, /readyz (see admin_http.h).
+ * admin_http.c - the admin HTTP listener: /metrics, /livez, /readyz and the JSON API
+ * (/api/v1/, relay/admin_api.c) (see admin_http.h).
  *
  * libevent's evhttp parses the requests; this file only routes them. A scrape renders the
  * metric registry (a snapshot of atomics, no lock on the loop) into one evbuffer.
  */
 #include "relay/admin_http.h"
+
+#include "relay/admin_api.h"
 
 #include "lib/log.h"
 #include "lib/tls.h"
@@ -56,6 +59,7 @@ struct admin_http {
     SSL_CTX *ssl;                 /* HTTPS; NULL: plain HTTP */
     struct admin_http_deps deps;
     char *token;
+    struct api_calls calls;       /* /api/v1/ requests waiting for their command */
 };
 
 /* Split "IP:port" / "[IPv6]:port" into host and port; -1 when malformed. */
@@ -202,10 +206,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (path == NULL)
         path = "/";
+    if (strncmp(path, "/api/", 5) == 0) {
+        admin_api_request(&h->calls, req, path, &h->deps);
+        return;
+    }
     if (strcmp(path, "/metrics") != 0 && strcmp(path, "/livez") != 0 &&
         strcmp(path, "/readyz") != 0) {
         reply_text(req, HTTP_NOTFOUND, "Not Found", "text/plain; charset=utf-8",
-                   "not found (try /metrics, /livez, /readyz)\n");
+                   "not found (try /metrics, /livez, /readyz, /api/v1/status)\n");
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
@@ -298,7 +306,7 @@ struct admin_http *admin_http_new(const struct admin_http_conf *c,
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_gencb(h->http, on_request, h);
-    log_info(HTTP_LOG, "admin HTTP listener on %s%s (/metrics, /livez, /readyz)%s%s",
+    log_info(HTTP_LOG, "admin HTTP listener on %s%s (/metrics, /livez, /readyz, /api/v1/)%s%s",
              h->ssl ? "https://" : "http://", c->address,
              h->token ? ", bearer token required" : "",
              c->client_ca ? ", client certificate required" : "");
@@ -309,6 +317,7 @@ void admin_http_free(struct admin_http *h)
 {
     if (h == NULL)
         return;
+    admin_api_orphan(&h->calls);
     if (h->http)
         evhttp_free(h->http);
     if (h->ssl)

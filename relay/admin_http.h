@@ -6,7 +6,8 @@
  * -n` refuses the config otherwise); with a token every request must carry
  * "Authorization: Bearer TOKEN" (else 401). admin.http.tls serves HTTPS with the server
  * certificate; client_ca (implies tls) makes the handshake require a client certificate
- * signed by that CA. Only GET and HEAD are answered.
+ * signed by that CA. /metrics, /livez and /readyz answer GET and HEAD; /api/v1/ is the JSON
+ * API of the admin commands (relay/admin_api.c, docs/api.md).
  *   /metrics  the registry of lib/metrics.h as Prometheus text; deps->collect runs first
  *             to set the gauges computed at scrape time
  *   /livez    200 "ok" whenever the loop answers
@@ -34,10 +35,18 @@ struct admin_http_conf {
 };
 extern const struct conf_section admin_http_conf_section;
 
+/* How a command of the admin socket ended (relay/admin.h), and where its answer goes. */
+enum admin_status { ADMIN_OK, ADMIN_ERROR, ADMIN_TEMPFAIL };
+typedef void (*admin_answer_fn)(void *arg, enum admin_status st, const char *text,
+                                const char *body, size_t len);
+
 struct admin_http_deps {
     struct event_base *base;
     void (*collect)(void *arg);                       /* before /metrics renders */
     int (*ready)(void *arg, char *why, size_t len);   /* 1 ready; 0 and why: not ready */
+    /* /api/v1/: run a command line of the admin socket (relay/admin.c admin_command) */
+    void (*command)(void *arg, int argc, char **argv, admin_answer_fn answer,
+                    void *answer_arg);
     void *arg;
     const char *cert, *key;      /* PEM files for tls (the config's tls.cert, tls.key) */
 };

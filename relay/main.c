@@ -18,6 +18,7 @@
 #include "lib/version.h"
 #include "lib/log.h"
 #include "lib/sd_notify.h"
+#include "relay/admin.h"
 #include "relay/conf_show.h"
 #include "relay/privileges.h"
 #include "relay/relay_conf.h"
@@ -160,8 +161,12 @@ int main(int argc, char **argv)
     if (check) {
         if (changed)
             conf_show_changed(stdout, &cf->c);
-        else if (verbose)
+        else if (verbose) {
+            /* derived values as the daemon will use them, not null */
+            if (cf->c.admin.socket == NULL)
+                cf->c.admin.socket = admin_socket_path(&cf->c);
             conf_print(stdout, &relay_conf_root, &cf->c);
+        }
         if (cf->c.virus.enabled && !virus_database_present(cf->c.virus.database))
             fprintf(stderr, "postern: warning: virus.database %s has no signatures: mail "
                     "will be deferred (451 4.3.0) until clamav-freshclam provides them; "

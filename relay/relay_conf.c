@@ -3,8 +3,14 @@
  */
 #include "relay/relay_conf.h"
 
+#include "mailauth/dkim_sign.h"
+
 #include "lib/dns_wire.h"
+#include "lib/netaddr.h"
+#include "policy/check_api.h"
+#include "policy/check_registry.h"
 #include "policy/engine.h"
+#include "policy/levels.h"
 #include "policy/profile.h"
 #include "lib/smtp_parse.h"
 #include "lib/xalloc.h"
@@ -122,6 +128,24 @@ static const struct conf_key listener_keys[] = {
       .min = 0, .max = 1000000,
       .help = "concurrent sessions on this listener, so that one port cannot take every "
               "slot of limits.connections (0: only limits.connections); more get 421 4.7.0" },
+    { .name = "rate_class", .type = CONF_STRING, .offset = LI(rate_class),
+      .help = "rate-limit class (a key of ratelimit.classes) of the logins that send through "
+              "this listener, such as a newsletter endpoint's; ratelimit.users still wins "
+              "for the logins it names (null: ratelimit.default_class)" },
+    { .name = "proxy_protocol", .type = CONF_BOOL, .offset = LI(proxy_protocol),
+      .def = "false",
+      .help = "every connection starts with a PROXY protocol header (v1 or v2, as HAProxy "
+              "or a cloud load balancer sends it) from an address in proxy_networks; the "
+              "client address it carries is the one logs, Received:, policy and the "
+              "connection limits see. Connections from elsewhere, and missing, malformed "
+              "or slow headers, are closed without a reply" },
+    { .name = "proxy_networks", .type = CONF_STRLIST, .offset = LI(proxy_networks),
+      .def = "[]",
+      .help = "the load balancers (addresses or CIDR networks) allowed to connect to a "
+              "proxy_protocol listener; required when it is on" },
+    { .name = "proxy_timeout", .type = CONF_DURATION, .offset = LI(proxy_timeout_ms),
+      .def = "5s", .min = 100, .max = 600000,
+      .help = "time a balancer's connection has to deliver its whole PROXY header" },
     { NULL }
 };
 static const struct conf_section listener_section = { "listener", listener_keys,
@@ -181,10 +205,17 @@ static const struct conf_key root_keys[] = {
       "where mail goes: routes by recipient domain (mx, relay, lmtp, maildir)" },
     { "queue", CONF_SECTION, R(queue), NULL, 0, 0, NULL, &queue_conf_section, 0, 0,
       "queue runner: retries, lifetime, concurrency, bounces" },
+    { .name = "quarantine", .type = CONF_SECTION, .offset = R(quarantine),
+      .sub = &quar_conf_section,
+      .help = "the quarantine: digest links, this node's name in the shared index" },
     { "admin", CONF_SECTION, R(admin), NULL, 0, 0, NULL, &admin_conf_section, 0, 0,
       "local admin socket for posternctl" },
+    { "web", CONF_SECTION, R(web), NULL, 0, 0, NULL, &web_conf_section, 0, 0,
+      "the users' web page under /ui/: quarantine and protection settings" },
     { "privileges", CONF_SECTION, R(privileges), NULL, 0, 0, NULL, &privileges_conf_section,
       0, 0, "the account the daemon runs as once its listeners are bound" },
+    { "dkim", CONF_SECTION, R(dkim), NULL, 0, 0, NULL, &dkim_daemon_conf_section, 0, 0,
+      "DKIM signing keys of mail from logged-in senders (dkim.sign)" },
     { NULL }
 };
 
@@ -194,9 +225,22 @@ static int listener_validate(void *obj, const char *pointer, struct conf_errors 
 {
     const struct listener_conf *l = obj;
     const char *colon = l->address ? strrchr(l->address, ':') : NULL;
+    struct netaddr n;
+    int bad = 0;
+    size_t i;
+
     if (l->address && (colon == NULL || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535))
         return conf_error(errs, pointer, "address: expected IP:port, got \"%s\"", l->address);
-    return 0;
+    for (i = 0; i < l->proxy_networks.n; i++) {
+        char at[128];
+        snprintf(at, sizeof(at), "%s/proxy_networks/%zu", pointer, i);
+        if (netaddr_parse(l->proxy_networks.v[i], &n) < 0)
+            bad += conf_error(errs, at, "bad network \"%s\"", l->proxy_networks.v[i]);
+    }
+    if (l->proxy_protocol && l->proxy_networks.n == 0)
+        bad += conf_error(errs, pointer, "proxy_protocol: needs proxy_networks (the load "
+                          "balancers allowed to send the header)");
+    return bad;
 }
 
 /* Routing characters are plain characters only for a final delivery: a next-hop SMTP
@@ -293,6 +337,11 @@ static int root_validate(void *obj, const char *pointer, struct conf_errors *err
             continue;
         }
         l->submission = p->direction == DIRECTION_SUBMISSION;
+        if (l->rate_class != NULL && rl_class_find(&c->ratelimit, l->rate_class) == NULL) {
+            snprintf(at, sizeof(at), "%s/listeners/%zu/rate_class", pointer, i);
+            bad += conf_error(errs, at, "no class \"%s\" in ratelimit.classes",
+                              l->rate_class);
+        }
         if (l->tls == LISTENER_TLS_AUTO)
             l->tls = strcmp(l->profile, "submissions") == 0 ? LISTENER_TLS_IMPLICIT
                                                             : LISTENER_TLS_STARTTLS;
@@ -345,29 +394,75 @@ struct config *config_load(const char *path)
             return NULL;
         }
     }
+    if (cf->c.dkim.sign.n > 0) {
+        char err[512];
+        cf->signers = dkim_signers_load(&cf->c.dkim, err, sizeof(err));
+        if (cf->signers == NULL) {
+            fprintf(stderr, "%s: dkim.sign: %s\n", path, err);
+            config_unref(cf);
+            return NULL;
+        }
+    }
     return cf;
 }
 
 /* Does a domain's setting keep state in Redis (greylisting, learned recipients,
  * backscatter memory)? */
+/* Does a domain's setting keep state in Redis (greylisting, learned recipients, callout
+ * answers, the harvest guard's counts of any verified domain, backscatter memory, the
+ * quarantine index)? */
 static bool domain_needs_redis(const struct domain_conf *d)
 {
-    return d->greylisting || d->recipients_learned || d->backscatter_protection;
+    return d->greylisting || d->recipients_learned || d->recipients_callout ||
+           d->recipients_file != NULL || d->backscatter_protection ||
+           d->virus_action == CONTENT_QUARANTINE || d->file_action == CONTENT_QUARANTINE;
 }
 
+/* The quarantine's index is in Redis: needed when a level can quarantine spam, or the
+ * quarantine section is configured (digest links). */
+static bool quarantine_needs_redis(const struct relay_conf *c)
+{
+    const struct level_conf *lv = c->policy.levels.items;
+    size_t i;
+
+    if (c->quarantine.token_key || c->quarantine.node)
+        return true;
+    for (i = 0; i < c->policy.levels.n; i++)
+        if (level_spam_disposition(&lv[i]) == DISP_QUARANTINE)
+            return true;
+    return false;
+}
+
+/* Redis is needed as soon as a listener may see authenticated users, the web page is on, a
+ * profile runs a check that keeps its state there, a served domain turns on such a
+ * setting, or mail can be quarantined. */
 bool relay_conf_needs_redis(const struct relay_conf *c)
 {
     const struct listener_conf *l = c->listeners.items;
     const struct domain_conf *d = c->domains.items;
-    size_t i;
+    const struct profile_conf *p = c->policy.profiles.items;
+    const struct conf_strlist *off = &c->policy.disabled_checks;
+    size_t i, k, j;
 
+    if (c->web.enabled)                /* sessions, and logins through SASL */
+        return true;
     for (i = 0; i < c->listeners.n; i++)
         if (l[i].auth != LISTENER_AUTH_OFF)
             return true;
+    for (i = 0; i < c->policy.profiles.n; i++) {
+        const struct conf_named *ck = p[i].checks.items;
+        for (k = 0; k < p[i].checks.n; k++) {
+            const struct check_def *def = check_registry_find(ck[k].name);
+            for (j = 0; j < off->n && strcmp(off->v[j], ck[k].name) != 0; j++)
+                ;
+            if (def != NULL && (def->flags & CHECK_NEEDS_REDIS) && j == off->n)
+                return true;
+        }
+    }
     for (i = 0; i < c->domains.n; i++)
         if (domain_needs_redis(&d[i]))
             return true;
-    return domain_needs_redis(&c->domain_defaults);
+    return domain_needs_redis(&c->domain_defaults) || quarantine_needs_redis(c);
 }
 
 struct engine *config_engine_new(const struct relay_conf *c, const struct engine_env *env,
@@ -387,6 +482,7 @@ struct engine *config_engine_new(const struct relay_conf *c, const struct engine
     e.domain_defaults = &c->domain_defaults;
     e.auth = &c->auth;
     e.ratelimit = &c->ratelimit;
+    e.dns_skip_networks = &c->policy.dns_skip_networks;
     return engine_new(&in, &e, store);
 }
 
@@ -414,6 +510,7 @@ void config_unref(struct config *cf)
     if (cf->tls)
         tls_ctx_free(cf->tls);
     engine_free(cf->engine);
+    dkim_signers_free(cf->signers);
     if (cf->af)
         authfail_free(cf->af);
     conf_free(&relay_conf_root, &cf->c);

@@ -11,12 +11,14 @@
 
 #include <stdbool.h>
 
+#include "admin/web.h"
 #include "auth/auth_conf.h"
 #include "auth/authfail.h"
 #include "content/virus_conf.h"
 #include "lib/conf.h"
 #include "lib/dns.h"
 #include "lib/redis.h"
+#include "mailauth/dkim_conf.h"
 #include "policy/account_breaker.h"
 #include "policy/ratelimit.h"
 #include "webhooks/webhooks.h"
@@ -25,6 +27,7 @@
 #include "policy/policy.h"
 #include "relay/admin.h"
 #include "relay/privileges.h"
+#include "relay/quar/quar_conf.h"
 #include "relay/queue/queue.h"
 #include "relay/queue/route.h"
 #include "relay/deliver/smtp_client.h"
@@ -55,6 +58,11 @@ struct listener_conf {
     bool submission;      /* its profile's direction is submission (set at load) */
     long long backlog;
     long long connections; /* sessions on this listener; 0: only limits.connections */
+    char *rate_class;     /* the rate-limit class of logins on it, unless ratelimit.users
+                             names theirs (a newsletter endpoint's); NULL: default_class */
+    bool proxy_protocol;  /* a PROXY v1/v2 header comes first (relay/smtpd/proxy_wait.c) */
+    struct conf_strlist proxy_networks;  /* the balancers allowed to send one */
+    long long proxy_timeout_ms;
 };
 
 struct limits_conf {
@@ -115,7 +123,10 @@ struct relay_conf {
     struct transport_conf transport;
     struct queue_conf queue;
     struct admin_conf admin;
+    struct web_conf web;             /* the users' web page (admin/web.h) */
+    struct quar_conf quarantine;     /* relay/quar/quar_conf.h */
     struct privileges_conf privileges;
+    struct dkim_conf dkim;           /* DKIM signing keys (its verify part is unused here) */
 };
 
 extern const struct conf_section relay_conf_root;
@@ -128,6 +139,7 @@ struct config {
     struct ssl_ctx_st *tls;          /* server SSL_CTX, NULL without certificates */
     struct authfail *af;             /* login throttling over this config (NULL: none) */
     struct engine *engine;           /* the policy engine built from this config */
+    struct dkim_signers *signers;    /* the keys of dkim.sign, loaded (read-only) */
 };
 
 /* Load and validate path. Prints errors; returns NULL when invalid. */

@@ -3,6 +3,7 @@
  */
 #include "relay/server.h"
 #include "relay/server_health.h"
+#include "relay/server_web.h"
 
 #include "policy/account_breaker.h"
 #include "policy/account_cache.h"
@@ -12,15 +13,20 @@
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/redis.h"
+#include "policy/levels.h"
+#include "relay/quar/quar_runner.h"
 #include "lib/sd_notify.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 #include "policy/account_breaker.h"
 #include "policy/check_api.h"
+#include "policy/check_registry.h"
+#include "policy/profile.h"
 #include "policy/outage.h"
 #include "policy/user_store.h"
 #include "relay/admin.h"
 #include "relay/deliver/backup_probe.h"
+#include "relay/deliver/callout.h"
 #include "relay/smtpd/listener.h"
 #include "relay/queue/queue.h"
 #include "relay/relay_conf.h"
@@ -205,6 +211,29 @@ static void on_scanner(bool available, const char *why, void *arg)
         outage_down(srv->outages, "virus", "virus", why);
 }
 
+/* The callout service's view of the daemon: the current config, the primaries' state. */
+static struct config *callout_config(void *arg)
+{
+    return ((struct server *)arg)->cf;
+}
+
+static bool callout_primary_down(void *arg, const char *domain)
+{
+    return backup_probe_down(((struct server *)arg)->probe, domain);
+}
+
+/* The queued backlog of a domain, for the backup-domain cap (before the queue runner
+ * exists: nothing). */
+static void server_backlog(void *arg, const char *domain, unsigned long long *msgs,
+                           unsigned long long *bytes)
+{
+    struct server *srv = arg;
+
+    *msgs = *bytes = 0;
+    if (srv->queue != NULL)
+        queue_backlog(srv->queue, domain, msgs, bytes);
+}
+
 /* The config's runtime objects over the daemon's services (config_activate). */
 static int server_activate(struct server *srv, struct config *cf)
 {
@@ -212,6 +241,8 @@ static int server_activate(struct server *srv, struct config *cf)
         .base = srv->base, .dns = srv->dns, .redis = srv->redis, .check_pool = srv->checkwp,
         .outages = srv->outages, .event = server_event, .event_arg = srv,
         .scanner = srv->scanner, .accounts = srv->accounts,
+        .callout = srv->callout ? callout_service(srv->callout) : NULL,
+        .backlog = server_backlog, .backlog_arg = srv,
     };
 
     if (srv->accounts != NULL)
@@ -292,12 +323,14 @@ int server_start(struct server *srv, struct config *cf)
     log_info("master", "spool %s: %u queued messages, %u partial files removed",
              cf->c.spool_dir, queued, removed);
     srv->dns = dns_new(srv->base, &cf->c.dns);
+    srv->smtpd.dns = srv->dns;
     if (srv->dns == NULL)
         return -1;
     srv->webhooks = webhooks_new(srv->base, srv->wp, srv->dns, &cf->c.webhooks);
     if (srv->webhooks == NULL)
         return -1;
     srv->redis_down_since = -1;
+    srv->started = (long long)time(NULL);
     if (relay_conf_needs_redis(&cf->c)) {
         srv->redis = redis_new(srv->base, &cf->c.redis, on_redis_state, srv);
         if (srv->redis == NULL)
@@ -327,14 +360,29 @@ int server_start(struct server *srv, struct config *cf)
         if (srv->scanner == NULL)
             return -1;
     }
+    {
+        struct callout_deps cd = { .base = srv->base, .dns = srv->dns,
+                                   .config = callout_config,
+                                   .primary_down = callout_primary_down, .arg = srv };
+        srv->callout = callout_new(&cd);
+    }
     if (server_activate(srv, cf) < 0)
         return -1;
     srv->queue = queue_new(&(struct queue_deps){
         .base = srv->base, .wp = srv->wp, .spool = srv->spool, .dns = srv->dns,
-        .cf = &srv->cf, .event = server_event, .event_arg = srv });
+        .redis = srv->redis, .quarrun = &srv->quarrun, .cf = &srv->cf,
+        .event = server_event, .event_arg = srv });
     if (srv->queue == NULL)
         return -1;
     spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
+    {
+        struct quar_env qe = { .base = srv->base, .wp = srv->wp, .redis = srv->redis,
+                               .spool = srv->spool, .queue = srv->queue, .cf = &srv->cf };
+        srv->quarrun = quar_runner_new(&qe);
+        if (srv->quarrun == NULL)
+            return -1;
+        srv->quar = quar_runner_index(srv->quarrun);
+    }
     queue_start(srv->queue);
     srv->watch = queue_watch_new(&(struct queue_watch_deps){
         .base = srv->base, .wp = srv->wp, .spool = srv->spool, .cf = &srv->cf,
@@ -343,11 +391,12 @@ int server_start(struct server *srv, struct config *cf)
         .base = srv->base, .dns = srv->dns, .cf = &srv->cf,
         .shutting_down = &srv->shutting_down, .event = server_event, .event_arg = srv,
         .flush_domain = hook_probe_flush, .flush_arg = srv });
-    srv->admin = admin_new(&(struct admin_deps){
-        .base = srv->base, .conf = &cf->c, .queue = srv->queue });
+    srv->admin = admin_new(srv);
     if (srv->admin == NULL)
         return -1;
     if (server_health_start(srv) < 0) return -1; /* admin HTTP: /metrics, /readyz */
+    if (server_web_start(srv) < 0)
+        return -1;
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
     srv->sig_hup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
@@ -467,17 +516,25 @@ void server_stop(struct server *srv)
 {
     while (srv->smtpd.sessions)
         smtp_session_free(srv->smtpd.sessions);
+    smtp_sign_warn_stop(&srv->smtpd);
     listeners_free(&srv->smtpd);
+    server_web_stop(srv);    /* before the worker pool: its SASL steps are cancelled */
     queue_watch_free(srv->watch);
     backup_probe_free(srv->probe);
     srv->probe = NULL;
+    callout_free(srv->callout);     /* sessions are gone: no request is left; connections */
+    srv->callout = NULL;
     if (srv->webhooks)
         webhooks_free(srv->webhooks);
     srv->webhooks = NULL; /* events raised while stopping are only logged */
     queue_stop(srv->queue);  /* cancels deliveries; its pending writes finish below */
+    quar_runner_stop(srv->quarrun);
     workpool_free(srv->syncwp); /* finishes pending commits; their callbacks may use wp */
     workpool_free(srv->wp); /* finishes queue file updates and outbox writes */
     queue_free(srv->queue);
+    quar_runner_free(srv->quarrun);  /* and srv->quar, before Redis */
+    srv->quarrun = NULL;
+    srv->quar = NULL;
     server_health_stop();
     admin_free(srv->admin);
     spool_close(srv->spool);

@@ -36,13 +36,19 @@ struct server {
     struct account_cache *accounts;  /* logins' suspension states (policy/account_cache.h) */
     struct queue_watch *watch;
     struct backup_probe *probe;      /* backup.primary_down/up (relay/deliver/backup_probe.c) */       /* queue.stuck alerts */
+    struct callout *callout;         /* recipient probes (relay/deliver/callout.c) */
     struct webhooks *webhooks;       /* alert delivery (does nothing without endpoints) */
     struct queue *queue;             /* the queue runner (relay/queue/queue.c) */
     struct admin *admin;             /* posternctl's socket (relay/admin.c) */
+    struct web *web;                 /* the users' web page (admin/web.h), or NULL */
+    struct quar *quar;               /* the quarantine index and API (content/quar.h), for
+                                        the web page too; NULL without Redis */
+    struct quar_runner *quarrun;     /* this node's quarantine (relay/quar/quar_runner.h) */
     struct workpool *checkwp;        /* bounded pool of CPU-heavy policy checks */
     struct outage *outages;          /* policy.check_unavailable, once per outage */
     struct user_store *users;        /* per-user policy settings (Redis), or NULL */
     long long redis_down_since;      /* monotonic s when Redis went down; -1 while up */
+    long long started;               /* unix s when server_start ran (posternctl status) */
     bool sasl;                       /* Cyrus SASL was set up */
     struct smtpd smtpd;              /* listeners and sessions, with what they are given */
     bool shutting_down;

@@ -8,9 +8,11 @@
  */
 #include "relay/server_health.h"
 
+#include "lib/dns.h"
 #include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/workpool.h"
+#include "relay/admin.h"
 #include "relay/admin_http.h"
 #include "relay/queue/queue_metrics.h"
 #include "relay/relay_conf.h"
@@ -47,6 +49,12 @@ static void health_collect(void *arg)
     if (srv->checkwp)
         metrics_set1(M_WORKPOOL_QUEUED, "checks", (long long)workpool_pending(srv->checkwp));
     metrics_set(M_UP_SECONDS, now - health_started);
+    if (srv->dns) {
+        struct dns_stats ds;
+        dns_get_stats(srv->dns, &ds);
+        metrics_set1(M_DNS_CACHE, "hit", (long long)ds.cache_hits);
+        metrics_set1(M_DNS_CACHE, "miss", (long long)(ds.sent + ds.coalesced));
+    }
 }
 
 static int health_ready(void *arg, char *why, size_t len)
@@ -69,10 +77,17 @@ static int health_ready(void *arg, char *why, size_t len)
     return 1;
 }
 
+static void health_command(void *arg, int argc, char **argv, admin_answer_fn answer,
+                           void *answer_arg)
+{
+    admin_command(arg, argc, argv, answer, answer_arg);
+}
+
 int server_health_start(struct server *srv)
 {
     struct admin_http_deps deps = { .base = srv->base, .collect = health_collect,
-                                    .ready = health_ready, .arg = srv,
+                                    .ready = health_ready, .command = health_command,
+                                    .arg = srv,
                                     .cert = srv->cf->c.tls.cert, .key = srv->cf->c.tls.key };
     int failed;
 

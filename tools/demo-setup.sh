@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo-setup: create everything the demo config needs under run/, idempotently:
-# directories, a self-signed certificate for the demo host name, the demo login, a test
-# virus signature database. Never starts anything.
+# directories, a self-signed certificate for the demo host name, the demo logins, the DKIM
+# key of example.test, a test virus signature database. Never starts anything.
 set -e
 mkdir -p run/tls run/spool run/maildir run/outbound
 chmod 700 run/spool
@@ -15,6 +15,18 @@ fi
 if ! sasldblistusers2 -f run/sasldb2 2>/dev/null | grep -q '^demo@example.test:'; then
     printf '%s' 'demo-password' | saslpasswd2 -f run/sasldb2 -p -c -u example.test demo
     echo "demo-setup: created login demo@example.test (password demo-password) in run/sasldb2"
+fi
+if ! sasldblistusers2 -f run/sasldb2 2>/dev/null | grep -q '^news@example.test:'; then
+    printf '%s' 'news-password' | saslpasswd2 -f run/sasldb2 -p -c -u example.test news
+    echo "demo-setup: created login news@example.test (password news-password) in run/sasldb2"
+fi
+# the DKIM key of example.test (selector "demo"); its TXT record goes to a file to publish
+if [ ! -s run/dkim/example.test.demo.key ]; then
+    mkdir -p run/dkim
+    bin/posternctl dkim keygen example.test demo --dir run/dkim > run/dkim/example.test.demo.txt \
+        2>/dev/null
+    echo "demo-setup: created the DKIM key run/dkim/example.test.demo.key; its DNS record:"
+    cat run/dkim/example.test.demo.txt
 fi
 # a test signature database for the virus scanner (EICAR and a marker; nothing is
 # downloaded: with clamav-freshclam's real database, point virus.database at it)

@@ -41,15 +41,22 @@
 #include "policy/suppress_admin.h"
 #include "policy/user_prefs_admin.h"
 #include "relay/admin.h"
+#include "relay/admin_ops.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
+#include "tools/posternctl_quar.h"
 #include "tools/posternctl_check.h"
 #include "tools/posternctl_spam.h"
 #include "webhooks/webhooks.h"
 
 #include <dirent.h>
 #include <getopt.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/ssl.h>
 #include <hiredis/hiredis.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,7 +72,8 @@
 #include <unistd.h>
 
 #define DEFAULT_CONFIG   "/etc/postern/postern.json"
-#define CTL_EXIT_REFUSED 1
+#define CTL_EXIT_REFUSED EX_CTL_REFUSED
+#define DEFAULT_SPOOL    "/var/spool/postern"
 #define CTL_REPLY_MAX    (16u << 20)
 #define CTL_TIMEOUT_S    60
 #define CTL_LINE_MAX     1024
@@ -74,6 +82,11 @@ struct ctl {
     const char *config_path;
     struct relay_conf c;
     bool loaded;
+    int load_failed;              /* 1: the file has errors (reported once) */
+    const char *socket;           /* --socket: the daemon's admin socket */
+    const char *http;             /* --http URL: the daemon's admin HTTP API */
+    const char *token;            /* --token (or $POSTERN_ADMIN_TOKEN) for --http */
+    const char *cacert, *cert, *key;  /* --cacert, --cert, --key for an https URL */
 };
 
 struct ctl_cmd {
@@ -93,18 +106,236 @@ static int ctl_load(struct ctl *ctl)
     struct conf_errors errs = { .file = ctl->config_path, .count = 0, .out = stderr };
     if (ctl->loaded)
         return 0;
+    if (ctl->load_failed)
+        return -1;
     if (conf_load_file(ctl->config_path, &relay_conf_root, &ctl->c, &errs) < 0) {
         conf_free(&relay_conf_root, &ctl->c);
+        ctl->load_failed = 1;
         return -1;
     }
     ctl->loaded = true;
     return 0;
 }
 
+/* The admin socket when the configuration cannot be loaded: admin.socket or
+ * spool_dir/admin.sock read from the file as far as it parses (comment lines blanked),
+ * else the default spool's. The running daemon loaded a good version of the file, whose
+ * spool and socket an edit rarely moves. */
+static char *ctl_fallback_socket(const char *path)
+{
+    json_t *j = NULL, *v;
+    char *text = NULL, *out = NULL, *line;
+    size_t len = 0, n;
+    FILE *f = fopen(path, "r");
+
+    if (f != NULL) {
+        text = xcalloc(1, CTL_REPLY_MAX + 1);
+        len = fread(text, 1, CTL_REPLY_MAX, f);
+        fclose(f);
+        text[len] = '\0';
+        for (line = text; *line; line += n + (line[n] == '\n')) {
+            n = strcspn(line, "\n");
+            size_t sp = strspn(line, " \t");
+            if (line[sp] == '#' || (line[sp] == '/' && line[sp + 1] == '/'))
+                memset(line, ' ', n);
+        }
+        j = json_loads(text, 0, NULL);
+    }
+    if (j != NULL) {
+        v = json_object_get(json_object_get(j, "admin"), "socket");
+        if (json_is_string(v))
+            out = xstrdup(json_string_value(v));
+        else if (json_is_string(v = json_object_get(j, "spool_dir")))
+            out = xasprintf("%s/admin.sock", json_string_value(v));
+    } else if (text != NULL && (line = strstr(text, "\"spool_dir\"")) != NULL) {
+        char dir[1024];
+        if (sscanf(line, "\"spool_dir\" : \"%1023[^\"]\"", dir) == 1 ||
+            sscanf(line, "\"spool_dir\": \"%1023[^\"]\"", dir) == 1)
+            out = xasprintf("%s/admin.sock", dir);
+    }
+    json_decref(j);
+    free(text);
+    return out ? out : xstrdup(DEFAULT_SPOOL "/admin.sock");
+}
+
+/* The daemon's socket (malloc'd), from --socket, the configuration, or the fallback. */
+static char *ctl_socket_path(struct ctl *ctl)
+{
+    char *path;
+
+    if (ctl->socket)
+        return xstrdup(ctl->socket);
+    if (ctl_load(ctl) == 0)
+        return admin_socket_path(&ctl->c);
+    path = ctl_fallback_socket(ctl->config_path);
+    fprintf(stderr, "posternctl: %s has errors (above); asking the running daemon at %s\n",
+            ctl->config_path, path);
+    return path;
+}
+
+/* Print a daemon's answer ("ok|error|tempfail", its text, the body) and return the exit
+ * code: the body to stdout, an error text to stderr. */
+static int ctl_answer(const char *word, const char *status, const char *text,
+                      const char *body)
+{
+    int rc;
+
+    if (strcmp(status, "ok") == 0) {
+        if (*text)
+            printf("%s\n", text);
+        rc = EX_OK;
+    } else if (strcmp(status, "tempfail") == 0) {
+        fprintf(stderr, "posternctl: %s: %s\n", word, *text ? text : "temporary failure");
+        rc = EX_TEMPFAIL;
+    } else {
+        fprintf(stderr, "posternctl: %s: %s\n", word, *text ? text : "failed");
+        rc = CTL_EXIT_REFUSED;
+    }
+    if (body)
+        fputs(body, stdout);
+    return rc;
+}
+
+/* ---- the admin HTTP API (--http URL) ---------------------------------------------------- */
+
+struct ctl_http_run {
+    struct event_base *base;
+    int code;
+    char *body;
+    size_t len;
+};
+
+static void ctl_http_done(struct evhttp_request *req, void *arg)
+{
+    struct ctl_http_run *run = arg;
+
+    if (req != NULL && evhttp_request_get_response_code(req) > 0) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        run->code = evhttp_request_get_response_code(req);
+        run->len = evbuffer_get_length(in);
+        run->body = xcalloc(1, run->len + 1);
+        evbuffer_remove(in, run->body, run->len);
+    }
+    event_base_loopbreak(run->base);
+}
+
+static SSL_CTX *ctl_http_tls(struct ctl *ctl)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if ((ctl->cacert ? SSL_CTX_load_verify_locations(ctx, ctl->cacert, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx)) != 1 ||
+        (ctl->cert && (SSL_CTX_use_certificate_chain_file(ctx, ctl->cert) != 1 ||
+                       SSL_CTX_use_PrivateKey_file(ctx, ctl->key ? ctl->key : ctl->cert,
+                                                   SSL_FILETYPE_PEM) != 1))) {
+        fprintf(stderr, "posternctl: cannot load %s\n",
+                ctl->cacert ? ctl->cacert : ctl->cert ? ctl->cert : "the trust store");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* POST the command line to URL/api/v1/command and print the answer like the socket's. */
+static int ctl_http(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_http_run run = { 0 };
+    struct evhttp_uri *uri = evhttp_uri_parse(ctl->http);
+    const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+    const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
+    const char *base = uri && evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "";
+    const char *token = ctl->token ? ctl->token : getenv("POSTERN_ADMIN_TOKEN");
+    bool tls = scheme && strcmp(scheme, "https") == 0;
+    int port = uri ? evhttp_uri_get_port(uri) : -1, rc = EX_UNAVAILABLE, i;
+    struct evhttp_connection *conn = NULL;
+    struct evhttp_request *req;
+    struct bufferevent *bev = NULL;
+    SSL_CTX *sctx = NULL;
+    json_t *args = json_array(), *body, *answer = NULL;
+    char *text = NULL, *target = NULL, auth[512];
+
+    if (host == NULL || (!tls && (scheme == NULL || strcmp(scheme, "http") != 0))) {
+        fprintf(stderr, "posternctl: --http wants http://HOST:PORT or https://HOST:PORT, not "
+                "\"%s\"\n", ctl->http);
+        rc = EX_USAGE;
+        goto out;
+    }
+    if (token == NULL && ctl->socket == NULL && !ctl->load_failed && ctl_load(ctl) == 0)
+        token = ctl->c.admin.http.token;
+    for (i = 0; i < argc; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    body = json_pack("{s:O}", "argv", args);
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    run.base = event_base_new();
+    if (tls) {
+        SSL *ssl;
+        if ((sctx = ctl_http_tls(ctl)) == NULL || (ssl = SSL_new(sctx)) == NULL)
+            goto out;
+        SSL_set_tlsext_host_name(ssl, host);
+        SSL_set1_host(ssl, host);
+        bev = bufferevent_openssl_socket_new(run.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+    }
+    conn = evhttp_connection_base_bufferevent_new(run.base, NULL, bev, host,
+                                                  (unsigned short)(port > 0 ? port : tls ? 443
+                                                                                         : 80));
+    evhttp_connection_set_timeout(conn, CTL_TIMEOUT_S);
+    req = evhttp_request_new(ctl_http_done, &run);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    if (token) {
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization", auth);
+    }
+    evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+    target = xasprintf("%s/api/v1/command", strcmp(base, "/") == 0 ? "" : base);
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, target) != 0) {
+        fprintf(stderr, "posternctl: cannot send to %s\n", ctl->http);
+        goto out;
+    }
+    event_base_dispatch(run.base);
+    if (run.code == 0) {
+        fprintf(stderr, "posternctl: no answer from %s (is the admin HTTP listener on?)\n",
+                ctl->http);
+        goto out;
+    }
+    answer = json_loads(run.body, 0, NULL);
+    if (answer == NULL || !json_is_string(json_object_get(answer, "status"))) {
+        fprintf(stderr, "posternctl: %s answered HTTP %d: %.200s", ctl->http, run.code,
+                run.body);
+        rc = run.code == 401 ? EX_NOPERM : EX_PROTOCOL;
+        goto out;
+    }
+    rc = ctl_answer(argv[0], json_string_value(json_object_get(answer, "status")),
+                    json_string_value(json_object_get(answer, "text"))
+                        ? json_string_value(json_object_get(answer, "text")) : "",
+                    json_string_value(json_object_get(answer, "output")));
+out:
+    json_decref(answer);
+    json_decref(args);
+    free(text);
+    free(target);
+    free(run.body);
+    if (conn)
+        evhttp_connection_free(conn);
+    if (run.base)
+        event_base_free(run.base);
+    if (sctx)
+        SSL_CTX_free(sctx);
+    if (uri)
+        evhttp_uri_free(uri);
+    return rc;
+}
+
 /*
- * Send one command line to the daemon and print its answer: the body to stdout, an error
- * text to stderr. Returns the exit code. For the rows of ctl_commands that are answered
- * by the daemon (more can use it: "ratelimit ...", "webhooks ...").
+ * Send one command line to the daemon (its admin socket, or --http) and print its answer.
+ * Returns the exit code. For the daemon's own commands, and for every command when the
+ * configuration file cannot be loaded (the daemon runs with the version it loaded).
  */
 static int ctl_daemon(struct ctl *ctl, int argc, char **argv)
 {
@@ -114,8 +345,6 @@ static int ctl_daemon(struct ctl *ctl, int argc, char **argv)
     size_t len = 0, cap = 0, used = 0;
     int fd, i, rc;
 
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
     for (i = 0; i < argc; i++) {
         int n = snprintf(line + used, sizeof(line) - used, "%s%s", i ? " " : "", argv[i]);
         if (n < 0 || (size_t)n >= sizeof(line) - used - 1 || strpbrk(argv[i], " \r\n")) {
@@ -124,8 +353,10 @@ static int ctl_daemon(struct ctl *ctl, int argc, char **argv)
         }
         used += (size_t)n;
     }
+    if (ctl->http)
+        return ctl_http(ctl, argc, argv);
     line[used++] = '\n';
-    path = admin_socket_path(&ctl->c);
+    path = ctl_socket_path(ctl);
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     if (strlen(path) >= sizeof(un.sun_path)) {
@@ -141,7 +372,7 @@ static int ctl_daemon(struct ctl *ctl, int argc, char **argv)
         if (fd >= 0)
             close(fd);
         free(path);
-        return EX_UNAVAILABLE;
+        return ctl->load_failed ? EX_CONFIG : EX_UNAVAILABLE;
     }
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -185,229 +416,11 @@ static int ctl_daemon(struct ctl *ctl, int argc, char **argv)
     if (nl)
         *nl = '\0';
     text = strchr(reply, ' ');
-    text = text ? text + 1 : "";
-    if (strncmp(reply, "ok", 2) == 0 && (reply[2] == ' ' || reply[2] == '\0')) {
-        if (*text)
-            printf("%s\n", text);
-        rc = EX_OK;
-    } else if (strncmp(reply, "tempfail", 8) == 0) {
-        fprintf(stderr, "posternctl: %s: %s\n", argv[0], *text ? text : "temporary failure");
-        rc = EX_TEMPFAIL;
-    } else {
-        fprintf(stderr, "posternctl: %s: %s\n", argv[0], *text ? text : "failed");
-        rc = CTL_EXIT_REFUSED;
-    }
-    if (nl)
-        fputs(nl + 1, stdout);
+    if (text)
+        *text++ = '\0';
+    rc = ctl_answer(argv[0], reply, text ? text : "", nl ? nl + 1 : NULL);
     free(reply);
     return rc;
-}
-
-/* ---- queue listing (reads the spool) -------------------------------------------------- */
-
-static const char *state_name(const struct qf_rcpt *r)
-{
-    if (r->state == QF_DONE)
-        return "delivered";
-    if (r->state == QF_BOUNCED)
-        return "bounced";
-    if (queue_file_rcpt_held(r))
-        return "held";
-    return r->deferred ? "deferred" : "pending";
-}
-
-static void fmt_age(char *buf, size_t len, long long s)
-{
-    long long v;
-    char unit;
-
-    if (s < 0)
-        s = 0;
-    v = s < 120 ? s : s < 7200 ? s / 60 : s < 172800 ? s / 3600 : s / 86400;
-    unit = s < 120 ? 's' : s < 7200 ? 'm' : s < 172800 ? 'h' : 'd';
-    if (len > 0 && snprintf(buf, len, "%lld%c", v, unit) >= (int)len)
-        buf[len - 1] = '\0';
-}
-
-static int cmp_arrival(const void *a, const void *b)
-{
-    const struct queue_file *x = *(struct queue_file *const *)a;
-    const struct queue_file *y = *(struct queue_file *const *)b;
-    return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
-}
-
-static json_t *json_message(const struct queue_file *qf, long long now)
-{
-    json_t *rcpts = json_array(), *o;
-    size_t i;
-    for (i = 0; i < qf->nrcpt; i++) {
-        const struct qf_rcpt *r = &qf->rcpts[i];
-        json_t *jr = json_pack("{s:s, s:s}", "address", r->addr, "state", state_name(r));
-        if (r->dsn[0])
-            json_object_set_new(jr, "dsn", json_string(r->dsn));
-        if (r->relay)
-            json_object_set_new(jr, "relay", json_string(r->relay));
-        if (r->text)
-            json_object_set_new(jr, r->state == QF_PENDING ? "last_error" : "reply",
-                                json_string(r->text));
-        if (r->time)
-            json_object_set_new(jr, "time", json_integer(r->time));
-        json_array_append_new(rcpts, jr);
-    }
-    o = json_pack("{s:s, s:I, s:I, s:I, s:s, s:b, s:I, s:o}", "queue_id", qf->qid,
-                  "arrival_time", (json_int_t)qf->arrival, "age_s",
-                  (json_int_t)(now - (long long)qf->arrival), "message_size",
-                  (json_int_t)qf->msg_size, "sender", qf->sender, "held", qf->held, "tries",
-                  (json_int_t)qf->tries, "recipients", rcpts);
-    json_object_set_new(o, "next_try", qf->next_try ? json_integer(qf->next_try) : json_null());
-    return o;
-}
-
-static void text_message(const struct queue_file *qf, long long now)
-{
-    char age[16], next[64];
-    size_t i;
-
-    fmt_age(age, sizeof(age), now - (long long)qf->arrival);
-    printf("%-20s %9llu %5s  <%s>%s\n", qf->qid, (unsigned long long)qf->msg_size, age,
-           qf->sender, qf->held ? "  (held)" : "");
-    if (qf->tries) {
-        char in[16];
-        time_t t = (time_t)qf->next_try;
-        struct tm tm;
-        localtime_r(&t, &tm);
-        fmt_age(in, sizeof(in), qf->next_try - now);
-        strftime(next, sizeof(next), "%Y-%m-%d %H:%M:%S", &tm);
-        printf("    tries %u, next try %s (%s%s)\n", qf->tries, next,
-               qf->next_try > now ? "in " : "", qf->next_try > now ? in : "due");
-    }
-    for (i = 0; i < qf->nrcpt; i++) {
-        const struct qf_rcpt *r = &qf->rcpts[i];
-        printf("    <%s> %s", r->addr, state_name(r));
-        if (r->text)
-            printf(" (%s%s)", r->state == QF_PENDING ? "last error: " : "", r->text);
-        printf("\n");
-    }
-}
-
-static int cmd_queue(struct ctl *ctl, int argc, char **argv)
-{
-    struct queue_file **list = NULL;
-    size_t n = 0, cap = 0, i;
-    unsigned long long bytes = 0;
-    long long now = (long long)time(NULL);
-    bool json = argc == 2;
-    char *qdir;
-    struct dirent *e;
-    DIR *d;
-    int dfd;
-
-    if (argc == 2 && strcmp(argv[1], "--json") != 0)
-        return EX_USAGE;
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
-    qdir = xasprintf("%s/queue", ctl->c.spool_dir);
-    dfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (d = fdopendir(dup(dfd))) == NULL) {
-        fprintf(stderr, "posternctl: cannot read %s: %s\n", qdir, strerror(errno));
-        if (dfd >= 0)
-            close(dfd);
-        free(qdir);
-        return EX_NOINPUT;
-    }
-    while ((e = readdir(d)) != NULL) {
-        struct queue_file *qf;
-        if (!qid_valid(e->d_name))
-            continue;
-        qf = queue_file_load(dfd, e->d_name, NULL);
-        if (qf == NULL)
-            continue; /* delivered and removed meanwhile, or unreadable */
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            list = realloc(list, cap * sizeof(*list));
-            if (list == NULL)
-                abort();
-        }
-        list[n++] = qf;
-    }
-    closedir(d);
-    close(dfd);
-    free(qdir);
-    if (n)
-        qsort(list, n, sizeof(*list), cmp_arrival);
-    if (!json && n)
-        printf("%-20s %9s %5s  %s\n", "QUEUE ID", "SIZE", "AGE", "SENDER / RECIPIENTS");
-    for (i = 0; i < n; i++) {
-        bytes += list[i]->msg_size;
-        if (json) {
-            json_t *o = json_message(list[i], now);
-            char *s = json_dumps(o, JSON_COMPACT);
-            printf("%s\n", s);
-            free(s);
-            json_decref(o);
-        } else {
-            text_message(list[i], now);
-        }
-        queue_file_free(list[i]);
-    }
-    if (!json) {
-        if (n == 0)
-            printf("Mail queue is empty\n");
-        else
-            printf("-- %zu message%s, %llu bytes\n", n, n == 1 ? "" : "s", bytes);
-    }
-    free(list);
-    return EX_OK;
-}
-
-/* held list | release ID | delete ID: recipients the policy held (quarantine, wrap). The
- * list reads the spool; release and delete go to the daemon. */
-static int cmd_held(struct ctl *ctl, int argc, char **argv)
-{
-    char *qdir;
-    struct dirent *e;
-    DIR *d;
-    int dfd;
-    size_t count = 0;
-
-    if (strcmp(argv[1], "release") == 0 || strcmp(argv[1], "delete") == 0)
-        return argc == 3 ? ctl_daemon(ctl, argc, argv) : EX_USAGE;
-    if (strcmp(argv[1], "list") != 0 || argc != 2)
-        return EX_USAGE;
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
-    qdir = xasprintf("%s/queue", ctl->c.spool_dir);
-    dfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (d = fdopendir(dup(dfd))) == NULL) {
-        fprintf(stderr, "posternctl: cannot read %s: %s\n", qdir, strerror(errno));
-        if (dfd >= 0)
-            close(dfd);
-        free(qdir);
-        return EX_NOINPUT;
-    }
-    while ((e = readdir(d)) != NULL) {
-        struct queue_file *qf;
-        size_t i;
-        if (!qid_valid(e->d_name) || (qf = queue_file_load(dfd, e->d_name, NULL)) == NULL)
-            continue;
-        for (i = 0; i < qf->nrcpt; i++) {
-            const struct qf_rcpt *r = &qf->rcpts[i];
-            if (!queue_file_rcpt_held(r))
-                continue;
-            printf("%s <%s> -> <%s> %s score=%.1f level=%s reason=%s\n", qf->qid, qf->sender,
-                   r->addr, disposition_name(r->policy->disp), r->policy->score,
-                   r->policy->level ? r->policy->level : "-",
-                   r->policy->reason ? r->policy->reason : "-");
-            count++;
-        }
-        queue_file_free(qf);
-    }
-    closedir(d);
-    close(dfd);
-    free(qdir);
-    if (count == 0)
-        printf("No held recipients\n");
-    return EX_OK;
 }
 
 /* ---- commands ------------------------------------------------------------------------- */
@@ -417,11 +430,42 @@ static int cmd_daemon(struct ctl *ctl, int argc, char **argv)
     return ctl_daemon(ctl, argc, argv); /* the whole command line, as it is */
 }
 
+/* A command of relay/admin_ops.c: run here next to the spool and Redis, or by the daemon
+ * with --http / --socket, or when the configuration file has errors. */
+static int cmd_op(struct ctl *ctl, int argc, char **argv)
+{
+    if (ctl->http || ctl->socket || ctl_load(ctl) < 0)
+        return ctl_daemon(ctl, argc, argv);
+    return admin_ops_run(&ctl->c, argc, argv, stdout);
+}
+
+/* held: the old name of "quarantine" (recipients the policy quarantined were "held" in the
+ * queue before the quarantine store existed): held list | held release|delete ID. */
+static int cmd_held(struct ctl *ctl, int argc, char **argv)
+{
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    return posternctl_quar(&ctl->c, argc - 1, argv + 1);
+}
+
+static int cmd_quarantine(struct ctl *ctl, int argc, char **argv)
+{
+    if (ctl_load(ctl) < 0)
+        return EX_CONFIG;
+    return posternctl_quar(&ctl->c, argc - 1, argv + 1);
+}
+
 static void usage(FILE *out)
 {
     const struct ctl_cmd *c;
-    fprintf(out, "usage: posternctl [-f config] COMMAND [ARGS]\n"
+    fprintf(out, "usage: posternctl [-f config] [-s SOCKET | --http URL [--token T]] COMMAND "
+                 "[ARGS]\n"
                  "  -f FILE  the daemon's configuration (default " DEFAULT_CONFIG ")\n"
+                 "  -s, --socket PATH  ask the daemon at this admin socket\n"
+                 "  --http URL         ask the daemon's admin HTTP API (http[s]://HOST:PORT;\n"
+                 "                     --token T or $POSTERN_ADMIN_TOKEN, else admin.http.token;\n"
+                 "                     https: --cacert FILE, --cert FILE --key FILE)\n"
+                 "  With the file broken, commands go to the running daemon's socket.\n"
                  "  -h, --help      this text;  -V, --version  the version\n"
                  "commands:\n");
     for (c = ctl_commands; c->name; c++)
@@ -472,131 +516,20 @@ static int cmd_help(struct ctl *ctl, int argc, char **argv)
  * socket (the daemon's own table is in relay/admin.c). Add new commands here (ratelimit
  * show|reset, webhooks ...): one row each, the help output follows.
  */
-/* ratelimit show|reset USER [--json]: straight to Redis (a blocking CLI may block). */
-static int cmd_ratelimit(struct ctl *ctl, int argc, char **argv)
-{
-    argc--, argv++; /* past the command name */
-    bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
-    bool show = strcmp(argv[0], "show") == 0;
-    redisContext *c;
-    int rc;
-
-    if ((argc == 3 && !json) || (!show && strcmp(argv[0], "reset") != 0) || (json && !show))
-        return EX_USAGE;
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
-    c = redis_connect_blocking(&ctl->c.redis);
-    if (c == NULL) {
-        fprintf(stderr, "posternctl: cannot reach Redis (redis.socket / redis.address)\n");
-        return EX_UNAVAILABLE;
-    }
-    rc = show ? rl_admin_show(c, &ctl->c.ratelimit, argv[1], json, stdout)
-              : rl_admin_reset(c, &ctl->c.ratelimit, argv[1], stdout);
-    redisFree(c);
-    return rc == 0 ? 0 : EX_TEMPFAIL;
-}
-
-/* greylist show|allow|forget IP|NETWORK: straight to Redis. */
-static int cmd_greylist(struct ctl *ctl, int argc, char **argv)
-{
-    redisContext *c;
-    int rc;
-
-    if (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "allow") != 0 &&
-        strcmp(argv[1], "forget") != 0)
-        return EX_USAGE;
-    (void)argc;
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
-    c = redis_connect_blocking(&ctl->c.redis);
-    if (c == NULL) {
-        fprintf(stderr, "posternctl: cannot reach Redis (redis.socket / redis.address)\n");
-        return EX_UNAVAILABLE;
-    }
-    rc = greylist_admin(c, argv[1], argv[2], stdout);
-    redisFree(c);
-    return rc == 0 ? 0 : rc > 0 ? EX_DATAERR : EX_TEMPFAIL;
-}
-
-/* A blocking Redis connection from the config, or NULL after saying why. */
-static redisContext *ctl_redis(struct ctl *ctl, int *rc)
-{
-    redisContext *c;
-
-    if (ctl_load(ctl) < 0) {
-        *rc = EX_CONFIG;
-        return NULL;
-    }
-    c = redis_connect_blocking(&ctl->c.redis);
-    if (c == NULL) {
-        fprintf(stderr, "posternctl: cannot reach Redis (redis.socket / redis.address)\n");
-        *rc = EX_UNAVAILABLE;
-    }
-    return c;
-}
-
-/* account show|release LOGIN: the compromised-account breaker. */
-static int cmd_account(struct ctl *ctl, int argc, char **argv)
-{
-    redisContext *c;
-    int rc = 0;
-
-    (void)argc;
-    if (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "release") != 0)
-        return EX_USAGE;
-    if ((c = ctl_redis(ctl, &rc)) == NULL)
-        return rc;
-    rc = strcmp(argv[1], "show") == 0 ? account_admin_show(c, argv[2], stdout)
-                                      : account_admin_release(c, argv[2], stdout);
-    redisFree(c);
-    return rc == 0 ? 0 : EX_TEMPFAIL;
-}
-
-/* suppress list LOGIN | suppress add|remove LOGIN ADDRESS: a newsletter sender's list. */
-static int cmd_suppress(struct ctl *ctl, int argc, char **argv)
-{
-    redisContext *c;
-    bool list = strcmp(argv[1], "list") == 0;
-    int rc = 0;
-
-    if ((list && argc != 3) || (!list && argc != 4) ||
-        (!list && strcmp(argv[1], "add") != 0 && strcmp(argv[1], "remove") != 0))
-        return EX_USAGE;
-    if ((c = ctl_redis(ctl, &rc)) == NULL)
-        return rc;
-    rc = suppress_admin(c, argv[1], argv[2], list ? NULL : argv[3], stdout);
-    redisFree(c);
-    return rc == 0 ? 0 : EX_TEMPFAIL;
-}
-
-/* policy set ADDRESS KEY VALUE | show ADDRESS | unset ADDRESS KEY: per-user overrides. */
-static int cmd_policy(struct ctl *ctl, int argc, char **argv)
-{
-    redisContext *c;
-    int rc = 0;
-
-    if ((c = ctl_redis(ctl, &rc)) == NULL)
-        return rc;
-    rc = user_prefs_admin(c, argv[1], argv[2], argc > 3 ? argv[3] : NULL,
-                          argc > 4 ? argv[4] : NULL, stdout);
-    redisFree(c);
-    return rc == 0 ? 0 : rc > 0 ? EX_DATAERR : EX_TEMPFAIL;
-}
-
 /* webhooks [--json] lists endpoints with pending/failed counts; webhooks test [EP] queues a
- * webhook.test event that the daemon picks up from the outbox. */
+ * webhook.test event that the daemon picks up from the outbox; webhooks retry asks the
+ * daemon to send the outbox now. */
 static int cmd_webhooks(struct ctl *ctl, int argc, char **argv)
 {
-    argc--, argv++; /* past the command name */
-    bool test = argc >= 1 && strcmp(argv[0], "test") == 0;
-    if (!test && (argc > 1 || (argc == 1 && strcmp(argv[0], "--json") != 0)))
-        return EX_USAGE;
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
-    if (test)
-        return webhooks_admin_test(stdout, &ctl->c.webhooks, argc == 2 ? argv[1] : NULL) == 0
+    if (argc >= 2 && strcmp(argv[1], "test") == 0) {
+        if (ctl_load(ctl) < 0)
+            return EX_CONFIG;
+        return webhooks_admin_test(stdout, &ctl->c.webhooks, argc == 3 ? argv[2] : NULL) == 0
                    ? 0 : EX_UNAVAILABLE;
-    return webhooks_admin_list(stdout, &ctl->c.webhooks, argc == 1) == 0 ? 0 : EX_NOINPUT;
+    }
+    if (argc == 2 && strcmp(argv[1], "retry") == 0)
+        return ctl_daemon(ctl, argc, argv);
+    return cmd_op(ctl, argc, argv);
 }
 
 /* ---- spf: one SPF evaluation with the daemon's code (no daemon needed) ------------------- */
@@ -1095,7 +1028,7 @@ static int cmd_mime(struct ctl *ctl, int argc, char **argv)
 {
     static const char *const enc[] = { "7bit", "8bit", "binary", "base64", "quoted-printable",
                                        "uuencode", "unknown" };
-    struct mime_callbacks cb = { mime_tree_begin, mime_tree_data, mime_tree_end };
+    struct mime_callbacks cb = { mime_tree_begin, mime_tree_data, mime_tree_end, NULL };
     struct mime_tree t = { NULL, 0 };
     struct mime_parser *m;
     unsigned char buf[65536];
@@ -1337,37 +1270,47 @@ static int cmd_check(struct ctl *ctl, int argc, char **argv)
 }
 
 static const struct ctl_cmd ctl_commands[] = {
-    { "queue",   0, 1, cmd_queue,  "queue [--json]",
+    { "queue",   0, 3, cmd_op,     "queue [--json] | queue show ID [--json]",
       "list queued messages: ID, size, age, sender, recipients and their state "
-      "(--json: one object per line)" },
+      "(--json: one object per line); show: one message" },
     { "flush",   0, 2, cmd_daemon, "flush [ID | --domain DOMAIN]",
       "deliver now: every message, one, or those for a domain (@DOMAIN: and subdomains)" },
     { "hold",    1, 1, cmd_daemon, "hold ID", "keep a message in the queue, undelivered" },
     { "release", 1, 1, cmd_daemon, "release ID", "let a held message be delivered again" },
     { "delete",  1, 1, cmd_daemon, "delete ID", "remove a message from the queue (no DSN)" },
-    { "held",    1, 2, cmd_held,   "held list | held release|delete ID",
-      "recipients the policy held (quarantine; wrap until it exists): list them, deliver "
-      "them as they are (release), or drop them (delete)" },
+    { "quarantine", 1, 6, cmd_quarantine, POSTERNCTL_QUAR_USAGE,
+      "messages the policy quarantined, on every node (shared index in Redis): list them, "
+      "show one, release one to its recipient as it arrived (--learn-ham: and train the "
+      "classifier), or delete one" },
+    { "held",    1, 3, cmd_held,   "held list | held release|delete ID",
+      "the old name of quarantine (same subcommands)" },
     { "status",  0, 0, cmd_daemon, "status",
-      "what the daemon's queue runner is doing: ID, state, tries, next try" },
+      "the daemon at a glance: pid, uptime, config file, listeners, queue counts (active, "
+      "deferred, held, corrupt), whether delivery is paused, Redis, webhook backlog; then "
+      "each queued message's state, tries and next try" },
+    { "pause",   0, 0, cmd_daemon, "pause",
+      "stop delivering (mail is still accepted and queued) until resume or a restart" },
+    { "resume",  0, 0, cmd_daemon, "resume", "deliver again after pause" },
     { "ping",    0, 0, cmd_daemon, "ping", "check that the daemon answers" },
-    { "ratelimit", 2, 3, cmd_ratelimit, "ratelimit show|reset USER [--json]",
+    { "ratelimit", 2, 3, cmd_op, "ratelimit show|reset USER [--json]",
       "a user's rate-limit class, use in the current window and retry time; reset clears it" },
-    { "greylist", 2, 2, cmd_greylist, "greylist show|allow|forget IP|NETWORK",
+    { "greylist", 2, 2, cmd_op, "greylist show|allow|forget IP|NETWORK",
       "a client network's greylisting state (IP: its /24 or /64); allow exempts it, "
       "forget drops its triplets" },
-    { "account", 2, 2, cmd_account, "account show|release LOGIN",
+    { "account", 2, 2, cmd_op, "account show|release LOGIN",
       "the compromised-account breaker: whether a login is suspended and why; release lets "
       "it send again" },
-    { "policy",  2, 4, cmd_policy, "policy set ADDRESS KEY VALUE | policy show ADDRESS | "
+    { "policy",  2, 4, cmd_op, "policy set ADDRESS KEY VALUE | policy show ADDRESS | "
       "policy unset ADDRESS KEY|all",
       "a user's overrides of their domain's policy settings in Redis (level, tag, spam, "
       "kill, greylisting, strict_dns, virus_action, file_action, whitelist, blacklist, "
       "exclusions), seen by every node" },
-    { "suppress", 2, 3, cmd_suppress, "suppress list LOGIN | suppress add|remove LOGIN ADDRESS",
+    { "suppress", 2, 3, cmd_op, "suppress list LOGIN | suppress add|remove LOGIN ADDRESS",
       "a newsletter sender's suppression list (hard bounces, complaints, manual entries)" },
-    { "webhooks", 0, 2, cmd_webhooks, "webhooks [--json] | webhooks test [ENDPOINT]",
-      "endpoints with pending and failed event counts; test queues a webhook.test event" },
+    { "webhooks", 0, 2, cmd_webhooks,
+      "webhooks [--json] | webhooks test [ENDPOINT] | webhooks retry",
+      "endpoints (URL with its path) with pending and failed event counts; test queues a "
+      "webhook.test event; retry makes the daemon send the outbox now" },
     { "spf",     2, 5, cmd_spf,    "spf [--dns HOST:PORT] IP SENDER [HELO]",
       "evaluate SPF for one client as the daemon would; prints the result first "
       "(SENDER \"\": the null sender, HELO is checked)" },
@@ -1402,6 +1345,12 @@ static const struct ctl_cmd ctl_commands[] = {
 };
 
 static const struct option ctl_longopts[] = {
+    { "http", required_argument, NULL, 'H' },
+    { "token", required_argument, NULL, 'T' },
+    { "socket", required_argument, NULL, 's' },
+    { "cacert", required_argument, NULL, 'C' },
+    { "cert", required_argument, NULL, 'c' },
+    { "key", required_argument, NULL, 'k' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { "man-commands", no_argument, NULL, 'M' },
@@ -1416,9 +1365,15 @@ int main(int argc, char **argv)
 
     memset(&ctl, 0, sizeof(ctl));
     ctl.config_path = DEFAULT_CONFIG;
-    while ((opt = getopt_long(argc, argv, "+f:hV", ctl_longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+f:s:hV", ctl_longopts, NULL)) != -1) {
         switch (opt) {
         case 'f': ctl.config_path = optarg; break;
+        case 'H': ctl.http = optarg; break;
+        case 'T': ctl.token = optarg; break;
+        case 's': ctl.socket = optarg; break;
+        case 'C': ctl.cacert = optarg; break;
+        case 'c': ctl.cert = optarg; break;
+        case 'k': ctl.key = optarg; break;
         case 'h': usage(stdout); return EX_OK;
         case 'V': printf("posternctl %s\n", POSTERN_VERSION); return EX_OK;
         case 'M': usage_man(stdout); return EX_OK;

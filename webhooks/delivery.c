@@ -186,6 +186,16 @@ void wh_delivery_schedule(struct wh_delivery *d)
     evtimer_add(d->timer, &tv);
 }
 
+int wh_delivery_retry_now(struct wh_delivery *d)
+{
+    if (d->state != WH_D_WAITING || d->ep == NULL || d->ep->disabled)
+        return 0;
+    evtimer_del(d->timer);
+    d->next_at_ms = wh_now_ms();
+    make_ready(d);
+    return 1;
+}
+
 /* Leave the active states: counters, then the final outbox operation. */
 static void finish(struct wh_delivery *d, enum wh_disk_op op)
 {

@@ -46,6 +46,10 @@ const struct wh_event_type wh_event_types[] = {
     { "redis.recovered", "Redis answers again", NULL },
     { "policy.check_unavailable", "a service a policy check needs (DNS, Redis, the virus "
                                   "scanner) failed; once per outage", NULL },
+    { "recipient.harvest", "a client tried more unknown recipients than the harvest guard "
+                           "allows: its sessions are closed for the window", NULL },
+    { "backscatter.blocked", "a client sent more backscatter bounces than allowed: its "
+                             "bounces are refused for block_time (once per block)", NULL },
     { "webhook.test", "a test event sent by \"posternctl webhooks test\"", NULL },
     { NULL, NULL, NULL }
 };

@@ -128,6 +128,9 @@ void wh_event_unref(struct wh_event *ev);
 void wh_adopt_record(struct webhooks *wh, struct wh_record *rec, int initial);
 
 /* ---- delivery.c ---- */
+/* A delivery waiting for its next attempt is made due now (posternctl webhooks retry):
+ * 1, or 0 when it was not waiting (sending, parked, done). */
+int wh_delivery_retry_now(struct wh_delivery *d);
 /* Delay before the next attempt after `attempts` failed ones, with jitter from rnd;
  * -1 when the schedule is exhausted. Pure. */
 long long wh_retry_delay(const long long *schedule, size_t n, long long attempts,
@@ -154,6 +157,8 @@ void wh_store_kick(struct wh_delivery *d);
 int wh_store_orphan(struct wh_delivery *d);
 /* Load the outbox (prepare dirs, adopt new/, read all) and start the rescan timer. */
 void wh_store_start(struct webhooks *wh);
+/* Look at outbox_dir/new/ now (posternctl webhooks retry), unless a load runs. */
+void wh_store_rescan_now(struct webhooks *wh);
 /* Stop the rescan timer and orphan the load job. */
 void wh_store_stop(struct webhooks *wh);
 

@@ -335,6 +335,12 @@ static void rescan_cb(evutil_socket_t fd, short what, void *arg)
         load_submit(wh, 0);
 }
 
+void wh_store_rescan_now(struct webhooks *wh)
+{
+    if (wh->store_started && !wh->loading && wh->load_job == NULL)
+        load_submit(wh, 0);
+}
+
 void wh_store_start(struct webhooks *wh)
 {
     if (wh->store_started)

@@ -512,6 +512,21 @@ void wh_adopt_record(struct webhooks *wh, struct wh_record *rec, int initial)
 
 /* ---- state ---- */
 
+unsigned webhooks_retry_now(struct webhooks *wh)
+{
+    struct wh_delivery *d, *next;
+    unsigned n = 0;
+
+    if (wh == NULL)
+        return 0;
+    for (d = wh->head; d; d = next) {
+        next = d->next;           /* making one due may finish it (a sync failure) */
+        n += (unsigned)wh_delivery_retry_now(d);
+    }
+    wh_store_rescan_now(wh);
+    return n;
+}
+
 void webhooks_get_stats(const struct webhooks *wh, struct webhooks_stats *out)
 {
     size_t i;

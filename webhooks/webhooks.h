@@ -134,6 +134,11 @@ struct webhooks_stats {
 
 void webhooks_get_stats(const struct webhooks *wh, struct webhooks_stats *out);
 
+/* posternctl webhooks retry: every event waiting for its next attempt is sent now (as
+ * the endpoints' concurrency allows), and outbox_dir/new/ is looked at now instead of at
+ * the next rescan. Returns the number of deliveries made due. wh may be NULL. Loop thread. */
+unsigned webhooks_retry_now(struct webhooks *wh);
+
 struct webhooks_endpoint_stats {
     const char *name;               /* valid until the next reload */
     int disabled;                   /* an HTTP 410 was received */

@@ -13,6 +13,7 @@
  */
 #include "webhooks/webhooks.h"
 
+#include "lib/errout.h"
 #include "lib/xalloc.h"
 #include "webhooks/event.h"
 #include "webhooks/http_post.h"
@@ -148,7 +149,7 @@ int webhooks_admin_list(FILE *out, const struct webhooks_conf *conf, int json)
     if (rc == 0)
         rc = count_dir(&c, conf->outbox_dir, WH_OUTBOX_FAILED, 1);
     if (rc < 0) {
-        fprintf(stderr, "webhooks: cannot read the outbox %s: %s\n", conf->outbox_dir,
+        fprintf(errout(), "webhooks: cannot read the outbox %s: %s\n", conf->outbox_dir,
                 strerror(-rc));
         counts_free(&c);
         json_decref(arr);
@@ -189,7 +190,7 @@ static int admin_enqueue(const struct webhooks_conf *conf, const char *endpoint,
                   : -EINVAL;
 
     if (rc < 0)
-        fprintf(stderr, "webhooks: cannot write %s/%s/%s: %s%s\n", conf->outbox_dir,
+        fprintf(errout(), "webhooks: cannot write %s/%s/%s: %s%s\n", conf->outbox_dir,
                 WH_OUTBOX_NEW, name, strerror(-rc),
                 rc == -ENOENT ? " (postern creates the outbox when it starts)" : "");
     free(text);
@@ -218,7 +219,7 @@ int webhooks_admin_test(FILE *out, const struct webhooks_conf *conf, const char 
         sent += rc == 0;
     }
     if (rc == 0 && sent == 0) {
-        fprintf(stderr, "webhooks: %s%s\n", endpoint ? "no endpoint named " : "no enabled "
+        fprintf(errout(), "webhooks: %s%s\n", endpoint ? "no endpoint named " : "no enabled "
                 "endpoint", endpoint ? endpoint : "");
         return -1;
     }

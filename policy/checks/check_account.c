@@ -116,6 +116,7 @@ const struct check_def check_account = {
     .async = true,
     .unsure = UNSURE_ACCEPT,
     .reason = "account_suspended",
+    .unsure_reason = "redis_unavailable",  /* its store is in Redis */
     .symbols = account_symbols,
     .run = account_run,
     .cancel = account_cancel,

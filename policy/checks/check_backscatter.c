@@ -418,6 +418,7 @@ const struct check_def check_backscatter = {
     .flags = CHECK_ROLE_BYPASS | CHECK_USES_SETTINGS | CHECK_NEEDS_HEADER,
     .unsure = UNSURE_ACCEPT,
     .reason = "backscatter",
+    .unsure_reason = "redis_unavailable",  /* its store is in Redis */
     .symbols = bs_symbols,
     .settings = &bs_section,
     .settings_size = sizeof(struct bs_settings),

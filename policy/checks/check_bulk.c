@@ -11,23 +11,19 @@
  * Fingerprints are computed on the check pool; the counting is one Lua call per
  * fingerprint (its two keys share a hash tag, so it runs on a Redis Cluster too).
  */
-#include "lib/fileio.h"
 #include "content/spam_bulk.h"
 #include "content/spam_tok.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
-#include "policy/checks/check_spam.h"
 #include "policy/checks/checks.h"
 #include "policy/outage.h"
 
-#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #define BULK_READ_MAX  (256 * 1024)
 #define BULK_ZSET_MAX  "10000"
@@ -79,11 +75,8 @@ struct bulk_state {
 };
 
 struct bulk_job {
-    int fd;
-    unsigned long long offset, size;
     char *rcpt0;
     struct spam_bulk_info info;
-    bool read_failed;
 };
 
 struct bulk_slot {
@@ -120,27 +113,18 @@ static void bulk_free(void *state)
 
 /* ---- the fingerprints (worker) ----------------------------------------------------------- */
 
-static void job_work(void *arg)
+static void job_work(void *arg, const char *msg, size_t len)
 {
     struct bulk_job *j = arg;
-    char *buf = malloc(j->size + 1);
-    size_t got;
 
-    if (buf == NULL) {
-        j->read_failed = true;
-        return;
-    }
-    got = pread_all(j->fd, buf, j->size, j->offset);
-    spam_bulk_analyze(buf, got, j->rcpt0, &j->info);
-    free(buf);
+    if (msg != NULL)
+        spam_bulk_analyze(msg, len, j->rcpt0, &j->info);
 }
 
 static void job_free(void *arg)
 {
     struct bulk_job *j = arg;
 
-    if (j->fd >= 0)
-        close(j->fd);
     free(j->rcpt0);
     free(j);
 }
@@ -212,7 +196,7 @@ static void on_count(enum redis_result res, const struct redisReply *r, void *ar
         finish(c);
 }
 
-static void job_done(struct check_call *c, void *arg)
+static void job_done(struct check_call *c, void *arg, bool read_ok)
 {
     struct bulk_job *j = arg;
     const struct bulk_settings *bs = check_call_settings(c);
@@ -224,7 +208,12 @@ static void job_done(struct check_call *c, void *arg)
     size_t i, n = check_call_nrcpt(c);
     struct timeval tv;
 
-    if (j->read_failed || j->info.nfp == 0 || st->script == NULL) {
+    if (!read_ok) {
+        check_unsure(c, CHECK_ALL, NULL);
+        check_done(c);
+        return;
+    }
+    if (j->info.nfp == 0 || st->script == NULL) {
         if (st->script == NULL && j->info.nfp > 0)
             check_unsure(c, CHECK_ALL, NULL);
         check_done(c);
@@ -266,22 +255,14 @@ static void job_done(struct check_call *c, void *arg)
 
 static enum call_status bulk_run(struct check_call *c)
 {
-    const struct engine_message *m = check_call_message(c);
+    const struct bulk_state *st = check_call_state(c);
     struct bulk_job *j;
 
-    if (m == NULL || m->fd < 0 || check_call_nrcpt(c) == 0)
-        return CALL_DONE;
+    if (check_call_nrcpt(c) == 0 || st->script == NULL)
+        return CALL_DONE;       /* no Redis (tests, posternctl check): nothing to count */
     j = xcalloc(1, sizeof(*j));
-    j->fd = check_spam_reader_fd(m->fd);
-    j->offset = m->offset;
-    j->size = m->size < BULK_READ_MAX ? m->size : BULK_READ_MAX;
     j->rcpt0 = xstrdup(check_call_rcpt(c, 0));
-    if (j->fd < 0) {
-        job_free(j);
-        return CALL_DONE;
-    }
-    return check_work_submit(c, j, job_work, job_done, job_free) == 0 ? CALL_PENDING
-                                                                      : CALL_DONE;
+    return check_message_submit(c, BULK_READ_MAX, j, job_work, job_done, job_free);
 }
 
 static void bulk_cancel(struct check_call *c)
@@ -306,7 +287,7 @@ const struct check_def check_bulk = {
     .directions = DIR_ALL,
     .group = 80,          /* after the dkim check (60): it reads dkim.pass_domains */
     .async = true,
-    .flags = 0,
+    .flags = CHECK_NEEDS_REDIS,
     .unsure = UNSURE_ACCEPT,
     .reason = "bulk",
     .symbols = bulk_symbols,

@@ -415,7 +415,8 @@ static enum call_status dnsbl_run(struct check_call *c)
 {
     const struct dnsbl_settings *s = check_call_settings(c);
 
-    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)) ||
+        skip_networks_match(check_call_env(c)->dns_skip_networks, check_call_client_ip(c)))
         return CALL_DONE;
     return check_call_stage(c) == STAGE_RCPT ? dnsbl_rcpt(c) : dnsbl_lookups(c);
 }

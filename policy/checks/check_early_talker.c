@@ -47,7 +47,8 @@ static enum call_status early_run(struct check_call *c)
 {
     const struct early_settings *s = check_call_settings(c);
 
-    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)) ||
+        skip_networks_match(check_call_env(c)->dns_skip_networks, check_call_client_ip(c)))
         return CALL_DONE;
     if (!json_is_true(check_fact(c, "smtpd.early_talk")) ||
         json_is_true(check_fact(c, "early_talker.seen")))

@@ -6,8 +6,9 @@
  * queue file descriptor) on the check pool and streamed through the MIME parser
  * (content/mime.h); each leaf part gives its names, declared type, first decoded bytes
  * and, for a zip, the names inside (content/zip_list.h). Back on the loop, each recipient
- * is judged with its own domain's lists (domains.*.blocked_extensions, blocked_types;
- * the defaults are the issue's lists) and the check's double-extension list
+ * is judged with its own domain's lists (domains.*.blocked_extensions, blocked_types)
+ * when they are not empty, else its level's (policy.levels.*.blocked_extensions,
+ * blocked_types; the defaults are the issue's lists), and the check's double-extension list
  * (content/filetype.h), and gets:
  *   - FILETYPE_BLOCKED (text: the file name), and the action of its file_action setting:
  *     reject (554 5.7.1 naming the file; always on submission), quarantine, wrap (the
@@ -31,6 +32,7 @@
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "policy/domain_conf.h"
+#include "policy/levels.h"
 #include "policy/settings.h"
 
 #include <errno.h>
@@ -189,7 +191,7 @@ static void ft_end(void *arg, const struct mime_part *p)
 static void job_work(void *arg)
 {
     struct ft_job *j = arg;
-    struct mime_callbacks cb = { ft_begin, ft_data, ft_end };
+    struct mime_callbacks cb = { ft_begin, ft_data, ft_end, NULL };
     struct mime_parser *m = mime_new(&j->lim, &cb, j);
     unsigned char *buf = xmalloc(FT_READ_CHUNK);
     unsigned long long done = 0;
@@ -250,11 +252,25 @@ static enum filetype_rule judge(const struct ft_job *j, const struct ft_settings
     struct filetype_policy pol = *def;
     size_t i;
 
-    if (ps != NULL && ps->domain != NULL) {
-        pol.extensions = (const char *const *)ps->domain->blocked_extensions.v;
-        pol.n_extensions = ps->domain->blocked_extensions.n;
-        pol.types = (const char *const *)ps->domain->blocked_types.v;
-        pol.n_types = ps->domain->blocked_types.n;
+    /* the domain's own lists, else its level's (each defaults to the shipped list) */
+    if (ps != NULL) {
+        const struct conf_strlist *ext = NULL, *typ = NULL;
+        if (ps->domain != NULL && ps->domain->blocked_extensions.n > 0)
+            ext = &ps->domain->blocked_extensions;
+        else if (ps->level != NULL)
+            ext = &ps->level->blocked_extensions;
+        if (ps->domain != NULL && ps->domain->blocked_types.n > 0)
+            typ = &ps->domain->blocked_types;
+        else if (ps->level != NULL)
+            typ = &ps->level->blocked_types;
+        if (ext != NULL) {
+            pol.extensions = (const char *const *)ext->v;
+            pol.n_extensions = ext->n;
+        }
+        if (typ != NULL) {
+            pol.types = (const char *const *)typ->v;
+            pol.n_types = typ->n;
+        }
     }
     pol.double_ext = (const char *const *)fs->double_extensions.v;
     pol.n_double_ext = fs->double_extensions.n;

@@ -4,7 +4,12 @@
  * from then on. State in Redis, shared by every node.
  *
  * Runs at RCPT, for recipients whose settings turn greylisting on (domain_defaults,
- * domains.D.greylisting, or the user's override), on inbound and backup profiles.
+ * domains.D.greylisting, or the user's override), on inbound and backup profiles; or,
+ * for domains with greylist_stage "data", after the message (END: the whole message's
+ * score is known; a deferral there defers the message when every recipient would be
+ * deferred, otherwise the others' acceptance delivers it to the greylisted ones too). It
+ * runs last in its stage (group 90): with the recipient's level's greylist_score, only
+ * recipients scoring at least that much are greylisted (GREYLIST_SKIP_SCORE otherwise).
  * One Redis round trip (one Lua script) decides every recipient of a pipelined batch.
  * Keys (DESIGN.md), all in the client network's hash slot:
  *   pt:gl:{NET}:SENDER:RCPT  hash first, passed, awl (ms times), ttl: the retry
@@ -26,6 +31,7 @@
 #include "policy/checks/checks.h"
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
@@ -101,6 +107,7 @@ static const struct symbol_def greylist_symbols[] = {
     { "GREYLIST_SKIP_SPF", 0, "SPF pass for an allowlisted sender domain: not greylisted" },
     { "GREYLIST_SKIP_DNSWL", 0, "listed on a DNS allowlist: not greylisted" },
     { "GREYLIST_SKIP_USER", 0, "the recipient turned greylisting off" },
+    { "GREYLIST_SKIP_SCORE", 0, "the score is below the level's greylist_score: not greylisted" },
     { "GREYLIST_UNAVAILABLE", 0, "Redis did not answer: greylisting could not decide" },
     { NULL, 0, NULL }
 };
@@ -246,6 +253,7 @@ static void on_reply(enum redis_result res, const redisReply *reply, void *arg)
         if (res == REDIS_RESULT_REPLY_ERROR)
             log_warn("greylist", "redis error: %s", reply->str);
         outage_down(env->outages, "redis", "greylist", why);
+        metrics_add1(M_GREYLIST_RESULTS, "unavailable", (long long)w->n);
         for (k = 0; k < w->n; k++)
             check_unsure(c, (ssize_t)w->idx[k], "GREYLIST_UNAVAILABLE");
         goto done;
@@ -254,6 +262,7 @@ static void on_reply(enum redis_result res, const redisReply *reply, void *arg)
     if (strcmp(reply->element[0]->str, "ok") != 0) {
         const char *sym = strcmp(reply->element[0]->str, "awl") == 0 ? "GREYLIST_AWL"
                                                                      : "GREYLIST_ALLOWED";
+        metrics_add1(M_GREYLIST_RESULTS, "known", (long long)w->n);
         for (k = 0; k < w->n; k++)
             check_symbol(c, (ssize_t)w->idx[k], sym, 1.0, NULL);
         goto done;
@@ -264,12 +273,16 @@ static void on_reply(enum redis_result res, const redisReply *reply, void *arg)
         long wait;
 
         if (e == NULL || e->type != REDIS_REPLY_STRING) {
+            metrics_inc1(M_GREYLIST_RESULTS, "unavailable");
             check_unsure(c, i, "GREYLIST_UNAVAILABLE");
         } else if (strcmp(e->str, "known") == 0) {
+            metrics_inc1(M_GREYLIST_RESULTS, "known");
             check_symbol(c, i, "GREYLIST_KNOWN", 1.0, NULL);
         } else if (strcmp(e->str, "passed") == 0) {
+            metrics_inc1(M_GREYLIST_RESULTS, "passed");
             check_symbol(c, i, "GREYLIST_PASSED", 1.0, NULL);
         } else {
+            metrics_inc1(M_GREYLIST_RESULTS, "greylisted");
             bool first = strncmp(e->str, "new:", 4) == 0;
             wait = strtol(strchr(e->str, ':') ? strchr(e->str, ':') + 1 : "0", NULL, 10);
             if (wait < 1)
@@ -324,17 +337,26 @@ static enum call_status greylist_run(struct check_call *c)
     w->idx = xcalloc(n, sizeof(*w->idx));
     for (i = 0; i < n; i++) {
         const struct policy_settings *s = check_call_rcpt_settings(c, i);
+        int when = s->domain != NULL ? s->domain->greylist_stage : GREYLIST_AT_RCPT;
+        if (when != (check_call_stage(c) == STAGE_END ? GREYLIST_AFTER_DATA : GREYLIST_AT_RCPT))
+            continue;               /* decided at the other stage */
         if (!s->greylisting) {
             if (s->domain != NULL && s->domain->greylisting)
                 check_symbol(c, (ssize_t)i, "GREYLIST_SKIP_USER", 1.0, NULL);
             continue;
         }
         if (skip != NULL) {
+            metrics_inc1(M_GREYLIST_RESULTS, "skipped");
             check_symbol(c, (ssize_t)i, skip, 1.0, NULL);
             continue;
         }
         if (check_call_rcpt_whitelisted(c, i)) {
+            metrics_inc1(M_GREYLIST_RESULTS, "skipped");
             check_symbol(c, (ssize_t)i, "GREYLIST_SKIP_WHITELIST", 1.0, NULL);
+            continue;
+        }
+        if (s->level != NULL && check_call_rcpt_score(c, i) < s->level->greylist_score) {
+            check_symbol(c, (ssize_t)i, "GREYLIST_SKIP_SCORE", 1.0, NULL);
             continue;
         }
         if (nkeys == 0)
@@ -388,13 +410,15 @@ static void greylist_cancel(struct check_call *c)
 const struct check_def check_greylist = {
     .name = "greylist",
     .description = "defer the first contact of a client network, sender and recipient",
-    .stages = STAGE_BIT(STAGE_RCPT),
+    .stages = STAGE_BIT(STAGE_RCPT) | STAGE_BIT(STAGE_END),
     .directions = DIR_INBOUND | DIR_BACKUP,
-    .group = 60,
+    .group = 90,          /* after every other check of the stage: their scores count */
     .async = true,
     .flags = CHECK_ROLE_BYPASS | CHECK_USES_SETTINGS,
     .unsure = UNSURE_ACCEPT,
     .reason = "greylisted",
+    .unsure_reason = "redis_unavailable",  /* its store is in Redis */
+    .mixed = DISP_PASS,   /* after DATA, a message others take is delivered to it too */
     .symbols = greylist_symbols,
     .settings = &greylist_section,
     .settings_size = sizeof(struct greylist_settings),

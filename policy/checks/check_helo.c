@@ -224,7 +224,8 @@ static enum call_status helo_run(struct check_call *c)
 {
     const struct helo_settings *s = check_call_settings(c);
 
-    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)) ||
+        skip_networks_match(check_call_env(c)->dns_skip_networks, check_call_client_ip(c)))
         return CALL_DONE;
     return check_call_stage(c) == STAGE_HELO ? helo_stage(c) : helo_rcpt(c);
 }

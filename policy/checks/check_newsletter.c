@@ -694,6 +694,7 @@ const struct check_def check_newsletter = {
     .flags = CHECK_NEEDS_HEADER,
     .unsure = UNSURE_DEFER,
     .reason = "newsletter",
+    .unsure_reason = "redis_unavailable",  /* its store is in Redis */
     .symbols = nl_symbols,
     .settings = &nl_section,
     .settings_size = sizeof(struct nl_settings),

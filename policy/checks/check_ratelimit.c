@@ -3,7 +3,9 @@
  * group 20: after relay access, so refused recipients spend nothing).
  *
  * Applies to authenticated sessions only (inbound sessions are not authenticated, so it
- * never costs them a Redis round trip). The limiter and its config are policy/ratelimit.h
+ * never costs them a Redis round trip). The class: the login's in ratelimit.users, else
+ * the listener's rate_class (session fact ratelimit.endpoint_class: a newsletter
+ * endpoint's), else ratelimit.default_class. The limiter and its config are policy/ratelimit.h
  * (the "ratelimit" section); this file is its place in the engine.
  *   MAIL  rl_check_mail: refuse (450 4.7.1 with the retry time, as the answer to MAIL)
  *         when the user's recipient quota is already spent, and spend one message token
@@ -29,6 +31,8 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#define RL_REASON_UNAVAILABLE "redis_unavailable"
 
 struct rl_state {
     const struct engine_env *env;
@@ -111,6 +115,15 @@ static void refuse(struct check_call *c, ssize_t i, enum verdict_kind kind,
     check_verdict(c, i, kind, rep->code, rep->ecode, "%s", rep->text);
 }
 
+/* Redis could not say (down, timeout, script error): message.rejected says so, not
+ * rate_limited, so an alert on it is not mistaken for a user over their limit. */
+static void refuse_unavailable(struct check_call *c, ssize_t i, enum verdict_kind kind,
+                               const struct rl_reply *rep)
+{
+    check_verdict_reason(c, i, kind, RL_REASON_UNAVAILABLE, rep->code, rep->ecode, "%s",
+                         rep->text);
+}
+
 static void mail_done(const struct rl_result *res, void *arg)
 {
     struct check_call *c = arg;
@@ -121,7 +134,7 @@ static void mail_done(const struct rl_result *res, void *arg)
     if (res->error != RL_OK) {
         if (!error_allows(c, res)) {
             rl_reply_tempfail(&rep);
-            refuse(c, CHECK_ALL, VERDICT_REFUSE_NOW, &rep);
+            refuse_unavailable(c, CHECK_ALL, VERDICT_REFUSE_NOW, &rep);
         }
     } else if (res->granted == 0) {
         (void)error_allows(c, res);
@@ -152,7 +165,7 @@ static void rcpt_done(const struct rl_result *res, void *arg)
         rl_reply_refused(&rep, res, check_call_login(c), RL_STAGE_RCPT);
     }
     for (i = ok; i < w->k; i++)
-        refuse(c, (ssize_t)i, VERDICT_REFUSE, &rep);
+        (res->error != RL_OK ? refuse_unavailable : refuse)(c, (ssize_t)i, VERDICT_REFUSE, &rep);
     if (res->error == RL_OK && ok < w->k) metrics_add1(M_RATELIMIT_REFUSED, "rcpt", (long long)(w->k - ok));
     if (res->error == RL_OK) {
         rl_quota_text(note, sizeof(note), &res->rcpt);
@@ -175,11 +188,13 @@ static enum call_status ratelimit_run(struct check_call *c)
     struct rl_wait *w;
     struct rl_req *req;
     struct rl_reply cap;
+    const char *endpoint;
     size_t i, n;
 
     if (st == NULL || st->rl == NULL || login == NULL)
         return CALL_DONE;
-    cls = rl_class_for_user(st->env->ratelimit, login);
+    endpoint = json_string_value(check_fact(c, "ratelimit.endpoint_class"));
+    cls = rl_class_for(st->env->ratelimit, login, endpoint);
     w = xcalloc(1, sizeof(*w));
     check_call_set_priv(c, w);
     if (check_call_stage(c) == STAGE_MAIL) {
@@ -192,7 +207,7 @@ static enum call_status ratelimit_run(struct check_call *c)
             check_call_set_priv(c, NULL);
             return CALL_DONE;
         }
-        req = rl_check_mail(st->rl, login, mail_done, c);
+        req = rl_check_mail_at(st->rl, login, endpoint, mail_done, c);
         if ((w = check_call_priv(c)) != NULL) /* NULL: it answered at once */
             w->req = req;
         return CALL_PENDING;
@@ -208,7 +223,7 @@ static enum call_status ratelimit_run(struct check_call *c)
         check_call_set_priv(c, NULL);
         return CALL_DONE;
     }
-    req = rl_take_rcpt(st->rl, login, w->k, rcpt_done, c);
+    req = rl_take_rcpt_at(st->rl, login, endpoint, w->k, rcpt_done, c);
     if ((w = check_call_priv(c)) != NULL)
         w->req = req;
     return CALL_PENDING;
@@ -234,6 +249,7 @@ const struct check_def check_ratelimit = {
     .async = true,
     .unsure = UNSURE_DEFER,
     .reason = "rate_limited",
+    .unsure_reason = RL_REASON_UNAVAILABLE,
     .init = ratelimit_init,
     .free = ratelimit_free,
     .run = ratelimit_run,

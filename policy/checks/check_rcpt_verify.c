@@ -8,14 +8,26 @@
  *                       activated (at start and on SIGHUP), each file once; definite: a
  *                       recipient it lacks is unknown (550 5.1.1) unless learned
  *   recipients_learned  addresses that sent mail through submission (SADD at END of a
- *                       submitted message), in the Redis set pt:rcpt:{DOMAIN}:learned;
- *                       not definite: a recipient it lacks gets recipients_unsure
+ *                       submitted message) or that received a successful delivery (the
+ *                       queue, relay/queue/queue_result.c), in the Redis set
+ *                       pt:rcpt:{DOMAIN}:learned; not definite: a recipient it lacks gets
+ *                       recipients_unsure
+ *   recipients_callout  the next hop (policy/callout.h: MAIL FROM:<callout_sender>, RCPT,
+ *                       never DATA), asked when no other source knows the recipient; its
+ *                       answers cached in pt:rcpt:{DOMAIN}:co:ADDR ("1" for
+ *                       callout_valid_ttl, "0" for callout_invalid_ttl); a 5xx to RCPT is
+ *                       definite (550 5.1.1), anything else (4xx, no connection, no answer
+ *                       within callout_timeout, a backup domain's primary known down) is
+ *                       recipients_unsure and never cached. With a callout, a static list's
+ *                       "no" is not definite: the next hop decides.
  * recipients_unsure (defer: 450 4.1.1; accept) also applies when Redis does not answer.
  * The harvest guard: each unknown recipient counts for the client address in
  * pt:dha:{IP} over `harvest_window`; past `harvest_limit` the session is closed with
  * 421 4.7.0 and one `recipient.harvest` event fires per window and address.
+ * With `harvest_tarpit`, the guard also marks the client's network (pt:tarpit:{NET}, /24
+ * or /64, for harvest_window): each RCPT batch from it then waits that long before the
+ * sources are asked (symbol RCPT_TARPIT).
  * postmaster@ and abuse@ are never refused (RFC 5321 4.5.1, RFC 2142).
- * Not yet: callouts to the next hop (RCPT probes) and learning from successful deliveries.
  */
 #include "policy/checks/checks.h"
 
@@ -23,10 +35,13 @@
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
+#include "policy/callout.h"
+#include "policy/greylist_key.h"
 #include "policy/outage.h"
 #include "policy/rcpt_list.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -42,6 +57,11 @@
 struct verify_settings {
     long long harvest_limit;
     long long harvest_window_ms;
+    long long harvest_tarpit_ms;
+    long long callout_timeout_ms;
+    long long callout_valid_ttl_ms;
+    long long callout_invalid_ttl_ms;
+    char *callout_sender;
 };
 
 #define VS(f) offsetof(struct verify_settings, f)
@@ -53,6 +73,24 @@ static const struct conf_key verify_keys[] = {
     { .name = "harvest_window", .type = CONF_DURATION, .offset = VS(harvest_window_ms),
       .def = "10m", .min = 1000, .max = 86400000LL,
       .help = "the window of harvest_limit" },
+    { .name = "harvest_tarpit", .type = CONF_DURATION, .offset = VS(harvest_tarpit_ms),
+      .def = "0", .min = 0, .max = 60000,
+      .help = "after the guard closed a client's session, every RCPT from its network "
+              "(/24, /64) waits this long for its reply for the rest of harvest_window "
+              "(a tarpit); keep it below the profile's deadline; 0: no tarpit" },
+    { .name = "callout_timeout", .type = CONF_DURATION, .offset = VS(callout_timeout_ms),
+      .def = "8s", .min = 100, .max = 300000,
+      .help = "a callout (recipients_callout) not answered within this is a temporary "
+              "failure (450 4.1.1 or accept, per recipients_unsure); keep it below the "
+              "profile's deadline" },
+    { .name = "callout_valid_ttl", .type = CONF_DURATION, .offset = VS(callout_valid_ttl_ms),
+      .def = "7d", .min = 1000, .max = 365 * 86400000LL,
+      .help = "how long a recipient the next hop accepted is remembered as valid" },
+    { .name = "callout_invalid_ttl", .type = CONF_DURATION,
+      .offset = VS(callout_invalid_ttl_ms), .def = "3h", .min = 1000, .max = 30 * 86400000LL,
+      .help = "how long a recipient the next hop refused (5xx) is remembered as unknown" },
+    { .name = "callout_sender", .type = CONF_STRING, .offset = VS(callout_sender), .def = "",
+      .help = "the MAIL FROM of callouts; empty: the null sender <> (RFC 5321 4.5.5)" },
     { .name = NULL }
 };
 static const struct conf_section verify_section = { .name = "rcpt_verify",
@@ -63,6 +101,7 @@ static const struct symbol_def verify_symbols[] = {
     { "RCPT_UNKNOWN", 0, "no such recipient: refused" },
     { "RCPT_UNVERIFIED", 0, "no source could confirm the recipient" },
     { "RCPT_HARVEST", 0, "the client tried too many unknown recipients" },
+    { "RCPT_TARPIT", 0, "the client's network harvested addresses: its replies are slowed" },
     { NULL, 0, NULL }
 };
 
@@ -157,47 +196,114 @@ static const struct rcpt_list *list_for(struct verify_state *st, const char *pat
 
 /* ---- one RCPT batch ------------------------------------------------------------------ */
 
-enum rcpt_state { R_SKIP, R_KNOWN, R_UNKNOWN, R_ASK };
+/* A recipient goes through the sources in order: the static list (in memory), then one
+ * Redis round trip (the learned set and the callout cache, asked together), then, when
+ * its domain has recipients_callout and nothing knew it yet, a callout to the next hop
+ * (all the recipients of one domain in one probe). */
+enum rcpt_state { R_SKIP, R_KNOWN, R_UNKNOWN };
 
-/* One SISMEMBER in flight: for which recipient of which call. */
+struct verify_wait;
+
+/* One Redis command in flight: for which recipient, and what it asks. */
 struct verify_ask {
     struct check_call *c;
     size_t i;
+    bool cache;                 /* GET of the callout cache (else SISMEMBER learned) */
     struct redis_req *req;
+};
+
+/* One callout in flight: a domain's recipients. */
+struct verify_probe {
+    struct check_call *c;
+    size_t *idx;
+    size_t n;
+    struct callout_req *req;
+};
+
+struct verify_rcpt {
+    enum rcpt_state state;
+    bool definite;              /* unknown for sure: a static list alone, or the next hop */
+    bool callout;               /* ask the next hop when nothing else knows it */
+    bool answered;              /* the callout cache had an answer */
+    const char *source;         /* what made it known or unknown (for the symbol) */
+    struct verify_ask ask[2];   /* learned, cache */
 };
 
 struct verify_wait {
     size_t n;                   /* recipients of the call */
-    enum rcpt_state *state;
-    bool *definite;             /* a static list already said no */
-    struct verify_ask *asks;    /* per recipient; req NULL when none is in flight */
-    size_t pending;
+    struct verify_rcpt *r;
+    size_t pending;             /* Redis commands, then callouts, in flight */
+    bool probing;               /* the callout step has started */
+    struct verify_probe *probes;
+    size_t nprobes;
     size_t unknown;             /* unknown recipients to count for the harvest guard */
     struct redis_req *harvest;
+    struct redis_req *tarpit;   /* is the client's network tarpitted? */
+    struct event *tarpit_timer;
 };
 
 static void wait_free(struct check_call *c, struct verify_wait *w)
 {
-    free(w->state);
-    free(w->definite);
-    free(w->asks);
+    size_t k;
+
+    for (k = 0; k < w->nprobes; k++)
+        free(w->probes[k].idx);
+    if (w->tarpit_timer != NULL)
+        event_free(w->tarpit_timer);
+    free(w->probes);
+    free(w->r);
     free(w);
     check_call_set_priv(c, NULL);
 }
 
-static void refuse_unknown(struct check_call *c, size_t i)
+static void refuse_unknown(struct check_call *c, size_t i, const char *source)
 {
-    check_symbol(c, (ssize_t)i, "RCPT_UNKNOWN", 1.0, NULL);
+    check_symbol(c, (ssize_t)i, "RCPT_UNKNOWN", 1.0, source);
     check_verdict(c, (ssize_t)i, VERDICT_REFUSE, R_RCPT_UNKNOWN, check_call_rcpt(c, i));
 }
 
-static void unverified(struct check_call *c, size_t i)
+static void unverified(struct check_call *c, size_t i, const char *source)
 {
     const struct policy_settings *s = check_call_rcpt_settings(c, i);
 
-    check_symbol(c, (ssize_t)i, "RCPT_UNVERIFIED", 1.0, NULL);
+    check_symbol(c, (ssize_t)i, "RCPT_UNVERIFIED", 1.0, source);
     if (s->domain == NULL || s->domain->recipients_unsure == 0)
         check_verdict(c, (ssize_t)i, VERDICT_REFUSE, R_RCPT_UNVERIFIED, check_call_rcpt(c, i));
+}
+
+/* ---- the tarpit ------------------------------------------------------------------------ */
+
+/* pt:tarpit:{NET} of the client (the caller frees it), or NULL for a non-IP client. */
+static char *tarpit_key(const struct check_call *c)
+{
+    char net[64], *tag, *key;
+
+    if (greylist_network(check_call_client_ip(c), 24, 64, net, sizeof(net)) != 0)
+        return NULL;
+    tag = redis_key_escape(net);
+    key = xasprintf("pt:tarpit:{%s}", tag);
+    free(tag);
+    return key;
+}
+
+/* The guard closed this client's session: slow its network down for the window. */
+static void tarpit_mark(struct check_call *c)
+{
+    const struct verify_settings *vs = check_call_settings(c);
+    const struct engine_env *env = check_call_env(c);
+    char *key = tarpit_key(c), ms[24];
+    const char *argv[5];
+
+    if (key == NULL)
+        return;
+    snprintf(ms, sizeof(ms), "%lld", vs->harvest_window_ms);
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = "1";
+    argv[3] = "PX";
+    argv[4] = ms;
+    redis_command_argv(env->redis, 5, argv, NULL, redis_reply_ignore, NULL);
+    free(key);
 }
 
 static void on_harvest(enum redis_result res, const redisReply *reply, void *arg)
@@ -215,6 +321,8 @@ static void on_harvest(enum redis_result res, const redisReply *reply, void *arg
             check_symbol(c, CHECK_ALL, "RCPT_HARVEST", 1.0, NULL);
             check_verdict(c, CHECK_ALL, VERDICT_DISCONNECT, R_HARVEST,
                           env->hostname ? env->hostname : "localhost");
+            if (vs->harvest_tarpit_ms > 0)
+                tarpit_mark(c);
             if (before <= vs->harvest_limit) {
                 log_warn("rcpt_verify", "client %s tried %lld unknown recipients: closing its "
                          "sessions for the rest of the window", check_call_client_ip(c), count);
@@ -260,101 +368,288 @@ static void finish(struct check_call *c, struct verify_wait *w)
     size_t i;
 
     for (i = 0; i < w->n; i++) {
-        if (w->state[i] == R_KNOWN) {
-            check_symbol(c, (ssize_t)i, "RCPT_VERIFIED", 1.0, NULL);
-        } else if (w->state[i] == R_UNKNOWN) {
-            if (w->definite[i]) {
-                refuse_unknown(c, i);
+        const struct verify_rcpt *r = &w->r[i];
+        if (r->state == R_KNOWN) {
+            check_symbol(c, (ssize_t)i, "RCPT_VERIFIED", 1.0, r->source);
+        } else if (r->state == R_UNKNOWN) {
+            if (r->definite) {
+                refuse_unknown(c, i, r->source);
                 w->unknown++;
             } else {
-                unverified(c, i);
+                unverified(c, i, r->source);
             }
         }
     }
 }
 
-static void on_member(enum redis_result res, const redisReply *reply, void *arg)
+/* Every answer is in: decide, count for the harvest guard, done. Returns CALL_PENDING
+ * while the harvest count is in flight (it ends the call). */
+static enum call_status conclude(struct check_call *c, struct verify_wait *w)
 {
-    struct verify_ask *ask = arg;
-    struct check_call *c = ask->c;
-    struct verify_wait *w = check_call_priv(c);
-    const struct engine_env *env = check_call_env(c);
-
-    ask->req = NULL;
-    if (res == REDIS_RESULT_OK && reply->type == REDIS_REPLY_INTEGER) {
-        outage_up(env->outages, "redis");
-        w->state[ask->i] = reply->integer == 1 ? R_KNOWN : R_UNKNOWN;
-    } else {
-        outage_down(env->outages, "redis", "rcpt_verify",
-                    res == REDIS_RESULT_TIMEOUT ? "timeout" : "down");
-        w->state[ask->i] = R_UNKNOWN;
-        w->definite[ask->i] = false;
-    }
-    if (--w->pending > 0)
-        return;
-    finish(c, w);
-    if (count_harvest(c, w))
-        return;
-    wait_free(c, w);
-    check_done(c);
-}
-
-static enum call_status verify_run(struct check_call *c)
-{
-    struct verify_state *st = check_call_state(c);
-    const struct engine_env *env = check_call_env(c);
-    size_t i, n = check_call_nrcpt(c);
-    struct verify_wait *w;
-
-    if (n == 0)
-        return CALL_DONE;
-    w = xcalloc(1, sizeof(*w));
-    w->n = n;
-    w->state = xcalloc(n, sizeof(*w->state));
-    w->definite = xcalloc(n, sizeof(*w->definite));
-    w->asks = xcalloc(n, sizeof(*w->asks));
-    check_call_set_priv(c, w);
-    for (i = 0; i < n; i++) {
-        const struct policy_settings *s = check_call_rcpt_settings(c, i);
-        const struct domain_conf *d = s->domain;
-        const char *addr = check_call_rcpt(c, i);
-        const struct rcpt_list *l;
-
-        w->state[i] = R_SKIP;
-        if (d == NULL || s->kind == DOMAIN_OTHER ||
-            (d->recipients_file == NULL && !d->recipients_learned))
-            continue;
-        if (d->recipients_file != NULL && (l = list_for(st, d->recipients_file)) != NULL) {
-            if (rcpt_list_has(l, addr)) {
-                w->state[i] = R_KNOWN;
-                continue;
-            }
-            w->definite[i] = true;
-        }
-        w->state[i] = R_UNKNOWN;
-        if (d->recipients_learned && env->redis != NULL) {
-            const char *at = strrchr(addr, '@');
-            char *tag = redis_key_escape(at ? at + 1 : "");
-            char *key = xasprintf("pt:rcpt:{%s}:learned", tag);
-            char *member = redis_key_escape(addr);
-            const char *argv[3] = { "SISMEMBER", key, member };
-            w->state[i] = R_ASK;
-            w->asks[i] = (struct verify_ask){ .c = c, .i = i };
-            w->asks[i].req = redis_command_argv(env->redis, 3, argv, NULL, on_member,
-                                                &w->asks[i]);
-            w->pending++;
-            free(member);
-            free(key);
-            free(tag);
-        }
-    }
-    if (w->pending > 0)
-        return CALL_PENDING;
     finish(c, w);
     if (count_harvest(c, w))
         return CALL_PENDING;
     wait_free(c, w);
     return CALL_DONE;
+}
+
+/* Remember a callout's answer (fire and forget: a lost write costs one more callout). */
+static void cache_answer(struct check_call *c, const char *addr, bool valid)
+{
+    const struct engine_env *env = check_call_env(c);
+    const struct verify_settings *vs = check_call_settings(c);
+    char *key, ttl[24];
+    const char *argv[5];
+
+    if (env->redis == NULL)
+        return;
+    key = rcpt_callout_key(addr);
+    snprintf(ttl, sizeof(ttl), "%lld", valid ? vs->callout_valid_ttl_ms
+                                             : vs->callout_invalid_ttl_ms);
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = valid ? "1" : "0";
+    argv[3] = "PX";
+    argv[4] = ttl;
+    redis_command_argv(env->redis, 5, argv, NULL, redis_reply_ignore, NULL);
+    free(key);
+}
+
+static void on_callout(void *arg, const struct callout_result *res, size_t n)
+{
+    struct verify_probe *p = arg;
+    struct check_call *c = p->c;
+    struct verify_wait *w = check_call_priv(c);
+    size_t k;
+
+    p->req = NULL;
+    for (k = 0; k < n && k < p->n; k++) {
+        struct verify_rcpt *r = &w->r[p->idx[k]];
+        const char *addr = check_call_rcpt(c, p->idx[k]);
+        if (res[k].answer == CALLOUT_VALID) {
+            r->state = R_KNOWN;
+            r->source = "callout";
+            cache_answer(c, addr, true);
+        } else if (res[k].answer == CALLOUT_INVALID) {
+            r->definite = true;     /* the next hop said no: 550, never guessed */
+            r->source = "callout";
+            cache_answer(c, addr, false);
+        } else {
+            r->definite = false;    /* a temporary failure never turns into a 5xx */
+            r->source = "callout_tempfail";
+        }
+    }
+    if (--w->pending > 0)
+        return;
+    if (conclude(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+/* The recipients nothing knew yet whose domain asks its next hop: one probe per domain.
+ * Returns true when a callout is in flight. */
+static bool start_callouts(struct check_call *c, struct verify_wait *w)
+{
+    const struct engine_env *env = check_call_env(c);
+    const struct verify_settings *vs = check_call_settings(c);
+    size_t i, j, k;
+
+    w->probing = true;
+    if (env->callout == NULL)
+        return false;
+    w->probes = xcalloc(w->n, sizeof(*w->probes));
+    for (i = 0; i < w->n; i++) {
+        const char *d, *at;
+        if (w->r[i].state != R_UNKNOWN || !w->r[i].callout || w->r[i].answered)
+            continue;
+        at = strrchr(check_call_rcpt(c, i), '@');
+        d = at ? at + 1 : "";
+        for (k = 0; k < w->nprobes; k++) {
+            const char *o = strrchr(check_call_rcpt(c, w->probes[k].idx[0]), '@');
+            if (o != NULL && strcasecmp(o + 1, d) == 0)
+                break;
+        }
+        if (k == w->nprobes) {
+            w->probes[k].c = c;
+            w->probes[k].idx = xcalloc(w->n, sizeof(size_t));
+            w->nprobes++;
+        }
+        w->probes[k].idx[w->probes[k].n++] = i;
+    }
+    /* pending first: a callback never runs inside start */
+    w->pending = w->nprobes;
+    for (k = 0; k < w->nprobes; k++) {
+        struct verify_probe *p = &w->probes[k];
+        const char **rcpts = xcalloc(p->n, sizeof(*rcpts));
+        const char *at = strrchr(check_call_rcpt(c, p->idx[0]), '@');
+        for (j = 0; j < p->n; j++)
+            rcpts[j] = check_call_rcpt(c, p->idx[j]);
+        p->req = env->callout->start(env->callout->svc, at + 1, vs->callout_sender, rcpts,
+                                     p->n, vs->callout_timeout_ms, on_callout, p);
+        free(rcpts);
+    }
+    return w->nprobes > 0;
+}
+
+static void on_lookup(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct verify_ask *ask = arg;
+    struct check_call *c = ask->c;
+    struct verify_wait *w = check_call_priv(c);
+    struct verify_rcpt *r = &w->r[ask->i];
+    const struct engine_env *env = check_call_env(c);
+
+    ask->req = NULL;
+    if (res == REDIS_RESULT_OK && reply->type != REDIS_REPLY_ERROR) {
+        outage_up(env->outages, "redis");
+        if (ask->cache && reply->type == REDIS_REPLY_STRING && r->state != R_KNOWN) {
+            r->answered = true;
+            r->source = "callout_cache";
+            if (reply->str[0] == '1')
+                r->state = R_KNOWN;
+            else
+                r->definite = true;
+        } else if (!ask->cache && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+            r->state = R_KNOWN;
+            r->source = "learned";
+        }
+    } else {
+        outage_down(env->outages, "redis", "rcpt_verify",
+                    res == REDIS_RESULT_TIMEOUT ? "timeout" : "down");
+        if (!ask->cache)
+            r->definite = false;        /* it may be a learned address: never a 5xx */
+    }
+    if (--w->pending > 0)
+        return;
+    if (start_callouts(c, w))
+        return;
+    if (conclude(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+static void ask_redis(struct check_call *c, struct verify_wait *w, size_t i, bool cache)
+{
+    const struct engine_env *env = check_call_env(c);
+    const char *addr = check_call_rcpt(c, i);
+    char *member = redis_key_escape(addr);
+    struct verify_ask *ask = &w->r[i].ask[cache ? 1 : 0];
+    char *key = cache ? rcpt_callout_key(addr) : rcpt_learned_key(addr);
+
+    *ask = (struct verify_ask){ .c = c, .i = i, .cache = cache };
+    if (cache) {
+        const char *argv[2] = { "GET", key };
+        ask->req = redis_command_argv(env->redis, 2, argv, NULL, on_lookup, ask);
+    } else {
+        const char *argv[3] = { "SISMEMBER", key, member };
+        ask->req = redis_command_argv(env->redis, 3, argv, NULL, on_lookup, ask);
+    }
+    w->pending++;
+    free(key);
+    free(member);
+}
+
+/* The sources, for every recipient of the call. */
+static enum call_status verify_begin(struct check_call *c, struct verify_wait *w)
+{
+    struct verify_state *st = check_call_state(c);
+    const struct engine_env *env = check_call_env(c);
+    size_t i, n = w->n;
+
+    for (i = 0; i < n; i++) {
+        const struct policy_settings *s = check_call_rcpt_settings(c, i);
+        const struct domain_conf *d = s->domain;
+        const char *addr = check_call_rcpt(c, i);
+        struct verify_rcpt *r = &w->r[i];
+        const struct rcpt_list *l;
+
+        r->state = R_SKIP;
+        if (d == NULL || s->kind == DOMAIN_OTHER ||
+            (d->recipients_file == NULL && !d->recipients_learned && !d->recipients_callout))
+            continue;
+        r->state = R_UNKNOWN;
+        r->callout = d->recipients_callout;
+        if (d->recipients_file != NULL && (l = list_for(st, d->recipients_file)) != NULL) {
+            if (rcpt_list_has(l, addr)) {
+                r->state = R_KNOWN;
+                r->source = "list";
+                continue;
+            }
+            /* the list is the whole truth unless the next hop is asked too */
+            r->definite = !r->callout;
+            r->source = "list";
+        }
+        if (env->redis == NULL)
+            continue;
+        if (d->recipients_learned)
+            ask_redis(c, w, i, false);
+        if (r->callout)
+            ask_redis(c, w, i, true);
+    }
+    if (w->pending > 0)
+        return CALL_PENDING;
+    if (start_callouts(c, w))
+        return CALL_PENDING;
+    return conclude(c, w);
+}
+
+static void on_tarpit_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct check_call *c = arg;
+    struct verify_wait *w = check_call_priv(c);
+
+    (void)fd;
+    (void)what;
+    event_free(w->tarpit_timer);
+    w->tarpit_timer = NULL;
+    if (verify_begin(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+static void on_tarpit(enum redis_result res, const redisReply *reply, void *arg)
+{
+    struct check_call *c = arg;
+    struct verify_wait *w = check_call_priv(c);
+    const struct verify_settings *vs = check_call_settings(c);
+    const struct engine_env *env = check_call_env(c);
+
+    w->tarpit = NULL;
+    if (res == REDIS_RESULT_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        struct timeval tv = { (time_t)(vs->harvest_tarpit_ms / 1000),
+                              (suseconds_t)(vs->harvest_tarpit_ms % 1000) * 1000 };
+        check_symbol(c, CHECK_ALL, "RCPT_TARPIT", 1.0, NULL);
+        log_info("rcpt_verify", "%s: client %s is in a tarpit (harvesting network): RCPT "
+                 "reply delayed %lldms", check_call_queue_id(c) ? check_call_queue_id(c)
+                                                                 : "NOQUEUE",
+                 check_call_client_ip(c), vs->harvest_tarpit_ms);
+        w->tarpit_timer = evtimer_new(env->base, on_tarpit_timer, c);
+        evtimer_add(w->tarpit_timer, &tv);
+        return;
+    }
+    if (verify_begin(c, w) == CALL_DONE)
+        check_done(c);
+}
+
+static enum call_status verify_run(struct check_call *c)
+{
+    const struct verify_settings *vs = check_call_settings(c);
+    const struct engine_env *env = check_call_env(c);
+    size_t n = check_call_nrcpt(c);
+    struct verify_wait *w;
+    char *key;
+
+    if (n == 0)
+        return CALL_DONE;
+    w = xcalloc(1, sizeof(*w));
+    w->n = n;
+    w->r = xcalloc(n, sizeof(*w->r));
+    check_call_set_priv(c, w);
+    if (vs->harvest_tarpit_ms > 0 && env->redis != NULL && env->base != NULL &&
+        (key = tarpit_key(c)) != NULL) {
+        const char *argv[2] = { "EXISTS", key };
+        w->tarpit = redis_command_argv(env->redis, 2, argv, NULL, on_tarpit, c);
+        free(key);
+        return CALL_PENDING;
+    }
+    return verify_begin(c, w);
 }
 
 /* END of a submitted message: its sender becomes a known recipient of its domain. */
@@ -364,15 +659,14 @@ static enum call_status learn_sender(struct check_call *c)
     const char *sender = check_call_sender(c), *at;
     const struct policy_settings *s = check_call_nrcpt(c) ? check_call_rcpt_settings(c, 0)
                                                           : NULL;
-    char *tag, *key, *member;
+    char *key, *member;
     const char *argv[3];
 
     if (env->redis == NULL || sender == NULL || (at = strrchr(sender, '@')) == NULL ||
         s == NULL || s->domain == NULL || !s->domain->recipients_learned ||
         s->kind == DOMAIN_OTHER)
         return CALL_DONE;
-    tag = redis_key_escape(at + 1);
-    key = xasprintf("pt:rcpt:{%s}:learned", tag);
+    key = rcpt_learned_key(sender);
     member = redis_key_escape(sender);
     argv[0] = "SADD";
     argv[1] = key;
@@ -381,7 +675,6 @@ static enum call_status learn_sender(struct check_call *c)
     redis_command_argv(env->redis, 3, argv, NULL, redis_reply_ignore, NULL);
     free(member);
     free(key);
-    free(tag);
     return CALL_DONE;
 }
 
@@ -395,16 +688,23 @@ static enum call_status verify_dispatch(struct check_call *c)
 static void verify_cancel(struct check_call *c)
 {
     struct verify_wait *w = check_call_priv(c);
-    size_t i;
+    const struct engine_env *env = check_call_env(c);
+    size_t i, k;
 
     if (w == NULL)
         return;
     for (i = 0; i < w->n; i++)
-        if (w->asks[i].req != NULL)
-            redis_cancel(w->asks[i].req);
+        for (k = 0; k < 2; k++)
+            if (w->r[i].ask[k].req != NULL)
+                redis_cancel(w->r[i].ask[k].req);
+    for (k = 0; k < w->nprobes; k++)
+        if (w->probes[k].req != NULL)
+            env->callout->cancel(w->probes[k].req);
     if (w->harvest != NULL)
         redis_cancel(w->harvest);
-    wait_free(c, w);
+    if (w->tarpit != NULL)
+        redis_cancel(w->tarpit);
+    wait_free(c, w);   /* and the tarpit timer */
 }
 
 const struct check_def check_rcpt_verify = {

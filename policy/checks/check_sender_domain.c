@@ -1,8 +1,8 @@
 /*
  * check_sender_domain.c - the MAIL FROM domain must be able to receive replies: an MX, or an
  * address record (RFC 5321 5.1), and no null MX (RFC 7505). MX, A and AAAA go out
- * together. Not applied to the null sender, nor to the domains of skip_domains (the
- * served domains' own users).
+ * together. Not applied to the null sender, nor to the served domains (relay.local_domains
+ * and backup_domains) and those of skip_domains.
  *
  * MAIL: symbols for every recipient of the transaction, transaction fact
  * sender_domain.status ("ok", "nxdomain", "no_mx", "null_mx", "tempfail"):
@@ -10,7 +10,10 @@
  *   SENDER_DOMAIN_NO_MX     it exists but has no MX, A or AAAA
  *   SENDER_DOMAIN_NULL_MX   it says it takes no mail (MX 0 .)
  *   SENDER_DOMAIN_TEMPFAIL  the lookups failed temporarily (SERVFAIL, timeout)
- * RCPT: by `refuse` ("always", default; "strict": recipients with strict_dns; "never"):
+ * RCPT: by `refuse` ("strict", default: recipients with strict_dns; "always"; "never").
+ * Not "always" by default: a definite-looking NXDOMAIN can come from a split-horizon or
+ * broken resolver, or for a domain minutes old, and a SERVFAIL would defer all mail from
+ * it; where the domain's admin did not ask for strictness the answer is scored evidence:
  *   nxdomain, no_mx  550 5.1.8   null_mx  550 5.7.27   tempfail  451 4.1.8
  * When the MAIL stage ran out of time, the unsure rule applies (SENDER_DOMAIN_TIMEOUT,
  * accept by default).
@@ -19,6 +22,7 @@
 #include "policy/checks/skip_networks.h"
 
 #include "lib/dns_batch.h"
+#include "policy/policy.h"
 #include "lib/xalloc.h"
 
 #include <jansson.h>
@@ -39,7 +43,7 @@ static const char *const refuse_choices[] = { "always", "strict", "never", NULL 
 
 #define SS(f) offsetof(struct sd_settings, f)
 static const struct conf_key sd_keys[] = {
-    { .name = "refuse", .type = CONF_ENUM, .offset = SS(refuse), .def = "always",
+    { .name = "refuse", .type = CONF_ENUM, .offset = SS(refuse), .def = "strict",
       .choices = refuse_choices,
       .help = "who refuses a sender domain that cannot receive mail: always, strict "
               "(recipients with strict_dns) or never (symbols only)" },
@@ -143,6 +147,12 @@ static enum call_status sd_mail(struct check_call *c)
     for (i = 0; i < s->skip_domains.n; i++)
         if (strcasecmp(at + 1, s->skip_domains.v[i]) == 0)
             return CALL_DONE;
+    for (i = 0; env->relay != NULL && i < env->relay->local_domains.n; i++)
+        if (strcasecmp(at + 1, env->relay->local_domains.v[i]) == 0)
+            return CALL_DONE;       /* our own users: the domain is ours, not a typo */
+    for (i = 0; env->relay != NULL && i < env->relay->backup_domains.n; i++)
+        if (strcasecmp(at + 1, env->relay->backup_domains.v[i]) == 0)
+            return CALL_DONE;
     if (env->dns == NULL) {
         check_unsure(c, CHECK_ALL, "SENDER_DOMAIN_TEMPFAIL");
         return CALL_DONE;
@@ -191,7 +201,8 @@ static enum call_status sd_run(struct check_call *c)
 {
     const struct sd_settings *s = check_call_settings(c);
 
-    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)))
+    if (skip_networks_match(&s->skip_networks, check_call_client_ip(c)) ||
+        skip_networks_match(check_call_env(c)->dns_skip_networks, check_call_client_ip(c)))
         return CALL_DONE;
     return check_call_stage(c) == STAGE_MAIL ? sd_mail(c) : sd_rcpt(c);
 }

@@ -13,14 +13,10 @@
 #include "lib/xalloc.h"
 #include "policy/checks/checks.h"
 
-#include "lib/fileio.h"
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const struct symbol_def spam_symbols[] = {
     { "BAYES_SPAM", 1.0, "classifier says spam; weight: its points, 0 .. 10 by probability" },
@@ -113,44 +109,17 @@ void check_spam_symbols(const struct spam_score *sc,
 
 /* ---- the job ---------------------------------------------------------------------------- */
 
-int check_spam_reader_fd(int fd)
-{
-    char path[64];
-    int r;
-
-    /* the spool hands checks its file as written (O_WRONLY): a new open file description
-       of the same file, for reading; else a duplicate (a readable fd stays readable) */
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    r = open(path, O_RDONLY | O_CLOEXEC);
-    return r >= 0 ? r : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-}
-
 struct spam_job {
-    int fd;                        /* dup of the queue file */
-    unsigned long long offset, size;
     struct spam_snap *snap;
     struct spam_score score;
-    bool read_failed;
 };
 
-static void job_work(void *arg)
+static void job_work(void *arg, const char *msg, size_t len)
 {
     struct spam_job *j = arg;
-    char *buf = malloc(j->size + 1);
-    size_t got;
 
-    if (buf == NULL) {
-        j->read_failed = true;
-        return;
-    }
-    got = pread_all(j->fd, buf, j->size, j->offset);
-    if (got == 0 && j->size > 0) {
-        j->read_failed = true;
-        free(buf);
-        return;
-    }
-    spam_score_message(j->snap ? spam_snap_model(j->snap) : NULL, buf, got, &j->score);
-    free(buf);
+    if (msg != NULL)
+        spam_score_message(j->snap ? spam_snap_model(j->snap) : NULL, msg, len, &j->score);
 }
 
 static void emit_symbol(void *ctx, const char *name, double weight, const char *text)
@@ -158,11 +127,11 @@ static void emit_symbol(void *ctx, const char *name, double weight, const char *
     check_symbol(ctx, CHECK_ALL, name, weight, text);
 }
 
-static void job_done(struct check_call *c, void *arg)
+static void job_done(struct check_call *c, void *arg, bool read_ok)
 {
     struct spam_job *j = arg;
 
-    if (j->read_failed) {
+    if (!read_ok) {
         check_unsure(c, CHECK_ALL, NULL);
     } else {
         check_spam_symbols(&j->score, emit_symbol, c);
@@ -176,8 +145,6 @@ static void job_free(void *arg)
 {
     struct spam_job *j = arg;
 
-    if (j->fd >= 0)
-        close(j->fd);
     spam_snap_unref(j->snap);
     free(j);
 }
@@ -185,25 +152,12 @@ static void job_free(void *arg)
 static enum call_status spam_run(struct check_call *c)
 {
     const struct spam_settings *ss = check_call_settings(c);
-    const struct engine_message *m = check_call_message(c);
-    struct spam_job *j;
+    struct spam_job *j = xcalloc(1, sizeof(*j));
 
-    if (m == NULL || m->fd < 0)
-        return CALL_DONE;
-    j = xcalloc(1, sizeof(*j));
-    j->fd = check_spam_reader_fd(m->fd);
-    j->offset = m->offset;
-    j->size = m->size < (unsigned long long)ss->max_size ? m->size
-                                                         : (unsigned long long)ss->max_size;
     j->snap = test_model ? spam_snap_ref(test_model)
                          : shared ? spam_snapshot_get(shared) : NULL;
-    if (j->fd < 0) {
-        job_free(j);
-        check_unsure(c, CHECK_ALL, NULL);
-        return CALL_DONE;
-    }
-    return check_work_submit(c, j, job_work, job_done, job_free) == 0 ? CALL_PENDING
-                                                                      : CALL_DONE;
+    return check_message_submit(c, (unsigned long long)ss->max_size, j, job_work, job_done,
+                                job_free);
 }
 
 static void spam_cancel(struct check_call *c)
@@ -219,7 +173,7 @@ const struct check_def check_spam = {
     .directions = DIR_ALL,
     .group = 80,
     .async = true,
-    .flags = 0,
+    .flags = CHECK_NEEDS_REDIS,
     .unsure = UNSURE_ACCEPT,
     .reason = "spam",
     .symbols = spam_symbols,

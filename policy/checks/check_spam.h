@@ -20,10 +20,6 @@ void check_spam_symbols(const struct spam_score *sc,
                                      const char *text),
                         void *ctx);
 
-/* A file descriptor for reading the message of engine_message's fd (which may be open
- * for writing only), owned by the caller; -1 on failure. Loop thread, while fd is open. */
-int check_spam_reader_fd(int fd);
-
 /* Tests: score with this model instead of the one from Redis (takes a reference; NULL
  * drops it). */
 void check_spam_use_model(struct spam_snap *snap);

@@ -21,6 +21,7 @@
 #include "policy/checks/checks.h"
 
 #include "content/scan_client.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "policy/domain_conf.h"
 #include "policy/outage.h"
@@ -101,6 +102,7 @@ static void found(struct check_call *c, const char *name)
     char why[200], hdr[200];
     size_t i;
 
+    metrics_inc(M_VIRUS_FOUND);
     check_symbol(c, CHECK_ALL, "VIRUS_FOUND", 1.0, name);
     raise_event(c, name);
     snprintf(why, sizeof(why), "virus %s", name);

@@ -33,5 +33,6 @@ extern const struct check_def check_virus;        /* check_virus.c */
 extern const struct check_def check_filetype;     /* check_filetype.c */
 extern const struct check_def check_spam;             /* check_spam.c */
 extern const struct check_def check_bulk;             /* check_bulk.c */
+extern const struct check_def check_backlog;          /* check_backlog.c */
 
 #endif

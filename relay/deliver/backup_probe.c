@@ -433,6 +433,16 @@ struct backup_probe *backup_probe_new(const struct backup_probe_deps *deps)
     return bp;
 }
 
+bool backup_probe_down(const struct backup_probe *bp, const char *domain)
+{
+    const struct probe *p;
+
+    for (p = bp ? bp->probes : NULL; p != NULL; p = p->next)
+        if (strcasecmp(p->domain, domain) == 0)
+            return p->state == PS_DOWN;
+    return false;
+}
+
 void backup_probe_free(struct backup_probe *bp)
 {
     struct probe *p, *next;

@@ -46,6 +46,10 @@ struct backup_probe_deps {
 struct backup_probe *backup_probe_new(const struct backup_probe_deps *deps);
 void backup_probe_free(struct backup_probe *bp);   /* before the resolver is freed */
 
+/* Did the last probes find the primary of domain down (two failures in a row, not up
+ * again since)? False when it is up, not probed yet, or not a backup domain. */
+bool backup_probe_down(const struct backup_probe *bp, const char *domain);
+
 enum backup_check_result {
     BACKUP_CHECK_PRIMARY,   /* ip is an address of a primary MX of the domain */
     BACKUP_CHECK_OTHER,     /* it is not (or the domain has no primary) */

@@ -21,6 +21,7 @@
 
 #include "lib/dns.h"
 #include "lib/netaddr.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 
@@ -555,12 +556,25 @@ void dconn_start(struct deliver *d, struct ddest *t, struct deliver_job *j)
     }
 }
 
+static const char *o_component(const struct dconn *c)
+{
+    return c->route.kind == ROUTE_LMTP ? "lmtp" : "smtp";
+}
+
 static void on_ready(struct smtp_client *cl, const struct smtp_result *err, void *arg)
 {
     struct dconn *c = arg;
     (void)cl;
     snprintf(c->relay, sizeof(c->relay), "%s", smtp_client_relay(c->client));
     if (err) {
+        /* One line per host that failed, also when the next one takes the message
+         * (Postfix's "connect to HOST[IP]:25: Connection refused"): the final status line
+         * names only the last host tried. */
+        if (err->stage == SMTP_STAGE_CONNECT)
+            log_info(o_component(c), "%s", err->text);
+        else
+            log_info(o_component(c), "%s: %s: %d %s%s%s", c->job->msg.qid, c->relay, err->code,
+                     err->enhanced, err->enhanced[0] ? " " : "", err->text);
         c->err = *err;
         c->have_err = true;
         smtp_client_free(c->client);

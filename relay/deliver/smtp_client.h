@@ -80,6 +80,7 @@ struct smtp_client_conf {
     long long reply_line_max;  /* longest reply line accepted, CRLF excluded */
     long long reply_lines_max; /* most lines in one reply (EHLO lists) */
     unsigned long long data_chunk; /* bytes read from the spool file per read */
+    bool chunking;             /* send with BDAT when the server offers CHUNKING */
 };
 
 extern const struct conf_section smtp_client_conf_section;
@@ -153,6 +154,10 @@ typedef void (*smtp_client_sent_fn)(struct smtp_client *c, const struct smtp_cli
 #define SMTP_MSG_8BIT     0x1u   /* the body may contain 8-bit bytes (BODY=8BITMIME) */
 #define SMTP_MSG_SMTPUTF8 0x2u   /* the envelope or headers may need SMTPUTF8 (the client
                                     asked for it): the header section is checked */
+#define SMTP_MSG_PROBE    0x4u   /* a recipient probe (callout): MAIL and the RCPTs only,
+                                    never DATA; each recipient's result is the reply to its
+                                    RCPT (2xx: SMTP_SENT). fd/length are unused; the next
+                                    transaction on the connection starts with RSET */
 
 /* One message; it and everything it points to must stay valid until sent_cb runs or the
  * client is freed. The body is fd[offset, offset + length) in wire form (CRLF line ends,

@@ -46,6 +46,10 @@ static const struct conf_key smtp_client_keys[] = {
       NULL, 0, 0, "most lines in one server reply (EHLO lists); more ends the session" },
     { "data_chunk", CONF_SIZE, K(data_chunk), "64K", MIN_CHUNK, MAX_CHUNK, NULL, NULL, 0, 0,
       "bytes read from the queue file at a time; about three chunks are held per connection" },
+    { .name = "chunking", .type = CONF_BOOL, .offset = K(chunking), .def = "true",
+      .help = "send a message as one BDAT chunk (RFC 3030: its exact bytes, no dot-stuffing) "
+              "when the next hop offers CHUNKING, else with DATA; false: always DATA (not "
+              "for LMTP, which always uses DATA)" },
     { NULL }
 };
 #undef TIMEOUT

@@ -10,7 +10,11 @@
  * replies in order. After 354 the body is streamed: the prepended header lines, then the
  * spool file read with pread() in data_chunk pieces, dot-stuffed on the way; the next
  * piece is read only when the bufferevent's output falls to the low watermark, so a 50 MB
- * message never sits in memory. The final ".\r\n" leaves with the last piece. One result
+ * message never sits in memory. The final ".\r\n" leaves with the last piece. When the
+ * server offers CHUNKING (RFC 3030) and smtp_client.chunking is on, DATA is left out: once
+ * the RCPT replies are in and one was accepted, "BDAT size LAST" is followed by the same
+ * pieces as they are, with no stuffing and no end marker, and its reply is the one the
+ * final dot would get. One result
  * per recipient is reported through the sent callback (LMTP: one reply per accepted
  * recipient).
  * Called by smtp_client.c; everything runs on the event loop thread.
@@ -46,6 +50,7 @@ struct sc_tx {
     size_t accepted;                     /* recipients with a 2xx to RCPT */
     size_t next_reply;                   /* 0: MAIL, 1..n: RCPT n-1, n + 1: DATA */
     bool pipelined;
+    bool bdat;                           /* BDAT instead of DATA (CHUNKING) */
     bool body_8bitmime;                  /* MAIL gets BODY=8BITMIME */
     bool smtputf8;                       /* MAIL gets SMTPUTF8 */
     struct utf8_header_scan hscan;       /* SC_CHECK_UTF8: the header read so far */
@@ -234,11 +239,17 @@ static void sc_tx_feed(struct smtp_client *c)
             sc_tx_read_failed(c, SMTP_STAGE_DATA, errno);
             return;
         }
-        m = sc_stuff(p, (size_t)n, tx->out, &tx->bol);
+        if (tx->bdat) {           /* the exact bytes: BDAT counted them */
+            memcpy(tx->out, p, (size_t)n);
+            m = (size_t)n;
+        } else {
+            m = sc_stuff(p, (size_t)n, tx->out, &tx->bol);
+        }
         sc_tx_remember_tail(tx, p, (size_t)n);
         tx->pos += (unsigned long long)n;
         if (tx->pos == sc_tx_total(tx->msg)) {
-            m += sc_tx_eod(tx, tx->out + m);
+            if (!tx->bdat)
+                m += sc_tx_eod(tx, tx->out + m);
             bufferevent_write(c->bev, tx->out, m);
             bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
             c->state = SC_DATA_END;
@@ -263,6 +274,8 @@ static void sc_tx_body_start(struct smtp_client *c)
     tx->out = xmalloc(STUFF_FACTOR * chunk + EOD_RESERVE);
     tx->pos = 0;
     tx->bol = true;
+    if (tx->bdat)
+        sc_write_line(c, "BDAT %llu LAST", sc_tx_total(tx->msg));
     bufferevent_setwatermark(c->bev, EV_WRITE, chunk, 0);
     c->state = SC_BODY;
     sc_tx_feed(c);
@@ -276,7 +289,7 @@ static void sc_tx_add_mail(struct smtp_client *c, struct evbuffer *b)
     const struct smtp_client_msg *m = tx->msg;
 
     evbuffer_add_printf(b, "MAIL FROM:<%s>", m->sender);
-    if (c->ext.ext & SMTP_EXT_SIZE)
+    if ((c->ext.ext & SMTP_EXT_SIZE) && !(m->flags & SMTP_MSG_PROBE))
         evbuffer_add_printf(b, " SIZE=%llu", sc_tx_total(m));
     if (tx->body_8bitmime)
         evbuffer_add_printf(b, " BODY=8BITMIME");
@@ -310,7 +323,8 @@ static void sc_tx_mail(struct smtp_client *c)
     if (tx->pipelined) {
         for (i = 0; i < tx->msg->nrcpts; i++)
             evbuffer_add_printf(b, "RCPT TO:<%s>\r\n", tx->msg->rcpts[i]);
-        evbuffer_add(b, "DATA\r\n", 6);
+        if (!(tx->msg->flags & SMTP_MSG_PROBE) && !tx->bdat)
+            evbuffer_add(b, "DATA\r\n", 6);
     }
     sc_write_batch(c, b);
     evbuffer_free(b);
@@ -454,6 +468,12 @@ static void sc_tx_on_rcpt(struct sc_tx *tx, size_t i, const struct sc_reply *r)
 {
     if (tx->mail_failed)
         return;                    /* "503 need MAIL" after a refused MAIL: already decided */
+    if (r->code / 100 == 2 && (tx->msg->flags & SMTP_MSG_PROBE)) {
+        sc_result_reply(&tx->res[i], SMTP_STAGE_RCPT, r);   /* the probe's answer */
+        tx->rs[i] = RS_DONE;
+        tx->accepted++;
+        return;
+    }
     if (r->code / 100 == 2) {
         tx->rs[i] = RS_ACCEPTED;
         tx->accepted++;
@@ -504,6 +524,17 @@ static void sc_tx_on_reply(struct smtp_client *c, const struct sc_reply *r)
         sc_tx_on_mail(tx, r);
     else
         sc_tx_on_rcpt(tx, k - 1, r);
+    if ((tx->msg->flags & SMTP_MSG_PROBE) && (k == n || (tx->mail_failed && !tx->pipelined))) {
+        sc_tx_report(c);           /* a probe ends after the RCPTs; RSET comes next time */
+        return;
+    }
+    if (tx->bdat && k == n) {      /* the last RCPT reply: no DATA, the chunk or nothing */
+        if (tx->mail_failed || tx->accepted == 0)
+            sc_tx_report(c);       /* RSET before the next MAIL */
+        else
+            sc_tx_body_start(c);
+        return;
+    }
     if (tx->pipelined) {
         sc_tx_expect_next(c);
         return;
@@ -625,6 +656,7 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *msg,
     tx->res = xcalloc(msg->nrcpts, sizeof(*tx->res));
     tx->rs = xcalloc(msg->nrcpts, sizeof(*tx->rs));
     tx->pipelined = (c->ext.ext & SMTP_EXT_PIPELINING) != 0;
+    tx->bdat = (c->ext.ext & SMTP_EXT_CHUNKING) && c->opts.conf->chunking && !c->opts.lmtp;
     c->tx = tx;
     if (sc_tx_too_big(c, &res)) {
         sc_tx_report_later(c, &res);

@@ -20,7 +20,9 @@
  * a message that is gone is freed when the last one returns. Timers and deliver jobs are
  * cancelled instead. Loop thread only.
  */
+#include "relay/quar/quar_runner.h"
 #include "relay/queue/queue_int.h"
+#include "relay/queue/queue_quar.h"
 
 #include "lib/log.h"
 #include "lib/workpool.h"
@@ -365,6 +367,10 @@ struct load_job {
     size_t head_len;
     struct qpolicy pol;
     char hostname[256];
+    int quar_dirfd;               /* the quarantine store (-1: none) */
+    struct quar_entry *qe;        /* entries made for quarantined recipients */
+    size_t nqe;
+    char quar_err[200];
 };
 
 static void load_work(void *arg)
@@ -395,6 +401,8 @@ static void load_work(void *arg)
         r = pread(lj->fd, lj->head, n, (off_t)lj->qf->msg_offset);
         lj->head_len = r > 0 ? (size_t)r : 0;
     }
+    qquar_take(lj->quar_dirfd, lj->dirfd, lj->qf, lj->fd, &lj->qe, &lj->nqe, lj->quar_err,
+               sizeof(lj->quar_err));
     qpolicy_build(&lj->pol, lj->qf, lj->fd, lj->hostname);
 }
 
@@ -441,6 +449,20 @@ static void load_done(void *arg)
     bool alive = qmsg_unbusy(m);
     int err = lj->err;
     bool quarantined = lj->quarantined;
+    size_t i;
+
+    if (lj->quar_err[0])
+        log_error("qmgr", "%s: %s", m->qid, lj->quar_err);
+    for (i = 0; i < lj->nqe; i++)
+        log_info("qmgr", "%s: to=<%s>, status=quarantined (%s) entry=%s", m->qid,
+                 lj->qe[i].rcpt, lj->qe[i].detail[0] ? lj->qe[i].detail : lj->qe[i].reason,
+                 lj->qe[i].id);
+    if (lj->nqe && (*m->q->d.quarrun))
+        quar_runner_added((*m->q->d.quarrun), lj->qe, lj->nqe);
+    for (i = 0; i < lj->nqe; i++)
+        quar_entry_clear(&lj->qe[i]);
+    free(lj->qe);
+    lj->qe = NULL;
 
     if (!alive) {
         if (lj->fd >= 0)
@@ -505,13 +527,31 @@ static void qmsg_attempt_start(struct qmsg *m)
     snprintf(lj->qid, sizeof(lj->qid), "%s", m->qid);
     lj->head_max = (size_t)m->cf->c.queue.bounce_headers_max;
     snprintf(lj->hostname, sizeof(lj->hostname), "%s", m->cf->c.hostname);
+    lj->quar_dirfd = (*q->d.quarrun) ? quar_runner_dirfd((*q->d.quarrun)) : -1;
     qmsg_busy(m);
     workpool_submit(q->d.wp, load_work, load_done, lj);
 }
 
+enum queue_pause queue_paused(const struct queue *q)
+{
+    if (queue_conf_now(q)->paused)
+        return QUEUE_PAUSED_CONFIG;
+    return q->admin_paused ? QUEUE_PAUSED_ADMIN : QUEUE_RUNNING;
+}
+
+void queue_set_paused(struct queue *q, bool paused)
+{
+    if (q->admin_paused == paused)
+        return;
+    q->admin_paused = paused;
+    log_info("qmgr", "delivery %s by the admin", paused ? "paused" : "resumed");
+    if (!paused)
+        queue_pump(q);
+}
+
 void queue_pump(struct queue *q)
 {
-    if (queue_conf_now(q)->paused) {
+    if (queue_paused(q) != QUEUE_RUNNING) {
         struct timeval tv = { QUEUE_PAUSE_CHECK_S, 0 };
         if (q->ready_head && !q->stopping && !evtimer_pending(q->wake, NULL))
             evtimer_add(q->wake, &tv);
@@ -830,7 +870,8 @@ static void scan_done(void *arg)
             m->tries = s->items[i].tries;
             m->next_try = s->items[i].next_try;
             m->held = s->items[i].held;
-            qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains);
+            qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains,
+                       0);      /* its size is counted when it is first loaded */
             held += m->held;
             qmsg_schedule(m, m->next_try);
         }

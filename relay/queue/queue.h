@@ -35,6 +35,8 @@ struct spool;
 struct dns;
 struct config;
 struct json_t;
+struct redis;
+struct quar_runner;
 struct queue;
 
 /* The "queue" config section (keys in queue.c). */
@@ -64,6 +66,9 @@ struct queue_deps {
     struct workpool *wp;             /* queue-file loads and writes */
     struct spool *spool;
     struct dns *dns;
+    struct redis *redis;             /* NULL when nothing needs Redis */
+    struct quar_runner *const *quarrun; /* where this node's quarantine is (made after the
+                                        queue; NULL inside when there is none) */
     struct config *const *cf;        /* where the current configuration is (swapped on
                                         reload); read at each attempt */
     /* events for the alert layer; takes the reference of data */
@@ -82,6 +87,13 @@ void queue_add(struct queue *q, const char *qid);
 
 /* The same, shaped as a spool_queued_fn: spool_set_queued_hook(sp, queue_queued_hook, q). */
 void queue_queued_hook(void *q, const char *qid);
+
+/* The queued backlog of a recipient domain: messages with a recipient of it still pending
+ * that the runner has read (at start-up, or since they were queued), and their sizes
+ * (messages known only from the start-up scan count 0 bytes until their first attempt).
+ * The backup-domain cap (policy/checks/check_backlog.c) reads it. */
+void queue_backlog(struct queue *q, const char *domain, unsigned long long *msgs,
+                   unsigned long long *bytes);
 
 /* SIGTERM: start nothing new, cancel deliveries in progress (their recipients stay
  * pending), and let what was already decided reach the disk. */
@@ -123,6 +135,27 @@ int queue_etrn(struct queue *q, const char *domain, bool subdomains, unsigned *c
 void queue_hold(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
 void queue_release(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
 void queue_delete(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
+
+/* What the runner holds, for posternctl status: messages known, being delivered (loaded
+ * or in an attempt), deferred (tried before, waiting for their next try), held (by an
+ * admin, or only policy-held recipients left), and the oldest arrival (unix s, -1 when
+ * empty). One walk over the in-memory table, no I/O. */
+struct queue_counts {
+    unsigned messages, active, deferred, held;
+    long long oldest_arrival;
+};
+void queue_counts_get(const struct queue *q, struct queue_counts *out);
+
+/* Files moved to SPOOL/corrupt because they could not be parsed (a directory read). */
+unsigned queue_corrupt_count(const struct queue *q);
+
+/* Delivery paused at run time (posternctl pause; resume starts what is due). Mail is still
+ * accepted and queued. Not kept across a restart: queue.paused in the config is. */
+void queue_set_paused(struct queue *q, bool paused);
+
+/* Why delivery is paused: QUEUE_RUNNING, QUEUE_PAUSED_ADMIN or QUEUE_PAUSED_CONFIG. */
+enum queue_pause { QUEUE_RUNNING, QUEUE_PAUSED_ADMIN, QUEUE_PAUSED_CONFIG };
+enum queue_pause queue_paused(const struct queue *q);
 
 /* Call line() once per message known to the runner with "QID STATE TRIES NEXT" (state:
  * idle, active or held; NEXT unix time, 0 when none), for posternctl's view of what the

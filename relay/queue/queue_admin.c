@@ -11,17 +11,21 @@
 #include "relay/queue/queue_int.h"
 
 #include "lib/log.h"
+#include "lib/qid.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 
 static const char *const qm_state_names[] = { "idle", "loading", "active", "finishing" };
@@ -329,3 +333,47 @@ void queue_dump(const struct queue *q, void (*line)(void *arg, const char *text)
     }
 }
 
+
+void queue_counts_get(const struct queue *q, struct queue_counts *out)
+{
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    out->oldest_arrival = -1;
+    for (i = 0; q && i < q->nbuckets; i++) {
+        const struct qmsg *m;
+        for (m = q->hash[i]; m; m = m->hnext) {
+            long long t = qid_arrival(m->qid);
+            out->messages++;
+            if (m->state != QM_IDLE)
+                out->active++;
+            else if (m->held || m->parked)
+                out->held++;
+            else if (m->tries > 0)
+                out->deferred++;
+            if (t >= 0 && (out->oldest_arrival < 0 || t < out->oldest_arrival))
+                out->oldest_arrival = t;
+        }
+    }
+}
+
+unsigned queue_corrupt_count(const struct queue *q)
+{
+    unsigned n = 0;
+    struct dirent *e;
+    DIR *d;
+    int fd;
+
+    if (q == NULL || q->corrupt_fd < 0 || (fd = dup(q->corrupt_fd)) < 0)
+        return 0;
+    if ((d = fdopendir(fd)) == NULL) {
+        close(fd);
+        return 0;
+    }
+    rewinddir(d);
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}

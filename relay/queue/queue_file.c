@@ -235,6 +235,24 @@ static bool apply_line(struct queue_file *qf, const char *line, size_t n)
         qf->rcpts[a].released = true;
         return true;
     }
+    if (IS("verp")) {
+        const char *addr;
+        size_t alen;
+        if (!word_num(&p, end, &a) || a >= qf->nrcpt || !word(&p, end, &addr, &alen) ||
+            p != end)
+            return false;
+        set_str(&qf->rcpts[a].verp, addr, alen);
+        return true;
+    }
+    if (IS("sender_auth")) {
+        const char *how;
+        size_t hlen;
+        if (!word(&p, end, &how, &hlen) || hlen >= sizeof(qf->sender_auth))
+            return false;
+        memcpy(qf->sender_auth, how, hlen);
+        qf->sender_auth[hlen] = '\0';
+        return true;
+    }
     if (IS("try")) {
         if (!word_num(&p, end, &a) || !word_num(&p, end, &b))
             return false;
@@ -323,6 +341,12 @@ char *queue_file_rec_mark(const char *kind, long long t)
     return xasprintf("%s %lld\n", kind, t);
 }
 
+const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx)
+{
+    return qf->rcpts[idx].verp ? qf->rcpts[idx].verp : qf->sender;
+}
+
+
 void queue_file_free(struct queue_file *qf)
 {
     size_t i;
@@ -332,6 +356,7 @@ void queue_file_free(struct queue_file *qf)
         free(qf->rcpts[i].addr);
         free(qf->rcpts[i].relay);
         free(qf->rcpts[i].text);
+        free(qf->rcpts[i].verp);
         if (qf->rcpts[i].policy) {
             rcpt_result_clear(qf->rcpts[i].policy);
             free(qf->rcpts[i].policy);

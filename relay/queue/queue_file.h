@@ -55,6 +55,8 @@ struct qf_rcpt {
     bool deferred;               /* the last record was "deferred" */
     struct rcpt_result *policy;  /* its "policy" record (the last one), or NULL */
     bool released;               /* "released": a held recipient goes out as is */
+    char *verp;                  /* its "verp" record: the envelope sender of its copy
+                                    (a per-recipient bounce address), or NULL */
 };
 
 struct queue_file {
@@ -74,6 +76,8 @@ struct queue_file {
     long long next_try;          /* 0: never scheduled */
     bool held;
     bool warned;
+    char sender_auth[16];        /* how the sender was authenticated at receipt ("spf",
+                                    "dkim", "spf+dkim"), "" when it was not */
     unsigned bad_records;        /* lines skipped as malformed (not counting a cut tail) */
 };
 
@@ -103,6 +107,10 @@ char *queue_file_rec_rcpt(const char *kind, size_t idx, long long t, const char 
                           const char *relay, const char *text);
 char *queue_file_rec_try(unsigned count, long long next);
 char *queue_file_rec_mark(const char *kind, long long t);   /* hold, release, warned */
+/* (The records written at receipt, "sender_auth" and "verp", are made by
+ * relay/spool/spool.h: spool_rec_sender_auth(), spool_rec_verp().) */
+/* The envelope sender for recipient idx: its verp address, else the file's sender. */
+const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx);
 
 void queue_file_free(struct queue_file *qf);
 

@@ -12,7 +12,8 @@
  * already due.
  *
  * One struct qdomain per domain (lower case) in a hash; one struct qlink per (domain,
- * message) in the domain's doubly linked list, owned by the message (m->links). Loop
+ * message) in the domain's doubly linked list, owned by the message (m->links), with the
+ * domain's count of messages and bytes (queue_backlog: the backup-domain cap). Loop
  * thread only.
  */
 #include "relay/queue/queue_int.h"
@@ -31,12 +32,15 @@ struct qdomain {
     struct qdomain *hnext;
     char *name;                   /* lower case */
     struct qlink *head;
+    size_t nmsgs;                 /* messages filed under it */
+    unsigned long long bytes;     /* their sizes (as known when they were filed) */
 };
 
 struct qlink {
     struct qlink *prev, *next;    /* the other messages of its domain */
     struct qdomain *d;
     struct qmsg *m;
+    unsigned long long bytes;     /* the message's size counted in d->bytes */
 };
 
 static size_t hash_domain(const char *s, size_t n)
@@ -118,6 +122,8 @@ void qindex_clear(struct qmsg *m)
             l->d->head = l->next;
         if (l->next)
             l->next->prev = l->prev;
+        l->d->nmsgs--;
+        l->d->bytes -= l->bytes;
         domain_drop_if_empty(m->q, l->d);
     }
     free(m->links);
@@ -125,7 +131,8 @@ void qindex_clear(struct qmsg *m)
     m->nlinks = 0;
 }
 
-void qindex_set(struct qmsg *m, const char *const *domains, size_t n)
+void qindex_set(struct qmsg *m, const char *const *domains, size_t n,
+                unsigned long long bytes)
 {
     size_t i, j;
 
@@ -143,6 +150,9 @@ void qindex_set(struct qmsg *m, const char *const *domains, size_t n)
         l = &m->links[m->nlinks++];
         l->m = m;
         l->d = domain_get(m->q, domains[i], true);
+        l->bytes = bytes;
+        l->d->nmsgs++;
+        l->d->bytes += bytes;
         l->next = l->d->head;
         if (l->next)
             l->next->prev = l;
@@ -158,7 +168,7 @@ void qindex_set_file(struct qmsg *m, const struct queue_file *qf)
     for (i = 0; i < qf->nrcpt; i++)
         if (qf->rcpts[i].state == QF_PENDING)
             d[n++] = qres_domain(qf->rcpts[i].addr);
-    qindex_set(m, d, n);
+    qindex_set(m, d, n, qf->msg_size);
     free(d);
 }
 
@@ -200,6 +210,15 @@ void qindex_each(struct queue *q, const char *domain, bool subdomains, qindex_fn
         for (d = q->domains[i]; d; d = d->hnext)
             if (domain_at_or_below(d->name, domain))
                 visit_domain(q, d, fn, arg);
+}
+
+void queue_backlog(struct queue *q, const char *domain, unsigned long long *msgs,
+                   unsigned long long *bytes)
+{
+    struct qdomain *d = q ? domain_get(q, domain, false) : NULL;
+
+    *msgs = d ? d->nmsgs : 0;
+    *bytes = d ? d->bytes : 0;
 }
 
 void qindex_free(struct queue *q)

@@ -121,6 +121,7 @@ struct queue {
     struct qmsg *ready_head, **ready_tail;
     unsigned nactive;
     struct event *wake;           /* while paused: look again for a reload */
+    bool admin_paused;            /* posternctl pause (until resume) */
     unsigned busy;                /* sum of every m->busy, plus the start-up scan */
     bool stopping;                /* SIGTERM: nothing new */
     bool final;                   /* the loop is gone: drop, never submit */
@@ -166,6 +167,7 @@ const char *qres_domain(const char *addr);
 /* The DSN status of a result ("4.4.1"); buf (QF_DSN_MAX) is used when it is derived. */
 const char *qres_dsn(const struct smtp_result *r, char *buf, size_t len);
 /* The text of a log line's parentheses and of a record: Postfix's wording. */
+void qres_learn(const struct qmsg *m, const char *rcpt);  /* delivered: a known recipient */
 void qres_log_text(char *buf, size_t len, const struct smtp_result *r, const char *relay);
 /* The record line ("done", "deferred", "bounced") for recipient idx and result r. */
 char *qres_record(const char *kind, size_t idx, long long t, const struct smtp_result *r,
@@ -187,7 +189,8 @@ void qetrn_free(struct queue *q);                        /* the ETRN limits (que
 
 /* File m under these domains (its pending recipients'; duplicates and "" are skipped),
  * instead of the ones it had. */
-void qindex_set(struct qmsg *m, const char *const *domains, size_t n);
+void qindex_set(struct qmsg *m, const char *const *domains, size_t n,
+                unsigned long long bytes);
 /* The same with the domains of the recipients of qf still pending. */
 void qindex_set_file(struct qmsg *m, const struct queue_file *qf);
 void qindex_clear(struct qmsg *m);                       /* out of the index */

@@ -1,26 +1,23 @@
 /*
  * queue_policy.c - the delivery side of the policy engine (see queue_policy.h): the
- * per-recipient copies made from the "policy" records, discard, and the admin's release
- * or delete of held recipients.
+ * per-recipient copies made from the "policy" records, and discard (quarantined recipients
+ * go to the quarantine store: queue_quar.c).
  *
- * Called by queue.c (qpolicy_build on the worker pool while loading a file), by
- * queue_route.c (which copy each recipient gets; discard), and by relay/admin.c (held).
+ * Called by queue.c (qpolicy_build on the worker pool while loading a file) and by
+ * queue_route.c (which copy each recipient gets; discard).
  */
 #include "relay/queue/queue_policy.h"
 
 #include "content/wrap.h"
 #include "lib/header_edit.h"
-#include "lib/log.h"
-#include "lib/qid.h"
-#include "lib/workpool.h"
 #include "lib/xalloc.h"
+#include "mailauth/authres.h"
 #include "policy/result_record.h"
 #include "policy/spam_report.h"
 #include "relay/queue/queue_file.h"
 #include "relay/queue/queue_int.h"
 
 #include <errno.h>
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +25,21 @@
 #include <unistd.h>
 
 char *qpolicy_header(const char *fields, size_t len, const struct rcpt_result *r,
-                     bool released, size_t *out_len)
+                     bool released, const char *authserv_id, size_t *out_len)
 {
     struct hdr_edit h;
     char *spam;
     size_t i;
 
     hdr_init(&h, fields, len);
+    /* RFC 8601 5: only we write Authentication-Results with our authserv-id; copies that
+     * came from outside go before ours (a hdr= field of the record) is added */
+    if (authserv_id != NULL)
+        h.len = authres_strip_forged(h.p, h.len, authserv_id);
+    if (r == NULL) {
+        *out_len = h.len;
+        return h.p;
+    }
     hdr_remove_prefix(&h, "X-Spam-"); /* never trust the ones that came from outside */
     if (r->disp == DISP_MARK && !released && r->subject_prefix && r->subject_prefix[0])
         hdr_subject_prefix(&h, r->subject_prefix);
@@ -55,12 +60,16 @@ bool qpolicy_discard(const struct queue_file *qf, size_t idx)
 }
 
 /* The record text that decides a copy: the record without its IDX, plus "released"; a
- * wrapped copy is the recipient's own (its To:). */
+ * wrapped copy is the recipient's own (its To:). Recipients without a record share the
+ * copy "-" (the stored header without forged Authentication-Results). */
 static char *variant_key(const struct qf_rcpt *r)
 {
-    struct rcpt_result k = *r->policy;
+    struct rcpt_result k;
     char *rec, *key;
 
+    if (r->policy == NULL)
+        return xstrdup("-");
+    k = *r->policy;
     k.rcpt = 0;
     rec = result_record_format(&k);
     key = xasprintf("%d %s %s", r->released ? 1 : 0,
@@ -168,7 +177,7 @@ static int wrap_copy(const struct queue_file *qf, int fd, const struct qf_rcpt *
     w = wrap_message(msg, n, &wp, &wlen, NULL);
     free(msg);
     hdr_split(w, wlen, &flen, &body);
-    h = qpolicy_header(w, flen, r->policy, false, &hlen);
+    h = qpolicy_header(w, flen, r->policy, false, NULL, &hlen);
     cfd = make_copy2(h, hlen, w + flen, wlen - flen);
     *len = hlen + wlen - flen;
     free(h);
@@ -181,7 +190,7 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
 {
     char **keys = NULL, *head = NULL;
     size_t i, k, flen = 0, body = 0, n = 0;
-    bool have_head = false;
+    bool have_head = false, head_long = false, forged = false;
 
     memset(p, 0, sizeof(*p));
     p->nrcpt = qf->nrcpt;
@@ -191,12 +200,13 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
         char *key;
 
         p->rcpt_variant[i] = -1;
-        if (r->state != QF_PENDING || r->policy == NULL || queue_file_rcpt_held(r) ||
-            r->policy->disp == DISP_DISCARD || p->err[0])
+        if (r->state != QF_PENDING || queue_file_rcpt_held(r) ||
+            (r->policy != NULL && r->policy->disp == DISP_DISCARD) || p->err[0])
             continue;
-        if (!have_head) {
+        if (!have_head && !head_long) {
             ssize_t got;
             n = qf->msg_size < QPOLICY_HEADER_MAX ? (size_t)qf->msg_size : QPOLICY_HEADER_MAX;
+            free(head);
             head = xmalloc(n + 1);
             got = pread(fd, head, n, (off_t)qf->msg_offset);
             if (got < 0 || (size_t)got != n) {
@@ -205,13 +215,19 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
                 continue;
             }
             hdr_split(head, n, &flen, &body);
-            if (flen == n && n < qf->msg_size) {
+            head_long = flen == n && n < qf->msg_size;
+            have_head = !head_long;
+            forged = have_head && hostname != NULL &&
+                     authres_find_forged(head, flen, hostname, NULL, 0) > 0;
+        }
+        if (head_long) {              /* too long to edit: only the stored bytes can go */
+            if (r->policy != NULL)
                 snprintf(p->err, sizeof(p->err), "header section over %d bytes",
                          QPOLICY_HEADER_MAX);
-                continue;
-            }
-            have_head = true;
+            continue;
         }
+        if (r->policy == NULL && !forged)
+            continue;                 /* the stored bytes as they are */
         key = variant_key(r);
         for (k = 0; k < p->nv; k++)
             if (strcmp(keys[k], key) == 0)
@@ -219,10 +235,11 @@ void qpolicy_build(struct qpolicy *p, const struct queue_file *qf, int fd,
         if (k == p->nv) {
             size_t hlen, clen;
             int cfd;
-            if (r->policy->disp == DISP_WRAP) {
+            if (r->policy != NULL && r->policy->disp == DISP_WRAP) {
                 cfd = wrap_copy(qf, fd, r, hostname, &clen);
             } else {
-                char *h = qpolicy_header(head, flen, r->policy, r->released, &hlen);
+                char *h = qpolicy_header(head, flen, r->policy, r->released,
+                                         forged ? hostname : NULL, &hlen);
                 cfd = make_copy(h, hlen, fd, (off_t)(qf->msg_offset + flen),
                                 (size_t)qf->msg_size - flen);
                 clen = hlen + (size_t)qf->msg_size - flen;
@@ -260,93 +277,4 @@ void qpolicy_free(struct qpolicy *p)
     free(p->v);
     free(p->rcpt_variant);
     memset(p, 0, sizeof(*p));
-}
-
-/* ---- posternctl held release|delete ----------------------------------------------------- */
-
-struct held_job {
-    struct qmsg *m;
-    int dirfd;
-    char qid[QID_MAX];
-    bool release;
-    size_t count;                 /* held recipients changed */
-    int err;
-    qpolicy_op_fn cb;
-    void *arg;
-};
-
-static void held_work(void *arg)
-{
-    struct held_job *j = arg;
-    struct queue_file *qf = queue_file_load(j->dirfd, j->qid, NULL);
-    struct sbuf recs = { 0 };
-    long long now = (long long)queue_now();
-    size_t i;
-
-    if (qf == NULL) {
-        j->err = errno;
-        return;
-    }
-    for (i = 0; i < qf->nrcpt; i++) {
-        if (!queue_file_rcpt_held(&qf->rcpts[i]))
-            continue;
-        qsb_take(&recs, j->release ? queue_file_rec_released(i, now)
-                                   : queue_file_rec_rcpt("done", i, now, "2.0.0", "none",
-                                                         "deleted from the held queue"));
-        j->count++;
-    }
-    if (recs.len && queue_file_append(j->dirfd, j->qid, recs.p, recs.len) < 0)
-        j->err = errno;
-    qsb_free(&recs);
-    queue_file_free(qf);
-}
-
-static void held_done(void *arg)
-{
-    struct held_job *j = arg;
-    struct qmsg *m = j->m;
-    char text[120];
-
-    if (qmsg_unbusy(m) && j->err == 0 && j->count > 0) {
-        log_info("qmgr", "%s: %zu held recipient%s %s by the admin", m->qid, j->count,
-                 j->count == 1 ? "" : "s", j->release ? "released" : "deleted");
-        m->parked = false;
-        m->unpark = m->state != QM_IDLE; /* an attempt in flight read the file before */
-        if (m->state == QM_IDLE && !m->held && !m->gone && !m->in_ready) {
-            evtimer_del(m->timer);
-            qmsg_ready(m);
-            queue_pump(m->q);
-        }
-    }
-    if (j->err)
-        j->cb(j->arg, j->err, strerror(j->err));
-    else if (j->count == 0)
-        j->cb(j->arg, ENOENT, "no held recipients");
-    else {
-        snprintf(text, sizeof(text), "%zu recipient%s %s", j->count, j->count == 1 ? "" : "s",
-                 j->release ? "released" : "deleted");
-        j->cb(j->arg, 0, text);
-    }
-    free(j);
-}
-
-void queue_held_op(struct queue *q, const char *qid, bool release, qpolicy_op_fn cb,
-                   void *arg)
-{
-    struct qmsg *m = qid_valid(qid) ? qmsg_get(q, qid) : NULL;
-    struct held_job *j;
-
-    if (m == NULL || m->gone || m->removing) {
-        cb(arg, ENOENT, "no such message");
-        return;
-    }
-    j = xcalloc(1, sizeof(*j));
-    j->m = m;
-    j->dirfd = q->dirfd;
-    snprintf(j->qid, sizeof(j->qid), "%s", qid);
-    j->release = release;
-    j->cb = cb;
-    j->arg = arg;
-    qmsg_busy(m);
-    workpool_submit(q->d.wp, held_work, held_done, j);
 }

@@ -1,11 +1,13 @@
 /*
  * queue_policy.h - the delivery side of the policy engine: each recipient's copy made
- * from its "policy" record (policy/result_record.h), held recipients, and the admin's
- * held release|delete.
+ * from its "policy" record (policy/result_record.h).
  *
  * A loaded message's pending recipients are sorted by what their record asks for:
- *   no record            the stored bytes as they are (files from before the engine, DSNs)
- *   pass, tag, mark      a copy: X-Spam-* fields from outside removed, the record's X-Spam-*
+ *   no record            the stored bytes as they are (files from before the engine, DSNs),
+ *                        or, when the header holds Authentication-Results fields that claim
+ *                        our authserv-id (the host name), a copy without them
+ *   pass, tag, mark      a copy: X-Spam-* fields and forged Authentication-Results (RFC
+ *                        8601 5) from outside removed, the record's X-Spam-*
  *                        fields (when its flags say H) and hdr= fields added below our
  *                        Received:,
  *                        and for mark the Subject prefix (prefix=) once
@@ -14,9 +16,10 @@
  *                        original attached as message/rfc822 with its dangerous parts
  *                        replaced by notices, then the record's X-Spam-* and hdr= fields;
  *                        one copy per recipient (its To:)
- *   quarantine           held (queue_file_rcpt_held): not delivered, never expire, until
- *                        `posternctl held release|delete ID`
- *   released             as tag/pass: headers only, no Subject prefix
+ *   quarantine           moved to the quarantine store when the file is loaded
+ *                        (queue_quar.h); until then held (queue_file_rcpt_held): not
+ *                        delivered, never expired
+ *   released             (files of older versions) as tag/pass: headers only, no prefix
  * Recipients whose records are equal apart from IDX share one copy (a "variant") and so
  * one transaction; copies live in memfds made on the worker pool while the file loads.
  */
@@ -50,10 +53,11 @@ struct qpolicy {
                                      the attempt is deferred), "" when fine */
 };
 
-/* The header section fields[0..len) edited for result r (released: no Subject prefix).
- * malloc'd, *out_len its length. Pure. */
+/* The header section fields[0..len) edited for result r (released: no Subject prefix;
+ * r NULL: no record) with the Authentication-Results fields claiming authserv_id removed
+ * (NULL: none removed). malloc'd, *out_len its length. Pure. */
 char *qpolicy_header(const char *fields, size_t len, const struct rcpt_result *r,
-                     bool released, size_t *out_len);
+                     bool released, const char *authserv_id, size_t *out_len);
 
 /* Make the copies for qf's pending, deliverable recipients from the message in fd
  * (hostname: for wrapped messages' From and Message-ID). Blocking: worker pool. */
@@ -65,11 +69,5 @@ void qpolicy_free(struct qpolicy *p);
 
 /* Is this pending recipient to be discarded? */
 bool qpolicy_discard(const struct queue_file *qf, size_t idx);
-
-/* posternctl held release|delete ID: append "released" (or "done ... deleted") records for
- * the message's held recipients, then deliver it now. cb as for queue_release(). */
-typedef void (*qpolicy_op_fn)(void *arg, int err, const char *text);
-void queue_held_op(struct queue *q, const char *qid, bool release, qpolicy_op_fn cb,
-                   void *arg);
 
 #endif

@@ -12,6 +12,8 @@
 #include "relay/queue/queue_int.h"
 
 #include "lib/log.h"
+#include "lib/redis.h"
+#include "policy/rcpt_list.h"
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
@@ -27,6 +29,31 @@ const char *qres_domain(const char *addr)
 {
     const char *at = strrchr(addr, '@');
     return at ? at + 1 : "";
+}
+
+/* A successful delivery to a served domain whose recipients are learned
+ * (domains.D.recipients_learned): the address is a valid recipient from now on (the set
+ * recipient verification reads, policy/rcpt_list.h). Fire and forget. */
+void qres_learn(const struct qmsg *m, const char *rcpt)
+{
+    const struct relay_conf *c = &m->cf->c;
+    const char *domain = qres_domain(rcpt);
+    struct redis *redis = m->q->d.redis;
+    const char *argv[3];
+    char *key, *member;
+
+    if (redis == NULL || (!qmsg_domain_listed(&c->relay.local_domains, domain) &&
+                          !qmsg_domain_listed(&c->relay.backup_domains, domain)) ||
+        !domain_conf_find(&c->domains, &c->domain_defaults, domain)->recipients_learned)
+        return;
+    key = rcpt_learned_key(rcpt);
+    member = redis_key_escape(rcpt);
+    argv[0] = "SADD";
+    argv[1] = key;
+    argv[2] = member;
+    redis_command_argv(redis, 3, argv, NULL, redis_reply_ignore, NULL);
+    free(member);
+    free(key);
 }
 
 static void fmt_delay(char *buf, size_t len, double v)
@@ -154,10 +181,12 @@ static enum domain_bounces dsn_rule(const struct qmsg *m, const char *rcpt)
         !qmsg_domain_listed(&c->relay.backup_domains, domain))
         return BOUNCES_ALWAYS;
     rule = domain_conf_find(&c->domains, &c->domain_defaults, domain)->bounces;
-    /* "authenticated" needs the sender authentication (SPF, aligned DKIM) that does not
-     * exist yet: no sender is authenticated, so it stops the DSN as "never" does */
-    return rule == BOUNCES_ALWAYS ? BOUNCES_ALWAYS
-           : rule == BOUNCES_AUTHENTICATED ? BOUNCES_AUTHENTICATED : BOUNCES_NEVER;
+    /* "authenticated": the DSN goes when the sender was authenticated at receipt (SPF
+     * pass for the MAIL FROM domain, or a DKIM pass aligned with it: the queue file's
+     * sender_auth record) */
+    if (rule == BOUNCES_AUTHENTICATED)
+        return qf->sender_auth[0] ? BOUNCES_ALWAYS : BOUNCES_AUTHENTICATED;
+    return rule == BOUNCES_ALWAYS ? BOUNCES_ALWAYS : BOUNCES_NEVER;
 }
 
 /* Log and raise message.bounce_suppressed for the n recipients whose DSN rule[i] stopped:

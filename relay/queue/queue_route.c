@@ -2,7 +2,8 @@
  * queue_route.c - route a loaded message's pending recipients and take the results.
  *
  * Recipients are grouped by destination ("mx:DOMAIN" for MX routes, the route text for
- * relays, LMTP and maildirs) and cut into transactions of queue.rcpts_per_transaction;
+ * relays, LMTP and maildirs), copy and envelope sender (a newsletter recipient's own
+ * bounce address, from its "verp" record) and cut into transactions of queue.rcpts_per_transaction;
  * each group is one deliver job (relay/deliver/deliver.h). Each result is logged and turned into
  * a record right away ("done", "deferred"); permanent failures wait for the end of the
  * attempt, where their DSN is queued first (queue.c, queue_result.c).
@@ -43,6 +44,7 @@ static void qmsg_job_done(void *arg, const struct deliver_report *rep)
         qres_log(m, qres_component(j->kind), j->rcpts[i], rep, r, status);
         metrics_inc1(M_DELIVERIES, r->status == SMTP_SENT ? "delivered" : status);
         if (r->status == SMTP_SENT) {
+            qres_learn(m, j->rcpts[i]);
             qsb_take(&m->recs, qres_record("done", idx, t, r, rep->relay));
             m->qf->rcpts[idx].state = QF_DONE;
         } else if (r->status == SMTP_PERMFAIL) {
@@ -88,6 +90,7 @@ static void fail_group_now(struct qmsg *m, const size_t *idx, size_t n, const ch
 struct group {
     char key[QUEUE_DEST_MAX];
     int variant;                  /* the recipients' copy (m->pol), -1: the stored bytes */
+    const char *sender;           /* their envelope sender (a VERP address or the file's) */
     struct route route;
     const char *domain;
     size_t *idx;
@@ -143,7 +146,8 @@ void qmsg_attempt_route(struct qmsg *m)
             snprintf(key, sizeof(key), "%s", text);
         }
         for (k = 0; k < ng; k++)
-            if (strcasecmp(g[k].key, key) == 0 && g[k].variant == m->pol.rcpt_variant[i])
+            if (strcasecmp(g[k].key, key) == 0 && g[k].variant == m->pol.rcpt_variant[i] &&
+                strcmp(g[k].sender, queue_file_rcpt_sender(qf, i)) == 0)
                 break;
         if (k == ng) {
             g = xrealloc(g, (ng + 1) * sizeof(*g));
@@ -153,6 +157,7 @@ void qmsg_attempt_route(struct qmsg *m)
             g[ng].domain = domain;
             g[ng].bad = bad;
             g[ng].variant = m->pol.rcpt_variant[i];
+            g[ng].sender = queue_file_rcpt_sender(qf, i);
             if (bad)
                 snprintf(g[ng].why, sizeof(g[ng].why), "bad route \"%.60s\": %.100s", text,
                          err);
@@ -189,7 +194,7 @@ void qmsg_attempt_route(struct qmsg *m)
             }
             memset(&dm, 0, sizeof(dm));
             dm.qid = m->qid;
-            dm.sender = qf->sender;
+            dm.sender = g[k].sender;
             dm.rcpts = j->rcpts;
             dm.nrcpts = n;
             if (g[k].variant >= 0) {

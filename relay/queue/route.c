@@ -122,21 +122,22 @@ int route_parse(const char *text, struct route *out, char *err, size_t errlen)
 
 /* ---- config ---------------------------------------------------------------------------- */
 
-/* Parse a route for the validator; make a relative maildir or lmtp path absolute against
- * the current directory (like CONF_PATH keys). */
+/* Parse a route for the validator; make a relative maildir path absolute the way CONF_PATH
+ * keys are (against the configuration file's directory). */
 static int route_check(char **text, const char *pointer, struct conf_errors *errs)
 {
     struct route r;
-    char err[200], cwd[PATH_MAX];
+    char err[200], *dir;
 
     if (*text == NULL)
         return conf_error(errs, pointer, "a route is required");
     if (route_parse(*text, &r, err, sizeof(err)) < 0)
         return conf_error(errs, pointer, "%s", err);
     if (r.kind == ROUTE_MAILDIR && r.path[0] != '/') {
-        if (getcwd(cwd, sizeof(cwd)) == NULL)
+        if ((dir = conf_path_absolute(r.path)) == NULL)
             return conf_error(errs, pointer, "cannot resolve relative maildir path");
-        char *abs = xasprintf("maildir:%s/%s", cwd, r.path);
+        char *abs = xasprintf("maildir:%s", dir);
+        free(dir);
         free(*text);
         *text = abs;
     }

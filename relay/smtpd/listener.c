@@ -1,16 +1,20 @@
 /*
  * listener.c - listening sockets, connection limits and session start (see listener.h).
+ * On a proxy_protocol listener only the configured balancers may connect, and the
+ * session starts once proxy_wait.c has read the PROXY header, with the client it names.
  */
 #include "relay/smtpd/listener.h"
 
 #include "auth/authfail.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/netaddr.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/smtpd/smtpd.h"
 #include "relay/smtpd/smtp_session.h"
+#include "relay/smtpd/proxy_wait.h"
 
 #include <arpa/inet.h>
 #include <event2/listener.h>
@@ -43,6 +47,11 @@ struct listener {
     int auth;                        /* enum listener_auth */
     long long max_sessions;          /* listeners[].connections; 0: no limit of its own */
     unsigned nsessions;
+    bool proxy;                      /* proxy_protocol: a PROXY header comes first */
+    struct netaddr *balancers;       /* proxy_networks */
+    size_t nbalancers;
+    long long proxy_timeout_ms;
+    struct proxy_wait *waiting;      /* connections whose header is being read */
 };
 
 static unsigned ip_hash(const char *ip)
@@ -122,23 +131,18 @@ static void sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
 }
 
-static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
-                               struct sockaddr *sa, int salen, void *arg)
+/* A client is known (the peer, or the client a PROXY header named): the connection limits,
+ * then its session. */
+static void listener_admit(struct listener *l, int fd, const struct sockaddr *sa)
 {
-    struct listener *l = arg;
     struct smtpd *srv = l->srv;
     const struct limits_conf *lim = &srv->cf->c.limits;
     char ip[INET6_ADDRSTRLEN], key[IP_KEY_MAX];
     struct ip_count *ipc = NULL;
     const char *reject = NULL;
     static char reject_buf[512];
-    int one = 1;
-    (void)evl;
-    (void)salen;
 
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sockaddr_ip(sa, ip, sizeof(ip));
-    metrics_inc1(M_CONN_TOTAL, l->name);
     if (srv->shutting_down) {
         close(fd);
         return;
@@ -183,6 +187,57 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
     }
 }
 
+static void listener_proxy_done(void *arg, int fd, const struct sockaddr *client)
+{
+    listener_admit(arg, fd, client);
+}
+
+static void listener_proxy_fail(void *arg)
+{
+    struct listener *l = arg;
+    metrics_inc2(M_CONN_REFUSED, l->name, "proxy_header");
+}
+
+static bool listener_is_balancer(const struct listener *l, const char *ip)
+{
+    size_t i;
+    for (i = 0; i < l->nbalancers; i++)
+        if (netaddr_contains(&l->balancers[i], ip))
+            return true;
+    return false;
+}
+
+static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
+                               struct sockaddr *sa, int salen, void *arg)
+{
+    struct listener *l = arg;
+    char ip[INET6_ADDRSTRLEN];
+    int one = 1;
+    (void)evl;
+    (void)salen;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    metrics_inc1(M_CONN_TOTAL, l->name);
+    if (!l->proxy) {
+        listener_admit(l, fd, sa);
+        return;
+    }
+    sockaddr_ip(sa, ip, sizeof(ip));
+    if (l->srv->shutting_down) {
+        close(fd);
+        return;
+    }
+    if (!listener_is_balancer(l, ip)) {
+        log_warn("smtpd", "listener %s: connection from [%s] refused: not in proxy_networks "
+                 "(a PROXY protocol listener takes only its load balancers)", l->name, ip);
+        metrics_inc2(M_CONN_REFUSED, l->name, "proxy_not_balancer");
+        close(fd);
+        return;
+    }
+    proxy_wait_start(l->srv->base, fd, sa, l->proxy_timeout_ms, l->name, &l->waiting,
+                     listener_proxy_done, listener_proxy_fail, l);
+}
+
 static int listener_bind(struct smtpd *srv, const struct listener_conf *lc)
 {
     struct sockaddr_storage ss;
@@ -204,6 +259,12 @@ static int listener_bind(struct smtpd *srv, const struct listener_conf *lc)
     l->tls = lc->tls;
     l->auth = lc->auth;
     l->max_sessions = lc->connections;
+    l->proxy = lc->proxy_protocol;
+    l->proxy_timeout_ms = lc->proxy_timeout_ms;
+    l->balancers = xcalloc(lc->proxy_networks.n + 1, sizeof(*l->balancers));
+    for (size_t i = 0; i < lc->proxy_networks.n; i++) /* validated at load */
+        if (netaddr_parse(lc->proxy_networks.v[i], &l->balancers[l->nbalancers]) == 0)
+            l->nbalancers++;
     snprintf(l->name, sizeof(l->name), "%s", lc->name);
     l->ev = evconnlistener_new_bind(srv->base, listener_on_accept, l,
                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
@@ -211,12 +272,14 @@ static int listener_bind(struct smtpd *srv, const struct listener_conf *lc)
                                     (struct sockaddr *)&ss, sslen);
     if (l->ev == NULL) {
         log_error("master", "listener %s: cannot listen on %s: %m", lc->name, lc->address);
+        free(l->balancers);
         free(l);
         return -1;
     }
     l->next = srv->listeners;
     srv->listeners = l;
-    log_info("master", "listening on %s (%s, %s)", lc->address, lc->name, lc->profile);
+    log_info("master", "listening on %s (%s, %s%s)", lc->address, lc->name, lc->profile,
+             l->proxy ? ", PROXY protocol" : "");
     return 0;
 }
 
@@ -240,6 +303,7 @@ void listeners_close(struct smtpd *srv)
         if (l->ev)
             evconnlistener_free(l->ev);
         l->ev = NULL;
+        proxy_wait_cancel_all(&l->waiting);
     }
 }
 
@@ -249,6 +313,7 @@ void listeners_free(struct smtpd *srv)
     listeners_close(srv);
     for (l = srv->listeners; l; l = next) {
         next = l->next;
+        free(l->balancers);
         free(l);
     }
     srv->listeners = NULL;

@@ -1,5 +1,6 @@
 /*
- * smtp_commands.c - the SMTP command table and its handlers (RFC 5321, 1869, 3207, 2920).
+ * smtp_commands.c - the SMTP command table and its handlers (RFC 5321, 1869, 3207, 2920,
+ * 3030).
  *
  * Each row of the table names a verb, the states in which it is allowed, whether it takes
  * an argument, and its handler, so the ordering rules of SMTP are visible in one place.
@@ -31,7 +32,7 @@
 #include <strings.h>
 
 #define ST(x) (1u << (x))
-#define ANY_CMD_STATE (ST(ST_INIT) | ST(ST_READY) | ST(ST_MAIL) | ST(ST_RCPT))
+#define ANY_CMD_STATE (ST(ST_INIT) | ST(ST_READY) | ST(ST_MAIL) | ST(ST_RCPT) | ST(ST_BDAT))
 
 enum arg_rule { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
@@ -56,6 +57,7 @@ static void cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd);
 static void cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd);
 static void cmd_not_implemented(struct smtp_session *s, const struct smtp_cmd *cmd);
 static void cmd_etrn(struct smtp_session *s, const struct smtp_cmd *cmd);
+static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd);
 static int refuse_need_helo(struct smtp_session *s);
 static int refuse_mail(struct smtp_session *s);
 static int refuse_need_mail(struct smtp_session *s);
@@ -79,7 +81,8 @@ static const struct smtp_command commands[] = {
     { SMTP_VERB_EXPN, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
     { SMTP_VERB_ETRN, ST(ST_READY), ARG_REQUIRED, cmd_etrn, refuse_etrn },
     { SMTP_VERB_AUTH, ST(ST_READY), ARG_REQUIRED, smtp_cmd_auth, refuse_mail_auth },
-    { SMTP_VERB_BDAT, ANY_CMD_STATE, ARG_OPTIONAL, cmd_not_implemented, NULL },
+    /* in every state: a refused chunk must still be read (cmd_bdat) */
+    { SMTP_VERB_BDAT, ANY_CMD_STATE, ARG_OPTIONAL, cmd_bdat, NULL },
 };
 
 static const struct smtp_command *command_find(enum smtp_verb v)
@@ -107,7 +110,9 @@ void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
     }
     s->cmd_total[cmd.verb]++;
     if (!(c->states & ST(s->state))) {
-        if (c->refuse == NULL || c->refuse(s) == 0)
+        if (s->state == ST_BDAT) /* RFC 3030 2: chunks, then nothing else of the transaction */
+            smtp_reply(s, R_BDAT_ONLY, smtp_verb_name(cmd.verb));
+        else if (c->refuse == NULL || c->refuse(s) == 0)
             smtp_reply(s, R_NEED_HELO);
         smtp_error(s);
         return;
@@ -182,6 +187,7 @@ void smtp_tx_free(struct smtp_session *s)
         return;
     if (tx->commit)
         spool_commit_cancel(tx->commit);
+    smtp_sign_cancel(tx);
     if (tx->file)
         spool_file_abort(tx->file);
     for (i = 0; i < tx->nrcpt; i++)
@@ -192,7 +198,8 @@ void smtp_tx_free(struct smtp_session *s)
     s->tx = NULL;
     if (s->es)
         engine_tx_end(s->es);
-    if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA)
+    if (s->state == ST_MAIL || s->state == ST_RCPT || s->state == ST_DATA ||
+        s->state == ST_BDAT)
         s->state = ST_READY;
 }
 
@@ -320,7 +327,7 @@ static void helo_then(struct smtp_session *s)
     metrics_inc1(M_SMTP_REPLIES, "2xx");
     evbuffer_add_printf(bufferevent_get_output(s->bev),
                         "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
-                        "250-8BITMIME\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
+                        "250-8BITMIME\r\n250-CHUNKING\r\n%s%s%s%s%s250 SMTPUTF8\r\n",
                         s->cf->c.hostname, s->cf->c.limits.message_size,
                         s->cf->c.relay.backup_domains.n > 0 ? "250-ETRN\r\n" : "",
                         s->ssl == NULL && s->cf->tls && s->tls_mode == LISTENER_TLS_STARTTLS
@@ -488,8 +495,16 @@ static void rcpt_add(struct smtp_session *s, const struct smtp_addr *a)
 static void rcpt_then(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
+    const struct engine_reply *sr = smtp_engine_reply(s);
     size_t i;
 
+    if (sr != NULL && sr->disconnect) {
+        /* a check closes the session (the harvest guard's 421): it answers this batch */
+        smtp_log_reject_engine(s, "RCPT", sr, tx->nbatch ? tx->batch[0].addr : NULL, NULL);
+        reply_engine(s, sr);
+        tx->nbatch = 0;
+        return;
+    }
     for (i = 0; i < tx->nbatch && !s->closing; i++) {
         const struct engine_reply *r = engine_rcpt_reply(s->es, tx->eng_idx[i]);
         if (r != NULL) {
@@ -607,6 +622,91 @@ static void cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
     if (!smtp_spool_has_room(s, "DATA", s->tx->declared_size))
         return;
     smtp_engine_run(s, STAGE_DATA, data_then);
+}
+
+/* ---- BDAT (RFC 3030) ------------------------------------------------------------------ */
+
+/* "count" or "count LAST" (count: 1 to 19 digits). 0, or -1 when malformed. */
+static int bdat_parse(const struct smtp_cmd *cmd, unsigned long long *count, bool *last)
+{
+    const char *p = cmd->arg, *end = cmd->arg + cmd->arg_len;
+    unsigned long long n = 0;
+    size_t digits = 0;
+
+    while (end > p && end[-1] == ' ')
+        end--;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+        n = n * 10 + (unsigned long long)(*p - '0');
+    if (digits == 0 || digits > 19)
+        return -1;
+    *count = n;
+    *last = false;
+    if (p == end)
+        return 0;
+    if (end - p == 5 && strncasecmp(p, " LAST", 5) == 0) {
+        *last = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* The engine's DATA stage is over for the first chunk: its refusal (the chunk is read and
+ * dropped), or the message is opened and the chunk goes into it. */
+static void bdat_then(struct smtp_session *s)
+{
+    const struct engine_reply *r = smtp_engine_reply(s);
+
+    if (r != NULL) {
+        smtp_log_reject_engine(s, "DATA", r, NULL,
+                               engine_refusal_symbols(s->es, ENGINE_MESSAGE));
+        reply_engine(s, r);
+        smtp_chunk_start(s, true, s->state);
+        return;
+    }
+    if (!smtp_bdat_open(s)) {
+        smtp_chunk_start(s, true, s->state);
+        return;
+    }
+    smtp_chunk_start(s, false, ST_BDAT);
+}
+
+/* BDAT count [LAST]: the count says where the next command starts, so a BDAT that is
+ * refused still has its chunk read (and dropped); one whose count cannot be read leaves
+ * no way to find the next command: the session ends. */
+static void cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+    char safe[64];
+
+    if (bdat_parse(cmd, &s->chunk_size, &s->chunk_last) < 0) {
+        log_info("smtpd", "warning: %s[%s]: malformed BDAT: %s", s->client_name,
+                 s->client_ip, log_sanitize(safe, sizeof(safe), cmd->arg, cmd->arg_len));
+        smtp_reply(s, R_BDAT_SYNTAX);
+        smtp_close(s);
+        return;
+    }
+    switch (s->state) {
+    case ST_BDAT:
+        smtp_chunk_start(s, false, ST_BDAT);
+        return;
+    case ST_RCPT:
+        if (!smtp_spool_has_room(s, "BDAT", s->tx->declared_size)) {
+            smtp_chunk_start(s, true, s->state);
+            return;
+        }
+        smtp_engine_run(s, STAGE_DATA, bdat_then);
+        return;
+    case ST_MAIL:
+        smtp_reply(s, R_NEED_RCPT);
+        break;
+    case ST_READY:
+        smtp_reply(s, R_NEED_MAIL);
+        break;
+    default:
+        smtp_reply(s, R_NEED_HELO);
+        break;
+    }
+    smtp_chunk_start(s, true, s->state);
+    smtp_error(s);
 }
 
 static void cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)

@@ -1,13 +1,17 @@
 /*
  * smtp_data.c - the DATA phase: stream the message to the spool, find its end, commit.
+ * BDAT chunks (RFC 3030, at the end of this file) take the same path without the DATA
+ * framing.
  *
  * After "354" the raw input goes through the pure scanner (lib/data_scan.c), which removes
  * dot-stuffing and recognises only <CRLF>.<CRLF> as the end (the SMTP smuggling defence);
  * its output goes through lib/msg_stream.c (header fields counted, From: kept, lines over
  * 998 octets folded or broken, Message-ID and Date added on submission) and on to the
  * spool file as it arrives, so a 50 MB message never sits in memory. Every change Postern
- * makes to a message is made here, at receipt, so that anything signed later is signed as
- * it will be sent. Limits (size, line length, bare LF/CR, NUL, hop count) are noted while
+ * makes to a message is made here, at receipt, so that anything signed is signed as it will
+ * be sent; the DKIM signature of a logged-in sender's message is the last change, made
+ * once the END checks accepted it (smtp_sign.c), and the records written with the message
+ * (policy results, sender_auth, verp: docs/spool.md) follow it. Limits (size, line length, bare LF/CR, NUL, hop count) are noted while
  * streaming and answered once the data has ended, as RFC 5321 requires; nothing of a
  * refused message is kept. An accepted message is committed with group commit
  * (relay/spool/spool.c) and only then answered "250 2.0.0 Ok: queued as ID".
@@ -87,6 +91,7 @@ static int write_received(struct smtp_session *s)
                  s->cf->c.hostname, received_proto(s), tx->qid, rcpt, tx->date);
     if (n < 0 || (size_t)n >= sizeof(hdr))
         return -1;
+    tx->received_len = (size_t)n;
     return spool_file_write(tx->file, hdr, (size_t)n);
 }
 
@@ -101,11 +106,15 @@ static bool envelope_utf8(const struct smtp_tx *tx)
     return tx->sender.utf8;
 }
 
-/* The message as it comes out of msg_stream: into the spool file. A write error (disk
- * full) is sticky in the file and reported by the commit. */
+/* The message as it comes out of msg_stream: into the spool file, and its body into the
+ * DKIM body hash when it is to be signed. A write error (disk full) is sticky in the file
+ * and reported by the commit. */
 static void data_spool_out(void *arg, const char *p, size_t n)
 {
-    (void)spool_file_write(arg, p, n);
+    struct smtp_session *s = arg;
+
+    (void)spool_file_write(s->tx->file, p, n);
+    smtp_sign_out(s, p, n);
 }
 
 /* Message-ID and Date for a message that lacks them (RFC 6409 8.3: submission only). */
@@ -127,13 +136,16 @@ static void data_stream_start(struct smtp_session *s, const struct tm *tm)
         o.message_id = n > 0 && (size_t)n < sizeof(tx->message_id) ? tx->message_id : NULL;
         o.date = tx->date;
     }
-    msg_stream_init(&tx->msg, &o, data_spool_out, tx->file);
+    smtp_sign_start(s);
+    msg_stream_init(&tx->msg, &o, data_spool_out, s);
 }
 
-void smtp_data_start(struct smtp_session *s)
+/* Write the envelope and our Received: field, and start the message stream: what DATA and
+ * the first BDAT chunk share. False after replying when the queue file cannot be written
+ * (the transaction is gone). */
+static bool data_open(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
-    const struct relay_conf *c = &s->cf->c;
     struct timeval tv;
     struct spool_envelope env;
     struct tm tm;
@@ -163,10 +175,20 @@ void smtp_data_start(struct smtp_session *s)
         else
             smtp_reply(s, R_LOCAL_ERROR);
         smtp_tx_free(s);
-        return;
+        return false;
     }
-    data_scan_init(&tx->scan, (size_t)c->limits.data_line, c->smtp.bare_lf == BARE_LF_NORMALIZE);
     data_stream_start(s, &tm);
+    return true;
+}
+
+void smtp_data_start(struct smtp_session *s)
+{
+    const struct relay_conf *c = &s->cf->c;
+
+    if (!data_open(s))
+        return;
+    data_scan_init(&s->tx->scan, (size_t)c->limits.data_line,
+                   c->smtp.bare_lf == BARE_LF_NORMALIZE);
     s->state = ST_DATA;
     smtp_set_data_timeouts(s, true);
     smtp_reply(s, R_START_DATA);
@@ -281,12 +303,69 @@ static bool results_matter(const struct engine_session *es)
     return false;
 }
 
-/* The engine's END stage is over: refuse what every recipient refuses, else write each
- * recipient's result after the message (one write and fsync with it) and commit. */
+/* How the checks authenticated the envelope sender, for the bounce decision of delivery
+ * (domains.D.bounces "authenticated"): "spf" (SPF pass for the MAIL FROM domain), "dkim"
+ * (a DKIM pass aligned with it), both, or NULL. */
+static const char *sender_authenticated(const struct smtp_session *s)
+{
+    json_t *spf = s->es ? engine_fact(s->es, "spf.result") : NULL;
+    json_t *id = s->es ? engine_fact(s->es, "spf.identity") : NULL;
+    json_t *dkim = s->es ? engine_fact(s->es, "dkim.sender_aligned") : NULL;
+    bool by_spf = json_is_string(spf) && strcmp(json_string_value(spf), "pass") == 0 &&
+                  json_is_string(id) && strcmp(json_string_value(id), "mailfrom") == 0;
+    bool by_dkim = json_is_true(dkim);
+
+    if (s->tx->sender.addr[0] == '\0')
+        return NULL;                  /* the null sender never gets a DSN */
+    return by_spf && by_dkim ? "spf+dkim" : by_spf ? "spf" : by_dkim ? "dkim" : NULL;
+}
+
+/* The newsletter check's per-recipient bounce addresses (the fact newsletter.verp,
+ * {"rcpt": "bounces+TOKEN@domain"}): one "verp IDX ADDRESS" record each, which delivery
+ * uses as that recipient's envelope sender. */
+static void write_verp(struct smtp_session *s)
+{
+    struct smtp_tx *tx = s->tx;
+    json_t *verp = s->es ? engine_fact(s->es, "newsletter.verp") : NULL;
+    size_t i;
+
+    if (!json_is_object(verp))
+        return;
+    for (i = 0; i < tx->nrcpt; i++) {
+        json_t *a = json_object_get(verp, tx->rcpts[i]);
+        char *rec = json_is_string(a) ? spool_rec_verp(i, json_string_value(a)) : NULL;
+        if (rec != NULL)
+            (void)spool_file_write(tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
+    }
+}
+
+/* Accepted (and signed): write each recipient's result after the message (one write and
+ * fsync with it) and commit. */
+static void end_commit(struct smtp_session *s)
+{
+    const char *how = sender_authenticated(s);
+    char *rec;
+
+    if (how != NULL) {
+        rec = spool_rec_sender_auth(how);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec));
+        free(rec);
+    }
+    write_verp(s);
+    if (results_matter(s->es)) {
+        rec = engine_records(s->es);
+        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
+        free(rec);
+    }
+    data_commit(s);
+}
+
+/* The engine's END stage is over: refuse what every recipient refuses, else sign the
+ * message when it is to be signed, and commit. */
 static void end_then(struct smtp_session *s)
 {
     const struct engine_reply *r = smtp_engine_reply(s);
-    char *rec;
 
     if (r != NULL) {
         smtp_log_reject_engine(s, "END-OF-MESSAGE", r, NULL,
@@ -297,12 +376,7 @@ static void end_then(struct smtp_session *s)
             smtp_close(s);
         return;
     }
-    if (results_matter(s->es)) {
-        rec = engine_records(s->es);
-        (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
-        free(rec);
-    }
-    data_commit(s);
+    smtp_sign_run(s, end_commit);
 }
 
 static void data_refuse(struct smtp_session *s, const struct policy_verdict *v)
@@ -323,6 +397,15 @@ static void data_end(struct smtp_session *s)
 
     s->state = ST_RCPT;
     smtp_set_data_timeouts(s, false);
+    if (tx->scan.raw) { /* BDAT: the content ends here; end its last line */
+        char tail[2];
+        size_t n;
+        data_scan_finish(&tx->scan, tail, &n);
+        if (tx->scan.out_total > c->limits.message_size)
+            tx->too_big = true;
+        if (!tx->too_big && n > 0)
+            msg_stream_feed(&tx->msg, tail, n);
+    }
     if (!tx->too_big)
         msg_stream_finish(&tx->msg);
     if (tx->too_big)
@@ -400,5 +483,81 @@ bool smtp_data_process(struct smtp_session *s)
     evbuffer_drain(in, consumed);
     if (done)
         data_end(s);
+    return true;
+}
+
+/* ---- BDAT (RFC 3030) --------------------------------------------------------------------
+ * Chunks go through the same scanner in raw mode (no dot-unstuffing, no end marker: the
+ * count frames the data, so nothing inside it can end the message or start a command),
+ * then the same msg_stream, size limit, checks at the end, END stage and commit as DATA. */
+
+bool smtp_bdat_open(struct smtp_session *s)
+{
+    const struct relay_conf *c = &s->cf->c;
+
+    if (!data_open(s))
+        return false;
+    data_scan_init_raw(&s->tx->scan, (size_t)c->limits.data_line,
+                       c->smtp.bare_lf == BARE_LF_NORMALIZE);
+    return true;
+}
+
+void smtp_chunk_start(struct smtp_session *s, bool discard, enum smtp_state ret)
+{
+    s->chunk_left = s->chunk_size;
+    s->chunk_discard = discard || s->tx == NULL;
+    s->chunk_ret = ret;
+    s->state = ST_CHUNK;
+    smtp_set_data_timeouts(s, true);
+}
+
+/* All of the chunk is read. */
+static void chunk_done(struct smtp_session *s)
+{
+    s->state = s->chunk_ret;
+    smtp_set_data_timeouts(s, false);
+    if (s->chunk_discard)
+        return; /* answered when the BDAT was refused */
+    s->cmd_ok[SMTP_VERB_BDAT]++;
+    if (s->chunk_last)
+        data_end(s);
+    else
+        smtp_reply(s, R_CHUNK_OK, s->chunk_size);
+}
+
+bool smtp_chunk_process(struct smtp_session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct evbuffer_iovec vec[16];
+    size_t consumed = 0, avail, want;
+    bool done;
+    int n, i;
+
+    if (s->chunk_left > 0) {
+        avail = evbuffer_get_length(in);
+        if (avail == 0)
+            return false;
+        want = s->chunk_left < avail ? (size_t)s->chunk_left : avail;
+        if (s->chunk_discard) {
+            consumed = want;
+        } else {
+            n = evbuffer_peek(in, (ev_ssize_t)want, NULL, vec, 16);
+            if (n > 16)
+                n = 16;
+            for (i = 0; i < n && consumed < want; i++) {
+                size_t off = 0, len = vec[i].iov_len;
+                if (len > want - consumed)
+                    len = want - consumed;
+                while (off < len) /* raw mode consumes all it is given */
+                    off += data_feed(s, (const char *)vec[i].iov_base + off, len - off, &done);
+                consumed += off;
+            }
+        }
+        evbuffer_drain(in, consumed);
+        s->chunk_left -= consumed;
+        if (s->chunk_left > 0)
+            return true;
+    }
+    chunk_done(s);
     return true;
 }

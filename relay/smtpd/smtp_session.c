@@ -118,6 +118,20 @@ static void session_greet(struct smtp_session *s)
     smtp_engine_run(s, STAGE_CONNECT, session_greet_after);
 }
 
+/* The listener's rate-limit class (listeners[].rate_class), for the ratelimit check. */
+static void session_rate_class(struct smtp_session *s, const char *listener)
+{
+    const struct listener_conf *l = s->cf->c.listeners.items;
+    size_t i;
+
+    for (i = 0; i < s->cf->c.listeners.n; i++)
+        if (strcmp(l[i].name, listener) == 0 && l[i].rate_class != NULL) {
+            engine_fact_set(s->es, FACT_SESSION, "ratelimit.endpoint_class",
+                            json_string(l[i].rate_class));
+            return;
+        }
+}
+
 /* What the session knows that checks may read: the local address. */
 static void session_engine_start(struct smtp_session *s, const char *listener)
 {
@@ -144,6 +158,7 @@ static void session_engine_start(struct smtp_session *s, const char *listener)
           inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip)))))
         engine_fact_set(s->es, FACT_SESSION, "smtpd.local_ip", json_string(ip));
     engine_fact_set(s->es, FACT_SESSION, "smtpd.early_talk", json_false());
+    session_rate_class(s, listener);
 }
 
 static void session_engine_done(void *arg)
@@ -406,6 +421,8 @@ void smtp_resume(struct smtp_session *s)
 {
     if (s->eng_pending && !s->dead)
         return; /* an engine stage still runs: its end resumes */
+    if (s->tx && (s->tx->sign_job || s->tx->commit) && !s->dead)
+        return; /* the message is being signed or committed: its reply resumes */
     s->busy = false;
     if (s->dead) {
         session_free_later(s);
@@ -449,7 +466,8 @@ static bool session_output_full(struct smtp_session *s)
 
 void smtp_session_shutdown(struct smtp_session *s)
 {
-    if (s->closing || s->busy || s->state == ST_DATA || s->state == ST_STARTTLS)
+    if (s->closing || s->busy || s->state == ST_DATA || s->state == ST_CHUNK ||
+        s->state == ST_STARTTLS)
         return; /* finishes its current command first, then gets 421 */
     smtp_reply(s, R_SHUTDOWN, s->cf->c.hostname);
     smtp_close(s);
@@ -525,7 +543,8 @@ static void session_on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         log_info("smtpd", "timeout after %s from %s[%s]",
-                 s->state == ST_DATA ? "DATA" : "command", s->client_name, s->client_ip);
+                 s->state == ST_DATA ? "DATA" : s->state == ST_CHUNK ? "BDAT" : "command",
+                 s->client_name, s->client_ip);
         if (s->state != ST_GREETING && s->state != ST_STARTTLS)
             smtp_reply(s, R_TIMEOUT, s->cf->c.hostname);
         smtp_close(s);
@@ -539,12 +558,15 @@ static void session_on_event(struct bufferevent *bev, short what, void *arg)
             log_info("smtpd", "SSL error from %s[%s]: %s", s->client_name, s->client_ip, buf);
         }
     }
-    if (s->state != ST_DATA && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+    if (s->state != ST_DATA && s->state != ST_CHUNK &&
+        evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         session_process(s); /* the EOF may arrive with the last commands */
     if (!s->closing) {
         if (s->state == ST_DATA || s->tx)
             log_info("smtpd", "lost connection after %s from %s[%s]",
-                     s->state == ST_DATA ? "DATA" : "RCPT", s->client_name, s->client_ip);
+                     s->state == ST_DATA ? "DATA" :
+                     s->state == ST_CHUNK || s->state == ST_BDAT ? "BDAT" : "RCPT",
+                     s->client_name, s->client_ip);
         if (s->busy) {
             s->closing = s->dead = true; /* smtp_resume() frees it, or the close timer */
             bufferevent_disable(s->bev, EV_READ | EV_WRITE);
@@ -579,6 +601,11 @@ static void session_process(struct smtp_session *s)
 
         if (s->state == ST_DATA) {
             if (!smtp_data_process(s))
+                return;
+            continue;
+        }
+        if (s->state == ST_CHUNK) {
+            if (!smtp_chunk_process(s))
                 return;
             continue;
         }

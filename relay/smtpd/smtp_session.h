@@ -4,7 +4,7 @@
  *
  * The session is split by job: smtp_session.c (connection lifecycle, input framing, replies,
  * TLS, closing), smtp_commands.c (the command table and the command handlers), smtp_data.c
- * (DATA: streaming to the spool, end detection, commit). Only relay/ includes this.
+ * (DATA and BDAT chunks: streaming to the spool, end detection, commit). Only relay/ includes this.
  * Everything here runs on the event loop thread.
  */
 #ifndef POSTERN_SMTP_SESSION_H
@@ -34,6 +34,8 @@ struct event;
 struct listener;
 struct ip_count;
 struct smtp_auth_held;
+struct dkim_sign;
+struct smtp_sign_job;
 
 #define RCPT_BATCH_MAX POLICY_BATCH_MAX  /* pipelined RCPTs checked together */
 
@@ -44,6 +46,8 @@ enum smtp_state {
     ST_MAIL,       /* MAIL accepted, no recipient yet */
     ST_RCPT,       /* at least one recipient */
     ST_DATA,       /* receiving message data */
+    ST_BDAT,       /* BDAT chunks received, the last not yet: BDAT, RSET, QUIT, NOOP, HELO */
+    ST_CHUNK,      /* receiving the bytes of one BDAT chunk (counted, not parsed) */
     ST_STARTTLS,   /* 220 sent, switching to TLS */
 };
 
@@ -65,6 +69,15 @@ struct smtp_tx {
     struct spool_commit *commit;
     char message_id[QID_MAX + 300];  /* what msg_stream inserts when the message has none */
     char date[64];                   /* arrival, RFC 5322 form (Received:, Date:) */
+    size_t received_len;             /* bytes of our Received: field, the message's first */
+    /* DKIM signing (smtp_sign.c) */
+    bool sign_scan;                  /* a logged-in sender and keys: watch for the header end */
+    bool sign_decided;               /* the header ended and the signer was chosen (or none) */
+    unsigned sign_eoh;               /* bytes of CR LF CR LF matched */
+    unsigned long long sign_head;    /* header bytes after Received:, with the empty line */
+    struct dkim_sign *dkim;          /* the body hash of the chosen signer, or NULL */
+    char sign_domain[256];
+    struct smtp_sign_job *sign_job;  /* the signing on a worker, or NULL */
     /* Not zeroed at MAIL: keep these members last (see cmd_mail). The RCPT batch being
      * checked by the policy engine, written before it is read; the message as it
      * streams to the spool, initialised at DATA. */
@@ -119,6 +132,11 @@ struct smtp_session {
     unsigned errors;
     unsigned cmd_ok[SMTP_VERB_COUNT], cmd_total[SMTP_VERB_COUNT];
     struct smtp_tx *tx;
+    /* the BDAT chunk being read (ST_CHUNK) */
+    unsigned long long chunk_size, chunk_left;
+    bool chunk_last;
+    bool chunk_discard;                /* refused: its bytes are read and dropped */
+    enum smtp_state chunk_ret;         /* the state after it */
     struct etrn_req *etrn;             /* ETRN waiting for the queue scan */
     struct engine_session *es;         /* the policy engine's side of the session */
     bool eng_pending;                  /* an engine stage runs: reading waits for it */
@@ -172,8 +190,25 @@ void smtp_auth_session_start(struct smtp_session *s, int fd);
 void smtp_auth_tls_ready(struct smtp_session *s);
 void smtp_auth_session_end(struct smtp_session *s);
 
+/* smtp_sign.c: DKIM signing at receipt. start at DATA, out with every byte going to the
+ * spool after Received:, run once the END checks accepted (then(s) at once, or later
+ * unless the session goes away), cancel from smtp_tx_free. */
+void smtp_sign_start(struct smtp_session *s);
+void smtp_sign_out(struct smtp_session *s, const char *p, size_t n);
+void smtp_sign_run(struct smtp_session *s, void (*then)(struct smtp_session *s));
+void smtp_sign_cancel(struct smtp_tx *tx);
+/* smtp_sign_warn.c: a logged-in sender's mail from domain leaves unsigned (no key): warn
+ * once per domain and day when its DMARC policy is reject or quarantine. */
+void smtp_sign_warn_unsigned(struct smtp_session *s, const char *domain);
 /* smtp_data.c */
 void smtp_data_start(struct smtp_session *s);
 bool smtp_data_process(struct smtp_session *s);     /* false: wait for more input */
+/* BDAT: open the message of the transaction (envelope, Received:) for chunks; false
+ * after replying when it cannot be written (the transaction is gone). */
+bool smtp_bdat_open(struct smtp_session *s);
+/* Read the chunk of s->chunk_size bytes (chunk_last, chunk_discard set by the caller),
+ * then go to state ret; a kept chunk goes into the message, the last one ends it. */
+void smtp_chunk_start(struct smtp_session *s, bool discard, enum smtp_state ret);
+bool smtp_chunk_process(struct smtp_session *s);    /* false: wait for more input */
 
 #endif

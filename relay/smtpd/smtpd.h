@@ -18,6 +18,8 @@ struct config;
 struct listener;
 struct smtp_session;
 struct json_t;
+struct dns;
+struct smtpd_sign_warn;
 
 /* The answer of the ETRN check hook. */
 enum smtpd_etrn_check { ETRN_CHECK_PRIMARY, ETRN_CHECK_OTHER, ETRN_CHECK_UNKNOWN };
@@ -26,7 +28,8 @@ typedef void (*smtpd_etrn_check_fn)(void *arg, enum smtpd_etrn_check r);
 struct smtpd {
     /* given by the daemon */
     struct event_base *base;
-    struct workpool *wp;             /* SASL exchanges */
+    struct workpool *wp;             /* SASL exchanges, DKIM signing */
+    struct dns *dns;                 /* the resolver (DMARC of unsigned domains), or NULL */
     struct spool *spool;
     struct config *cf;               /* the current configuration (swapped on reload) */
     bool shutting_down;
@@ -49,7 +52,11 @@ struct smtpd {
     struct smtp_session *sessions;   /* doubly linked */
     unsigned nsessions;
     void *ip_counts;                 /* sessions per client IP (listener.c) */
+    struct smtpd_sign_warn *sign_warn; /* domains whose DMARC policy was looked at */
 };
+
+/* Stop the DMARC lookups of unsigned domains (smtp_sign_warn.c); server shutdown. */
+void smtp_sign_warn_stop(struct smtpd *d);
 
 /* Raise an event through the daemon's sink (takes the reference of data). */
 void smtpd_event(struct smtpd *d, const char *type, struct json_t *data);

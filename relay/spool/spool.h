@@ -88,9 +88,27 @@ uint64_t spool_file_size(const struct spool_file *f);
  * records (docs/spool.md, "Status records": the policy results), committed with it. */
 void spool_file_end_message(struct spool_file *f);
 
+/* Records written with the message at receipt (docs/spool.md; read by
+ * relay/queue/queue_file.c), malloc'd lines:
+ *   "sender_auth HOW\n"     the envelope sender was authenticated: SPF pass for the MAIL
+ *                           FROM domain or a DKIM pass aligned with it (how: "spf",
+ *                           "dkim", "spf+dkim"; other bytes than printable non-space ASCII
+ *                           become '?')
+ *   "verp IDX ADDRESS\n"    recipient IDX goes with ADDRESS (its bounce address) as
+ *                           envelope sender; NULL when address cannot be a record word
+ *                           (empty, spaces or control characters) */
+char *spool_rec_sender_auth(const char *how);
+char *spool_rec_verp(size_t idx, const char *address);
+
 /* Write out what is buffered, so that the file can be read (pread) from fd: 0, or -1
  * with errno. *msg_offset is where the message starts. */
 int spool_file_readable(struct spool_file *f, int *fd, uint64_t *msg_offset);
+
+/* Someone else (a worker, after spool_file_readable and before any further write) inserted
+ * len bytes inside the message with pread/pwrite on fd, moving the rest of the file up
+ * (DKIM signing, relay/smtpd/smtp_sign.c): the message and the file are len bytes longer.
+ * Further writes go after the new end. 0, or -1 with errno. */
+int spool_file_inserted(struct spool_file *f, size_t len);
 
 /* Throw the file away (unlink, close, free). */
 void spool_file_abort(struct spool_file *f);

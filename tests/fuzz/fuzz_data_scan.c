@@ -2,8 +2,8 @@
 /*
  * fuzz_data_scan.c - libFuzzer target for lib/data_scan.c, the DATA stream scanner.
  *
- * Input: bit 0 of byte 0 selects normalize mode, the other bits a line limit; the rest
- * is the DATA stream. It is scanned once in one piece and once split at up to four
+ * Input: bit 0 of byte 0 selects normalize mode, bit 1 raw mode (BDAT), the other bits
+ * a line limit; the rest is the DATA stream (or the BDAT content). It is scanned once in one piece and once split at up to four
  * pseudo-random points derived from the input (as if it arrived in several reads).
  * Checked on every call: output <= 2 * input, consumed <= input, all input consumed
  * unless done. Checked at the end: both runs agree (done, consumed, flags, output; a split
@@ -11,6 +11,9 @@
  * ended only at a real CR LF . CR LF (or ". CR LF" at the start); reject mode never grows
  * the data; normalize mode leaves no bare CR or LF; and re-stuffing the output and adding
  * ". CR LF" scans back to the same output (the scanner is the inverse of dot-stuffing).
+ * Raw mode: never done, all input consumed, both runs equal; in reject mode the output is
+ * the input byte for byte (plus CR LF when its last line has none), in normalize mode it
+ * has no bare CR or LF once finished.
  * Run by tests/fuzz/run.sh with the seeds in tests/fuzz/corpus/data_scan/.
  */
 #include <stdbool.h>
@@ -33,15 +36,18 @@ struct run {
 };
 
 /* Scan in[0..len) split at cuts[0..ncuts) (ascending), checking each call. */
-static void scan(const char *in, size_t len, bool normalize, size_t max_line,
+static void scan(const char *in, size_t len, bool normalize, bool raw, size_t max_line,
                  const size_t *cuts, size_t ncuts, struct run *r)
 {
     struct data_scan s;
     size_t start = 0, i;
 
-    data_scan_init(&s, max_line, normalize);
+    if (raw)
+        data_scan_init_raw(&s, max_line, normalize);
+    else
+        data_scan_init(&s, max_line, normalize);
     memset(r, 0, sizeof *r);
-    r->out = malloc(2 * len + 1);
+    r->out = malloc(2 * len + 3);
     CHECK(r->out != NULL);
     for (i = 0; i <= ncuts && !r->done; i++) {
         size_t end = i < ncuts ? cuts[i] : len, got;
@@ -53,6 +59,13 @@ static void scan(const char *in, size_t len, bool normalize, size_t max_line,
         r->out_len += got;
         r->consumed += n;
         start = end;
+    }
+    if (raw) {
+        size_t got;
+        CHECK(!r->done && r->consumed == len);
+        data_scan_finish(&s, r->out + r->out_len, &got);
+        CHECK(got <= 2);
+        r->out_len += got;
     }
     CHECK(s.out_total == r->out_len);
     r->flags = s.flags;
@@ -85,7 +98,7 @@ static void check_round_trip(const struct run *r, bool normalize)
     }
     memcpy(wire + w, ".\r\n", 3);
     w += 3;
-    scan(wire, w, normalize, 0, NULL, 0, &again);
+    scan(wire, w, normalize, false, 0, NULL, 0, &again);
     CHECK(again.done && again.consumed == w);
     CHECK(again.out_len == r->out_len && memcmp(again.out, r->out, r->out_len) == 0);
     free(again.out);
@@ -107,17 +120,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *in = (const char *)data + 1;
     size_t len, cuts[MAX_CUTS], ncuts, max_line;
-    bool normalize;
+    bool normalize, raw;
     struct run one, split;
 
     if (size < 1)
         return 0;
     normalize = data[0] & 1;
-    max_line = data[0] >> 1;
+    raw = data[0] & 2;
+    max_line = data[0] >> 2;
     len = size - 1;
     ncuts = fuzz_make_cuts(data, size, len, cuts);
-    scan(in, len, normalize, max_line, NULL, 0, &one);
-    scan(in, len, normalize, max_line, cuts, ncuts, &split);
+    scan(in, len, normalize, raw, max_line, NULL, 0, &one);
+    scan(in, len, normalize, raw, max_line, cuts, ncuts, &split);
+    if (raw) {
+        CHECK(split.out_len == one.out_len && memcmp(split.out, one.out, one.out_len) == 0);
+        CHECK(split.flags == one.flags);
+        if (normalize) {
+            one.done = true;   /* finished: no CR may wait for its LF */
+            check_normalized(&one);
+        } else {
+            CHECK(memcmp(one.out, in, len) == 0);
+            CHECK(one.out_len == len ||
+                  (one.out_len == len + 2 && memcmp(one.out + len, "\r\n", 2) == 0));
+        }
+        free(one.out);
+        free(split.out);
+        return 0;
+    }
 
     CHECK(split.done == one.done && split.consumed == one.consumed);
     CHECK(split.flags == one.flags);

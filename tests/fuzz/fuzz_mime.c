@@ -68,7 +68,7 @@ static void on_end(void *arg, const struct mime_part *p)
     r->open[p->id] = false;
 }
 
-static const struct mime_callbacks cbs = { on_begin, on_data, on_end };
+static const struct mime_callbacks cbs = { on_begin, on_data, on_end, NULL };
 
 static unsigned run(const uint8_t *data, size_t size, const size_t *cuts, size_t ncuts,
                     struct rec *r)

@@ -1,7 +1,7 @@
-// fuzz-sources: content/spam_msg.c content/spam_tok.c content/spam_model.c content/spam_score.c
+// fuzz-sources: content/spam_msg.c content/spam_tok.c content/spam_model.c content/spam_score.c content/mime.c content/mime_header.c content/charset.c lib/utf8.c lib/xalloc.c lib/log.c
 /*
  * fuzz_spam.c - libFuzzer target for the spam code's message parsing: the MIME walker
- * (content/spam_msg.c: headers, multipart, base64/quoted-printable, charsets, encoded
+ * (content/spam_msg.c over content/mime.c: headers, multipart, base64/quoted-printable, charsets, encoded
  * words), the tokenizer (content/spam_tok.c: HTML, URLs, words) and scoring.
  *
  * Input: a message. It is learned into an empty model as spam, then scored with it.

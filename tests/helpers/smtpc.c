@@ -7,7 +7,7 @@
  *              [--auth user:pass] [--auth-plaintext] [--helo NAME]
  *              --from A --to B [--to C ...] --msg FILE [--offset N] [--prepend LINE ...]
  *              [--8bit] [--smtputf8] [--repeat N] [--timeout-ms N] [--data-chunk N]
- *              [--cancel-after-ms N] [-v]
+ *              [--cancel-after-ms N] [--no-chunking] [-v]
  * The message body is FILE from byte N on (wire form: CRLF, not dot-stuffed); each
  * --prepend LINE is sent before it as a header line (CRLF added). --repeat N sends the
  * message N times over the same connection. --timeout-ms sets every stage timeout (the
@@ -76,7 +76,7 @@ static void usage(void)
                     "[--verify] [--cafile F] [--servername N] [--auth U:P] [--auth-plaintext] "
                     "[--helo NAME] --from A --to B... --msg FILE [--offset N] [--prepend L]... "
                     "[--8bit] [--smtputf8] [--repeat N] [--timeout-ms N] [--data-chunk N] "
-                    "[--cancel-after-ms N] [-v]\n");
+                    "[--cancel-after-ms N] [--no-chunking] [-v]\n");
     exit(2);
 }
 
@@ -226,7 +226,7 @@ struct args {
     char *prepend;
     size_t prepend_len;
     long offset, timeout_ms, data_chunk, cancel_ms;
-    int lmtp, verify, auth_plaintext, verbose;
+    int lmtp, verify, auth_plaintext, verbose, no_chunking;
 };
 
 static void add_prepend(struct args *a, const char *line)
@@ -251,6 +251,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct run *run)
         else if (!strcmp(o, "--8bit")) run->msg.flags |= SMTP_MSG_8BIT, takes = 0;
         else if (!strcmp(o, "--smtputf8")) run->msg.flags |= SMTP_MSG_SMTPUTF8, takes = 0;
         else if (!strcmp(o, "-v")) a->verbose = 1, takes = 0;
+        else if (!strcmp(o, "--no-chunking")) a->no_chunking = 1, takes = 0;
         else if (v == NULL) usage();
         else if (!strcmp(o, "--connect")) a->connect = v;
         else if (!strcmp(o, "--host")) a->host = v;
@@ -290,6 +291,7 @@ static void fill_conf(const struct args *a, struct smtp_client_conf *conf)
     conf->reply_line_max = SMTPC_LINE_MAX;
     conf->reply_lines_max = SMTPC_LINES_MAX;
     conf->data_chunk = (unsigned long long)a->data_chunk;
+    conf->chunking = !a->no_chunking;   /* smtp_client.chunking's default */
 }
 
 static int tls_policy(const char *name)

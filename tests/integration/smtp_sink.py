@@ -4,7 +4,8 @@ Every delivery test points Postern (or the smtpc driver) at one of these. It lis
 free loopback port (or a unix socket), speaks SMTP or LMTP, and records what it saw:
 every connection (greeting/EHLO/TLS/AUTH, each command line with the number of the recv()
 that completed it, so tests can tell a pipelined batch from lock-step), and every message
-(envelope plus the exact bytes after dot-unstuffing), in memory and as files in a directory.
+(envelope plus the exact bytes after dot-unstuffing, or the chunks of BDAT joined), in
+memory and as files in a directory.
 
     sink = SmtpSink(tmp_path / "sink", starttls="optional", tls=(cert, key),
                     rcpt_replies={"bad@x": "550 5.1.1 no such user"}).start()
@@ -21,7 +22,10 @@ Options (all keyword arguments, all optional):
   greeting        the banner, e.g. "421 4.3.2 busy" (a 421 closes; other non-2xx banners
                   answer every command with 503 until QUIT)
   ehlo_reply      replace the EHLO reply, e.g. "502 5.5.2 no EHLO" (HELO still works)
-  pipelining, eightbitmime, smtputf8, chunking   advertise these (defaults: on, on, off, off)
+  pipelining, eightbitmime, smtputf8, chunking   advertise these (defaults: on, on, off, off);
+                  with chunking, BDAT (RFC 3030) is accepted: exact byte counts, chunks
+                  joined as they came (Message.chunks lists their sizes; None after DATA),
+                  DATA after a BDAT chunk refused with 503
   size            advertise SIZE with this value and refuse bigger messages (None: no SIZE)
   starttls        None, "optional" or "required" (then MAIL before STARTTLS gets 530)
   tls             (certfile, keyfile) for STARTTLS
@@ -33,7 +37,8 @@ Options (all keyword arguments, all optional):
   hangup_after_data  close the connection right after answering the end of DATA (a
                   server whose idle timeout is shorter than the client's cache time)
   mail_reply      the reply to MAIL (default "250 2.1.0 Ok")
-  rcpt_replies    {address: reply} for RCPT (default "250 2.1.5 Ok")
+  rcpt_replies    {address: reply} for RCPT (default: rcpt_default)
+  rcpt_default    the reply to a RCPT rcpt_replies does not name (default "250 2.1.5 Ok")
   data_replies    replies after the final dot, one per message in order (then the default
                   "250 2.0.0 Ok: queued as N")
   lmtp_replies    {address: reply} after the dot in LMTP mode (default "250 2.0.0 Ok")
@@ -62,7 +67,8 @@ DEFAULT_TIMEOUT_S = 10.0
 class Message:
     """One received message: envelope and exact unstuffed bytes."""
 
-    def __init__(self, conn, mail_from, mail_params, rcpts, data, tls, auth_user):
+    def __init__(self, conn, mail_from, mail_params, rcpts, data, tls, auth_user,
+                 chunks=None):
         self.conn = conn
         self.mail_from = mail_from
         self.mail_params = mail_params
@@ -70,11 +76,13 @@ class Message:
         self.data = data
         self.tls = tls
         self.auth_user = auth_user
+        self.chunks = chunks     # BDAT: the sizes of the chunks; None: DATA
 
     def envelope(self):
         return {"conn": self.conn, "mail_from": self.mail_from,
                 "mail_params": self.mail_params, "rcpts": self.rcpts,
-                "tls": self.tls, "auth_user": self.auth_user, "size": len(self.data)}
+                "tls": self.tls, "auth_user": self.auth_user, "size": len(self.data),
+                "chunks": self.chunks}
 
 
 class Connection:
@@ -132,6 +140,17 @@ class _Reader:
                 raise _Closed()
             self._fill()
 
+    def read_exact(self, n):
+        """The next n bytes, whatever they hold (a BDAT chunk)."""
+        while len(self.buf) - self.pos < n:
+            self._fill()
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        if self.pos >= COMPACT_AT:
+            del self.buf[:self.pos]
+            self.pos = 0
+        return data
+
     def discard(self):
         """Drop buffered input (plaintext after STARTTLS); returns how many bytes."""
         n = len(self.buf) - self.pos
@@ -157,6 +176,7 @@ class _Session:
         self.mail_from = None
         self.mail_params = []
         self.rcpts = []
+        self.chunks = None       # BDAT chunks received so far (bytes), None before any
 
     def send(self, text):
         self.sock.sendall(text.encode() + b"\r\n")
@@ -355,7 +375,7 @@ class _Session:
             self.send("501 5.5.4 Syntax: RCPT TO:<address>")
             return
         self.stall("rcpt")
-        reply = self.opt["rcpt_replies"].get(addr, "250 2.1.5 Ok")
+        reply = self.opt["rcpt_replies"].get(addr, self.opt["rcpt_default"])
         if reply.startswith("2"):
             self.rcpts.append(addr)
         self.send(reply)
@@ -378,6 +398,9 @@ class _Session:
             lines.append(line + b"\r\n")
 
     def cmd_DATA(self, arg):
+        if self.chunks is not None:
+            self.send("503 5.5.1 Error: DATA not allowed after BDAT")
+            return
         if self.mail_from is None:
             self.send("503 5.5.1 Error: need MAIL command")
             return
@@ -403,6 +426,36 @@ class _Session:
             if reply.startswith("2"):
                 self.sink._store(self, list(self.rcpts), data)
             self.send(reply)
+        self.reset()
+        if self.opt["hangup_after_data"]:
+            raise _Closed()
+
+
+    def cmd_BDAT(self, arg):
+        parts = arg.split()
+        if (not self.opt["chunking"] or not parts or not parts[0].isdigit() or len(parts) > 2
+                or (len(parts) == 2 and parts[1].upper() != "LAST")):
+            self.send("501 5.5.4 Syntax: BDAT count [LAST]")
+            raise _Closed()      # the chunk cannot be skipped
+        data = self.rd.read_exact(int(parts[0]))
+        last = len(parts) == 2
+        if self.mail_from is None or not self.rcpts:
+            self.send("503 5.5.1 Error: need MAIL and RCPT")
+            return
+        if self.chunks is None:
+            self.chunks = []
+            self.stall("data")
+        self.chunks.append(data)
+        if not last:
+            self.send("250 2.0.0 %d octets received" % len(data))
+            return
+        data = b"".join(self.chunks)
+        too_big = self.opt["size"] and len(data) > self.opt["size"]
+        reply = ("552 5.3.4 Error: message size exceeds fixed limit" if too_big
+                 else self.sink._next_data_reply())
+        if reply.startswith("2"):
+            self.sink._store(self, list(self.rcpts), data, [len(c) for c in self.chunks])
+        self.send(reply)
         self.reset()
         if self.opt["hangup_after_data"]:
             raise _Closed()
@@ -437,7 +490,7 @@ class SmtpSink:
         "pipelining": True, "eightbitmime": True, "smtputf8": False, "chunking": False,
         "size": None, "starttls": None, "tls": None, "starttls_inject": None,
         "auth_users": None, "auth_mechs": "PLAIN LOGIN", "auth_requires_tls": True,
-        "mail_reply": "250 2.1.0 Ok", "rcpt_replies": {}, "data_replies": [],
+        "mail_reply": "250 2.1.0 Ok", "rcpt_replies": {}, "rcpt_default": "250 2.1.5 Ok", "data_replies": [],
         "lmtp_replies": {}, "stall": None, "hangup_after_data": False,
     }
 
@@ -552,9 +605,9 @@ class SmtpSink:
                 return self.opt["data_replies"].pop(0)
             return "250 2.0.0 Ok: queued as SINK%04d" % self._queued
 
-    def _store(self, session, rcpts, data):
+    def _store(self, session, rcpts, data, chunks=None):
         msg = Message(session.conn.id, session.mail_from, list(session.mail_params), rcpts,
-                      data, session.tls, session.auth_user)
+                      data, session.tls, session.auth_user, chunks)
         with self._changed:
             n = len(self._messages) + 1
             base = os.path.join(self.dir, "msg-%04d" % n)

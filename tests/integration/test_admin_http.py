@@ -224,6 +224,18 @@ def test_counters_after_a_scripted_run(tmp_path):
         assert value(s, "postern_redis_requests_total") == 0
         assert value(s, "postern_webhook_outbox_pending") == 0
         assert value(s, "postern_workpool_jobs", pool="workers") is not None
+        # group commit: the two messages came one after the other, one fsync each
+        assert value(s, "postern_spool_fsync_batch_messages_count") == 2
+        assert value(s, "postern_spool_fsync_batch_messages_sum") == 2
+        assert value(s, "postern_spool_fsync_batch_messages_bucket", le="1") == 2
+        assert value(s, "postern_spool_fsync_batch_duration_seconds_count") == 2
+        # routes to an IP and no DNS check in this profile: no lookup at all
+        assert value(s, "postern_dns_cache_lookups_total", result="hit") == 0
+        assert value(s, "postern_dns_cache_lookups_total", result="miss") == 0
+        # relay_access: one call per RCPT stage it runs at
+        assert value(s, "postern_policy_check_duration_seconds_count", check="relay_access") == 2
+        assert value(s, "postern_virus_found_total") == 0
+        assert value(s, "postern_greylist_results_total", result="greylisted") is None
         assert get(port, "/metrics", token=None)[0] == 200
         req = urllib.request.Request("http://127.0.0.1:%d/metrics" % port, method="POST",
                                      data=b"x")
@@ -233,6 +245,39 @@ def test_counters_after_a_scripted_run(tmp_path):
         assert p.stop() == 0        # a clean stop (and no sanitizer report)
     finally:
         sink.stop()
+
+
+def test_greylisting_counters(tmp_path, redis_server):
+    port = free_port()
+    p = start(tmp_path, {
+        "redis": {"socket": redis_server.socket},
+        "domains": {"example.test": {"greylisting": True, "greylist_delay": "1s"}},
+        "admin": {"http": {"address": "127.0.0.1:%d" % port}},
+    })
+
+    def rcpt():
+        r = Raw(p.port)
+        try:
+            r.reply()
+            r.cmd("EHLO client.example")
+            assert r.cmd("MAIL FROM:<alice@sender.example>")[0] == 250
+            return r.cmd("RCPT TO:<bob@example.test>")[0]
+        finally:
+            r.close()
+
+    assert rcpt() == 451            # greylisted
+    assert rcpt() == 451            # too early
+    time.sleep(1.2)
+    assert rcpt() == 250            # the retry after the delay
+    assert rcpt() == 250            # known now
+    s = parse_prometheus(get(port, "/metrics")[2])
+    assert value(s, "postern_greylist_results_total", result="greylisted") == 2
+    assert value(s, "postern_greylist_results_total", result="passed") == 1
+    assert value(s, "postern_greylist_results_total", result="known") == 1
+    assert value(s, "postern_greylist_results_total", result="unavailable") is None
+    assert value(s, "postern_policy_check_duration_seconds_count", check="greylist") == 4
+    assert value(s, "postern_redis_requests_total") >= 4
+    p.stop()
 
 
 def test_readyz_follows_redis(tmp_path, test_ca):

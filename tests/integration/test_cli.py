@@ -63,7 +63,7 @@ def test_check_says_ok_and_shows_paths_and_non_defaults(tmp_path, test_ca):
     assert changed["spool_dir"] == p.spool
     assert "timeouts" not in changed and "dns" not in changed
     assert set(changed) <= {"hostname", "spool_dir", "workers", "privileges", "relay", "queue",
-                            "listeners", "tls", "limits", "virus"}
+                            "listeners", "tls", "limits", "virus", "policy", "dkim"}
 
 
 def test_a_missing_certificate_is_one_line(tmp_path, test_ca):

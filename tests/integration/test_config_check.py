@@ -26,8 +26,9 @@ def test_demo_config_is_valid():
     r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f",
                         os.path.join(ROOT, "etc", "postern.demo.json")],
                        capture_output=True, text=True, cwd=ROOT)
-    # the demo's certificate exists only after `make demo-setup`
-    assert r.returncode == 0 or "cannot load certificate" in r.stderr or "tls" in r.stderr
+    # the demo's certificate and DKIM key exist only after `make demo-setup`
+    assert r.returncode == 0 or "cannot load certificate" in r.stderr or "tls" in r.stderr \
+        or "run/dkim/example.test.demo.key" in r.stderr, r.stderr
 
 
 def test_valid_config_with_comments(tmp_path):
@@ -71,3 +72,17 @@ def test_submission_without_certificate_is_an_error(tmp_path):
     rc, _, err = check(tmp_path, """{"listeners": [
       {"name": "s", "address": "127.0.0.1:5870", "profile": "submission"}]}""")
     assert rc == 78 and "/listeners/0" in err and "tls.cert" in err
+
+
+def test_verbose_check_shows_derived_values(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"spool_dir": "%s/spool", "listeners": [{"name": "mx", "address": '
+                   '"127.0.0.1:2525", "profile": "inbound"}]}' % tmp_path)
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert '"socket": "%s/spool/admin.sock"' % tmp_path in r.stdout   # not null
+    assert "configuration OK (%s)" % cfg in r.stderr
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-N", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "admin.sock" not in r.stdout   # not a setting of the file

@@ -19,7 +19,7 @@ def config(tmp_path, test_ca, redis_server, **extra):
     over = {"redis": {"socket": redis_server.socket},
             "relay": {"local_domains": ["example.test", "strict.example.test"]},
             "domains": {"strict.example.test": {"level": "high"}},
-            "policy": {"blacklist": ["@spam.example"],
+            "policy": {"blacklist": ["@spam.example"], "disabled_checks": [],
                        "profiles": {"mx": {"direction": "inbound",
                                            "checks": {"relay_access": {}, "spam": {}}}}}}
     over.update(extra)

@@ -371,8 +371,8 @@ def test_inbound_mail_for_a_served_domain_bounces_only_when_the_domain_says_alwa
         tmp_path, sink, bounces):
     """The MX accepts any local part of example.test; when the mailbox server then refuses
     one (unknown user), the envelope sender (anyone can claim one) gets no DSN unless the
-    domain's "bounces" is "always". "authenticated" acts as "never" until sender
-    authentication exists. The recipient still bounces: message.bounced, a record, gone."""
+    domain's "bounces" is "always". "authenticated" acts as "never" here: no SPF or DKIM
+    check runs, so the sender is not authenticated (test_sender_auth_delivery.py). The recipient still bounces: message.bounced, a record, gone."""
     md = str(tmp_path / "maildir")
     sink.opt["rcpt_replies"] = {"bad@example.test": "550 5.1.1 <bad@example.test>: no such user"}
     p = postern(tmp_path, inbound_config(sink, md, **({"bounces": bounces} if bounces else {})))
@@ -731,6 +731,9 @@ def test_mx_failover_to_the_second_mx(tmp_path, zone, sink):
     wait_log(p, r"%s: to=<b@failover\.test>, relay=live\.failover\.test\[127\.0\.0\.1\]:%d, .*"
                 r"status=sent" % (qid, sink.port))
     assert len(re.findall(r"%s: to=" % qid, p.log())) == 1  # one attempt, no deferral
+    # the preferred MX that refused leaves its own line (Postfix's shape)
+    assert re.search(r"postern/smtp\[\d+\]: connect to dead\.failover\.test\[127\.0\.0\.\d+\]"
+                     r":\d+: Connection refused", p.log()), p.log()
     p.stop()
 
 
@@ -770,6 +773,8 @@ def test_mx_failover_after_a_4xx_greeting(tmp_path, zone, sink):
                     r"status=sent" % qid)
         assert busy.count == 1
         assert len(re.findall(r"%s: to=" % qid, p.log())) == 1
+        assert re.search(r"%s: busy\.greet\.test\[127\.0\.0\.3\]:\d+: 421 4\.3\.2 " % qid,
+                         p.log()), p.log()
         p.stop()
     finally:
         busy.stop()
@@ -1019,16 +1024,20 @@ def test_maildir_demo_routes(tmp_path):
     p.stop()
 
 
-def test_relative_maildir_paths_resolve_against_the_start_directory(tmp_path):
-    cfg = tmp_path / "rel.json"
-    cfg.write_text('{"spool_dir": "spool", "listeners": [{"name": "mx", "address": '
+def test_relative_paths_resolve_against_the_config_file_directory(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    cfg = tmp_path / "etc" / "rel.json"
+    cfg.write_text('{"spool_dir": "../spool", "listeners": [{"name": "mx", "address": '
                    '"127.0.0.1:2525", "profile": "inbound"}], "transport": {"default": '
-                   '"maildir:run/outbound/", "domains": {"example.test": {"route": '
+                   '"maildir:../run/outbound/", "domains": {"example.test": {"route": '
                    '"maildir:run/maildir/"}}}}')
-    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", str(cfg)],
-                       cwd=str(tmp_path), capture_output=True, text=True)
+    # started from another directory: the file's directory decides, not the start one
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f", "../etc/rel.json"],
+                       cwd=str(tmp_path / "elsewhere"), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert '"maildir:%s/run/maildir/"' % tmp_path in r.stdout
+    assert '"spool_dir": "%s/spool"' % tmp_path in r.stdout
+    assert '"maildir:%s/etc/run/maildir/"' % tmp_path in r.stdout
     assert '"maildir:%s/run/outbound/"' % tmp_path in r.stdout
 
 
@@ -1036,8 +1045,17 @@ def test_demo_config_routes_are_valid():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(os.path.join(root, "etc", "postern.demo.json")) as f:
         text = f.read()
-    assert '"example.test": { "route": "maildir:run/maildir/" }' in text
-    assert '"default": "maildir:run/outbound/"' in text
+    assert '"example.test": { "route": "maildir:../run/maildir/" }' in text
+    assert '"default": "maildir:../run/outbound/"' in text
+    for cwd in (root, os.path.join(root, "etc"), "/"):
+        r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-v", "-f",
+                            os.path.join(root, "etc", "postern.demo.json")],
+                           cwd=cwd, capture_output=True, text=True)
+        if r.returncode != 0:   # no `make demo-setup` here: the certificate is missing
+            assert "%s/run/tls/cert.pem" % root in r.stderr, r.stderr
+            continue
+        assert '"spool_dir": "%s/run/spool"' % root in r.stdout, r.stdout[:500] + r.stderr
+        assert '"maildir:%s/run/maildir/"' % root in r.stdout
 
 
 @pytest.mark.parametrize("route,why", [
@@ -1258,6 +1276,7 @@ def test_delivered_files_are_recycled_without_old_bytes(tmp_path, sink):
     wait_gone(p, first)
     wait_for(lambda: first in p.spare_files(), what="the delivered file back in tmp/")
     assert p.tmp_files() == []  # emptied: no message bytes left in tmp/
+    p.wait_spares_settled()  # a refill pushing fresh spares above it would take its turn
     send(p, ["b@remote.test"], data=message("short", "short\r\n"))
     sink.wait_messages(2)
     assert first not in p.spare_files()  # it carried the short message

@@ -19,7 +19,7 @@ PE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 4
 def engine(tmp_path):
     prof = {"direction": "inbound", "checks": {"relay_access": {}, "filetype": {}}}
     over = {"relay": {"local_domains": ["example.test", HIGH, REJ]},
-            "policy": {"profiles": {"inbound": prof}},
+            "policy": {"profiles": {"inbound": prof}, "disabled_checks": []},
             "domains": {"example.test": {"level": "medium"}, HIGH: {"level": "high"},
                         REJ: {"file_action": "reject"}}}
     return Postern(tmp_path, overrides=over).start()

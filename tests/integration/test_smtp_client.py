@@ -576,3 +576,49 @@ def test_cancel_while_connecting_runs_no_callback(sinks, body):
     sink = sinks(stall="greeting")
     run = smtpc(sink, "--cancel-after-ms", "100", msg=body(DOTS))
     assert run.lines == ["cancelled"]
+
+
+# ---- CHUNKING / BDAT (RFC 3030) --------------------------------------------------------------
+
+@pytest.mark.parametrize("chunk", ["7", "65536"])
+def test_chunking_sends_one_bdat_with_the_exact_bytes(sinks, body, chunk):
+    sink = sinks(chunking=True)
+    data = DOTS + b"..no final newline"
+    run = smtpc(sink, "--data-chunk", chunk, "--prepend", "X-Postern: test", msg=body(data),
+                rcpts=("b@sink.test", "c@sink.test"))
+    assert [r["status"] for r in run.msgs[0]] == ["sent", "sent"]
+    (m,) = sink.wait_messages(1)
+    assert m.data == b"X-Postern: test\r\n" + data       # not stuffed, nothing added
+    assert m.chunks == [len(m.data)]
+    (conn,) = sink.wait_connections(1)
+    assert "DATA" not in conn.verbs()
+    assert any(line == "BDAT %d LAST" % len(m.data) for _, line, _ in conn.commands)
+
+
+def test_chunking_can_be_turned_off(sinks, body):
+    sink = sinks(chunking=True)
+    smtpc(sink, "--no-chunking", msg=body(DOTS))
+    (m,) = sink.wait_messages(1)
+    assert m.data == DOTS and m.chunks is None
+
+
+def test_chunking_without_pipelining_and_refused_recipients(sinks, body):
+    sink = sinks(chunking=True, pipelining=False, rcpt_replies={"x@sink.test": "550 5.1.1 no"})
+    run = smtpc(sink, msg=body(DOTS), rcpts=("x@sink.test", "b@sink.test"))
+    assert run.rcpt("x@sink.test")["status"] == "permfail"
+    assert run.rcpt("b@sink.test")["status"] == "sent"
+    assert sink.wait_messages(1)[0].data == DOTS
+    # nobody accepted: no BDAT at all, and RSET before the next message
+    sink2 = sinks(chunking=True, rcpt_replies={"x@sink.test": "550 5.1.1 no"})
+    run = smtpc(sink2, "--repeat", "2", msg=body(DOTS), rcpts=("x@sink.test",))
+    (conn,) = sink2.wait_connections(1)
+    assert not any(v == "BDAT" for v in conn.verbs())
+    assert "RSET" in conn.verbs()
+
+
+def test_chunking_reply_to_bdat_last_is_the_result(sinks, body):
+    sink = sinks(chunking=True, data_replies=["452 4.3.1 full", "554 5.7.1 no"])
+    run = smtpc(sink, "--repeat", "3", msg=body(DOTS))
+    assert [(m[0]["status"], m[0]["stage"]) for m in run.msgs] == [
+        ("tempfail", "data-end"), ("permfail", "data-end"), ("sent", "data-end")]
+    assert len(sink.wait_messages(1)) == 1

@@ -23,11 +23,9 @@ def daemon(tmp_path, redis_server, name="postern", ca=None):
             "relay": {"local_domains": ["example.test", HIGH, LOW]},
             "domains": {"example.test": {"level": "medium"}, HIGH: {"level": "high"},
                         LOW: {"level": "low"}},
-            "policy": {"profiles": {"inbound": {
+            "policy": {"disabled_checks": [], "profiles": {"inbound": {
                 "direction": "inbound",
                 "checks": {"relay_access": {}, "spam": {"refresh": "300ms"}}}}}}
-    # ca: with the submission listeners (AUTH), for which the daemon starts its Redis client
-    # (relay/server.c config_needs_redis does not yet know the spam check needs it)
     return Postern(tmp_path, ca=ca, overrides=over, name=name).start()
 
 

@@ -118,6 +118,34 @@ def test_message_rejected_event_at_rcpt_data_and_mail(setup):
     assert all(e["count"] == 1 and e["first_seen"] == e["last_seen"] for e in ev.values())
 
 
+def test_redis_outage_is_reported_as_redis_unavailable_not_rate_limited(tmp_path, test_ca,
+                                                                         redis_server):
+    rcv = Receiver(secret=SECRET).start()
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    p = Postern(tmp_path, test_ca, overrides={
+        "redis": {"socket": redis_server.socket},
+        "auth": {"sasldb": db},
+        "webhooks": {"outbox_dir": str(tmp_path / "outbox"), "coalesce_window": "1s",
+                     "endpoints": [{"name": "ops", "url": rcv.url, "secret": SECRET,
+                                    "events": ["message.rejected"]}]},
+    }).start()
+    try:
+        r, code = session(p)
+        assert code == 235
+        redis_server.stop()
+        code, lines = r.cmd("MAIL FROM:<%s>" % USER)
+        assert code == 451 and "4.3.0" in lines[0]
+        r.close()
+        wait_for(lambda: by_type(rcv, "message.rejected"), what="message.rejected")
+        [ev] = by_type(rcv, "message.rejected")
+        assert (ev["data"]["stage"], ev["data"]["code"]) == ("mail", 451)
+        assert ev["data"]["reason"] == "redis_unavailable"
+    finally:
+        p.stop()
+        rcv.stop()
+
+
 def test_refused_rcpt_flood_is_one_event_per_client_stage_and_window(setup):
     """An unauthenticated client refused 10 times in a row (relaying on the MX) costs two
     outbox files, not ten: the first refusal at once, the other nine as one event with

@@ -62,13 +62,16 @@ static int setup(void **state)
     };
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"strict.test\", \"rej.test\","
-        "                                 \"pdf.test\", \"off.test\", \"mark.test\"]},"
+        "                                 \"pdf.test\", \"off.test\", \"mark.test\","
+        "                                 \"lvl.test\"]},"
         " \"domains\": {\"strict.test\": {\"level\": \"high\"},"
+        "   \"lvl.test\": {\"level\": \"pdfonly\"},"
         "   \"rej.test\": {\"file_action\": \"reject\"},"
         "   \"off.test\": {\"file_action\": \"off\"},"
         "   \"mark.test\": {\"file_action\": \"mark\"},"
         "   \"pdf.test\": {\"blocked_extensions\": [\"pdf\"], \"blocked_types\": []}},"
-        " \"policy\": {\"profiles\": {\"p\": {\"checks\": {\"filetype\": {}}},"
+        " \"policy\": {\"levels\": {\"pdfonly\": {\"blocked_extensions\": [\"pdf\"]}},"
+        "   \"profiles\": {\"p\": {\"checks\": {\"filetype\": {}}},"
         "   \"sub\": {\"direction\": \"submission\", \"checks\": {\"filetype\": {}}}}}}") > 0);
     fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
     free(json);
@@ -248,7 +251,7 @@ static void harmless_attachments_pass(void **state)
     }
 }
 
-static void a_domain_file_action_and_lists_apply(void **state)
+static void a_domain_file_action_and_lists_and_level_lists_apply(void **state)
 {
     struct outcome o;
     const char *msg = ATTACH("report.pdf", "application/pdf", PDF_B64);
@@ -270,6 +273,12 @@ static void a_domain_file_action_and_lists_apply(void **state)
     assert_true(o.blocked);
     assert_int_equal(o.disp, DISP_WRAP);
     deliver("p", "x@a.test", msg, false, &o);
+    assert_false(o.blocked);
+    /* lvl.test names no list: its level's applies (pdf only, not exe) */
+    deliver("p", "x@lvl.test", msg, false, &o);
+    assert_true(o.blocked);
+    deliver("p", "x@lvl.test", ATTACH("run.exe", "application/octet-stream", PE_B64), false,
+            &o);
     assert_false(o.blocked);
 }
 
@@ -346,7 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(submission_blocked_attachment_is_refused_naming_the_file,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(harmless_attachments_pass, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_domain_file_action_and_lists_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_domain_file_action_and_lists_and_level_lists_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(names_inside_a_zip_and_renamed_executables_are_blocked,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(blocked_mime_type_and_uuencoded_file_are_found,

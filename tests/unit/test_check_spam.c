@@ -89,7 +89,8 @@ static void start(const char *policy_extra)
     assert_true(asprintf(&json,
         "{\"relay\": {\"local_domains\": [\"a.test\", \"never.test\"]},"
         " \"domains\": {\"never.test\": {\"level\": \"never\"}},"
-        " \"policy\": {\"levels\": {\"never\": {\"tag\": 999, \"spam\": 999, \"kill\": 999}},"
+        " \"policy\": {\"levels\": {\"never\": {\"tag\": 999, \"spam\": 999, \"kill\": 999,"
+        "                               \"unsure_defer\": [\"spam\"]}},"
         "   \"profiles\": {\"p\": {\"checks\": {\"spam\": {}}}}%s%s}}",
         policy_extra ? ", " : "", policy_extra ? policy_extra : "") > 0);
     fx->e = eh_engine_new(json, &fx->cfg, &env, fx->store);
@@ -103,7 +104,8 @@ static void run(enum engine_stage st)
 }
 
 /* One transaction to rcpts (NULL-terminated) carrying body; runs to END. */
-static void deliver(const char *const *rcpts, const char *message)
+/* size: what the engine says the message's length is (0: its real length). */
+static void deliver_sized(const char *const *rcpts, const char *message, size_t size)
 {
     struct engine_message m;
 
@@ -120,9 +122,14 @@ static void deliver(const char *const *rcpts, const char *message)
     assert_int_equal(fwrite(message, 1, strlen(message), fx->msgfile), strlen(message));
     fflush(fx->msgfile);
     m = (struct engine_message){ .fd = fileno(fx->msgfile), .offset = 0,
-                                 .size = strlen(message) };
+                                 .size = size ? size : strlen(message) };
     engine_set_message(fx->s, &m);
     run(STAGE_END);
+}
+
+static void deliver(const char *const *rcpts, const char *message)
+{
+    deliver_sized(rcpts, message, 0);
 }
 
 static const struct rcpt_result *result(size_t i)
@@ -185,6 +192,21 @@ static void gtube_for_a_level_it_does_not_reach_is_accepted_for_the_other(void *
     assert_true(result(0)->disp != DISP_PASS);
 }
 
+/* The message cannot be read (the queue file is shorter than the engine says: nothing at
+ * the offset): the unsure rule applies, here defer by the level's unsure_defer. */
+static void an_unreadable_message_gets_the_unsure_rule(void **state)
+{
+    static const char *const rc[] = { "carol@never.test", NULL };
+    const struct engine_reply *r;
+
+    (void)state;
+    start(NULL);
+    deliver_sized(rc, "", 4096);
+    r = engine_reply(fx->s);
+    assert_non_null(r);
+    assert_int_equal(r->code, 451);
+}
+
 static struct spam_snap *small_model(void)
 {
     struct spam_model m;
@@ -241,6 +263,8 @@ static void a_symbol_override_scales_the_classifier(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(an_unreadable_message_gets_the_unsure_rule, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_plain_message_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(gtube_is_refused_at_end_by_the_kill_level, setup,
                                         teardown),

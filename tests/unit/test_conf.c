@@ -713,6 +713,46 @@ static void file_is_read_whole(void **state)
     conf_free(&root_sec, &cfg);
 }
 
+/* A relative path in a file is relative to the file's directory, not to the directory the
+ * program was started in; "./" and "../" are resolved; a buffer keeps the working
+ * directory; an absolute path is kept as it is. */
+static void relative_paths_resolve_against_the_file_directory(void **state)
+{
+    char dir[] = "/tmp/test_conf_dir_XXXXXX", path[256], want[512], *cwd;
+    struct t_root cfg;
+    struct conf_errors errs = { .out = stderr };
+    const char *cases[][2] = {
+        { "spool", "%s/spool" }, { "./run/spool", "%s/run/spool" },
+        { "../spool", "/tmp/spool" }, { "/abs/spool", "/abs/spool" }, { ".", "%s" },
+    };
+    struct run *r;
+    size_t i;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/postern.json", dir);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_non_null(f = fopen(path, "w"));
+        fprintf(f, "{\"hostname\": \"h\", \"spool\": \"%s\"}\n", cases[i][0]);
+        fclose(f);
+        memset(&cfg, 0, sizeof(cfg));
+        assert_int_equal(conf_load_file(path, &root_sec, &cfg, &errs), 0);
+        snprintf(want, sizeof(want), cases[i][1], dir);
+        assert_string_equal(cfg.spool, want);
+        conf_free(&root_sec, &cfg);
+    }
+    /* conf_load_buffer: the working directory, as before */
+    cwd = getcwd(NULL, 0);
+    r = load("{\"hostname\": \"h\", \"spool\": \"rel\"}");
+    snprintf(want, sizeof(want), "%s/rel", cwd);
+    assert_string_equal(r->cfg.spool, want);
+    done(r);
+    free(cwd);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---- arrays, maps, validate ---------------------------------------------------------- */
 
 static void map_elements_get_their_key_as_name(void **state)
@@ -1224,6 +1264,7 @@ int main(void)
         T(line_numbers_stay_right_after_comments),
         T(missing_file_reports_cannot_open),
         T(file_is_read_whole),
+        T(relative_paths_resolve_against_the_file_directory),
         T(map_elements_get_their_key_as_name),
         T(map_element_rejects_a_name_key_the_table_does_not_declare),
         T(validate_is_called_with_the_element_pointer),

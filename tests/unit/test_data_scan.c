@@ -375,9 +375,90 @@ static void megabyte_message_in_random_chunks_equals_one_shot(void **state)
     free(plain);
 }
 
+/* ---- raw mode (BDAT) ----------------------------------------------------------------- */
+
+/* Scan in raw mode, one byte at a time, then finish. */
+static void raw_scan(const char *in, size_t len, bool normalize, size_t max_line,
+                     struct scan_result *r)
+{
+    struct data_scan s;
+    size_t i, got;
+
+    data_scan_init_raw(&s, max_line, normalize);
+    memset(r, 0, sizeof *r);
+    r->out = malloc(2 * len + 3);
+    assert_non_null(r->out);
+    for (i = 0; i < len; i++) {
+        assert_int_equal(data_scan_feed(&s, in + i, 1, r->out + r->out_len, &got, &r->done), 1);
+        assert_false(r->done);
+        assert_true(got <= 2);
+        r->out_len += got;
+    }
+    data_scan_finish(&s, r->out + r->out_len, &got);
+    assert_true(got <= 2);
+    r->out_len += got;
+    r->consumed = len;
+    assert_int_equal(s.out_total, r->out_len);
+    r->flags = s.flags;
+}
+
+static void raw_mode_keeps_dots_and_end_markers_as_content(void **state)
+{
+    static const char in[] = "Subject: x\r\n\r\n.leading dot\r\n..two\r\n.\r\n"
+                             "MAIL FROM:<evil@example.org>\r\n";
+    struct scan_result r;
+    (void)state;
+    raw_scan(STR_AND_LEN(in), false, 0, &r);
+    expect_output(&r, STR_AND_LEN(in));   /* byte for byte */
+    assert_int_equal(r.flags, 0);
+    free(r.out);
+}
+
+static void raw_mode_flags_bare_lf_and_cr_like_data(void **state)
+{
+    struct scan_result r;
+    (void)state;
+    raw_scan(STR_AND_LEN("a\r\n\n.\nb\r\n"), false, 0, &r);
+    assert_true(r.flags & DATA_BARE_LF);
+    free(r.out);
+    raw_scan(STR_AND_LEN("a\rb\r\n"), false, 0, &r);
+    assert_true(r.flags & DATA_BARE_CR);
+    free(r.out);
+    raw_scan(STR_AND_LEN("a\r\nb\r"), false, 0, &r);   /* a CR at the very end is bare */
+    assert_true(r.flags & DATA_BARE_CR);
+    free(r.out);
+    raw_scan(STR_AND_LEN("a\nb\rc\r"), true, 0, &r);
+    expect_output(&r, STR_AND_LEN("a\r\nb\r\nc\r\n"));
+    free(r.out);
+    raw_scan(STR_AND_LEN("a\0\r\n"), false, 0, &r);
+    assert_true(r.flags & DATA_NUL);
+    free(r.out);
+    raw_scan(STR_AND_LEN("12345\r\n123456\r\n"), false, 5, &r);
+    assert_true(r.flags & DATA_LONG_LINE);
+    free(r.out);
+}
+
+static void raw_mode_ends_an_unterminated_last_line(void **state)
+{
+    struct scan_result r;
+    (void)state;
+    raw_scan(STR_AND_LEN("Subject: x\r\n\r\nno newline"), false, 0, &r);
+    expect_output(&r, STR_AND_LEN("Subject: x\r\n\r\nno newline\r\n"));
+    free(r.out);
+    raw_scan("", 0, false, 0, &r);   /* BDAT 0 LAST: nothing at all */
+    assert_int_equal(r.out_len, 0);
+    free(r.out);
+    raw_scan(STR_AND_LEN("a\n"), true, 0, &r);   /* normalized bare LF already ends it */
+    expect_output(&r, STR_AND_LEN("a\r\n"));
+    free(r.out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(raw_mode_keeps_dots_and_end_markers_as_content),
+        cmocka_unit_test(raw_mode_flags_bare_lf_and_cr_like_data),
+        cmocka_unit_test(raw_mode_ends_an_unterminated_last_line),
         cmocka_unit_test(simple_message_ends_at_crlf_dot_crlf),
         cmocka_unit_test(leading_dot_is_unstuffed),
         cmocka_unit_test(dot_crlf_at_the_start_is_an_empty_message),

@@ -391,7 +391,7 @@ static void a_zone_may_refuse_listed_clients(void **state)
 static void sender_domains_must_take_mail(void **state)
 {
     (void)state;
-    start("\"sender_domain\": {}");
+    start("\"sender_domain\": {\"refuse\": \"always\"}");
     assert_string_equal(attempt("192.0.2.10", NULL, "s@good.test", "u@a.test"), "");
     assert_string_equal(attempt("192.0.2.10", NULL, "s@aonly.test", "u@a.test"), "");
     assert_string_equal(attempt("192.0.2.10", NULL, "", "u@a.test"), "");
@@ -411,10 +411,10 @@ static void sender_domains_must_take_mail(void **state)
     assert_string_equal(attempt("192.0.2.10", NULL, "s@nx.test", "postmaster@a.test"), "");
 }
 
-static void sender_domain_refusals_can_be_strict_only(void **state)
+static void sender_domain_refusals_are_strict_only_by_default(void **state)
 {
     (void)state;
-    start("\"sender_domain\": {\"refuse\": \"strict\", \"skip_domains\": [\"a.test\"]}");
+    start("\"sender_domain\": {\"skip_domains\": [\"a.test\"]}");
     assert_string_equal(attempt("192.0.2.10", NULL, "s@nx.test", "u@a.test"), "");
     ASSERT_HAS("SENDER_DOMAIN_NXDOMAIN");
     assert_string_equal(attempt("192.0.2.10", NULL, "s@nx.test", "u@strict.test"),
@@ -525,7 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_queries_are_never_listings, setup, teardown),
         cmocka_unit_test_setup_teardown(a_zone_may_refuse_listed_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(sender_domains_must_take_mail, setup, teardown),
-        cmocka_unit_test_setup_teardown(sender_domain_refusals_can_be_strict_only, setup,
+        cmocka_unit_test_setup_teardown(sender_domain_refusals_are_strict_only_by_default, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(early_talkers_are_scored_from_the_session_fact, setup,
                                         teardown),

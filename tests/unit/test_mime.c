@@ -81,7 +81,7 @@ static void on_end(void *arg, const struct mime_part *p)
         assert_memory_equal(p->head, q->data, p->head_len);
 }
 
-static const struct mime_callbacks cbs = { on_begin, on_data, on_end };
+static const struct mime_callbacks cbs = { on_begin, on_data, on_end, NULL };
 
 static void rec_free(struct rec *r)
 {
@@ -646,6 +646,62 @@ static void flag_names_exist(void **state)
     assert_string_equal(mime_flag_name(0), "");
 }
 
+/* Offsets: each part's raw range, whatever the chunking; header fields reported. */
+static char fields[512];
+
+static void on_field(void *arg, const struct mime_part *p, const char *name, size_t nl,
+                     const char *v, size_t vl)
+{
+    size_t l = strlen(fields);
+    (void)arg;
+    snprintf(fields + l, sizeof(fields) - l, "%u:%.*s=%.*s|", p->id, (int)nl, name, (int)vl, v);
+}
+
+static void offsets_and_header_fields(void **state)
+{
+    static const char msg[] =
+        "Subject: a\r\n b\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        "pre\r\n--B\r\nX-A: 1\r\n\r\nhello\r\nbegin 644 f.bin\r\n#86)C\r\n`\r\nend\r\nbye\r\n"
+        "--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\ninner\r\n--B--\r\nepi\r\n";
+    static const struct mime_callbacks fcb = { on_begin, on_data, on_end, on_field };
+    size_t chunk;
+
+    (void)state;
+    for (chunk = 0; chunk <= 7; chunk += 7) {
+        struct rec r;
+        struct mime_parser *m;
+        const char *b = msg;
+        size_t i;
+
+        memset(&r, 0, sizeof(r));
+        fields[0] = '\0';
+        m = mime_new(NULL, &fcb, &r);
+        for (i = 0; i < sizeof(msg) - 1; i += chunk ? chunk : sizeof(msg))
+            mime_feed(m, msg + i, chunk && sizeof(msg) - 1 - i > chunk ? chunk
+                                                                       : sizeof(msg) - 1 - i);
+        mime_end(m);
+        mime_free(m);
+        assert_string_equal(fields, "0:Subject= a b|0:Content-Type= multipart/mixed; boundary=B|"
+                                    "1:X-A= 1|3:Content-Type= message/rfc822|4:Subject= in|");
+        assert_int_equal(r.n, 5);
+        /* 0 the message, 1 the text, 2 the uuencoded file in it, 3 message/rfc822, 4 inside */
+        assert_int_equal(find(&r, 0)->info.off_begin, 0);
+        assert_int_equal(find(&r, 0)->info.off_end, sizeof(msg) - 1);
+        assert_true(strncmp(b + find(&r, 0)->info.off_body, "pre\r\n", 5) == 0);
+        assert_true(strncmp(b + find(&r, 1)->info.off_begin, "X-A: 1\r\n\r\nhello", 15) == 0);
+        assert_true(strncmp(b + find(&r, 1)->info.off_body, "hello\r\n", 7) == 0);
+        assert_true(strncmp(b + find(&r, 1)->info.off_end, "\r\n--B\r\n", 7) == 0);
+        assert_true(strncmp(b + find(&r, 2)->info.off_begin, "begin 644", 9) == 0);
+        assert_true(strncmp(b + find(&r, 2)->info.off_end, "bye\r\n", 5) == 0);
+        assert_true(strncmp(b + find(&r, 3)->info.off_body, "Subject: in", 11) == 0);
+        assert_int_equal(find(&r, 4)->info.off_begin, find(&r, 3)->info.off_body);
+        assert_true(strncmp(b + find(&r, 4)->info.off_body, "inner\r\n--B--", 12) == 0);
+        assert_true(strncmp(b + find(&r, 4)->info.off_end, "\r\n--B--", 7) == 0);
+        assert_int_equal(find(&r, 3)->info.off_end, find(&r, 4)->info.off_end);
+        rec_free(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -676,6 +732,7 @@ int main(void)
         cmocka_unit_test(part_limit_stops_events_and_is_flagged),
         cmocka_unit_test(garbage_never_crashes),
         cmocka_unit_test(flag_names_exist),
+        cmocka_unit_test(offsets_and_header_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "relay/queue/queue_file.h"
+#include "relay/spool/spool.h"
 
 #define ENVELOPE \
     "POSTERN-QUEUE 1\n" \
@@ -208,6 +209,45 @@ static void malformed_records_are_counted_and_skipped(void **state)
     queue_file_free(qf);
 }
 
+static void the_sender_auth_record_is_read_and_written(void **state)
+{
+    struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
+    char *rec = spool_rec_sender_auth("spf+dkim");
+    static const char bad[] = "sender_auth\nsender_auth far-too-long-to-be-a-method\n";
+    (void)state;
+    assert_string_equal(qf->sender_auth, "");
+    assert_string_equal(rec, "sender_auth spf+dkim\n");
+    queue_file_apply_records(qf, bad, strlen(bad));
+    assert_int_equal(qf->bad_records, 2);
+    assert_string_equal(qf->sender_auth, "");
+    queue_file_apply_records(qf, rec, strlen(rec));
+    assert_string_equal(qf->sender_auth, "spf+dkim");
+    free(rec);
+    rec = spool_rec_sender_auth("dk im\n");
+    assert_string_equal(rec, "sender_auth dk?im?\n");
+    free(rec);
+    queue_file_free(qf);
+}
+
+static void verp_records_give_a_recipient_its_own_envelope_sender(void **state)
+{
+    struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
+    char *rec = spool_rec_verp(1, "bounces+abc@bounce.test");
+    static const char bad[] = "verp 9 x@y\nverp 0\nverp 0 a@b c\nverp x a@b\n";
+    (void)state;
+    assert_string_equal(rec, "verp 1 bounces+abc@bounce.test\n");
+    queue_file_apply_records(qf, rec, strlen(rec));
+    queue_file_apply_records(qf, bad, strlen(bad));
+    assert_int_equal(qf->bad_records, 4);
+    assert_string_equal(queue_file_rcpt_sender(qf, 1), "bounces+abc@bounce.test");
+    assert_string_equal(queue_file_rcpt_sender(qf, 0), qf->sender);
+    assert_null(spool_rec_verp(0, "a b@c"));
+    assert_null(spool_rec_verp(0, ""));
+    assert_null(spool_rec_verp(0, "a\r\n@c"));
+    free(rec);
+    queue_file_free(qf);
+}
+
 static void record_writers_round_trip_and_sanitise(void **state)
 {
     struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
@@ -340,6 +380,8 @@ int main(void)
         cmocka_unit_test(later_records_win_and_final_states_stay_final),
         cmocka_unit_test(a_record_cut_by_a_crash_is_ignored),
         cmocka_unit_test(malformed_records_are_counted_and_skipped),
+        cmocka_unit_test(the_sender_auth_record_is_read_and_written),
+        cmocka_unit_test(verp_records_give_a_recipient_its_own_envelope_sender),
         cmocka_unit_test(record_writers_round_trip_and_sanitise),
         cmocka_unit_test_setup_teardown(load_append_remove, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(big_envelope_and_truncated_files, setup_dir,

@@ -42,6 +42,16 @@ static void users_get_their_class_case_insensitively(void **state)
     assert_string_equal(rl_class_for_user(&conf, "ghost")->name, "default");
 }
 
+static void an_endpoint_class_comes_between_users_and_the_default(void **state)
+{
+    (void)state;
+    assert_string_equal(rl_class_for(&conf, "alice", "newsletter")->name, "newsletter");
+    assert_string_equal(rl_class_for(&conf, "news@example.com", "default")->name,
+                        "newsletter");   /* users[] wins */
+    assert_string_equal(rl_class_for(&conf, "alice", NULL)->name, "default");
+    assert_string_equal(rl_class_for(&conf, "alice", "nosuch")->name, "default");
+}
+
 static void builtin_default_exists_without_classes(void **state)
 {
     struct rl_conf empty = { .default_class = "default" };
@@ -316,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(users_get_their_class_case_insensitively),
+        cmocka_unit_test(an_endpoint_class_comes_between_users_and_the_default),
         cmocka_unit_test(builtin_default_exists_without_classes),
         cmocka_unit_test(burst_defaults_to_recipients),
         cmocka_unit_test(per_message_cap_allows_what_is_left),

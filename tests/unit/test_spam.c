@@ -63,14 +63,32 @@ static void the_walker_decodes_parts_and_unfolds_headers(void **state)
     assert_string_equal(s.text, "[text/plain]Gr\xc3\xbc\xc3\x9f" "e, softbreak[text/html]<b>hi</b>");
 }
 
-static void encoded_words_are_decoded(void **state)
+static void the_walker_converts_charsets_and_takes_out_uuencoded_files(void **state)
 {
-    char out[128];
-    static const char in[] = "=?iso-8859-1?q?caf=E9?= =?UTF-8?B?w6k=?= ok";
+    static const char msg[] =
+        "Subject: =?iso-8859-1?q?caf=E9?= =?UTF-8?B?w6k=?= ok\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n"
+        "--b\nContent-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\n"
+        "--b\nContent-Type: text/plain\n\nbefore\nbegin 644 x.exe\n#86)C\n`\nend\nafter\n"
+        "--b\nContent-Type: text/plain; charset=us-ascii\n\nna\xefve\n--b--\n";
+    struct seen s;
+    struct spam_msg_cb cb = { on_hdr, on_part, &s };
+    struct spam_features f = { 0 };
+    struct spam_facts fa;
 
     (void)state;
-    spam_hdr_decode(in, sizeof(in) - 1, out, sizeof(out));
-    assert_string_equal(out, "caf\xc3\xa9\xc3\xa9 ok");
+    memset(&s, 0, sizeof(s));
+    spam_msg_walk(msg, sizeof(msg) - 1, &cb);
+    /* multipart, koi8-r text, the uuencoded file, the text around it, the us-ascii text */
+    assert_int_equal(s.parts, 5);
+    assert_non_null(strstr(s.hdrs, "Subject==?iso-8859-1?q?caf=E9?= =?UTF-8?B?w6k=?= ok|"));
+    /* (the line end before a boundary belongs to the boundary) */
+    assert_string_equal(s.text, "[text/plain]\xd0\x9f\xd1\x80\xd0\xb8"
+                                "[text/plain]before\nafter[text/plain]na\xefve");
+    spam_analyze(msg, sizeof(msg) - 1, &f, &fa);
+    assert_true(fa.charset_mismatch);      /* 8-bit bytes in us-ascii */
+    assert_int_equal(fa.attach_parts, 1);  /* x.exe */
+    spam_features_free(&f);
 }
 
 static void features_are_sorted_unique_and_stable(void **state)
@@ -233,7 +251,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_walker_decodes_parts_and_unfolds_headers),
-        cmocka_unit_test(encoded_words_are_decoded),
+        cmocka_unit_test(the_walker_converts_charsets_and_takes_out_uuencoded_files),
         cmocka_unit_test(features_are_sorted_unique_and_stable),
         cmocka_unit_test(hidden_html_text_is_not_visible_text),
         cmocka_unit_test(naive_bayes_learns_and_unlearns),

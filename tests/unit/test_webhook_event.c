@@ -128,7 +128,8 @@ static void type_table_lists_the_issue_types(void **state)
         "sender.rate_limited", "auth.bruteforce", "message.rejected", "message.bounced",
         "message.deferred", "queue.stuck", "queue.corrupt", "backup.primary_down",
         "backup.primary_up", "redis.unavailable", "redis.recovered", "policy.check_unavailable",
-        "webhook.test", "message.bounce_suppressed", NULL };
+        "webhook.test", "message.bounce_suppressed", "recipient.harvest",
+        "backscatter.blocked", NULL };
     size_t i;
 
     (void)state;

@@ -110,6 +110,28 @@ static void malformed_multipart_is_removed_whole(void **state)
     free(w);
 }
 
+/* What the file-type check sees is what goes: a uuencoded file inside a kept text part,
+ * an RFC 2231 name, a part behind a boundary line with junk after it (content/mime.h). */
+static void parts_the_mime_parser_sees_are_removed(void **state)
+{
+    const char *msg = "Subject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                      "--b\r\nContent-Type: text/plain\r\n\r\nsee this\r\n"
+                      "begin 644 run.exe\r\n#86)C\r\n`\r\nend\r\nthanks\r\n"
+                      "--b junk\r\nContent-Type: text/plain\r\n"
+                      "Content-Disposition: attachment; filename*=utf-8''a%20b.scr\r\n\r\n"
+                      "MZ-text\r\n--b--\r\n";
+    unsigned removed;
+    char *w = wrap(msg, &PARAMS, &removed);
+    (void)state;
+    assert_int_equal(removed, 2);
+    assert_non_null(strstr(w, "see this\r\n[Postern removed this part: run.exe "
+                              "(application/octet-stream)]\r\nthanks\r\n"));
+    assert_null(strstr(w, "#86)C"));
+    assert_non_null(strstr(w, "[Postern removed this part: a b.scr (text/plain)]"));
+    assert_null(strstr(w, "MZ-text"));
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +140,7 @@ int main(void)
         cmocka_unit_test(a_virus_removes_text_parts_too),
         cmocka_unit_test(boundary_never_clashes_with_the_content),
         cmocka_unit_test(malformed_multipart_is_removed_whole),
+        cmocka_unit_test(parts_the_mime_parser_sees_are_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
