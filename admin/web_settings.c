@@ -440,7 +440,8 @@ static void api_users_answer(struct web_req *r)
     json_t *a = json_array();
     size_t i;
 
-    qsort(r->users, r->nusers, sizeof(*r->users), cmp_str);
+    if (r->nusers > 1)
+        qsort(r->users, r->nusers, sizeof(*r->users), cmp_str);
     for (i = 0; i < r->nusers; i++)
         json_array_append_new(a, json_string(r->users[i]));
     web_send_json(r, 200, json_pack("{s:s, s:o}", "domain", domain_of(r->target), "users", a));
@@ -554,7 +555,8 @@ static void page_render(struct web_req *r)
         wstr_adds(&notice, "<p class=\"notice\" role=\"status\">Saved.</p>");
     free(saved);
     if (r->scan_pattern != NULL) {
-        qsort(r->users, r->nusers, sizeof(*r->users), cmp_str);
+        if (r->nusers > 1)
+            qsort(r->users, r->nusers, sizeof(*r->users), cmp_str);
         wstr_adds(&users, "<section class=\"users\"><h2>Users of your domains</h2>"
                           "<p>Whole quarantine of ");
         for (i = 0; r->view.local_domains && i < r->view.local_domains->n; i++)

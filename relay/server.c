@@ -138,6 +138,15 @@ static void on_redis_state(enum redis_state state, const char *why, void *arg)
     }
 }
 
+/* The backup-MX probe saw a primary come back: deliver its domain's queue now. */
+static void hook_probe_flush(void *arg, const char *domain)
+{
+    struct server *srv = arg;
+
+    if (srv->queue != NULL)
+        queue_flush_domain(srv->queue, domain, false);
+}
+
 /* ---- the hooks smtpd/ is given (ETRN: relay/smtpd/smtpd.h) ---- */
 
 static int hook_etrn_flush(void *arg, const char *domain, bool subdomains, unsigned *count)
@@ -359,7 +368,10 @@ int server_start(struct server *srv, struct config *cf)
     }
     if (server_activate(srv, cf) < 0)
         return -1;
-    srv->queue = queue_new(srv);
+    srv->queue = queue_new(&(struct queue_deps){
+        .base = srv->base, .wp = srv->wp, .spool = srv->spool, .dns = srv->dns,
+        .redis = srv->redis, .quarrun = &srv->quarrun, .cf = &srv->cf,
+        .event = server_event, .event_arg = srv });
     if (srv->queue == NULL)
         return -1;
     spool_set_queued_hook(srv->spool, queue_queued_hook, srv->queue);
@@ -372,8 +384,13 @@ int server_start(struct server *srv, struct config *cf)
         srv->quar = quar_runner_index(srv->quarrun);
     }
     queue_start(srv->queue);
-    srv->watch = queue_watch_new(srv);
-    srv->probe = backup_probe_new(srv);
+    srv->watch = queue_watch_new(&(struct queue_watch_deps){
+        .base = srv->base, .wp = srv->wp, .spool = srv->spool, .cf = &srv->cf,
+        .webhooks = srv->webhooks });
+    srv->probe = backup_probe_new(&(struct backup_probe_deps){
+        .base = srv->base, .dns = srv->dns, .cf = &srv->cf,
+        .shutting_down = &srv->shutting_down, .event = server_event, .event_arg = srv,
+        .flush_domain = hook_probe_flush, .flush_arg = srv });
     srv->admin = admin_new(srv);
     if (srv->admin == NULL)
         return -1;

@@ -19,18 +19,17 @@ check "admin/*.[ch]" "relay"
 # Inside relay/: the spool knows nothing of sessions, the queue or delivery; the SMTP
 # side (listeners, sessions) knows nothing of the queue runner or delivery, and delivery
 # nothing of sessions. The daemon (relay/server.h) is the composition root: each part is
-# given what it needs (relay/smtpd/smtpd.h), only main.c, server.c and server_health.c (/readyz, gauges) see it.
+# given what it needs (relay/smtpd/smtpd.h, struct queue_deps, struct backup_probe_deps,
+# ...), only main.c, server.c, server_health.c (/readyz, gauges), server_web.c and, not
+# converted yet, admin.c see it.
 check "relay/spool/*.[ch]" "relay/(smtpd|queue|deliver)"
 check "relay/smtpd/*.[ch]" "relay/(queue|deliver)"
 check "relay/deliver/*.[ch]" "relay/smtpd"
-# Not converted yet (they still take struct server): admin.c, queue/, backup_probe.c.
 for f in relay/*.[ch] relay/*/*.[ch]; do
     case $f in
         relay/main.c|relay/server.c|relay/server.h|relay/server_health.c) continue ;;
         relay/server_web.c) continue ;;
-        relay/admin.c|relay/queue/queue.c|relay/queue/queue_admin.c) continue ;;
-        relay/queue/queue_result.c|relay/queue/queue_watch.c|relay/queue/queue_policy.c) continue ;;
-        relay/deliver/backup_probe.c) continue ;;
+        relay/admin.c) continue ;;   # not converted yet: it still takes struct server
     esac
     if grep -n '#include "relay/server.h"' "$f"; then echo "layer violation: $f"; bad=1; fi
 done

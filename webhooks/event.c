@@ -50,6 +50,15 @@ const struct wh_event_type wh_event_types[] = {
                            "allows: its sessions are closed for the window", NULL },
     { "backscatter.blocked", "a client sent more backscatter bounces than allowed: its "
                              "bounces are refused for block_time (once per block)", NULL },
+    { "message.virus", "the virus scanner found a virus in a message; it was refused (or "
+                       "handled as the domain's virus_action says)", NULL },
+    { "account.suspended", "the compromised-account breaker suspended a login (its mail was "
+                           "refused as spam or virus again and again, or its newsletter "
+                           "bounce or complaint rate is over the limit)", NULL },
+    { "recipient.bounced", "a bounce to a newsletter's VERP address was matched to the login "
+                           "and recipient it was sent for (hard or soft)", NULL },
+    { "recipient.complained", "a complaint (ARF feedback report) was matched to the "
+                              "newsletter login and recipient", NULL },
     { "webhook.test", "a test event sent by \"posternctl webhooks test\"", NULL },
     { NULL, NULL, NULL }
 };

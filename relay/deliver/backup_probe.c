@@ -14,9 +14,7 @@
 #include "lib/log.h"
 #include "lib/netaddr.h"
 #include "lib/xalloc.h"
-#include "relay/queue/queue.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
 #include "relay/deliver/smtp_client.h"
 #include "webhooks/event.h"
 
@@ -172,12 +170,12 @@ static void on_mx(const struct dns_result *res, void *arg)
 
 /* Resolve the primaries of domain; done(pr, arg) runs later, on the loop, unless
  * primaries_cancel() comes first. pr is the caller's (it must stay put until then). */
-static void primaries_start(struct primaries *pr, struct server *srv, const char *domain,
-                            primaries_fn done, void *arg)
+static void primaries_start(struct primaries *pr, const struct backup_probe_deps *d,
+                            const char *domain, primaries_fn done, void *arg)
 {
     memset(pr, 0, sizeof(*pr));
-    pr->dns = srv->dns;
-    pr->cf = config_ref(srv->cf);
+    pr->dns = d->dns;
+    pr->cf = config_ref(*d->cf);
     snprintf(pr->domain, sizeof(pr->domain), "%s", domain);
     pr->done = done;
     pr->arg = arg;
@@ -205,7 +203,7 @@ struct probe {
 };
 
 struct backup_probe {
-    struct server *srv;
+    struct backup_probe_deps d;
     struct event *tick;
     struct probe *probes;
 };
@@ -231,7 +229,7 @@ static void probe_stop(struct probe *p)
 
 static void probe_done(struct probe *p, const char *error)
 {
-    struct server *srv = p->bp->srv;
+    const struct backup_probe_deps *d = &p->bp->d;
     const char *primary = p->host[0] ? p->host : "none";
 
     probe_stop(p);
@@ -240,10 +238,10 @@ static void probe_done(struct probe *p, const char *error)
             long long down_s = (long long)(time(NULL) - p->down_since);
             log_info("qmgr", "backup MX %s: primary %s is up again after %lld s; delivering "
                      "its queue now", p->domain, primary, down_s);
-            server_event(srv, "backup.primary_up",
+            d->event(d->event_arg, "backup.primary_up",
                          wh_pack("{s:s, s:s, s:I}", "domain", p->domain, "primary", primary,
                                  "down_s", (json_int_t)down_s));
-            queue_flush_domain(srv->queue, p->domain, false);
+            d->flush_domain(d->flush_arg, p->domain);
         } else if (p->state == PS_UNKNOWN) {
             log_info("qmgr", "backup MX %s: primary %s is up", p->domain, primary);
         }
@@ -258,7 +256,7 @@ static void probe_done(struct probe *p, const char *error)
         p->state = PS_DOWN;
         p->down_since = time(NULL);
         log_warn("qmgr", "backup MX %s: primary %s is down: %s", p->domain, primary, error);
-        server_event(srv, "backup.primary_down",
+        d->event(d->event_arg, "backup.primary_down",
                      wh_pack("{s:s, s:s, s:s, s:I}", "domain", p->domain, "primary",
                              primary, "error", error, "failed_probes",
                              (json_int_t)p->fails));
@@ -357,7 +355,7 @@ static void on_primaries(struct primaries *pr, void *arg)
     o.conf = &cf->c.smtp_client;
     o.helo_name = cf->c.hostname;
     o.tls = SMTP_TLS_NONE;
-    p->client = smtp_client_new(p->bp->srv->base, NULL, &o);
+    p->client = smtp_client_new(p->bp->d.base, NULL, &o);
     smtp_client_connect(p->client, (const struct sockaddr *)&ss, len, p->host, on_ready, p);
 }
 
@@ -367,13 +365,13 @@ static void probe_start(struct probe *p)
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
     p->running = true;
-    p->cf = config_ref(p->bp->srv->cf);
+    p->cf = config_ref(*p->bp->d.cf);
     p->host[0] = '\0';
     if (p->deadline == NULL)
-        p->deadline = evtimer_new(p->bp->srv->base, on_deadline, p);
+        p->deadline = evtimer_new(p->bp->d.base, on_deadline, p);
     evtimer_add(p->deadline, &tv);
     p->resolving = true;
-    primaries_start(&p->pr, p->bp->srv, p->domain, on_primaries, p);
+    primaries_start(&p->pr, &p->bp->d, p->domain, on_primaries, p);
 }
 
 static struct probe *probe_find(struct backup_probe *bp, const char *domain)
@@ -394,12 +392,13 @@ static struct probe *probe_find(struct backup_probe *bp, const char *domain)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct backup_probe *bp = arg;
-    const struct conf_strlist *b = &bp->srv->cf->c.relay.backup_domains;
+    const struct config *cf = *bp->d.cf;
+    const struct conf_strlist *b = &cf->c.relay.backup_domains;
     size_t i;
 
     (void)fd;
     (void)what;
-    if (!bp->srv->shutting_down && bp->srv->cf->c.queue.backup_probe_interval_ms > 0)
+    if (!*bp->d.shutting_down && cf->c.queue.backup_probe_interval_ms > 0)
         for (i = 0; i < b->n; i++) {
             struct probe *p = probe_find(bp, b->v[i]);
             if (!p->running)
@@ -410,7 +409,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void probe_schedule(struct backup_probe *bp)
 {
-    long long ms = bp->srv->cf->c.queue.backup_probe_interval_ms;
+    long long ms = (*bp->d.cf)->c.queue.backup_probe_interval_ms;
     struct timeval tv;
 
     if (ms <= 0)
@@ -420,14 +419,14 @@ static void probe_schedule(struct backup_probe *bp)
     evtimer_add(bp->tick, &tv);
 }
 
-struct backup_probe *backup_probe_new(struct server *srv)
+struct backup_probe *backup_probe_new(const struct backup_probe_deps *deps)
 {
     struct backup_probe *bp = xcalloc(1, sizeof(*bp));
     struct timeval now = { 0, 0 };
 
-    bp->srv = srv;
-    bp->tick = evtimer_new(srv->base, on_tick, bp);
-    if (srv->cf->c.queue.backup_probe_interval_ms > 0)
+    bp->d = *deps;
+    bp->tick = evtimer_new(bp->d.base, on_tick, bp);
+    if ((*bp->d.cf)->c.queue.backup_probe_interval_ms > 0)
         evtimer_add(bp->tick, &now); /* a first look at start */
     else
         probe_schedule(bp);
@@ -522,7 +521,7 @@ struct backup_check *backup_probe_check(struct backup_probe *bp, const char *dom
     snprintf(c->ip, sizeof(c->ip), "%s", ip);
     c->cb = cb;
     c->arg = arg;
-    primaries_start(&c->pr, bp->srv, domain, on_check_primaries, c);
+    primaries_start(&c->pr, &bp->d, domain, on_check_primaries, c);
     return c;
 }
 

@@ -11,16 +11,39 @@
  * The primaries of a domain are its MX hosts ranked above this server (the best first;
  * RFC 5321 5.1: our own host name cuts the MX list at its preference). ETRN asks whether
  * a client is one of them: backup_probe_check() resolves them as a probe does.
+ *
+ * It is given what it needs (struct backup_probe_deps) by the composition root
+ * (relay/server.c), not the daemon: the loop, the resolver, the current configuration,
+ * whether the daemon is shutting down, the event sink and a hook that flushes a domain's
+ * queue. It knows nothing of the queue runner.
  */
 #ifndef POSTERN_BACKUP_PROBE_H
 #define POSTERN_BACKUP_PROBE_H
 
 #include <stdbool.h>
 
-struct server;
+struct event_base;
+struct dns;
+struct config;
+struct json_t;
 struct backup_probe;
 
-struct backup_probe *backup_probe_new(struct server *srv);
+struct backup_probe_deps {
+    struct event_base *base;
+    struct dns *dns;
+    struct config *const *cf;        /* where the current configuration is (swapped on
+                                        reload); read at each use */
+    const bool *shutting_down;       /* no new probes once it is true */
+    /* events for the alert layer; takes the reference of data */
+    void (*event)(void *arg, const char *type, struct json_t *data);
+    void *event_arg;
+    /* a primary is back: deliver what is queued for domain now (as after an ETRN) */
+    void (*flush_domain)(void *arg, const char *domain);
+    void *flush_arg;
+};
+
+/* deps is copied. */
+struct backup_probe *backup_probe_new(const struct backup_probe_deps *deps);
 void backup_probe_free(struct backup_probe *bp);   /* before the resolver is freed */
 
 /* Did the last probes find the primary of domain down (two failures in a row, not up

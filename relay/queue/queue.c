@@ -29,7 +29,6 @@
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
 #include "relay/spool/spool.h"
 #include "webhooks/event.h"
 
@@ -120,7 +119,7 @@ double queue_now(void)
 
 const struct queue_conf *queue_conf_now(const struct queue *q)
 {
-    return &q->srv->cf->c.queue;
+    return &queue_cf(q)->c.queue;
 }
 
 static void qsb_add(struct sbuf *b, const char *s)
@@ -196,7 +195,7 @@ static struct qmsg *qmsg_new(struct queue *q, const char *qid)
     snprintf(m->qid, sizeof(m->qid), "%s", qid);
     m->q = q;
     m->fd = -1;
-    m->timer = evtimer_new(q->srv->base, on_timer, m);
+    m->timer = evtimer_new(q->d.base, on_timer, m);
     b = hash_qid(qid, q->nbuckets);
     m->hnext = q->hash[b];
     q->hash[b] = m;
@@ -458,8 +457,8 @@ static void load_done(void *arg)
         log_info("qmgr", "%s: to=<%s>, status=quarantined (%s) entry=%s", m->qid,
                  lj->qe[i].rcpt, lj->qe[i].detail[0] ? lj->qe[i].detail : lj->qe[i].reason,
                  lj->qe[i].id);
-    if (lj->nqe && m->q->srv->quarrun)
-        quar_runner_added(m->q->srv->quarrun, lj->qe, lj->nqe);
+    if (lj->nqe && (*m->q->d.quarrun))
+        quar_runner_added((*m->q->d.quarrun), lj->qe, lj->nqe);
     for (i = 0; i < lj->nqe; i++)
         quar_entry_clear(&lj->qe[i]);
     free(lj->qe);
@@ -485,10 +484,10 @@ static void load_done(void *arg)
         struct queue *q = m->q;
         if (quarantined) {
             log_error("qmgr", "%s: queue file is corrupt (cannot be parsed); moved to %s/%s",
-                      m->qid, spool_corrupt_dir(q->srv->spool), m->qid);
-            server_event(q->srv, "queue.corrupt",
+                      m->qid, spool_corrupt_dir(q->d.spool), m->qid);
+            queue_event(q, "queue.corrupt",
                          json_pack("{s:s, s:s}", "queue_id", m->qid, "moved_to",
-                                   spool_corrupt_dir(q->srv->spool)));
+                                   spool_corrupt_dir(q->d.spool)));
         }
         if (err == ENOENT || quarantined) {
             if (!quarantined)
@@ -520,7 +519,7 @@ static void qmsg_attempt_start(struct qmsg *m)
 
     m->state = QM_LOADING;
     q->nactive++;
-    m->cf = config_ref(q->srv->cf);
+    m->cf = config_ref(queue_cf(q));
     m->t_attempt = queue_now();
     lj->m = m;
     lj->dirfd = q->dirfd;
@@ -528,9 +527,9 @@ static void qmsg_attempt_start(struct qmsg *m)
     snprintf(lj->qid, sizeof(lj->qid), "%s", m->qid);
     lj->head_max = (size_t)m->cf->c.queue.bounce_headers_max;
     snprintf(lj->hostname, sizeof(lj->hostname), "%s", m->cf->c.hostname);
-    lj->quar_dirfd = q->srv->quarrun ? quar_runner_dirfd(q->srv->quarrun) : -1;
+    lj->quar_dirfd = (*q->d.quarrun) ? quar_runner_dirfd((*q->d.quarrun)) : -1;
     qmsg_busy(m);
-    workpool_submit(q->srv->wp, load_work, load_done, lj);
+    workpool_submit(q->d.wp, load_work, load_done, lj);
 }
 
 enum queue_pause queue_paused(const struct queue *q)
@@ -714,7 +713,7 @@ static void qmsg_event(struct qmsg *m, const char *type, size_t i, const struct 
 
     wh_event_timestamp(queued, (long long)(qf->arrival * 1000));
     wh_event_timestamp(next, next_try * 1000);
-    server_event(m->q->srv, type,
+    queue_event(m->q, type,
                  wh_pack("{s:s, s:s, s:s, s:s*, s:s*, s:i, s:s*, s:s, s:s*, s:s*, s:s*, s:s*,"
                            " s:I, s:s*, s:s}",
                            "queue_id", m->qid, "sender", qf->sender,
@@ -779,14 +778,14 @@ void qmsg_attempt_write(struct qmsg *m)
     w->len = m->recs.len;
     memset(&m->recs, 0, sizeof(m->recs));
     w->remove = pending == 0;
-    w->spool = q->srv->spool;
+    w->spool = q->d.spool;
     m->removing = w->remove;
     /* an admin append still in flight (hold, release) may write into the file: then its
      * inode must not carry another message, so it is only unlinked */
     w->recycle = w->remove && !w->keep_records && m->busy == 0 &&
                  spool_recycle_reserve(w->spool);
     qmsg_busy(m);
-    workpool_submit(q->srv->wp, write_work, write_done, w);
+    workpool_submit(q->d.wp, write_work, write_done, w);
 }
 
 /* ---- start and stop ----------------------------------------------------------------------- */
@@ -895,15 +894,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     queue_pump(arg);
 }
 
-struct queue *queue_new(struct server *srv)
+struct queue *queue_new(const struct queue_deps *deps)
 {
     struct queue *q = xcalloc(1, sizeof(*q));
-    q->srv = srv;
-    q->dirfd = open(spool_queue_dir(srv->spool), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    q->corrupt_fd = open(spool_corrupt_dir(srv->spool), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    q->d = *deps;
+    q->dirfd = open(spool_queue_dir(q->d.spool), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    q->corrupt_fd = open(spool_corrupt_dir(q->d.spool), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (q->dirfd < 0 || q->corrupt_fd < 0) {
-        log_error("qmgr", "cannot open %s or %s: %s", spool_queue_dir(srv->spool),
-                  spool_corrupt_dir(srv->spool), strerror(errno));
+        log_error("qmgr", "cannot open %s or %s: %s", spool_queue_dir(q->d.spool),
+                  spool_corrupt_dir(q->d.spool), strerror(errno));
         if (q->dirfd >= 0)
             close(q->dirfd);
         free(q);
@@ -912,8 +911,8 @@ struct queue *queue_new(struct server *srv)
     q->nbuckets = QUEUE_HASH_MIN;
     q->hash = xcalloc(q->nbuckets, sizeof(*q->hash));
     q->ready_tail = &q->ready_head;
-    q->dlv = deliver_new(srv->base, srv->wp, srv->dns);
-    q->wake = evtimer_new(srv->base, on_wake, q);
+    q->dlv = deliver_new(q->d.base, q->d.wp, q->d.dns);
+    q->wake = evtimer_new(q->d.base, on_wake, q);
     return q;
 }
 
@@ -923,7 +922,7 @@ void queue_start(struct queue *q)
     s->q = q;
     s->dirfd = q->dirfd;
     q->busy++;
-    workpool_submit(q->srv->wp, scan_work, scan_done, s);
+    workpool_submit(q->d.wp, scan_work, scan_done, s);
 }
 
 void queue_add(struct queue *q, const char *qid)

@@ -29,7 +29,14 @@
 
 #include "lib/conf.h"
 
-struct server;
+struct event_base;
+struct workpool;
+struct spool;
+struct dns;
+struct config;
+struct json_t;
+struct redis;
+struct quar_runner;
 struct queue;
 
 /* The "queue" config section (keys in queue.c). */
@@ -53,8 +60,24 @@ struct queue_conf {
 
 extern const struct conf_section queue_conf_section;
 
-/* Create the runner over srv (base, wp, spool, dns, and srv->cf read at each attempt). */
-struct queue *queue_new(struct server *srv);
+/* What the runner is given by the composition root (relay/server.c), not the daemon. */
+struct queue_deps {
+    struct event_base *base;
+    struct workpool *wp;             /* queue-file loads and writes */
+    struct spool *spool;
+    struct dns *dns;
+    struct redis *redis;             /* NULL when nothing needs Redis */
+    struct quar_runner *const *quarrun; /* where this node's quarantine is (made after the
+                                        queue; NULL inside when there is none) */
+    struct config *const *cf;        /* where the current configuration is (swapped on
+                                        reload); read at each attempt */
+    /* events for the alert layer; takes the reference of data */
+    void (*event)(void *arg, const char *type, struct json_t *data);
+    void *event_arg;
+};
+
+/* Create the runner (deps is copied). */
+struct queue *queue_new(const struct queue_deps *deps);
 
 /* Scan the queue directory (on the worker pool) and schedule every message. */
 void queue_start(struct queue *q);

@@ -15,7 +15,6 @@
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
-#include "relay/server.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,7 +92,7 @@ static void op_submit(struct qmsg *m, int kind, char *rec, queue_op_fn cb, void 
     o->arg = arg;
     o->kind = kind;
     qmsg_busy(m);
-    workpool_submit(m->q->srv->wp, op_work, op_done, o);
+    workpool_submit(m->q->d.wp, op_work, op_done, o);
 }
 
 /* Remove an idle message now; admins waiting in m->delete_ops are answered. */
@@ -217,7 +216,7 @@ int queue_etrn(struct queue *q, const char *domain, bool subdomains, unsigned *c
         e = xcalloc(1, sizeof(*e));
         e->q = q;
         e->domain = xstrdup(domain);
-        e->timer = evtimer_new(q->srv->base, on_etrn_timer, e);
+        e->timer = evtimer_new(q->d.base, on_etrn_timer, e);
         e->next = q->etrn;
         q->etrn = e;
     } else if (now - e->last < interval) {

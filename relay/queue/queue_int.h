@@ -112,7 +112,7 @@ struct qmsg {
 };
 
 struct queue {
-    struct server *srv;
+    struct queue_deps d;             /* loop, pool, spool, resolver, config, event sink */
     struct deliver *dlv;
     int dirfd;
     int corrupt_fd;               /* spool_dir/corrupt: unparsable files are moved here */
@@ -200,5 +200,16 @@ typedef void (*qindex_fn)(struct qmsg *m, void *arg);
 void qindex_each(struct queue *q, const char *domain, bool subdomains, qindex_fn fn,
                  void *arg);
 void qindex_free(struct queue *q);                       /* after every message is freed */
+
+/* The current configuration, and an event through the daemon's sink (takes data). */
+static inline struct config *queue_cf(const struct queue *q)
+{
+    return *q->d.cf;
+}
+
+static inline void queue_event(struct queue *q, const char *type, struct json_t *data)
+{
+    q->d.event(q->d.event_arg, type, data);
+}
 
 #endif

@@ -17,7 +17,6 @@
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
 #include "relay/spool/spool.h"
 #include "webhooks/event.h"
 
@@ -39,7 +38,7 @@ void qres_learn(const struct qmsg *m, const char *rcpt)
 {
     const struct relay_conf *c = &m->cf->c;
     const char *domain = qres_domain(rcpt);
-    struct redis *redis = m->q->srv->redis;
+    struct redis *redis = m->q->d.redis;
     const char *argv[3];
     char *key, *member;
 
@@ -219,7 +218,7 @@ static void dsn_suppressed(const struct qmsg *m, enum dsn_action action,
         log_info("bounce", "%s: sender %s notification to <%s> not sent: bounces=%s for "
                  "<%s>%s (inbound mail; the sender may be forged)", m->qid, kind,
                  qf->sender, name, first, k > 1 ? " and others" : "");
-        server_event(m->q->srv, "message.bounce_suppressed",
+        queue_event(m->q, "message.bounce_suppressed",
                      wh_pack("{s:s, s:s, s:s, s:s, s:o, s:s*, s:s*, s:s*, s:s}",
                              "queue_id", m->qid, "sender", qf->sender,
                              "notification", action == DSN_FAILED ? "failed" : "delayed",
@@ -326,7 +325,7 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action)
     }
     if (n == 0)
         goto out;
-    f = spool_file_new(q->srv->spool);
+    f = spool_file_new(q->d.spool);
     if (f == NULL) {
         log_error("bounce", "%s: cannot create a notification: %s", m->qid, strerror(errno));
         goto out;

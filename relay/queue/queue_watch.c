@@ -8,7 +8,6 @@
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
-#include "relay/server.h"
 #include "relay/spool/spool.h"
 
 #include <dirent.h>
@@ -22,7 +21,7 @@
 #define QUEUE_WATCH_PERIOD_MIN_MS 500    /* ... and at most twice a second */
 
 struct queue_watch {
-    struct server *srv;
+    struct queue_watch_deps d;
     struct event *timer;
     bool scanning;
     bool stopping;         /* freed while a scan was on a worker: the done callback frees */
@@ -35,7 +34,7 @@ struct queue_watch {
 static void watch_scan(void *arg)   /* worker thread */
 {
     struct queue_watch *w = arg;
-    DIR *d = opendir(spool_queue_dir(w->srv->spool));
+    DIR *d = opendir(spool_queue_dir(w->d.spool));
     struct dirent *e;
 
     w->oldest = -1;
@@ -58,7 +57,7 @@ static void watch_scan(void *arg)   /* worker thread */
 static void watch_done(void *arg)   /* loop thread */
 {
     struct queue_watch *w = arg;
-    long long threshold_s = w->srv->cf->c.webhooks.queue_stuck_after_ms / 1000;
+    long long threshold_s = (*w->d.cf)->c.webhooks.queue_stuck_after_ms / 1000;
     long long age;
 
     w->scanning = false;
@@ -71,8 +70,8 @@ static void watch_done(void *arg)   /* loop thread */
         return;
     log_warn("qmgr", "queue stuck: oldest message is %lld s old, %lu messages queued", age,
              w->count);
-    webhook_emit_once(w->srv->webhooks, "queue.stuck", "queue",
-                      w->srv->cf->c.webhooks.queue_stuck_after_ms,
+    webhook_emit_once(w->d.webhooks, "queue.stuck", "queue",
+                      (*w->d.cf)->c.webhooks.queue_stuck_after_ms,
                       json_pack("{s:s, s:I, s:I, s:I}", "oldest_queue_id", w->oldest_qid,
                                 "oldest_age_s", (json_int_t)age,
                                 "threshold_s", (json_int_t)threshold_s,
@@ -87,13 +86,13 @@ static void watch_tick(evutil_socket_t fd, short what, void *arg)
     if (w->scanning)
         return;
     w->scanning = true;
-    workpool_submit(w->srv->wp, watch_scan, watch_done, w);
+    workpool_submit(w->d.wp, watch_scan, watch_done, w);
 }
 
-struct queue_watch *queue_watch_new(struct server *srv)
+struct queue_watch *queue_watch_new(const struct queue_watch_deps *deps)
 {
     struct queue_watch *w = xcalloc(1, sizeof(*w));
-    long long ms = srv->cf->c.webhooks.queue_stuck_after_ms / 2;
+    long long ms = (*deps->cf)->c.webhooks.queue_stuck_after_ms / 2;
     struct timeval tv;
 
     if (ms > QUEUE_WATCH_PERIOD_MAX_MS)
@@ -102,8 +101,8 @@ struct queue_watch *queue_watch_new(struct server *srv)
         ms = QUEUE_WATCH_PERIOD_MIN_MS;
     tv.tv_sec = ms / 1000;
     tv.tv_usec = (ms % 1000) * 1000;
-    w->srv = srv;
-    w->timer = event_new(srv->base, -1, EV_PERSIST, watch_tick, w);
+    w->d = *deps;
+    w->timer = event_new(w->d.base, -1, EV_PERSIST, watch_tick, w);
     event_add(w->timer, &tv);
     return w;
 }

@@ -7,10 +7,24 @@
 #ifndef POSTERN_QUEUE_WATCH_H
 #define POSTERN_QUEUE_WATCH_H
 
-struct server;
+struct event_base;
+struct workpool;
+struct spool;
+struct config;
+struct webhooks;
 struct queue_watch;
 
-struct queue_watch *queue_watch_new(struct server *srv);
+/* What it is given by the composition root (relay/server.c). */
+struct queue_watch_deps {
+    struct event_base *base;
+    struct workpool *wp;             /* the directory scan */
+    struct spool *spool;
+    struct config *const *cf;        /* where the current configuration is (reloads) */
+    struct webhooks *webhooks;       /* queue.stuck, once per period */
+};
+
+/* deps is copied. */
+struct queue_watch *queue_watch_new(const struct queue_watch_deps *deps);
 void queue_watch_free(struct queue_watch *w);  /* after the workpool has stopped */
 
 #endif

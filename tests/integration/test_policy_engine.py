@@ -302,8 +302,9 @@ def test_a_login_whose_mail_is_refused_as_spam_again_and_again_is_suspended(
         assert send() == 550            # refused as spam: strike 1
         assert p.events("account.suspended") == []
         assert send() == 550            # strike 2: suspended
-        # the strike is counted in Redis after the reply: the event follows it
+        # the strike is counted in Redis after the 550 was given: wait for its answer
         wait_for(lambda: len(p.events("account.suspended")) == 1, what="account.suspended")
+        assert len(p.events("account.suspended")) == 1
         assert send() == 450            # 450 4.7.1 at MAIL from now on
         # what posternctl account release does (its own config would not know testsym)
         assert "suspended" in redis_server.cli("HGET", "pt:acct:{%s}" % USER, "reason") \

@@ -129,7 +129,8 @@ static void type_table_lists_the_issue_types(void **state)
         "message.deferred", "queue.stuck", "queue.corrupt", "backup.primary_down",
         "backup.primary_up", "redis.unavailable", "redis.recovered", "policy.check_unavailable",
         "webhook.test", "message.bounce_suppressed", "recipient.harvest",
-        "backscatter.blocked", NULL };
+        "backscatter.blocked", "message.virus", "account.suspended", "recipient.bounced",
+        "recipient.complained", NULL };
     size_t i;
 
     (void)state;
