@@ -278,6 +278,7 @@ int server_start(struct server *srv, struct config *cf)
     unsigned queued, removed;
 
     srv->cf = cf;
+    srv->start_cf = config_ref(cf);
     server_raise_fd_limit(cf);
     {
         /* The changelist folds the add/remove pairs of one loop turn (a reply written at
@@ -562,5 +563,7 @@ void server_stop(struct server *srv)
         dns_free(srv->dns);
     if (srv->base)
         event_base_free(srv->base);
+    if (srv->start_cf)
+        config_unref(srv->start_cf);
     log_info("master", "stopped");
 }

@@ -26,6 +26,9 @@ struct smtp_session;
 struct server {
     struct event_base *base;
     struct config *cf;               /* current configuration */
+    struct config *start_cf;         /* the one started with, kept to the end: the services
+                                        built from it (Redis and its key watch, DNS, ...) keep
+                                        pointers to its sections across reloads */
     struct workpool *wp;
     struct workpool *syncwp;      /* the spool's fsyncs (relay/spool/spool.c) */
     struct spool *spool;
