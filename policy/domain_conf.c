@@ -28,8 +28,8 @@ static const struct conf_key domain_keys[] = {
       .choices = domain_bounces_names,
       .help = "DSNs for inbound mail that fails after acceptance: never (log it and raise "
               "message.bounce_suppressed), authenticated (only for senders authenticated by "
-              "SPF or aligned DKIM; until sender authentication exists no sender is, so it "
-              "acts as never) or always" },
+              "SPF (MAIL FROM) or aligned DKIM at receipt: the queue file's sender_auth "
+              "record) or always" },
     { .name = "allow_routing_characters", .type = CONF_BOOL,
       .offset = D(allow_routing_characters), .def = "false",
       .help = "accept recipients whose local part holds %, ! or a quoted @ from clients that "

@@ -46,7 +46,6 @@ static const struct api_route api_routes[] = {
     { EVHTTP_REQ_POST,   "queue/*/flush",     { "flush", "$1" } },
     { EVHTTP_REQ_POST,   "queue/*/hold",      { "hold", "$1" } },
     { EVHTTP_REQ_POST,   "queue/*/release",   { "release", "$1" } },
-    { EVHTTP_REQ_GET,    "held",              { "held", "list" } },
     { EVHTTP_REQ_GET,    "policy/*",          { "policy", "show", "$1" } },
     { EVHTTP_REQ_PUT,    "policy/*/*",        { "policy", "set", "$1", "$2", "$body:value" } },
     { EVHTTP_REQ_DELETE, "policy/*/*",        { "policy", "unset", "$1", "$2" } },

@@ -207,52 +207,6 @@ static int op_queue(const struct relay_conf *c, int argc, char **argv, FILE *out
     return EX_OK;
 }
 
-/* held list: recipients the policy held (quarantine, wrap), from the spool. */
-static int op_held(const struct relay_conf *c, int argc, char **argv, FILE *out)
-{
-    char *qdir;
-    struct dirent *e;
-    DIR *d;
-    int dfd;
-    size_t count = 0;
-
-    if (argc != 2 || strcmp(argv[1], "list") != 0)
-        return EX_USAGE;
-    qdir = xasprintf("%s/queue", c->spool_dir);
-    dfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (d = fdopendir(dup(dfd))) == NULL) {
-        fprintf(errout(), "posternctl: cannot read %s: %s\n", qdir, strerror(errno));
-        if (dfd >= 0)
-            close(dfd);
-        free(qdir);
-        return EX_NOINPUT;
-    }
-    while ((e = readdir(d)) != NULL) {
-        struct queue_file *qf;
-        size_t i;
-        if (!qid_valid(e->d_name) || (qf = queue_file_load(dfd, e->d_name, NULL)) == NULL)
-            continue;
-        for (i = 0; i < qf->nrcpt; i++) {
-            const struct qf_rcpt *r = &qf->rcpts[i];
-            if (!queue_file_rcpt_held(r))
-                continue;
-            fprintf(out, "%s <%s> -> <%s> %s score=%.1f level=%s reason=%s\n", qf->qid, qf->sender,
-                   r->addr, disposition_name(r->policy->disp), r->policy->score,
-                   r->policy->level ? r->policy->level : "-",
-                   r->policy->reason ? r->policy->reason : "-");
-            count++;
-        }
-        queue_file_free(qf);
-    }
-    closedir(d);
-    close(dfd);
-    free(qdir);
-    if (count == 0)
-        fprintf(out, "No held recipients\n");
-    return EX_OK;
-}
-
-
 /* ---- Redis ------------------------------------------------------------------------------ */
 
 /* A blocking Redis connection from the config, or NULL after saying why. */
@@ -357,7 +311,6 @@ static int op_webhooks(const struct relay_conf *c, int argc, char **argv, FILE *
 
 static const struct admin_op admin_ops[] = {
     { "queue",     0, 3, op_queue },
-    { "held",      1, 1, op_held },
     { "ratelimit", 2, 3, op_ratelimit },
     { "greylist",  2, 2, op_greylist },
     { "account",   2, 2, op_account },
@@ -379,8 +332,6 @@ const struct admin_op *admin_op_find(int argc, char **argv)
     if (op->name == NULL)
         return NULL;
     /* rows that share a name with a daemon command: only their reading forms are ops */
-    if (strcmp(op->name, "held") == 0 && (argc != 2 || strcmp(argv[1], "list") != 0))
-        return NULL;
     if (strcmp(op->name, "webhooks") == 0 && argc >= 2 && strcmp(argv[1], "--json") != 0)
         return NULL;
     return op;
