@@ -31,6 +31,7 @@
 #include <stddef.h>
 
 #include "lib/conf.h"
+#include "lib/redis_key.h"   /* redis_key_escape(): many users of this header need it */
 
 struct event_base;
 struct redisReply;
@@ -138,11 +139,6 @@ void redis_reply_ignore(enum redis_result res, const struct redisReply *reply, v
  * very callback is harmless. */
 void redis_cancel(struct redis_req *req);
 
-/* The text to put between the braces of a key's hash tag ("pt:rl:{TEXT}:..."): ASCII
- * lower-cased, and '%', '{', '}', space, control and non-ASCII bytes written as %XX, so a
- * client-chosen name can neither break the hash tag nor reach another name's keys.
- * Pure; the caller frees the result. */
-char *redis_key_escape(const char *s);
 
 /* Split "A.B.C.D:PORT" or "[V6]:PORT" into a numeric host and port (pure). Returns 0, or
  * -1 when the text is not an IP literal with a port in 1..65535. */

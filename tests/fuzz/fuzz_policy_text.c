@@ -1,4 +1,4 @@
-// fuzz-sources: policy/bounce_refs.c policy/rcpt_list.c policy/greylist_key.c policy/report_parse.c policy/verp.c lib/xalloc.c lib/log.c -lcrypto
+// fuzz-sources: policy/bounce_refs.c policy/rcpt_list.c policy/greylist_key.c policy/report_parse.c policy/verp.c lib/redis_key.c lib/xalloc.c lib/log.c -lcrypto
 /*
  * fuzz_policy_text.c - libFuzzer target for the small parsers of text a client controls
  * that policy checks read: what a bounce quotes (policy/bounce_refs.c), a recipients file
