@@ -114,15 +114,20 @@ start_sink() {  # start_sink PORT LOG
 }
 
 echo "== Postern =="
+# a daemon that did not start would make every figure after it meaningless: say why and stop
+postern_started() {  # postern_started LOG
+    kill -0 "$postern_pid" 2>/dev/null && return 0
+    echo "bench: postern did not start:"; tail -5 "$1"; exit 1
+}
 make -s all >/dev/null || exit 1
 port=$(free_port)
 cat > "$work/postern.json" <<EOF
 { "hostname": "bench.example.test", "spool_dir": "$work/spool", "workers": 4,
   "privileges": { "run_as_root": true }, "virus": { "enabled": false },
-  "policy": { "disabled_checks": ["spam", "bulk", "filetype"] },
+  "policy": { "disabled_checks": ["spam", "bulk", "filetype"],
+              "dns_skip_networks": ["127.0.0.0/8"] },
   "limits": { "connections": 5000, "connections_per_ip": 5000 },
   "relay": { "local_domains": ["example.test"] },
-  "policy": { "dns_skip_networks": ["127.0.0.0/8"] },
   "queue": { "paused": true },
   "listeners": [ { "name": "mx", "address": "127.0.0.1:$port", "profile": "inbound" } ] }
 EOF
@@ -130,6 +135,7 @@ ulimit -n 8192 2>/dev/null
 bin/postern -d -f "$work/postern.json" 2>"$work/postern.log" &
 postern_pid=$!
 sleep 0.5
+postern_started "$work/postern.log"
 pt_rate=$(acceptance "$port")
 pt_queued=$(ls "$work/spool/queue" | wc -l)
 echo "acceptance: $pt_rate messages/s ($N x $SIZE bytes, $C connections; $pt_queued queued, each fsynced before 250; queue runner paused; content checks off)"
@@ -146,6 +152,7 @@ sed -e "s|\"virus\": { \"enabled\": false }|\"virus\": { \"scanner\": \"$PWD/bin
 bin/postern -d -f "$work/postern-virus.json" 2>"$work/postern-virus.log" &
 postern_pid=$!
 sleep 1.5
+postern_started "$work/postern-virus.log"
 pv_rate=$(acceptance "$port")
 echo "acceptance with virus scanning on: $pv_rate messages/s (scanning off: $pt_rate)"
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
@@ -159,7 +166,8 @@ redis-server --port 0 --unixsocket "$redis_sock" --save "" --appendonly no \
 redis_pid=$!
 for _ in $(seq 50); do redis-cli -s "$redis_sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
 port=$(free_port)
-sed -e "s|\"policy\": { \"disabled_checks\": \[\"spam\", \"bulk\", \"filetype\"\] },|\"redis\": { \"socket\": \"$redis_sock\" },|" \
+sed -e "s|\"disabled_checks\": \[\"spam\", \"bulk\", \"filetype\"\],|\"disabled_checks\": [],|" \
+    -e "s|\"queue\": { \"paused\": true },|\"redis\": { \"socket\": \"$redis_sock\" }, \"queue\": { \"paused\": true },|" \
     -e "s|$work/spool-virus\"|$work/spool-all\"|" -e "s|127.0.0.1:[0-9]*|127.0.0.1:$port|" \
     "$work/postern-virus.json" > "$work/postern-all.json"
 corpus=$(ls -d ${SPAM_CORPUS:-../shared/spam-corpus}/corpus 2>/dev/null)
@@ -172,6 +180,7 @@ fi
 bin/postern -d -f "$work/postern-all.json" 2>"$work/postern-all.log" &
 postern_pid=$!
 sleep 1.5
+postern_started "$work/postern-all.log"
 pa_rate=$(acceptance "$port")
 echo "acceptance with every content check on (virus, file types, spam $trained, bulk): $pa_rate messages/s (content checks off: $pt_rate; on/off = $($PY -c "print('%.2f' % ($pa_rate / $pt_rate))"))"
 grep -c "BAYES_" "$work/spool-all/queue/"* 2>/dev/null | awk -F: '{n += ($2 > 0)} END {print "  (" n+0 " queued messages carry a BAYES_ symbol)"}'
@@ -183,15 +192,16 @@ port=$(free_port)
 printf '%s\n' "{ \"hostname\": \"bench.example.test\", \"spool_dir\": \"$work/spool-relay\",
   \"workers\": 4, \"limits\": { \"connections\": 5000, \"connections_per_ip\": 5000 },
   \"privileges\": { \"run_as_root\": true }, \"virus\": { \"enabled\": false },
-  \"policy\": { \"disabled_checks\": [\"spam\", \"bulk\", \"filetype\"] },
+  \"policy\": { \"disabled_checks\": [\"spam\", \"bulk\", \"filetype\"],
+                \"dns_skip_networks\": [\"127.0.0.0/8\"] },
   \"relay\": { \"local_domains\": [\"example.test\"] },
-  \"policy\": { \"dns_skip_networks\": [\"127.0.0.0/8\"] },
   \"transport\": { \"default\": \"relay:[127.0.0.1]:$sport\" },
   \"listeners\": [ { \"name\": \"mx\", \"address\": \"127.0.0.1:$port\", \"profile\": \"inbound\" } ] }" \
   > "$work/postern-relay.json"
 bin/postern -d -f "$work/postern-relay.json" 2>"$work/postern-relay.log" &
 postern_pid=$!
 sleep 0.5
+postern_started "$work/postern-relay.log"
 pt_e2e=$(e2e "$port" "$work/sink-postern.log")
 echo "end to end: $pt_e2e messages/s (accepted, fsynced, relayed to smtp-sink, removed)"
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
