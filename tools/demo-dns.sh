@@ -41,6 +41,7 @@ tmp="$conf.tmp"
     echo "mx-host=partner.example,mx.partner.example,10"
     echo "mx-host=spam.example,mx.spam.example,10"
     echo 'txt-record=example.test,"v=spf1 ip4:127.0.0.1 -all"'
+    echo 'txt-record=_dmarc.example.test,"v=DMARC1; p=none"'
     if [ -n "$dkim" ]; then
         # NAME. IN TXT ( "part" "part" ) -> txt-record=NAME,"part","part"
         name=$(sed -n '1s/^\([^ 	]*\)\.[ 	].*/\1/p' "$dkim")

@@ -4,7 +4,7 @@ dnsmasq that `make run` starts on 127.0.0.1:5354).
 Writes the zone into a temp dir with a fresh DKIM key, starts dnsmasq on a free loopback port
 with the options tools/demo-run.sh uses, and asks it through the daemon's own resolver
 (tests/helpers/dnsq): the forward-confirmed PTR of 127.0.0.1, the MX records of the demo's
-domains and of the README's example sender domains, SPF and the DKIM key; names outside the
+domains and of the README's example sender domains, SPF, DMARC and the DKIM key; names outside the
 zone are refused (nothing is forwarded). The demo config, without the loopback exemption,
 passes `postern -n`.
 """
@@ -95,6 +95,8 @@ def test_demo_zone_publishes_spf_and_the_demo_dkim_key(demo_dns):
     key = "".join(p for p in record.split('"')[1::2])
     assert status == "ok" and key.startswith("v=DKIM1;"), (status, data, record)
     assert key.split("p=")[1] in data.replace('" "', "").replace('"', ""), (data, key)
+    status, data = dnsq(server, "TXT", "_dmarc.example.test")
+    assert status == "ok" and "v=DMARC1; p=none" in data, (status, data)
 
 
 def test_demo_zone_answers_nothing_else_and_forwards_nothing(demo_dns):
