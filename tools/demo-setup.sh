@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo-setup: create everything the demo config needs under run/, idempotently:
 # directories, a self-signed certificate for the demo host name, the demo logins, the DKIM
-# key of example.test, a test virus signature database. Never starts anything.
+# key of example.test, the private DNS zone (run/dns/), a test virus signature database. Never starts anything.
 set -e
 mkdir -p run/tls run/spool run/maildir run/outbound
 chmod 700 run/spool
@@ -28,6 +28,9 @@ if [ ! -s run/dkim/example.test.demo.key ]; then
     echo "demo-setup: created the DKIM key run/dkim/example.test.demo.key; its DNS record:"
     cat run/dkim/example.test.demo.txt
 fi
+# the zone of the demo's private DNS server (tools/demo-run.sh starts it on 127.0.0.1:5354):
+# reverse DNS of 127.0.0.1, MX records, SPF and the DKIM key above; rewritten every time
+sh tools/demo-dns.sh run/dns run/dkim/example.test.demo.txt
 # a test signature database for the virus scanner (EICAR and a marker; nothing is
 # downloaded: with clamav-freshclam's real database, point virus.database at it)
 if [ ! -s run/clamav/test.ndb ]; then
