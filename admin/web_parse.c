@@ -3,6 +3,7 @@
  */
 #include "admin/web_parse.h"
 
+#include "lib/hex.h"
 #include "lib/xalloc.h"
 
 #include <stdarg.h>
@@ -123,17 +124,6 @@ void web_template(struct wstr *out, const char *tpl, size_t len, const struct we
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *web_url_decode(const char *s, size_t len)
 {
     char *out = xmalloc(len + 1);
@@ -144,7 +134,7 @@ char *web_url_decode(const char *s, size_t len)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1, lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free(out);
                 return NULL;

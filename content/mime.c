@@ -21,6 +21,8 @@
 #include "content/mime.h"
 
 #include "content/mime_header.h"
+#include "lib/base64.h"
+#include "lib/hex.h"
 #include "lib/xalloc.h"
 
 #include <stdio.h>
@@ -137,32 +139,6 @@ static void keep_eol(struct frame *f, const char *eol, size_t eol_len)
     f->eol_len = eol_len;
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_ws(char c)
 {
     return c == ' ' || c == '\t';
@@ -203,7 +179,7 @@ static void end_headers(struct mime_parser *m, struct frame *f, bool closing);
 /* Base64: the quantum in f->q; out gets the decoded bytes. */
 static size_t b64_put(struct mime_parser *m, struct frame *f, int c, unsigned char *out)
 {
-    int v = b64val(c);
+    int v = base64_value(c);
 
     if (v >= 0) {
         f->q[f->nq++] = (unsigned char)v;
@@ -594,10 +570,10 @@ static void qp_line(struct mime_parser *m, struct frame *f, const char *s, size_
             out[o++] = (unsigned char)in[i];
         } else if (i + 1 == n && complete) {
             soft = true;
-        } else if (i + 2 < n && hexval((unsigned char)in[i + 1]) >= 0 &&
-                   hexval((unsigned char)in[i + 2]) >= 0) {
-            out[o++] = (unsigned char)(hexval((unsigned char)in[i + 1]) * 16 +
-                                       hexval((unsigned char)in[i + 2]));
+        } else if (i + 2 < n && hex_value((unsigned char)in[i + 1]) >= 0 &&
+                   hex_value((unsigned char)in[i + 2]) >= 0) {
+            out[o++] = (unsigned char)(hex_value((unsigned char)in[i + 1]) * 16 +
+                                       hex_value((unsigned char)in[i + 2]));
             i += 2;
         } else {
             flag(m, f, MIME_F_BAD_QP);

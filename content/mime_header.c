@@ -7,6 +7,8 @@
 
 #include "content/charset.h"
 #include "content/mime.h"
+#include "lib/base64.h"
+#include "lib/hex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -71,16 +73,6 @@ struct sect {
     size_t off, len;
 };
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* %XX-decode in place; returns the new length. */
 static size_t pct_decode(char *s, size_t len, unsigned *flags)
 {
@@ -88,9 +80,9 @@ static size_t pct_decode(char *s, size_t len, unsigned *flags)
 
     for (i = 0; i < len; i++) {
         if (s[i] == '%' && i + 2 < len &&
-            hexval((unsigned char)s[i + 1]) >= 0 && hexval((unsigned char)s[i + 2]) >= 0) {
-            s[o++] = (char)(hexval((unsigned char)s[i + 1]) * 16 +
-                            hexval((unsigned char)s[i + 2]));
+            hex_value((unsigned char)s[i + 1]) >= 0 && hex_value((unsigned char)s[i + 2]) >= 0) {
+            s[o++] = (char)(hex_value((unsigned char)s[i + 1]) * 16 +
+                            hex_value((unsigned char)s[i + 2]));
             i += 2;
         } else {
             if (s[i] == '%')
@@ -310,21 +302,6 @@ static void flush_raw(struct words_out *w)
     w->raw_len = 0;
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /* Decode one word's text into w->raw. */
 static void decode_text(struct words_out *w, int enc, const char *t, size_t n, unsigned *flags)
 {
@@ -333,7 +310,7 @@ static void decode_text(struct words_out *w, int enc, const char *t, size_t n, u
     if (enc == 'b') {
         unsigned acc = 0, bits = 0;
         for (i = 0; i < n; i++) {
-            int v = b64val((unsigned char)t[i]);
+            int v = base64_value((unsigned char)t[i]);
             if (v < 0) {
                 if (t[i] != '=')
                     *flags |= MIME_F_BAD_HEADER_VALUE;
@@ -354,8 +331,8 @@ static void decode_text(struct words_out *w, int enc, const char *t, size_t n, u
         if (c == '_') {
             c = ' ';
         } else if (c == '=' && i + 2 < n &&
-                   hexval((unsigned char)t[i + 1]) >= 0 && hexval((unsigned char)t[i + 2]) >= 0) {
-            c = (char)(hexval((unsigned char)t[i + 1]) * 16 + hexval((unsigned char)t[i + 2]));
+                   hex_value((unsigned char)t[i + 1]) >= 0 && hex_value((unsigned char)t[i + 2]) >= 0) {
+            c = (char)(hex_value((unsigned char)t[i + 1]) * 16 + hex_value((unsigned char)t[i + 2]));
             i += 2;
         } else if (c == '=') {
             *flags |= MIME_F_BAD_HEADER_VALUE;

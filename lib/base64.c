@@ -34,6 +34,12 @@ static uint8_t b64_value(unsigned char c)
     return B64_BAD;
 }
 
+int base64_value(int c)
+{
+    uint8_t v = c >= 0 && c <= 255 ? b64_value((unsigned char)c) : B64_BAD;
+    return v == B64_BAD ? -1 : v;
+}
+
 /* Decode the final quantum q[0..3], which may be padded. Writes 1..3 bytes to out and
  * returns how many, or a negative base64_status. */
 static int b64_last_quantum(const unsigned char *q, unsigned char *out)

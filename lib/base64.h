@@ -37,6 +37,10 @@ enum base64_status base64_decode(const char *in, size_t in_len, unsigned char *o
 enum base64_status base64_encode(const unsigned char *in, size_t in_len, char *out,
                                  size_t out_size, size_t *out_len);
 
+/* The value of one character of the base64 alphabet (0..63), or -1: for the lenient
+ * decoders of MIME bodies and encoded words, which skip what is not in the alphabet. */
+int base64_value(int c);
+
 /* A short English text for a status, for logs. */
 const char *base64_strerror(enum base64_status st);
 

@@ -5,6 +5,7 @@
  */
 #include "policy/result_record.h"
 
+#include "lib/hex.h"
 #include "lib/xalloc.h"
 
 #include <math.h>
@@ -152,17 +153,6 @@ static bool parse_number(const char *s, size_t n, double *out)
     return fabs(*out) <= RESULT_SCORE_MAX;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..n) into a new string; NULL when malformed, too long, or holding a
  * NUL, CR or LF (none may reach a header). */
 static char *decode(const char *s, size_t n)
@@ -176,8 +166,8 @@ static char *decode(const char *s, size_t n)
             int hi, lo;
             if (i + 2 >= n)
                 goto bad;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = hex_value(s[i + 1]);
+            lo = hex_value(s[i + 2]);
             if (hi < 0 || lo < 0)
                 goto bad;
             c = hi * 16 + lo;

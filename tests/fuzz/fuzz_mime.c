@@ -1,4 +1,4 @@
-// fuzz-sources: content/mime.c content/mime_header.c content/charset.c lib/utf8.c lib/xalloc.c lib/log.c
+// fuzz-sources: content/mime.c content/mime_header.c content/charset.c lib/utf8.c lib/base64.c lib/xalloc.c lib/log.c
 /*
  * fuzz_mime.c - libFuzzer target for content/mime.c, the streaming MIME parser (and the
  * header value decoding of content/mime_header.c it calls).

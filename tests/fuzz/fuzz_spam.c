@@ -1,4 +1,4 @@
-// fuzz-sources: content/spam_msg.c content/spam_tok.c content/spam_model.c content/spam_score.c content/mime.c content/mime_header.c content/charset.c lib/utf8.c lib/xalloc.c lib/log.c
+// fuzz-sources: content/spam_msg.c content/spam_tok.c content/spam_model.c content/spam_score.c content/mime.c content/mime_header.c content/charset.c lib/utf8.c lib/base64.c lib/xalloc.c lib/log.c
 /*
  * fuzz_spam.c - libFuzzer target for the spam code's message parsing: the MIME walker
  * (content/spam_msg.c over content/mime.c: headers, multipart, base64/quoted-printable, charsets, encoded

@@ -1,4 +1,4 @@
-// fuzz-sources: content/wrap.c content/mime.c content/mime_header.c content/charset.c lib/utf8.c lib/header_edit.c lib/xalloc.c lib/log.c
+// fuzz-sources: content/wrap.c content/mime.c content/mime_header.c content/charset.c lib/utf8.c lib/header_edit.c lib/base64.c lib/xalloc.c lib/log.c
 /*
  * fuzz_wrap.c - libFuzzer target for content/wrap.c: any message bytes, wrapped with and
  * without the virus rule. Invariants: no crash or overread (ASan), the output ends with
