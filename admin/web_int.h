@@ -99,6 +99,9 @@ bool web_may_edit(const struct web_req *r, const char *address);
 /* Set r->target to the address given (NULL: the login) when r->login may edit it; else
  * answer 400 or 403 and return false. */
 bool web_pick_target(struct web_req *r, const char *given);
+/* The start of every form POST of the page: logged in (else 401), the form's CSRF token
+ * (else 403), its user field picked as the target (web_pick_target). False: answered. */
+bool web_form_start(struct web_req *r);
 /* Canonical address (lower-case, trimmed) or NULL when it is not user@domain. */
 char *web_address(const char *text);
 

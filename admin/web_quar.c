@@ -305,21 +305,9 @@ static void act(struct web_req *r, const char *id, quar_done_fn cb)
 
 static void form_session(struct web_req *r)
 {
-    char *user, *id, *action;
-    bool ok;
+    char *id, *action;
 
-    if (r->login == NULL) {
-        web_error(r, 401, "not logged in: open /ui/ and log in");
-        return;
-    }
-    if (!web_csrf_ok(r)) {
-        web_error(r, 403, "missing or wrong CSRF token: reload the page and try again");
-        return;
-    }
-    user = web_body_get(r, "user");
-    ok = web_pick_target(r, user);
-    free(user);
-    if (!ok)
+    if (!web_form_start(r))
         return;
     r->quar_domain = web_body_get(r, "domain");
     if (r->quar_domain && !web_is_admin_of(r, r->login, r->quar_domain)) {

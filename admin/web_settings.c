@@ -271,6 +271,25 @@ bool web_pick_target(struct web_req *r, const char *given)
     return true;
 }
 
+bool web_form_start(struct web_req *r)
+{
+    char *user;
+    bool ok;
+
+    if (r->login == NULL) {
+        web_error(r, 401, "not logged in: open /ui/ and log in");
+        return false;
+    }
+    if (!web_csrf_ok(r)) {
+        web_error(r, 403, "missing or wrong CSRF token: reload the page and try again");
+        return false;
+    }
+    user = web_body_get(r, "user");
+    ok = web_pick_target(r, user);
+    free(user);
+    return ok;
+}
+
 /* ---- API ------------------------------------------------------------------------- */
 
 static void api_settings_answer(struct web_req *r)
@@ -684,22 +703,10 @@ static void form_session(struct web_req *r)
 {
     static const char *const simple[] = { "greylisting", "virus_action", "file_action" };
     static const char *const lists[] = { "whitelist", "blacklist", "exclusions" };
-    char *user, *level, why[WHY_MAX + 64];
-    bool ok;
+    char *level, why[WHY_MAX + 64];
     size_t i;
 
-    if (r->login == NULL) {
-        web_error(r, 401, "not logged in: open /ui/ and log in");
-        return;
-    }
-    if (!web_csrf_ok(r)) {
-        web_error(r, 403, "missing or wrong CSRF token: reload the page and try again");
-        return;
-    }
-    user = web_body_get(r, "user");
-    ok = web_pick_target(r, user);
-    free(user);
-    if (!ok)
+    if (!web_form_start(r))
         return;
     level = web_body_get(r, "level");
     if (level == NULL || level[0] == '\0') {
