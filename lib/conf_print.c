@@ -286,27 +286,13 @@ static void reference_row(FILE *out, const struct conf_key *k, const char *point
     fputc('\n', out);
 }
 
-static void reference_section(FILE *out, const struct conf_section *sec, const char *pointer);
+typedef void section_table_fn(FILE *out, const struct conf_section *sec, const char *pointer);
 
-/* A CONF_NAMED map: one table per name it accepts (e.g. each policy check's settings). */
-static void reference_named(FILE *out, const struct conf_key *k, const char *pointer)
-{
-    const struct conf_section *sec;
-    char child[REF_PTR_MAX];
-    const char *name;
-    size_t i, size;
-
-    const struct conf_named_schema *schema = (const struct conf_named_schema *)(const void *)
-        ((const char *)k->sub - offsetof(struct conf_named_schema, sec));
-
-    for (i = 0; (name = schema->at(i, &sec, &size)) != NULL; i++) {
-        snprintf(child, sizeof child, "%s/%s/%s", pointer, k->name, name);
-        reference_section(out, sec, child);
-    }
-}
-
-/* One table per section, then the tables of its sub-sections, arrays and maps. */
-static void reference_section(FILE *out, const struct conf_section *sec, const char *pointer)
+/* Print table(sec), then walk its sub-sections, arrays, maps and the tables of each name a
+ * CONF_NAMED map accepts (e.g. each policy check's settings), in key order. Shared by the
+ * markdown reference and the man page. */
+static void walk_sections(FILE *out, const struct conf_section *sec, const char *pointer,
+                          section_table_fn *table)
 {
     static const char *const element[CONF_TYPES] = {
         [CONF_SECTION] = "", [CONF_ARRAY] = "/N", [CONF_MAP] = "/NAME",
@@ -314,25 +300,43 @@ static void reference_section(FILE *out, const struct conf_section *sec, const c
     const struct conf_key *k;
     char child[REF_PTR_MAX];
 
+    table(out, sec, pointer);
+    for (k = sec->keys; k->name != NULL; k++) {
+        if (k->type == CONF_NAMED) {
+            const struct conf_named_schema *schema = (const struct conf_named_schema *)
+                (const void *)((const char *)k->sub - offsetof(struct conf_named_schema, sec));
+            const struct conf_section *nsec;
+            const char *name;
+            size_t i, size;
+
+            for (i = 0; (name = schema->at(i, &nsec, &size)) != NULL; i++) {
+                snprintf(child, sizeof child, "%s/%s/%s", pointer, k->name, name);
+                walk_sections(out, nsec, child, table);
+            }
+        }
+        if (k->type != CONF_SECTION && k->type != CONF_ARRAY && k->type != CONF_MAP)
+            continue;
+        snprintf(child, sizeof child, "%s/%s%s", pointer, k->name, element[k->type]);
+        walk_sections(out, k->sub, child, table);
+    }
+}
+
+/* One markdown table per section. */
+static void reference_table(FILE *out, const struct conf_section *sec, const char *pointer)
+{
+    const struct conf_key *k;
+
     fprintf(out, "## %s (%s)\n\n", *pointer ? pointer : "Top level", sec->name);
     fputs("| Key | Type | Default | Bounds / choices | Description |\n"
           "|---|---|---|---|---|\n", out);
     for (k = sec->keys; k->name != NULL; k++)
         reference_row(out, k, pointer);
     fputc('\n', out);
-    for (k = sec->keys; k->name != NULL; k++) {
-        if (k->type == CONF_NAMED)
-            reference_named(out, k, pointer);
-        if (k->type != CONF_SECTION && k->type != CONF_ARRAY && k->type != CONF_MAP)
-            continue;
-        snprintf(child, sizeof child, "%s/%s%s", pointer, k->name, element[k->type]);
-        reference_section(out, k->sub, child);
-    }
 }
 
 void conf_print_reference(FILE *out, const struct conf_section *root)
 {
-    reference_section(out, root, "");
+    walk_sections(out, root, "", reference_table);
 }
 
 /* ---- reference as a man page section (postern.json(5)) -------------------------------- */
@@ -401,30 +405,10 @@ static void man_key(FILE *out, const struct conf_key *k, const char *pointer)
     fputc('\n', out);
 }
 
-static void man_section(FILE *out, const struct conf_section *sec, const char *pointer);
-
-static void man_named(FILE *out, const struct conf_key *k, const char *pointer)
+/* One .SS per section, its keys below. */
+static void man_table(FILE *out, const struct conf_section *sec, const char *pointer)
 {
-    const struct conf_section *sec;
-    char child[REF_PTR_MAX];
-    const char *name;
-    size_t i, size;
-    const struct conf_named_schema *schema = (const struct conf_named_schema *)(const void *)
-        ((const char *)k->sub - offsetof(struct conf_named_schema, sec));
-
-    for (i = 0; (name = schema->at(i, &sec, &size)) != NULL; i++) {
-        snprintf(child, sizeof child, "%s/%s/%s", pointer, k->name, name);
-        man_section(out, sec, child);
-    }
-}
-
-static void man_section(FILE *out, const struct conf_section *sec, const char *pointer)
-{
-    static const char *const element[CONF_TYPES] = {
-        [CONF_SECTION] = "", [CONF_ARRAY] = "/N", [CONF_MAP] = "/NAME",
-    };
     const struct conf_key *k;
-    char child[REF_PTR_MAX];
 
     fputs(".SS \"", out);
     roff(out, *pointer ? pointer : "Top level");
@@ -433,17 +417,9 @@ static void man_section(FILE *out, const struct conf_section *sec, const char *p
     fputs(")\"\n", out);
     for (k = sec->keys; k->name != NULL; k++)
         man_key(out, k, pointer);
-    for (k = sec->keys; k->name != NULL; k++) {
-        if (k->type == CONF_NAMED)
-            man_named(out, k, pointer);
-        if (k->type != CONF_SECTION && k->type != CONF_ARRAY && k->type != CONF_MAP)
-            continue;
-        snprintf(child, sizeof child, "%s/%s%s", pointer, k->name, element[k->type]);
-        man_section(out, k->sub, child);
-    }
 }
 
 void conf_print_reference_man(FILE *out, const struct conf_section *root)
 {
-    man_section(out, root, "");
+    walk_sections(out, root, "", man_table);
 }
