@@ -174,3 +174,38 @@ def test_callout_failover_is_bounded_to_three_connections(tmp_path, redis_server
     finally:
         p.stop()
         zone.stop()
+
+
+def test_callout_fails_over_when_the_best_mx_times_out_at_connect(tmp_path, redis_server):
+    """The best MX (127.0.0.2) never completes the TCP handshake (a listener whose accept
+    queue is full drops the SYN): its connect is cut at a third of callout_timeout, which
+    leaves the second MX the time to answer within the deadline."""
+    import socket
+    sink = sink_for(tmp_path)
+    black = socket.socket()
+    black.bind(("127.0.0.2", sink.port))
+    black.listen(0)
+    fill = []
+    for _ in range(2):                       # fill the accept queue: later SYNs are dropped
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.2", sink.port))
+        fill.append(s)
+    zone, p = mx_node(tmp_path, redis_server.socket, sink.port, [
+        ("backup.test", "MX", (10, "mx1.backup.test")),
+        ("backup.test", "MX", (20, "mx2.backup.test")),
+        ("mx1.backup.test", "A", "127.0.0.2"),
+        ("mx2.backup.test", "A", "127.0.0.1")], timeout="3s")
+    try:
+        assert rcpt(p, KNOWN)[0] == 250
+        log = p.log()
+        assert "relay=mx1.backup.test[127.0.0.2]:%d, try 1 failed: 451 4.4.1 connect to " \
+               "mx1.backup.test[127.0.0.2]:%d: timed out" % (sink.port, sink.port) in log, log
+        assert "relay=mx2.backup.test[127.0.0.1]:%d, result=valid" % sink.port in log
+    finally:
+        p.stop()
+        sink.stop()
+        zone.stop()
+        for s in fill:
+            s.close()
+        black.close()
