@@ -156,6 +156,25 @@ def test_callout_fails_over_to_the_next_address_of_a_host(tmp_path, redis_server
         zone.stop()
 
 
+def test_callout_fails_over_from_the_ipv4_to_the_ipv6_address(tmp_path, redis_server):
+    """A and AAAA are both looked up, IPv4 first: the dead IPv4 address is tried, then the
+    sink on ::1 answers."""
+    sink = sink_for(tmp_path, host="::1")
+    zone, p = mx_node(tmp_path, redis_server.socket, sink.port, [
+        ("backup.test", "MX", (10, "mx.backup.test")),
+        ("mx.backup.test", "A", "127.0.0.2"),
+        ("mx.backup.test", "AAAA", "::1")])
+    try:
+        assert rcpt(p, KNOWN)[0] == 250
+        log = p.log()
+        assert "relay=mx.backup.test[127.0.0.2]:%d, try 1 failed" % sink.port in log, log
+        assert "relay=mx.backup.test[::1]:%d, result=valid" % sink.port in log, log
+    finally:
+        p.stop()
+        sink.stop()
+        zone.stop()
+
+
 def test_callout_failover_is_bounded_to_three_connections(tmp_path, redis_server):
     """Four MX hosts that all refuse: three connections are tried, then the recipient is
     deferred (450) well within the stage deadline."""
