@@ -6,7 +6,8 @@
  * Who is signed: a transaction of an authenticated session (a submission listener, the
  * newsletter endpoint, AUTH on any listener) whose header has exactly one From: address
  * whose domain, or a parent of it, has keys in dkim.sign (the closest one wins: a key for
- * example.com signs mail from news.example.com, which DMARC's relaxed alignment accepts).
+ * example.com signs mail from news.example.com, which DMARC's relaxed alignment accepts),
+ * when the login may sign for it (sign_allowed: never for another hosted domain).
  *
  * How, in three steps that keep the event loop free of the RSA work:
  *   1. while DATA streams (smtp_sign_out, loop thread), the bytes msg_stream gives to the
@@ -85,6 +86,26 @@ static const struct dkim_signer *sign_find(const struct dkim_signers *set, const
     return NULL;
 }
 
+/* May the login have the signature of signer on mail From: addr? A signature vouches for
+ * the From: domain, so a user of one hosted domain never gets another hosted domain's
+ * signature on a forged From:. Yes when the login may use addr (auth.senders, as for
+ * MAIL FROM), or when the same signer signs for the login's own domain or for the
+ * domain of an envelope sender the login may use (a user, or a newsletter account, of
+ * the domain writing as another address of it). */
+static bool sign_allowed(const struct smtp_session *s, const char *addr,
+                         const struct dkim_signer *signer)
+{
+    const struct auth_conf *ac = &s->cf->c.auth;
+    const char *login = s->auth_login, *sender = s->tx->sender.addr, *at;
+
+    if (sender_owned(ac, login, addr))
+        return true;
+    if ((at = strrchr(login, '@')) != NULL && sign_find(s->cf->signers, at + 1) == signer)
+        return true;
+    return sender[0] != '\0' && (at = strrchr(sender, '@')) != NULL &&
+           sender_owned(ac, login, sender) && sign_find(s->cf->signers, at + 1) == signer;
+}
+
 /* The header has ended: sign this message? (tx->dkim set when yes) */
 static void sign_choose(struct smtp_session *s)
 {
@@ -104,6 +125,15 @@ static void sign_choose(struct smtp_session *s)
     signer = s->cf->signers ? sign_find(s->cf->signers, at + 1) : NULL;
     if (signer == NULL) {
         smtp_sign_warn_unsigned(s, at + 1);
+        return;
+    }
+    if (!sign_allowed(s, addr, signer)) {
+        char login[256], from[SMTP_ADDR_MAX + 1];
+        log_warn("dkim", "%s: not signed: login %s may not sign for From: <%s> (d=%s)",
+                 tx->qid, log_sanitize(login, sizeof(login), s->auth_login,
+                                       strlen(s->auth_login)),
+                 log_sanitize(from, sizeof(from), addr, strlen(addr)),
+                 dkim_signer_domain(signer));
         return;
     }
     tx->dkim = dkim_sign_new(signer);
