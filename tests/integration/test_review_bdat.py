@@ -8,6 +8,7 @@ found sound, proved against the daemon.
   - a chunk announced with the largest count (19 digits) is streamed, not buffered: the
     daemon's memory stays flat while 24 MB go by over message_size, nothing is kept, and
     the session goes on to a clean close; 20 digits end the session."""
+import os
 import time
 
 import pytest
@@ -110,7 +111,8 @@ def test_review_bdat_huge_chunk_streams_in_bounded_memory(tmp_path):
         r.send(b"\r\n")
         time.sleep(0.3)
         grown = rss_kb(p.proc.pid) - before
-        assert grown < 8 * 1024, "RSS grew by %d KB while streaming 24 MB" % grown
+        if "ASAN_OPTIONS" not in os.environ:     # ASan keeps freed buffers in quarantine
+            assert grown < 8 * 1024, "RSS grew by %d KB while streaming 24 MB" % grown
         assert p.queue_files() == []
         r.close()
         r = Raw(p.port)
