@@ -159,6 +159,64 @@ static int authorized(const struct admin_http *h, struct evhttp_request *req)
     return strlen(auth) == n && CRYPTO_memcmp(auth, h->token, n) == 0;
 }
 
+/* A Host that names this machine by address or as localhost ("127.0.0.1:8026", "[::1]",
+ * "localhost"): what scripts send; a DNS-rebound page's request names its own domain. */
+static int host_is_local(const char *host)
+{
+    char name[256];
+    const char *end;
+    size_t n;
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    if (host == NULL)
+        return 1;                                   /* HTTP/1.0: no Host, no browser */
+    if (host[0] == '[') {
+        if ((end = strchr(host, ']')) == NULL || (size_t)(end - host - 1) >= sizeof(name))
+            return 0;
+        memcpy(name, host + 1, (size_t)(end - host - 1));
+        name[end - host - 1] = '\0';
+        return inet_pton(AF_INET6, name, &a6) == 1;
+    }
+    n = strcspn(host, ":");
+    if (n == 0 || n >= sizeof(name))
+        return 0;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    return strcasecmp(name, "localhost") == 0 || inet_pton(AF_INET, name, &a4) == 1;
+}
+
+/* The admin listener serves scripts (posternctl, curl, Prometheus), never a browser: a
+ * web page the admin opens must not drive it. Refused: any request a browser marks as
+ * coming from a page (Origin, or Sec-Fetch-Site other than "none"); a body that is not
+ * JSON (a cross-site form can send text/plain without a CORS preflight, never
+ * application/json); and, when no token protects the listener, a Host that is not an
+ * address or localhost (DNS rebinding). Returns the refusal's status, 0 to serve. */
+static int browser_refusal(const struct admin_http *h, struct evhttp_request *req,
+                           const char **why)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+    const char *type = evhttp_find_header(in, "Content-Type");
+
+    if (evhttp_find_header(in, "Origin") != NULL ||
+        (site != NULL && strcasecmp(site, "none") != 0)) {
+        *why = "requests from web pages are refused (the admin API is for scripts)\n";
+        return 403;
+    }
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0 &&
+        (type == NULL || strncasecmp(type, "application/json", 16) != 0 ||
+         (type[16] != '\0' && type[16] != ';' && type[16] != ' '))) {
+        *why = "a request body must be Content-Type: application/json\n";
+        return 415;
+    }
+    if (h->token == NULL && !host_is_local(evhttp_find_header(in, "Host"))) {
+        *why = "Host must be this listener's address or localhost (no token is set)\n";
+        return 421;
+    }
+    return 0;
+}
+
 static void serve_metrics(struct admin_http *h, struct evhttp_request *req)
 {
     struct evbuffer *b = evbuffer_new();
@@ -196,12 +254,23 @@ static void on_request(struct evhttp_request *req, void *arg)
     struct admin_http *h = arg;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const char *why = NULL;
+    int refusal;
 
     if (!authorized(h, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"postern\"");
         reply_text(req, 401, "Unauthorized", "text/plain; charset=utf-8",
                    "a bearer token is required\n");
+        return;
+    }
+    if ((refusal = browser_refusal(h, req, &why)) != 0) {
+        log_warn(HTTP_LOG, "%s %s refused (%d): %.*s", evhttp_request_get_host(req) ?
+                 evhttp_request_get_host(req) : "-", path ? path : "/", refusal,
+                 (int)strlen(why) - 1, why);
+        reply_text(req, refusal, refusal == 403 ? "Forbidden" : refusal == 415
+                   ? "Unsupported Media Type" : "Misdirected Request",
+                   "text/plain; charset=utf-8", why);
         return;
     }
     if (path == NULL)

@@ -4,13 +4,10 @@ must not be drivable by a web page that an admin's browser on the same host open
 A cross-site page can send, without any CORS preflight, a POST with Content-Type
 text/plain whose body is JSON (an HTML form with enctype="text/plain" and the field name
 '{"argv":["pause"],"x":"' gives exactly that body), and a rebound DNS name can make the
-browser send GETs to 127.0.0.1 with Host: evil.example. The API takes both today:
-the browser request pauses delivery, and the rebound GET reads the queue. The fix belongs
-in relay/admin_http.c / relay/admin_api.c (owned by branch ops4 today): refuse a request
-that carries an Origin (or Sec-Fetch-Site other than none/same-origin) and require
-Content-Type: application/json on a request with a body, and answer only a Host that is
-the listener's address (or localhost). Marked xfail(strict) until then: the day the fix
-lands these pass, xfail turns into a failure, and the marker goes."""
+browser send GETs to 127.0.0.1 with Host: evil.example. Both are refused
+(relay/admin_http.c, browser_refusal): a request with an Origin or a Sec-Fetch-Site other
+than none gets 403, a body that is not application/json 415, and without a token a Host
+that is not an address or localhost 421; scripts (posternctl, curl) keep working."""
 import http.client
 import json
 
@@ -47,7 +44,6 @@ def delivery(p):
     return json.loads(text)["data"]["delivery"]
 
 
-@pytest.mark.xfail(strict=True, reason="admin API CSRF: finding for branch ops4")
 def test_review_admin_csrf_cross_site_form_post_is_refused(node):
     before = delivery(node)
     code, text = request(node, "POST", "/api/v1/command",
@@ -59,7 +55,6 @@ def test_review_admin_csrf_cross_site_form_post_is_refused(node):
     assert delivery(node) == before
 
 
-@pytest.mark.xfail(strict=True, reason="admin API DNS rebinding: finding for branch ops4")
 def test_review_admin_csrf_rebound_host_is_refused(node):
     code, text = request(node, "GET", "/api/v1/queue", headers={"Host": "evil.example:80"})
     assert code in (400, 403, 421), text
@@ -70,3 +65,22 @@ def test_review_admin_csrf_scripts_still_work(node):
     code, text = request(node, "POST", "/api/v1/command", body='{"argv":["status"]}',
                          headers={"Content-Type": "application/json"})
     assert code == 200, text
+
+
+def test_review_admin_csrf_json_body_required_and_local_hosts(node):
+    # a body that is not JSON is refused even without Origin (a form post from an old browser)
+    code, text = request(node, "POST", "/api/v1/command", body='{"argv":["status"]}',
+                         headers={"Content-Type": "text/plain"})
+    assert code == 415, text
+    code, text = request(node, "POST", "/api/v1/command", body='{"argv":["status"]}',
+                         headers={"Content-Type": "application/json; charset=utf-8"})
+    assert code == 200, text
+    # addresses and localhost are fine; Sec-Fetch-Site "none" (typed in the address bar) too
+    for host in ("127.0.0.1:%d" % node.api_port, "localhost", "[::1]:80"):
+        code, text = request(node, "GET", "/metrics", headers={"Host": host})
+        assert code == 200, (host, text)
+    code, text = request(node, "GET", "/api/v1/status", headers={"Sec-Fetch-Site": "none"})
+    assert code == 200, text
+    code, text = request(node, "GET", "/metrics", headers={"Sec-Fetch-Site": "same-site"})
+    assert code == 403, text
+    assert "requests from web pages are refused" in node.log()
