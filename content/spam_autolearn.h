@@ -71,4 +71,10 @@ enum spam_al_class spam_autolearn_decide(const struct spam_autolearn_conf *c,
 
 const char *spam_al_class_name(enum spam_al_class c);   /* "spam", "ham", "none" */
 
+/* What makes a message "the same message" for learning it once: 32 hex digits of the
+ * SHA-256 of its Message-ID value and its body (not the trace header fields a relay adds:
+ * the same mail sent again, or reaching another node, has the same digest). */
+#define SPAM_AL_DIGEST_LEN 32
+void spam_al_digest(const char *msg, size_t len, char out[SPAM_AL_DIGEST_LEN + 1]);
+
 #endif

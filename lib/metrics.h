@@ -68,6 +68,8 @@ enum metric_id {
     M_SPOOL_FSYNC_SECONDS,  /* histogram: one batch's renames and directory fsync */
     M_GREYLIST_RESULTS,     /* counter {result} greylisted|passed|known|skipped|unavailable */
     M_VIRUS_FOUND,          /* counter: messages in which the scanner found a virus */
+    M_SPAM_AUTOLEARN,       /* counter {class} spam|ham: messages autolearned */
+    M_SPAM_AUTOLEARN_SKIPPED, /* counter {reason}: autolearn candidates not learned */
     M__COUNT
 };
 
