@@ -116,7 +116,7 @@ static double mono_s(const struct timespec *t)
 void spam_learner_skip(const char *qid, const char *reason)
 {
     metrics_inc1(M_SPAM_AUTOLEARN_SKIPPED, reason);
-    log_debug("spam", "%s: autolearn skipped: %s", qid ? qid : "-", reason);
+    log_info("spam", "%s: autolearn: not learned: %s", qid ? qid : "-", reason);
 }
 
 static void skip_batch(struct batch *b, const char *reason)
