@@ -121,3 +121,24 @@ def test_autolearn_is_off_by_default(tmp_path, redis_server):
     assert "autolearn:" not in off.log()
     off.stop()
     on.stop()
+
+
+def test_autolearn_skips_a_message_with_a_recipient_refused_before_data(tmp_path, redis_server):
+    p = daemon(tmp_path, redis_server, "node", AUTOLEARN)
+    r = Raw(p.port)
+    try:
+        assert r.reply()[0] == 220
+        assert r.cmd("EHLO client.example")[0] == 250
+        assert r.cmd("MAIL FROM:<win@lottery.example.org>")[0] == 250
+        assert r.cmd("RCPT TO:<b@example.test>")[0] == 250
+        assert r.cmd("RCPT TO:<someone@elsewhere.example>")[0] // 100 == 5   # no relaying
+        assert r.cmd("DATA")[0] == 354
+        r.send(spammy(20).encode() + b".\r\n")
+        code, lines = r.reply()
+    finally:
+        r.close()
+    assert code == 250, lines
+    wait_log(p, "%s: autolearn: not learned: refused_early" % queued_id(lines),
+             "the refused_early skip")
+    assert stats(p)["spam"] == 0
+    p.stop()
