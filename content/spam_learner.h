@@ -37,7 +37,6 @@ struct spam_learner;
 #define SPAM_LEARN_WAITING   64       /* messages whose duplicate check is in flight */
 #define SPAM_LEARN_FLUSH_MS  5000     /* between the starts of two flushes, at least */
 #define SPAM_LEARN_SEEN_TTL  (30 * 86400)  /* seconds a learned message's digest is kept */
-#define SPAM_KEY_AUTOLEARNED "pt:spam:{model}:al:"   /* + digest */
 
 /* pool may be NULL (the merge then runs on the loop thread: tests). every_ms: between
  * the starts of two flushes, at least (the daemon: SPAM_LEARN_FLUSH_MS). */

@@ -2,7 +2,7 @@
  * test_spam_learner.c - the daemon's asynchronous autolearn writer (content/spam_learner.h)
  * against a private redis-server: what it merges is exactly what `posternctl spam learn`
  * (spam_store_learn) would have stored for the same messages, a message (by its digest)
- * is learned once, the per-node rate holds, a model changed by another writer meanwhile
+ * is learned once (until the model is forgotten), the per-node rate holds, a model changed by another writer meanwhile
  * is merged into (not overwritten), and Redis down skips without delay. Also the digest:
  * the same message with other trace fields is the same, another body is not.
  */
@@ -203,6 +203,12 @@ static void a_message_is_learned_once(void **state)
     assert_int_equal(spam_store_stats(f->admin, &st), 0);
     assert_int_equal(st.nspam, 1);
     assert_int_equal(st.nham, 0);
+    /* forgetting the model forgets the marks too: it may be learned again */
+    assert_int_equal(spam_store_forget(f->admin), 0);
+    add(f, "Q4", msg_spam, true, 60);
+    settle(f);
+    assert_int_equal(spam_store_stats(f->admin, &st), 0);
+    assert_int_equal(st.nspam, 1);
 }
 
 static void the_rate_caps_autolearns_per_minute(void **state)
