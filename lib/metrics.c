@@ -95,7 +95,7 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "messages the classifier learned by itself (autolearn), by class: spam, ham",
         { "class" }, 4, { 0 }, 0 },
     [M_SPAM_AUTOLEARN_SKIPPED] = { "spam_autolearn_skipped_total", METRIC_COUNTER,
-        "autolearn candidates not learned, by reason: gtube, listed, refused_early, "
+        "autolearn candidates not learned, by reason: gtube, listed, refused_early, deferred, "
         "classifier_only, strong_rule, disagree, duplicate, rate, queue_full, redis",
         { "reason" }, 16, { 0 }, 0 },
 };

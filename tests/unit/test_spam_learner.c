@@ -2,8 +2,9 @@
  * test_spam_learner.c - the daemon's asynchronous autolearn writer (content/spam_learner.h)
  * against a private redis-server: what it merges is exactly what `posternctl spam learn`
  * (spam_store_learn) would have stored for the same messages, a message (by its digest)
- * is learned once (until the model is forgotten), the per-node rate holds, a model changed by another writer meanwhile
- * is merged into (not overwritten), and Redis down skips without delay. Also the digest:
+ * is learned once (until the model is forgotten), the per-node rate holds, a model changed
+ * by another writer meanwhile is merged into (not overwritten), and Redis down skips
+ * without delay. Also the digest:
  * the same message with other trace fields is the same, another body is not.
  */
 #include <setjmp.h>
