@@ -218,6 +218,8 @@ static void round_done(struct batch *b)
         if (!b->jobs[i].done)
             left++;
     if (left > 0) {
+        log_debug("spam", "autolearn: %zu shard%s changed meanwhile: merged again", left,
+                  left == 1 ? "" : "s");
         if (++b->round >= CAS_ROUNDS) {
             fail(b, "shards changed by other writers too often");
             flush_end(b);

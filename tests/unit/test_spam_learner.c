@@ -190,6 +190,43 @@ static void it_merges_into_what_another_writer_stored(void **state)
     spam_model_clear(&want);
 }
 
+static void two_nodes_learning_at_once_lose_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct redis *r2;
+    struct spam_learner *l2;
+    struct spam_model got, want;
+    char digest[SPAM_AL_DIGEST_LEN + 1];
+    uint64_t *v;
+    size_t n;
+    int i;
+
+    NEED_REDIS(f);
+    /* a second node: its own connection and learner; both merge into the same shards at
+     * the same time, so one's compare-and-set fails and it merges again */
+    r2 = redis_new(f->base, &f->conf, NULL, NULL);
+    for (i = 0; i < 200 && redis_state(r2) != REDIS_STATE_UP; i++)
+        run_loop_ms(f->base, 10);
+    l2 = spam_learner_new(f->base, r2, NULL, 10);
+    add(f, "Q1", msg_spam, true, 60);
+    v = features(msg_ham, &n);
+    spam_al_digest(msg_ham, strlen(msg_ham), digest);
+    spam_learner_add(l2, "Q2", false, -1.0, digest, v, n, 60);
+    for (i = 0; i < 500 && spam_learner_busy(l2) > 0; i++)
+        run_loop_ms(f->base, 10);
+    settle(f);
+    assert_int_equal(spam_learner_busy(l2), 0);
+    assert_int_equal(spam_store_load(f->admin, &got, NULL), 0);
+    spam_model_init(&want, 64);
+    spam_score_learn(&want, msg_spam, strlen(msg_spam), true, +1);
+    spam_score_learn(&want, msg_ham, strlen(msg_ham), false, +1);
+    assert_same_model(&got, &want);
+    spam_model_clear(&got);
+    spam_model_clear(&want);
+    spam_learner_free(l2);
+    redis_free(r2);
+}
+
 static void a_message_is_learned_once(void **state)
 {
     struct fixture *f = *state;
@@ -271,6 +308,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(it_stores_what_posternctl_learn_stores, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(it_merges_into_what_another_writer_stored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(two_nodes_learning_at_once_lose_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_message_is_learned_once, setup, teardown),
         cmocka_unit_test_setup_teardown(the_rate_caps_autolearns_per_minute, setup, teardown),
