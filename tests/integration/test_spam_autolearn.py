@@ -1,11 +1,12 @@
 """Autolearn in the daemon (policy.profiles.P.checks.spam.autolearn), with a real Redis:
 a message whose score (from rules, not the classifier) reaches the spam threshold is
-learned as spam, a clean one as ham (`posternctl spam stats` counts them, on the model
+learned as spam (also when it is refused at END), a clean one as ham (`posternctl spam stats` counts them, on the model
 every node shares); GTUBE is never learned; the same message sent twice is learned once;
 with autolearn off (the default) nothing is learned.
 """
 import json
 import os
+import re
 import subprocess
 
 from conftest import BUILD, wait_for
@@ -17,6 +18,7 @@ GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 # FORGED_MUA_OUTLOOK 2, SUBJ_ALL_CAPS 1, HTML_ONLY_LITTLE_TEXT 1.5, LINK_TEXT_MISMATCH 2,
 # URL_SHORTENER 1: 8.5, below the medium level's kill (12), so it is accepted and marked
 AUTOLEARN = {"enabled": True, "spam": 6, "spam_rules": 6}
+STRICT = "strict.example.test"   # level high: kill at 8, so the message above is refused
 
 
 def daemon(tmp_path, redis_server, name, autolearn=None):
@@ -24,7 +26,8 @@ def daemon(tmp_path, redis_server, name, autolearn=None):
     if autolearn is not None:
         spam["autolearn"] = autolearn
     over = {"redis": {"socket": redis_server.socket},
-            "domains": {"example.test": {"level": "medium"}},
+            "relay": {"local_domains": ["example.test", STRICT]},
+            "domains": {"example.test": {"level": "medium"}, STRICT: {"level": "high"}},
             "policy": {"disabled_checks": [], "profiles": {"inbound": {
                 "direction": "inbound",
                 "checks": {"relay_access": {}, "spam": spam}}}}}
@@ -47,11 +50,11 @@ def clean(i):
             "agenda for item %d before Tuesday.\r\n" % (i, i, i))
 
 
-def send(p, data):
+def send(p, data, rcpt="b@example.test"):
     r = Raw(p.port)
     try:
         assert r.reply()[0] == 220
-        return send_raw_message(r, data=data)
+        return send_raw_message(r, rcpts=(rcpt,), data=data)
     finally:
         r.close()
 
@@ -74,7 +77,7 @@ def test_autolearn_learns_spam_and_ham_once_and_never_gtube(tmp_path, redis_serv
     qid = queued_id(lines)
     wait_for(lambda: stats(p)["spam"] == 1, timeout=20, interval=0.1,
              what="the spam to be learned")
-    assert "%s: autolearn: learned as spam (score 8.5)" % qid in p.log()
+    assert re.search(r"%s: autolearn: learned as spam \(score [0-9.]+\)" % qid, p.log())
     assert stats(p)["ham"] == 0
 
     code, lines = send(p, clean(1))
@@ -99,8 +102,13 @@ def test_autolearn_learns_spam_and_ham_once_and_never_gtube(tmp_path, redis_serv
     assert code == 250, lines
     wait_for(lambda: stats(p)["spam"] == 2, timeout=20, interval=0.1,
              what="the second spam to be learned")
+    # refused as spam at END (the high level's kill): learned as spam all the same
+    code, lines = send(p, spammy(4), "c@" + STRICT)
+    assert code == 550 and "5.7.1" in lines[0], lines
+    wait_for(lambda: stats(p)["spam"] == 3, timeout=20, interval=0.1,
+             what="the refused spam to be learned")
     st = stats(p)
-    assert (st["spam"], st["ham"]) == (2, 1)
+    assert (st["spam"], st["ham"]) == (3, 1)
     assert st["features"] > 0
     p.stop()
 
