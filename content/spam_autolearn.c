@@ -105,6 +105,30 @@ enum spam_al_class spam_autolearn_decide(const struct spam_autolearn_conf *c,
     return SPAM_AL_NONE;
 }
 
+enum spam_al_class spam_autolearn_message(const struct spam_autolearn_conf *c,
+                                          const struct spam_al_input *in, size_t n,
+                                          const char **why, double *score)
+{
+    enum spam_al_class cls = SPAM_AL_NONE;
+    size_t i;
+
+    *why = NULL;
+    *score = n > 0 ? in[0].total : 0;
+    for (i = 0; i < n; i++) {
+        enum spam_al_class one = spam_autolearn_decide(c, &in[i], why);
+        if (i == 0)
+            cls = one;
+        else if (one != cls) {
+            if (*why == NULL)
+                *why = "disagree";
+            return SPAM_AL_NONE;
+        }
+        if (cls == SPAM_AL_NONE)
+            return SPAM_AL_NONE;
+    }
+    return cls;
+}
+
 const char *spam_al_class_name(enum spam_al_class c)
 {
     return c == SPAM_AL_SPAM ? "spam" : c == SPAM_AL_HAM ? "ham" : "none";

@@ -27,6 +27,7 @@
 #define POSTERN_CONTENT_SPAM_AUTOLEARN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "lib/conf.h"
 
@@ -68,6 +69,14 @@ void spam_al_add_symbol(struct spam_al_input *in, const char *name, double score
  * rule fired); *why NULL when the score is simply between the thresholds. */
 enum spam_al_class spam_autolearn_decide(const struct spam_autolearn_conf *c,
                                          const struct spam_al_input *in, const char **why);
+
+/* The class of a message from its recipients' inputs (n >= 1): the class every recipient
+ * gives, or SPAM_AL_NONE with *why the first guard that held, or "disagree" when
+ * recipients give different classes (NULL: all between the thresholds). *score: the
+ * first recipient's total. */
+enum spam_al_class spam_autolearn_message(const struct spam_autolearn_conf *c,
+                                          const struct spam_al_input *in, size_t n,
+                                          const char **why, double *score);
 
 const char *spam_al_class_name(enum spam_al_class c);   /* "spam", "ham", "none" */
 

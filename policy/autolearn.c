@@ -8,7 +8,10 @@
 #include "policy/checks/check_spam.h"
 #include "policy/engine.h"
 
+#include "lib/xalloc.h"
+
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The decision input of a refused message: the symbols of the recipient whose refusal
@@ -37,11 +40,11 @@ void policy_autolearn_end(struct engine_session *es, const char *qid)
     json_t *id = engine_fact(es, "spam.autolearn");
     const struct engine_reply *reply = engine_reply(es);
     struct spam_al_candidate *c;
-    struct spam_al_input base, in;
-    enum spam_al_class cls = SPAM_AL_NONE, one;
+    struct spam_al_input base, *in;
+    enum spam_al_class cls = SPAM_AL_NONE;
     const char *why = NULL;
     double score = 0;
-    size_t i, n;
+    size_t i, n, k = 0;
 
     if (!json_is_integer(id) || (c = check_spam_candidate_take(json_integer_value(id))) == NULL)
         return;
@@ -50,34 +53,25 @@ void policy_autolearn_end(struct engine_session *es, const char *qid)
     for (i = 0, n = engine_rcpt_count(es); i < n; i++)
         if (engine_rcpt_reply(es, i) != NULL)
             base.refused_early = true;
+    n = reply != NULL ? 1 : engine_accepted(es);
+    in = xcalloc(n + 1, sizeof(*in));
     if (reply != NULL && reply->code / 100 != 5) {
         why = "deferred";               /* it comes back: decided then */
     } else if (reply != NULL) {
-        in = base;
-        input_of_refusal(es, &in);
-        cls = spam_autolearn_decide(&c->conf, &in, &why);
-        score = in.total;
+        in[k] = base;                   /* refused: every recipient refused it */
+        input_of_refusal(es, &in[k++]);
     } else {
-        n = engine_accepted(es);
         for (i = 0; i < n; i++) {
             const struct rcpt_result *r = engine_result(es, i);
             if (r == NULL)
                 continue;
-            in = base;
-            input_of_result(r, &in);
-            one = spam_autolearn_decide(&c->conf, &in, &why);
-            if (i == 0) {
-                cls = one;
-                score = in.total;
-            } else if (one != cls) {
-                if (why == NULL && cls != SPAM_AL_NONE)
-                    why = "disagree";   /* one recipient's score says otherwise */
-                cls = SPAM_AL_NONE;
-            }
-            if (cls == SPAM_AL_NONE)
-                break;
+            in[k] = base;
+            input_of_result(r, &in[k++]);
         }
     }
+    if (k > 0)
+        cls = spam_autolearn_message(&c->conf, in, k, &why, &score);
+    free(in);
     if (cls == SPAM_AL_NONE) {
         if (why != NULL)
             spam_learner_skip(qid, why);

@@ -236,6 +236,38 @@ static void thresholds_follow_the_config(void **state)
     assert_string_equal(spam_al_class_name(SPAM_AL_SPAM), "spam");
 }
 
+static void every_recipient_must_agree(void **state)
+{
+    struct spam_autolearn_conf c = defaults();
+    struct spam_al_input in[3];
+    const char *why;
+    double score;
+
+    (void)state;
+    memset(in, 0, sizeof(in));
+    in[0].total = in[0].rules = in[0].max_rule = 14.0;
+    in[1] = in[0];
+    in[1].total = 13.0;
+    assert_int_equal(spam_autolearn_message(&c, in, 2, &why, &score), SPAM_AL_SPAM);
+    assert_true(score == 14.0);
+    /* a third recipient whose score (another level's symbols) is between the thresholds */
+    in[2].total = in[2].rules = in[2].max_rule = 5.0;
+    assert_int_equal(spam_autolearn_message(&c, in, 3, &why, &score), SPAM_AL_NONE);
+    assert_string_equal(why, "disagree");
+    /* ... or who has the sender on a whitelist: the guard is the reason */
+    in[2] = in[0];
+    in[2].listed = true;
+    assert_int_equal(spam_autolearn_message(&c, in, 3, &why, &score), SPAM_AL_NONE);
+    assert_string_equal(why, "listed");
+    /* ham for all */
+    memset(in, 0, sizeof(in));
+    assert_int_equal(spam_autolearn_message(&c, in, 3, &why, &score), SPAM_AL_HAM);
+    /* the first between the thresholds: nothing, no reason */
+    in[0].total = in[0].rules = 3.0;
+    assert_int_equal(spam_autolearn_message(&c, in, 3, &why, &score), SPAM_AL_NONE);
+    assert_null(why);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +284,7 @@ int main(void)
         cmocka_unit_test(listed_senders_are_never_learned),
         cmocka_unit_test(refused_before_data_is_never_learned),
         cmocka_unit_test(thresholds_follow_the_config),
+        cmocka_unit_test(every_recipient_must_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
