@@ -38,7 +38,9 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "SMTP connections refused before the banner, by listener and reason",
         { "listener", "reason" }, 0, { 0 }, 0 },
     [M_SMTP_REPLIES] = { "smtp_replies_total", METRIC_COUNTER,
-        "SMTP replies sent by the server, by code class", { "class" }, 8, { 0 }, 0 },
+        "SMTP replies sent by the server, by code class and the SMTP stage they answer "
+        "(connect, helo, starttls, auth, mail, rcpt, data, end, other)",
+        { "class", "stage" }, 48, { 0 }, 0 },
     [M_MESSAGES_ACCEPTED] = { "messages_accepted_total", METRIC_COUNTER,
         "messages accepted (250 after DATA: on disk and fsynced)", { NULL }, 0, { 0 }, 0 },
     [M_DELIVERIES] = { "delivery_results_total", METRIC_COUNTER,
