@@ -93,6 +93,10 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "unavailable (Redis)", { "result" }, 8, { 0 }, 0 },
     [M_VIRUS_FOUND] = { "virus_found_total", METRIC_COUNTER,
         "messages in which the scanner found a virus", { NULL }, 0, { 0 }, 0 },
+    [M_CONN_PROXY_WAITING] = { "connections_proxy_waiting", METRIC_GAUGE,
+        "connections of a PROXY protocol listener waiting for their header (they count "
+        "against limits.connections and the listener's connections)", { "listener" }, 0,
+        { 0 }, 0 },
 };
 
 struct series {

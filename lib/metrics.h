@@ -68,6 +68,7 @@ enum metric_id {
     M_SPOOL_FSYNC_SECONDS,  /* histogram: one batch's renames and directory fsync */
     M_GREYLIST_RESULTS,     /* counter {result} greylisted|passed|known|skipped|unavailable */
     M_VIRUS_FOUND,          /* counter: messages in which the scanner found a virus */
+    M_CONN_PROXY_WAITING,   /* gauge {listener}: connections waiting for a PROXY header */
     M__COUNT
 };
 
