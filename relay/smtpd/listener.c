@@ -140,17 +140,23 @@ static bool listener_full(struct listener *l, const char *ip)
 {
     struct smtpd *srv = l->srv;
     const struct limits_conf *lim = &srv->cf->c.limits;
+    char why[96] = "";
 
     if (srv->nsessions + srv->nwaiting >= (unsigned long long)lim->connections) {
-        log_warn("smtpd", "connection limit %lld reached (%u sessions, %u waiting for a PROXY "
-                 "header); refusing %s", lim->connections, srv->nsessions, srv->nwaiting, ip);
+        if (srv->nwaiting > 0)
+            snprintf(why, sizeof(why), " (%u sessions, %u waiting for a PROXY header)",
+                     srv->nsessions, srv->nwaiting);
+        log_warn("smtpd", "connection limit %lld reached%s; refusing %s", lim->connections,
+                 why, ip);
         metrics_inc2(M_CONN_REFUSED, l->name, "connections");
         return true;
     }
     if (l->max_sessions > 0 && l->nsessions + l->nwaiting >= (unsigned long long)l->max_sessions) {
-        log_warn("smtpd", "connection limit %lld of listener %s reached (%u sessions, %u "
-                 "waiting for a PROXY header); refusing %s", l->max_sessions, l->name,
-                 l->nsessions, l->nwaiting, ip);
+        if (l->nwaiting > 0)
+            snprintf(why, sizeof(why), " (%u sessions, %u waiting for a PROXY header)",
+                     l->nsessions, l->nwaiting);
+        log_warn("smtpd", "connection limit %lld of listener %s reached%s; refusing %s",
+                 l->max_sessions, l->name, why, ip);
         metrics_inc2(M_CONN_REFUSED, l->name, "listener_connections");
         return true;
     }
