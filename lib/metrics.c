@@ -97,6 +97,10 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "connections of a PROXY protocol listener waiting for their header (they count "
         "against limits.connections and the listener's connections)", { "listener" }, 0,
         { 0 }, 0 },
+    [M_SPAM_ACTIONS] = { "spam_actions_total", METRIC_COUNTER,
+        "the protection level's action per recipient of a message, from its score and "
+        "lists: none, tag, subject, quarantine, discard, refuse; by direction (inbound, "
+        "backup, submission)", { "action", "direction" }, 32, { 0 }, 0 },
 };
 
 struct series {

@@ -69,6 +69,7 @@ enum metric_id {
     M_GREYLIST_RESULTS,     /* counter {result} greylisted|passed|known|skipped|unavailable */
     M_VIRUS_FOUND,          /* counter: messages in which the scanner found a virus */
     M_CONN_PROXY_WAITING,   /* gauge {listener}: connections waiting for a PROXY header */
+    M_SPAM_ACTIONS,         /* counter {action, direction}: the protection level's action */
     M__COUNT
 };
 

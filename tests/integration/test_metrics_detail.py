@@ -115,3 +115,81 @@ def test_metrics_refusal_at_connect_and_after_data(tmp_path):
         assert ("5xx", "data") not in got
     finally:
         p.stop()
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def one_message(port, rcpts, data):
+    """EHLO, MAIL, the RCPTs, and DATA if one was accepted: (RCPT codes, final code)."""
+    r = Raw(port)
+    try:
+        assert r.reply()[0] == 220
+        assert r.cmd("EHLO client.example")[0] == 250
+        assert r.cmd("MAIL FROM:<a@example.org>")[0] == 250
+        codes = [r.cmd("RCPT TO:<%s>" % rc)[0] for rc in rcpts]
+        if 250 not in codes:
+            return codes, None
+        assert r.cmd("DATA")[0] == 354
+        r.send(data.encode() + b".\r\n")
+        return codes, r.reply()[0]
+    finally:
+        r.close()
+
+
+def test_metrics_spam_actions_gtube_refused_and_clean_passed(tmp_path, redis_server):
+    """The real spam check at the medium level: GTUBE is refused (action refuse), a clean
+    message gets no action (none)."""
+    admin = free_port()
+    p = Postern(tmp_path, overrides={
+        "redis": {"socket": redis_server.socket},
+        "policy": {"disabled_checks": [], "profiles": {"inbound": {
+            "direction": "inbound", "checks": {"relay_access": {}, "spam": {}}}}},
+        "admin": {"http": {"address": "127.0.0.1:%d" % admin}},
+    }).start()
+    try:
+        assert series(scrape(admin), "postern_spam_actions_total", "action", "direction") == {}
+        msg = "From: a@example.org\r\nTo: b@example.test\r\nSubject: %s\r\n\r\n%s\r\n"
+        assert one_message(p.port, ["b@example.test"], msg % ("test", GTUBE)) == ([250], 550)
+        assert one_message(p.port, ["b@example.test"],
+                           msg % ("Minutes", "The notes of the project review.")) == ([250], 250)
+        assert series(scrape(admin), "postern_spam_actions_total", "action", "direction") == {
+            ("refuse", "inbound"): 1, ("none", "inbound"): 1}
+    finally:
+        p.stop()
+
+
+def test_metrics_spam_actions_per_recipient_and_direction(tmp_path):
+    """Through the test check (chosen scores per recipient) at the medium level (tag 5,
+    spam 8, kill 12): each recipient's level action once, where it takes effect."""
+    admin = free_port()
+    p = Postern(tmp_path, binary="postern-test", overrides={
+        "relay": {"local_domains": ["example.test"], "backup_domains": ["backup.test"]},
+        "domains": {"example.test": {"level": "medium"}, "backup.test": {"level": "medium"}},
+        "policy": {"profiles": {"inbound": {"direction": "inbound", "checks": {
+            "relay_access": {},
+            "testsym": {"emit_for": ["tag TEST_SCORE*6", "mark TEST_SCORE*9",
+                                     "kill TEST_SCORE*20"]},
+            "testpeer": {"stages": ["rcpt"], "emit_for": ["early TEST_SCORE*20"]}}}}},
+        "admin": {"http": {"address": "127.0.0.1:%d" % admin}},
+    }).start()
+    msg = "From: a@example.org\r\nSubject: t\r\n\r\nhello\r\n"
+    try:
+        # one message, four recipients: kill's refusal becomes the spam action (subject)
+        # because the others accept it
+        assert one_message(p.port, ["a@example.test", "tag@example.test",
+                                    "mark@example.test", "kill@example.test"],
+                           msg) == ([250] * 4, 250)
+        # only kill@: the message is refused
+        assert one_message(p.port, ["kill@example.test"], msg) == ([250], 550)
+        # refused at RCPT already (the score is known there); the other recipient passes
+        assert one_message(p.port, ["early@example.test", "b@example.test"],
+                           msg) == ([550, 250], 250)
+        # backup domain: header-only changes, so the Subject is not touched (tag)
+        assert one_message(p.port, ["mark@backup.test"], msg) == ([250], 250)
+        got = series(scrape(admin), "postern_spam_actions_total", "action", "direction")
+        assert got == {("none", "inbound"): 2, ("tag", "inbound"): 1,
+                       ("subject", "inbound"): 2, ("refuse", "inbound"): 2,
+                       ("tag", "backup"): 1}
+    finally:
+        p.stop()
