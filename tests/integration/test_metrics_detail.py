@@ -172,7 +172,16 @@ def test_metrics_spam_actions_per_recipient_and_direction(tmp_path):
                                      "kill TEST_SCORE*20"]},
             "testpeer": {"stages": ["rcpt"], "emit_for": ["early TEST_SCORE*20"]}}}}},
         "admin": {"http": {"address": "127.0.0.1:%d" % admin}},
-    }).start()
+    })
+    # a submission-direction listener without login (trusted clients)
+    p.config["policy"]["profiles"]["outbound"] = {"direction": "submission", "checks": {
+        "relay_access": {}, "submission_auth": {}, "testsym": {"emit": ["TEST_SCORE*9"]}}}
+    p.config["relay"]["trusted_networks"] = ["127.0.0.1/32"]
+    sub = free_port()
+    p.config["listeners"].append({"name": "out", "address": "127.0.0.1:%d" % sub,
+                                  "profile": "outbound", "tls": "none", "auth": "off"})
+    p.write_config()
+    p.start()
     msg = "From: a@example.org\r\nSubject: t\r\n\r\nhello\r\n"
     try:
         # one message, four recipients: kill's refusal becomes the spam action (subject)
@@ -187,9 +196,11 @@ def test_metrics_spam_actions_per_recipient_and_direction(tmp_path):
                            msg) == ([550, 250], 250)
         # backup domain: header-only changes, so the Subject is not touched (tag)
         assert one_message(p.port, ["mark@backup.test"], msg) == ([250], 250)
+        # submission: the spam score tags (no Subject prefix on outgoing mail)
+        assert one_message(sub, ["x@elsewhere.example"], msg) == ([250], 250)
         got = series(scrape(admin), "postern_spam_actions_total", "action", "direction")
         assert got == {("none", "inbound"): 2, ("tag", "inbound"): 1,
                        ("subject", "inbound"): 2, ("refuse", "inbound"): 2,
-                       ("tag", "backup"): 1}
+                       ("tag", "backup"): 1, ("tag", "submission"): 1}
     finally:
         p.stop()
