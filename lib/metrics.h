@@ -48,6 +48,7 @@ enum metric_id {
     M_CONN_OPEN,            /* gauge   {listener} */
     M_CONN_TOTAL,           /* counter {listener} */
     M_CONN_REFUSED,         /* counter {listener, reason} */
+    M_CONN_PROXY_WAITING,   /* gauge {listener}: connections waiting for a PROXY header */
     M_SMTP_REPLIES,         /* counter {class, stage} "2xx".."5xx", connect..end|other */
     M_MESSAGES_ACCEPTED,    /* counter */
     M_DELIVERIES,           /* counter {result} delivered|deferred|bounced (per recipient) */
@@ -61,6 +62,7 @@ enum metric_id {
     M_WEBHOOK_OUTBOX,       /* gauge, set at scrape */
     M_WORKPOOL_QUEUED,      /* gauge {pool}, set at scrape */
     M_POLICY_SYMBOLS,       /* counter {symbol} */
+    M_SPAM_ACTIONS,         /* counter {action, direction}: the protection level's action */
     M_UP_SECONDS,           /* gauge, set at scrape */
     M_CHECK_SECONDS,        /* histogram {check}: one policy check call, start to done */
     M_DNS_CACHE,            /* counter {result} hit|miss, set at scrape */
@@ -68,8 +70,6 @@ enum metric_id {
     M_SPOOL_FSYNC_SECONDS,  /* histogram: one batch's renames and directory fsync */
     M_GREYLIST_RESULTS,     /* counter {result} greylisted|passed|known|skipped|unavailable */
     M_VIRUS_FOUND,          /* counter: messages in which the scanner found a virus */
-    M_CONN_PROXY_WAITING,   /* gauge {listener}: connections waiting for a PROXY header */
-    M_SPAM_ACTIONS,         /* counter {action, direction}: the protection level's action */
     M__COUNT
 };
 
