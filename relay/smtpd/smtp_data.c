@@ -399,6 +399,7 @@ static void data_end(struct smtp_session *s)
     struct policy_verdict v = { .action = POLICY_PASS };
 
     s->state = ST_RCPT;
+    s->reply_stage = RS_END;
     smtp_set_data_timeouts(s, false);
     if (tx->scan.raw) { /* BDAT: the content ends here; end its last line */
         char tail[2];
