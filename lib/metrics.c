@@ -81,6 +81,13 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "the protection level's action per recipient of a message, from its score and "
         "lists: none, tag, subject, quarantine, discard, refuse; by direction (inbound, "
         "backup, submission)", { "action", "direction" }, 32, { 0 }, 0 },
+    [M_SPAM_AUTOLEARN] = { "spam_autolearn_total", METRIC_COUNTER,
+        "messages the classifier learned by itself (autolearn), by class: spam, ham",
+        { "class" }, 4, { 0 }, 0 },
+    [M_SPAM_AUTOLEARN_SKIPPED] = { "spam_autolearn_skipped_total", METRIC_COUNTER,
+        "autolearn candidates not learned, by reason: gtube, listed, refused_early, deferred, "
+        "classifier_only, strong_rule, disagree, duplicate, rate, queue_full, redis",
+        { "reason" }, 16, { 0 }, 0 },
     [M_UP_SECONDS] = { "uptime_seconds", METRIC_GAUGE,
         "seconds since the daemon started", { NULL }, 0, { 0 }, 0 },
     [M_CHECK_SECONDS] = { "policy_check_duration_seconds", METRIC_HISTOGRAM,
@@ -101,13 +108,6 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "unavailable (Redis)", { "result" }, 8, { 0 }, 0 },
     [M_VIRUS_FOUND] = { "virus_found_total", METRIC_COUNTER,
         "messages in which the scanner found a virus", { NULL }, 0, { 0 }, 0 },
-    [M_SPAM_AUTOLEARN] = { "spam_autolearn_total", METRIC_COUNTER,
-        "messages the classifier learned by itself (autolearn), by class: spam, ham",
-        { "class" }, 4, { 0 }, 0 },
-    [M_SPAM_AUTOLEARN_SKIPPED] = { "spam_autolearn_skipped_total", METRIC_COUNTER,
-        "autolearn candidates not learned, by reason: gtube, listed, refused_early, deferred, "
-        "classifier_only, strong_rule, disagree, duplicate, rate, queue_full, redis",
-        { "reason" }, 16, { 0 }, 0 },
 };
 
 struct series {

@@ -63,6 +63,8 @@ enum metric_id {
     M_WORKPOOL_QUEUED,      /* gauge {pool}, set at scrape */
     M_POLICY_SYMBOLS,       /* counter {symbol} */
     M_SPAM_ACTIONS,         /* counter {action, direction}: the protection level's action */
+    M_SPAM_AUTOLEARN,       /* counter {class} spam|ham: messages autolearned */
+    M_SPAM_AUTOLEARN_SKIPPED, /* counter {reason}: autolearn candidates not learned */
     M_UP_SECONDS,           /* gauge, set at scrape */
     M_CHECK_SECONDS,        /* histogram {check}: one policy check call, start to done */
     M_DNS_CACHE,            /* counter {result} hit|miss, set at scrape */
@@ -70,8 +72,6 @@ enum metric_id {
     M_SPOOL_FSYNC_SECONDS,  /* histogram: one batch's renames and directory fsync */
     M_GREYLIST_RESULTS,     /* counter {result} greylisted|passed|known|skipped|unavailable */
     M_VIRUS_FOUND,          /* counter: messages in which the scanner found a virus */
-    M_SPAM_AUTOLEARN,       /* counter {class} spam|ham: messages autolearned */
-    M_SPAM_AUTOLEARN_SKIPPED, /* counter {reason}: autolearn candidates not learned */
     M__COUNT
 };
 

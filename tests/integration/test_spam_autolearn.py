@@ -9,8 +9,9 @@ import os
 import re
 import subprocess
 
-from conftest import BUILD, wait_for
+from conftest import BUILD, free_port, wait_for
 from postern import Postern, Raw, queued_id, send_raw_message
+from test_admin_http import get, parse_prometheus
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
@@ -21,7 +22,7 @@ AUTOLEARN = {"enabled": True, "spam": 6, "spam_rules": 6}
 STRICT = "strict.example.test"   # level high: kill at 8, so the message above is refused
 
 
-def daemon(tmp_path, redis_server, name, autolearn=None):
+def daemon(tmp_path, redis_server, name, autolearn=None, admin=None):
     spam = {"refresh": "300ms"}
     if autolearn is not None:
         spam["autolearn"] = autolearn
@@ -31,7 +32,15 @@ def daemon(tmp_path, redis_server, name, autolearn=None):
             "policy": {"disabled_checks": [], "profiles": {"inbound": {
                 "direction": "inbound",
                 "checks": {"relay_access": {}, "spam": spam}}}}}
+    if admin is not None:
+        over["admin"] = {"http": {"address": "127.0.0.1:%d" % admin}}
     return Postern(tmp_path, overrides=over, name=name).start()
+
+
+def counters(admin, name, label):
+    code, _, body = get(admin, "/metrics")
+    assert code == 200
+    return {dict(ls)[label]: v for (n, ls), v in parse_prometheus(body).items() if n == name}
 
 
 def spammy(i):
@@ -71,7 +80,8 @@ def wait_log(p, text, what):
 
 
 def test_autolearn_learns_spam_and_ham_once_and_never_gtube(tmp_path, redis_server):
-    p = daemon(tmp_path, redis_server, "node", AUTOLEARN)
+    admin = free_port()
+    p = daemon(tmp_path, redis_server, "node", AUTOLEARN, admin)
     code, lines = send(p, spammy(1))
     assert code == 250, lines
     qid = queued_id(lines)
@@ -110,6 +120,11 @@ def test_autolearn_learns_spam_and_ham_once_and_never_gtube(tmp_path, redis_serv
     st = stats(p)
     assert (st["spam"], st["ham"]) == (3, 1)
     assert st["features"] > 0
+    # counted once the daemon has the merge's answer (just after Redis has the counts)
+    wait_for(lambda: counters(admin, "postern_spam_autolearn_total", "class") ==
+             {"spam": 3, "ham": 1}, timeout=10, interval=0.1, what="the autolearn counters")
+    assert counters(admin, "postern_spam_autolearn_skipped_total", "reason") == {
+        "duplicate": 1, "gtube": 1}
     p.stop()
 
 
