@@ -624,6 +624,7 @@ void spam_learner_free(struct spam_learner *l)
         free(w);
     }
     if (l->pending) {
+        l->pending->why = "shutting down";
         skip_batch(l->pending, "redis");
         batch_free(l->pending);
     }
