@@ -371,7 +371,7 @@ int server_start(struct server *srv, struct config *cf)
         return -1;
     srv->queue = queue_new(&(struct queue_deps){
         .base = srv->base, .wp = srv->wp, .spool = srv->spool, .dns = srv->dns,
-        .redis = srv->redis, .quarrun = &srv->quarrun, .cf = &srv->cf,
+        .redis = srv->redis, .accounts = srv->accounts, .quarrun = &srv->quarrun, .cf = &srv->cf,
         .event = server_event, .event_arg = srv });
     if (srv->queue == NULL)
         return -1;
