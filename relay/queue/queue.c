@@ -1005,6 +1005,7 @@ void queue_free(struct queue *q)
         return;
     if (q->dlv)
         queue_stop(q);
+    qacct_free(q);                /* walks the messages: before they are freed */
     for (i = 0; i < q->nbuckets; i++) {
         struct qmsg *m = q->hash[i], *next;
         for (; m; m = next) {
@@ -1020,7 +1021,6 @@ void queue_free(struct queue *q)
     free(q->hash);
     qindex_free(q);
     qetrn_free(q);
-    qacct_free(q);
     event_free(q->wake);
     close(q->dirfd);
     close(q->corrupt_fd);
