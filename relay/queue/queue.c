@@ -754,6 +754,7 @@ void qmsg_attempt_write(struct qmsg *m)
             w->keep_records = true;
             qf->rcpts[i].state = QF_BOUNCED;
             qmsg_event(m, "message.bounced", i, qr, qf->tries + 1, 0);
+            qverp_bounced(m, i, qr);
         } else {
             if (qr->have && !qr->bounce &&
                 qf->tries + 1 == (unsigned)m->cf->c.webhooks.deferred_after_tries)
@@ -989,6 +990,7 @@ void queue_stop(struct queue *q)
     queue_shutdown(q);
     q->final = true;
     qacct_stop(q);
+    qverp_stop(q);
     for (i = 0; i < q->nbuckets; i++) {
         struct qmsg *m;
         for (m = q->hash[i]; m; m = m->hnext)

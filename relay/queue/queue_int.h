@@ -12,6 +12,8 @@
  *   queue_index.c   the index domain -> messages with a recipient pending there
  *   queue_account.c the mail of logins suspended by the compromised-account breaker:
  *                   held at load, scheduled when the login is released
+ *   queue_verp.c    a 5xx to a newsletter recipient's VERP copy: a hard bounce for the
+ *                   suppression list and sender health (policy/newsletter_feed.h)
  *
  * Everything runs on the loop thread; file work goes to the worker pool.
  */
@@ -54,6 +56,7 @@ struct qres {
 
 struct qmsg;
 struct qacct;
+struct qverp;
 struct redis_req;
 struct qlink;
 struct qdomain;
@@ -139,6 +142,7 @@ struct queue {
     unsigned index_visit;
     struct qetrn *etrn;           /* per domain: the last ETRN flush (queue_admin.c) */
     struct qacct *acct;           /* suspended logins with held mail (queue_account.c) */
+    struct qverp *verp_feeds;     /* hard bounces being counted in Redis (queue_verp.c) */
 };
 
 /* ---- queue.c ---------------------------------------------------------------------------- */
@@ -203,6 +207,13 @@ void qacct_new(struct queue *q);                         /* queue_new */
 void qacct_route(struct qmsg *m);
 void qacct_stop(struct queue *q);                        /* cancel Redis requests */
 void qacct_free(struct queue *q);
+
+/* ---- queue_verp.c -------------------------------------------------------------------------- */
+
+/* Recipient idx of m is recorded "bounced" with result qr: a newsletter hard bounce when
+ * its copy had a VERP sender and the recipient's server refused it (5xx). */
+void qverp_bounced(struct qmsg *m, size_t idx, const struct qres *qr);
+void qverp_stop(struct queue *q);                        /* cancel what is in Redis */
 
 /* ---- queue_index.c ------------------------------------------------------------------------- */
 
