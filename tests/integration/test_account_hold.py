@@ -9,6 +9,7 @@ it instead, without a DSN."""
 import os
 import subprocess
 import time
+import urllib.request
 
 from conftest import BUILD, free_port, wait_for
 from postern import Postern, queued_id
@@ -23,8 +24,19 @@ def node(tmp_path, test_ca, redis_server, sink_port, name="postern"):
         make_sasldb(db, [(USER, PASSWORD)])
     over = {"redis": {"socket": redis_server.socket}, "auth": {"sasldb": db, "senders": {}},
             "queue": {"paused": False, "retry_min": "500ms", "retry_max": "500ms"},
-            "transport": {"default": "relay:[127.0.0.1]:%d" % sink_port}}
+            "transport": {"default": "relay:[127.0.0.1]:%d" % sink_port},
+            "admin": {"http": {"address": "127.0.0.1:%d" % free_port()}}}
     return Postern(tmp_path, test_ca, overrides=over, name=name).start()
+
+
+def held_metric(p):
+    url = "http://%s/metrics" % p.config["admin"]["http"]["address"]
+    with urllib.request.urlopen(url, timeout=10) as r:
+        body = r.read().decode()
+    for line in body.splitlines():
+        if line.startswith('postern_queue_held_messages{reason="account"} '):
+            return int(float(line.split()[1]))
+    return None
 
 
 def ctl(p, *args):
@@ -81,6 +93,7 @@ def test_account_hold_keeps_the_mail_of_a_suspended_login_until_release_on_every
         assert '"held_reason":"account suspended"' in ctl(a, "queue", "--json")
         status = ctl(a, "status")
         assert "held 1" in status and "(account suspended)" in status, status
+        assert held_metric(a) == 1
         show = ctl(a, "account", "show", USER)
         assert "suspended" in show and "held (account suspended): 1" in show, show
         records = a.records(qa)
@@ -92,6 +105,7 @@ def test_account_hold_keeps_the_mail_of_a_suspended_login_until_release_on_every
         wait_for(lambda: "%s: removed" % qa in a.log() and "%s: removed" % qb in b.log(),
                  what="both delivered and removed")
         assert "%s: released: login %s is no longer suspended" % (qa, USER) in a.log()
+        assert held_metric(a) == 0
         assert a.events("message.bounced") == [] and b.events("message.bounced") == []
     finally:
         a.stop()
