@@ -72,10 +72,12 @@ static void on_strike(enum redis_result res, const struct redisReply *reply, voi
                  st->login, st->srv->cf->c.account.strikes, st->reason,
                  st->srv->cf->c.account.window_ms / 1000);
         server_event(st->srv, "account.suspended",
-                     json_pack("{s:s, s:s, s:I, s:I}", "login", st->login, "reason", st->reason,
-                               "strikes", (json_int_t)st->srv->cf->c.account.strikes,
-                               "window_s",
-                               (json_int_t)(st->srv->cf->c.account.window_ms / 1000)));
+                     json_pack("{s:s, s:s, s:I, s:I, s:I}", "login", st->login, "reason",
+                               st->reason, "strikes",
+                               (json_int_t)st->srv->cf->c.account.strikes, "window_s",
+                               (json_int_t)(st->srv->cf->c.account.window_ms / 1000),
+                               "queued_held",
+                               (json_int_t)queue_login_queued(st->srv->queue, st->login)));
     }
     free(st->login);
     free(st);

@@ -156,6 +156,11 @@ struct queue_counts {
 };
 void queue_counts_get(const struct queue *q, struct queue_counts *out);
 
+/* Messages of login (its auth, case-insensitive) in this node's queue that the runner has
+ * loaded at least once (nearly all: a message is loaded when it arrives), for the
+ * evidence of account.suspended: the mail the suspension now holds here. One walk. */
+unsigned queue_login_queued(const struct queue *q, const char *login);
+
 /* Files moved to SPOOL/corrupt because they could not be parsed (a directory read). */
 unsigned queue_corrupt_count(const struct queue *q);
 

@@ -411,6 +411,19 @@ static void on_change(void *arg, const char *tag, size_t len)
         wake_soon(a);
 }
 
+unsigned queue_login_queued(const struct queue *q, const char *login)
+{
+    unsigned n = 0;
+    size_t i;
+
+    for (i = 0; q && login && i < q->nbuckets; i++) {
+        const struct qmsg *m;
+        for (m = q->hash[i]; m; m = m->hnext)
+            n += !m->gone && m->login != NULL && strcasecmp(m->login, login) == 0;
+    }
+    return n;
+}
+
 /* ---- life ---------------------------------------------------------------------------- */
 
 void qacct_new(struct queue *q)

@@ -39,8 +39,12 @@ static void on_fed(void *arg, const char *reason)
     if (v->next)
         v->next->prevp = v->prevp;
     *v->prevp = v->next;
-    if (reason != NULL)
-        queue_event(v->q, "account.suspended", nl_feed_suspended_event(v->login, reason));
+    if (reason != NULL) {
+        json_t *ev = nl_feed_suspended_event(v->login, reason);
+        json_object_set_new(ev, "queued_held",
+                            json_integer((json_int_t)queue_login_queued(v->q, v->login)));
+        queue_event(v->q, "account.suspended", ev);
+    }
     free(v->login);
     free(v);
 }

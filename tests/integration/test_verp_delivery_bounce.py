@@ -76,7 +76,8 @@ def test_verp_delivery_5xx_suppresses_the_recipient_and_feeds_the_breaker(
         # the same breaker as a DSN's: suspended, and the 4xx recipient's copy is held
         wait_for(lambda: p.events("account.suspended"), what="account.suspended")
         [susp] = p.events("account.suspended")
-        assert (susp["login"], susp["reason"]) == (USER, "bounce_rate"), susp
+        assert (susp["login"], susp["reason"], susp["queued_held"]) == \
+            (USER, "bounce_rate", 1), susp
         wait_for(lambda: "%s: held: account suspended" % qid in p.log(), what="held")
         ctl(p, "account", "release", USER)
         # suppressed at RCPT for this login now; the 4xx recipient is not
