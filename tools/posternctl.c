@@ -1297,9 +1297,11 @@ static const struct ctl_cmd ctl_commands[] = {
     { "greylist", 2, 2, cmd_op, "greylist show|allow|forget IP|NETWORK",
       "a client network's greylisting state (IP: its /24 or /64); allow exempts it, "
       "forget drops its triplets" },
-    { "account", 2, 2, cmd_op, "account show|release LOGIN",
-      "the compromised-account breaker: whether a login is suspended and why; release lets "
-      "it send again" },
+    { "account", 2, 3, cmd_op, "account show|suspend|release LOGIN [--drop-queued]",
+      "the compromised-account breaker: whether a login is suspended and why, and its mail "
+      "in this node's queue; suspend stops it at once (new mail 450 4.7.1, queued mail held "
+      "on every node); release lets it send again and sends its held mail (--drop-queued: "
+      "deletes it instead, no DSN)" },
     { "policy",  2, 4, cmd_op, "policy set ADDRESS KEY VALUE | policy show ADDRESS | "
       "policy unset ADDRESS KEY|all",
       "a user's overrides of their domain's policy settings in Redis (level, tag, spam, "
