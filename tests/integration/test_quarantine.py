@@ -32,18 +32,21 @@ def sink(tmp_path):
     s.stop()
 
 
-def quarantining(tmp_path, redis_server, sink, domain=None, quar=None):
+def quarantining(tmp_path, redis_server, sink, domain=None, quar=None, extra=None,
+                 name="postern"):
     dom = {"blacklist": ["@spam.example"], "digest_interval": "0"}
     dom.update(domain or {})
     q = {"token_key": KEY, "node": "n1", "poll": "100ms", "sweep": "200ms"}
     q.update(quar or {})
-    return Postern(tmp_path, overrides={
+    overrides = {
         "redis": {"socket": redis_server.socket},
         "queue": {"paused": False, "retry_min": "1s", "retry_max": "2s"},
         "transport": {"default": "relay:[127.0.0.1]:%d" % sink.port},
         "policy": {"levels": {"medium": {"spam_action": "quarantine"}}},
         "domain_defaults": dom,
-        "quarantine": q})
+        "quarantine": q}
+    overrides.update(extra or {})
+    return Postern(tmp_path, overrides=overrides, name=name)
 
 
 def ctl(p, *args, timeout=40):
