@@ -496,7 +496,7 @@ struct web *web_new(const struct web_conf *c, const struct web_deps *deps, int *
     w = xcalloc(1, sizeof(*w));
     w->deps = *deps;
     w->address = xstrdup(c->address);
-    w->base_url = c->base_url ? xstrdup(c->base_url) : xasprintf("http://%s/ui/", c->address);
+    w->base_url = web_base_url(c);
     w->session_ttl_ms = c->session_ttl_ms;
     w->http = evhttp_new(deps->base);
     if (w->http != NULL && c->cert != NULL) {

@@ -4,6 +4,7 @@
 #include "admin/web.h"
 
 #include "lib/redis.h"
+#include "lib/xalloc.h"
 
 #include <arpa/inet.h>
 #include <stddef.h>
@@ -23,8 +24,10 @@ static const struct conf_key web_keys[] = {
       .help = "IP:port of the web page's own listener (never the admin listener's); "
               "anything but loopback needs cert and key" },
     { .name = "base_url", .type = CONF_STRING, .offset = W(base_url),
-      .help = "the page's public URL, e.g. \"https://mail.example.net/ui/\": forms posted "
-              "from another origin are refused; null: http://ADDRESS/ui/" },
+      .help = "the page's public URL, e.g. \"https://mail.example.net/ui/\" (without a "
+              "path: /ui/ on that origin): forms posted from another origin are refused, "
+              "and the quarantine digests link to BASE_URL/q/TOKEN; null: "
+              "http://ADDRESS/ui/" },
     { .name = "cert", .type = CONF_PATH, .offset = W(cert),
       .help = "PEM certificate chain: serve HTTPS (required off loopback)" },
     { .name = "key", .type = CONF_PATH, .offset = W(key), .flags = CONF_SECRET,
@@ -35,6 +38,23 @@ static const struct conf_key web_keys[] = {
     { NULL }
 };
 const struct conf_section web_conf_section = { "web", web_keys, web_validate };
+
+char *web_base_url(const struct web_conf *c)
+{
+    const char *u = c->base_url, *host;
+
+    if (u == NULL)
+        return xasprintf("http://%s/ui/", c->address);
+    host = strstr(u, "://");
+    host = host ? host + 3 : u;
+    if (strchr(host, '/') == NULL)                      /* an origin: the page is at /ui/ */
+        return xasprintf("%s/ui/", u);
+    if (strcmp(strchr(host, '/'), "/") == 0)
+        return xasprintf("%sui/", u);
+    if (u[strlen(u) - 1] != '/')
+        return xasprintf("%s/", u);
+    return xstrdup(u);
+}
 
 /* True when an "IP:port" names a loopback address (parsed by the caller before). */
 static int is_loopback(const char *host)

@@ -14,6 +14,7 @@
  */
 #include "relay/quar/quar_runner.h"
 
+#include "admin/web.h"
 #include "content/quar_digest_msg.h"
 #include "lib/log.h"
 #include "lib/redis.h"
@@ -130,7 +131,7 @@ static void send_digest(struct quar_runner *r, const char *who, const struct qua
     struct quar_digest_params p = { 0 };
     struct spool_envelope env = { 0 };
     struct spool_file *f;
-    char *from, *msg, *unique;
+    char *from, *msg, *unique, *ui;
     const char *rcpts[1];
     long long now = (long long)time(NULL);
     size_t len;
@@ -149,7 +150,8 @@ static void send_digest(struct quar_runner *r, const char *who, const struct qua
     p.from = from;
     p.to = to;
     p.hostname = c->hostname;
-    p.web_url = c->quarantine.web_url ? c->quarantine.web_url : "http://127.0.0.1:8025";
+    ui = web_base_url(&c->web);
+    p.ui_url = ui;
     p.key = c->quarantine.token_key;
     p.keylen = c->quarantine.token_key ? strlen(c->quarantine.token_key) : 0;
     p.token_rcpt = who;
@@ -179,6 +181,7 @@ static void send_digest(struct quar_runner *r, const char *who, const struct qua
     free(msg);
     free(unique);
     free(from);
+    free(ui);
 }
 
 /* ---- the steps for one recipient ----------------------------------------------------------- */

@@ -179,7 +179,7 @@ def links(text):
 def test_the_digest_lists_entries_and_its_links_release_once(tmp_path, redis_server, sink):
     p = quarantining(tmp_path, redis_server, sink,
                      domain={"digest_interval": "2s", "digest_address": "admin@example.test"},
-                     quar={"web_url": "https://quarantine.example.test"}).start()
+                     extra={"web": {"base_url": "https://quarantine.example.test"}}).start()
     qid1 = spam(p, ["b@example.test"], subject="Offer one")
     qid2 = spam(p, ["b@example.test", "c@example.test"], subject="Offer <two>")
     wait_for(lambda: len(entries(p)) == 3, what="three entries")
@@ -266,10 +266,23 @@ def test_bad_quarantine_settings_are_config_errors(tmp_path):
     cfg.write_text(json.dumps({
         "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
         "domain_defaults": {"digest_time": "25:00"},
-        "quarantine": {"token_key": "short", "web_url": "ftp://x"}}))
+        "quarantine": {"token_key": "short"}}))
     r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
                        capture_output=True, text=True)
     assert r.returncode == 78
-    for where in ("/domain_defaults/digest_time", "/quarantine/token_key",
-                  "/quarantine/web_url"):
+    for where in ("/domain_defaults/digest_time", "/quarantine/token_key"):
         assert where in r.stderr, r.stderr
+
+
+def test_the_removed_quarantine_web_url_says_to_use_web_base_url(tmp_path):
+    """One key for the page's URL: web.base_url (the digests derive their links from it)."""
+    cfg = tmp_path / "old.json"
+    cfg.write_text(json.dumps({
+        "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+        "quarantine": {"token_key": KEY, "web_url": "https://q.example.test"}}))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    assert "/quarantine/web_url: removed key: use web.base_url" in r.stderr, r.stderr
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-R"], capture_output=True, text=True)
+    assert "web_url" not in r.stdout and "BASE_URL/q/TOKEN" in r.stdout
