@@ -3,10 +3,10 @@
  */
 #include "admin/web.h"
 
+#include "lib/http_listen.h"
 #include "lib/redis.h"
 #include "lib/xalloc.h"
 
-#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,18 +56,6 @@ char *web_base_url(const struct web_conf *c)
     return xstrdup(u);
 }
 
-/* True when an "IP:port" names a loopback address (parsed by the caller before). */
-static int is_loopback(const char *host)
-{
-    unsigned char a[16];
-
-    if (inet_pton(AF_INET, host, a) == 1)
-        return a[0] == 127;
-    if (inet_pton(AF_INET6, host, a) == 1)
-        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
-    return 0;
-}
-
 static int web_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     const struct web_conf *c = obj;
@@ -80,7 +68,7 @@ static int web_validate(void *obj, const char *pointer, struct conf_errors *errs
                           c->address ? c->address : "null");
     if ((c->cert == NULL) != (c->key == NULL))
         return conf_error(errs, pointer, "cert and key go together");
-    if (c->enabled && c->cert == NULL && !is_loopback(host))
+    if (c->enabled && c->cert == NULL && !http_address_is_loopback(c->address))
         return conf_error(errs, at, "the web page on %s (not loopback) needs HTTPS: set "
                           "web.cert and web.key", c->address);
     snprintf(at, sizeof(at), "%s/base_url", pointer);
