@@ -53,13 +53,6 @@ static redisContext *connect_redis(const struct relay_conf *c)
     return rc;
 }
 
-static char *key_of(const char *prefix, const char *name)
-{
-    char *esc = redis_key_escape(name), *k = xasprintf("%s{%s}", prefix, esc);
-    free(esc);
-    return k;
-}
-
 static const char *domain_of(const char *addr)
 {
     const char *at = strrchr(addr, '@');
@@ -166,7 +159,7 @@ static int cmd_list(redisContext *rc, int argc, char **argv, FILE *out)
         fprintf(errout(), "quarantine: --recipient or --domain, not both\n");
         return EX_USAGE;
     }
-    key = rcpt ? key_of("pt:qr:", rcpt) : domain ? key_of("pt:qd:", domain)
+    key = rcpt ? quar_key("pt:qr:", rcpt) : domain ? quar_key("pt:qd:", domain)
                                                  : xstrdup("pt:qa:{all}");
     r = redisCommand(rc, "ZREVRANGE %s 0 %d", key, QUAR_LIST_SCAN_MAX - 1);
     free(key);
@@ -308,13 +301,13 @@ static int cmd_act(redisContext *rc, const char *id, bool release, bool learn, F
         return taken ? EX_CTL_REFUSED : EX_UNAVAILABLE;
     }
     freeReplyObject(r);
-    qkey = key_of("pt:qj:", field(o, "node"));
+    qkey = quar_key("pt:qj:", field(o, "node"));
     jobtext = release ? xasprintf("release %s %u", id, flags) : xasprintf("delete %s", id);
     freeReplyObject(redisCommand(rc, "RPUSH %s %s", qkey, jobtext));
     free(jobtext);
     free(qkey);
-    keys[0] = key_of("pt:qr:", field(o, "rcpt"));
-    keys[1] = key_of("pt:qd:", domain_of(field(o, "rcpt")));
+    keys[0] = quar_key("pt:qr:", field(o, "rcpt"));
+    keys[1] = quar_key("pt:qd:", domain_of(field(o, "rcpt")));
     keys[2] = xstrdup("pt:qa:{all}");
     for (i = 0; i < 3; i++) {
         freeReplyObject(redisCommand(rc, "ZREM %s %s", keys[i], id));

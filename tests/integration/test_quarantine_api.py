@@ -9,20 +9,10 @@ import subprocess
 import urllib.error
 import urllib.request
 
-import pytest
-
 from conftest import BUILD, free_port, wait_for
-from smtp_sink import SmtpSink
-from test_quarantine import quarantining, spam
+from test_quarantine import quarantining, sink, spam  # noqa: F401 (sink: a fixture)
 
 TOKEN = "quarantine-api-token-0123456789"
-
-
-@pytest.fixture
-def sink(tmp_path):
-    s = SmtpSink(tmp_path / "sink").start()
-    yield s
-    s.stop()
 
 
 def with_api(tmp_path, redis_server, sink, node="n1", name="postern", **kw):
