@@ -286,3 +286,46 @@ def test_the_removed_quarantine_web_url_says_to_use_web_base_url(tmp_path):
     assert "/quarantine/web_url: removed key: use web.base_url" in r.stderr, r.stderr
     r = subprocess.run([os.path.join(BUILD, "postern"), "-R"], capture_output=True, text=True)
     assert "web_url" not in r.stdout and "BASE_URL/q/TOKEN" in r.stdout
+
+
+def test_the_digest_waits_for_its_time_of_day(tmp_path, redis_server, sink, monkeypatch):
+    """A daily digest goes out at the domain's digest_time, not when the entry arrives, and
+    once per day. The daemon's digest clock is moved with the POSTERN_TEST_QUAR_CLOCK file
+    (seconds added to the real clock) instead of waiting for the time of day."""
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    target = time.time() + 150                        # digest_time: 90..150 s from now
+    boundary = int(target) // 60 * 60
+    hhmm = time.strftime("%H:%M", time.gmtime(target))
+    monkeypatch.setenv("POSTERN_TEST_QUAR_CLOCK", str(clock))
+    p = quarantining(tmp_path, redis_server, sink,
+                     domain={"digest_interval": "1440m", "digest_time": hhmm}).start()
+
+    def digests():
+        return [m for m in sink.messages() if m.mail_from == "" and
+                m.rcpts == ["b@example.test"]]
+
+    def skew_to(t):                                   # the digest clock reads t now
+        clock.write_text(str(int(t - time.time())))
+
+    first = spam(p, ["b@example.test"], subject="Before digest time")
+    wait_for(lambda: len(entries(p)) == 1, what="the entry")
+    time.sleep(1.5)                                   # several sweeps (200 ms): not yet
+    assert digests() == [] and "digest to" not in p.log()
+
+    skew_to(boundary + 5)                             # just past digest_time
+    wait_for(lambda: len(digests()) == 1, timeout=15, what="the digest at digest_time")
+    text = digests()[0].data.decode()
+    assert "Before digest time" in text and first + ".0" in text
+
+    second = spam(p, ["b@example.test"], subject="After digest time")
+    wait_for(lambda: len(entries(p)) == 2, what="the second entry")
+    time.sleep(1.5)                                   # same day: waits for tomorrow's
+    assert len(digests()) == 1
+
+    skew_to(boundary + 86400 + 5)                     # the next day's digest_time
+    wait_for(lambda: len(digests()) == 2, timeout=15, what="the next day's digest")
+    text = digests()[1].data.decode()
+    assert "After digest time" in text and second + ".0" in text
+    assert "Before digest time" not in text
+    p.stop()
