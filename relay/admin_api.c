@@ -323,6 +323,39 @@ static json_t *read_body(struct evhttp_request *req)
     return json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, NULL);
 }
 
+/* Split a query string "k=v&k=v" into q, each part percent-decoded; '+' stays a '+' (an
+ * address such as a+tag@example.com needs no %2B; no value here has a space). -1 when a
+ * part has no '=' or does not decode. */
+static int parse_query(const char *text, struct evkeyvalq *q)
+{
+    const char *p = text;
+
+    while (*p) {
+        size_t n = strcspn(p, "&");
+        const char *eq = memchr(p, '=', n);
+        char *k, *v, *dk = NULL, *dv = NULL;
+        int bad;
+
+        if (eq == NULL || eq == p)
+            return -1;
+        k = xasprintf("%.*s", (int)(eq - p), p);
+        v = xasprintf("%.*s", (int)(n - (size_t)(eq - p) - 1), eq + 1);
+        dk = evhttp_uridecode(k, 0, NULL);
+        dv = evhttp_uridecode(v, 0, NULL);
+        bad = dk == NULL || dv == NULL || evhttp_add_header(q, dk, dv) != 0;
+        free(k);
+        free(v);
+        free(dk);
+        free(dv);
+        if (bad)
+            return -1;
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
+}
+
 /* The URL's query string into q (parameters the route r names only); -1 after answering
  * 400 when it has others or does not parse. */
 static int read_query(struct evhttp_request *req, const struct api_route *r,
@@ -335,7 +368,7 @@ static int read_query(struct evhttp_request *req, const struct api_route *r,
 
     if (text == NULL || text[0] == '\0')
         return 0;
-    if (evhttp_parse_query_str(text, q) != 0) {
+    if (parse_query(text, q) != 0) {
         reply_error(req, 400, "Bad Request", "the query string does not parse");
         return -1;
     }

@@ -62,6 +62,8 @@ def test_quarantine_routes_list_show_message_release_delete(tmp_path, redis_serv
 
     # list: filters and paging
     assert listed(p, "?recipient=b@example.test") == [b]
+    assert listed(p, "?recipient=b%40example.test") == [b]       # percent-decoded
+    assert listed(p, "?recipient=b+tag@example.test") == []      # '+' is a '+'
     assert sorted(listed(p, "?domain=example.test")) == [b, c]
     assert listed(p, "?domain=other.test") == []
     assert sorted(listed(p, "?reason=list")) == [b, c] and listed(p, "?reason=virus") == []
@@ -73,7 +75,8 @@ def test_quarantine_routes_list_show_message_release_delete(tmp_path, redis_serv
     e = [x for x in o["data"] if x["id"] == b][0]
     assert e["rcpt"] == "b@example.test" and e["sender"] == "x@spam.example"
     assert e["subject"] == "API pills" and e["reason"] == "list" and e["node"] == "n1"
-    for bad in ("?rcpt=b@example.test", "?limit=0", "?limit=x", "?offset=-1",
+    for bad in ("?rcpt=b@example.test", "?limit=0", "?limit=x", "?offset=-1", "?limit",
+                "?=1", "?recipient=",
                 "?recipient=b@example.test&domain=example.test"):
         code, _, o = api(p, "GET", "/api/v1/quarantine" + bad)
         assert code == 400 and o["status"] == "error", (bad, o)
