@@ -54,6 +54,10 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "messages in the queue", { NULL }, 0, { 0 }, 0 },
     [M_QUEUE_OLDEST] = { "queue_oldest_message_age_seconds", METRIC_GAUGE,
         "age of the oldest message in the queue (0 when empty)", { NULL }, 0, { 0 }, 0 },
+    [M_QUEUE_HELD] = { "queue_held_messages", METRIC_GAUGE,
+        "messages in the queue that are not delivered until released, by reason: admin "
+        "(posternctl hold), policy (only quarantine-held recipients left), account (the "
+        "login is suspended by the compromised-account breaker)", { "reason" }, 4, { 0 }, 0 },
     [M_REDIS_REQUESTS] = { "redis_requests_total", METRIC_COUNTER,
         "Redis commands and scripts sent (round trips)", { NULL }, 0, { 0 }, 0 },
     [M_REDIS_ERRORS] = { "redis_errors_total", METRIC_COUNTER,

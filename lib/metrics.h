@@ -54,6 +54,7 @@ enum metric_id {
     M_DELIVERIES,           /* counter {result} delivered|deferred|bounced (per recipient) */
     M_QUEUE_MESSAGES,       /* gauge, set at scrape */
     M_QUEUE_OLDEST,         /* gauge seconds, set at scrape */
+    M_QUEUE_HELD,           /* gauge {reason} admin|policy|account, set at scrape */
     M_REDIS_REQUESTS,       /* counter */
     M_REDIS_ERRORS,         /* counter {kind} */
     M_REDIS_SECONDS,        /* histogram */
