@@ -7,6 +7,7 @@
 #   BENCH_POSTERN=/tmp/old/postern BENCH_SCANNER=/tmp/old/postern-scan ...  (another build)
 #   BENCH_AB=/tmp/old   A/B in one run: the build in /tmp/old (postern, postern-scan) and
 #                       this one alternate, BENCH_ROUNDS times each; prints new/old ratios
+#   BENCH_KEEP_LOG=FILE  keep the daemon log of the last run (why messages were refused)
 #
 # Cases (BENCH_CASES):
 #   off      content checks off, DNS checks skipped for loopback (as the Postfix comparison)
@@ -171,7 +172,7 @@ run() {
             "$work/spool-$name/queue/"* 2>/dev/null | head -1 | cut -c1-300))" >&2
     fi
     kill "$pid"; wait "$pid" 2>/dev/null
-    [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$work/$name.log" /tmp/perf-last.log
+    [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$work/$name.log" "$BENCH_KEEP_LOG"
     rm -rf "$work/spool-$name"
     echo "$rate"
 }
