@@ -412,6 +412,11 @@ size_t engine_accepted(const struct engine_session *s)
     return s->tx ? s->tx->naccepted : 0;
 }
 
+size_t engine_rcpt_count(const struct engine_session *s)
+{
+    return s->tx ? s->tx->n : 0;
+}
+
 const struct rcpt_result *engine_result(const struct engine_session *s, size_t i)
 {
     return s->tx && i < s->tx->nresults ? &s->tx->results[i] : NULL;

@@ -221,6 +221,8 @@ const struct engine_reply *engine_rcpt_reply(const struct engine_session *s, siz
 
 /* Recipients accepted so far in the transaction. */
 size_t engine_accepted(const struct engine_session *s);
+/* Recipients given to engine_rcpt_add in the transaction (accepted or not). */
+size_t engine_rcpt_count(const struct engine_session *s);
 
 /* END, accepted: the result of the i-th accepted recipient (i < engine_accepted). */
 const struct rcpt_result *engine_result(const struct engine_session *s, size_t i);

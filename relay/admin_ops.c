@@ -19,6 +19,7 @@
 #include "policy/result.h"
 #include "policy/suppress_admin.h"
 #include "policy/user_prefs_admin.h"
+#include "relay/admin_quar.h"
 #include "relay/queue/queue_file.h"
 #include "relay/queue/queue_login.h"
 #include "relay/relay_conf.h"
@@ -326,6 +327,8 @@ static const struct admin_op admin_ops[] = {
     { "suppress",  2, 3, op_suppress },
     { "policy",    2, 4, op_policy },
     { "webhooks",  0, 1, op_webhooks },
+    { "quarantine", 1, 11, admin_quar_run },
+    { "held",      1, 11, admin_quar_run },  /* the old name of quarantine */
     { NULL, 0, 0, NULL }
 };
 

@@ -13,8 +13,9 @@
  *                       pt:rcpt:{DOMAIN}:learned; not definite: a recipient it lacks gets
  *                       recipients_unsure
  *   recipients_callout  the next hop (policy/callout.h: MAIL FROM:<callout_sender>, RCPT,
- *                       never DATA), asked when no other source knows the recipient; its
- *                       answers cached in pt:rcpt:{DOMAIN}:co:ADDR ("1" for
+ *                       never DATA; STARTTLS and AUTH as delivery; failover to the next
+ *                       address or MX host), asked when no other source knows the
+ *                       recipient; its answers cached in pt:rcpt:{DOMAIN}:co:ADDR ("1" for
  *                       callout_valid_ttl, "0" for callout_invalid_ttl); a 5xx to RCPT is
  *                       definite (550 5.1.1), anything else (4xx, no connection, no answer
  *                       within callout_timeout, a backup domain's primary known down) is
@@ -82,7 +83,8 @@ static const struct conf_key verify_keys[] = {
       .def = "8s", .min = 100, .max = 300000,
       .help = "a callout (recipients_callout) not answered within this is a temporary "
               "failure (450 4.1.1 or accept, per recipients_unsure); keep it below the "
-              "profile's deadline" },
+              "profile's deadline. Up to 3 connections (next address, next MX) fit in "
+              "it: each connect waits at most a third of it" },
     { .name = "callout_valid_ttl", .type = CONF_DURATION, .offset = VS(callout_valid_ttl_ms),
       .def = "7d", .min = 1000, .max = 365 * 86400000LL,
       .help = "how long a recipient the next hop accepted is remembered as valid" },

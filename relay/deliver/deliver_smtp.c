@@ -18,6 +18,7 @@
  * timeouts. Loop thread only.
  */
 #include "relay/deliver/deliver_int.h"
+#include "relay/deliver/hop_opts.h"
 
 #include "lib/dns.h"
 #include "lib/netaddr.h"
@@ -236,43 +237,19 @@ static void conn_send(struct dconn *c)
     }
 }
 
-/* Fill the options of a client for this connection's route: a relay's entry in
- * transport.relays gives its TLS policy, certificate check (against its tls_name, by
- * default the host written in the route, not a name found in DNS) and credentials.
+/* Fill the options of a client for this connection's route (hop_opts.h: a relay's entry
+ * in transport.relays gives its TLS policy, certificate check and credentials).
  * Returns the SSL_CTX to use
  * (NULL with opts->tls = NONE when TLS is off or cannot be set up and is not required);
  * *fail is set when TLS is required and cannot be set up. */
 static struct ssl_ctx_st *conn_opts(struct dconn *c, struct smtp_client_opts *o, bool *fail)
 {
-    const struct transport_conf *t = &c->cf->c.transport;
-    const struct transport_relay *r = NULL;
     struct ssl_ctx_st *ctx = NULL;
 
-    memset(o, 0, sizeof(*o));
     *fail = false;
-    o->conf = &c->cf->c.smtp_client;
-    o->helo_name = c->cf->c.hostname;
-    o->lmtp = c->route.kind == ROUTE_LMTP;
-    o->tls = SMTP_TLS_NONE;
-    if (c->route.kind == ROUTE_MX) {
-        o->tls = (enum smtp_tls_policy)t->mx_tls;
-    } else if (c->route.kind == ROUTE_RELAY || (c->route.kind == ROUTE_LMTP && !c->route.is_unix)) {
-        r = transport_relay_find(t, c->route.host, c->route.port);
-        o->tls = r ? (enum smtp_tls_policy)r->tls
-                   : c->route.kind == ROUTE_RELAY ? SMTP_TLS_OPPORTUNISTIC : SMTP_TLS_NONE;
-    }
-    if (c->route.kind != ROUTE_MX && !c->route.is_unix)
-        o->tls_name = r && r->tls_name ? r->tls_name : c->route.host;
-    if (r) {
-        o->tls_verify = transport_relay_verifies(r);
-        if (o->tls_verify)
-            o->tls = SMTP_TLS_REQUIRED;   /* a verified session or none */
-        o->auth_user = r->user;
-        o->auth_pass = r->password;
-        o->auth_plaintext = r->auth_plaintext;
-    }
+    hop_client_opts(c->cf, &c->route, o);
     if (o->tls != SMTP_TLS_NONE) {
-        ctx = deliver_ssl_ctx(c->d, t->ca_file);
+        ctx = deliver_ssl_ctx(c->d, c->cf->c.transport.ca_file);
         if (ctx == NULL) {
             if (o->tls == SMTP_TLS_REQUIRED)
                 *fail = true;

@@ -801,6 +801,7 @@ struct scan_item {
     long long next_try;
     unsigned tries;
     bool held;
+    unsigned long long size;      /* the message's size (the index's backlog bytes) */
     char **domains;               /* of its pending recipients (for the index) */
     size_t ndomains;
 };
@@ -847,6 +848,7 @@ static void scan_work(void *arg)
             it->next_try = qf->next_try;
             it->tries = qf->tries;
             it->held = qf->held;
+            it->size = qf->msg_size;
             it->domains = xcalloc(qf->nrcpt + 1, sizeof(char *));
             for (i = 0; i < qf->nrcpt; i++)
                 if (qf->rcpts[i].state == QF_PENDING)
@@ -877,7 +879,7 @@ static void scan_done(void *arg)
             m->next_try = s->items[i].next_try;
             m->held = s->items[i].held;
             qindex_set(m, (const char *const *)s->items[i].domains, s->items[i].ndomains,
-                       0);      /* its size is counted when it is first loaded */
+                       s->items[i].size);
             held += m->held;
             qmsg_schedule(m, m->next_try);
         }

@@ -99,7 +99,7 @@ void queue_queued_hook(void *q, const char *qid);
 
 /* The queued backlog of a recipient domain: messages with a recipient of it still pending
  * that the runner has read (at start-up, or since they were queued), and their sizes
- * (messages known only from the start-up scan count 0 bytes until their first attempt).
+ * (from the queue file's envelope, also for messages known only from the start-up scan).
  * The backup-domain cap (policy/checks/check_backlog.c) reads it. */
 void queue_backlog(struct queue *q, const char *domain, unsigned long long *msgs,
                    unsigned long long *bytes);

@@ -62,3 +62,18 @@ def test_byte_cap_and_the_cap_lifts_when_the_queue_drains(tmp_path):
             sink.stop()
     finally:
         p.stop()
+
+
+def test_byte_cap_counts_the_messages_found_by_the_start_up_scan(tmp_path):
+    """After a restart the queued message is known only from the start-up scan (its next
+    try is an hour away): its bytes still count against the cap."""
+    p = node(tmp_path, free_port(), {"backlog_max_bytes": "10"})
+    try:
+        queue_and_wait(p, "a@backup.test")
+        p.stop()
+        p.start()
+        wait_for(lambda: "queue scan: 1 messages scheduled" in p.log(), what="queue scan")
+        code, text = rcpt(p, "b@backup.test")
+        assert code == 452 and "too much mail queued for backup.test" in text
+    finally:
+        p.stop()
