@@ -107,6 +107,7 @@ def test_account_hold_keeps_the_mail_of_a_suspended_login_until_release_on_every
         assert "%s: released: login %s is no longer suspended" % (qa, USER) in a.log()
         assert held_metric(a) == 0
         assert a.events("message.bounced") == [] and b.events("message.bounced") == []
+        assert a.stop() == 0 and b.stop() == 0        # clean stops
     finally:
         a.stop()
         b.stop()
@@ -135,6 +136,7 @@ def test_account_hold_release_with_drop_queued_deletes_the_held_mail(
         # the login may send again, and its new mail leaves
         submit(p, "next@far.example")
         assert [m.rcpts for m in sink.wait_messages(1)] == [["next@far.example"]]
+        assert p.stop() == 0
     finally:
         p.stop()
         if sink:

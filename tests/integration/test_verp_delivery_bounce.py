@@ -91,6 +91,7 @@ def test_verp_delivery_5xx_suppresses_the_recipient_and_feeds_the_breaker(
         # the readers' copies; the sender still gets Postern's own DSN about gone@ as before
         assert [m.rcpts for m in sink.messages() if m.rcpts != [USER]] == [[GOOD]]
         assert len([m for m in sink.messages() if m.rcpts == [USER]]) == 1
+        assert p.stop() == 0
     finally:
         p.stop()
         sink.stop()
