@@ -437,6 +437,21 @@ char *engine_records(const struct engine_session *s)
     return out;
 }
 
+void engine_results_signed(struct engine_session *s)
+{
+    size_t i;
+
+    for (i = 0; s->tx != NULL && i < s->tx->nresults; i++) {
+        struct rcpt_result *r = &s->tx->results[i];
+        if (r->disp != DISP_MARK)
+            continue;
+        free(r->subject_prefix);
+        r->subject_prefix = NULL;
+        r->headers = true;
+        r->spam_flag = true;
+    }
+}
+
 /* Two results that would log the same line. */
 static bool same_result(const struct rcpt_result *a, const struct rcpt_result *b)
 {

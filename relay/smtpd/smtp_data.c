@@ -355,6 +355,8 @@ static void end_commit(struct smtp_session *s)
         free(rec);
     }
     write_verp(s);
+    if (s->tx->dkim_signed)          /* its signed fields stay as signed: no Subject mark */
+        engine_results_signed(s->es);
     if (results_matter(s->es)) {
         rec = engine_records(s->es);
         (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */

@@ -78,6 +78,7 @@ struct smtp_tx {
     struct dkim_sign *dkim;          /* the body hash of the chosen signer, or NULL */
     char sign_domain[256];
     struct smtp_sign_job *sign_job;  /* the signing on a worker, or NULL */
+    bool dkim_signed;                /* the signature is in the file: no header change */
     /* Not zeroed at MAIL: keep these members last (see cmd_mail). The RCPT batch being
      * checked by the policy engine, written before it is read; the message as it
      * streams to the spool, initialised at DATA. */
