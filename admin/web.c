@@ -12,6 +12,7 @@
 #include "admin/web_assets.h"
 #include "auth/sasl_server.h"
 #include "content/quar.h"
+#include "lib/http_listen.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 #include "lib/tls.h"
@@ -21,7 +22,6 @@
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -36,7 +36,6 @@
 #define WEB_TIMEOUT_S    30
 #define WEB_BODY_MAX     (256 * 1024)   /* the longest list of a user fits */
 #define WEB_HEADERS_MAX  16384
-#define WEB_HOST_MAX     64
 
 /* No inline script or style, nothing from elsewhere, no framing, forms post here only. */
 #define WEB_CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " \
@@ -466,28 +465,16 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* ---- the listener ---------------------------------------------------------------- */
 
-static struct bufferevent *ssl_bevcb(struct event_base *base, void *arg)
-{
-    struct web *w = arg;
-    SSL *ssl = SSL_new(w->ssl);
-
-    if (ssl == NULL)
-        return NULL;
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
-}
-
 struct web *web_new(const struct web_conf *c, const struct web_deps *deps, int *failed)
 {
+    struct http_listen_conf lc = { .address = c->address, .timeout_s = WEB_TIMEOUT_S,
+                                   .body_max = WEB_BODY_MAX, .headers_max = WEB_HEADERS_MAX };
     struct web *w;
-    char host[WEB_HOST_MAX];
-    int port;
 
     *failed = 0;
     if (!c->enabled)
         return NULL;
-    if (redis_parse_address(c->address, host, sizeof(host), &port) < 0 ||
-        deps->redis == NULL) {
+    if (c->address == NULL || deps->redis == NULL) {
         log_error(WEB_LOG, "the web page needs web.address and Redis (redis.socket or "
                   "redis.address)");
         *failed = 1;
@@ -496,10 +483,9 @@ struct web *web_new(const struct web_conf *c, const struct web_deps *deps, int *
     w = xcalloc(1, sizeof(*w));
     w->deps = *deps;
     w->address = xstrdup(c->address);
-    w->base_url = c->base_url ? xstrdup(c->base_url) : xasprintf("http://%s/ui/", c->address);
+    w->base_url = web_base_url(c);
     w->session_ttl_ms = c->session_ttl_ms;
-    w->http = evhttp_new(deps->base);
-    if (w->http != NULL && c->cert != NULL) {
+    if (c->cert != NULL) {
         struct tls_load_error te;
         if ((w->ssl = tls_server_ctx_new(c->cert, c->key, &te)) == NULL) {
             log_error(WEB_LOG, "web.%s: cannot load %s: %s", te.key ? te.key : "cert",
@@ -508,20 +494,14 @@ struct web *web_new(const struct web_conf *c, const struct web_deps *deps, int *
             *failed = 1;
             return NULL;
         }
-        evhttp_set_bevcb(w->http, ssl_bevcb, w);
     }
-    if (w->http == NULL || evhttp_bind_socket(w->http, host, (ev_uint16_t)port) != 0) {
+    lc.ssl = w->ssl;
+    if ((w->http = http_listen_new(deps->base, &lc, on_request, w)) == NULL) {
         log_error(WEB_LOG, "cannot listen on %s for the web page", c->address);
         web_free(w);
         *failed = 1;
         return NULL;
     }
-    evhttp_set_timeout(w->http, WEB_TIMEOUT_S);
-    evhttp_set_max_body_size(w->http, WEB_BODY_MAX);
-    evhttp_set_max_headers_size(w->http, WEB_HEADERS_MAX);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-    evhttp_set_gencb(w->http, on_request, w);
     log_info(WEB_LOG, "web page on %s%s/ui/", w->ssl ? "https://" : "http://", c->address);
     return w;
 }

@@ -52,6 +52,10 @@ struct web_conf {
 };
 extern const struct conf_section web_conf_section;
 
+/* The page's URL as users reach it, ending in '/' (malloc'd): web.base_url (an origin
+ * alone means its /ui/), or http://ADDRESS/ui/. The digest links are this + "q/TOKEN". */
+char *web_base_url(const struct web_conf *c);
+
 /* What a request sees of the configuration that is current when it starts; it stays
  * valid until deps->view_release(view->handle). */
 struct web_view {

@@ -3,9 +3,10 @@
  */
 #include "admin/web.h"
 
+#include "lib/http_listen.h"
 #include "lib/redis.h"
+#include "lib/xalloc.h"
 
-#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,8 +24,10 @@ static const struct conf_key web_keys[] = {
       .help = "IP:port of the web page's own listener (never the admin listener's); "
               "anything but loopback needs cert and key" },
     { .name = "base_url", .type = CONF_STRING, .offset = W(base_url),
-      .help = "the page's public URL, e.g. \"https://mail.example.net/ui/\": forms posted "
-              "from another origin are refused; null: http://ADDRESS/ui/" },
+      .help = "the page's public URL, e.g. \"https://mail.example.net/ui/\" (without a "
+              "path: /ui/ on that origin): forms posted from another origin are refused, "
+              "and the quarantine digests link to BASE_URL/q/TOKEN; null: "
+              "http://ADDRESS/ui/" },
     { .name = "cert", .type = CONF_PATH, .offset = W(cert),
       .help = "PEM certificate chain: serve HTTPS (required off loopback)" },
     { .name = "key", .type = CONF_PATH, .offset = W(key), .flags = CONF_SECRET,
@@ -36,16 +39,21 @@ static const struct conf_key web_keys[] = {
 };
 const struct conf_section web_conf_section = { "web", web_keys, web_validate };
 
-/* True when an "IP:port" names a loopback address (parsed by the caller before). */
-static int is_loopback(const char *host)
+char *web_base_url(const struct web_conf *c)
 {
-    unsigned char a[16];
+    const char *u = c->base_url, *host;
 
-    if (inet_pton(AF_INET, host, a) == 1)
-        return a[0] == 127;
-    if (inet_pton(AF_INET6, host, a) == 1)
-        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
-    return 0;
+    if (u == NULL)
+        return xasprintf("http://%s/ui/", c->address);
+    host = strstr(u, "://");
+    host = host ? host + 3 : u;
+    if (strchr(host, '/') == NULL)                      /* an origin: the page is at /ui/ */
+        return xasprintf("%s/ui/", u);
+    if (strcmp(strchr(host, '/'), "/") == 0)
+        return xasprintf("%sui/", u);
+    if (u[strlen(u) - 1] != '/')
+        return xasprintf("%s/", u);
+    return xstrdup(u);
 }
 
 static int web_validate(void *obj, const char *pointer, struct conf_errors *errs)
@@ -60,7 +68,7 @@ static int web_validate(void *obj, const char *pointer, struct conf_errors *errs
                           c->address ? c->address : "null");
     if ((c->cert == NULL) != (c->key == NULL))
         return conf_error(errs, pointer, "cert and key go together");
-    if (c->enabled && c->cert == NULL && !is_loopback(host))
+    if (c->enabled && c->cert == NULL && !http_address_is_loopback(c->address))
         return conf_error(errs, at, "the web page on %s (not loopback) needs HTTPS: set "
                           "web.cert and web.key", c->address);
     snprintf(at, sizeof(at), "%s/base_url", pointer);

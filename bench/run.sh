@@ -186,6 +186,10 @@ echo "acceptance with every content check on (virus, file types, spam $trained, 
 grep -c "BAYES_" "$work/spool-all/queue/"* 2>/dev/null | awk -F: '{n += ($2 > 0)} END {print "  (" n+0 " queued messages carry a BAYES_ symbol)"}'
 kill "$postern_pid"; wait "$postern_pid" 2>/dev/null; postern_pid=""
 kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null
+# every check of the inbound profile acting (DNS checks against a private dnsmasq, SPF,
+# DKIM, DMARC, greylisting passed, recipient verification, all content checks), with
+# libclamav's clean cache on (smtp-source repeats its body) and off (unique content)
+BENCH_CASES="every every-nocache" bash bench/checks_bench.sh | sed 1d
 
 sport=$(free_port); start_sink "$sport" "$work/sink-postern.log"
 port=$(free_port)

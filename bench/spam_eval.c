@@ -8,6 +8,7 @@
  *
  *   spam_eval CORPUS_DIR      (the directory holding train.txt and corpus/)
  */
+#include "content/spam_autolearn.h"
 #include "content/spam_model.h"
 #include "content/spam_score.h"
 #include "content/spam_tok.h"
@@ -115,6 +116,29 @@ static void metrics(struct res *r, size_t n, const char *label)
     printf("  %-34s %7.2f%% %7.2f%% %7.2f%%  %.5f\n", label, rec[0], rec[1], rec[2], auc);
 }
 
+/* What autolearn at its default thresholds would have learned of each held-out message,
+ * from the offline score (classifier + content rules; the daemon adds the DNS, SPF, DKIM,
+ * DMARC, bulk ... symbols, so it reaches the spam threshold more often). */
+static void autolearn_report(const struct msg *m, const struct spam_al_input *al, size_t n)
+{
+    struct spam_autolearn_conf c;
+    struct conf_errors errs = { .file = "defaults", .out = stderr };
+    size_t got[3][2] = { { 0 } }, i;
+
+    memset(&c, 0, sizeof(c));
+    if (conf_load_buffer("defaults", "{}", 2, &spam_autolearn_section, &c, &errs) < 0)
+        return;
+    for (i = 0; i < n; i++) {
+        const char *why;
+        got[spam_autolearn_decide(&c, &al[i], &why)][m[i].spam]++;
+    }
+    printf("\n  autolearn at its defaults (spam >= %g with >= %g from rules, ham <= %g), "
+           "offline score:\n", c.spam, c.spam_rules, c.ham);
+    printf("  learned as spam: %zu spam, %zu ham (wrong); as ham: %zu ham, %zu spam (wrong); "
+           "not learned: %zu\n", got[SPAM_AL_SPAM][1], got[SPAM_AL_SPAM][0],
+           got[SPAM_AL_HAM][0], got[SPAM_AL_HAM][1], got[SPAM_AL_NONE][0] + got[SPAM_AL_NONE][1]);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "../shared/spam-corpus";
@@ -123,6 +147,7 @@ int main(int argc, char **argv)
     struct msg *m = NULL;
     size_t n = 0, cap = 0, i, bytes = 0;
     struct res *r_nb, *r_lr, *r_lrseq, *r_ship, *r_rules;
+    struct spam_al_input *al;
     double t0, t_tok, t_learn = 0, t_score = 0;
     size_t n_learned = 0, n_scored = 0;
     unsigned seed = 12345;
@@ -181,6 +206,7 @@ int main(int argc, char **argv)
     r_lrseq = calloc(n, sizeof(*r_lrseq));
     r_ship = calloc(n, sizeof(*r_ship));
     r_rules = calloc(n, sizeof(*r_rules));
+    al = calloc(n, sizeof(*al));
     for (int k = 0; k < FOLDS; k++) {
         struct spam_model nb, lr, lrs;
         spam_model_init(&nb, 1 << 18);
@@ -217,6 +243,13 @@ int main(int argc, char **argv)
             r_ship[i].spam = m[i].spam;
             r_rules[i].s = sc.bayes_points;
             r_rules[i].spam = m[i].spam;
+            al[i].total = sc.total;
+            al[i].gtube = sc.facts.gtube;
+            for (size_t q = 0; q < sc.nrules; q++) {
+                al[i].rules += sc.rules[q]->score;
+                if (sc.rules[q]->score > al[i].max_rule)
+                    al[i].max_rule = sc.rules[q]->score;
+            }
             n_scored++;
         }
         t_score += now() - t0;
@@ -245,6 +278,7 @@ int main(int argc, char **argv)
     for (i = 0; spam_rule_defs[i].name; i++)
         printf("  %-24s %6.1f %6zu %6zu\n", spam_rule_defs[i].name, spam_rule_defs[i].score,
                hits[i][0], hits[i][1]);
+    autolearn_report(m, al, n);
     printf("\n  tokenizing:      %8.0f msgs/s\n", n / t_tok);
     printf("  scoring:         %8.0f msgs/s (parse, features, classifier, rules; one core)\n",
            n_scored / t_score);

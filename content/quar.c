@@ -121,7 +121,7 @@ void quar_entry_clear(struct quar_entry *e)
     memset(e, 0, sizeof(*e));
 }
 
-static char *key_of(const char *prefix, const char *name)
+char *quar_key(const char *prefix, const char *name)
 {
     char *esc = redis_key_escape(name), *k = xasprintf("%s{%s}", prefix, esc);
     free(esc);
@@ -471,9 +471,9 @@ struct quar_op *quar_list(struct quar *q, const struct quar_query *query, quar_l
     if (query->search && query->search[0])
         op->search = xstrdup(query->search);
     if (query->rcpt && query->rcpt[0])
-        op->key = key_of("pt:qr:", query->rcpt);
+        op->key = quar_key("pt:qr:", query->rcpt);
     else if (query->domain && query->domain[0])
-        op->key = key_of("pt:qd:", query->domain);
+        op->key = quar_key("pt:qd:", query->domain);
     else
         op->key = xstrdup("pt:qa:{all}");
     snprintf(stop, sizeof(stop), "%d", QUAR_LIST_SCAN_MAX - 1);
@@ -643,7 +643,7 @@ static void act_on_claim(struct quar_op *op, const redisReply *r)
         return;
     }
     op->stage = 2;
-    k = key_of("pt:qj:", op->one.node);
+    k = quar_key("pt:qj:", op->one.node);
     if (op->kind == OP_RELEASE)
         snprintf(job, sizeof(job), "release %s %u", op->id,
                  op->flags & (QUAR_F_LEARN | QUAR_F_ADMIN));
@@ -671,8 +671,8 @@ static void act_on_queued(struct quar_op *op, int err)
         op_done(op, EIO, "the quarantine index is unavailable");
         return;
     }
-    keys[0] = key_of("pt:qr:", op->one.rcpt);
-    keys[1] = key_of("pt:qd:", domain_of(op->one.rcpt));
+    keys[0] = quar_key("pt:qr:", op->one.rcpt);
+    keys[1] = quar_key("pt:qd:", domain_of(op->one.rcpt));
     keys[2] = xstrdup("pt:qa:{all}");
     for (i = 0; i < 3; i++) {
         const char *argv[] = { "ZREM", keys[i], op->id };
@@ -712,8 +712,8 @@ struct quar_op *quar_index_add(struct quar *q, const struct quar_entry *e, long 
         const char *argv[] = { "EXPIRE", k, ttl };
         op_send(op, 1, 3, argv);
     }
-    zk[0] = key_of("pt:qr:", e->rcpt);
-    zk[1] = key_of("pt:qd:", domain_of(e->rcpt));
+    zk[0] = quar_key("pt:qr:", e->rcpt);
+    zk[1] = quar_key("pt:qd:", domain_of(e->rcpt));
     zk[2] = xstrdup("pt:qa:{all}");
     for (i = 0; i < 3; i++) {
         const char *argv[] = { "ZADD", zk[i], date, e->id };
@@ -734,8 +734,8 @@ struct quar_op *quar_index_remove(struct quar *q, const char *id, const char *rc
     op->cb.done = cb;
     snprintf(op->id, sizeof(op->id), "%s", id);
     keys[0] = xasprintf("pt:q:{%s}", id);
-    keys[1] = key_of("pt:qr:", rcpt);
-    keys[2] = key_of("pt:qd:", domain_of(rcpt));
+    keys[1] = quar_key("pt:qr:", rcpt);
+    keys[2] = quar_key("pt:qd:", domain_of(rcpt));
     keys[3] = xstrdup("pt:qa:{all}");
     op_reserve(op, 4);
     {
@@ -754,7 +754,7 @@ struct quar_op *quar_index_remove(struct quar *q, const char *id, const char *rc
 struct quar_op *quar_jobs_pop(struct quar *q, quar_job_fn cb, void *arg)
 {
     struct quar_op *op = op_new(q, OP_POP, arg);
-    char *k = key_of("pt:qj:", q->node);
+    char *k = quar_key("pt:qj:", q->node);
     const char *argv[] = { "LPOP", k };
 
     op->cb.job = cb;

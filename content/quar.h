@@ -62,6 +62,10 @@ struct quar_entry {
  * "blocked file" -> "file", "dmarc" -> "dmarc", a list symbol -> "list", otherwise "spam"). */
 const char *quar_reason_of(const char *detail, const char *symbols);
 
+/* The Redis key PREFIX{NAME} of the layout above, NAME escaped (redis_key_escape);
+ * malloc'd. quar_key("pt:qr:", "bob@example.test") is the recipient's zset. */
+char *quar_key(const char *prefix, const char *name);
+
 /* True when s is a valid entry ID (letters, digits and '.', 1..QUAR_ID_MAX-1 bytes). */
 bool quar_id_valid(const char *s);
 

@@ -108,7 +108,8 @@ static char *link_of(const struct quar_digest_params *p, const struct quar_entry
     tok = quar_token_make(p->key, p->keylen, e->id, p->token_rcpt, a, p->expires);
     if (tok == NULL)
         return NULL;
-    url = xasprintf("%s/ui/q/%s", p->web_url, tok);
+    url = xasprintf("%s%sq/%s", p->ui_url,
+                    *p->ui_url && p->ui_url[strlen(p->ui_url) - 1] == '/' ? "" : "/", tok);
     free(tok);
     return url;
 }

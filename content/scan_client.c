@@ -266,7 +266,11 @@ static int spawn(struct scan_client *c)
     NUM("--max-memory", 6, "%llu", c->conf.max_memory);
     NUM("--check-interval", 7, "%lld", (c->conf.check_interval_ms + 999) / 1000);
 #undef NUM
-    if (c->opts.no_cache)
+    if (c->conf.tmpdir != NULL) {
+        argv[argc++] = "--tmpdir";
+        argv[argc++] = c->conf.tmpdir;
+    }
+    if (c->opts.no_cache || !c->conf.cache)
         argv[argc++] = "--no-cache";
     argv[argc] = NULL;
 
@@ -329,6 +333,7 @@ struct scan_client *scan_client_new(struct event_base *base, const struct virus_
     c->conf = *conf;
     c->conf.scanner = xstrdup(conf->scanner);
     c->conf.database = xstrdup(conf->database);
+    c->conf.tmpdir = conf->tmpdir != NULL ? xstrdup(conf->tmpdir) : NULL;
     if (opts != NULL)
         c->opts = *opts;
     c->avail = avail;
@@ -367,6 +372,7 @@ void scan_client_free(struct scan_client *c)
     event_free(c->restart);
     free(c->conf.scanner);
     free(c->conf.database);
+    free(c->conf.tmpdir);
     free(c);
 }
 

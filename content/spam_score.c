@@ -43,6 +43,15 @@ void spam_score_message(const struct spam_model *m, const char *msg, size_t len,
                         struct spam_score *out)
 {
     struct spam_features f = { 0 };
+
+    spam_score_message_keep(m, msg, len, out, &f);
+    spam_features_free(&f);
+}
+
+void spam_score_message_keep(const struct spam_model *m, const char *msg, size_t len,
+                             struct spam_score *out, struct spam_features *keep)
+{
+    struct spam_features f = *keep;
     size_t i;
 
     memset(out, 0, sizeof(*out));
@@ -55,7 +64,7 @@ void spam_score_message(const struct spam_model *m, const char *msg, size_t len,
     out->total = out->bayes_points;
     for (i = 0; i < out->nrules; i++)
         out->total += out->rules[i]->score;
-    spam_features_free(&f);
+    *keep = f;
 }
 
 void spam_score_learn(struct spam_model *m, const char *msg, size_t len, bool spam, int sign)

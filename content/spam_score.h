@@ -44,6 +44,11 @@ struct spam_score {
 void spam_score_message(const struct spam_model *m, const char *msg, size_t len,
                         struct spam_score *out);
 
+/* The same, keeping the message's features in keep (start it zeroed; free it with
+ * spam_features_free): what autolearn learns, without a second pass. */
+void spam_score_message_keep(const struct spam_model *m, const char *msg, size_t len,
+                             struct spam_score *out, struct spam_features *keep);
+
 /* Points of a probability (the mapping above). */
 double spam_bayes_points(double p);
 

@@ -341,6 +341,35 @@ int spam_store_forget(redisContext *c)
             return -1;
         freeReplyObject(r);
     }
+    /* the autolearn marks: SCAN (never KEYS on a live server) */
+    {
+        char cursor[32] = "0";
+        do {
+            size_t i;
+            r = cmd(c, "SCAN %s MATCH %s* COUNT 1000", cursor, SPAM_KEY_AUTOLEARNED);
+            if (r == NULL)
+                return -1;
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                r->element[0]->type != REDIS_REPLY_STRING ||
+                r->element[1]->type != REDIS_REPLY_ARRAY) {
+                freeReplyObject(r);
+                return -1;
+            }
+            snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+            for (i = 0; i < r->element[1]->elements; i++) {
+                const redisReply *k = r->element[1]->element[i];
+                redisReply *d;
+                if (k->type != REDIS_REPLY_STRING)
+                    continue;
+                if ((d = cmd(c, "DEL %b", k->str, k->len)) == NULL) {
+                    freeReplyObject(r);
+                    return -1;
+                }
+                freeReplyObject(d);
+            }
+            freeReplyObject(r);
+        } while (strcmp(cursor, "0") != 0);
+    }
     /* keep cap and expire; counts go, ver goes on (so every node reloads) */
     if ((r = cmd(c, "HDEL " SPAM_KEY_META " nspam nham")) == NULL)
         return -1;

@@ -8,6 +8,8 @@
  *   pt:spam:{model}:s:XX       256 shards (XX = top byte of the feature hash, hex): sorted
  *                              packed entries of SPAM_ENTRY_BYTES (feature u64, spam count
  *                              u32, ham count u32, day last learned u32; little endian)
+ *   pt:spam:{model}:al:DIGEST  string "spam"/"ham", TTL 30 days: a message autolearned
+ *                              (content/spam_learner.h), so that it is learned once
  * No TTL: the model is state that must last (README: AOF, noeviction). Its size is bounded
  * instead: a learn drops features not learned for `expire` days, and keeps at most
  * cap/256 features per shard (the most frequent, then the most recent).
@@ -34,6 +36,7 @@ struct redisContext;
 #define SPAM_ENTRY_BYTES         20
 #define SPAM_KEY_META            "pt:spam:{model}:meta"
 #define SPAM_KEY_SHARD_FMT       "pt:spam:{model}:s:%02x"
+#define SPAM_KEY_AUTOLEARNED     "pt:spam:{model}:al:"      /* + digest */
 #define SPAM_DEFAULT_CAP         1000000
 #define SPAM_DEFAULT_EXPIRE_DAYS 365
 
@@ -66,7 +69,8 @@ int spam_store_learn(struct redisContext *c, const struct spam_model *delta, int
 /* Load the whole model into m (initialised here). ver: the version loaded. 0 or -1. */
 int spam_store_load(struct redisContext *c, struct spam_model *m, unsigned long long *ver);
 
-/* Delete the model. 0 or -1. */
+/* Delete the model (and the marks of autolearned messages: they may be learned again).
+ * 0 or -1. */
 int spam_store_forget(struct redisContext *c);
 
 int spam_store_stats(struct redisContext *c, struct spam_store_stats *st);

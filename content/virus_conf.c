@@ -21,6 +21,14 @@ static const struct conf_key virus_keys[] = {
     { .name = "database", .type = CONF_PATH, .offset = V(database), .def = "/var/lib/clamav",
       .help = "ClamAV signature directory (kept current by clamav-freshclam); without it "
               "mail is deferred, never passed unscanned" },
+    { .name = "tmpdir", .type = CONF_PATH, .offset = V(tmpdir),
+      .help = "where the scanner makes its private directory for libclamav's temporary "
+              "files (every decoded part and archive member is one); null: /dev/shm when "
+              "it is a tmpfs (memory, up to max_scansize per scan in flight), else /tmp" },
+    { .name = "cache", .type = CONF_BOOL, .offset = V(cache), .def = "true",
+      .help = "libclamav's clean cache: a file (message, decoded part, archive member) "
+              "whose MD5 it has already found clean with this engine is not scanned again; "
+              "false scans everything (benchmarks of unique content)" },
     { .name = "threads", .type = CONF_INT, .offset = V(threads), .def = "2", .min = 1,
       .max = 64, .help = "scan threads in the scanner process" },
     { .name = "max_scansize", .type = CONF_SIZE, .offset = V(max_scansize), .def = "100M",

@@ -12,8 +12,10 @@
 
 struct virus_conf {
     bool enabled;
+    bool cache;                    /* libclamav's clean cache (by content hash) */
     char *scanner;                 /* path of postern-scan */
     char *database;                /* libclamav database directory */
+    char *tmpdir;                  /* where the scanner makes its directory; NULL: auto */
     long long threads;
     unsigned long long max_scansize, max_filesize, max_memory;
     long long max_recursion, max_files;

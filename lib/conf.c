@@ -720,8 +720,17 @@ static void fill_section(struct loader *ld, const struct conf_section *sec, json
         obj = NULL;
         report_missing = false;
     }
-    for (k = sec->keys; k->name != NULL; k++)
+    for (k = sec->keys; k->name != NULL; k++) {
+        if (k->flags & CONF_REMOVED) {
+            if (obj != NULL && json_object_get(obj, k->name) != NULL) {
+                size_t old = ptr_push(ld, k->name);
+                conf_error(ld->errs, ld->ptr, "removed key: %s", k->help);
+                ptr_pop(ld, old);
+            }
+            continue;
+        }
         fill_key(ld, k, obj ? json_object_get(obj, k->name) : NULL, base, report_missing);
+    }
     if (obj != NULL)
         check_unknown(ld, sec, obj);
 }
@@ -1105,6 +1114,8 @@ void conf_free(const struct conf_section *root, void *obj)
     const struct conf_key *k;
 
     for (k = root->keys; k->name != NULL; k++) {
+        if (k->flags & CONF_REMOVED)
+            continue;
         switch (k->type) {
         case CONF_STRING:
         case CONF_PATH:

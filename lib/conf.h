@@ -82,6 +82,10 @@ enum conf_type {
 
 #define CONF_REQUIRED 0x1u   /* must be present in the file */
 #define CONF_SECRET   0x2u   /* printed as "********" by conf_print */
+#define CONF_REMOVED  0x4u   /* a key no longer accepted: a file that has it is refused with
+                                "removed key: HELP" (help says what to write instead); it
+                                has no field (type and offset unused) and is neither
+                                printed nor in the reference */
 
 struct conf_strlist {
     char **v;          /* n malloc'd strings */
@@ -133,7 +137,7 @@ struct conf_key {
     const char *const *choices;    /* CONF_ENUM: NULL-terminated list */
     const struct conf_section *sub;/* CONF_SECTION / CONF_ARRAY / CONF_MAP */
     size_t elem_size;              /* CONF_ARRAY / CONF_MAP: sizeof one element */
-    unsigned flags;                /* CONF_REQUIRED, CONF_SECRET */
+    unsigned flags;                /* CONF_REQUIRED, CONF_SECRET, CONF_REMOVED */
     const char *help;              /* one line for docs and -n -v */
 };
 

@@ -183,16 +183,20 @@ static void print_section(FILE *out, const struct conf_section *sec, const void 
                           int depth)
 {
     const struct conf_key *k;
+    bool any = false;
 
     fputc('{', out);
     for (k = sec->keys; k->name != NULL; k++) {
-        fputs(k == sec->keys ? "\n" : ",\n", out);
+        if (k->flags & CONF_REMOVED)
+            continue;
+        fputs(any ? ",\n" : "\n", out);
+        any = true;
         indent(out, depth + 1);
         put_string(out, k->name);
         fputs(": ", out);
         print_value(out, k, (const char *)obj + k->offset, depth + 1);
     }
-    if (sec->keys[0].name != NULL) {
+    if (any) {
         fputc('\n', out);
         indent(out, depth);
     }
@@ -302,6 +306,8 @@ static void walk_sections(FILE *out, const struct conf_section *sec, const char 
 
     table(out, sec, pointer);
     for (k = sec->keys; k->name != NULL; k++) {
+        if (k->flags & CONF_REMOVED)
+            continue;
         if (k->type == CONF_NAMED) {
             const struct conf_named_schema *schema = (const struct conf_named_schema *)
                 (const void *)((const char *)k->sub - offsetof(struct conf_named_schema, sec));
@@ -330,7 +336,8 @@ static void reference_table(FILE *out, const struct conf_section *sec, const cha
     fputs("| Key | Type | Default | Bounds / choices | Description |\n"
           "|---|---|---|---|---|\n", out);
     for (k = sec->keys; k->name != NULL; k++)
-        reference_row(out, k, pointer);
+        if (!(k->flags & CONF_REMOVED))
+            reference_row(out, k, pointer);
     fputc('\n', out);
 }
 
@@ -416,7 +423,8 @@ static void man_table(FILE *out, const struct conf_section *sec, const char *poi
     roff(out, sec->name);
     fputs(")\"\n", out);
     for (k = sec->keys; k->name != NULL; k++)
-        man_key(out, k, pointer);
+        if (!(k->flags & CONF_REMOVED))
+            man_key(out, k, pointer);
 }
 
 void conf_print_reference_man(FILE *out, const struct conf_section *root)

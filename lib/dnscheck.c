@@ -14,10 +14,12 @@
 /* ---- data: the words of generic names ------------------------------------------------- */
 
 /* A word matches a token of the host part alone or followed by digits ("dsl", "dsl12");
- * a trailing '#' means digits are required ("host12", "ip68", not "host"). */
+ * a trailing '#' means digits are required, in the token or as the next token ("host12",
+ * "ip68", "host-17", "ip-10-1", not "host" or "host-a"). */
 const char *const dnscheck_dynamic_words[] = {
-    "dyn", "dynamic", "dynip", "dhcp", "dialup", "dial", "dialin", "dip",
-    "dsl", "adsl", "vdsl", "xdsl", "sdsl", "hdsl", "pool", "cable", "catv", "hsd",
+    "dyn", "dynamic", "dynip", "dynamicip", "dyndsl", "dhcp", "dialup", "dial", "dialin",
+    "dip", "dsl", "adsl", "vdsl", "xdsl", "sdsl", "hdsl", "pool", "pools", "cable", "catv",
+    "hsd", "hsi", "kabel", "fiber", "fibre", "gprs", "wifi", "hotspot",
     "ppp", "pppoe", "pppoa", "client", "clients", "cust", "customer", "customers",
     "broadband", "bband", "cpe", "res", "resnet", "residential", "home", "user",
     "users", "unknown", "unassigned", "nat", "wireless", "wlan", "mobile", "lte",
@@ -29,6 +31,10 @@ const char *const dnscheck_dynamic_words[] = {
 const char *const dnscheck_static_prefixes[] = {
     "mail", "smtp", "mx", "mta", "relay", "out", NULL
 };
+
+/* Tokens that say the generic name is of a fixed address (a business line that may run
+ * its own mail server): such a name is "static", not dynamic. */
+static const char *const static_words[] = { "static", "fixed", NULL };
 
 /* ---- addresses ------------------------------------------------------------------------ */
 
@@ -407,13 +413,73 @@ static bool v6_embedded(const char *host, const unsigned char *b)
     return strstr(compact, fwd) != NULL || strstr(compact, rev) != NULL;
 }
 
+/* The next alphanumeric token of s from *p: its start and length (0 at the end). */
+static size_t next_token(const char **p, const char **st)
+{
+    while (**p != '\0' && !isalnum((unsigned char)**p))
+        (*p)++;
+    *st = *p;
+    while (isalnum((unsigned char)**p))
+        (*p)++;
+    return (size_t)(*p - *st);
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return n > 0;
+}
+
+/* A token of host is one of words; a word ending in '#' also matches when its token has
+ * no digits but the next token is all digits ("host-17"). */
+static bool generic_word(const char *host, const char *const *words)
+{
+    const char *p = host, *st, *nst;
+    size_t n = next_token(&p, &st), nn;
+
+    while (n > 0) {
+        const char *q = p;
+        if (word_match(st, n, words))
+            return true;
+        nn = next_token(&q, &nst);
+        if (all_digits(nst, nn) && !isdigit((unsigned char)st[n - 1])) {
+            char joined[256];
+            if (n + nn < sizeof(joined)) {   /* "host" + "17": as the token "host17" */
+                memcpy(joined, st, n);
+                memcpy(joined + n, nst, nn);
+                if (word_match(joined, n + nn, words))
+                    return true;
+            }
+        }
+        p = q;
+        st = nst;
+        n = nn;
+    }
+    return false;
+}
+
+static bool has_static_token(const char *host)
+{
+    const char *p = host, *st;
+    size_t n;
+
+    while ((n = next_token(&p, &st)) > 0)
+        if (word_match(st, n, static_words))
+            return true;
+    return false;
+}
+
 bool ptr_is_dynamic(const char *name, const char *ip, const char *const *words,
                     const char *const *static_prefixes, const char **why)
 {
     struct ipbin a = ip_parse(ip);
     char host[256];
     size_t len, cut, dots = 0, i, first;
-    const char *p;
+    bool embedded;
 
     if (why != NULL)
         *why = NULL;
@@ -443,23 +509,22 @@ bool ptr_is_dynamic(const char *name, const char *ip, const char *const *words,
     if (dots < 2)
         cut = first;
     host[cut] = '\0';
-    if ((a.family == 4 && v4_embedded(host, a.b)) || (a.family == 6 && v6_embedded(host, a.b))) {
+    embedded = (a.family == 4 && v4_embedded(host, a.b)) ||
+               (a.family == 6 && v6_embedded(host, a.b));
+    if (has_static_token(host)) {      /* generic, but of a fixed address */
+        if (why != NULL && (embedded || generic_word(host, words)))
+            *why = "static";
+        return false;
+    }
+    if (embedded) {
         if (why != NULL)
             *why = "address";
         return true;
     }
-    for (p = host; *p != '\0';) {
-        const char *st;
-        while (*p != '\0' && !isalnum((unsigned char)*p))
-            p++;
-        st = p;
-        while (isalnum((unsigned char)*p))
-            p++;
-        if (p > st && word_match(st, (size_t)(p - st), words)) {
-            if (why != NULL)
-                *why = "word";
-            return true;
-        }
+    if (generic_word(host, words)) {
+        if (why != NULL)
+            *why = "word";
+        return true;
     }
     return false;
 }

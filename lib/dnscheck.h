@@ -89,10 +89,13 @@ int dnsbl_default_symbol(const char *zone, bool rhs, char *out, size_t outlen);
  * decimal with any separators and zero padding, 12 concatenated zero-padded digits, or
  * 8 hex digits; IPv6: 16 or more of its nibbles in a row, either order) or carries a
  * generic word (words: NULL-terminated; NULL = the built-in list dnscheck_dynamic_words)
- * as a token, alone or followed by digits ("dsl", "pool123"). A first label that starts
- * with one of static_prefixes (NULL = dnscheck_static_prefixes: "mail", "smtp", "mx",
- * "mta", "relay", "out") is a mail server's name: never dynamic. why (may be NULL) gets
- * a static string naming the reason ("address", "word").
+ * as a token, alone or followed by digits ("dsl", "pool123"; a word ending in '#' needs
+ * the digits, in its token or as the next one: "host12", "host-12"). A first label that
+ * starts with one of static_prefixes (NULL = dnscheck_static_prefixes: "mail", "smtp",
+ * "mx", "mta", "relay", "out") is a mail server's name: never dynamic. why (may be NULL)
+ * gets a static string naming the reason ("address", "word"); a generic name whose host
+ * part also has the token "static" or "fixed" (with or without digits) is not dynamic
+ * either, but gets why "static" (a fixed address: less suspicious, RDNS_GENERIC_STATIC).
  */
 bool ptr_is_dynamic(const char *name, const char *ip, const char *const *words,
                     const char *const *static_prefixes, const char **why);

@@ -37,8 +37,14 @@ static const struct metric_def metrics_table[M__COUNT] = {
     [M_CONN_REFUSED] = { "connections_refused_total", METRIC_COUNTER,
         "SMTP connections refused before the banner, by listener and reason",
         { "listener", "reason" }, 0, { 0 }, 0 },
+    [M_CONN_PROXY_WAITING] = { "connections_proxy_waiting", METRIC_GAUGE,
+        "connections of a PROXY protocol listener waiting for their header (they count "
+        "against limits.connections and the listener's connections)", { "listener" }, 0,
+        { 0 }, 0 },
     [M_SMTP_REPLIES] = { "smtp_replies_total", METRIC_COUNTER,
-        "SMTP replies sent by the server, by code class", { "class" }, 8, { 0 }, 0 },
+        "SMTP replies sent by the server, by code class and the SMTP stage they answer "
+        "(connect, helo, starttls, auth, mail, rcpt, data, end, other)",
+        { "class", "stage" }, 48, { 0 }, 0 },
     [M_MESSAGES_ACCEPTED] = { "messages_accepted_total", METRIC_COUNTER,
         "messages accepted (250 after DATA: on disk and fsynced)", { NULL }, 0, { 0 }, 0 },
     [M_DELIVERIES] = { "delivery_results_total", METRIC_COUNTER,
@@ -48,6 +54,10 @@ static const struct metric_def metrics_table[M__COUNT] = {
         "messages in the queue", { NULL }, 0, { 0 }, 0 },
     [M_QUEUE_OLDEST] = { "queue_oldest_message_age_seconds", METRIC_GAUGE,
         "age of the oldest message in the queue (0 when empty)", { NULL }, 0, { 0 }, 0 },
+    [M_QUEUE_HELD] = { "queue_held_messages", METRIC_GAUGE,
+        "messages in the queue that are not delivered until released, by reason: admin "
+        "(posternctl hold), policy (only quarantine-held recipients left), account (the "
+        "login is suspended by the compromised-account breaker)", { "reason" }, 4, { 0 }, 0 },
     [M_REDIS_REQUESTS] = { "redis_requests_total", METRIC_COUNTER,
         "Redis commands and scripts sent (round trips)", { NULL }, 0, { 0 }, 0 },
     [M_REDIS_ERRORS] = { "redis_errors_total", METRIC_COUNTER,
@@ -71,6 +81,17 @@ static const struct metric_def metrics_table[M__COUNT] = {
     [M_POLICY_SYMBOLS] = { "policy_symbols_total", METRIC_COUNTER,
         "policy symbols added to the evidence of a session, message or recipient",
         { "symbol" }, 512, { 0 }, 0 },
+    [M_SPAM_ACTIONS] = { "spam_actions_total", METRIC_COUNTER,
+        "the protection level's action per recipient of a message, from its score and "
+        "lists: none, tag, subject, quarantine, discard, refuse; by direction (inbound, "
+        "backup, submission)", { "action", "direction" }, 32, { 0 }, 0 },
+    [M_SPAM_AUTOLEARN] = { "spam_autolearn_total", METRIC_COUNTER,
+        "messages the classifier learned by itself (autolearn), by class: spam, ham",
+        { "class" }, 4, { 0 }, 0 },
+    [M_SPAM_AUTOLEARN_SKIPPED] = { "spam_autolearn_skipped_total", METRIC_COUNTER,
+        "autolearn candidates not learned, by reason: gtube, listed, refused_early, deferred, "
+        "classifier_only, strong_rule, disagree, duplicate, rate, queue_full, redis",
+        { "reason" }, 16, { 0 }, 0 },
     [M_UP_SECONDS] = { "uptime_seconds", METRIC_GAUGE,
         "seconds since the daemon started", { NULL }, 0, { 0 }, 0 },
     [M_CHECK_SECONDS] = { "policy_check_duration_seconds", METRIC_HISTOGRAM,

@@ -5,7 +5,7 @@
  * prefix, type, help, label names, histogram buckets), and named in code by its enum id
  * below. A hook is one call:
  *     metrics_inc(M_MESSAGES_ACCEPTED);
- *     metrics_inc1(M_SMTP_REPLIES, "4xx");
+ *     metrics_inc2(M_SMTP_REPLIES, "4xx", "rcpt");
  *     metrics_add2(M_CONN_REFUSED, listener_name, "per_ip", 1);
  *     metrics_observe(M_REDIS_SECONDS, 0.0012);
  * Values are C11 atomics: any thread may update them without a lock. A labelled metric
@@ -48,11 +48,13 @@ enum metric_id {
     M_CONN_OPEN,            /* gauge   {listener} */
     M_CONN_TOTAL,           /* counter {listener} */
     M_CONN_REFUSED,         /* counter {listener, reason} */
-    M_SMTP_REPLIES,         /* counter {class} "2xx".."5xx" */
+    M_CONN_PROXY_WAITING,   /* gauge {listener}: connections waiting for a PROXY header */
+    M_SMTP_REPLIES,         /* counter {class, stage} "2xx".."5xx", connect..end|other */
     M_MESSAGES_ACCEPTED,    /* counter */
     M_DELIVERIES,           /* counter {result} delivered|deferred|bounced (per recipient) */
     M_QUEUE_MESSAGES,       /* gauge, set at scrape */
     M_QUEUE_OLDEST,         /* gauge seconds, set at scrape */
+    M_QUEUE_HELD,           /* gauge {reason} admin|policy|account, set at scrape */
     M_REDIS_REQUESTS,       /* counter */
     M_REDIS_ERRORS,         /* counter {kind} */
     M_REDIS_SECONDS,        /* histogram */
@@ -61,6 +63,9 @@ enum metric_id {
     M_WEBHOOK_OUTBOX,       /* gauge, set at scrape */
     M_WORKPOOL_QUEUED,      /* gauge {pool}, set at scrape */
     M_POLICY_SYMBOLS,       /* counter {symbol} */
+    M_SPAM_ACTIONS,         /* counter {action, direction}: the protection level's action */
+    M_SPAM_AUTOLEARN,       /* counter {class} spam|ham: messages autolearned */
+    M_SPAM_AUTOLEARN_SKIPPED, /* counter {reason}: autolearn candidates not learned */
     M_UP_SECONDS,           /* gauge, set at scrape */
     M_CHECK_SECONDS,        /* histogram {check}: one policy check call, start to done */
     M_DNS_CACHE,            /* counter {result} hit|miss, set at scrape */

@@ -179,6 +179,15 @@ static int domain_validate(void *obj, const char *pointer, struct conf_errors *e
         snprintf(at, sizeof(at), "%s/headers", pointer);
         bad += conf_error(errs, at, "must include from (RFC 6376 5.4)");
     }
+    for (i = 0; i < d->headers.n; i++) {
+        /* delivery removes and adds these (the spam tags, also of signed mail whose
+         * Subject it may not mark): signing them would break the signature */
+        if (strncasecmp(d->headers.v[i], "x-spam-", 7) != 0)
+            continue;
+        snprintf(at, sizeof(at), "%s/headers/%zu", pointer, i);
+        bad += conf_error(errs, at, "\"%s\" is added at delivery and cannot be signed",
+                          d->headers.v[i]);
+    }
     for (i = 0; i < d->oversign.n; i++) {
         if (listed(&d->headers, d->oversign.v[i]))
             continue;

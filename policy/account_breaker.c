@@ -45,6 +45,8 @@ static const char account_lua[] =
     "  redis.call('PEXPIRE', KEYS[2], window)\n"
     "  if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[3]) then return 0 end\n"
     "end\n"
+    "redis.call('HDEL', KEYS[1], 'dropped')\n"
+    "redis.call('PERSIST', KEYS[1])\n"
     "redis.call('HSET', KEYS[1], 'suspended', '1', 'reason', ARGV[2], 'since', now)\n"
     "return 1\n";
 
@@ -149,18 +151,65 @@ int account_admin_show(struct redisContext *c, const char *login, FILE *out)
     return rc;
 }
 
-int account_admin_release(struct redisContext *c, const char *login, FILE *out)
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int account_admin_release(struct redisContext *c, const char *login, bool drop_queued,
+                          FILE *out)
 {
     char *k1, *k2;
     redisReply *r;
     int rc = 0;
 
     keys_of(login, &k1, &k2);
-    r = redisCommand(c, "DEL %s %s", k1, k2);
+    if (!drop_queued) {
+        r = redisCommand(c, "DEL %s %s", k1, k2);
+    } else {
+        /* one transaction: the watch sees one change with dropped already set */
+        r = redisCommand(c, "EVAL %s 2 %s %s %lld %lld",
+                         "redis.call('DEL', KEYS[1], KEYS[2])\n"
+                         "redis.call('HSET', KEYS[1], 'suspended', '0', 'dropped', ARGV[1])\n"
+                         "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                         "return 1\n",
+                         k1, k2, now_ms(), ACCOUNT_DROP_TTL_MS);
+    }
     if (r == NULL || r->type != REDIS_REPLY_INTEGER)
         rc = redis_failed(c, r);
     else {
-        fprintf(out, "%s released: it may send again\n", login);
+        fprintf(out, "%s released: it may send again%s\n", login,
+                drop_queued ? "; its held mail is deleted on every node (no DSN)" : "");
+        freeReplyObject(r);
+    }
+    free(k1);
+    free(k2);
+    return rc;
+}
+
+int account_admin_suspend(struct redisContext *c, const char *login, const char *reason,
+                          FILE *out)
+{
+    char *k1, *k2;
+    redisReply *r;
+    int rc = 0;
+
+    keys_of(login, &k1, &k2);
+    r = redisCommand(c, "EVAL %s 1 %s %s %lld",
+                     "redis.call('HDEL', KEYS[1], 'dropped')\n"
+                     "redis.call('PERSIST', KEYS[1])\n"
+                     "redis.call('HSET', KEYS[1], 'suspended', '1', 'reason', ARGV[1], "
+                     "'since', ARGV[2])\n"
+                     "return 1\n",
+                     k1, reason ? reason : "admin", now_ms());
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+        rc = redis_failed(c, r);
+    else {
+        fprintf(out, "%s suspended: new mail gets 450 4.7.1, queued mail is held on every "
+                "node until posternctl account release\n", login);
         freeReplyObject(r);
     }
     free(k1);

@@ -7,7 +7,9 @@
  * strikes, a sorted set pt:acct:{LOGIN}:strikes of strike times (ms) within the window.
  * account_strike adds a strike; when `limit` strikes fall within `window` the login is
  * suspended (until an admin releases it: `posternctl account release LOGIN`). A
- * suspended login's new mail gets 450 4.7.1 (temporary: the client keeps the mail) from
+ * suspended login's queued mail is held by the queue runner of every node
+ * (relay/queue/queue_account.c); a release sends it, a release with --drop-queued
+ * (field dropped, unix ms) deletes it. A suspended login's new mail gets 450 4.7.1 (temporary: the client keeps the mail) from
  * the account check at MAIL. An account.suspended event fires once per suspension.
  * LOGIN is the canonical login (auth_login_canonical), lower-case, %-escaped in keys.
  * Threading: the async calls on the loop thread; the admin calls block (CLI only).
@@ -56,8 +58,16 @@ struct redis_req *account_suspend(struct redis *r, struct redis_script *script,
 int account_reply(enum redis_result res, const struct redisReply *reply);
 
 /* Admin (blocking): show prints "LOGIN suspended|active [reason=R since=T] strikes=N";
- * release lifts a suspension and forgets the strikes. 0, or -1 after a message on stderr. */
+ * release lifts a suspension and forgets the strikes; with drop_queued it also tells
+ * every node to delete the login's held mail instead of sending it (the hash keeps
+ * suspended=0 and dropped=MS for ACCOUNT_DROP_TTL_MS: a node that is down now drops it
+ * when it comes back); suspend suspends at once (an admin who knows the login is stolen;
+ * reason "admin" when NULL). 0, or -1 after a message on stderr. */
+#define ACCOUNT_DROP_TTL_MS (30LL * 86400000LL)
 int account_admin_show(struct redisContext *c, const char *login, FILE *out);
-int account_admin_release(struct redisContext *c, const char *login, FILE *out);
+int account_admin_release(struct redisContext *c, const char *login, bool drop_queued,
+                          FILE *out);
+int account_admin_suspend(struct redisContext *c, const char *login, const char *reason,
+                          FILE *out);
 
 #endif

@@ -31,6 +31,8 @@ struct account_cache {
     bool valid;
     unsigned long long epoch;
     struct redis *watch;
+    account_change_fn on_change;  /* the listener (account_cache_on_change) */
+    void *on_change_arg;
 };
 
 long long account_cache_now_ms(void)
@@ -171,6 +173,12 @@ void account_cache_put(struct account_cache *ac, const char *login, bool suspend
     e->at_ms = now_ms;
 }
 
+static void changed(struct account_cache *ac, const char *tag, size_t len)
+{
+    if (ac->on_change != NULL)
+        ac->on_change(ac->on_change_arg, tag, len);
+}
+
 void account_cache_invalidate(struct account_cache *ac, const char *key, size_t len)
 {
     static const char prefix[] = ACCOUNT_KEY_PREFIX "{";
@@ -179,6 +187,7 @@ void account_cache_invalidate(struct account_cache *ac, const char *key, size_t 
     ac->epoch++;
     if (key == NULL) {
         clear_all(ac);
+        changed(ac, NULL, 0);
         return;
     }
     if (len <= sizeof(prefix) - 1 || memcmp(key, prefix, sizeof(prefix) - 1) != 0)
@@ -188,9 +197,11 @@ void account_cache_invalidate(struct account_cache *ac, const char *key, size_t 
     end = memchr(key, '}', len);
     if (end == NULL) {
         clear_all(ac);   /* not a key of ours: forget everything rather than guess */
+        changed(ac, NULL, 0);
         return;
     }
     remove_tag(ac, key, (size_t)(end - key));
+    changed(ac, key, (size_t)(end - key));
 }
 
 void account_cache_set_valid(struct account_cache *ac, bool valid)
@@ -198,6 +209,19 @@ void account_cache_set_valid(struct account_cache *ac, bool valid)
     ac->epoch++;
     ac->valid = valid;
     clear_all(ac);
+    if (valid)
+        changed(ac, NULL, 0);   /* what changed while the watch was down is unknown */
+}
+
+bool account_cache_valid(const struct account_cache *ac)
+{
+    return ac->valid;
+}
+
+void account_cache_on_change(struct account_cache *ac, account_change_fn fn, void *arg)
+{
+    ac->on_change = fn;
+    ac->on_change_arg = arg;
 }
 
 size_t account_cache_size(const struct account_cache *ac)

@@ -64,6 +64,18 @@ void account_cache_put(struct account_cache *ac, const char *login, bool suspend
 void account_cache_invalidate(struct account_cache *ac, const char *key, size_t len);
 void account_cache_set_valid(struct account_cache *ac, bool valid);
 
+/* Is the watch subscribed (answers may be remembered)? */
+bool account_cache_valid(const struct account_cache *ac);
+
+/* Tell fn about every change the watch reports, after the cache has applied it: tag is
+ * the changed login's hash tag (redis_key_escape of the login, len bytes), or NULL when
+ * anything may have changed (the watch (re)started, or a key it cannot name). fn may run
+ * inside account_cache_get (through redis_watch_sync): it must only take note and do its
+ * work later. One listener (the queue runner's held mail, relay/queue/queue_account.c);
+ * fn NULL removes it. */
+typedef void (*account_change_fn)(void *arg, const char *tag, size_t len);
+void account_cache_on_change(struct account_cache *ac, account_change_fn fn, void *arg);
+
 /* Logins remembered now (tests). */
 size_t account_cache_size(const struct account_cache *ac);
 

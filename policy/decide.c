@@ -98,3 +98,27 @@ enum disposition decide_applied(const struct decision *d)
         return d->mixed != DISP_NONE ? d->mixed : DISP_PASS;
     return d->disp;
 }
+
+enum disposition decide_level_action(const struct decide_input *in, bool accepted)
+{
+    struct decide_input level = *in;
+    struct decision d;
+
+    level.verdict = DISP_NONE;
+    level.verdict_mixed = DISP_NONE;
+    decide_rcpt(&level, &d);
+    return accepted ? decide_applied(&d) : d.disp;
+}
+
+const char *decide_action_label(enum disposition d)
+{
+    switch (d) {
+    case DISP_PASS: return "none";
+    case DISP_TAG: return "tag";
+    case DISP_MARK: return "subject";
+    case DISP_QUARANTINE: return "quarantine";
+    case DISP_DISCARD: return "discard";
+    case DISP_REFUSE: return "refuse";
+    default: return "other";
+    }
+}

@@ -73,4 +73,15 @@ enum message_verdict decide_message(const struct decision *d, size_t n, size_t *
 /* What recipient d gets once the message is accepted. */
 enum disposition decide_applied(const struct decision *d);
 
+/* The protection level's own action for a recipient (postern_spam_actions_total): what
+ * the score and the lists give, the checks' verdicts left out, with the same role,
+ * submission and header-only rules. In an accepted message (accepted) a refusal for spam
+ * becomes the spam action it gets instead; otherwise DISP_REFUSE stays. One of DISP_PASS,
+ * DISP_TAG, DISP_MARK, DISP_QUARANTINE, DISP_DISCARD, DISP_REFUSE. */
+enum disposition decide_level_action(const struct decide_input *in, bool accepted);
+
+/* The metric label of a level action: "none" (pass), "tag", "subject" (mark: the Subject
+ * prefix), "quarantine", "discard", "refuse"; "other" for anything else. */
+const char *decide_action_label(enum disposition d);
+
 #endif

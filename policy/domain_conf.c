@@ -114,8 +114,8 @@ static const struct conf_key domain_keys[] = {
               "the oldest are deleted first (logged); 0: no cap" },
     { .name = "digest_interval", .type = CONF_DURATION, .offset = D(digest_interval_ms),
       .def = "1440m", .min = 0, .max = 366LL * 86400000,
-      .help = "each recipient with new quarantine entries gets a digest mail at most this "
-              "often (periods start at digest_time); 0: no digests" },
+      .help = "each recipient with new quarantine entries gets a digest mail when the next "
+              "period of this length starts (at digest_time + k * interval); 0: no digests" },
     { .name = "digest_time", .type = CONF_STRING, .offset = D(digest_time), .def = "00:00",
       .help = "time of day (HH:MM, UTC) the digest periods start from: with the default "
               "interval, when the daily digest goes out" },

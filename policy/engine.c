@@ -412,6 +412,11 @@ size_t engine_accepted(const struct engine_session *s)
     return s->tx ? s->tx->naccepted : 0;
 }
 
+size_t engine_rcpt_count(const struct engine_session *s)
+{
+    return s->tx ? s->tx->n : 0;
+}
+
 const struct rcpt_result *engine_result(const struct engine_session *s, size_t i)
 {
     return s->tx && i < s->tx->nresults ? &s->tx->results[i] : NULL;
@@ -430,6 +435,21 @@ char *engine_records(const struct engine_session *s)
         out = joined;
     }
     return out;
+}
+
+void engine_results_signed(struct engine_session *s)
+{
+    size_t i;
+
+    for (i = 0; s->tx != NULL && i < s->tx->nresults; i++) {
+        struct rcpt_result *r = &s->tx->results[i];
+        if (r->disp != DISP_MARK)
+            continue;
+        free(r->subject_prefix);
+        r->subject_prefix = NULL;
+        r->headers = true;
+        r->spam_flag = true;
+    }
 }
 
 /* Two results that would log the same line. */

@@ -221,12 +221,21 @@ const struct engine_reply *engine_rcpt_reply(const struct engine_session *s, siz
 
 /* Recipients accepted so far in the transaction. */
 size_t engine_accepted(const struct engine_session *s);
+/* Recipients given to engine_rcpt_add in the transaction (accepted or not). */
+size_t engine_rcpt_count(const struct engine_session *s);
 
 /* END, accepted: the result of the i-th accepted recipient (i < engine_accepted). */
 const struct rcpt_result *engine_result(const struct engine_session *s, size_t i);
 
 /* The queue-file records of every accepted recipient (malloc'd, "" when none). */
 char *engine_records(const struct engine_session *s);
+
+/* The message was DKIM-signed at receipt (relay/smtpd/smtp_sign.c): a signed header
+ * field is never changed afterwards, so a recipient whose result marks the message
+ * (DISP_MARK) gets no Subject prefix; its copy is tagged by the X-Spam-* fields instead
+ * (X-Spam-Flag: YES, X-Spam-Status: Yes), which delivery adds and which are never signed
+ * (dkim.sign.D.headers refuses them). Call before engine_records(). */
+void engine_results_signed(struct engine_session *s);
 
 /* Log the policy line(s) of the accepted message (one line when every recipient got the
  * same result, else one per distinct result with its recipients). */

@@ -57,10 +57,12 @@ static const struct conf_key engine_keys[] = {
     { .name = "check_workers", .type = CONF_INT, .offset = PC(check_workers), .def = "2",
       .min = 1, .max = 64, .help = "threads of the pool that runs CPU-heavy checks "
                                    "(content scans, classifier)" },
-    { .name = "check_queue", .type = CONF_INT, .offset = PC(check_queue), .def = "64",
+    { .name = "check_queue", .type = CONF_INT, .offset = PC(check_queue), .def = "1024",
       .min = 1, .max = 100000,
-      .help = "jobs that pool may hold; when it is full, the end of DATA answers 451 4.3.0 "
-              "instead of queueing more" },
+      .help = "jobs that pool may hold (a message ending DATA queues one per content check: "
+              "spam, bulk, filetype, dkim; a queued job holds a descriptor, not the "
+              "message); when it is full, the end of DATA answers 451 4.3.0 instead of "
+              "queueing more" },
     { .name = NULL }
 };
 

@@ -6,6 +6,7 @@
  */
 #include "policy/engine_int.h"
 
+#include "lib/metrics.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
 #include "policy/settings.h"
@@ -176,8 +177,8 @@ double decide_rcpt_score(const struct engine_session *s, const struct eng_rcpt *
     return sum;
 }
 
-static void rcpt_decide(const struct engine_session *s, const struct eng_rcpt *r, double score,
-                        struct decision *out)
+static struct decide_input rcpt_input(const struct engine_session *s,
+                                      const struct eng_rcpt *r, double score)
 {
     const struct policy_settings *st = r->settings;
     struct decide_input in = {
@@ -189,8 +190,31 @@ static void rcpt_decide(const struct engine_session *s, const struct eng_rcpt *r
         .submission = engine_profile_submission(s->p), .header_only = st->header_only,
         .verdict = r->v.disp, .verdict_mixed = r->v.mixed,
     };
+    return in;
+}
+
+static void rcpt_decide(const struct engine_session *s, const struct eng_rcpt *r, double score,
+                        struct decision *out)
+{
+    struct decide_input in = rcpt_input(s, r, score);
 
     decide_rcpt(&in, out);
+}
+
+/* postern_spam_actions_total{action, direction}: the level's action for r, counted once,
+ * when it takes effect: at acceptance (accepted), or when the recipient or the message is
+ * refused (then only a refusal the level itself gives is counted). */
+static void count_level_action(const struct engine_session *s, const struct eng_rcpt *r,
+                               double score, bool accepted)
+{
+    struct decide_input in = rcpt_input(s, r, score);
+    enum disposition a = decide_level_action(&in, accepted);
+
+    if (!accepted && a != DISP_REFUSE)
+        return;
+    metrics_inc2(M_SPAM_ACTIONS, decide_action_label(a),
+                 r->dir == DIR_SUBMISSION ? "submission" : r->dir == DIR_BACKUP ? "backup"
+                                                                               : "inbound");
 }
 
 /* The reply of a refusal for spam (score or blacklist). */
@@ -228,6 +252,7 @@ static void rcpt_end(struct engine_session *s)
             spam_reply(&reply, s, r, score);
             verdict_merge(&r->v, DISP_REFUSE, d.mixed, NULL, &reply, NULL);
             r->state = RCPT_REFUSED;
+            count_level_action(s, r, score, false);
             continue;
         }
         r->state = RCPT_ACCEPTED;
@@ -317,11 +342,16 @@ static void message_end(struct engine_session *s, bool build)
             spam_reply(&s->reply, s, who[from], score[from]);
         else
             s->reply = who[from]->v.reply;
+        if (mv == MESSAGE_REFUSE)   /* a deferred message comes back: counted then */
+            for (i = 0; i < tx->naccepted; i++)
+                count_level_action(s, who[i], score[i], false);
     } else if (build) {
         tx->results = xcalloc(tx->naccepted ? tx->naccepted : 1, sizeof(*tx->results));
         tx->nresults = tx->naccepted;
-        for (i = 0; i < tx->naccepted; i++)
+        for (i = 0; i < tx->naccepted; i++) {
             build_result(s, who[i], &d[i], &tx->results[i]);
+            count_level_action(s, who[i], score[i], true);
+        }
     }
     free(d);
     free(who);

@@ -7,7 +7,9 @@
  *   {"status": "ok"|"error"|"tempfail", "text": "...", "output": "...", "data": ...}
  * where output is what posternctl would print and data the same parsed (a JSON answer, JSON
  * lines as an array, status as an object). HTTP status: 200 ok, 400 refused, 404 no such
- * thing, 503 tempfail. docs/api.md, section "Admin API", lists the routes.
+ * thing, 409 done already, 503 tempfail. A "raw" route answers its output itself when it
+ * succeeds (a quarantined message as message/rfc822). docs/api.md, section "Admin API",
+ * lists the routes.
  */
 #include "relay/admin_api.h"
 
@@ -20,19 +22,23 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #define API_PREFIX    "/api/v1/"
 #define API_SEGS_MAX  4
 #define API_ARGS_MAX  16
 #define API_ARG_MAX   1024
+#define API_WORDS_MAX 12
 
 /* A route: METHOD, a pattern of segments (a segment "*" matches any one), the command
  * line (words; "$1".."$3" the segments the stars matched, "$body:NAME" a string member of
- * the JSON body, "?$body:NAME" the same as two words "--NAME VALUE" when present). */
+ * the JSON body, "?$body:NAME" the same as two words "--NAME VALUE" when present,
+ * "?$query:NAME" likewise from the URL's query string, "?$bool:NAME" the word "--NAME"
+ * (with '-' for '_') when the body's member is true). */
 struct api_route {
     enum evhttp_cmd_type method;
     const char *pattern;
-    const char *argv[8];
+    const char *argv[API_WORDS_MAX];
 };
 
 static const struct api_route api_routes[] = {
@@ -61,6 +67,15 @@ static const struct api_route api_routes[] = {
     { EVHTTP_REQ_DELETE, "suppress/*/*",      { "suppress", "remove", "$1", "$2" } },
     { EVHTTP_REQ_GET,    "webhooks",          { "webhooks", "--json" } },
     { EVHTTP_REQ_POST,   "webhooks/retry",    { "webhooks", "retry" } },
+    { EVHTTP_REQ_GET,    "quarantine",        { "quarantine", "list", "--json",
+                                                "?$query:recipient", "?$query:domain",
+                                                "?$query:reason", "?$query:offset",
+                                                "?$query:limit" } },
+    { EVHTTP_REQ_GET,    "quarantine/*",      { "quarantine", "show", "$1", "--json" } },
+    { EVHTTP_REQ_GET,    "quarantine/*/message", { "quarantine", "message", "$1" } },
+    { EVHTTP_REQ_POST,   "quarantine/*/release", { "quarantine", "release", "$1",
+                                                   "?$bool:learn_ham" } },
+    { EVHTTP_REQ_DELETE, "quarantine/*",      { "quarantine", "delete", "$1" } },
     { EVHTTP_REQ_POST,   "command",           { NULL } },  /* body {"argv": [...]} */
     { 0, NULL, { NULL } }
 };
@@ -70,7 +85,9 @@ struct api_call {
     struct api_calls *owner;      /* NULL once admin_http is gone: answer into the void */
     struct evhttp_request *req;
     char *word;                   /* the command word, for data shaping */
+    char *id;                     /* raw: the entry, for the file name */
     bool list;                    /* its output is JSON lines, one per item */
+    bool raw;                     /* answer with the output itself (route's raw) */
 };
 
 /* ---- answers -------------------------------------------------------------------------- */
@@ -188,6 +205,7 @@ static void call_free(struct api_call *call)
             call->next->prev = call->prev;
     }
     free(call->word);
+    free(call->id);
     free(call);
 }
 
@@ -206,6 +224,22 @@ static void on_answer(void *arg, enum admin_status st, const char *text, const c
     }
     if (body == NULL)
         body = "", len = 0;
+    if (call->raw && st == ADMIN_OK) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(call->req);
+        struct evbuffer *b = evbuffer_new();
+        char disp[128];
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s.eml\"", call->id);
+        evhttp_add_header(h, "Content-Type", "message/rfc822");
+        evhttp_add_header(h, "Content-Disposition", disp);
+        evhttp_add_header(h, "Cache-Control", "no-store");
+        if (b)
+            evbuffer_add(b, body, len);
+        evhttp_send_reply(call->req, 200, "OK", b);
+        if (b)
+            evbuffer_free(b);
+        call_free(call);
+        return;
+    }
     o = json_pack("{s:s, s:s, s:s#}", "status", words[st], "text", text ? text : "",
                   "output", body, (int)len);
     if (o == NULL)                     /* output that is not UTF-8 */
@@ -219,6 +253,8 @@ static void on_answer(void *arg, enum admin_status st, const char *text, const c
         code = 503, reason = "Service Unavailable";
     else if (st == ADMIN_ERROR && text && strstr(text, "no such") != NULL)
         code = 404, reason = "Not Found";
+    else if (st == ADMIN_ERROR && text && strstr(text, ": already ") != NULL)
+        code = 409, reason = "Conflict";
     else if (st == ADMIN_ERROR)
         code = 400, reason = "Bad Request";
     reply_json(call->req, code, reason, o);
@@ -287,16 +323,84 @@ static json_t *read_body(struct evhttp_request *req)
     return json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, NULL);
 }
 
+/* Split a query string "k=v&k=v" into q, each part percent-decoded; '+' stays a '+' (an
+ * address such as a+tag@example.com needs no %2B; no value here has a space). -1 when a
+ * part has no '=' or does not decode. */
+static int parse_query(const char *text, struct evkeyvalq *q)
+{
+    const char *p = text;
+
+    while (*p) {
+        size_t n = strcspn(p, "&");
+        const char *eq = memchr(p, '=', n);
+        char *k, *v, *dk = NULL, *dv = NULL;
+        int bad;
+
+        if (eq == NULL || eq == p)
+            return -1;
+        k = xasprintf("%.*s", (int)(eq - p), p);
+        v = xasprintf("%.*s", (int)(n - (size_t)(eq - p) - 1), eq + 1);
+        dk = evhttp_uridecode(k, 0, NULL);
+        dv = evhttp_uridecode(v, 0, NULL);
+        bad = dk == NULL || dv == NULL || evhttp_add_header(q, dk, dv) != 0;
+        free(k);
+        free(v);
+        free(dk);
+        free(dv);
+        if (bad)
+            return -1;
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
+}
+
+/* The URL's query string into q (parameters the route r names only); -1 after answering
+ * 400 when it has others or does not parse. */
+static int read_query(struct evhttp_request *req, const struct api_route *r,
+                      struct evkeyvalq *q)
+{
+    const char *text = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyval *kv;
+    char msg[160];
+    int i;
+
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    if (parse_query(text, q) != 0) {
+        reply_error(req, 400, "Bad Request", "the query string does not parse");
+        return -1;
+    }
+    TAILQ_FOREACH(kv, q, next) {
+        bool known = false;
+        for (i = 0; i < API_WORDS_MAX && r->argv[i]; i++)
+            if (strncmp(r->argv[i], "?$query:", 8) == 0 && strcmp(r->argv[i] + 8, kv->key) == 0)
+                known = true;
+        if (!known || kv->value[0] == '\0' || strlen(kv->value) > API_ARG_MAX) {
+            snprintf(msg, sizeof(msg), "%s query parameter \"%.40s\"",
+                     known ? "bad value of the" : "unknown", kv->key);
+            reply_error(req, 400, "Bad Request", msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void admin_api_request(struct api_calls *calls, struct evhttp_request *req, const char *path,
                        const struct admin_http_deps *deps)
 {
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    char *seg[API_SEGS_MAX], *star[API_SEGS_MAX], *argv[API_ARGS_MAX], flag[32];
+    char *seg[API_SEGS_MAX], *star[API_SEGS_MAX], *argv[API_ARGS_MAX];
+    char flag[API_WORDS_MAX][32];
     const struct api_route *r;
     bool path_known = false;
     json_t *body = NULL;
+    struct evkeyvalq query;
     int nseg = 0, nstar, argc = 0, i;
     struct api_call *call;
+
+    TAILQ_INIT(&query);
 
     if (deps->command == NULL) {
         reply_error(req, 404, "Not Found", "no API on this listener");
@@ -327,6 +431,8 @@ void admin_api_request(struct api_calls *calls, struct evhttp_request *req, cons
         reply_error(req, 400, "Bad Request", "the body must be a JSON object");
         goto out;
     }
+    if (read_query(req, r, &query) < 0)
+        goto out;
     if (r->argv[0] == NULL) {          /* command: {"argv": ["queue", "--json"]} */
         json_t *a = json_object_get(body, "argv"), *v;
         size_t k;
@@ -344,10 +450,33 @@ void admin_api_request(struct api_calls *calls, struct evhttp_request *req, cons
             argv[argc++] = (char *)json_string_value(v);
         }
     } else {
-        for (i = 0; i < 8 && r->argv[i]; i++) {
+        for (i = 0; i < API_WORDS_MAX && r->argv[i]; i++) {
             const char *w = r->argv[i];
             if (w[0] == '$' && w[1] >= '1' && w[1] <= '9') {
                 argv[argc++] = star[w[1] - '1'];
+            } else if (strncmp(w, "?$query:", 8) == 0) {
+                const char *v = evhttp_find_header(&query, w + 8);
+                if (v == NULL)
+                    continue;
+                snprintf(flag[i], sizeof(flag[i]), "--%s", w + 8);
+                argv[argc++] = flag[i];
+                argv[argc++] = (char *)v;
+            } else if (strncmp(w, "?$bool:", 7) == 0) {
+                json_t *v = json_object_get(body, w + 7);
+                char *d;
+                if (v != NULL && !json_is_boolean(v)) {
+                    char msg[128];
+                    snprintf(msg, sizeof(msg), "\"%s\" must be true or false", w + 7);
+                    reply_error(req, 400, "Bad Request", msg);
+                    goto out;
+                }
+                if (!json_is_true(v))
+                    continue;
+                snprintf(flag[i], sizeof(flag[i]), "--%s", w + 7);
+                for (d = flag[i]; *d; d++)
+                    if (*d == '_')
+                        *d = '-';
+                argv[argc++] = flag[i];
             } else if (strncmp(w, "$body:", 6) == 0 || strncmp(w, "?$body:", 7) == 0) {
                 bool optional = w[0] == '?';
                 const char *name = w + (optional ? 7 : 6);
@@ -361,8 +490,8 @@ void admin_api_request(struct api_calls *calls, struct evhttp_request *req, cons
                     goto out;
                 }
                 if (optional) {       /* flush --domain D */
-                    snprintf(flag, sizeof(flag), "--%s", name);
-                    argv[argc++] = flag;
+                    snprintf(flag[i], sizeof(flag[i]), "--%s", name);
+                    argv[argc++] = flag[i];
                 }
                 argv[argc++] = (char *)json_string_value(v);
             } else {
@@ -374,13 +503,21 @@ void admin_api_request(struct api_calls *calls, struct evhttp_request *req, cons
     call->owner = calls;
     call->req = req;
     call->word = xstrdup(argv[0]);
-    call->list = strcmp(argv[0], "queue") == 0 && (argc < 2 || strcmp(argv[1], "show") != 0);
+    call->list = (strcmp(argv[0], "queue") == 0 && (argc < 2 || strcmp(argv[1], "show") != 0))
+                 || (argc >= 2 && strcmp(argv[0], "quarantine") == 0 &&
+                     strcmp(argv[1], "list") == 0);
+    /* its route serves a quarantined message as it is, not wrapped in JSON (the command
+     * route keeps the JSON answer posternctl --http reads) */
+    call->raw = r->argv[0] != NULL && argc == 3 && strcmp(argv[0], "quarantine") == 0 &&
+                strcmp(argv[1], "message") == 0;
+    call->id = call->raw ? xstrdup(argv[2]) : NULL;
     call->next = calls->head;
     if (calls->head)
         calls->head->prev = call;
     calls->head = call;
     deps->command(deps->arg, argc, argv, on_answer, call);
 out:
+    evhttp_clear_headers(&query);
     json_decref(body);
     for (i = 0; i < nseg; i++)
         free(seg[i]);

@@ -9,18 +9,16 @@
 
 #include "relay/admin_api.h"
 
+#include "lib/http_listen.h"
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
 
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -62,51 +60,6 @@ struct admin_http {
     struct api_calls calls;       /* /api/v1/ requests waiting for their command */
 };
 
-/* Split "IP:port" / "[IPv6]:port" into host and port; -1 when malformed. */
-static int split_address(const char *text, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(text, ':'), *h = text;
-    size_t n;
-    char *end;
-    long p;
-
-    if (colon == NULL)
-        return -1;
-    n = (size_t)(colon - text);
-    if (text[0] == '[') {
-        if (n < 2 || text[n - 1] != ']')
-            return -1;
-        h = text + 1;
-        n -= 2;
-    }
-    if (n == 0 || n >= hostlen)
-        return -1;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    p = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || colon[1] == '\0' || p <= 0 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
-}
-
-int admin_http_address_is_loopback(const char *text)
-{
-    char host[64];
-    unsigned char a[16];
-    int port;
-
-    if (split_address(text, host, sizeof(host), &port) < 0)
-        return 0;
-    if (strcasecmp(host, "localhost") == 0)
-        return 1;
-    if (inet_pton(AF_INET, host, a) == 1)
-        return a[0] == 127;
-    if (inet_pton(AF_INET6, host, a) == 1)
-        return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
-    return 0;
-}
-
 static int admin_http_validate(void *obj, const char *pointer, struct conf_errors *errs)
 {
     const struct admin_http_conf *c = obj;
@@ -116,14 +69,14 @@ static int admin_http_validate(void *obj, const char *pointer, struct conf_error
     if (c->address == NULL)
         return 0;
     snprintf(at, sizeof(at), "%s/address", pointer);
-    if (split_address(c->address, host, sizeof(host), &port) < 0)
+    if (http_listen_split(c->address, host, sizeof(host), &port) < 0)
         return conf_error(errs, at, "expected IP:port or [IPv6]:port, got \"%s\"",
                           c->address);
     snprintf(at, sizeof(at), "%s/token", pointer);
     if (c->token != NULL && strlen(c->token) < TOKEN_MIN)
         return conf_error(errs, at, "at least %d characters", TOKEN_MIN);
     if (c->token == NULL && c->client_ca == NULL &&
-        !admin_http_address_is_loopback(c->address))
+        !http_address_is_loopback(c->address))
         return conf_error(errs, at, "the admin listener on %s (not loopback) needs a "
                           "bearer token or client_ca", c->address);
     return 0;
@@ -299,17 +252,6 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_readyz(h, req);
 }
 
-/* evhttp asks for each accepted connection's bufferevent: a TLS one when configured. */
-static struct bufferevent *ssl_bevcb(struct event_base *base, void *arg)
-{
-    struct admin_http *h = arg;
-    SSL *ssl = SSL_new(h->ssl);
-    if (ssl == NULL)
-        return NULL;
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
-}
-
 static int ssl_setup(struct admin_http *h, const struct admin_http_conf *c,
                      const struct admin_http_deps *deps)
 {
@@ -336,45 +278,35 @@ static int ssl_setup(struct admin_http *h, const struct admin_http_conf *c,
         SSL_CTX_set_client_CA_list(h->ssl, names);
         SSL_CTX_set_verify(h->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
-    evhttp_set_bevcb(h->http, ssl_bevcb, h);
     return 0;
 }
 
 struct admin_http *admin_http_new(const struct admin_http_conf *c,
                                   const struct admin_http_deps *deps, int *failed)
 {
+    struct http_listen_conf lc = { .address = c->address, .timeout_s = HTTP_TIMEOUT_S,
+                                   .body_max = HTTP_BODY_MAX,
+                                   .headers_max = HTTP_HEADERS_MAX };
     struct admin_http *h;
-    char host[64];
-    int port;
 
     *failed = 0;
     if (c->address == NULL)
         return NULL;
-    if (split_address(c->address, host, sizeof(host), &port) < 0) { /* validated before */
-        *failed = 1;
-        return NULL;
-    }
     h = xcalloc(1, sizeof(*h));
     h->deps = *deps;
     h->token = c->token ? xstrdup(c->token) : NULL;
-    h->http = evhttp_new(deps->base);
-    if (h->http != NULL && (c->tls || c->client_ca) && ssl_setup(h, c, deps) < 0) {
+    if ((c->tls || c->client_ca) && ssl_setup(h, c, deps) < 0) {
         admin_http_free(h);
         *failed = 1;
         return NULL;
     }
-    if (h->http == NULL || evhttp_bind_socket(h->http, host, (ev_uint16_t)port) != 0) {
+    lc.ssl = h->ssl;
+    if ((h->http = http_listen_new(deps->base, &lc, on_request, h)) == NULL) {
         log_error(HTTP_LOG, "cannot listen on %s for the admin HTTP listener", c->address);
         admin_http_free(h);
         *failed = 1;
         return NULL;
     }
-    evhttp_set_timeout(h->http, HTTP_TIMEOUT_S);
-    evhttp_set_max_body_size(h->http, HTTP_BODY_MAX);
-    evhttp_set_max_headers_size(h->http, HTTP_HEADERS_MAX);
-    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-    evhttp_set_gencb(h->http, on_request, h);
     log_info(HTTP_LOG, "admin HTTP listener on %s%s (/metrics, /livez, /readyz, /api/v1/)%s%s",
              h->ssl ? "https://" : "http://", c->address,
              h->token ? ", bearer token required" : "",

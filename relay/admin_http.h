@@ -57,7 +57,4 @@ struct admin_http *admin_http_new(const struct admin_http_conf *c,
                                   const struct admin_http_deps *deps, int *failed);
 void admin_http_free(struct admin_http *h);
 
-/* True when text ("IP:port", "[IPv6]:port", "localhost:port") names a loopback address. */
-int admin_http_address_is_loopback(const char *text);
-
 #endif

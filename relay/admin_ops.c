@@ -19,7 +19,9 @@
 #include "policy/result.h"
 #include "policy/suppress_admin.h"
 #include "policy/user_prefs_admin.h"
+#include "relay/admin_quar.h"
 #include "relay/queue/queue_file.h"
+#include "relay/queue/queue_login.h"
 #include "relay/relay_conf.h"
 #include "webhooks/webhooks.h"
 
@@ -92,6 +94,8 @@ static json_t *json_message(const struct queue_file *qf, long long now)
                   (json_int_t)qf->msg_size, "sender", qf->sender, "held", qf->held, "tries",
                   (json_int_t)qf->tries, "recipients", rcpts);
     json_object_set_new(o, "next_try", qf->next_try ? json_integer(qf->next_try) : json_null());
+    if (qf->suspended)   /* held while its login is suspended (relay/queue/queue_account.c) */
+        json_object_set_new(o, "held_reason", json_string("account suspended"));
     return o;
 }
 
@@ -102,7 +106,7 @@ static void text_message(FILE *out, const struct queue_file *qf, long long now)
 
     fmt_age(age, sizeof(age), now - (long long)qf->arrival);
     fprintf(out, "%-20s %9llu %5s  <%s>%s\n", qf->qid, (unsigned long long)qf->msg_size, age,
-           qf->sender, qf->held ? "  (held)" : "");
+           qf->sender, qf->held ? "  (held)" : qf->suspended ? "  (held: account suspended)" : "");
     if (qf->tries) {
         char in[16];
         time_t t = (time_t)qf->next_try;
@@ -253,20 +257,26 @@ static int op_greylist(const struct relay_conf *c, int argc, char **argv, FILE *
     return rc == 0 ? 0 : rc > 0 ? EX_DATAERR : EX_TEMPFAIL;
 }
 
-/* account show|release LOGIN: the compromised-account breaker. */
+/* account show|suspend|release LOGIN [--drop-queued]: the compromised-account breaker;
+ * show adds the login's messages in this node's queue (held: relay/queue/queue_account.c). */
 static int op_account(const struct relay_conf *c, int argc, char **argv, FILE *out)
 {
+    bool show = strcmp(argv[1], "show") == 0, release = strcmp(argv[1], "release") == 0;
+    bool drop = argc == 4 && release && strcmp(argv[3], "--drop-queued") == 0;
+    unsigned queued, held;
     redisContext *r;
     int rc;
 
-    (void)argc;
-    if (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "release") != 0)
+    if ((!show && !release && strcmp(argv[1], "suspend") != 0) || (argc == 4 && !drop))
         return EX_USAGE;
     if ((r = op_redis(c)) == NULL)
         return EX_UNAVAILABLE;
-    rc = strcmp(argv[1], "show") == 0 ? account_admin_show(r, argv[2], out)
-                                      : account_admin_release(r, argv[2], out);
+    rc = show ? account_admin_show(r, argv[2], out)
+         : release ? account_admin_release(r, argv[2], drop, out)
+                   : account_admin_suspend(r, argv[2], NULL, out);
     redisFree(r);
+    if (rc == 0 && show && queue_login_count(c->spool_dir, argv[2], &queued, &held) == 0)
+        fprintf(out, "queued on this node: %u, held (account suspended): %u\n", queued, held);
     return rc == 0 ? 0 : EX_TEMPFAIL;
 }
 
@@ -313,10 +323,12 @@ static const struct admin_op admin_ops[] = {
     { "queue",     0, 3, op_queue },
     { "ratelimit", 2, 3, op_ratelimit },
     { "greylist",  2, 2, op_greylist },
-    { "account",   2, 2, op_account },
+    { "account",   2, 3, op_account },
     { "suppress",  2, 3, op_suppress },
     { "policy",    2, 4, op_policy },
     { "webhooks",  0, 1, op_webhooks },
+    { "quarantine", 1, 11, admin_quar_run },
+    { "held",      1, 11, admin_quar_run },  /* the old name of quarantine */
     { NULL, 0, 0, NULL }
 };
 

@@ -6,10 +6,11 @@
  *   held list                                   recipients the policy held
  *   ratelimit show|reset USER [--json]          a user's rate-limit state
  *   greylist show|allow|forget IP|NETWORK       a client network's greylisting
- *   account show|release LOGIN                  the compromised-account breaker
+ *   account show|suspend|release LOGIN [--drop-queued]  the compromised-account breaker
  *   suppress list LOGIN | add|remove LOGIN ADDR a newsletter sender's suppression list
  *   policy set|show|unset ADDRESS [KEY [VALUE]] per-user overrides
  *   webhooks [--json]                           endpoints and outbox counts
+ *   quarantine list|show|message|release|delete the shared quarantine (admin_quar.h)
  *
  * Blocking (file reads, a blocking Redis connection with redis.timeout): posternctl calls
  * them directly; the daemon only on a worker thread. Output goes to `out`, the reason of a

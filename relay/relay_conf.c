@@ -138,7 +138,9 @@ static const struct conf_key listener_keys[] = {
               "or a cloud load balancer sends it) from an address in proxy_networks; the "
               "client address it carries is the one logs, Received:, policy and the "
               "connection limits see. Connections from elsewhere, and missing, malformed "
-              "or slow headers, are closed without a reply" },
+              "or slow headers, are closed without a reply. A connection waiting for its "
+              "header holds a place in limits.connections and the listener's connections "
+              "(over them: 421 4.7.0 at once), not in connections_per_ip" },
     { .name = "proxy_networks", .type = CONF_STRLIST, .offset = LI(proxy_networks),
       .def = "[]",
       .help = "the load balancers (addresses or CIDR networks) allowed to connect to a "

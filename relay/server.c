@@ -72,10 +72,12 @@ static void on_strike(enum redis_result res, const struct redisReply *reply, voi
                  st->login, st->srv->cf->c.account.strikes, st->reason,
                  st->srv->cf->c.account.window_ms / 1000);
         server_event(st->srv, "account.suspended",
-                     json_pack("{s:s, s:s, s:I, s:I}", "login", st->login, "reason", st->reason,
-                               "strikes", (json_int_t)st->srv->cf->c.account.strikes,
-                               "window_s",
-                               (json_int_t)(st->srv->cf->c.account.window_ms / 1000)));
+                     json_pack("{s:s, s:s, s:I, s:I, s:I}", "login", st->login, "reason",
+                               st->reason, "strikes",
+                               (json_int_t)st->srv->cf->c.account.strikes, "window_s",
+                               (json_int_t)(st->srv->cf->c.account.window_ms / 1000),
+                               "queued_held",
+                               (json_int_t)queue_login_queued(st->srv->queue, st->login)));
     }
     free(st->login);
     free(st);
@@ -371,7 +373,7 @@ int server_start(struct server *srv, struct config *cf)
         return -1;
     srv->queue = queue_new(&(struct queue_deps){
         .base = srv->base, .wp = srv->wp, .spool = srv->spool, .dns = srv->dns,
-        .redis = srv->redis, .quarrun = &srv->quarrun, .cf = &srv->cf,
+        .redis = srv->redis, .accounts = srv->accounts, .quarrun = &srv->quarrun, .cf = &srv->cf,
         .event = server_event, .event_arg = srv });
     if (srv->queue == NULL)
         return -1;

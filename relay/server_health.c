@@ -35,6 +35,13 @@ static void health_collect(void *arg)
     queue_metrics_get(srv->queue, &n, &oldest);
     metrics_set(M_QUEUE_MESSAGES, (long long)n);
     metrics_set(M_QUEUE_OLDEST, oldest < 0 || oldest > now ? 0 : now - oldest);
+    {
+        unsigned long long admin, policy, account;
+        queue_metrics_held(srv->queue, &admin, &policy, &account);
+        metrics_set1(M_QUEUE_HELD, "admin", (long long)admin);
+        metrics_set1(M_QUEUE_HELD, "policy", (long long)policy);
+        metrics_set1(M_QUEUE_HELD, "account", (long long)account);
+    }
     if (srv->webhooks) {
         webhooks_get_stats(srv->webhooks, &ws);
         metrics_set1(M_WEBHOOK_DELIVERIES, "delivered", (long long)ws.delivered);

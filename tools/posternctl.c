@@ -42,9 +42,9 @@
 #include "policy/user_prefs_admin.h"
 #include "relay/admin.h"
 #include "relay/admin_ops.h"
+#include "relay/admin_quar.h"
 #include "relay/queue/queue_file.h"
 #include "relay/relay_conf.h"
-#include "tools/posternctl_quar.h"
 #include "tools/posternctl_check.h"
 #include "tools/posternctl_spam.h"
 #include "webhooks/webhooks.h"
@@ -437,22 +437,6 @@ static int cmd_op(struct ctl *ctl, int argc, char **argv)
     if (ctl->http || ctl->socket || ctl_load(ctl) < 0)
         return ctl_daemon(ctl, argc, argv);
     return admin_ops_run(&ctl->c, argc, argv, stdout);
-}
-
-/* held: the old name of "quarantine" (recipients the policy quarantined were "held" in the
- * queue before the quarantine store existed): held list | held release|delete ID. */
-static int cmd_held(struct ctl *ctl, int argc, char **argv)
-{
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
-    return posternctl_quar(&ctl->c, argc - 1, argv + 1);
-}
-
-static int cmd_quarantine(struct ctl *ctl, int argc, char **argv)
-{
-    if (ctl_load(ctl) < 0)
-        return EX_CONFIG;
-    return posternctl_quar(&ctl->c, argc - 1, argv + 1);
 }
 
 static void usage(FILE *out)
@@ -1278,11 +1262,12 @@ static const struct ctl_cmd ctl_commands[] = {
     { "hold",    1, 1, cmd_daemon, "hold ID", "keep a message in the queue, undelivered" },
     { "release", 1, 1, cmd_daemon, "release ID", "let a held message be delivered again" },
     { "delete",  1, 1, cmd_daemon, "delete ID", "remove a message from the queue (no DSN)" },
-    { "quarantine", 1, 6, cmd_quarantine, POSTERNCTL_QUAR_USAGE,
-      "messages the policy quarantined, on every node (shared index in Redis): list them, "
-      "show one, release one to its recipient as it arrived (--learn-ham: and train the "
-      "classifier), or delete one" },
-    { "held",    1, 3, cmd_held,   "held list | held release|delete ID",
+    { "quarantine", 1, 11, cmd_op, ADMIN_QUAR_USAGE,
+      "messages the policy quarantined, on every node (shared index in Redis): list them "
+      "(by recipient or domain, reason, a page), show one, print its message (on the node "
+      "that holds it), release one to its recipient as it arrived (--learn-ham: and train "
+      "the classifier), or delete one" },
+    { "held",    1, 11, cmd_op,    "held list | held release|delete ID",
       "the old name of quarantine (same subcommands)" },
     { "status",  0, 0, cmd_daemon, "status",
       "the daemon at a glance: pid, uptime, config file, listeners, queue counts (active, "
@@ -1297,9 +1282,11 @@ static const struct ctl_cmd ctl_commands[] = {
     { "greylist", 2, 2, cmd_op, "greylist show|allow|forget IP|NETWORK",
       "a client network's greylisting state (IP: its /24 or /64); allow exempts it, "
       "forget drops its triplets" },
-    { "account", 2, 2, cmd_op, "account show|release LOGIN",
-      "the compromised-account breaker: whether a login is suspended and why; release lets "
-      "it send again" },
+    { "account", 2, 3, cmd_op, "account show|suspend|release LOGIN [--drop-queued]",
+      "the compromised-account breaker: whether a login is suspended and why, and its mail "
+      "in this node's queue; suspend stops it at once (new mail 450 4.7.1, queued mail held "
+      "on every node); release lets it send again and sends its held mail (--drop-queued: "
+      "deletes it instead, no DSN)" },
     { "policy",  2, 4, cmd_op, "policy set ADDRESS KEY VALUE | policy show ADDRESS | "
       "policy unset ADDRESS KEY|all",
       "a user's overrides of their domain's policy settings in Redis (level, tag, spam, "

@@ -30,7 +30,7 @@
 
 static const int allowed[] = {
     SYS_read, SYS_write, SYS_pread64, SYS_pwrite64, SYS_readv, SYS_writev, SYS_close,
-    SYS_fstat, SYS_newfstatat, SYS_statx, SYS_stat, SYS_lstat, SYS_lseek, SYS_openat,
+    SYS_fstat, SYS_newfstatat, SYS_statfs, SYS_fstatfs, SYS_statx, SYS_stat, SYS_lstat, SYS_lseek, SYS_openat,
     SYS_open, SYS_getdents64, SYS_fcntl, SYS_ftruncate, SYS_fsync, SYS_fdatasync,
     SYS_mkdir, SYS_mkdirat, SYS_unlink, SYS_unlinkat, SYS_rmdir, SYS_rename, SYS_renameat,
     SYS_access, SYS_faccessat, SYS_faccessat2, SYS_readlink, SYS_getcwd, SYS_umask,

@@ -12,7 +12,9 @@
 #include "content/scan_proto.h"
 #include "content/scanner/scanner.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,11 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #define QUEUE_MAX 4096
+#define TMPFS_MAGIC_NR 0x01021994    /* linux/magic.h TMPFS_MAGIC */
+#define TMP_PREFIX "postern-scan."
 
 struct job {
     struct job *next;
@@ -223,6 +229,77 @@ static bool read_request(void)
     return true;
 }
 
+/* libclamav writes every decoded part and archive member of a message to a file of its
+ * temporary directory and removes it after the scan: on a disk file system that is an
+ * inode allocation, a journal entry and (mounted with discard) a block discard per part,
+ * several times the cost of the scan itself. So the default is /dev/shm when it is a
+ * tmpfs (memory: at most max_scansize per scan in flight), else /tmp. */
+static const char *default_tmp_base(void)
+{
+    struct statfs sf;
+
+    if (statfs("/dev/shm", &sf) == 0 && (unsigned long)sf.f_type == TMPFS_MAGIC_NR &&
+        access("/dev/shm", W_OK | X_OK) == 0)
+        return "/dev/shm";
+    return "/tmp";
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* A scanner that was killed leaves its directory (and the files of the scans it was
+ * running): on a tmpfs that is memory until reboot. Remove the directories of scanners
+ * whose process is gone: BASE/postern-scan.PID.XXXXXX, ours only (same owner). */
+static void sweep_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    struct dirent *e;
+    char path[4096], proc[64];
+    struct stat st;
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char *end;
+        unsigned long pid;
+
+        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
+            continue;
+        pid = strtoul(e->d_name + strlen(TMP_PREFIX), &end, 10);
+        if (pid == 0 || *end != '.' || (pid_t)pid == getpid())
+            continue;
+        snprintf(proc, sizeof(proc), "/proc/%lu", pid);
+        snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+        if (access("/proc/self", F_OK) != 0 || access(proc, F_OK) == 0 ||
+            lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        if (nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0)
+            scan_log(LOG_INFO, "removed %s, left by a scanner that is gone", path);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
+/* Our own directory under base: BASE/postern-scan.PID.XXXXXX; NULL after logging. */
+static char *make_tmpdir(const char *base)
+{
+    static char path[4096];
+    int n = snprintf(path, sizeof(path), "%s/" TMP_PREFIX "%ld.XXXXXX", base, (long)getpid());
+
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        scan_log(LOG_ERR, "temporary directory name too long: %s", base);
+        return NULL;
+    }
+    sweep_stale(base);
+    if (mkdtemp(path) == NULL) {
+        scan_log(LOG_ERR, "mkdtemp %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    return path;
+}
+
 static int num_arg(const char *s, unsigned long long *v)
 {
     char *end;
@@ -234,7 +311,7 @@ static int num_arg(const char *s, unsigned long long *v)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: postern-scan [--db DIR] [--tmpdir DIR] [--threads N] "
+    fprintf(stderr, "usage: postern-scan [--db DIR] [--tmpdir BASE] [--threads N] "
             "[--max-scansize B] [--max-filesize B] [--max-recursion N] [--max-files N] "
             "[--max-scantime MS] [--max-memory B] [--check-interval S] [--no-cache]\n"
             "  (started by postern with a socketpair on descriptor 3)\n");
@@ -281,7 +358,7 @@ static int parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    static char tmpl[] = "/tmp/postern-scan.XXXXXX";
+    const char *tmpbase;
     struct pollfd pfd = { .fd = SCAN_PROTO_FD, .events = POLLIN };
     struct sigaction sa;
     pthread_t t;
@@ -307,14 +384,13 @@ int main(int argc, char **argv)
         scan_status("noengine cannot confine or initialise the scanner");
         return 1;
     }
-    if (o.tmpdir == NULL) {            /* created after dropping privileges: ours */
-        if (mkdtemp(tmpl) == NULL) {
-            scan_log(LOG_ERR, "mkdtemp %s: %s", tmpl, strerror(errno));
-            scan_status("noengine no temporary directory");
-            return 1;
-        }
-        o.tmpdir = tmpl;
+    /* created after dropping privileges: ours */
+    tmpbase = o.tmpdir != NULL ? o.tmpdir : default_tmp_base();
+    if ((o.tmpdir = make_tmpdir(tmpbase)) == NULL) {
+        scan_status("noengine no temporary directory");
+        return 1;
     }
+    scan_log(LOG_INFO, "temporary files in %s", o.tmpdir);
     for (i = 0; i < o.threads; i++)
         if (pthread_create(&t, NULL, scan_thread, NULL) != 0) {
             scan_log(LOG_ERR, "pthread_create: %s", strerror(errno));
@@ -333,7 +409,6 @@ int main(int argc, char **argv)
             break;
     }
     /* The daemon is gone: leave without waiting for scans (their replies have no reader). */
-    if (o.tmpdir == tmpl)
-        rmdir(tmpl);
+    rmdir(o.tmpdir);
     _exit(0);
 }

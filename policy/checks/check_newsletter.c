@@ -25,7 +25,8 @@
  *         bounce or complaint puts the address on the login's suppression list (hard:
  *         hard_bounce_ttl, complaint: complaint_ttl, 0 = never expires), and the login's
  *         health counters decide whether the breaker suspends it (bounce or complaint rate
- *         over the limit once min_messages were sent in health_window). The bounce itself
+ *         over the limit once min_messages were sent in health_window): one mechanism
+ *         with a 5xx to a VERP copy at delivery (policy/newsletter_feed.h). The bounce itself
  *         is then discarded (nobody reads the bounce domain).
  */
 #include "policy/checks/checks.h"
@@ -35,7 +36,7 @@
 #include "lib/redis.h"
 #include "lib/smtp_replies.h"
 #include "lib/xalloc.h"
-#include "policy/account_breaker.h"
+#include "policy/newsletter_feed.h"
 #include "policy/outage.h"
 #include "policy/report_parse.h"
 #include "policy/verp.h"
@@ -56,17 +57,6 @@
 
 enum rule_mode { RULE_REFUSE, RULE_WARN, RULE_OFF };
 static const char *const rule_names[] = { "refuse", "warn", "off", NULL };
-
-struct nl_settings {
-    char *bounce_domain;
-    char *token_key;
-    char *dkim_domain;
-    long long max_recipients;
-    int recipients_rule, unsubscribe_rule, alignment_rule, auto_submitted_rule;
-    long long hard_ttl_ms, complaint_ttl_ms;
-    long long health_window_ms, min_messages;
-    double max_bounce_rate, max_complaint_rate;
-};
 
 #define NS(f) offsetof(struct nl_settings, f)
 #define RULE_KEY(NAME, FIELD, HELP)                                                         \
@@ -116,21 +106,8 @@ static const struct symbol_def nl_symbols[] = {
     { NULL, 0, NULL }
 };
 
-/* KEYS[1] pt:health:{L}; ARGV field, count, window, min, max bounce, max complaint.
- * Returns "" or the reason to suspend ("bounce_rate", "complaint_rate"). */
-static const char health_lua[] =
-    "local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])\n"
-    "if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
-    "local v = redis.call('HMGET', KEYS[1], 'sent', 'bounced', 'complained')\n"
-    "local sent = tonumber(v[1] or '0')\n"
-    "if sent < tonumber(ARGV[4]) then return '' end\n"
-    "if tonumber(v[3] or '0') / sent > tonumber(ARGV[6]) then return 'complaint_rate' end\n"
-    "if tonumber(v[2] or '0') / sent > tonumber(ARGV[5]) then return 'bounce_rate' end\n"
-    "return ''\n";
-
 struct nl_state {
     const struct engine_env *env;
-    struct redis_script *health, *account;
 };
 
 static int nl_init(const struct engine_env *env, const void *settings, void **state)
@@ -145,10 +122,8 @@ static int nl_init(const struct engine_env *env, const void *settings, void **st
     }
     st = xcalloc(1, sizeof(*st));
     st->env = env;
-    if (env->redis != NULL) {
-        st->health = redis_script_new(env->redis, health_lua);
-        st->account = account_script(env->redis);
-    }
+    if (env->redis != NULL)
+        nl_health_script(env->redis);   /* loaded with the others on (re)connect */
     *state = st;
     return 0;
 }
@@ -301,11 +276,11 @@ static bool header_rules(struct check_call *c, const struct nl_settings *ns)
 
 struct nl_wait {
     struct redis_req *req;
+    struct nl_feed *feed;       /* END intake: suppression, health, breaker */
     char token[VERP_TOKEN_LEN + 1];
     size_t rcpt;                /* END intake: the bounce recipient */
     struct report report;
     char *login, *orig_rcpt, *qid;
-    char why[32];               /* the health reason that suspends */
 };
 
 static void wait_free(struct check_call *c, struct nl_wait *w)
@@ -394,7 +369,6 @@ static enum call_status submission_rcpt(struct check_call *c, const struct nl_se
 static enum call_status submission_end(struct check_call *c, const struct nl_settings *ns)
 {
     const struct engine_env *env = check_call_env(c);
-    const struct nl_state *st = check_call_state(c);
     const char *login = check_call_login(c);
     json_t *verp;
     size_t i, n = check_call_nrcpt(c);
@@ -424,17 +398,7 @@ static enum call_status submission_end(struct check_call *c, const struct nl_set
         free(key);
     }
     check_fact_set(c, FACT_TX, "newsletter.verp", verp);
-    if (st->health != NULL) {
-        char *key = tagged("pt:health:", login), cnt[24], win[24], mn[24], mb[32], mc[32];
-        const char *keys[1] = { key }, *args[6] = { "sent", cnt, win, mn, mb, mc };
-        snprintf(cnt, sizeof(cnt), "%zu", n);
-        snprintf(win, sizeof(win), "%lld", ns->health_window_ms);
-        snprintf(mn, sizeof(mn), "%lld", ns->min_messages);
-        snprintf(mb, sizeof(mb), "%.6f", ns->max_bounce_rate);
-        snprintf(mc, sizeof(mc), "%.6f", ns->max_complaint_rate);
-        redis_script_call(env->redis, st->health, 1, keys, 6, args, redis_reply_ignore, NULL);
-        free(key);
-    }
+    nl_feed_sent(env->redis, ns, login, (unsigned long)n);
     return CALL_DONE;
 }
 
@@ -468,35 +432,14 @@ static void finish_intake(struct check_call *c, struct nl_wait *w)
     check_done(c);
 }
 
-static void on_suspended(enum redis_result res, const redisReply *reply, void *arg)
+static void on_fed(void *arg, const char *reason)
 {
     struct check_call *c = arg;
     struct nl_wait *w = check_call_priv(c);
 
-    w->req = NULL;
-    if (account_reply(res, reply) == 1) {
-        check_event(c, "account.suspended",
-                    json_pack("{s:s, s:s, s:s}", "login", w->login, "reason", w->why,
-                              "evidence", "newsletter sender health over the limit"));
-        log_warn("newsletter", "login %s suspended: %s over the limit", w->login, w->why);
-    }
-    finish_intake(c, w);
-}
-
-static void on_health(enum redis_result res, const redisReply *reply, void *arg)
-{
-    struct check_call *c = arg;
-    struct nl_wait *w = check_call_priv(c);
-    const struct nl_state *st = check_call_state(c);
-
-    w->req = NULL;
-    if (res == REDIS_RESULT_OK && reply->type == REDIS_REPLY_STRING && reply->str[0] != '\0' &&
-        st->account != NULL) {
-        snprintf(w->why, sizeof(w->why), "%s", reply->str);
-        w->req = account_suspend(check_call_env(c)->redis, st->account, w->login, w->why,
-                                 on_suspended, c);
-        return;
-    }
+    w->feed = NULL;
+    if (reason != NULL)
+        check_event(c, "account.suspended", nl_feed_suspended_event(w->login, reason));
     finish_intake(c, w);
 }
 
@@ -504,56 +447,20 @@ static void on_health(enum redis_result res, const redisReply *reply, void *arg)
 static void record_outcome(struct check_call *c, struct nl_wait *w)
 {
     const struct nl_settings *ns = check_call_settings(c);
-    const struct nl_state *st = check_call_state(c);
     struct redis *r = check_call_env(c)->redis;
     const char *kind = report_kind_name(w->report.kind);
     bool complaint = w->report.kind == REPORT_COMPLAINT;
 
     check_event(c, complaint ? "recipient.complained" : "recipient.bounced",
-                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "login", w->login,
-                          "recipient", w->orig_rcpt, "original_queue_id", w->qid,
-                          "type", kind, "status", w->report.status,
-                          "diagnostic", w->report.diagnostic));
+                nl_feed_event(w->login, w->orig_rcpt, w->qid, kind, w->report.status,
+                              w->report.diagnostic));
     log_info("newsletter", "%s: %s for %s of login %s (status %s)", w->qid, kind,
              w->orig_rcpt, w->login, w->report.status[0] ? w->report.status : "none");
     if (w->report.kind == REPORT_SOFT) {
         finish_intake(c, w);
         return;
     }
-    {
-        long long ttl = complaint ? ns->complaint_ttl_ms : ns->hard_ttl_ms, until = 0;
-        char *key = tagged("pt:sup:", w->login), *member = redis_key_escape(w->orig_rcpt);
-        char *val;
-        const char *argv[4];
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        if (ttl > 0)
-            until = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ttl;
-        val = xasprintf("%s:%lld", complaint ? "complaint" : "hard", until);
-        argv[0] = "HSET";
-        argv[1] = key;
-        argv[2] = member;
-        argv[3] = val;
-        redis_command_argv(r, 4, argv, NULL, redis_reply_ignore, NULL);
-        free(val);
-        free(member);
-        free(key);
-    }
-    if (st->health == NULL) {
-        finish_intake(c, w);
-        return;
-    }
-    {
-        char *key = tagged("pt:health:", w->login), win[24], mn[24], mb[32], mc[32];
-        const char *keys[1] = { key };
-        const char *args[6] = { complaint ? "complained" : "bounced", "1", win, mn, mb, mc };
-        snprintf(win, sizeof(win), "%lld", ns->health_window_ms);
-        snprintf(mn, sizeof(mn), "%lld", ns->min_messages);
-        snprintf(mb, sizeof(mb), "%.6f", ns->max_bounce_rate);
-        snprintf(mc, sizeof(mc), "%.6f", ns->max_complaint_rate);
-        w->req = redis_script_call(r, st->health, 1, keys, 6, args, on_health, c);
-        free(key);
-    }
+    w->feed = nl_feed_start(r, ns, w->login, w->orig_rcpt, complaint, on_fed, c);
 }
 
 /* The token's mapping: login, recipient, queue ID. */
@@ -681,6 +588,7 @@ static void nl_cancel(struct check_call *c)
         return;
     if (w->req != NULL)
         redis_cancel(w->req);
+    nl_feed_cancel(w->feed);
     wait_free(c, w);
 }
 

@@ -10,6 +10,8 @@
  *   RDNS_TEMPFAIL  the PTR (or every forward lookup) failed temporarily
  *   RDNS_DYNAMIC   the PTR name looks like a dial-up / DSL / cable / pool host
  *                  (lib/dnscheck.h ptr_is_dynamic; words overridable here)
+ *   RDNS_GENERIC_STATIC  a generic name that says "static" or "fixed" (a business line:
+ *                  a small score, never refused by refuse_dynamic)
  * Session facts: rdns.status ("ok", "none", "mismatch", "tempfail"), rdns.ptr (the
  * first PTR name, confirmed or not), rdns.name (only when forward-confirmed: the session
  * puts it in place of "unknown" in logs and Received:, engine_session_set_client_name),
@@ -80,6 +82,8 @@ static const struct symbol_def rdns_symbols[] = {
     { "RDNS_NONE", 2.0, "the client address has no reverse DNS (PTR) name" },
     { "RDNS_MISMATCH", 1.0, "the PTR name does not resolve back to the client address" },
     { "RDNS_DYNAMIC", 1.5, "the PTR name looks like a dial-up, DSL, cable or pool host" },
+    { "RDNS_GENERIC_STATIC", 0.3, "the PTR name is a provider's generic name of a static "
+      "address" },
     { "RDNS_TEMPFAIL", 0, "the reverse DNS lookups failed temporarily" },
     { NULL, 0, NULL }
 };
@@ -175,6 +179,8 @@ static void conclude(struct rdns_call *rc)
         snprintf(text, sizeof(text), "%s (%s)", dyn_name, why);
         check_symbol(c, CHECK_ALL, "RDNS_DYNAMIC", 1, text);
         check_fact_set(c, FACT_SESSION, "rdns.dynamic", json_true());
+    } else if (why != NULL && strcmp(why, "static") == 0) {
+        check_symbol(c, CHECK_ALL, "RDNS_GENERIC_STATIC", 1, dyn_name);
     }
     check_fact_set(c, FACT_SESSION, "rdns.status", json_string(status));
 }

@@ -22,11 +22,6 @@ static int quar_validate(void *obj, const char *pointer, struct conf_errors *err
         bad += conf_error(errs, at, "must be at least %d characters (a long random string)",
                           QUAR_TOKEN_KEY_MIN);
     }
-    if (c->web_url && strncmp(c->web_url, "http://", 7) != 0 &&
-        strncmp(c->web_url, "https://", 8) != 0) {
-        snprintf(at, sizeof(at), "%s/web_url", pointer);
-        bad += conf_error(errs, at, "must start with http:// or https://");
-    }
     return bad;
 }
 
@@ -34,10 +29,6 @@ static const struct conf_key quar_keys[] = {
     { .name = "token_key", .type = CONF_STRING, .offset = QC(token_key),
       .help = "secret key (16 characters or more) that signs the release links of the "
               "quarantine digests; null: digests list entries without links" },
-    { .name = "web_url", .type = CONF_STRING, .offset = QC(web_url),
-      .def = "http://127.0.0.1:8025",
-      .help = "base URL of the quarantine web page, as users reach it: links are "
-              "WEB_URL/ui/q/TOKEN" },
     { .name = "link_lifetime", .type = CONF_DURATION, .offset = QC(link_lifetime_ms),
       .def = "14d", .min = 1000, .max = 366LL * 86400000,
       .help = "how long a digest's release links work" },
@@ -52,6 +43,9 @@ static const struct conf_key quar_keys[] = {
       .help = "how often retention, size caps and digests are applied" },
     { .name = "digest_from", .type = CONF_STRING, .offset = QC(digest_from),
       .help = "From: address of the digests; default postmaster@HOSTNAME" },
+    { .name = "web_url", .flags = CONF_REMOVED,
+      .help = "use web.base_url, the web page's URL as users reach it (digest links are "
+              "BASE_URL/q/TOKEN; a URL without a path means /ui/)" },
     { .name = NULL }
 };
 

@@ -1,6 +1,7 @@
 /*
- * quar_conf.h - the "quarantine" config section: the digest links' key and base URL, this
- * node's name in the shared index, and how often the runner polls and sweeps.
+ * quar_conf.h - the "quarantine" config section: the digest links' key (their URL is the
+ * web page's, web.base_url), this node's name in the shared index, and how often the
+ * runner polls and sweeps.
  * The per-domain keys (retention, size cap, digest interval and address) are in
  * policy/domain_conf.h. Read-only after config load.
  */
@@ -11,7 +12,6 @@
 
 struct quar_conf {
     char *token_key;          /* HMAC key of the digest links; NULL: digests carry no links */
-    char *web_url;            /* links are WEB_URL/ui/q/TOKEN */
     long long link_lifetime_ms;
     char *node;               /* this node's name in the index; NULL: the hostname */
     long long poll_ms;        /* how often this node's job list is popped */

@@ -5,15 +5,17 @@
  *
  * Which recipients have new entries is the zset pt:qn:{all} (member: the recipient or
  * "@DOMAIN", score: the date of its oldest entry not yet in a digest; written by every node
- * when it indexes a new entry). A digest for WHO in period P ((now - digest_time) /
- * interval) is sent by the
- * node that first sets pt:qdg:{WHO}:P (SET NX with a TTL): one digest per recipient and
- * period, whichever node's sweep gets there first. The entries a digest listed are kept in
+ * when it indexes a new entry). WHO is due once a period ((t - digest_time) / interval)
+ * has begun since that date: entries wait for the next digest_time (+ k * interval). The
+ * digest for WHO in period P is sent by the node that first sets pt:qdg:{WHO}:P (SET NX
+ * with a TTL): one digest per recipient and period, whichever node's sweep gets there
+ * first. The entries a digest listed are kept in
  * the set pt:qds:{WHO} (TTL: the retention), so that no entry is listed twice. Called by quar_runner.c's sweep; loop
  * thread; every Redis request in flight is cancelled by quar_digest_free().
  */
 #include "relay/quar/quar_runner.h"
 
+#include "admin/web.h"
 #include "content/quar_digest_msg.h"
 #include "lib/log.h"
 #include "lib/redis.h"
@@ -24,13 +26,55 @@
 #include "relay/spool/spool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DIGEST_BATCH 1000             /* recipients looked at per sweep */
+
+/* ---- the schedule ---------------------------------------------------------------------- */
+
+static long long floor_div(long long a, long long b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+long long quar_digest_period(long long t, long long interval_s, long long offset_s)
+{
+    if (interval_s < 1)
+        interval_s = 1;
+    return floor_div(t - offset_s, interval_s);
+}
+
+bool quar_digest_due(long long since, long long now, long long interval_s, long long offset_s)
+{
+    return quar_digest_period(now, interval_s, offset_s) >
+           quar_digest_period(since, interval_s, offset_s);
+}
+
+/* The digests' clock: time(), plus the test hook's seconds (QUAR_TEST_CLOCK_ENV). */
+static long long digest_now(void)
+{
+    const char *path = getenv(QUAR_TEST_CLOCK_ENV);
+    long long now = (long long)time(NULL);
+    char buf[32];
+    ssize_t n;
+    int fd;
+
+    if (path == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return now;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0) {
+        buf[n] = '\0';
+        now += strtoll(buf, NULL, 10);
+    }
+    return now;
+}
 
 struct dg_item {
     struct quar_runner *r;
@@ -130,9 +174,9 @@ static void send_digest(struct quar_runner *r, const char *who, const struct qua
     struct quar_digest_params p = { 0 };
     struct spool_envelope env = { 0 };
     struct spool_file *f;
-    char *from, *msg, *unique;
+    char *from, *msg, *unique, *ui;
     const char *rcpts[1];
-    long long now = (long long)time(NULL);
+    long long now = digest_now();
     size_t len;
     struct dg_commit *dc;
 
@@ -149,7 +193,8 @@ static void send_digest(struct quar_runner *r, const char *who, const struct qua
     p.from = from;
     p.to = to;
     p.hostname = c->hostname;
-    p.web_url = c->quarantine.web_url ? c->quarantine.web_url : "http://127.0.0.1:8025";
+    ui = web_base_url(&c->web);
+    p.ui_url = ui;
     p.key = c->quarantine.token_key;
     p.keylen = c->quarantine.token_key ? strlen(c->quarantine.token_key) : 0;
     p.token_rcpt = who;
@@ -179,6 +224,7 @@ static void send_digest(struct quar_runner *r, const char *who, const struct qua
     free(msg);
     free(unique);
     free(from);
+    free(ui);
 }
 
 /* ---- the steps for one recipient ----------------------------------------------------------- */
@@ -287,7 +333,7 @@ static void start_item(struct quar_runner *r, const char *who, long long since)
 {
     struct dg_state *st = state_of(r);
     const struct domain_conf *d = dconf(r, domain_part(who));
-    long long interval = d->digest_interval_ms / 1000, now = (long long)time(NULL);
+    long long interval = d->digest_interval_ms / 1000, now = digest_now();
     long long offset = domain_digest_offset(d->digest_time);
     struct dg_item *it;
     char *esc, *key, ttl[24];
@@ -299,6 +345,10 @@ static void start_item(struct quar_runner *r, const char *who, long long since)
     }
     if (interval < 1)
         interval = 1;
+    if (offset < 0)
+        offset = 0;
+    if (!quar_digest_due(since, now, interval, offset))
+        return;                     /* its entries wait for the next digest_time */
     it = xcalloc(1, sizeof(*it));
     it->r = r;
     it->who = xstrdup(who);
@@ -308,7 +358,7 @@ static void start_item(struct quar_runner *r, const char *who, long long since)
         st->items->prev = it;
     st->items = it;
     esc = redis_key_escape(who);
-    key = xasprintf("pt:qdg:{%s}:%lld", esc, (now - (offset > 0 ? offset : 0)) / interval);
+    key = xasprintf("pt:qdg:{%s}:%lld", esc, quar_digest_period(now, interval, offset));
     snprintf(ttl, sizeof(ttl), "%lld", interval + 60);
     {
         const char *argv[] = { "SET", key, (*r->env.cf)->c.hostname, "NX", "EX", ttl };

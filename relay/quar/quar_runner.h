@@ -17,6 +17,7 @@
 #ifndef POSTERN_QUAR_RUNNER_H
 #define POSTERN_QUAR_RUNNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct config;
@@ -61,5 +62,18 @@ void quar_runner_free(struct quar_runner *r);
 
 /* The digests (quar_digest.c), called by the sweep. */
 void quar_digest_tick(struct quar_runner *r);
+
+/* The digest schedule (pure): periods of interval_s seconds (> 0) that start at offset_s
+ * seconds after midnight UTC (digest_time; with the daily interval, one period a day from
+ * that time). quar_digest_period() is the period time t falls in; quar_digest_due() is
+ * true when a period has begun since the oldest undigested entry was dated (since): its
+ * digest goes out at the first sweep after digest_time (+ k * interval), not before. */
+long long quar_digest_period(long long t, long long interval_s, long long offset_s);
+bool quar_digest_due(long long since, long long now, long long interval_s, long long offset_s);
+
+/* A test hook: with POSTERN_TEST_QUAR_CLOCK=FILE in the environment, the digests' clock is
+ * the real one plus the seconds written in FILE (read at every sweep), so a test can move
+ * it past a digest_time without waiting for it. */
+#define QUAR_TEST_CLOCK_ENV "POSTERN_TEST_QUAR_CLOCK"
 
 #endif

@@ -25,6 +25,7 @@
 #include "relay/queue/queue_quar.h"
 
 #include "lib/log.h"
+#include "lib/redis.h"
 #include "lib/workpool.h"
 #include "lib/xalloc.h"
 #include "relay/queue/queue_file.h"
@@ -260,6 +261,9 @@ static void qmsg_free(struct qmsg *m)
 {
     qindex_clear(m);
     qmsg_attempt_clear(m);
+    if (m->acct_req)
+        redis_cancel(m->acct_req);
+    free(m->login);
     if (m->timer)
         event_free(m->timer);
     free(m);
@@ -310,7 +314,8 @@ void qmsg_busy(struct qmsg *m)
 void qmsg_ready(struct qmsg *m)
 {
     struct queue *q = m->q;
-    if (m->in_ready || m->gone || m->held || m->state != QM_IDLE || q->stopping)
+    if (m->in_ready || m->gone || m->held || m->acct_held || m->state != QM_IDLE ||
+        q->stopping)
         return;
     m->in_ready = true;
     m->rnext = NULL;
@@ -332,7 +337,7 @@ void qmsg_schedule(struct qmsg *m, long long when)
     struct timeval tv = { 0, 0 };
     double delta = (double)when - queue_now();
 
-    if (m->gone || m->held || m->q->stopping)
+    if (m->gone || m->held || m->acct_held || m->q->stopping)
         return;
     m->next_try = when;
     if (delta > 0) {
@@ -418,7 +423,7 @@ void qmsg_attempt_close(struct qmsg *m)
     q->nactive--;
     if (m->delete_ops) {
         qmsg_delete_now(m);
-    } else if (!m->held && !m->parked && !q->stopping) {
+    } else if (!m->held && !m->parked && !m->acct_held && !q->stopping) {
         qmsg_schedule(m, m->next_try);
     }
     queue_pump(q);
@@ -509,7 +514,7 @@ static void load_done(void *arg)
         qmsg_attempt_close(m);
         return;
     }
-    qmsg_attempt_route(m);
+    qacct_route(m);   /* held when its login is suspended, else routed */
 }
 
 static void qmsg_attempt_start(struct qmsg *m)
@@ -560,7 +565,7 @@ void queue_pump(struct queue *q)
     while (!q->stopping && q->ready_head && q->nactive < (unsigned)queue_conf_now(q)->active_max) {
         struct qmsg *m = q->ready_head;
         qmsg_unready(m);
-        if (m->state == QM_IDLE && !m->held && !m->gone)
+        if (m->state == QM_IDLE && !m->held && !m->acct_held && !m->gone)
             qmsg_attempt_start(m);
     }
 }
@@ -587,7 +592,7 @@ void qmsg_attempt_end(struct qmsg *m)
 {
     struct queue_file *qf = m->qf;
     const struct queue_conf *qc = &m->cf->c.queue;
-    long long now = (long long)queue_now(), age = now - (long long)qf->arrival;
+    long long now = (long long)queue_now(), age = queue_file_age(qf, now);
     size_t i, nbounce = 0, npending = 0;
     bool expired = false;
 
@@ -749,6 +754,7 @@ void qmsg_attempt_write(struct qmsg *m)
             w->keep_records = true;
             qf->rcpts[i].state = QF_BOUNCED;
             qmsg_event(m, "message.bounced", i, qr, qf->tries + 1, 0);
+            qverp_bounced(m, i, qr);
         } else {
             if (qr->have && !qr->bounce &&
                 qf->tries + 1 == (unsigned)m->cf->c.webhooks.deferred_after_tries)
@@ -915,6 +921,7 @@ struct queue *queue_new(const struct queue_deps *deps)
     q->ready_tail = &q->ready_head;
     q->dlv = deliver_new(q->d.base, q->d.wp, q->d.dns);
     q->wake = evtimer_new(q->d.base, on_wake, q);
+    qacct_new(q);
     return q;
 }
 
@@ -984,6 +991,8 @@ void queue_stop(struct queue *q)
         return;
     queue_shutdown(q);
     q->final = true;
+    qacct_stop(q);
+    qverp_stop(q);
     for (i = 0; i < q->nbuckets; i++) {
         struct qmsg *m;
         for (m = q->hash[i]; m; m = m->hnext)
@@ -1000,6 +1009,7 @@ void queue_free(struct queue *q)
         return;
     if (q->dlv)
         queue_stop(q);
+    qacct_free(q);                /* walks the messages: before they are freed */
     for (i = 0; i < q->nbuckets; i++) {
         struct qmsg *m = q->hash[i], *next;
         for (; m; m = next) {

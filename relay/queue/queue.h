@@ -15,6 +15,11 @@
  *              queue.retry_min and doubles up to queue.retry_max, until queue.lifetime
  *              (queue.backup_lifetime for relay.backup_domains) is over: then it bounces
  *
+ * A message whose auth login is suspended by the compromised-account breaker
+ * (policy/account_breaker.h) is not delivered: it stays queued, held ("account
+ * suspended"), and is scheduled at once when the login is released on any node
+ * (queue_account.c); its hold does not count towards queue.lifetime.
+ *
  * A message with no pending recipient left is unlinked (and the directory fsynced); "QID:
  * removed" is logged. After a restart every file is scheduled again at its recorded next
  * try, so nothing is lost and a recipient is delivered at least once.
@@ -37,6 +42,7 @@ struct config;
 struct json_t;
 struct redis;
 struct quar_runner;
+struct account_cache;
 struct queue;
 
 /* The "queue" config section (keys in queue.c). */
@@ -67,6 +73,9 @@ struct queue_deps {
     struct spool *spool;
     struct dns *dns;
     struct redis *redis;             /* NULL when nothing needs Redis */
+    struct account_cache *accounts;  /* logins' suspensions (policy/account_cache.h): the
+                                        mail of a suspended login is held (queue_account.c);
+                                        NULL: asked of Redis (when there is one) */
     struct quar_runner *const *quarrun; /* where this node's quarantine is (made after the
                                         queue; NULL inside when there is none) */
     struct config *const *cf;        /* where the current configuration is (swapped on
@@ -142,9 +151,15 @@ void queue_delete(struct queue *q, const char *qid, queue_op_fn cb, void *arg);
  * empty). One walk over the in-memory table, no I/O. */
 struct queue_counts {
     unsigned messages, active, deferred, held;
+    unsigned held_account;        /* of held: because their login is suspended */
     long long oldest_arrival;
 };
 void queue_counts_get(const struct queue *q, struct queue_counts *out);
+
+/* Messages of login (its auth, case-insensitive) in this node's queue that the runner has
+ * loaded at least once (nearly all: a message is loaded when it arrives), for the
+ * evidence of account.suspended: the mail the suspension now holds here. One walk. */
+unsigned queue_login_queued(const struct queue *q, const char *login);
 
 /* Files moved to SPOOL/corrupt because they could not be parsed (a directory read). */
 unsigned queue_corrupt_count(const struct queue *q);

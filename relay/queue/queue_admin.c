@@ -129,7 +129,7 @@ void qmsg_delete_now(struct qmsg *m)
 /* Deliver m now if it waits for its next try; true when it was scheduled. */
 static bool qmsg_flush_now(struct qmsg *m)
 {
-    if (m->state != QM_IDLE || m->held || m->gone || m->in_ready)
+    if (m->state != QM_IDLE || m->held || m->acct_held || m->gone || m->in_ready)
         return false;
     evtimer_del(m->timer);
     qmsg_ready(m);
@@ -324,10 +324,12 @@ void queue_dump(const struct queue *q, void (*line)(void *arg, const char *text)
     for (i = 0; i < q->nbuckets; i++) {
         const struct qmsg *m;
         for (m = q->hash[i]; m; m = m->hnext) {
-            char buf[QID_MAX + 64];
-            snprintf(buf, sizeof(buf), "%s %s %u %lld", m->qid,
-                     m->held && m->state == QM_IDLE ? "held" : qm_state_names[m->state],
-                     m->tries, m->next_try);
+            char buf[QID_MAX + 96];
+            snprintf(buf, sizeof(buf), "%s %s %u %lld%s", m->qid,
+                     (m->held || m->acct_held) && m->state == QM_IDLE
+                         ? "held" : qm_state_names[m->state],
+                     m->tries, m->next_try,
+                     m->acct_held && m->state == QM_IDLE ? " (account suspended)" : "");
             line(arg, buf);
         }
     }
@@ -347,8 +349,10 @@ void queue_counts_get(const struct queue *q, struct queue_counts *out)
             out->messages++;
             if (m->state != QM_IDLE)
                 out->active++;
-            else if (m->held || m->parked)
+            else if (m->held || m->parked || m->acct_held)
                 out->held++;
+            if (m->acct_held && m->state == QM_IDLE)
+                out->held_account++;
             else if (m->tries > 0)
                 out->deferred++;
             if (t >= 0 && (out->oldest_arrival < 0 || t < out->oldest_arrival))

@@ -260,6 +260,19 @@ static bool apply_line(struct queue_file *qf, const char *line, size_t n)
         qf->next_try = (long long)b;
         return true;
     }
+    if (IS("suspended") || IS("unsuspended")) {
+        if (!word_num(&p, end, &a) || a > INT64_MAX)
+            return false;
+        if (IS("suspended") && !qf->suspended) {
+            qf->suspended = true;
+            qf->suspended_since = (long long)a;
+        } else if (IS("unsuspended") && qf->suspended) {
+            if ((long long)a > qf->suspended_since)
+                qf->suspended_s += (long long)a - qf->suspended_since;
+            qf->suspended = false;
+        }
+        return true;
+    }
     if (IS("hold") || IS("release") || IS("warned")) {
         if (!word_num(&p, end, &a))
             return false;
@@ -339,6 +352,15 @@ char *queue_file_rec_try(unsigned count, long long next)
 char *queue_file_rec_mark(const char *kind, long long t)
 {
     return xasprintf("%s %lld\n", kind, t);
+}
+
+long long queue_file_age(const struct queue_file *qf, long long now)
+{
+    long long age = now - (long long)qf->arrival - qf->suspended_s;
+
+    if (qf->suspended && now > qf->suspended_since)
+        age -= now - qf->suspended_since;
+    return age;
 }
 
 const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx)

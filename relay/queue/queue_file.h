@@ -12,6 +12,10 @@
  *   deferred IDX TIME DSN RELAY TEXT   the latest temporary failure of recipient IDX
  *   try COUNT NEXT                     COUNT attempts made so far; next one at NEXT
  *   hold TIME / release TIME           the admin held / released the message
+ *   suspended TIME / unsuspended TIME  held because its login (auth) is suspended by the
+ *                                      compromised-account breaker / no longer held;
+ *                                      the time in between does not count towards the
+ *                                      queue lifetime (queue_file_age)
  *   warned TIME                        the delay warning was sent
  *   policy IDX DISP ...                the policy result of recipient IDX, written at
  *                                      acceptance (policy/result_record.h)
@@ -75,6 +79,9 @@ struct queue_file {
     unsigned tries;
     long long next_try;          /* 0: never scheduled */
     bool held;
+    bool suspended;              /* "suspended" without "unsuspended" after it */
+    long long suspended_since;   /* TIME of that "suspended" record */
+    long long suspended_s;       /* seconds of the spells that ended (unsuspended) */
     bool warned;
     char sender_auth[16];        /* how the sender was authenticated at receipt ("spf",
                                     "dkim", "spf+dkim"), "" when it was not */
@@ -113,6 +120,10 @@ char *queue_file_rec_mark(const char *kind, long long t);   /* hold, release, wa
 const char *queue_file_rcpt_sender(const struct queue_file *qf, size_t idx);
 
 void queue_file_free(struct queue_file *qf);
+
+/* The age of the message at now (unix s) as the queue lifetime and the delay warning
+ * count it: since arrival, less the time it was held because its login was suspended. */
+long long queue_file_age(const struct queue_file *qf, long long now);
 
 /* Is recipient r held (pending, its policy says quarantine, and the admin has not
  * released it)? Held recipients are not delivered and never expire; posternctl held

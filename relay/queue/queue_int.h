@@ -10,6 +10,10 @@
  *   queue_admin.c   posternctl's operations and ETRN: flush, hold, release, delete,
  *                   status
  *   queue_index.c   the index domain -> messages with a recipient pending there
+ *   queue_account.c the mail of logins suspended by the compromised-account breaker:
+ *                   held at load, scheduled when the login is released
+ *   queue_verp.c    a 5xx to a newsletter recipient's VERP copy: a hard bounce for the
+ *                   suppression list and sender health (policy/newsletter_feed.h)
  *
  * Everything runs on the loop thread; file work goes to the worker pool.
  */
@@ -51,6 +55,9 @@ struct qres {
 };
 
 struct qmsg;
+struct qacct;
+struct qverp;
+struct redis_req;
 struct qlink;
 struct qdomain;
 struct qetrn;
@@ -83,6 +90,11 @@ struct qmsg {
                                      posternctl held release|delete (queue_policy.c) */
     bool unpark;                  /* such an admin change came during an attempt: the
                                      attempt's view is stale, so do not park after it */
+    bool acct_held;               /* its login is suspended: not delivered until released
+                                     (queue_account.c) */
+    char *login;                  /* its auth login once loaded (NULL: none, or not yet) */
+    struct redis_req *acct_req;   /* asking Redis whether login is suspended */
+    unsigned long long acct_epoch; /* the account cache's epoch when asked */
     bool gone;                    /* removed or being removed: no new work */
     bool removing;                /* delivered: its file is being unlinked or recycled */
     bool forgotten;               /* out of the table; freed when busy drops to 0 */
@@ -129,6 +141,8 @@ struct queue {
     size_t ndbuckets, ndomains;
     unsigned index_visit;
     struct qetrn *etrn;           /* per domain: the last ETRN flush (queue_admin.c) */
+    struct qacct *acct;           /* suspended logins with held mail (queue_account.c) */
+    struct qverp *verp_feeds;     /* hard bounces being counted in Redis (queue_verp.c) */
 };
 
 /* ---- queue.c ---------------------------------------------------------------------------- */
@@ -184,6 +198,22 @@ bool qmsg_bounce(struct qmsg *m, enum dsn_action action);
 
 void qmsg_delete_now(struct qmsg *m);                    /* answer m->delete_ops */
 void qetrn_free(struct queue *q);                        /* the ETRN limits (queue_free) */
+
+/* ---- queue_account.c ----------------------------------------------------------------------- */
+
+void qacct_new(struct queue *q);                         /* queue_new */
+/* The message is loaded: hold it if its login is suspended (maybe after asking Redis),
+ * else route it (qmsg_attempt_route). */
+void qacct_route(struct qmsg *m);
+void qacct_stop(struct queue *q);                        /* cancel Redis requests */
+void qacct_free(struct queue *q);
+
+/* ---- queue_verp.c -------------------------------------------------------------------------- */
+
+/* Recipient idx of m is recorded "bounced" with result qr: a newsletter hard bounce when
+ * its copy had a VERP sender and the recipient's server refused it (5xx). */
+void qverp_bounced(struct qmsg *m, size_t idx, const struct qres *qr);
+void qverp_stop(struct queue *q);                        /* cancel what is in Redis */
 
 /* ---- queue_index.c ------------------------------------------------------------------------- */
 

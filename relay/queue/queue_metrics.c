@@ -1,5 +1,6 @@
 /*
- * queue_metrics.c - queue size and oldest arrival for /metrics (see queue_metrics.h).
+ * queue_metrics.c - queue size, oldest arrival and held messages for /metrics (see
+ * queue_metrics.h).
  */
 #include "relay/queue/queue_metrics.h"
 
@@ -20,6 +21,25 @@ void queue_metrics_get(const struct queue *q, unsigned long long *messages,
             (*messages)++;
             if (t >= 0 && (*oldest_arrival < 0 || t < *oldest_arrival))
                 *oldest_arrival = t;
+        }
+    }
+}
+
+void queue_metrics_held(const struct queue *q, unsigned long long *admin,
+                        unsigned long long *policy, unsigned long long *account)
+{
+    size_t i;
+
+    *admin = *policy = *account = 0;
+    for (i = 0; q && i < q->nbuckets; i++) {
+        const struct qmsg *m;
+        for (m = q->hash[i]; m; m = m->hnext) {
+            if (m->held)
+                (*admin)++;
+            else if (m->parked)
+                (*policy)++;
+            else if (m->acct_held)
+                (*account)++;
         }
     }
 }

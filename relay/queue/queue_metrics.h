@@ -11,4 +11,10 @@ struct queue;
 void queue_metrics_get(const struct queue *q, unsigned long long *messages,
                        long long *oldest_arrival);
 
+/* Messages held, by reason: by the admin (posternctl hold), by the policy (only
+ * quarantine-held recipients left), because their login is suspended (queue_account.c).
+ * A message held for two reasons counts under the first. One walk, no I/O. */
+void queue_metrics_held(const struct queue *q, unsigned long long *admin,
+                        unsigned long long *policy, unsigned long long *account);
+
 #endif

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define IP_BUCKETS 1024
@@ -52,6 +53,7 @@ struct listener {
     size_t nbalancers;
     long long proxy_timeout_ms;
     struct proxy_wait *waiting;      /* connections whose header is being read */
+    unsigned nwaiting;               /* ... how many (they hold places in the limits) */
 };
 
 static unsigned ip_hash(const char *ip)
@@ -131,6 +133,36 @@ static void sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
 }
 
+/* Is the total limit or the listener's reached? Connections waiting for their PROXY
+ * header hold places in both (not in the per-IP count: until the header names the client,
+ * the address is the balancer's, shared by all its clients). Logs and counts a refusal. */
+static bool listener_full(struct listener *l, const char *ip)
+{
+    struct smtpd *srv = l->srv;
+    const struct limits_conf *lim = &srv->cf->c.limits;
+    char why[96] = "";
+
+    if (srv->nsessions + srv->nwaiting >= (unsigned long long)lim->connections) {
+        if (srv->nwaiting > 0)
+            snprintf(why, sizeof(why), " (%u sessions, %u waiting for a PROXY header)",
+                     srv->nsessions, srv->nwaiting);
+        log_warn("smtpd", "connection limit %lld reached%s; refusing %s", lim->connections,
+                 why, ip);
+        metrics_inc2(M_CONN_REFUSED, l->name, "connections");
+        return true;
+    }
+    if (l->max_sessions > 0 && l->nsessions + l->nwaiting >= (unsigned long long)l->max_sessions) {
+        if (l->nwaiting > 0)
+            snprintf(why, sizeof(why), " (%u sessions, %u waiting for a PROXY header)",
+                     l->nsessions, l->nwaiting);
+        log_warn("smtpd", "connection limit %lld of listener %s reached%s; refusing %s",
+                 l->max_sessions, l->name, why, ip);
+        metrics_inc2(M_CONN_REFUSED, l->name, "listener_connections");
+        return true;
+    }
+    return false;
+}
+
 /* A client is known (the peer, or the client a PROXY header named): the connection limits,
  * then its session. */
 static void listener_admit(struct listener *l, int fd, const struct sockaddr *sa)
@@ -149,17 +181,9 @@ static void listener_admit(struct listener *l, int fd, const struct sockaddr *sa
     }
     if (authfail_ip_text(ip, (int)lim->ipv6_prefix, key, sizeof(key)) < 0)
         snprintf(key, sizeof(key), "%s", ip);
-    if (srv->nsessions >= (unsigned)lim->connections) {
+    if (listener_full(l, ip)) {
         smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
         reject = reject_buf;
-        log_warn("smtpd", "connection limit %lld reached; refusing %s", lim->connections, ip);
-        metrics_inc2(M_CONN_REFUSED, l->name, "connections");
-    } else if (l->max_sessions > 0 && l->nsessions >= (unsigned long long)l->max_sessions) {
-        smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_CONN, srv->cf->c.hostname);
-        reject = reject_buf;
-        log_warn("smtpd", "connection limit %lld of listener %s reached; refusing %s",
-                 l->max_sessions, l->name, ip);
-        metrics_inc2(M_CONN_REFUSED, l->name, "listener_connections");
     } else if ((ipc = ip_acquire(srv, key))->n > (unsigned)lim->connections_per_ip) {
         smtp_reply_format(reject_buf, sizeof(reject_buf), R_TOO_MANY_FROM, srv->cf->c.hostname,
                           key);
@@ -187,15 +211,43 @@ static void listener_admit(struct listener *l, int fd, const struct sockaddr *sa
     }
 }
 
+/* A connection stops waiting for its header (read, refused, or the listener closed):
+ * its places in the limits are given back. Called once per proxy_wait_start. */
+static void listener_wait_release(struct listener *l, unsigned n)
+{
+    l->nwaiting -= n;
+    l->srv->nwaiting -= n;
+    metrics_add1(M_CONN_PROXY_WAITING, l->name, -(long long)n);
+}
+
 static void listener_proxy_done(void *arg, int fd, const struct sockaddr *client)
 {
-    listener_admit(arg, fd, client);
+    struct listener *l = arg;
+    listener_wait_release(l, 1);   /* first: the session takes its place */
+    listener_admit(l, fd, client);
 }
 
 static void listener_proxy_fail(void *arg)
 {
     struct listener *l = arg;
+    listener_wait_release(l, 1);
     metrics_inc2(M_CONN_REFUSED, l->name, "proxy_header");
+}
+
+/* Over a limit before the header is read: a plain listener answers 421 at once (what the
+ * balancer passes on to its client); an implicit-TLS one can only close. */
+static void listener_refuse_unread(struct listener *l, int fd)
+{
+    char buf[512];
+    size_t n;
+
+    if (l->tls != LISTENER_TLS_IMPLICIT) {
+        n = smtp_reply_format(buf, sizeof(buf), R_TOO_MANY_CONN, l->srv->cf->c.hostname);
+        /* a fresh socket's buffer takes it; if not, the close says enough */
+        (void)send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        metrics_inc2(M_SMTP_REPLIES, metrics_reply_class(421), "connect");
+    }
+    close(fd);
 }
 
 static bool listener_is_balancer(const struct listener *l, const char *ip)
@@ -234,6 +286,13 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd,
         close(fd);
         return;
     }
+    if (listener_full(l, ip)) {
+        listener_refuse_unread(l, fd);
+        return;
+    }
+    l->nwaiting++;
+    l->srv->nwaiting++;
+    metrics_add1(M_CONN_PROXY_WAITING, l->name, 1);
     proxy_wait_start(l->srv->base, fd, sa, l->proxy_timeout_ms, l->name, &l->waiting,
                      listener_proxy_done, listener_proxy_fail, l);
 }
@@ -303,7 +362,7 @@ void listeners_close(struct smtpd *srv)
         if (l->ev)
             evconnlistener_free(l->ev);
         l->ev = NULL;
-        proxy_wait_cancel_all(&l->waiting);
+        listener_wait_release(l, proxy_wait_cancel_all(&l->waiting));
     }
 }
 

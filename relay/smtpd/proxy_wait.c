@@ -172,10 +172,14 @@ void proxy_wait_start(struct event_base *base, int fd, const struct sockaddr *pe
     evtimer_add(w->timer, &tv);
 }
 
-void proxy_wait_cancel_all(struct proxy_wait **list)
+unsigned proxy_wait_cancel_all(struct proxy_wait **list)
 {
+    unsigned n = 0;
+
     while (*list) {
         close((*list)->fd);
         pw_unlink_free(*list);
+        n++;
     }
+    return n;
 }

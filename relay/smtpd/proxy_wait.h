@@ -29,7 +29,8 @@ void proxy_wait_start(struct event_base *base, int fd, const struct sockaddr *pe
                       long long timeout_ms, const char *listener, struct proxy_wait **list,
                       proxy_wait_done_fn done, proxy_wait_fail_fn fail, void *arg);
 
-/* Close every connection still waiting on the list (listener shutdown). */
-void proxy_wait_cancel_all(struct proxy_wait **list);
+/* Close every connection still waiting on the list (listener shutdown); neither done nor
+ * fail is called for them. Returns how many there were. */
+unsigned proxy_wait_cancel_all(struct proxy_wait **list);
 
 #endif

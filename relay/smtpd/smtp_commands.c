@@ -14,7 +14,6 @@
 #include "auth/sasl_server.h"
 #include "auth/sender_owner.h"
 #include "lib/log.h"
-#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "relay/relay_conf.h"
 #include "relay/smtpd/smtpd.h"
@@ -94,12 +93,27 @@ static const struct smtp_command *command_find(enum smtp_verb v)
     return NULL;
 }
 
+enum smtp_reply_stage smtp_verb_reply_stage(enum smtp_verb v)
+{
+    switch (v) {
+    case SMTP_VERB_HELO: case SMTP_VERB_EHLO: return RS_HELO;
+    case SMTP_VERB_STARTTLS: return RS_STARTTLS;
+    case SMTP_VERB_AUTH: return RS_AUTH;
+    case SMTP_VERB_MAIL: return RS_MAIL;
+    case SMTP_VERB_RCPT: return RS_RCPT;
+    case SMTP_VERB_DATA: case SMTP_VERB_BDAT: return RS_DATA;
+    default: return RS_OTHER;
+    }
+}
+
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 {
     struct smtp_cmd cmd;
     const struct smtp_command *c;
+    int parsed = smtp_cmd_parse(line, len, &cmd);
 
-    if (smtp_cmd_parse(line, len, &cmd) < 0 || (c = command_find(cmd.verb)) == NULL) {
+    s->reply_stage = smtp_verb_reply_stage(parsed < 0 ? SMTP_VERB_UNKNOWN : cmd.verb);
+    if (parsed < 0 || (c = command_find(cmd.verb)) == NULL) {
         char safe[64];
         log_info("smtpd", "warning: %s[%s]: unknown command: %s", s->client_name,
                  s->client_ip, log_sanitize(safe, sizeof(safe), line, len));
@@ -324,7 +338,7 @@ static void helo_then(struct smtp_session *s)
     mechs = s->auth && !s->auth_login ? auth_sess_mechs(s->auth) : "";
     /* straight into the output buffer: no fixed buffer to cut or overrun, whatever the
      * lengths of the hostname and the mechanism list */
-    metrics_inc1(M_SMTP_REPLIES, "2xx");
+    smtp_reply_count(s, 250);
     evbuffer_add_printf(bufferevent_get_output(s->bev),
                         "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-ENHANCEDSTATUSCODES\r\n"
                         "250-8BITMIME\r\n250-CHUNKING\r\n%s%s%s%s%s250 SMTPUTF8\r\n",

@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
+#include "policy/autolearn.h"
 #include "relay/relay_conf.h"
 #include "relay/smtpd/smtpd.h"
 #include "lib/smtp_replies.h"
@@ -270,6 +271,7 @@ static void commit_done(void *arg, int err, const char *qid)
         log_info("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", qid,
                  tx->sender.addr, (unsigned long long)tx->size, tx->nrcpt);
         engine_log_results(s->es, qid);
+        policy_autolearn_end(s->es, qid);
         smtp_reply(s, R_QUEUED, qid, engine_note(s->es));
         metrics_inc(M_MESSAGES_ACCEPTED);
     }
@@ -353,6 +355,8 @@ static void end_commit(struct smtp_session *s)
         free(rec);
     }
     write_verp(s);
+    if (s->tx->dkim_signed)          /* its signed fields stay as signed: no Subject mark */
+        engine_results_signed(s->es);
     if (results_matter(s->es)) {
         rec = engine_records(s->es);
         (void)spool_file_write(s->tx->file, rec, strlen(rec)); /* errors: at the commit */
@@ -370,6 +374,7 @@ static void end_then(struct smtp_session *s)
     if (r != NULL) {
         smtp_log_reject_engine(s, "END-OF-MESSAGE", r, NULL,
                                engine_refusal_symbols(s->es, ENGINE_MESSAGE));
+        policy_autolearn_end(s->es, s->tx->qid);
         smtp_reply(s, r->code, r->ecode, "%s", r->text);
         smtp_tx_free(s);
         if (r->disconnect)
@@ -396,6 +401,7 @@ static void data_end(struct smtp_session *s)
     struct policy_verdict v = { .action = POLICY_PASS };
 
     s->state = ST_RCPT;
+    s->reply_stage = RS_END;
     smtp_set_data_timeouts(s, false);
     if (tx->scan.raw) { /* BDAT: the content ends here; end its last line */
         char tail[2];

@@ -246,10 +246,26 @@ struct smtp_session *smtp_session_new(struct smtpd *srv, int fd, const struct so
     return s;
 }
 
+const char *smtp_reply_stage_name(enum smtp_reply_stage st)
+{
+    static const char *const names[RS_COUNT] = {
+        [RS_CONNECT] = "connect", [RS_HELO] = "helo", [RS_STARTTLS] = "starttls",
+        [RS_AUTH] = "auth", [RS_MAIL] = "mail", [RS_RCPT] = "rcpt", [RS_DATA] = "data",
+        [RS_END] = "end", [RS_OTHER] = "other",
+    };
+    return (unsigned)st < RS_COUNT ? names[st] : names[RS_OTHER];
+}
+
+void smtp_reply_count(struct smtp_session *s, int code)
+{
+    metrics_inc2(M_SMTP_REPLIES, metrics_reply_class(code), smtp_reply_stage_name(s->reply_stage));
+}
+
 void smtp_reply_raw(struct smtp_session *s, const char *text, size_t len)
 {
     evbuffer_add(bufferevent_get_output(s->bev), text, len);
-    if (len >= 4 && (text[3] == ' ' || text[3] == '-')) metrics_inc1(M_SMTP_REPLIES, metrics_reply_class(atoi(text)));
+    if (len >= 4 && (text[3] == ' ' || text[3] == '-'))
+        smtp_reply_count(s, atoi(text));
 }
 
 void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char *fmt, ...)

@@ -78,6 +78,7 @@ struct smtp_tx {
     struct dkim_sign *dkim;          /* the body hash of the chosen signer, or NULL */
     char sign_domain[256];
     struct smtp_sign_job *sign_job;  /* the signing on a worker, or NULL */
+    bool dkim_signed;                /* the signature is in the file: no header change */
     /* Not zeroed at MAIL: keep these members last (see cmd_mail). The RCPT batch being
      * checked by the policy engine, written before it is read; the message as it
      * streams to the spool, initialised at DATA. */
@@ -88,6 +89,14 @@ struct smtp_tx {
 };
 
 enum auth_pending { AUTH_IDLE, AUTH_RUNNING, AUTH_WAIT_LINE };
+
+/* The SMTP stage a reply answers, for postern_smtp_replies_total{stage}: the greeting
+ * (connect), the command being answered, and the reply after the end of the message
+ * (end: the final dot, or BDAT LAST). A bounded set: see smtp_reply_stage_name(). */
+enum smtp_reply_stage {
+    RS_CONNECT, RS_HELO, RS_STARTTLS, RS_AUTH, RS_MAIL, RS_RCPT, RS_DATA, RS_END, RS_OTHER,
+    RS_COUNT
+};
 
 struct smtp_session {
     struct smtp_session *prev, *next;  /* server's list */
@@ -120,6 +129,7 @@ struct smtp_session {
     unsigned client_port;
     const char *reject_greeting;       /* set when over a connection limit */
     enum smtp_state state;
+    enum smtp_reply_stage reply_stage; /* what the next reply answers (metrics) */
     bool esmtp;
     bool busy;                         /* waiting for policy, spool or auth */
     bool closing;
@@ -153,6 +163,11 @@ void smtp_session_free(struct smtp_session *s);      /* server shutdown only */
 void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void smtp_reply_raw(struct smtp_session *s, const char *text, size_t len);
+/* Count one reply of this code in postern_smtp_replies_total{class, stage} (smtp_reply and
+ * smtp_reply_raw do; callers writing a reply themselves call it once per reply). */
+void smtp_reply_count(struct smtp_session *s, int code);
+/* "connect", "helo", ... "end", "other": the label value of a stage. */
+const char *smtp_reply_stage_name(enum smtp_reply_stage st);
 void smtp_close(struct smtp_session *s);            /* after the output is flushed */
 void smtp_error(struct smtp_session *s);            /* count a client error; may close */
 void smtp_resume(struct smtp_session *s);           /* async work done: go on reading */
@@ -172,6 +187,9 @@ void smtp_engine_run(struct smtp_session *s, enum engine_stage stage,
 const struct engine_reply *smtp_engine_reply(const struct smtp_session *s);
 
 /* smtp_commands.c */
+/* The reply stage of a command verb (HELO and EHLO: helo; BDAT: data, the chunk's own
+ * reply; RSET, NOOP, QUIT, VRFY, ...: other). */
+enum smtp_reply_stage smtp_verb_reply_stage(enum smtp_verb v);
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_tx_free(struct smtp_session *s);
 void smtp_log_reject(struct smtp_session *s, const char *cmd, const struct policy_verdict *v,

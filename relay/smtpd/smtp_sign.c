@@ -27,6 +27,11 @@
  * away. A message that cannot be signed (several From: fields, a header over
  * SIGN_HEAD_MAX) is accepted unsigned, with a log line.
  *
+ * A signed message's signed fields are never changed afterwards: when the signature is in
+ * the file, the policy results written with the message lose their Subject prefix
+ * (engine_results_signed, called by smtp_data.c), so a recipient whose level marks it
+ * gets the unsigned X-Spam-Flag/X-Spam-Status fields at delivery instead of "+++SPAM+++".
+ *
  * Called by smtp_data.c; loop thread, except sign_work.
  */
 #include "relay/smtpd/smtp_session.h"
@@ -149,6 +154,7 @@ void smtp_sign_start(struct smtp_session *s)
     tx->sign_decided = false;
     tx->sign_head = 0;
     tx->dkim = NULL;
+    tx->dkim_signed = false;
 }
 
 void smtp_sign_out(struct smtp_session *s, const char *p, size_t n)
@@ -295,6 +301,7 @@ static void sign_done(void *arg)
     }
     if (j->err[0] == '\0' && spool_file_inserted(s->tx->file, j->sig_len) == 0) {
         log_info("dkim", "%s: signed d=%s (%zu bytes)", j->qid, j->domain, j->sig_len);
+        s->tx->dkim_signed = true;
     } else if (j->moved || j->err[0] == '\0') {
         log_error("dkim", "%s: signing failed: %s", j->qid,
                   j->err[0] ? j->err : strerror(errno));

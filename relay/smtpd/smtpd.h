@@ -51,6 +51,7 @@ struct smtpd {
     struct listener *listeners;
     struct smtp_session *sessions;   /* doubly linked */
     unsigned nsessions;
+    unsigned nwaiting;               /* connections waiting for a PROXY header (listener.c) */
     void *ip_counts;                 /* sessions per client IP (listener.c) */
     struct smtpd_sign_warn *sign_warn; /* domains whose DMARC policy was looked at */
 };

@@ -228,3 +228,88 @@ def zone_with(tmp_path, records):
     d.mkdir()
     from dns_zone import DnsZone
     return DnsZone(d, records=records).start()
+
+
+# A logged-in sender on a listener whose profile has the inbound direction (AUTH on any
+# listener): its mail is signed, and the level's spam action applies (a submission profile
+# only tags, policy/decide.c). 9 points: the default level (medium) marks (spam 8, kill 12).
+MARKING_PROFILE = {"direction": "inbound",
+                   "checks": {"relay_access": {}, "testsym": {"emit": ["TEST_SCORE*9"]}}}
+
+
+def marked_submission(tmp_path, test_ca, redis_server, sink, dkim_conf):
+    """Submit a message that scores 9 with the queue paused, check the session's policy
+    record, then restart delivering (as test_policy_apply.py does); the record."""
+    db = str(tmp_path / "sasldb2")
+    make_sasldb(db, [(USER, PASSWORD)])
+    p = Postern(tmp_path, test_ca, binary="postern-test", overrides={
+        "redis": {"socket": redis_server.socket}, "auth": {"sasldb": db}, "dkim": dkim_conf,
+        "policy": {"profiles": {"submissions": MARKING_PROFILE}},
+        "queue": {"paused": True, "retry_min": "1s", "retry_max": "2s"},
+        "transport": {"default": "relay:[127.0.0.1]:%d" % sink.port}}).start()
+    code, lines = submit(p, "marked?\r\n")
+    assert code == 250, lines
+    rec = [l for l in p.records(queued_id(lines)) if l.startswith("policy ")]
+    p.stop()
+    p.config["queue"]["paused"] = False
+    p.write_config()
+    p.start()
+    assert len(rec) == 1 and " mark " in rec[0], rec
+    return p, rec[0]
+
+
+def test_a_signed_message_is_tagged_not_subject_marked_and_still_verifies(
+        tmp_path, test_ca, redis_server, keys):
+    # a level's "subject" action (mark: +++SPAM+++ prefix) is applied at delivery; the
+    # signature made at receipt covers Subject, so a message Postern signed keeps its
+    # Subject and is tagged by the unsigned X-Spam-* fields instead
+    sink = SmtpSink(tmp_path / "sink").start()
+    p = None
+    try:
+        p, rec = marked_submission(tmp_path, test_ca, redis_server, sink,
+                                   signing(keys, ("rsa",)))
+        assert "prefix=" not in rec and " HS " in rec, rec
+        try:
+            m = sink.wait_messages(1)[0]
+        except AssertionError:
+            raise AssertionError(p.log()[-4000:])
+        assert b"\r\nSubject: signed?\r\n" in m.data, m.data[:1500]
+        assert b"+++SPAM+++" not in m.data
+        assert b"\r\nX-Spam-Flag: YES\r\n" in m.data
+        assert len(signatures(m.data)) == 1
+        assert dkim.DKIM(m.data).verify(dnsfunc=dnsfunc(keys["zone"]))
+        assert verify(tmp_path, keys["zone"], m.data).stdout.decode().count(
+            "pass d=example.test") == 1
+    finally:
+        if p is not None:
+            p.stop()
+        sink.stop()
+
+
+def test_unsigned_mail_of_the_same_level_still_gets_the_subject_prefix(
+        tmp_path, test_ca, redis_server, keys):
+    # the same message without a key for its domain: nothing signed, the mark applies
+    sink = SmtpSink(tmp_path / "sink").start()
+    p = None
+    try:
+        p, rec = marked_submission(tmp_path, test_ca, redis_server, sink, {})
+        assert "prefix=+++SPAM+++%20" in rec, rec
+        try:
+            m = sink.wait_messages(1)[0]
+        except AssertionError:
+            raise AssertionError(p.log()[-4000:])
+        assert b"\r\nSubject: +++SPAM+++ signed?\r\n" in m.data, m.data[:1500]
+        assert signatures(m.data) == []
+    finally:
+        if p is not None:
+            p.stop()
+        sink.stop()
+
+
+def test_check_config_refuses_signing_the_spam_tag_fields(tmp_path, test_ca, keys):
+    p = Postern(tmp_path, test_ca, overrides={"dkim": signing(keys, ("ed",))})
+    p.config["dkim"]["sign"][DOMAIN]["headers"] = ["from", "subject", "X-Spam-Flag"]
+    p.write_config()
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", p.config_path],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "X-Spam-Flag" in r.stderr, r.stderr

@@ -2,7 +2,9 @@
 header names is the one in logs, Received:, policy (relay access) and the per-IP
 connection limit; nothing is sent before the header; a connection from outside
 proxy_networks, a garbled or missing header, or one that arrives too slowly is closed
-without a reply and logged."""
+without a reply and logged. Connections waiting for their header count against the total
+and the listener's connection limits (not the per-IP one) until they send it, close or
+time out."""
 import os
 import socket
 import struct
@@ -11,8 +13,9 @@ import time
 
 import pytest
 
-from conftest import BUILD, wait_for
+from conftest import BUILD, free_port, wait_for
 from postern import Postern, Raw, message, queued_id
+from test_admin_http import get, parse_prometheus, value
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -206,5 +209,102 @@ def test_proxy_header_before_implicit_tls(tmp_path, test_ca):
         assert r.cmd("EHLO client.example")[0] == 250
         wait_for(lambda: "Anonymous TLS connection established from unknown[192.0.2.77]"
                  in p.log(), what="the TLS log line")
+    finally:
+        p.stop()
+
+
+def proxy_server_with_metrics(tmp_path, limits, listener=None):
+    """A PROXY listener (proxy_timeout 1s) with the given limits and the admin HTTP
+    listener; returns (server, admin port)."""
+    admin = free_port()
+    p = Postern(tmp_path, overrides={"limits": limits,
+                                     "admin": {"http": {"address": "127.0.0.1:%d" % admin}}})
+    p.config["listeners"][0].update(proxy_listener(**(listener or {})))
+    p.write_config()
+    p.start(wait=False)   # no probes: they would wait for a header
+    wait_for(lambda: "PROXY protocol)" in p.log() or p.proc.poll() is not None,
+             what="the listener")
+    assert p.proc.poll() is None, p.log()
+    wait_for(lambda: p._accepts("127.0.0.1", admin), what="the admin listener")
+    return p, admin
+
+
+def metric(admin, name, **labels):
+    code, _, body = get(admin, "/metrics")
+    assert code == 200
+    return value(parse_prometheus(body), name, **labels)
+
+
+def test_proxy_waiting_connections_count_against_the_limit(tmp_path):
+    """Connections that have not sent their PROXY header hold places in limits.connections:
+    a flood of silent ones cannot bypass it. Over the limit, the next connection gets
+    421 4.7.0 at once; when the silent ones time out, their places are free again."""
+    p, admin = proxy_server_with_metrics(tmp_path, {"connections": 3})
+    waiting = lambda: metric(admin, "postern_connections_proxy_waiting", listener="mx")
+    try:
+        silent = [Raw(p.port) for _ in range(3)]
+        wait_for(lambda: waiting() == 3, what="3 connections waiting")
+        extra = Raw(p.port)
+        code, lines = extra.reply()
+        assert code == 421 and "4.7.0" in lines[0] and "too many connections" in lines[0]
+        assert extra.closed()
+        assert "connection limit 3 reached (0 sessions, 3 waiting for a PROXY header)" \
+            in p.log()
+        assert metric(admin, "postern_connections_refused_total", listener="mx",
+                      reason="connections") == 1
+        assert metric(admin, "postern_smtp_replies_total", stage="connect",
+                      **{"class": "4xx"}) == 1
+        for r in silent:                          # proxy_timeout is 1s
+            assert r.closed(timeout=5) and r.buf == b""
+        wait_for(lambda: waiting() == 0, what="the waiting count back to 0")
+        assert metric(admin, "postern_connections_refused_total", listener="mx",
+                      reason="proxy_header") == 3
+        # a session and two waiting connections fill it too; each place is given back once
+        a = Raw(p.port)
+        a.send(v1("192.0.2.20"))
+        assert a.reply()[0] == 220
+        silent = [Raw(p.port) for _ in range(2)]
+        wait_for(lambda: waiting() == 2, what="2 connections waiting")
+        extra = Raw(p.port)
+        assert extra.reply()[0] == 421
+        extra.close()
+        silent[0].send(v1("192.0.2.21"))         # its header: from waiting to a session
+        assert silent[0].reply()[0] == 220
+        silent[1].close()                         # EOF before the header
+        wait_for(lambda: waiting() == 0, what="the waiting count back to 0")
+        assert metric(admin, "postern_connections_open", listener="mx") == 2
+        b = Raw(p.port)                           # the third place is free again
+        b.send(v1("192.0.2.22"))
+        assert b.reply()[0] == 220
+        for r in (a, silent[0], b):
+            assert r.cmd("QUIT")[0] == 221
+            r.close()
+        wait_for(lambda: metric(admin, "postern_connections_open", listener="mx") == 0,
+                 what="sessions gone")
+        assert waiting() == 0
+    finally:
+        p.stop()
+
+
+def test_proxy_waiting_connections_count_against_the_listener_limit(tmp_path):
+    """The listener's own limit (listeners[].connections) counts them as well; the per-IP
+    limit does not (the address is the balancer's until the header names the client)."""
+    p, admin = proxy_server_with_metrics(tmp_path, {"connections": 100,
+                                                    "connections_per_ip": 1},
+                                         listener={"connections": 2})
+    try:
+        silent = [Raw(p.port) for _ in range(2)]  # both from the balancer's one address
+        wait_for(lambda: metric(admin, "postern_connections_proxy_waiting",
+                                listener="mx") == 2, what="2 connections waiting")
+        extra = Raw(p.port)
+        code, lines = extra.reply()
+        assert code == 421 and "too many connections" in lines[0]
+        assert metric(admin, "postern_connections_refused_total", listener="mx",
+                      reason="listener_connections") == 1
+        assert "connection limit 2 of listener mx reached (0 sessions, 2 waiting" in p.log()
+        for r in silent:
+            r.close()
+        wait_for(lambda: metric(admin, "postern_connections_proxy_waiting",
+                                listener="mx") == 0, what="the waiting count back to 0")
     finally:
         p.stop()

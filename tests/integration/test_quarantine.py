@@ -32,18 +32,21 @@ def sink(tmp_path):
     s.stop()
 
 
-def quarantining(tmp_path, redis_server, sink, domain=None, quar=None):
+def quarantining(tmp_path, redis_server, sink, domain=None, quar=None, extra=None,
+                 name="postern"):
     dom = {"blacklist": ["@spam.example"], "digest_interval": "0"}
     dom.update(domain or {})
     q = {"token_key": KEY, "node": "n1", "poll": "100ms", "sweep": "200ms"}
     q.update(quar or {})
-    return Postern(tmp_path, overrides={
+    overrides = {
         "redis": {"socket": redis_server.socket},
         "queue": {"paused": False, "retry_min": "1s", "retry_max": "2s"},
         "transport": {"default": "relay:[127.0.0.1]:%d" % sink.port},
         "policy": {"levels": {"medium": {"spam_action": "quarantine"}}},
         "domain_defaults": dom,
-        "quarantine": q})
+        "quarantine": q}
+    overrides.update(extra or {})
+    return Postern(tmp_path, overrides=overrides, name=name)
 
 
 def ctl(p, *args, timeout=40):
@@ -176,7 +179,7 @@ def links(text):
 def test_the_digest_lists_entries_and_its_links_release_once(tmp_path, redis_server, sink):
     p = quarantining(tmp_path, redis_server, sink,
                      domain={"digest_interval": "2s", "digest_address": "admin@example.test"},
-                     quar={"web_url": "https://quarantine.example.test"}).start()
+                     extra={"web": {"base_url": "https://quarantine.example.test"}}).start()
     qid1 = spam(p, ["b@example.test"], subject="Offer one")
     qid2 = spam(p, ["b@example.test", "c@example.test"], subject="Offer <two>")
     wait_for(lambda: len(entries(p)) == 3, what="three entries")
@@ -263,10 +266,66 @@ def test_bad_quarantine_settings_are_config_errors(tmp_path):
     cfg.write_text(json.dumps({
         "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
         "domain_defaults": {"digest_time": "25:00"},
-        "quarantine": {"token_key": "short", "web_url": "ftp://x"}}))
+        "quarantine": {"token_key": "short"}}))
     r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
                        capture_output=True, text=True)
     assert r.returncode == 78
-    for where in ("/domain_defaults/digest_time", "/quarantine/token_key",
-                  "/quarantine/web_url"):
+    for where in ("/domain_defaults/digest_time", "/quarantine/token_key"):
         assert where in r.stderr, r.stderr
+
+
+def test_the_removed_quarantine_web_url_says_to_use_web_base_url(tmp_path):
+    """One key for the page's URL: web.base_url (the digests derive their links from it)."""
+    cfg = tmp_path / "old.json"
+    cfg.write_text(json.dumps({
+        "listeners": [{"name": "mx", "address": "127.0.0.1:2525", "profile": "inbound"}],
+        "quarantine": {"token_key": KEY, "web_url": "https://q.example.test"}}))
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-n", "-f", str(cfg)],
+                       capture_output=True, text=True)
+    assert r.returncode == 78
+    assert "/quarantine/web_url: removed key: use web.base_url" in r.stderr, r.stderr
+    r = subprocess.run([os.path.join(BUILD, "postern"), "-R"], capture_output=True, text=True)
+    assert "web_url" not in r.stdout and "BASE_URL/q/TOKEN" in r.stdout
+
+
+def test_the_digest_waits_for_its_time_of_day(tmp_path, redis_server, sink, monkeypatch):
+    """A daily digest goes out at the domain's digest_time, not when the entry arrives, and
+    once per day. The daemon's digest clock is moved with the POSTERN_TEST_QUAR_CLOCK file
+    (seconds added to the real clock) instead of waiting for the time of day."""
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    target = time.time() + 150                        # digest_time: 90..150 s from now
+    boundary = int(target) // 60 * 60
+    hhmm = time.strftime("%H:%M", time.gmtime(target))
+    monkeypatch.setenv("POSTERN_TEST_QUAR_CLOCK", str(clock))
+    p = quarantining(tmp_path, redis_server, sink,
+                     domain={"digest_interval": "1440m", "digest_time": hhmm}).start()
+
+    def digests():
+        return [m for m in sink.messages() if m.mail_from == "" and
+                m.rcpts == ["b@example.test"]]
+
+    def skew_to(t):                                   # the digest clock reads t now
+        clock.write_text(str(int(t - time.time())))
+
+    first = spam(p, ["b@example.test"], subject="Before digest time")
+    wait_for(lambda: len(entries(p)) == 1, what="the entry")
+    time.sleep(1.5)                                   # several sweeps (200 ms): not yet
+    assert digests() == [] and "digest to" not in p.log()
+
+    skew_to(boundary + 5)                             # just past digest_time
+    wait_for(lambda: len(digests()) == 1, timeout=15, what="the digest at digest_time")
+    text = digests()[0].data.decode()
+    assert "Before digest time" in text and first + ".0" in text
+
+    second = spam(p, ["b@example.test"], subject="After digest time")
+    wait_for(lambda: len(entries(p)) == 2, what="the second entry")
+    time.sleep(1.5)                                   # same day: waits for tomorrow's
+    assert len(digests()) == 1
+
+    skew_to(boundary + 86400 + 5)                     # the next day's digest_time
+    wait_for(lambda: len(digests()) == 2, timeout=15, what="the next day's digest")
+    text = digests()[1].data.decode()
+    assert "After digest time" in text and second + ".0" in text
+    assert "Before digest time" not in text
+    p.stop()

@@ -130,3 +130,37 @@ def test_real_database(tmp_path):
     p = spool(tmp_path, "m", virusdb.base64_attachment())
     r, out = scan("/var/lib/clamav", [p])
     assert out["m"][0] == "virus", r.stderr
+
+
+def test_tmpdir_private_directory_and_stale_ones_removed(tmp_path, db):
+    # virus.tmpdir: the scanner makes its own postern-scan.PID.XXXXXX there, removes it when
+    # it exits, and first removes the directories of scanners that are gone (a killed one
+    # leaves its files: on a tmpfs that is memory until reboot). Others' are left alone.
+    base = tmp_path / "tmpbase"
+    base.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = base / ("postern-scan.%d.abcdef" % dead.pid)
+    (stale / "clamav-sub").mkdir(parents=True)
+    (stale / "clamav-sub" / "part").write_bytes(b"x" * 100)
+    alive = base / ("postern-scan.%d.abcdef" % os.getpid())
+    alive.mkdir()
+    other = base / "unrelated.1.x"
+    other.mkdir()
+    files = [spool(tmp_path, "v", virusdb.base64_attachment()),
+             spool(tmp_path, "c", virusdb.text_message(2000))]
+    r, out = scan(db, files, "--conf", '{"tmpdir": "%s"}' % base)
+    assert out["v"][0] == "virus" and out["c"] == ("clean", "-"), r.stderr
+    assert "temporary files in %s/postern-scan." % base in r.stderr
+    assert not stale.exists(), r.stderr
+    assert alive.exists() and other.exists()
+    assert sorted(os.listdir(base)) == sorted([alive.name, other.name])
+
+
+def test_default_tmpdir_is_shared_memory_when_tmpfs(tmp_path, db):
+    p = spool(tmp_path, "m", virusdb.text_message(100))
+    r, _ = scan(db, [p])
+    shm = subprocess.run(["stat", "-f", "-c", "%T", "/dev/shm"], capture_output=True,
+                         text=True).stdout.strip()
+    want = "/dev/shm/" if shm == "tmpfs" and os.access("/dev/shm", os.W_OK) else "/tmp/"
+    assert "temporary files in " + want + "postern-scan." in r.stderr, r.stderr

@@ -115,6 +115,46 @@ static void answers_are_trusted_for_max_age_only(void **state)
     account_cache_free(ac);
 }
 
+struct heard {
+    int calls;
+    char tag[64];                 /* the last tag, "*" for NULL */
+};
+
+static void on_heard(void *arg, const char *tag, size_t len)
+{
+    struct heard *h = arg;
+
+    h->calls++;
+    snprintf(h->tag, sizeof(h->tag), "%.*s", tag ? (int)len : 1, tag ? tag : "*");
+}
+
+static void the_listener_hears_each_change_after_the_cache_applied_it(void **state)
+{
+    struct account_cache *ac = account_cache_new(AGE);
+    static const char k1[] = "pt:acct:{bob@example.test}:strikes";
+    static const char other[] = "pt:other";
+    struct heard h = { 0, "" };
+
+    (void)state;
+    account_cache_on_change(ac, on_heard, &h);
+    account_cache_set_valid(ac, true);                      /* (re)started: anything */
+    assert_int_equal(h.calls, 1);
+    assert_string_equal(h.tag, "*");
+    assert_true(account_cache_valid(ac));
+    account_cache_invalidate(ac, k1, strlen(k1));
+    assert_int_equal(h.calls, 2);
+    assert_string_equal(h.tag, "bob@example.test");
+    account_cache_invalidate(ac, other, strlen(other));     /* not under pt:acct:{ */
+    assert_int_equal(h.calls, 2);
+    account_cache_set_valid(ac, false);                     /* lost: nothing to say yet */
+    assert_int_equal(h.calls, 2);
+    assert_false(account_cache_valid(ac));
+    account_cache_on_change(ac, NULL, NULL);
+    account_cache_invalidate(ac, NULL, 0);
+    assert_int_equal(h.calls, 2);
+    account_cache_free(ac);
+}
+
 /* ---- the watch, against a real redis-server ---- */
 
 static void loop_ms(struct event_base *base, int ms)
@@ -197,6 +237,7 @@ int main(void)
         cmocka_unit_test(an_answer_that_raced_with_a_change_is_not_kept),
         cmocka_unit_test(nothing_is_known_while_the_watch_is_down),
         cmocka_unit_test(answers_are_trusted_for_max_age_only),
+        cmocka_unit_test(the_listener_hears_each_change_after_the_cache_applied_it),
         cmocka_unit_test(writes_by_any_client_reach_the_watch),
     };
 

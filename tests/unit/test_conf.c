@@ -606,6 +606,46 @@ static void enum_with_true_and_false_takes_json_booleans(void **state)
     free(text);
 }
 
+static void a_removed_key_is_refused_with_what_to_use_instead(void **state)
+{
+    struct moved { char *url; } obj = { 0 };
+    static const struct conf_key keys[] = {      /* the removed key first: printing copes */
+        { .name = "old_url", .flags = CONF_REMOVED, .help = "use new_url" },
+        { .name = "new_url", .type = CONF_STRING, .offset = offsetof(struct moved, url),
+          .def = "http://x/" },
+        { .name = NULL },
+    };
+    static const struct conf_section sec = { .name = "moved", .keys = keys };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+    struct conf_errors errs = { 0 };
+
+    (void)state;
+    errs.out = f = open_memstream(&text, &len);
+    assert_int_equal(conf_load_buffer("t.json", "{\"old_url\": \"http://y/\"}", 24, &sec,
+                                      &obj, &errs), -1);
+    fclose(f);
+    assert_string_equal(text, "t.json: error: /old_url: removed key: use new_url\n");
+    free(text);
+    conf_free(&sec, &obj);
+    errs.count = 0;
+    errs.out = stderr;
+    assert_int_equal(conf_load_buffer("t.json", "{}", 2, &sec, &obj, &errs), 0);
+    assert_string_equal(obj.url, "http://x/");
+    f = open_memstream(&text, &len);
+    conf_print(f, &sec, &obj);
+    fclose(f);
+    assert_string_equal(text, "{\n  \"new_url\": \"http://x/\"\n}\n");
+    free(text);
+    f = open_memstream(&text, &len);
+    conf_print_reference(f, &sec);
+    fclose(f);
+    assert_null(strstr(text, "old_url"));
+    free(text);
+    conf_free(&sec, &obj);
+}
+
 static void bad_default_in_the_table_is_reported(void **state)
 {
     struct bad { long long n; struct conf_strlist l; } obj = { 0 };
@@ -1250,6 +1290,7 @@ int main(void)
         T(section_that_is_not_an_object_gets_defaults),
         T(long_bad_string_is_cut_in_the_message),
         T(unknown_key_gets_did_you_mean_hint),
+        T(a_removed_key_is_refused_with_what_to_use_instead),
         T(unknown_key_in_array_element_reports_the_element_pointer),
         T(pointer_escapes_tilde_and_slash),
         T(required_key_missing_is_reported),

@@ -52,6 +52,43 @@ static enum disposition disp_of(struct decide_input in)
     return d.disp;
 }
 
+static void level_action_leaves_the_checks_verdicts_out(void **state)
+{
+    struct decide_input in = at("medium", 0);
+
+    (void)state;
+    in.verdict = DISP_QUARANTINE;                     /* a virus, say: not the level's */
+    assert_int_equal(decide_level_action(&in, true), DISP_PASS);
+    in.score = 5;
+    assert_int_equal(decide_level_action(&in, true), DISP_TAG);
+    in.score = 8;
+    assert_int_equal(decide_level_action(&in, true), DISP_MARK);
+    in.spam_action = DISP_QUARANTINE;
+    assert_int_equal(decide_level_action(&in, true), DISP_QUARANTINE);
+    in.spam_action = DISP_MARK;
+    in.score = 12;                                    /* kill */
+    in.verdict = DISP_REFUSE;
+    assert_int_equal(decide_level_action(&in, false), DISP_REFUSE);
+    /* accepted for others in a mixed message: the spam action instead */
+    assert_int_equal(decide_level_action(&in, true), DISP_MARK);
+    in.header_only = true;
+    assert_int_equal(decide_level_action(&in, true), DISP_TAG);
+    in.header_only = false;
+    in.submission = true;
+    in.score = 9;
+    assert_int_equal(decide_level_action(&in, true), DISP_TAG);
+    in.excluded = true;
+    in.score = 100;
+    assert_int_equal(decide_level_action(&in, false), DISP_PASS);
+    assert_string_equal(decide_action_label(DISP_PASS), "none");
+    assert_string_equal(decide_action_label(DISP_TAG), "tag");
+    assert_string_equal(decide_action_label(DISP_MARK), "subject");
+    assert_string_equal(decide_action_label(DISP_QUARANTINE), "quarantine");
+    assert_string_equal(decide_action_label(DISP_DISCARD), "discard");
+    assert_string_equal(decide_action_label(DISP_REFUSE), "refuse");
+    assert_string_equal(decide_action_label(DISP_WRAP), "other");
+}
+
 static void every_threshold_of_each_shipped_level(void **state)
 {
     static const struct { const char *name; double tag, spam, kill; } lv[] = {
@@ -305,6 +342,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_threshold_of_each_shipped_level),
+        cmocka_unit_test(level_action_leaves_the_checks_verdicts_out),
         cmocka_unit_test(spam_action_quarantine_and_discard),
         cmocka_unit_test(excluded_recipient_is_not_checked),
         cmocka_unit_test(whitelisted_sender_is_never_spam),

@@ -64,6 +64,8 @@ static void zone(void)
     dts_add(s, "liar.good.test", "A", "192.0.2.99");
     dts_add(s, "13.2.0.192.in-addr.arpa", "PTR", "c-192-0-2-13.cust.isp.test");
     dts_add(s, "c-192-0-2-13.cust.isp.test", "A", "192.0.2.13");
+    dts_add(s, "17.2.0.192.in-addr.arpa", "PTR", "192-0-2-17.static.isp.test");
+    dts_add(s, "192-0-2-17.static.isp.test", "A", "192.0.2.17");
     dts_add(s, "14.2.0.192.in-addr.arpa", "SERVFAIL", "");
     dts_add(s, "15.2.0.192.in-addr.arpa", "HANG", "");
     dts_add(s, "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", "PTR",
@@ -236,6 +238,11 @@ static void rdns_confirms_names_and_scores_the_rest(void **state)
     assert_string_equal(attempt("192.0.2.13", NULL, "s@good.test", "u@a.test"), "");
     ASSERT_HAS("RDNS_DYNAMIC");
     ASSERT_NOT("RDNS_MISMATCH");
+    ASSERT_NOT("RDNS_GENERIC_STATIC");
+    /* a generic name of a static address: the lesser symbol only */
+    assert_string_equal(attempt("192.0.2.17", NULL, "s@good.test", "u@a.test"), "");
+    ASSERT_HAS("RDNS_GENERIC_STATIC");
+    ASSERT_NOT("RDNS_DYNAMIC");
     assert_string_equal(attempt("192.0.2.14", NULL, "s@good.test", "u@a.test"), "");
     ASSERT_HAS("RDNS_TEMPFAIL");
     ASSERT_NOT("RDNS_NONE");
@@ -258,6 +265,8 @@ static void strict_domains_refuse_without_reverse_dns(void **state)
     assert_true(strncmp(attempt("192.0.2.13", NULL, "s@good.test", "u@strict.test"),
                         "550 5.7.1 Client host rejected: c-192-0-2-13.cust.isp.test "
                         "[192.0.2.13] looks like a dynamic", 80) == 0);
+    /* a static generic name is not refused as dynamic */
+    assert_string_equal(attempt("192.0.2.17", NULL, "s@good.test", "u@strict.test"), "");
     /* postmaster@ is always reachable; a confirmed name passes */
     assert_string_equal(attempt("192.0.2.12", NULL, "s@good.test", "postmaster@strict.test"), "");
     assert_string_equal(attempt("192.0.2.10", NULL, "s@good.test", "u@strict.test"), "");

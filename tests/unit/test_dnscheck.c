@@ -181,7 +181,6 @@ static const struct { const char *name, *ip; bool dynamic; } ptr_cases[] = {
     { "user-12-34-56-78.cable.mindspring.com", "12.34.56.78", true },
     { "d14-69-70-80.try.wideopenwest.com", "14.69.70.80", true },
     { "customer-187-141-1-2.uninet-ide.com.mx", "187.141.1.2", true },
-    { "187-141-1-2.static.axtel.net", "187.141.1.2", true },
     { "ip68-1-2-3.ph.ph.cox.net", "68.1.2.3", true },
     { "bband-dyn123.178-41-1.t-com.sk", "178.41.1.123", true },
     { "cable-24-135-1-2.dynamic.sbb.rs", "24.135.1.2", true },
@@ -233,7 +232,83 @@ static const struct { const char *name, *ip; bool dynamic; } ptr_cases[] = {
     { "node1.cluster.example.com", "192.0.2.28", false },
     { "c1.example.com", "192.0.2.29", false },
     { "shared.1-2-3-4.example.net", "192.0.2.30", false },  /* another address */
+    /* generic, but of a static address: less suspicious (why "static") */
+    { "187-141-1-2.static.axtel.net", "187.141.1.2", false },
+    { "static-dsl-81-2-3-4.isp.example", "81.2.3.4", false },
+    /* real senders named in the brief */
+    { "o1.email.sendgrid.net", "167.89.1.2", false },
+    { "smtp-out-12.mailer.com", "192.0.2.31", false },
+    { "mx1.provider.net", "192.0.2.32", false },
+    { "mail.example.com", "192.0.2.33", false },
 };
+
+/* Each generic form: a name that has it (dynamic) and a look-alike that does not. */
+static const struct { const char *form, *pos, *neg, *ip; } form_cases[] = {
+    { "dotted IP", "h1.2.3.4.isp.example", "h1.2.3.5.isp.example", "1.2.3.4" },
+    { "dashed IP", "x-81-2-3-4.isp.example", "x-81-2-3-40.isp.example", "81.2.3.4" },
+    { "reversed IP", "4-3-2-81.isp.example", "4-3-2-82.isp.example", "81.2.3.4" },
+    { "zero-padded", "a081002003004.isp.example", "a081002003005.isp.example", "81.2.3.4" },
+    { "padded dashed", "b-081-002-003-004.isp.example", "b-081-002-003-104.isp.example",
+      "81.2.3.4" },
+    { "hex IP", "p51020304.isp.example", "p51020305.isp.example", "81.2.3.4" },
+    { "hex IP upper", "P51020304.isp.example", "P5102030.isp.example", "81.2.3.4" },
+    { "dynamic", "dynamic-12.isp.example", "dynamics.isp.example", "1.1.1.1" },
+    { "dyn", "dyn12.isp.example", "dyno12.isp.example", "1.1.1.1" },
+    { "dhcp", "dhcp-a7.isp.example", "dhcpd.isp.example", "1.1.1.1" },
+    { "pool", "pool-a.isp.example", "poolside.isp.example", "1.1.1.1" },
+    { "ppp", "ppp7.isp.example", "pppx.isp.example", "1.1.1.1" },
+    { "dsl", "dsl.x7.isp.example", "dslr.x7.isp.example", "1.1.1.1" },
+    { "adsl", "adsl-a.isp.example", "adslx-a.isp.example", "1.1.1.1" },
+    { "cable", "a.cable.isp.example", "a.cablecar.isp.example", "1.1.1.1" },
+    { "cust", "cust42.isp.example", "custom42.isp.example", "1.1.1.1" },
+    { "client", "client-a.isp.example", "clientele.isp.example", "1.1.1.1" },
+    { "host-N", "host-17.isp.example", "host-a.isp.example", "1.1.1.1" },
+    { "hostN", "host17.isp.example", "hostname.isp.example", "1.1.1.1" },
+    { "ip-N", "ip-12-34.isp.example", "ip-gw.isp.example", "1.1.1.1" },
+    { "ipN", "ip68-1-2.isp.example", "ipsec.isp.example", "1.1.1.1" },
+    { "dialup", "dialup-9.isp.example", "dialupper.isp.example", "1.1.1.1" },
+    { "fiber", "fiber-9.isp.example", "fiberglass.isp.example", "1.1.1.1" },
+    { "pools", "x.pools.isp.example", "x.poolsvc.isp.example", "1.1.1.1" },
+};
+
+static void each_generic_form_has_a_positive_and_a_negative(void **state)
+{
+    size_t i;
+    const char *why;
+
+    (void)state;
+    for (i = 0; i < sizeof(form_cases) / sizeof(form_cases[0]); i++) {
+        if (!ptr_is_dynamic(form_cases[i].pos, form_cases[i].ip, NULL, NULL, &why))
+            fail_msg("%s: %s not dynamic", form_cases[i].form, form_cases[i].pos);
+        if (ptr_is_dynamic(form_cases[i].neg, form_cases[i].ip, NULL, NULL, &why))
+            fail_msg("%s: %s dynamic (%s)", form_cases[i].form, form_cases[i].neg, why);
+    }
+}
+
+static void static_generic_names_are_less_suspicious(void **state)
+{
+    const char *why;
+
+    (void)state;
+    /* generic by address or word, but "static" / "fixed": not dynamic, why "static" */
+    assert_false(ptr_is_dynamic("187-141-1-2.static.axtel.net", "187.141.1.2", NULL, NULL,
+                                &why));
+    assert_string_equal(why, "static");
+    assert_false(ptr_is_dynamic("fixed-ip-dsl.isp.example", "1.1.1.1", NULL, NULL, &why));
+    assert_string_equal(why, "static");
+    assert_false(ptr_is_dynamic("static12.cust.isp.example", "1.1.1.1", NULL, NULL, &why));
+    assert_string_equal(why, "static");
+    /* "static" alone, in a name nothing else makes generic: no reason at all */
+    assert_false(ptr_is_dynamic("static.example.com", "1.1.1.1", NULL, NULL, &why));
+    assert_null(why);
+    /* a token that only starts with "static" does not count */
+    assert_true(ptr_is_dynamic("staticky-dsl.isp.example", "1.1.1.1", NULL, NULL, &why));
+    assert_string_equal(why, "word");
+    /* the mail-server prefixes still win over everything */
+    assert_false(ptr_is_dynamic("mail-81-2-3-4.static.isp.example", "81.2.3.4", NULL, NULL,
+                                &why));
+    assert_null(why);
+}
 
 static void dynamic_names_are_recognized(void **state)
 {
@@ -280,6 +355,8 @@ int main(void)
         cmocka_unit_test(query_names_are_reversed_for_both_families),
         cmocka_unit_test(dynamic_names_are_recognized),
         cmocka_unit_test(dynamic_patterns_can_be_overridden),
+        cmocka_unit_test(each_generic_form_has_a_positive_and_a_negative),
+        cmocka_unit_test(static_generic_names_are_less_suspicious),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

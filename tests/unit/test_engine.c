@@ -208,6 +208,18 @@ static void symbols_add_up_and_each_recipients_level_decides(void **state)
         "prefix=+++SPAM+++%20 reason=spam\n"
         "policy 2 pass 6.5 8 12 H low syms=TEST_B:2.5,TEST_C:4\n");
     free(rec);
+    /* the message was DKIM-signed at receipt: no Subject prefix, tagged instead */
+    engine_results_signed(fx->s);
+    assert_int_equal(result(1)->disp, DISP_MARK);
+    assert_null(result(1)->subject_prefix);
+    assert_true(result(1)->spam_flag && result(1)->headers);
+    assert_int_equal(result(0)->disp, DISP_TAG);
+    rec = engine_records(fx->s);
+    assert_string_equal(rec,
+        "policy 0 tag 6.5 5 8 HS medium syms=TEST_B:2.5,TEST_C:4\n"
+        "policy 1 mark 7.5 3 5 HS high syms=TEST_A:1,TEST_B:2.5,TEST_C:4 reason=spam\n"
+        "policy 2 pass 6.5 8 12 H low syms=TEST_B:2.5,TEST_C:4\n");
+    free(rec);
     engine_log_results(fx->s, "QID1");
 }
 

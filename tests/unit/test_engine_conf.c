@@ -61,7 +61,7 @@ static void defaults_show_shipped_levels_profiles_and_keys(void **state)
     assert_non_null(strstr(text, "\"submissions\": {\n        \"direction\": \"submission\""));
     assert_non_null(strstr(text, "\"user_settings_ttl\": \"5s\""));
     assert_non_null(strstr(text, "\"level\": \"medium\""));
-    assert_int_equal(r.policy.check_queue, 64);
+    assert_int_equal(r.policy.check_queue, 1024);
     free(text);
     pt_free(&r);
 }

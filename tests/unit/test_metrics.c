@@ -199,12 +199,12 @@ static void the_daemon_registry_renders_every_metric(void **state)
     char *s;
     (void)state;
     metrics_inc(M_MESSAGES_ACCEPTED);
-    metrics_inc1(M_SMTP_REPLIES, metrics_reply_class(250));
+    metrics_inc2(M_SMTP_REPLIES, metrics_reply_class(250), "rcpt");
     metrics_inc2(M_CONN_REFUSED, "mx", "too_many");
     metrics_observe(M_REDIS_SECONDS, 0.002);
     s = metrics_render(metrics_default(), NULL);
     assert_non_null(strstr(s, "\npostern_messages_accepted_total 1\n"));
-    assert_non_null(strstr(s, "\npostern_smtp_replies_total{class=\"2xx\"} 1\n"));
+    assert_non_null(strstr(s, "\npostern_smtp_replies_total{class=\"2xx\",stage=\"rcpt\"} 1\n"));
     assert_non_null(strstr(s, "postern_connections_refused_total{listener=\"mx\","
                               "reason=\"too_many\"} 1\n"));
     assert_non_null(strstr(s, "postern_redis_request_duration_seconds_bucket{le=\"0.0025\"} 1\n"));

@@ -38,7 +38,7 @@ static struct quar_entry entry(const char *id, const char *subject, const char *
 static struct quar_digest_params params(void)
 {
     struct quar_digest_params p = { .from = "postmaster@mx.test", .to = "bob@example.test",
-                                    .hostname = "mx.test", .web_url = "https://q.test",
+                                    .hostname = "mx.test", .ui_url = "https://q.test/ui/",
                                     .key = key, .keylen = sizeof(key) - 1,
                                     .token_rcpt = "bob@example.test", .now = 1700000100,
                                     .expires = 1700086500, .unique = "U1" };

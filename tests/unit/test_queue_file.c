@@ -248,6 +248,35 @@ static void verp_records_give_a_recipient_its_own_envelope_sender(void **state)
     queue_file_free(qf);
 }
 
+static void time_held_for_a_suspended_login_does_not_count_towards_the_age(void **state)
+{
+    struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
+    const long long t0 = 1795448355;   /* the envelope's arrival (whole seconds) */
+    char recs[200];
+
+    (void)state;
+    assert_false(qf->suspended);
+    assert_int_equal(queue_file_age(qf, t0 + 100), 100);
+    /* held from +100 to +600, then again from +700 (a second suspension) */
+    snprintf(recs, sizeof(recs), "suspended %lld\nsuspended %lld\nunsuspended %lld\n"
+             "unsuspended %lld\nsuspended %lld\n", t0 + 100, t0 + 300, t0 + 600, t0 + 650,
+             t0 + 700);
+    queue_file_apply_records(qf, recs, strlen(recs));
+    assert_int_equal(qf->bad_records, 0);
+    assert_true(qf->suspended);
+    assert_int_equal(qf->suspended_since, t0 + 700);
+    assert_int_equal(qf->suspended_s, 500);
+    assert_int_equal(queue_file_age(qf, t0 + 1000), 200);   /* 100 + 100 not held */
+    snprintf(recs, sizeof(recs), "unsuspended x\nsuspended\n");
+    queue_file_apply_records(qf, recs, strlen(recs));
+    assert_int_equal(qf->bad_records, 2);
+    snprintf(recs, sizeof(recs), "unsuspended %lld\n", t0 + 900);
+    queue_file_apply_records(qf, recs, strlen(recs));
+    assert_false(qf->suspended);
+    assert_int_equal(queue_file_age(qf, t0 + 1000), 300);
+    queue_file_free(qf);
+}
+
 static void record_writers_round_trip_and_sanitise(void **state)
 {
     struct queue_file *qf = parse(ENVELOPE MESSAGE, QF_PARSE_OK);
@@ -382,6 +411,7 @@ int main(void)
         cmocka_unit_test(malformed_records_are_counted_and_skipped),
         cmocka_unit_test(the_sender_auth_record_is_read_and_written),
         cmocka_unit_test(verp_records_give_a_recipient_its_own_envelope_sender),
+        cmocka_unit_test(time_held_for_a_suspended_login_does_not_count_towards_the_age),
         cmocka_unit_test(record_writers_round_trip_and_sanitise),
         cmocka_unit_test_setup_teardown(load_append_remove, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(big_envelope_and_truncated_files, setup_dir,

@@ -815,7 +815,7 @@ static void bounces_are_attributed_suppressed_and_suspend_a_bad_sender(void **st
                         "450 4.7.1 Error: this account is suspended for sending spam or "
                         "viruses; contact your provider");
     c = redis_connect_blocking(&fx->rconf);
-    assert_int_equal(account_admin_release(c, "news@a.test", stderr), 0);
+    assert_int_equal(account_admin_release(c, "news@a.test", false, stderr), 0);
     assert_string_equal(submit_news("gone@far.test", newsletter, NULL, 0),
                         "550 5.1.1 <gone@far.test>: suppressed for this sender after a hard "
                         "bounce");
