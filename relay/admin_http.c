@@ -15,6 +15,7 @@
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
