@@ -142,12 +142,14 @@ static int host_is_local(const char *host)
 
 /* The admin listener serves scripts (posternctl, curl, Prometheus), never a browser: a
  * web page the admin opens must not drive it. Refused: any request a browser marks as
- * coming from a page (Origin, or Sec-Fetch-Site other than "none"); a body that is not
- * JSON (a cross-site form can send text/plain without a CORS preflight, never
- * application/json); and, when no token protects the listener, a Host that is not an
- * address or localhost (DNS rebinding). Returns the refusal's status, 0 to serve. */
+ * coming from a page (Origin, or Sec-Fetch-Site other than "none"); and, when no token
+ * protects the listener (a page cannot add the Authorization header, it can reach a
+ * token-less loopback listener), an API request whose body is not JSON (a cross-site
+ * form can send text/plain without a CORS preflight, never application/json) and a Host
+ * that is not an address or localhost (DNS rebinding). Returns the refusal's status, 0
+ * to serve. */
 static int browser_refusal(const struct admin_http *h, struct evhttp_request *req,
-                           const char **why)
+                           const char *path, const char **why)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
@@ -158,7 +160,8 @@ static int browser_refusal(const struct admin_http *h, struct evhttp_request *re
         *why = "requests from web pages are refused (the admin API is for scripts)\n";
         return 403;
     }
-    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0 &&
+    if (h->token == NULL && path != NULL && strncmp(path, "/api/", 5) == 0 &&
+        evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0 &&
         (type == NULL || strncasecmp(type, "application/json", 16) != 0 ||
          (type[16] != '\0' && type[16] != ';' && type[16] != ' '))) {
         *why = "a request body must be Content-Type: application/json\n";
@@ -218,7 +221,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                    "a bearer token is required\n");
         return;
     }
-    if ((refusal = browser_refusal(h, req, &why)) != 0) {
+    if ((refusal = browser_refusal(h, req, path, &why)) != 0) {
         log_warn(HTTP_LOG, "%s %s refused (%d): %.*s", evhttp_request_get_host(req) ?
                  evhttp_request_get_host(req) : "-", path ? path : "/", refusal,
                  (int)strlen(why) - 1, why);
