@@ -559,13 +559,17 @@ void server_stop(struct server *srv)
         user_store_free(srv->users);
     outage_free(srv->outages);
     account_cache_free(srv->accounts);
+    /* The start configuration goes before Redis, DNS and the loop: its engine's checks
+     * (the spam model's refresh, ...) cancel their Redis requests and free their timers.
+     * Redis and DNS read nothing of their configuration once stopping. */
+    if (srv->start_cf)
+        config_unref(srv->start_cf);
+    srv->start_cf = NULL;
     if (srv->redis)
         redis_free(srv->redis);
     if (srv->dns)
         dns_free(srv->dns);
     if (srv->base)
         event_base_free(srv->base);
-    if (srv->start_cf)
-        config_unref(srv->start_cf);
     log_info("master", "stopped");
 }
