@@ -23,6 +23,7 @@
  * MAIL refused, no connection, the request's deadline): temporary. Loop thread only.
  */
 #include "relay/deliver/callout.h"
+#include "relay/deliver/ssl_cache.h"
 
 #include "lib/log.h"
 #include "lib/netaddr.h"
@@ -101,11 +102,6 @@ struct callout_req {
     struct smtp_client_msg msg;
 };
 
-struct ssl_entry {
-    struct ssl_entry *next;
-    char *cafile;                 /* NULL: the system store */
-    SSL_CTX *ctx;                 /* NULL when it could not be made */
-};
 
 struct callout {
     struct callout_deps deps;
@@ -113,27 +109,10 @@ struct callout {
     struct callout_req *reqs;
     struct cconn *conns;
     size_t nconns;
-    struct ssl_entry *ssl;
+    struct ssl_cache ssl;         /* client TLS contexts by CA file (as delivery's) */
 };
 
 static void next_addr(struct callout_req *r);
-
-/* The client TLS context for cafile, made once (as delivery's). */
-static SSL_CTX *callout_ssl_ctx(struct callout *co, const char *cafile)
-{
-    struct ssl_entry *e;
-
-    for (e = co->ssl; e; e = e->next)
-        if ((e->cafile == NULL && cafile == NULL) ||
-            (e->cafile && cafile && strcmp(e->cafile, cafile) == 0))
-            return e->ctx;
-    e = xcalloc(1, sizeof(*e));
-    e->cafile = cafile ? xstrdup(cafile) : NULL;
-    e->ctx = smtp_client_ssl_ctx_new(cafile);
-    e->next = co->ssl;
-    co->ssl = e;
-    return e->ctx;
-}
 
 /* ---- connections ---------------------------------------------------------------------- */
 
@@ -419,7 +398,7 @@ static void probe_connect(struct callout_req *r, const struct caddr *a, bool reu
     }
     hop_client_opts(r->cf, &r->route, &o);
     if (o.tls != SMTP_TLS_NONE) {
-        ctx = callout_ssl_ctx(co, r->cf->c.transport.ca_file);
+        ctx = ssl_cache_get(&co->ssl, r->cf->c.transport.ca_file);
         if (ctx == NULL && o.tls == SMTP_TLS_REQUIRED) {
             req_temp(r, "cannot set up TLS for %s (TLS is required)", r->host);
             req_report_later(r);
@@ -742,12 +721,6 @@ void callout_free(struct callout *co)
         req_free(co->reqs);
     while (co->conns)
         conn_free(co->conns);
-    while (co->ssl) {
-        struct ssl_entry *e = co->ssl;
-        co->ssl = e->next;
-        SSL_CTX_free(e->ctx);
-        free(e->cafile);
-        free(e);
-    }
+    ssl_cache_clear(&co->ssl);
     free(co);
 }

@@ -63,21 +63,6 @@ struct deliver *deliver_new(struct event_base *base, struct workpool *wp, struct
     return d;
 }
 
-struct ssl_ctx_st *deliver_ssl_ctx(struct deliver *d, const char *cafile)
-{
-    struct ssl_entry *e;
-    for (e = d->ssl; e; e = e->next)
-        if ((e->cafile == NULL && cafile == NULL) ||
-            (e->cafile && cafile && strcmp(e->cafile, cafile) == 0))
-            return e->ctx;
-    e = xcalloc(1, sizeof(*e));
-    e->cafile = cafile ? xstrdup(cafile) : NULL;
-    e->ctx = smtp_client_ssl_ctx_new(cafile);
-    e->next = d->ssl;
-    d->ssl = e;
-    return e->ctx;
-}
-
 static struct ddest *dest_get(struct deliver *d, const char *key)
 {
     struct ddest *t;
@@ -270,7 +255,6 @@ void deliver_cancel(struct deliver_job *j)
 void deliver_free(struct deliver *d)
 {
     struct ddest *t;
-    struct ssl_entry *e;
 
     if (d == NULL)
         return;
@@ -287,13 +271,7 @@ void deliver_free(struct deliver *d)
     }
     dest_gc(d);
     event_free(d->kick);
-    while ((e = d->ssl) != NULL) {
-        d->ssl = e->next;
-        if (e->ctx)
-            SSL_CTX_free(e->ctx);
-        free(e->cafile);
-        free(e);
-    }
+    ssl_cache_clear(&d->ssl);
     deliver_self_free(&d->self);
     free(d);
 }

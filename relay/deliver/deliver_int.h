@@ -13,15 +13,11 @@
 
 #include "relay/deliver/deliver.h"
 #include "relay/deliver/deliver_self.h"
+#include "relay/deliver/ssl_cache.h"
 
 struct event;
 struct ssl_ctx_st;
 
-struct ssl_entry {
-    struct ssl_entry *next;
-    char *cafile;                 /* NULL: the system store */
-    struct ssl_ctx_st *ctx;
-};
 
 struct ddest;
 struct dconn;
@@ -35,7 +31,7 @@ struct deliver {
     struct dconn *conns;          /* running, doubly linked */
     unsigned total;               /* connections running */
     unsigned jobs;                /* submitted and not finished */
-    struct ssl_entry *ssl;
+    struct ssl_cache ssl;          /* client TLS contexts by CA file */
     struct deliver_self self;     /* this host's addresses, for loop detection */
 };
 
@@ -74,7 +70,6 @@ void deliver_result(struct smtp_result *r, enum smtp_stage stage, int code, cons
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* The client TLS context for a trust-anchor file (NULL: system store); NULL on failure.
  * Contexts live as long as the manager. */
-struct ssl_ctx_st *deliver_ssl_ctx(struct deliver *d, const char *cafile);
 /* The next job waiting for destination t (taken out of the FIFO), or NULL. */
 struct deliver_job *deliver_wait_pop(struct ddest *t);
 /* Report the results of j to its owner and free j (the callback may submit or cancel

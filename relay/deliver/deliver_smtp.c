@@ -249,7 +249,7 @@ static struct ssl_ctx_st *conn_opts(struct dconn *c, struct smtp_client_opts *o,
     *fail = false;
     hop_client_opts(c->cf, &c->route, o);
     if (o->tls != SMTP_TLS_NONE) {
-        ctx = deliver_ssl_ctx(c->d, c->cf->c.transport.ca_file);
+        ctx = ssl_cache_get(&c->d->ssl, c->cf->c.transport.ca_file);
         if (ctx == NULL) {
             if (o->tls == SMTP_TLS_REQUIRED)
                 *fail = true;
