@@ -487,22 +487,26 @@ struct quar_op *quar_list(struct quar *q, const struct quar_query *query, quar_l
 
 /* ---- one entry ----------------------------------------------------------------------------- */
 
+/* Ask for entry id's hash (a valid id): the first step of get, release and delete. */
+static struct quar_op *op_fetch_entry(struct quar_op *op, const char *id)
+{
+    char *k = xasprintf("pt:q:{%s}", id);
+    const char *argv[] = { "HGETALL", k };
+
+    snprintf(op->id, sizeof(op->id), "%s", id);
+    op_send(op, 0, 2, argv);
+    free(k);
+    return op;
+}
+
 struct quar_op *quar_get(struct quar *q, const char *id, quar_get_fn cb, void *arg)
 {
     struct quar_op *op = op_new(q, OP_GET, arg);
-    char *k;
 
     op->cb.get = cb;
     if (!quar_id_valid(id))
         return op_later(op, ENOENT, "no such entry");
-    snprintf(op->id, sizeof(op->id), "%s", id);
-    k = xasprintf("pt:q:{%s}", id);
-    {
-        const char *argv[] = { "HGETALL", k };
-        op_send(op, 0, 2, argv);
-    }
-    free(k);
-    return op;
+    return op_fetch_entry(op, id);
 }
 
 static void get_on_reply(struct quar_op *op, int err, const redisReply *r)
@@ -538,21 +542,13 @@ static struct quar_op *act_start(struct quar *q, enum op_kind kind, const char *
                                  void *arg)
 {
     struct quar_op *op = op_new(q, kind, arg);
-    char *k;
 
     op->cb.done = cb;
     op->flags = flags;
     op->owner = owner ? xstrdup(owner) : NULL;
     if (!quar_id_valid(id))
         return op_later(op, ENOENT, "no such quarantine entry");
-    snprintf(op->id, sizeof(op->id), "%s", id);
-    k = xasprintf("pt:q:{%s}", id);
-    {
-        const char *argv[] = { "HGETALL", k };
-        op_send(op, 0, 2, argv);
-    }
-    free(k);
-    return op;
+    return op_fetch_entry(op, id);
 }
 
 struct quar_op *quar_release(struct quar *q, const char *id, const char *owner,
